@@ -1,0 +1,208 @@
+"""The ``finsent`` command line.
+
+Subcommands live in one module each and are imported only when used, so ``finsent
+--help`` stays fast (no torch). Every failure a user can cause ends in one line on
+stderr and a non-zero exit code, never a traceback (``-v`` adds the traceback for bug
+reports).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import FinSentError
+
+log = logging.getLogger(__name__)
+
+# name -> "module:attribute"; the order is the order of `finsent --help`.
+COMMANDS: dict[str, str] = {
+    "run": "pipeline.cli.run:run_cmd",
+    "ingest": "pipeline.cli.ingest:ingest_cmd",
+    "score": "pipeline.cli.run:score_cmd",
+    "alerts": "pipeline.cli.alerts:alerts",
+    "trends": "pipeline.cli.trends:trends_cmd",
+    "feeds": "pipeline.cli.feeds:feeds",
+    "classify": "pipeline.cli.sentiment:classify_cmd",
+    "train": "pipeline.cli.sentiment:train_cmd",
+    "eval": "pipeline.cli.sentiment:eval_cmd",
+    "db": "pipeline.cli.db:db",
+    "config": "pipeline.cli.config:config_cmd",
+}
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class AppContext:
+    """What every command gets as ``ctx.obj``: settings and the database, opened lazily."""
+
+    def __init__(
+        self,
+        config_file: Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        *,
+        log_level_fixed: bool = False,
+    ):
+        self.config_file = config_file
+        self.overrides = dict(overrides or {})
+        # -v / -q on the command line beat FINSENT_LOG_LEVEL.
+        self.log_level_fixed = log_level_fixed
+        self._loaded = None
+
+    @property
+    def loaded(self):  # -> pipeline.settings.LoadedSettings
+        if self._loaded is None:
+            from pipeline.settings import load_settings
+
+            self._loaded = load_settings(self.config_file, **self.overrides)
+            if not self.log_level_fixed:
+                logging.getLogger().setLevel(self._loaded.settings.log_level)
+        return self._loaded
+
+    @property
+    def settings(self):  # -> pipeline.settings.Settings
+        return self.loaded.settings
+
+    @contextmanager
+    def database(self, *, migrate: bool = False, check_schema: bool = True) -> Iterator[Any]:
+        from pipeline.db import open_database
+
+        db = open_database(self.settings, migrate=migrate, check_schema=check_schema)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        eager = [name for name in super().list_commands(ctx) if name not in self.lazy]
+        return [*self.lazy, *sorted(eager)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module_name, attr = self.lazy[name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:  # that stage is not installed in this build
+                    return None
+                raise
+            return getattr(module, attr)
+        return super().get_command(ctx, name)
+
+
+class FinSentCLI(LazyGroup):
+    """The top-level group: turns every expected error into one line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        debug = "-v" in (args if args is not None else sys.argv[1:]) or "--verbose" in (
+            args if args is not None else sys.argv[1:]
+        )
+        try:
+            rv = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("finsent: aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"finsent: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except FinSentError as exc:
+            if debug:
+                log.exception("failed")
+            click.echo(f"finsent: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("finsent: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if debug:
+                raise
+            if isinstance(exc, SQLAlchemyError):
+                first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                click.echo(f"finsent: error: database: {first}", err=True)
+            else:
+                click.echo(
+                    f"finsent: error: unexpected {type(exc).__name__}: {exc} "
+                    "(re-run with -v for the traceback and report it)",
+                    err=True,
+                )
+            sys.exit(EXIT_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # Third-party chatter is not what a FinSent user came for.
+    for noisy in ("httpx", "httpcore", "alembic", "pgserver", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+
+
+@click.group(
+    cls=FinSentCLI,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="FINSENT_CONFIG",
+    help="TOML config file (default: $FINSENT_CONFIG, else ~/.config/finsent/finsent.toml).",
+)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Override FINSENT_DATA_DIR."
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-vv: also libraries); tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(__version__, prog_name="finsent")
+@click.pass_context
+def cli(
+    ctx: click.Context, config_file: Path | None, data_dir: Path | None, verbose: int, quiet: bool
+) -> None:
+    """FinSent: financial news sentiment monitoring.
+
+    Ingest RSS/Atom feeds, score every new item with a fine-tuned transformer, store
+    articles and scores in PostgreSQL, and alert on negative-sentiment spikes.
+
+    Quick start: `finsent run --demo` (embedded PostgreSQL, bundled demo feeds, released
+    model, alerts as .eml files in the data dir's outbox).
+    """
+    _setup_logging(verbose, quiet)
+    ctx.obj = AppContext(
+        config_file=config_file,
+        overrides={"data_dir": data_dir},
+        log_level_fixed=bool(verbose or quiet),
+    )
+
+
+def main() -> None:
+    cli.main(prog_name="finsent")

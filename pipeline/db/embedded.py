@@ -1,0 +1,82 @@
+"""An embedded PostgreSQL server in the data dir, for machines without one.
+
+pgserver ships PostgreSQL binaries in a wheel. The server listens on a Unix socket only,
+is reused by every FinSent process that opens the same data dir, and stops when the last
+of them exits (pgserver counts the handles per process).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "finsent"
+
+
+class EmbeddedPostgres:
+    """A handle on the embedded server; ``close()`` releases it (stopping it if last)."""
+
+    def __init__(self, pgdata: Path):
+        self.pgdata = pgdata
+        self._server = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return a SQLAlchemy URL for the database."""
+        try:
+            import pgserver
+        except ImportError:  # pragma: no cover - pgserver is a hard dependency
+            raise DatabaseError(
+                "embedded PostgreSQL needs the 'pgserver' package: pip install pgserver, "
+                "or set FINSENT_DATABASE_URL",
+                transient=False,
+            ) from None
+        try:
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            log.info("starting embedded PostgreSQL in %s", self.pgdata)
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._ensure_database()
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            raise DatabaseError(
+                f"embedded PostgreSQL in {self.pgdata} failed to start ({_first_line(exc)}); "
+                f"see {self.pgdata / 'log'} or set FINSENT_DATABASE_URL",
+                transient=False,
+            ) from None
+        return self.url
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise DatabaseError("embedded PostgreSQL is not started", transient=False)
+        uri = self._server.get_uri(DATABASE_NAME)
+        return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    def _ensure_database(self) -> None:
+        import psycopg2
+
+        admin = self._server.get_uri("postgres")
+        conn = psycopg2.connect(admin)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self._server is not None:
+            # Stops the server only when this is the last process using it.
+            self._server.cleanup()
+            self._server = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,133 @@
+"""Engines and sessions, built on demand from the settings (never at import)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db.embedded import EmbeddedPostgres, _first_line
+from pipeline.errors import ConfigError, DatabaseError
+from pipeline.settings import Settings, mask_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    """An open database: an engine, a session factory and, if embedded, its server."""
+
+    engine: Engine
+    display_url: str
+    embedded: EmbeddedPostgres | None = None
+    _sessions: sessionmaker[Session] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.embedded is not None:
+            self.embedded.close()
+            self.embedded = None
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// and use the psycopg2 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    url = normalise_url(url)
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = None
+    if backend is not None and backend != "postgresql":
+        raise ConfigError(
+            f"database URL {mask_url(url)} is not PostgreSQL: FinSent stores only in PostgreSQL"
+        )
+    try:
+        engine = create_engine(url, pool_pre_ping=True, future=True, **kwargs)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"database URL {mask_url(url)} is not usable ({_first_line(exc)}): "
+            "use postgresql+psycopg2://user:password@host:5432/dbname"
+        ) from None
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"database URL {mask_url(url)} needs a missing driver ({exc.name})") from None
+    if engine.dialect.name != "postgresql":
+        raise ConfigError(
+            f"database URL {mask_url(url)} is not PostgreSQL: FinSent stores only in PostgreSQL"
+        )
+    return engine
+
+
+def open_database(settings: Settings, *, check_schema: bool = True, migrate: bool = False) -> Database:
+    """Connect to FINSENT_DATABASE_URL, or start the embedded server when it is unset.
+
+    ``migrate`` upgrades the schema to the code's revision first; ``check_schema`` refuses
+    a database whose schema is behind or ahead of the code (SchemaError, one line).
+    """
+    embedded = None
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.embedded_pgdata)
+        url = embedded.start()
+    display = mask_url(normalise_url(url))
+    try:
+        engine = make_engine(url)
+        db = Database(engine=engine, display_url=display, embedded=embedded)
+    except Exception:
+        if embedded is not None:
+            embedded.close()
+        raise
+    try:
+        ping(db)
+        if migrate:
+            from pipeline.db.migrate import upgrade
+
+            upgrade(db.engine)
+        if check_schema:
+            from pipeline.db.migrate import check_schema as _check
+
+            _check(db.engine)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def ping(db: Database) -> None:
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot connect to {db.display_url} ({_first_line(exc.orig or exc)}): "
+            "start PostgreSQL or fix FINSENT_DATABASE_URL"
+        ) from None

@@ -1,0 +1,238 @@
+"""The PostgreSQL schema as SQLAlchemy 2 typed models.
+
+Alembic migrations in ``pipeline/db/migrations`` are the source of truth for the live
+schema; these models mirror them (a test checks that autogenerate finds no difference).
+See ``docs`` in README.md ("Schema design for tens of millions of scores") for the why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names so migrations can drop what they created.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TZ = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True, comment="http(s) URL, file:// URL or local path")
+    name: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    language: Mapped[str | None] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_success_at: Mapped[datetime | None] = mapped_column(TZ)
+    next_fetch_at: Mapped[datetime | None] = mapped_column(TZ, comment="NULL = due now")
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class Fetch(Base):
+    """One row per fetch attempt, successful or not (retention trims old rows)."""
+
+    __tablename__ = "fetches"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(TZ)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(
+        String(32), comment="ok | not_modified | http_error | timeout | too_large | parse_error | ..."
+    )
+    http_status: Mapped[int | None] = mapped_column(SmallInteger)
+    bytes: Mapped[int | None] = mapped_column(Integer)
+    entries: Mapped[int | None] = mapped_column(Integer)
+    new_articles: Mapped[int | None] = mapped_column(Integer)
+    updated_articles: Mapped[int | None] = mapped_column(Integer)
+    duplicate_articles: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    warning: Mapped[str | None] = mapped_column(Text, comment="e.g. feedparser bozo exception")
+
+    __table_args__ = (
+        Index("ix_fetches_feed_started", "feed_id", "started_at"),
+        Index("brin_fetches_started_at", "started_at", postgresql_using="brin"),
+    )
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(
+        Text, comment="guid, else canonical URL, else content hash: identity within a feed"
+    )
+    guid: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text, comment="canonical URL (tracking parameters dropped)")
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    published_at: Mapped[datetime] = mapped_column(TZ)
+    first_seen_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime | None] = mapped_column(TZ)
+    date_flag: Mapped[str | None] = mapped_column(
+        String(16), comment="NULL | missing (first_seen used) | future (clamped)"
+    )
+    content_hash: Mapped[str] = mapped_column(String(64), comment="sha256 of normalised title+summary")
+    title_key: Mapped[str | None] = mapped_column(
+        String(64), comment="hash of the normalised title, for cross-feed syndication"
+    )
+    cluster_id: Mapped[int | None] = mapped_column(
+        BigInteger, comment="id of the first copy of a syndicated story (self for the first)"
+    )
+    is_novel: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+    __table_args__ = (
+        UniqueConstraint("feed_id", "item_key", name="uq_articles_feed_item"),
+        Index("brin_articles_published_at", "published_at", postgresql_using="brin"),
+        Index("ix_articles_first_seen_at", "first_seen_at"),
+        Index("ix_articles_title_key", "title_key", "published_at"),
+        Index("ix_articles_cluster_id", "cluster_id"),
+    )
+
+
+class ArticleEntity(Base):
+    """A ticker / company mentioned by an article (one row per article and ticker)."""
+
+    __tablename__ = "article_entities"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    ticker: Mapped[str] = mapped_column(String(32), primary_key=True)
+    company: Mapped[str | None] = mapped_column(Text)
+    matched_by: Mapped[str] = mapped_column(String(16), comment="cashtag | exchange | name | alias")
+    # Denormalised from articles so "ticker over time" is one index range scan.
+    published_at: Mapped[datetime] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_article_entities_ticker_published", "ticker", "published_at"),)
+
+
+class SentimentScore(Base):
+    """A model's verdict on an article. Unique per (article, model version): scoring with
+    a new model adds rows and keeps the old ones (point-in-time history)."""
+
+    __tablename__ = "sentiment_scores"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str] = mapped_column(String(16))
+    p_negative: Mapped[float] = mapped_column(Float(precision=24))
+    p_neutral: Mapped[float] = mapped_column(Float(precision=24))
+    p_positive: Mapped[float] = mapped_column(Float(precision=24))
+    score: Mapped[float] = mapped_column(Float(precision=24), comment="p_positive - p_negative")
+    scored_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("article_id", "model_version", name="uq_sentiment_scores_article_model"),
+        Index("brin_sentiment_scores_scored_at", "scored_at", postgresql_using="brin"),
+    )
+
+
+class Alert(Base):
+    """One alert per scope episode: firing, then resolved."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    scope_type: Mapped[str] = mapped_column(String(16), comment="ticker | source | market")
+    scope_key: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), comment="firing | resolved")
+    started_at: Mapped[datetime] = mapped_column(TZ, comment="evaluation time that fired it")
+    resolved_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_evaluated_at: Mapped[datetime] = mapped_column(TZ)
+    last_notified_at: Mapped[datetime | None] = mapped_column(TZ)
+    window_start: Mapped[datetime] = mapped_column(TZ)
+    window_end: Mapped[datetime] = mapped_column(TZ)
+    volume: Mapped[int] = mapped_column(Integer)
+    negative_share: Mapped[float] = mapped_column(Float)
+    baseline_share: Mapped[float] = mapped_column(Float)
+    deviation: Mapped[float] = mapped_column(Float, comment="robust z of the negative share")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (
+        # At most one open episode per scope: a re-run cannot open a second one.
+        Index(
+            "uq_alerts_open_scope",
+            "scope_type",
+            "scope_key",
+            unique=True,
+            postgresql_where=text("state = 'firing'"),
+        ),
+        Index("ix_alerts_started_at", "started_at"),
+    )
+
+
+class AlertSilence(Base):
+    """A scope muted until a time (Alertmanager-style silence)."""
+
+    __tablename__ = "alert_silences"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    scope_type: Mapped[str] = mapped_column(String(16))
+    scope_key: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    ends_at: Mapped[datetime] = mapped_column(TZ)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    __table_args__ = (Index("ix_alert_silences_scope", "scope_type", "scope_key", "ends_at"),)
+
+
+class AlertDelivery(Base):
+    """The outbox: one row per notification to send. Idempotent by ``dedup_key``."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), comment="firing | repeat | resolved")
+    dedup_key: Mapped[str] = mapped_column(Text, unique=True)
+    recipients: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    transport: Mapped[str] = mapped_column(String(16), comment="outbox | smtp")
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    message_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_alert_deliveries_pending", "status", "next_attempt_at"),)

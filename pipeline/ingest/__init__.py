@@ -1,0 +1,1 @@
+"""Feed ingestion: fetch -> parse -> normalise -> store (see the modules of the same names)."""

@@ -1,0 +1,137 @@
+"""The feed table: adding, listing and removing feeds, with validation up front."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from pipeline.db.models import Article, Feed
+from pipeline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def normalise_feed_location(raw: str) -> str:
+    """An http(s) or file:// URL, or a local path made absolute. Raises ConfigError."""
+    value = raw.strip()
+    if not value:
+        raise ConfigError("empty feed URL")
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise ConfigError(f"feed URL '{raw}' has no host: use https://host/path")
+        return value
+    if parts.scheme == "file":
+        path = Path(parts.path)
+        if not path.is_file():
+            raise ConfigError(f"feed file '{raw}' does not exist")
+        return value
+    if parts.scheme and len(parts.scheme) > 1:  # len 1: a Windows drive letter
+        raise ConfigError(
+            f"feed URL '{raw}' has unsupported scheme '{parts.scheme}': use http(s), file:// or a path"
+        )
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"feed '{raw}' is neither an http(s) URL nor an existing file")
+    return str(path.resolve())
+
+
+@dataclass(frozen=True)
+class AddResult:
+    url: str
+    added: bool
+    feed_id: int
+
+
+def add_feeds(
+    session: Session,
+    locations: list[str],
+    *,
+    name: str | None = None,
+    tags: list[str] | None = None,
+) -> list[AddResult]:
+    """Add feeds; all are validated before any is stored (all or nothing). Existing
+    feeds are left as they are and reported with ``added=False``."""
+    errors: list[str] = []
+    urls: list[str] = []
+    for raw in locations:
+        try:
+            urls.append(normalise_feed_location(raw))
+        except ConfigError as exc:
+            errors.append(str(exc).removeprefix("config: "))
+    if errors:
+        raise ConfigError("; ".join(errors) + " (no feed was added)")
+    results: list[AddResult] = []
+    for url in dict.fromkeys(urls):  # keeps order, drops repeats within the call
+        stmt = (
+            insert(Feed)
+            .values(url=url, name=name, tags=list(tags or []))
+            .on_conflict_do_nothing(index_elements=[Feed.url])
+            .returning(Feed.id)
+        )
+        new_id = session.execute(stmt).scalar_one_or_none()
+        if new_id is None:
+            existing = session.execute(select(Feed.id).where(Feed.url == url)).scalar_one()
+            results.append(AddResult(url, False, existing))
+        else:
+            results.append(AddResult(url, True, new_id))
+    return results
+
+
+def find_feeds(session: Session, refs: list[str]) -> list[Feed]:
+    """Feeds by id or URL/path; ConfigError naming any that do not exist."""
+    found: list[Feed] = []
+    missing: list[str] = []
+    for ref in refs:
+        feed = None
+        if ref.isdigit():
+            feed = session.get(Feed, int(ref))
+        if feed is None:
+            candidates = {ref}
+            with contextlib.suppress(ConfigError):
+                candidates.add(normalise_feed_location(ref))
+            feed = session.execute(select(Feed).where(Feed.url.in_(candidates))).scalars().first()
+        if feed is None:
+            missing.append(ref)
+        else:
+            found.append(feed)
+    if missing:
+        raise ConfigError(f"no such feed: {', '.join(missing)} (see `finsent feeds list`)")
+    return found
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    url: str
+    action: str  # deleted | disabled | purged
+    articles: int
+
+
+def remove_feeds(session: Session, refs: list[str], *, purge: bool = False) -> list[RemoveResult]:
+    """Remove feeds. A feed with stored articles is only disabled (its history stays in
+    the trends) unless ``purge`` deletes it with its articles and scores."""
+    results = []
+    for feed in find_feeds(session, refs):
+        count = session.execute(select(func.count()).where(Article.feed_id == feed.id)).scalar_one()
+        if count and not purge:
+            feed.enabled = False
+            results.append(RemoveResult(feed.url, "disabled", count))
+        else:
+            session.delete(feed)
+            results.append(RemoveResult(feed.url, "purged" if count else "deleted", count))
+    session.flush()
+    return results
+
+
+def list_feeds(session: Session, *, include_disabled: bool = True) -> list[Feed]:
+    stmt = select(Feed).order_by(Feed.id)
+    if not include_disabled:
+        stmt = stmt.where(Feed.enabled.is_(True))
+    return list(session.execute(stmt).scalars())

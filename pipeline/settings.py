@@ -1,0 +1,288 @@
+"""One typed settings class for all of FinSent.
+
+Values come from, highest precedence first: explicit overrides (CLI flags), ``FINSENT_*``
+environment variables, an optional TOML config file, then the defaults below. Nothing here
+runs at import time: call :func:`load_settings` where the settings are needed and pass the
+result down.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pipeline import __version__
+from pipeline.errors import ConfigError
+
+ENV_PREFIX = "FINSENT_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+
+
+def _default_data_dir() -> Path:
+    # Per-user, like other XDG-aware tools: survives reinstalls, never inside the clone.
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "finsent"
+
+
+def _default_config_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "finsent" / "finsent.toml"
+
+
+def _default_training_data_dir() -> Path:
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """FinSent's effective configuration (see ``finsent config``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- storage ------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql+psycopg2://user:pass@host/db). "
+        "Unset: an embedded PostgreSQL in the data dir.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Embedded database, alert outbox, promoted models and caches.",
+    )
+
+    # --- sentiment model ----------------------------------------------------------
+    model_path: str | None = Field(
+        default=None,
+        description="Model folder or Hugging Face id. Unset: the promoted model, "
+        "else the released one under models/.",
+    )
+    training_data_dir: Path = Field(
+        default_factory=_default_training_data_dir,
+        description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
+    )
+    score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
+
+    # --- ingestion ----------------------------------------------------------------
+    feeds: CommaList = Field(
+        default_factory=list,
+        description="Feed URLs or paths added to the feed table on each run (comma-separated).",
+    )
+    watchlist_path: Path | None = Field(
+        default=None,
+        description="CSV of ticker,name,aliases for company linking. Unset: cashtags and "
+        "exchange prefixes only (the demo uses its bundled watchlist).",
+    )
+    fetch_concurrency: int = Field(default=16, ge=1, le=512, description="Feeds fetched at once.")
+    fetch_timeout_s: float = Field(default=20.0, gt=0, le=600, description="Per-request timeout.")
+    fetch_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest feed body accepted (decompressed)."
+    )
+    user_agent: str = Field(
+        default=f"FinSent/{__version__} (financial news sentiment monitor; +https://github.com/finsent/finsent)",
+        description="HTTP User-Agent for feed fetches.",
+    )
+
+    # --- alerting -----------------------------------------------------------------
+    alert_window_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60, description="Spike window.")
+    alert_baseline_days: int = Field(default=14, ge=1, le=365, description="History for the baseline.")
+    alert_threshold: float = Field(default=3.0, gt=0, description="Robust z-score that fires.")
+    alert_min_volume: int = Field(default=5, ge=1, description="Least novel articles in the window.")
+    alert_min_negative_share: float = Field(
+        default=0.4, ge=0, le=1, description="Least negative share in the window."
+    )
+    alert_repeat_hours: float = Field(default=24.0, gt=0, description="Re-notify a firing alert after.")
+    alert_recipients: CommaList = Field(
+        default_factory=list, description="Default alert recipients (comma-separated)."
+    )
+    alert_transport: Literal["outbox", "smtp"] = Field(
+        default="outbox", description="outbox: .eml files in <data_dir>/outbox; smtp: send."
+    )
+
+    # --- email (SMTP) -------------------------------------------------------------
+    smtp_host: str | None = Field(default=None, description="SMTP server host.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_user: str | None = Field(default=None, description="SMTP login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="Transport security."
+    )
+    smtp_from: str = Field(default="FinSent <finsent@localhost>", description="From: header.")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, description="SMTP timeout.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Logging level."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The config file is merged by load_settings (below env); no .env magic.
+        return (init_settings, env_settings)
+
+    @field_validator("feeds", "alert_recipients", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("data_dir", "training_data_dir", "watchlist_path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    # --- derived paths ------------------------------------------------------------
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def promoted_model_file(self) -> Path:
+        return self.data_dir / "models" / "current.json"
+
+
+SECRET_FIELDS = frozenset({"database_url", "smtp_password"})
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings plus where each value came from (for ``finsent config``)."""
+
+    settings: Settings
+    sources: dict[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+
+
+def _env_name(name: str) -> str:
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def _env_has(name: str) -> bool:
+    wanted = _env_name(name)
+    return any(k.upper() == wanted for k in os.environ)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: create it or unset FINSENT_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix it") from None
+    # Sections are only a way to group keys in the file: [alert] window_minutes = 30.
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            for sub, subval in value.items():
+                flat[f"{key}_{sub}".lower()] = subval
+        else:
+            flat[key.lower()] = value
+    known = set(Settings.model_fields)
+    for key in flat:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"config file {path}: unknown setting '{key}'{extra}")
+    return flat
+
+
+def _describe_validation_error(exc: ValidationError, sources: dict[str, str]) -> str:
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err.get("loc") else "?"
+    where = sources.get(name, "default")
+    shown = "***" if name in SECRET_FIELDS else repr(err.get("input"))
+    return f"setting '{name}' from {where} is invalid: {err['msg']} (got {shown}); fix it"
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> LoadedSettings:
+    """Build the effective settings. Raises :class:`ConfigError` with a one-line message.
+
+    ``config_file`` defaults to ``$FINSENT_CONFIG``, else ``~/.config/finsent/finsent.toml``
+    when it exists. ``overrides`` (from CLI flags) win over everything; ``None`` values are
+    ignored so callers can pass optional flags straight through.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    explicit = config_file or os.environ.get("FINSENT_CONFIG")
+    path: Path | None = Path(explicit).expanduser() if explicit else None
+    if path is None and _default_config_file().is_file():
+        path = _default_config_file()
+    file_values = _read_config_file(path) if path else {}
+
+    sources: dict[str, str] = {}
+    init: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        if name in overrides:
+            sources[name] = "command line"
+            init[name] = overrides[name]
+        elif _env_has(name):
+            sources[name] = f"env {_env_name(name)}"
+        elif name in file_values:
+            sources[name] = f"file {path}"
+            init[name] = file_values[name]
+        else:
+            sources[name] = "default"
+    try:
+        settings = Settings(**init)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, sources)) from None
+    return LoadedSettings(settings=settings, sources=sources, config_file=path)
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL may still hold a password: show nothing
+        return "***"
+
+
+def display_value(name: str, value: Any) -> str:
+    """How ``finsent config`` shows a value: secrets masked, lists joined."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, SecretStr):
+        return mask_url(value.get_secret_value()) if name == "database_url" else "***"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) if value else "(none)"
+    return str(value)
+
+
+def released_model_dir() -> Path | None:
+    """The one released model committed under ``models/`` (None if there is none)."""
+    if not MODELS_DIR.is_dir():
+        return None
+    found = sorted(p.parent for p in MODELS_DIR.glob("*/config.json"))
+    return found[0] if found else None
