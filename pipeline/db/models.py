@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     DateTime,
@@ -62,6 +63,9 @@ class Feed(Base):
     last_fetched_at: Mapped[datetime | None] = mapped_column(TZ)
     last_success_at: Mapped[datetime | None] = mapped_column(TZ)
     next_fetch_at: Mapped[datetime | None] = mapped_column(TZ, comment="NULL = due now")
+    body_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="sha256 of the last body stored: an unchanged body is not parsed again"
+    )
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
 
@@ -154,10 +158,10 @@ class SentimentScore(Base):
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
     model_version: Mapped[str] = mapped_column(String(128))
     label: Mapped[str] = mapped_column(String(16))
-    p_negative: Mapped[float] = mapped_column(Float(precision=24))
-    p_neutral: Mapped[float] = mapped_column(Float(precision=24))
-    p_positive: Mapped[float] = mapped_column(Float(precision=24))
-    score: Mapped[float] = mapped_column(Float(precision=24), comment="p_positive - p_negative")
+    p_negative: Mapped[float] = mapped_column(REAL)
+    p_neutral: Mapped[float] = mapped_column(REAL)
+    p_positive: Mapped[float] = mapped_column(REAL)
+    score: Mapped[float] = mapped_column(REAL, comment="p_positive - p_negative")
     scored_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
     __table_args__ = (
@@ -234,5 +238,27 @@ class AlertDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(TZ)
+    evaluated_at: Mapped[datetime | None] = mapped_column(
+        TZ, comment="evaluation time that queued it (part of the dedup key)"
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        JSONB,
+        server_default=text("'{}'::jsonb"),
+        comment="what the email shows, frozen when queued so a retry sends the same message",
+    )
 
     __table_args__ = (Index("ix_alert_deliveries_pending", "status", "next_attempt_at"),)
+
+
+class AlertDeliveryItem(Base):
+    """Which alerts one delivery (one email) carries: grouping puts several in one email."""
+
+    __tablename__ = "alert_delivery_items"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), comment="firing | repeat | resolved")
+
+    __table_args__ = (Index("ix_alert_delivery_items_alert_id", "alert_id"),)

@@ -1,0 +1,154 @@
+"""Score stored articles that have no score yet for the current model version.
+
+Scores are keyed by (article, model version): re-running scores nothing twice, and a new
+model adds its own rows next to the old ones (point-in-time history).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from pipeline.db.engine import Database
+from pipeline.db.models import Article, SentimentScore
+from pipeline.errors import ModelError
+from pipeline.settings import Settings, released_model_dir
+
+log = logging.getLogger(__name__)
+
+#: Articles fetched from the database per round trip; the classifier batches inside it.
+PAGE_SIZE = 512
+
+
+class Classifier(Protocol):
+    model_version: str
+
+    def score_articles(self, titles: Sequence[str], summaries: Sequence[str | None]) -> list[Any]: ...
+
+
+@dataclass
+class ScoreReport:
+    scored: int
+    model_version: str | None
+
+    def render(self) -> str:
+        if not self.scored:
+            return f"scoring: nothing new to score (model {self.model_version})"
+        return f"scoring: {self.scored} articles scored with {self.model_version}"
+
+
+def resolve_model_path(settings: Settings) -> str:
+    """FINSENT_MODEL_PATH, else the model promoted by the evaluation gate, else the
+    released model under models/. Raises ModelError when none exists."""
+    if settings.model_path:
+        return settings.model_path
+    promoted = settings.promoted_model_file
+    if promoted.is_file():
+        try:
+            path = json.loads(promoted.read_text())["path"]
+        except (ValueError, KeyError, TypeError):
+            raise ModelError(
+                f"{promoted} is not a valid promotion record: delete it or re-run `finsent train`"
+            ) from None
+        if Path(path).is_dir():
+            return path
+        log.warning("promoted model %s is gone; falling back to the released model", path)
+    released = released_model_dir()
+    if released is None:
+        raise ModelError("no sentiment model: set FINSENT_MODEL_PATH, or train one with `finsent train`")
+    return str(released)
+
+
+def load_classifier(settings: Settings) -> Classifier:
+    from pipeline.sentiment.classifier import SentimentClassifier
+
+    return SentimentClassifier.load(resolve_model_path(settings))
+
+
+def score_pending(
+    db: Database,
+    settings: Settings,
+    *,
+    classifier: Classifier | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+    now: datetime | None = None,
+) -> ScoreReport:
+    """Score every article without a score for the classifier's model version."""
+    classifier = classifier or load_classifier(settings)
+    version = classifier.model_version
+    total = _count_pending(db, version)
+    if limit is not None:
+        total = min(total, limit)
+    scored = 0
+    last_id = 0
+    bar = _progress(total, progress)
+    try:
+        while limit is None or scored < limit:
+            page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - scored)
+            with db.session() as session:
+                rows = session.execute(
+                    select(Article.id, Article.title, Article.summary)
+                    .where(Article.id > last_id, ~_has_score(version))
+                    .order_by(Article.id)
+                    .limit(page)
+                ).all()
+            if not rows:
+                break
+            results = classifier.score_articles([r.title for r in rows], [r.summary for r in rows])
+            stamp = now or datetime.now(UTC)
+            values = [
+                {
+                    "article_id": row.id,
+                    "model_version": version,
+                    "label": res.label,
+                    "p_negative": float(res.probabilities["negative"]),
+                    "p_neutral": float(res.probabilities["neutral"]),
+                    "p_positive": float(res.probabilities["positive"]),
+                    "score": float(res.score),
+                    "scored_at": stamp,
+                }
+                for row, res in zip(rows, results, strict=True)
+            ]
+            with db.transaction() as session:
+                session.execute(
+                    insert(SentimentScore)
+                    .values(values)
+                    .on_conflict_do_nothing(constraint="uq_sentiment_scores_article_model")
+                )
+            scored += len(rows)
+            last_id = rows[-1].id
+            bar.update(len(rows))
+    finally:
+        bar.close()
+    log.info("scored %d articles with %s", scored, version)
+    return ScoreReport(scored, version)
+
+
+def _has_score(version: str):
+    return (
+        select(SentimentScore.id)
+        .where(SentimentScore.article_id == Article.id, SentimentScore.model_version == version)
+        .exists()
+    )
+
+
+def _count_pending(db: Database, version: str) -> int:
+    with db.session() as session:
+        return session.execute(
+            select(func.count()).select_from(Article).where(~_has_score(version))
+        ).scalar_one()
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="scoring", unit="article", disable=not enabled or total == 0)

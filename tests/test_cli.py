@@ -1,0 +1,158 @@
+"""The `finsent` command line: help everywhere, one-line errors, real database commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import COMMANDS, cli
+
+ENV_KEYS = [k for k in os.environ if k.startswith("FINSENT_") and k != "FINSENT_TEST_DATABASE_URL"]
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for key in ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None):
+    return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def walk(group: click.Group, ctx: click.Context, prefix: tuple[str, ...] = ()):
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if cmd is None:
+            continue
+        yield (*prefix, name), cmd
+        if isinstance(cmd, click.Group):
+            yield from walk(cmd, click.Context(cmd, parent=ctx), (*prefix, name))
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    result = invoke(runner, "--help")
+    assert result.exit_code == 0
+    ctx = click.Context(cli)
+    seen = []
+    for path, cmd in walk(cli, ctx):
+        assert (cmd.help or "").strip(), f"finsent {' '.join(path)} has no help text"
+        sub = invoke(runner, *path, "--help")
+        assert sub.exit_code == 0, sub.output
+        seen.append(path[0])
+    for name in ("run", "feeds", "db", "config"):
+        assert name in seen and name in result.output
+
+
+def test_help_lists_only_commands_that_exist(runner: CliRunner) -> None:
+    ctx = click.Context(cli)
+    listed = set(cli.list_commands(ctx))
+    assert listed == set(COMMANDS)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--bogus"], "No such option '--bogus'"),
+        (["nonsense"], "No such command 'nonsense'"),
+        (["feeds", "add"], "Missing argument"),
+        (["run", "--now", "yesterday-ish"], "is not an ISO 8601 time"),
+        (["run", "--skip", "everything"], "'everything' is not one of"),
+    ],
+)
+def test_bad_arguments_are_one_line(runner: CliRunner, args: list[str], fragment: str) -> None:
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("finsent: error:") and fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_is_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["config"], env={"FINSENT_FETCH_CONCURRENCY": "lots"})
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "FINSENT_FETCH_CONCURRENCY" in result.stderr
+
+
+def test_config_masks_secrets_and_shows_sources(runner: CliRunner, tmp_path: Path) -> None:
+    cfg = tmp_path / "f.toml"
+    cfg.write_text('smtp_host = "mail.example"\n')
+    result = invoke(
+        runner,
+        "--config",
+        str(cfg),
+        "config",
+        env={
+            "FINSENT_DATABASE_URL": "postgresql://u:topsecret@db:5432/x",
+            "FINSENT_SMTP_PASSWORD": "hunter2",
+        },
+    )
+    assert result.exit_code == 0
+    assert "topsecret" not in result.output and "hunter2" not in result.output
+    assert "postgresql://u:***@db:5432/x" in result.output
+    assert "[env FINSENT_DATABASE_URL]" in result.output
+    assert f"[file {cfg}]" in result.output
+    assert "[command line]" not in result.output.split("data_dir")[0]
+
+
+def test_database_down_is_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli, ["feeds", "list"], env={"FINSENT_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("finsent: error: database: cannot connect to")
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_unmigrated_database_is_refused(runner: CliRunner, empty_database_url: str) -> None:
+    result = runner.invoke(cli, ["feeds", "list"], env={"FINSENT_DATABASE_URL": empty_database_url})
+    assert result.exit_code == 1
+    assert "run `finsent db upgrade`" in result.stderr
+
+
+def test_db_upgrade_and_feed_management(runner: CliRunner, empty_database_url: str, tmp_path: Path) -> None:
+    env = {"FINSENT_DATABASE_URL": empty_database_url}
+    up = invoke(runner, "db", "upgrade", env=env)
+    assert up.exit_code == 0 and "upgraded empty ->" in up.output
+    again = invoke(runner, "db", "upgrade", env=env)
+    assert "already at" in again.output
+    assert "code expects" in invoke(runner, "db", "status", env=env).output
+
+    local = tmp_path / "local.xml"
+    local.write_text("<rss/>")
+    added = invoke(runner, "feeds", "add", "https://news.example/rss", str(local), env=env)
+    assert added.exit_code == 0, added.output
+    assert added.output.count("added") == 2
+    assert "exists" in invoke(runner, "feeds", "add", "https://news.example/rss", env=env).output
+
+    bad = runner.invoke(cli, ["feeds", "add", "https://ok.example/rss", "ftp://nope"], env=env)
+    assert bad.exit_code == 1 and "ftp://nope" in bad.stderr and "no feed was added" in bad.stderr
+    listing = invoke(runner, "feeds", "list", env=env).output
+    assert "ok.example" not in listing and "news.example" in listing
+
+    removed = invoke(runner, "feeds", "remove", "https://news.example/rss", env=env)
+    assert "deleted" in removed.output
+    missing = runner.invoke(cli, ["feeds", "remove", "42"], env=env)
+    assert missing.exit_code == 1 and "no such feed: 42" in missing.stderr
+
+
+def test_console_script_help_is_fast_and_torch_free() -> None:
+    code = (
+        "import sys; from pipeline.cli import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'finsent --help imported torch'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Commands:" in proc.stdout

@@ -1,0 +1,62 @@
+"""The embedded PostgreSQL: starts in the data dir, is reused across runs, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from pipeline.db.engine import open_database
+from pipeline.errors import SchemaError
+from pipeline.settings import load_settings
+
+
+@pytest.fixture
+def embedded_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("FINSENT_DATABASE_URL", raising=False)
+    # Short path: the server's Unix socket lives in the data dir.
+    data_dir = Path(tmp_path_factory.mktemp("emb"))
+    return load_settings(data_dir=data_dir).settings
+
+
+def test_embedded_lifecycle(embedded_settings) -> None:
+    pgdata = embedded_settings.embedded_pgdata
+    with pytest.raises(SchemaError, match="finsent db upgrade"):
+        open_database(embedded_settings)  # fresh: schema missing -> one-line refusal
+    db = open_database(embedded_settings, migrate=True)
+    try:
+        assert db.embedded is not None
+        assert (pgdata / "PG_VERSION").is_file()
+        assert (pgdata / "postmaster.pid").exists()
+        with db.transaction() as s:
+            s.execute(text("INSERT INTO feeds (url) VALUES ('https://kept.example/rss')"))
+    finally:
+        db.close()
+    # The last handle closed: the server stopped cleanly (no stale pid file).
+    assert not (pgdata / "postmaster.pid").exists()
+
+    db = open_database(embedded_settings)  # reused: same data, schema already current
+    try:
+        with db.session() as s:
+            assert s.execute(text("SELECT url FROM feeds")).scalars().all() == ["https://kept.example/rss"]
+        assert "postgres" in db.display_url and "password" not in db.display_url
+    finally:
+        db.close()
+    assert not (pgdata / "postmaster.pid").exists()
+
+
+def test_embedded_data_dir_unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() == 0:
+        target = Path("/proc/finsent-cannot-exist")
+    else:
+        target = tmp_path / "ro"
+        target.mkdir(mode=0o500)
+    monkeypatch.delenv("FINSENT_DATABASE_URL", raising=False)
+    settings = load_settings(data_dir=target / "data").settings
+    from pipeline.errors import DatabaseError
+
+    with pytest.raises(DatabaseError, match="embedded PostgreSQL") as info:
+        open_database(settings)
+    assert "\n" not in str(info.value)

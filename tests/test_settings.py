@@ -1,0 +1,120 @@
+"""Settings: precedence, validation errors in one line, secret masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from pipeline.errors import ConfigError
+from pipeline.settings import Settings, display_value, load_settings, mask_url
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("FINSENT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "finsent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_per_user_and_lazy(tmp_path: Path) -> None:
+    loaded = load_settings()
+    assert loaded.settings.data_dir == tmp_path / "xdg-data" / "finsent"
+    assert loaded.settings.database_url is None
+    assert loaded.settings.outbox_dir == loaded.settings.data_dir / "outbox"
+    assert set(loaded.sources.values()) == {"default"}
+    assert loaded.config_file is None
+
+
+def test_precedence_override_env_file_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = write_config(
+        tmp_path,
+        'fetch_concurrency = 4\nalert_threshold = 2.5\nlog_level = "debug"\n[alert]\nmin_volume = 9\n',
+    )
+    monkeypatch.setenv("FINSENT_ALERT_THRESHOLD", "4.5")
+    monkeypatch.setenv("FINSENT_FETCH_TIMEOUT_S", "7")
+    loaded = load_settings(cfg, fetch_timeout_s=3.0)
+    s = loaded.settings
+    assert s.fetch_concurrency == 4 and loaded.sources["fetch_concurrency"] == f"file {cfg}"
+    assert s.alert_threshold == 4.5 and loaded.sources["alert_threshold"] == "env FINSENT_ALERT_THRESHOLD"
+    assert s.fetch_timeout_s == 3.0 and loaded.sources["fetch_timeout_s"] == "command line"
+    assert s.alert_min_volume == 9  # [alert] section flattens to alert_min_volume
+    assert s.log_level == "DEBUG"
+    assert loaded.sources["score_batch_size"] == "default"
+
+
+def test_config_file_from_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = write_config(tmp_path, "score_batch_size = 8\n")
+    monkeypatch.setenv("FINSENT_CONFIG", str(cfg))
+    assert load_settings().settings.score_batch_size == 8
+
+
+def test_comma_separated_lists_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_ALERT_RECIPIENTS", "a@x.com, b@y.com,")
+    monkeypatch.setenv("FINSENT_FEEDS", "https://a/rss")
+    s = load_settings().settings
+    assert s.alert_recipients == ["a@x.com", "b@y.com"]
+    assert s.feeds == ["https://a/rss"]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("fetch_concurency = 3\n", "unknown setting 'fetch_concurency' (did you mean 'fetch_concurrency'?)"),
+        ("fetch_concurrency = [\n", "is not valid TOML"),
+        ("fetch_concurrency = 0\n", "setting 'fetch_concurrency' from file"),
+        ('alert_transport = "pigeon"\n', "setting 'alert_transport'"),
+    ],
+)
+def test_bad_config_file_is_one_line(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, text))
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_SMTP_PORT", "seventy")
+    with pytest.raises(ConfigError, match="env FINSENT_SMTP_PORT"):
+        load_settings()
+
+
+def test_invalid_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_SMTP_PASSWORD", "")
+    monkeypatch.setenv("FINSENT_SMTP_PORT", "0")
+    with pytest.raises(ConfigError) as info:
+        load_settings(smtp_password=SecretStr("hunter2"))
+    assert "hunter2" not in str(info.value)
+
+
+def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_DATABASE_URL", "postgresql://bob:s3cret@db.example:5432/fin")
+    monkeypatch.setenv("FINSENT_SMTP_PASSWORD", "hunter2")
+    s = load_settings().settings
+    shown = {name: display_value(name, getattr(s, name)) for name in Settings.model_fields}
+    assert shown["database_url"] == "postgresql://bob:***@db.example:5432/fin"
+    assert shown["smtp_password"] == "***"
+    assert "s3cret" not in repr(s) and "hunter2" not in repr(s)
+    assert "s3cret" not in str(s.model_dump())
+
+
+def test_mask_url_never_leaks_unparsable() -> None:
+    assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert "pw" not in mask_url("not a url :pw@")
