@@ -262,3 +262,44 @@ class AlertDeliveryItem(Base):
     kind: Mapped[str] = mapped_column(String(16), comment="firing | repeat | resolved")
 
     __table_args__ = (Index("ix_alert_delivery_items_alert_id", "alert_id"),)
+
+
+# --- trends rollups (migration 0003; the SQL, triggers and views are in sql/) ------------------
+
+
+class _SentimentRollup:
+    """Additive per-scope counts and sums for one bucket; shares are derived in the views."""
+
+    scope_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    n_articles: Mapped[int] = mapped_column(Integer)
+    n_novel: Mapped[int] = mapped_column(Integer)
+    n_negative: Mapped[int] = mapped_column(Integer)
+    n_neutral: Mapped[int] = mapped_column(Integer)
+    n_positive: Mapped[int] = mapped_column(Integer)
+    n_novel_negative: Mapped[int] = mapped_column(Integer)
+    sum_score: Mapped[float] = mapped_column(Float)
+    sum_confidence: Mapped[float] = mapped_column(Float)
+    sum_weighted_score: Mapped[float] = mapped_column(Float)
+    refreshed_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class SentimentHourly(_SentimentRollup, Base):
+    __tablename__ = "sentiment_hourly"
+    __table_args__ = (Index("ix_sentiment_hourly_bucket", "scope_type", "bucket"),)
+
+
+class SentimentDaily(_SentimentRollup, Base):
+    __tablename__ = "sentiment_daily"
+    __table_args__ = (Index("ix_sentiment_daily_bucket", "scope_type", "bucket"),)
+
+
+class TrendsDirtyHour(Base):
+    """An hour whose rollups are stale (queued by triggers, consumed by refresh_rollups)."""
+
+    __tablename__ = "trends_dirty_hours"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(TZ)
+    queued_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
