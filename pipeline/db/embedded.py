@@ -8,6 +8,7 @@ of them exits (pgserver counts the handles per process).
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 from pipeline.errors import DatabaseError
@@ -37,7 +38,10 @@ class EmbeddedPostgres:
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
             log.info("starting embedded PostgreSQL in %s", self.pgdata)
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers): harmless.
+                warnings.simplefilter("ignore")
+                self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
             self._ensure_database()
         except DatabaseError:
             raise
