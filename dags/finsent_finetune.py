@@ -1,0 +1,80 @@
+"""FinSent fine-tuning: train a candidate model, and promote it only through the gate.
+
+Weekly by default (``FINSENT_FINETUNE_SCHEDULE``: a cron expression or preset, or
+``manual`` for trigger-only). Training reads the labelled data under the
+``training_data_dir`` setting and runs in the GPU queue and pool (``FINSENT_TRAIN_QUEUE``
+/ ``FINSENT_TRAIN_POOL``, defaulting to the scoring ones). The evaluation gate compares
+the candidate with the current model on the held-out benchmarks and promotes it only if
+it is at least as good; it records the promoted model version, which scoring picks up on
+its next run. Each run writes its checkpoint under ``<data_dir>/models/runs/<run_id>``,
+so a retry reuses a finished checkpoint instead of training again.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+_schedule = os.environ.get("FINSENT_FINETUNE_SCHEDULE", "@weekly")
+SCHEDULE = None if _schedule.strip().lower() in {"", "manual", "none"} else _schedule
+TRAIN_QUEUE = os.environ.get("FINSENT_TRAIN_QUEUE", os.environ.get("FINSENT_SCORE_QUEUE", "default"))
+TRAIN_POOL = os.environ.get("FINSENT_TRAIN_POOL", os.environ.get("FINSENT_SCORE_POOL", "default_pool"))
+
+DEFAULT_ARGS = {
+    "owner": "finsent",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=10),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(hours=1),
+    "execution_timeout": timedelta(hours=6),
+}
+
+
+@dag(
+    dag_id="finsent_finetune",
+    schedule=SCHEDULE,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["finsent", "model"],
+    doc_md=__doc__,
+    params={
+        "epochs": Param(6, type="integer", minimum=1, maximum=50, description="Training epochs."),
+        "max_steps": Param(0, type="integer", minimum=0, description="Stop after N steps (0 = off)."),
+    },
+)
+def finsent_finetune():
+    @task(
+        queue=TRAIN_QUEUE,
+        pool=TRAIN_POOL,
+        doc_md="Fine-tune on the configured labelled data; returns the candidate's folder.",
+    )
+    def train() -> str:
+        from pipeline.airflow.tasks import finetune_train
+
+        context = get_current_context()
+        params = context["params"]
+        return finetune_train(
+            context["run_id"], epochs=int(params["epochs"]), max_steps=int(params["max_steps"])
+        )
+
+    @task(
+        queue=TRAIN_QUEUE,
+        pool=TRAIN_POOL,
+        doc_md="Evaluate the candidate against the current model; promote it and record its "
+        "version only if it passes the evaluation gate.",
+    )
+    def evaluate_and_promote(candidate: str) -> dict:
+        from pipeline.airflow.runtime import run_time
+        from pipeline.airflow.tasks import finetune_gate
+
+        return finetune_gate(candidate, run_time(get_current_context()))
+
+    evaluate_and_promote(train())
+
+
+finsent_finetune()

@@ -1,0 +1,228 @@
+"""The body of every DAG task, one function each, called with the run's ``now``.
+
+Each function loads the task settings (Airflow connections/Variable + FINSENT_ env) unless
+given some, opens the database for the duration of the call, calls the stage function per
+its contract and returns a small JSON-able summary (it becomes the task's XCom). All are
+idempotent for the same ``now``: the stages store with unique keys and ON CONFLICT, so a
+retried or re-run task adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.airflow.runtime import airflow_errors, database
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Days of rollups the daily maintenance recomputes, for articles that arrived late.
+ROLLUP_REPAIR_DAYS = 2
+#: Default retention of the raw fetch log (``fetches``), until it becomes a setting.
+DEFAULT_FETCH_RETENTION_DAYS = 30
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is not None:
+        return settings
+    from pipeline.airflow.config import task_settings
+
+    return task_settings()
+
+
+def shard(ids: Sequence[int], shards: int) -> list[list[int]]:
+    """Split feed ids into at most ``shards`` non-empty groups of near-equal size.
+
+    Round-robin rather than contiguous ranges: feeds added together (one publisher, often
+    slow together) end up on different workers.
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1 (got {shards})")
+    ordered = sorted(set(ids))
+    count = min(shards, len(ordered))
+    return [ordered[i::count] for i in range(count)]
+
+
+# --- finsent_ingest ---------------------------------------------------------------
+
+
+@airflow_errors
+def plan_ingest(now: datetime, *, shards: int, settings: Settings | None = None) -> list[list[int]]:
+    """Register the configured feeds, then the due feeds split into shards for mapping."""
+    from pipeline.ingest.registry import add_feeds
+    from pipeline.ingest.service import due_feed_ids
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        if settings.feeds:
+            with db.transaction() as session:
+                add_feeds(session, list(settings.feeds))
+        due = due_feed_ids(db, now=now)
+    groups = shard(due, shards)
+    log.info("%d feeds due at %s in %d shard(s)", len(due), now.isoformat(), len(groups))
+    return groups
+
+
+@airflow_errors
+def ingest_shard(
+    feed_ids: Sequence[int], now: datetime, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Fetch and store one shard of feeds. A feed that fails is recorded (fetches,
+    feeds.last_error) by the ingest stage and does not fail the shard."""
+    from pipeline.ingest.service import ingest
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        report = ingest(db, settings, now=now, feed_ids=list(feed_ids))
+    log.info("%s", report.render())
+    return {
+        "feeds": len(feed_ids),
+        "new": report.new,
+        "updated": report.updated,
+        "duplicates": report.duplicates,
+        "failed": report.failed,
+    }
+
+
+@airflow_errors
+def score(now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Score every article that has no score from the current model (any earlier run's
+    leftovers too), in batches of ``score_batch_size``."""
+    from pipeline.scoring import score_pending
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        report = score_pending(db, settings, now=now)
+    log.info("%s", report.render())
+    return {"scored": report.scored, "model_version": report.model_version}
+
+
+@airflow_errors
+def refresh_trends(now: datetime, *, since: datetime | None = None, settings: Settings | None = None) -> int:
+    """Bring the trend rollups up to date (incremental unless ``since`` is given)."""
+    from pipeline.trends.rollups import refresh_rollups
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        refreshed = refresh_rollups(db, since=since)
+    log.info("rollups: %d buckets refreshed (run time %s)", refreshed, now.isoformat())
+    return refreshed
+
+
+# --- finsent_alerts ---------------------------------------------------------------
+
+
+@airflow_errors
+def evaluate_alerts(now: datetime, *, settings: Settings | None = None) -> str:
+    """Evaluate spikes for the window ending at ``now``; queues deliveries in the outbox."""
+    from pipeline.alerts.service import evaluate
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        report = evaluate(db, settings, now=now)
+    rendered = report.render()
+    log.info("%s", rendered)
+    return rendered
+
+
+@airflow_errors
+def deliver_alerts(now: datetime, *, settings: Settings | None = None) -> str:
+    """Send the pending deliveries. Each has a dedup key and a Message-ID, so a retry after
+    a partial failure sends only what is still pending."""
+    from pipeline.alerts.service import deliver_pending
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        report = deliver_pending(db, settings, now=now)
+    rendered = report.render()
+    log.info("%s", rendered)
+    return rendered
+
+
+# --- finsent_maintenance ----------------------------------------------------------
+
+
+@airflow_errors
+def repair_rollups(now: datetime, *, settings: Settings | None = None) -> int:
+    """Recompute the last few days of rollups (late articles, re-scored ones)."""
+    return refresh_trends(now, since=now - timedelta(days=ROLLUP_REPAIR_DAYS), settings=settings)
+
+
+@airflow_errors
+def prune_fetch_log(now: datetime, *, settings: Settings | None = None) -> int:
+    """Delete ``fetches`` rows older than the retention, relative to the run's ``now``."""
+    from pipeline.airflow.maintenance import prune_fetches
+
+    settings = _settings(settings)
+    days = int(getattr(settings, "fetch_retention_days", DEFAULT_FETCH_RETENTION_DAYS))
+    with database(settings) as db:
+        return prune_fetches(db, before=now - timedelta(days=days))
+
+
+@airflow_errors
+def feed_health(now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Summarise feed health as of ``now`` (logged, and returned as the task's XCom)."""
+    from pipeline.airflow.maintenance import feed_health_report
+
+    settings = _settings(settings)
+    with database(settings) as db:
+        report = feed_health_report(db, now=now)
+    log.info("%s", report.render())
+    return report.as_dict()
+
+
+# --- finsent_finetune -------------------------------------------------------------
+
+
+def finetune_dir(settings: Settings, run_id: str) -> Path:
+    """Where one fine-tune run writes its checkpoint: stable per run, so a retry reuses it."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
+    return settings.data_dir / "models" / "runs" / safe
+
+
+@airflow_errors
+def finetune_train(run_id: str, *, settings: Settings | None = None, **overrides: Any) -> str:
+    """Fine-tune on the configured labelled data; returns the candidate's folder.
+
+    A retry after the checkpoint was written (e.g. the gate failed) does not train again.
+    """
+    from pipeline.errors import ConfigError
+    from pipeline.sentiment.train import TrainConfig, train
+
+    settings = _settings(settings)
+    out_dir = finetune_dir(settings, run_id)
+    if (out_dir / "metrics.json").is_file() and (out_dir / "config.json").is_file():
+        log.info("checkpoint %s already complete; not training again", out_dir)
+        return str(out_dir)
+    config = TrainConfig(data_dir=settings.training_data_dir, out_dir=out_dir, progress=False, **overrides)
+    try:
+        result = train(config)
+    except (FileNotFoundError, ValueError) as exc:
+        # Missing or malformed labelled data: a person has to fix the data dir.
+        raise ConfigError(
+            f"fine-tuning on {settings.training_data_dir} failed: {exc}", stage="train"
+        ) from exc
+    return str(result.out_dir)
+
+
+@airflow_errors
+def finetune_gate(candidate: str, now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Evaluate the candidate against the current model and promote it only if it passes
+    the evaluation gate; the gate records the promoted model version."""
+    from pipeline.errors import ModelError
+
+    settings = _settings(settings)
+    try:
+        from pipeline.sentiment import gate
+    except ImportError as exc:
+        raise ModelError("the evaluation gate (pipeline.sentiment.gate) is not installed") from exc
+    decision = gate.evaluate_and_promote(Path(candidate), settings=settings, now=now)
+    summary = decision.as_dict() if hasattr(decision, "as_dict") else dict(vars(decision))
+    log.info("gate decision for %s: %s", candidate, summary)
+    return summary
