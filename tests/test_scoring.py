@@ -1,0 +1,117 @@
+"""The scoring stage: every article scored once per model version, history kept."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from pipeline.db.models import Article, Feed, SentimentScore
+from pipeline.errors import ModelError
+from pipeline.scoring import resolve_model_path, score_pending
+from pipeline.settings import released_model_dir
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Verdict:
+    label: str
+    probabilities: dict[str, float]
+    score: float
+
+
+class KeywordClassifier:
+    """A transparent stand-in for the transformer: the storage logic is under test here,
+    not the model (the model has its own tests)."""
+
+    def __init__(self, version: str):
+        self.model_version = version
+        self.calls: list[int] = []
+
+    def score_articles(self, titles, summaries):
+        self.calls.append(len(titles))
+        out = []
+        for title in titles:
+            neg = 0.8 if "falls" in title else 0.1
+            pos = 0.8 if "rises" in title else 0.1
+            neu = 1.0 - neg - pos
+            probs = {"negative": neg, "neutral": neu, "positive": pos}
+            out.append(Verdict(max(probs, key=probs.get), probs, pos - neg))
+        return out
+
+
+def seed_articles(db, n: int) -> None:
+    with db.transaction() as s:
+        feed_id = s.execute(insert(Feed).values(url="https://x.example/rss").returning(Feed.id)).scalar_one()
+        s.execute(
+            insert(Article),
+            [
+                {
+                    "feed_id": feed_id,
+                    "item_key": f"g{i}",
+                    "title": f"Stock {i} {'falls' if i % 3 == 0 else 'rises'}",
+                    "published_at": NOW,
+                    "first_seen_at": NOW,
+                    "content_hash": f"{i:064d}",
+                }
+                for i in range(n)
+            ],
+        )
+
+
+def count_scores(db, version: str | None = None) -> int:
+    stmt = select(func.count()).select_from(SentimentScore)
+    if version:
+        stmt = stmt.where(SentimentScore.model_version == version)
+    with db.session() as s:
+        return s.execute(stmt).scalar_one()
+
+
+def test_scores_every_article_once_across_pages(db, settings, monkeypatch) -> None:
+    monkeypatch.setattr("pipeline.scoring.PAGE_SIZE", 7)
+    seed_articles(db, 30)
+    clf = KeywordClassifier("kw-1")
+    report = score_pending(db, settings, classifier=clf, now=NOW)
+    assert report.scored == 30 and count_scores(db) == 30
+    assert max(clf.calls) <= 7
+    again = score_pending(db, settings, classifier=clf, now=NOW)
+    assert again.scored == 0 and count_scores(db) == 30
+    with db.session() as s:
+        row = s.execute(select(SentimentScore).order_by(SentimentScore.article_id)).scalars().first()
+    assert row.label == "negative" and row.score == pytest.approx(-0.7)
+    assert row.p_negative + row.p_neutral + row.p_positive == pytest.approx(1.0)
+
+
+def test_new_model_adds_scores_and_keeps_old(db, settings) -> None:
+    seed_articles(db, 5)
+    score_pending(db, settings, classifier=KeywordClassifier("kw-1"), now=NOW)
+    score_pending(db, settings, classifier=KeywordClassifier("kw-2"), now=NOW)
+    assert count_scores(db, "kw-1") == 5 and count_scores(db, "kw-2") == 5
+
+
+def test_limit(db, settings) -> None:
+    seed_articles(db, 10)
+    assert score_pending(db, settings, classifier=KeywordClassifier("kw"), limit=4).scored == 4
+    assert count_scores(db) == 4
+
+
+def test_model_resolution(settings, tmp_path) -> None:
+    explicit = settings.model_copy(update={"model_path": "/some/model"})
+    assert resolve_model_path(explicit) == "/some/model"
+    promoted_dir = tmp_path / "promoted"
+    promoted_dir.mkdir()
+    settings.promoted_model_file.parent.mkdir(parents=True)
+    settings.promoted_model_file.write_text(json.dumps({"path": str(promoted_dir)}))
+    assert resolve_model_path(settings) == str(promoted_dir)
+    settings.promoted_model_file.write_text("{broken")
+    with pytest.raises(ModelError, match="not a valid promotion record"):
+        resolve_model_path(settings)
+    settings.promoted_model_file.unlink()
+    released = released_model_dir()
+    if released is not None:
+        assert resolve_model_path(settings) == str(released)
