@@ -1,0 +1,190 @@
+"""Keep ``sentiment_hourly`` and ``sentiment_daily`` current without rescanning history.
+
+Triggers (sql/trends_rollups.sql) queue the UTC hour of every article whose score, ticker
+links, time, feed or novelty changed into ``trends_dirty_hours``, in the same transaction as
+the change. :func:`refresh_rollups` takes the queue, recomputes exactly those hours for every
+scope (market, each feed, each ticker) and then the UTC days containing them, all in one
+transaction. Readers see either the old or the new rollups, never a half-refreshed hour.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from pipeline.db.engine import Database
+from pipeline.errors import FinSentError
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key: two refreshes at once (Airflow retries, a manual run) would both
+# take half the queue and race on the same buckets; one waits for the other instead.
+REFRESH_LOCK_KEY = 0x46534E54_0005  # "FSNT" + issue 5
+
+# Above this many hours, one scan of the article range beats one index probe per hour.
+BULK_HOURS = 500
+
+AGGREGATES = """
+    count(*),
+    count(*) FILTER (WHERE {c}is_novel),
+    count(*) FILTER (WHERE {c}label = 'negative'),
+    count(*) FILTER (WHERE {c}label = 'neutral'),
+    count(*) FILTER (WHERE {c}label = 'positive'),
+    count(*) FILTER (WHERE {c}is_novel AND {c}label = 'negative'),
+    sum({c}score),
+    sum({c}confidence),
+    sum({c}score * {c}confidence)"""
+
+ROLLUP_COLUMNS = (
+    "bucket, scope_type, scope_key, n_articles, n_novel, n_negative, n_neutral, n_positive, "
+    "n_novel_negative, sum_score, sum_confidence, sum_weighted_score"
+)
+
+# The current score of each article in the queued hours, one index probe per hour.
+CURRENT_BY_HOUR = """
+    SELECT v.article_id AS id, v.feed_id, v.is_novel, r.bucket, v.label, v.score, v.confidence
+    FROM trends_refresh_hours r
+    JOIN v_article_sentiment v
+      ON v.published_at >= r.bucket AND v.published_at < r.bucket + interval '1 hour'
+"""
+
+# The same rows for many hours (a backfill, a model re-scoring history): one range scan and
+# one sort instead of a probe per hour and a lookup per article.
+CURRENT_BULK = """
+    SELECT DISTINCT ON (s.article_id)
+        s.article_id AS id, a.feed_id, a.is_novel,
+        date_trunc('hour', a.published_at, 'UTC') AS bucket,
+        s.label, s.score, greatest(s.p_negative, s.p_neutral, s.p_positive) AS confidence
+    FROM articles a
+    JOIN sentiment_scores s ON s.article_id = a.id
+    WHERE a.published_at >= :lo AND a.published_at < :hi
+      AND date_trunc('hour', a.published_at, 'UTC') IN (SELECT bucket FROM trends_refresh_hours)
+    ORDER BY s.article_id, s.scored_at DESC, s.id DESC
+"""
+
+INSERT_HOURLY = f"""
+INSERT INTO sentiment_hourly ({ROLLUP_COLUMNS})
+WITH cur AS ({{current}})
+SELECT bucket, 'market', 'all', {AGGREGATES.format(c="")}
+FROM cur GROUP BY bucket
+UNION ALL
+SELECT bucket, 'feed', feed_id::text, {AGGREGATES.format(c="")}
+FROM cur GROUP BY bucket, feed_id
+UNION ALL
+SELECT c.bucket, 'ticker', e.ticker, {AGGREGATES.format(c="c.")}
+FROM cur c JOIN article_entities e ON e.article_id = c.id
+GROUP BY c.bucket, e.ticker
+"""
+
+INSERT_DAILY = f"""
+INSERT INTO sentiment_daily ({ROLLUP_COLUMNS})
+SELECT d.day, h.scope_type, h.scope_key,
+       sum(h.n_articles), sum(h.n_novel), sum(h.n_negative), sum(h.n_neutral), sum(h.n_positive),
+       sum(h.n_novel_negative), sum(h.sum_score), sum(h.sum_confidence), sum(h.sum_weighted_score)
+FROM trends_refresh_days d
+JOIN sentiment_hourly h
+  ON h.scope_type IN ('market', 'feed', 'ticker')
+ AND h.bucket >= d.day AND h.bucket < d.day + interval '1 day'
+GROUP BY d.day, h.scope_type, h.scope_key
+"""
+
+
+def refresh_rollups(db: Database, *, since: datetime | None = None) -> int:
+    """Recompute the hourly and daily rollups of every queued hour; returns how many hours.
+
+    ``since`` (timezone-aware) also recomputes every hour from then on, whether queued or not:
+    a repair after manual edits, or a backfill. Safe to run concurrently (they serialise) and
+    to re-run (a second run finds an empty queue).
+    """
+    if since is not None and since.tzinfo is None:
+        raise FinSentError(
+            f"refresh_rollups: since={since.isoformat()} has no timezone: pass an aware datetime",
+            stage="trends",
+        )
+    with db.engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK_KEY})
+        hours = _take_hours(conn, since)
+        if hours:
+            _recompute(conn, hours)
+    if hours:
+        log.info("trend rollups: %d hour(s) recomputed", hours)
+    return hours
+
+
+def pending_hours(db: Database) -> int:
+    """How many distinct hours wait for a refresh (0: the rollups are current)."""
+    with db.engine.connect() as conn:
+        return conn.execute(text("SELECT count(DISTINCT bucket) FROM trends_dirty_hours")).scalar_one()
+
+
+def _take_hours(conn: Connection, since: datetime | None) -> int:
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE trends_refresh_hours (bucket timestamptz PRIMARY KEY) ON COMMIT DROP;"
+            "CREATE TEMP TABLE trends_refresh_days (day timestamptz PRIMARY KEY) ON COMMIT DROP"
+        )
+    )
+    # Only rows committed before this statement are taken; later ones stay for the next run.
+    conn.execute(
+        text(
+            "WITH taken AS (DELETE FROM trends_dirty_hours RETURNING bucket) "
+            "INSERT INTO trends_refresh_hours SELECT DISTINCT bucket FROM taken"
+        )
+    )
+    if since is not None:
+        params = {"since": since}
+        conn.execute(
+            text(
+                "INSERT INTO trends_refresh_hours "
+                "SELECT DISTINCT date_trunc('hour', published_at, 'UTC') FROM articles "
+                "WHERE published_at >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') "
+                "ON CONFLICT DO NOTHING"
+            ),
+            params,
+        )
+        # Hours that have rollups but no articles any more must be emptied too.
+        conn.execute(
+            text(
+                "INSERT INTO trends_refresh_hours "
+                "SELECT DISTINCT bucket FROM sentiment_hourly "
+                "WHERE scope_type = 'market' "
+                "AND bucket >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') "
+                "ON CONFLICT DO NOTHING"
+            ),
+            params,
+        )
+    return conn.execute(text("SELECT count(*) FROM trends_refresh_hours")).scalar_one()
+
+
+def _recompute(conn: Connection, hours: int) -> None:
+    conn.execute(text("ANALYZE trends_refresh_hours"))
+    conn.execute(
+        text(
+            "DELETE FROM sentiment_hourly h USING trends_refresh_hours r "
+            "WHERE h.scope_type IN ('market', 'feed', 'ticker') AND h.bucket = r.bucket"
+        )
+    )
+    if hours > BULK_HOURS:
+        lo, hi = conn.execute(
+            text("SELECT min(bucket), max(bucket) + interval '1 hour' FROM trends_refresh_hours")
+        ).one()
+        conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BULK)), {"lo": lo, "hi": hi})
+    else:
+        conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BY_HOUR)))
+
+    conn.execute(
+        text(
+            "INSERT INTO trends_refresh_days "
+            "SELECT DISTINCT date_trunc('day', bucket, 'UTC') FROM trends_refresh_hours"
+        )
+    )
+    conn.execute(text("ANALYZE trends_refresh_days"))
+    conn.execute(
+        text(
+            "DELETE FROM sentiment_daily d USING trends_refresh_days r "
+            "WHERE d.scope_type IN ('market', 'feed', 'ticker') AND d.bucket = r.day"
+        )
+    )
+    conn.execute(text(INSERT_DAILY))
