@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
 SCHEDULE = os.environ.get("FINSENT_MAINTENANCE_SCHEDULE", "@daily")
 
@@ -26,7 +26,9 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id="finsent_maintenance",
-    schedule=SCHEDULE,
+    # Data-interval semantics (Airflow 3 defaults to trigger-only cron): each run owns
+    # [previous tick, tick) and works as of the tick, also in backfills.
+    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -213,16 +213,30 @@ def finetune_train(run_id: str, *, settings: Settings | None = None, **overrides
 
 @airflow_errors
 def finetune_gate(candidate: str, now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
-    """Evaluate the candidate against the current model and promote it only if it passes
-    the evaluation gate; the gate records the promoted model version."""
-    from pipeline.errors import ModelError
+    """Benchmark the candidate and the current model on the same test rows; promote the
+    candidate only if the evaluation gate passes. The gate records the promotion in
+    ``<data_dir>/models/current.json``; the returned summary (the task's XCom) records
+    the model version."""
+    from pipeline.sentiment.classifier import weights_hash
+    from pipeline.sentiment.gate import run_gate
 
     settings = _settings(settings)
-    try:
-        from pipeline.sentiment import gate
-    except ImportError as exc:
-        raise ModelError("the evaluation gate (pipeline.sentiment.gate) is not installed") from exc
-    decision = gate.evaluate_and_promote(Path(candidate), settings=settings, now=now)
-    summary = decision.as_dict() if hasattr(decision, "as_dict") else dict(vars(decision))
-    log.info("gate decision for %s: %s", candidate, summary)
+    candidate_dir = Path(candidate)
+    decision = run_gate(candidate_dir, settings.data_dir, settings.training_data_dir)
+    summary = {
+        "candidate": str(candidate_dir),
+        "model_version": f"{candidate_dir.resolve().name}-{weights_hash(candidate_dir)}",
+        "promoted": decision.promote,
+        "failures": list(decision.failures),
+        "decided_at": now.isoformat(),
+    }
+    if decision.promote:
+        log.info("promoted %s\n%s", summary["model_version"], decision.table())
+    else:
+        log.warning(
+            "not promoted %s: %s\n%s",
+            summary["model_version"],
+            "; ".join(decision.failures),
+            decision.table(),
+        )
     return summary
