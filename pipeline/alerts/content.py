@@ -1,0 +1,194 @@
+"""The alert email: subject, plain-text and HTML parts, inline trend charts.
+
+Rendering is a pure function of the delivery's frozen payload and its Message-ID, so a
+retry sends the very same message. Everything that came from a feed (titles, URLs, source
+names) is escaped for HTML and stripped of line breaks for headers.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
+
+from pipeline.alerts.chart import trend_png
+
+_SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
+_LINEBREAKS = re.compile(r"[\r\n\t]+")
+
+
+def one_line(value: str) -> str:
+    return _LINEBREAKS.sub(" ", value).strip()
+
+
+def scope_label(item: dict[str, Any]) -> str:
+    kind, key = item["scope_type"], item["scope_key"]
+    if kind == "market":
+        return "market"
+    if kind == "ticker" and item.get("company"):
+        return f"{item['company']} ({key})"
+    return f"{key} ({kind})"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def subject(items: list[dict[str, Any]]) -> str:
+    alive = [i for i in items if i["kind"] != "resolved"]
+    resolved = [i for i in items if i["kind"] == "resolved"]
+    if len(items) == 1:
+        i = items[0]
+        numbers = f"{_pct(i['negative_share'])} negative vs {_pct(i['baseline_share'])} baseline"
+        prefix = {"firing": "NEGATIVE spike", "repeat": "still NEGATIVE", "resolved": "RESOLVED"}[i["kind"]]
+        text = f"[FinSent] {prefix}: {scope_label(i)} {numbers}"
+    elif alive:
+        names = ", ".join(scope_label(i) for i in alive[:4]) + (" ..." if len(alive) > 4 else "")
+        text = f"[FinSent] {len(alive)} NEGATIVE spikes: {names}"
+        if resolved:
+            text += f" (+{len(resolved)} resolved)"
+    else:
+        text = f"[FinSent] {len(resolved)} alerts RESOLVED: " + ", ".join(
+            scope_label(i) for i in resolved[:4]
+        )
+    return one_line(text)
+
+
+def _when(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _threshold_share(item: dict[str, Any]) -> float:
+    return max(item["min_share"], item["baseline_share"] + item["threshold"] * item["sigma"])
+
+
+def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        ("Window", f"{_when(item['window_start'])} – {_when(item['window_end'])}"),
+        ("Negative share", f"{_pct(item['negative_share'])} of {item['volume']} novel articles"),
+        (
+            "Baseline",
+            f"{_pct(item['baseline_share'])} ± {item['baseline_spread']:.0%} "
+            + (
+                f"(median of {item['baseline_buckets']} windows, {item['baseline_volume']} articles)"
+                if item["baseline_source"] == "history"
+                else f"(short history: {item['baseline_volume']} articles, blended with a prior)"
+            ),
+        ),
+        ("Deviation", f"{item['deviation']:.1f} σ (fires at {item['threshold']:g} σ)"),
+        ("Firing since", _when(item["started_at"])),
+    ]
+    if item.get("excluded_tickers"):
+        rows.append(("Not counted", "articles on firing tickers " + ", ".join(item["excluded_tickers"])))
+    return rows
+
+
+def _text_item(item: dict[str, Any]) -> str:
+    head = {"firing": "NEGATIVE SPIKE", "repeat": "STILL FIRING", "resolved": "RESOLVED"}[item["kind"]]
+    lines = [f"{head}: {scope_label(item)}", ""]
+    lines += [f"  {k}: {v}" for k, v in _numbers(item)]
+    if item["headlines"]:
+        lines += ["", "  Top negative headlines:"]
+        for h in item["headlines"]:
+            lines.append(f"  - {one_line(h['title'])}")
+            lines.append(f"    {h['source']}, {_when(h['published_at'])}, {h['p_negative']:.0%} negative")
+            if h.get("url"):
+                lines.append(f"    {h['url']}")
+    lines += ["", "  SQL:", *("    " + line for line in item["sql"].splitlines())]
+    return "\n".join(lines)
+
+
+def _html_item(item: dict[str, Any], cid: str | None) -> str:
+    e = html.escape
+    color = "#1a7f37" if item["kind"] == "resolved" else "#cf222e"
+    head = {"firing": "Negative spike", "repeat": "Still firing", "resolved": "Resolved"}[item["kind"]]
+    parts = [
+        f'<h2 style="color:{color};font-size:18px;margin:16px 0 4px">{e(head)}: {e(scope_label(item))}</h2>',
+        '<table style="border-collapse:collapse;font-size:13px">',
+        *(
+            f'<tr><td style="padding:2px 12px 2px 0;color:#57606a">{e(k)}</td><td>{e(v)}</td></tr>'
+            for k, v in _numbers(item)
+        ),
+        "</table>",
+    ]
+    if cid:
+        parts.append(
+            f'<p><img src="cid:{e(cid)}" alt="negative share, last days" width="640" height="240"></p>'
+        )
+    if item["headlines"]:
+        parts.append('<h3 style="font-size:14px;margin:8px 0 4px">Top negative headlines</h3><ul>')
+        for h in item["headlines"]:
+            title = e(one_line(h["title"]))
+            url = h.get("url") or ""
+            linked = f'<a href="{e(url, quote=True)}">{title}</a>' if _SAFE_URL.match(url) else title
+            parts.append(
+                f"<li>{linked}<br><small>{e(h['source'])} · {e(_when(h['published_at']))} · "
+                f"{h['p_negative']:.0%} negative</small></li>"
+            )
+        parts.append("</ul>")
+    parts.append(
+        '<details><summary style="font-size:12px">SQL for this scope</summary>'
+        f'<pre style="font-size:11px;background:#f6f8fa;padding:8px">{e(item["sql"])}</pre></details>'
+    )
+    return "\n".join(parts)
+
+
+def _domain(from_addr: str) -> str:
+    address = parseaddr(from_addr)[1]
+    return address.rsplit("@", 1)[1] if "@" in address else "localhost"
+
+
+def message_id_for(delivery_id: int, dedup_key: str, from_addr: str) -> str:
+    """Deterministic: the same delivery always gets the same Message-ID."""
+    return f"<finsent.alert.{delivery_id}.{dedup_key[:16]}@{_domain(from_addr)}>"
+
+
+def build_message(
+    payload: dict[str, Any],
+    *,
+    message_id: str,
+    from_addr: str,
+    recipients: list[str],
+    date: datetime,
+) -> EmailMessage:
+    items: list[dict[str, Any]] = payload["items"]
+    msg = EmailMessage()
+    msg["Subject"] = subject(items)
+    msg["From"] = from_addr
+    msg["To"] = ", ".join(formataddr(parseaddr(r)) for r in recipients)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    msg["X-FinSent-Alerts"] = ", ".join(f"{i['alert_id']}:{i['kind']}" for i in items)
+    intro = f"FinSent evaluated news sentiment at {_when(payload['evaluated_at'])}."
+    msg.set_content(intro + "\n\n" + "\n\n".join(_text_item(i) for i in items) + "\n")
+
+    charts: list[tuple[str, bytes]] = []
+    sections = []
+    token = message_id.strip("<>").split("@")[0]
+    for n, item in enumerate(items):
+        cid = None
+        if item["kind"] != "resolved" and item["chart"]["volumes"]:
+            cid = f"chart{n}.{token}@finsent"
+            charts.append(
+                (
+                    cid,
+                    trend_png(
+                        item["chart"], baseline=item["baseline_share"], threshold_share=_threshold_share(item)
+                    ),
+                )
+            )
+        sections.append(_html_item(item, cid))
+    body = (
+        '<html><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328">'
+        f"<p>{html.escape(intro)}</p>" + "\n<hr>\n".join(sections) + "</body></html>"
+    )
+    msg.add_alternative(body, subtype="html")
+    html_part = msg.get_payload()[1]
+    for cid, png in charts:
+        html_part.add_related(
+            png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('.')[0]}.png"
+        )
+    return msg

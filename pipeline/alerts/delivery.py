@@ -1,0 +1,223 @@
+"""Sending the outbox rows: each email once, none lost.
+
+A delivery row moves ``pending -> sending -> transmitting -> sent``, each step committed
+on its own before the next side effect:
+
+* ``sending`` (claimed with ``FOR UPDATE SKIP LOCKED``): attempts counted, the Message-ID
+  fixed (deterministic, stored), and ``next_attempt_at`` pushed out as a lease so a parallel
+  worker leaves it alone. A crash here or while connecting / logging in / giving the
+  envelope leaves ``sending``: the next run sends it again, which is safe because the
+  server never got the message.
+* ``transmitting``: committed just before the message body is handed over (SMTP DATA, or
+  the outbox file rename). If the process dies between that and recording ``sent``, the
+  next run cannot ask an SMTP server whether the message arrived. FinSent then records it
+  as sent (with a note in ``last_error``) rather than risk a second email: the window is
+  the time to transfer one message, milliseconds, and the message had been accepted up to
+  the envelope. The outbox transport needs no such guess: a file named after the
+  Message-ID exists or it does not.
+* A failed send (server down, refused, timeout) goes back to ``pending`` with exponential
+  backoff; after ``MAX_ATTEMPTS`` it becomes ``failed`` (kept, listed by ``finsent alerts
+  list``, re-queued by ``finsent alerts deliver --retry-failed``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from pipeline.alerts.content import build_message, message_id_for
+from pipeline.alerts.evaluate import aware
+from pipeline.alerts.transport import OutboxTransport, Transport, make_transport
+from pipeline.db.engine import Database
+from pipeline.db.models import AlertDelivery
+from pipeline.errors import AlertError
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+MAX_ATTEMPTS = 24  # about 19 hours of retries at the capped backoff
+OPEN_STATES = ("pending", "sending", "transmitting")
+ASSUMED_NOTE = (
+    "the process stopped after handing the message to the server and before recording it; "
+    "assumed delivered, not resent (an SMTP server cannot be asked)"
+)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+@dataclass
+class Sent:
+    delivery_id: int
+    message_id: str
+    where: str
+    subject: str
+    note: str | None = None
+
+
+@dataclass
+class DeliveryReport:
+    transport: str
+    sent: list[Sent] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    gave_up: list[int] = field(default_factory=list)
+    waiting: int = 0
+    location: str | None = None
+
+    def render(self) -> str:
+        head = (
+            f"delivery ({self.transport}): {len(self.sent)} sent, {len(self.failed)} failed"
+            f" (will retry), {len(self.gave_up)} given up, {self.waiting} waiting"
+        )
+        if self.location:
+            head += f"; files in {self.location}"
+        lines = [head]
+        lines += [f"  sent     #{s.delivery_id} {s.subject} -> {s.where}" for s in self.sent]
+        lines += [f"  failed   #{i} {err}" for i, err in self.failed]
+        return "\n".join(lines)
+
+
+def deliver_pending(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime,
+    transport: Transport | None = None,
+    limit: int | None = None,
+) -> DeliveryReport:
+    """Send every due outbox row (each in its own transactions); never raises for one bad send."""
+    now = aware(now)
+    with db.session() as session:
+        due = session.scalar(
+            select(func.count())
+            .select_from(AlertDelivery)
+            .where(AlertDelivery.status.in_(OPEN_STATES), AlertDelivery.next_attempt_at <= now)
+        )
+    if transport is None:
+        if not due:
+            name = settings.alert_transport
+            return _finish(db, DeliveryReport(name, location=_location(settings, name)), now)
+        transport = make_transport(settings)
+    report = DeliveryReport(transport.name, location=_location(settings, transport.name, transport))
+    done = 0
+    while limit is None or done < limit:
+        claimed = _claim(db, now, settings, transport.name)
+        if claimed is None:
+            break
+        done += 1
+        _deliver_one(db, settings, transport, claimed, now, report)
+    return _finish(db, report, now)
+
+
+def _location(settings: Settings, name: str, transport: Transport | None = None) -> str | None:
+    if isinstance(transport, OutboxTransport):
+        return str(transport.directory)
+    return str(settings.outbox_dir) if name == "outbox" else None
+
+
+def _finish(db: Database, report: DeliveryReport, now: datetime) -> DeliveryReport:
+    with db.session() as session:
+        report.waiting = (
+            session.scalar(
+                select(func.count()).select_from(AlertDelivery).where(AlertDelivery.status.in_(OPEN_STATES))
+            )
+            or 0
+        )
+    return report
+
+
+@dataclass
+class _Claim:
+    id: int
+    previous_status: str
+    attempts: int
+    message_id: str
+    recipients: list[str]
+    payload: dict[str, Any]
+
+
+def _claim(db: Database, now: datetime, settings: Settings, transport: str) -> _Claim | None:
+    with db.transaction() as session:
+        row = session.scalars(
+            select(AlertDelivery)
+            .where(AlertDelivery.status.in_(OPEN_STATES), AlertDelivery.next_attempt_at <= now)
+            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            return None
+        previous = row.status
+        if row.message_id is None:
+            row.message_id = message_id_for(row.id, row.dedup_key, settings.smtp_from)
+        row.attempts += 1
+        row.status = "sending" if previous == "pending" else previous
+        row.transport = transport
+        row.next_attempt_at = now + max(LEASE, backoff(row.attempts))
+        return _Claim(row.id, previous, row.attempts, row.message_id, list(row.recipients), dict(row.payload))
+
+
+def _set(db: Database, delivery_id: int, **values: Any) -> None:
+    with db.transaction() as session:
+        session.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id).values(**values))
+
+
+def _mark_sent(db: Database, delivery_id: int, now: datetime, note: str | None = None) -> None:
+    _set(db, delivery_id, status="sent", sent_at=now, next_attempt_at=None, last_error=note)
+
+
+def _deliver_one(
+    db: Database, settings: Settings, transport: Transport, c: _Claim, now: datetime, report: DeliveryReport
+) -> None:
+    from_addr = getattr(getattr(transport, "params", None), "from_addr", None) or settings.smtp_from
+    msg = build_message(
+        c.payload, message_id=c.message_id, from_addr=from_addr, recipients=c.recipients, date=now
+    )
+    subject = str(msg["Subject"])
+    if transport.already_delivered(c.message_id):
+        _mark_sent(db, c.id, now, "found already delivered on retry")
+        report.sent.append(Sent(c.id, c.message_id, "(already delivered)", subject))
+        return
+    if c.previous_status == "transmitting" and transport.name == "smtp":
+        log.warning("delivery #%s: %s", c.id, ASSUMED_NOTE)
+        _mark_sent(db, c.id, now, ASSUMED_NOTE)
+        report.sent.append(Sent(c.id, c.message_id, "(assumed delivered)", subject, ASSUMED_NOTE))
+        return
+    try:
+        where = transport.send(msg, c.recipients, before_data=lambda: _set(db, c.id, status="transmitting"))
+    except AlertError as exc:
+        error = str(exc)
+        if c.attempts >= MAX_ATTEMPTS:
+            _set(db, c.id, status="failed", last_error=error, next_attempt_at=None)
+            report.gave_up.append(c.id)
+            log.error("delivery #%s given up after %s attempts: %s", c.id, c.attempts, error)
+        else:
+            retry_at = now + backoff(c.attempts)
+            _set(db, c.id, status="pending", last_error=error, next_attempt_at=retry_at)
+            log.warning(
+                "delivery #%s failed (attempt %s, retry after %s): %s", c.id, c.attempts, retry_at, error
+            )
+        report.failed.append((c.id, error))
+        return
+    _mark_sent(db, c.id, now)
+    report.sent.append(Sent(c.id, c.message_id, where, subject))
+    log.info("delivery #%s sent: %s -> %s", c.id, subject, where)
+
+
+def retry_failed(db: Database, *, now: datetime) -> int:
+    """Re-queue deliveries that were given up (``finsent alerts deliver --retry-failed``)."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=aware(now))
+        )
+        return result.rowcount or 0

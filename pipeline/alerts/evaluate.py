@@ -1,0 +1,419 @@
+"""The alert life cycle, in the manner of Prometheus Alertmanager, with state in PostgreSQL.
+
+Per scope and evaluation time ``now``:
+
+* no open alert and the window fires -> open one (``firing``) and notify;
+* an open alert whose window is calm (hysteresis, see :mod:`pipeline.alerts.detect`) ->
+  ``resolved``, and notify if its firing was notified;
+* an open alert still firing -> notify again once ``repeat`` has passed since the last
+  notice (or for the first time when a silence that hid it has ended).
+
+Silences mute notifications, not detection: the alert is still tracked. Every notice of
+one evaluation is grouped: each recipient gets one email with all the alerts routed to
+them. Notices become outbox rows (``alert_deliveries``) whose ``dedup_key`` is derived from
+the evaluation time, the episodes (alert ids) and kinds, never from the wall clock.
+
+Re-running an evaluation time changes nothing: a scope whose alerts were already evaluated
+at or after ``now`` is skipped, and a transaction-scoped advisory lock keeps two concurrent
+runs (an Airflow retry racing the original) from interleaving.
+
+Aggregate scopes (market, sources, tags) are judged on their articles *without* those of
+tickers firing in the same evaluation: one company's bad day is the company's alert, not
+also a market alert and a source alert (Alertmanager calls this inhibition). A broad sell
+off still fires the market.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from pipeline.alerts.detect import Assessment, Bucket, assess, compute_baseline
+from pipeline.alerts.params import AlertParams
+from pipeline.alerts.queries import (
+    ScopeId,
+    ScopeSeries,
+    company_names,
+    scope_series,
+    scope_sql,
+    top_headlines,
+)
+from pipeline.alerts.recipients import Routing, load_routing
+from pipeline.db.engine import Database
+from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
+from pipeline.errors import AlertError
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: pg_advisory_xact_lock key serialising evaluations ("FSALERTS" as an integer).
+EVALUATION_LOCK = 0x4653414C45525453 & 0x7FFFFFFFFFFFFFFF
+#: Below this many articles in its history the market is a worse prior than the constant.
+MARKET_PRIOR_MIN_VOLUME = 50
+
+
+@dataclass(frozen=True)
+class Notice:
+    scope_type: str
+    scope_key: str
+    kind: str  # fired | repeat | resolved | silenced
+    alert_id: int
+    volume: int
+    share: float
+    baseline: float
+    deviation: float
+
+    @property
+    def scope(self) -> str:
+        return "market" if self.scope_type == "market" else f"{self.scope_type} {self.scope_key}"
+
+    def render(self) -> str:
+        return (
+            f"{self.scope}: {self.share:.0%} negative of {self.volume} vs {self.baseline:.0%} baseline "
+            f"(z={self.deviation:.1f})"
+        )
+
+
+@dataclass
+class EvaluationReport:
+    evaluated_at: datetime
+    scopes: int = 0
+    skipped: int = 0
+    notices: list[Notice] = field(default_factory=list)
+    firing: int = 0
+    deliveries: int = 0
+
+    def of(self, kind: str) -> list[Notice]:
+        return [n for n in self.notices if n.kind == kind]
+
+    @property
+    def fired(self) -> list[Notice]:
+        return self.of("fired")
+
+    @property
+    def resolved(self) -> list[Notice]:
+        return self.of("resolved")
+
+    def render(self) -> str:
+        head = (
+            f"alerts at {self.evaluated_at:%Y-%m-%d %H:%M}Z: {self.scopes} scopes, "
+            f"{len(self.fired)} fired, {len(self.of('repeat'))} repeated, {len(self.resolved)} resolved, "
+            f"{len(self.of('silenced'))} silenced; {self.firing} firing; {self.deliveries} email(s) queued"
+        )
+        if self.skipped:
+            head += f"; {self.skipped} already evaluated"
+        lines = [head] + [f"  {n.kind:<8} {n.render()}" for n in self.notices]
+        return "\n".join(lines)
+
+
+def aware(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise AlertError(f"evaluation time {now.isoformat()} has no time zone: pass an aware datetime (UTC)")
+    return now.astimezone(UTC)
+
+
+def evaluate(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime,
+    model_version: str | None = None,
+    routing: Routing | None = None,
+) -> EvaluationReport:
+    """Evaluate every scope at ``now``; open, repeat and resolve alerts; queue their emails."""
+    now = aware(now)
+    params = AlertParams.from_settings(settings)
+    routing = routing if routing is not None else load_routing(settings)
+    with db.transaction() as session:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVALUATION_LOCK})
+        return _Evaluation(session, settings, params, routing, now, model_version).run()
+
+
+@dataclass
+class _Pending:
+    alert: Alert
+    kind: str  # firing | repeat | resolved
+    assessment: Assessment
+    exclude: list[str]
+
+
+class _Evaluation:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        params: AlertParams,
+        routing: Routing,
+        now: datetime,
+        model_version: str | None,
+    ):
+        self.session = session
+        self.settings = settings
+        self.params = params
+        self.routing = routing
+        self.now = now
+        self.model_version = model_version
+        self.report = EvaluationReport(evaluated_at=now)
+        self.pending: list[_Pending] = []
+
+    # --- detection ------------------------------------------------------------------
+    def run(self) -> EvaluationReport:
+        s, p, now = self.session, self.params, self.now
+        self.series = scope_series(s, now=now, params=p, model_version=self.model_version)
+        self.open = {
+            (a.scope_type, a.scope_key): a for a in s.scalars(select(Alert).where(Alert.state == "firing"))
+        }
+        last_event = func.greatest(
+            func.max(Alert.started_at), func.max(Alert.resolved_at), func.max(Alert.last_evaluated_at)
+        )
+        self.last_event = {
+            (t, k): at
+            for t, k, at in s.execute(
+                select(Alert.scope_type, Alert.scope_key, last_event).group_by(
+                    Alert.scope_type, Alert.scope_key
+                )
+            )
+        }
+        self.silenced = {
+            (t, k)
+            for t, k in s.execute(
+                select(AlertSilence.scope_type, AlertSilence.scope_key).where(
+                    AlertSilence.starts_at <= now, AlertSilence.ends_at > now
+                )
+            )
+        }
+        n = p.history_buckets
+        market = self.series.get(("market", ""), ScopeSeries({}))
+        market_base = compute_baseline(market.history(n), p, p.prior_share)
+        prior = market_base.share if market_base.volume >= MARKET_PRIOR_MIN_VOLUME else p.prior_share
+
+        # Tickers first: which fire decides what the aggregates may attribute to them.
+        tickers = {k for t, k in self.series if t == "ticker"}
+        if self.routing.tickers is not None:
+            tickers &= self.routing.tickers
+        tickers |= {k for t, k in self.open if t == "ticker"}
+        firing_tickers: list[str] = []
+        for key in sorted(tickers):
+            scope = ("ticker", key)
+            ser = self.series.get(scope, ScopeSeries({}))
+            a = assess(ser.current, compute_baseline(ser.history(n), p, prior), p)
+            if self._step(scope, a, exclude=[]):
+                firing_tickers.append(key)
+
+        aggregates = {sc for sc in self.series if sc[0] != "ticker"} | {
+            sc for sc in self.open if sc[0] != "ticker"
+        }
+        aggregates.add(("market", ""))
+        residual = (
+            scope_series(
+                s,
+                now=now,
+                params=p,
+                model_version=self.model_version,
+                exclude_tickers=firing_tickers,
+                current_only=True,
+            )
+            if firing_tickers
+            else None
+        )
+        for scope in sorted(aggregates):
+            ser = self.series.get(scope, ScopeSeries({}))
+            current = residual.get(scope, ScopeSeries({})).current if residual is not None else ser.current
+            own_prior = prior if scope[0] != "market" else p.prior_share
+            a = assess(current, compute_baseline(ser.history(n), p, own_prior), p)
+            self._step(scope, a, exclude=firing_tickers)
+
+        self.session.flush()
+        self.report.firing = (
+            self.session.scalar(select(func.count()).select_from(Alert).where(Alert.state == "firing")) or 0
+        )
+        self._queue()
+        return self.report
+
+    def _step(self, scope: ScopeId, a: Assessment, *, exclude: list[str]) -> bool:
+        """Apply one scope's assessment; True when the scope is firing afterwards."""
+        now = self.now
+        self.report.scopes += 1
+        alert = self.open.get(scope)
+        last = self.last_event.get(scope)
+        if last is not None and last >= now:
+            self.report.skipped += 1
+            return alert is not None
+        silenced = scope in self.silenced
+        if alert is None:
+            if not a.fires:
+                return False
+            alert = Alert(
+                scope_type=scope[0],
+                scope_key=scope[1],
+                state="firing",
+                started_at=now,
+                last_evaluated_at=now,
+                details={},
+            )
+            self._update(alert, a, first=True)
+            self.session.add(alert)
+            self.session.flush()
+            self._notify(alert, "firing", a, exclude, silenced, report_kind="fired")
+            return True
+        if a.calm:
+            alert.state = "resolved"
+            alert.resolved_at = now
+            alert.last_evaluated_at = now
+            alert.details = {**alert.details, "resolved_with": a.as_dict()}
+            if alert.last_notified_at is not None:
+                self._notify(alert, "resolved", a, exclude, silenced, report_kind="resolved")
+            else:
+                self._record("resolved", alert, a)
+            return False
+        self._update(alert, a, first=False)
+        if alert.last_notified_at is None:
+            self._notify(alert, "firing", a, exclude, silenced, report_kind="fired")
+        elif now - alert.last_notified_at >= self.params.repeat:
+            self._notify(alert, "repeat", a, exclude, silenced, report_kind="repeat")
+        return True
+
+    def _update(self, alert: Alert, a: Assessment, *, first: bool) -> None:
+        alert.last_evaluated_at = self.now
+        alert.window_start = self.now - self.params.window
+        alert.window_end = self.now
+        alert.volume = a.volume
+        alert.negative_share = a.share
+        alert.baseline_share = a.baseline.share
+        alert.deviation = a.deviation
+        details = dict(alert.details or {})
+        details.update(a.as_dict())
+        if first:
+            details["fired_with"] = a.as_dict()
+        details["peak_deviation"] = max(float(details.get("peak_deviation", a.deviation)), a.deviation)
+        details["peak_negative_share"] = max(float(details.get("peak_negative_share", a.share)), a.share)
+        alert.details = details
+
+    def _record(self, kind: str, alert: Alert, a: Assessment) -> None:
+        self.report.notices.append(
+            Notice(
+                alert.scope_type,
+                alert.scope_key,
+                kind,
+                alert.id,
+                a.volume,
+                a.share,
+                a.baseline.share,
+                a.deviation,
+            )
+        )
+
+    def _notify(
+        self, alert: Alert, kind: str, a: Assessment, exclude: list[str], silenced: bool, *, report_kind: str
+    ) -> None:
+        if silenced:
+            self._record("silenced", alert, a)
+            return
+        self._record(report_kind, alert, a)
+        alert.last_notified_at = self.now
+        self.pending.append(_Pending(alert, kind, a, list(exclude)))
+
+    # --- outbox ---------------------------------------------------------------------
+    def _queue(self) -> None:
+        if not self.pending:
+            return
+        companies = {
+            **company_names(
+                self.session, [p.alert.scope_key for p in self.pending if p.alert.scope_type == "ticker"]
+            ),
+            **self.routing.companies,
+        }
+        items = [self._item(p, companies) for p in self.pending]
+        by_recipient: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(self.pending):
+            for address in self.routing.recipients(p.alert.scope_type, p.alert.scope_key):
+                by_recipient[address].append(i)
+        groups: dict[tuple[int, ...], list[str]] = defaultdict(list)
+        for address, indices in by_recipient.items():
+            groups[tuple(indices)].append(address)
+        for indices, recipients in sorted(groups.items()):
+            self._insert_delivery([items[i] for i in indices], sorted(recipients))
+
+    def _item(self, p: _Pending, companies: dict[str, str]) -> dict[str, Any]:
+        alert, a, params, now = p.alert, p.assessment, self.params, self.now
+        scope = (alert.scope_type, alert.scope_key)
+        ser = self.series.get(scope, ScopeSeries({}))
+        hours = max(1, int(params.chart_hours * 60 / (params.window.total_seconds() / 60)))
+        chart = [ser.buckets.get(k, Bucket()) for k in range(hours - 1, -1, -1)]
+        headlines = []
+        if p.kind != "resolved":
+            headlines = top_headlines(
+                self.session,
+                scope,
+                now=now,
+                window=params.window,
+                limit=params.headlines,
+                model_version=self.model_version,
+                exclude_tickers=p.exclude,
+            )
+        return {
+            "alert_id": alert.id,
+            "kind": p.kind,
+            "scope_type": alert.scope_type,
+            "scope_key": alert.scope_key,
+            "company": companies.get(alert.scope_key.upper()) if alert.scope_type == "ticker" else None,
+            "started_at": alert.started_at.isoformat(),
+            "window_start": (now - params.window).isoformat(),
+            "window_end": now.isoformat(),
+            "window_minutes": int(params.window.total_seconds() // 60),
+            "threshold": params.threshold,
+            "min_volume": params.min_volume,
+            "min_share": params.min_share,
+            "excluded_tickers": p.exclude,
+            **a.as_dict(),
+            "headlines": headlines,
+            "chart": {
+                "end": now.isoformat(),
+                "step_minutes": int(params.window.total_seconds() // 60),
+                "volumes": [b.volume for b in chart],
+                "shares": [round(b.share, 4) for b in chart],
+            },
+            "sql": scope_sql(scope, start=now - params.window, end=now),
+        }
+
+    def _insert_delivery(self, items: list[dict[str, Any]], recipients: list[str]) -> None:
+        ident = json.dumps(
+            {
+                "at": self.now.isoformat(),
+                "items": [[i["scope_type"], i["scope_key"], i["alert_id"], i["kind"]] for i in items],
+                "to": recipients,
+            },
+            sort_keys=True,
+        )
+        dedup_key = hashlib.sha256(ident.encode()).hexdigest()
+        lead = next((i for i in items if i["kind"] != "resolved"), items[0])
+        row_id = self.session.scalar(
+            insert(AlertDelivery)
+            .values(
+                alert_id=lead["alert_id"],
+                kind=lead["kind"],
+                dedup_key=dedup_key,
+                recipients=recipients,
+                transport=self.settings.alert_transport,
+                status="pending",
+                next_attempt_at=self.now,
+                evaluated_at=self.now,
+                payload={"evaluated_at": self.now.isoformat(), "items": items},
+            )
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(AlertDelivery.id)
+        )
+        if row_id is None:  # queued by an earlier run of this same evaluation
+            return
+        for i in items:
+            self.session.add(AlertDeliveryItem(delivery_id=row_id, alert_id=i["alert_id"], kind=i["kind"]))
+        self.report.deliveries += 1

@@ -1,0 +1,221 @@
+"""The SQL behind detection and the email: per-window counts, headlines, a query for users.
+
+Point in time: evaluating at ``now`` counts only articles first seen at or before ``now``
+(``first_seen_at <= now``), bucketed by ``published_at``, so a backfill sees what a live run
+would have seen then. Each article counts with its latest score (greatest ``scored_at``) or
+the score of an explicit ``model_version``. In a backfill that score may have been computed
+after ``now``; a score is a function of the article's text, which was known at ``now``, so
+this leaks no future news, only a possibly newer model (pin ``model_version`` to avoid it).
+Only novel articles count: a syndicated story is one story, however many feeds carry it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from pipeline.alerts.detect import Bucket
+from pipeline.alerts.params import AlertParams
+
+ScopeId = tuple[str, str]  # (scope_type, scope_key); the market's key is ""
+
+SCOPE_TYPES = ("ticker", "source", "tag", "market")
+
+_SOURCE_NAME = "coalesce(nullif(f.name, ''), f.url)"
+
+_SCORED = """
+a AS (
+    SELECT a.id, a.feed_id,
+           floor(extract(epoch FROM (CAST(:now AS timestamptz) - a.published_at)) / :window_s)::int AS bucket
+    FROM articles a
+    WHERE a.published_at > :since AND a.published_at <= :now
+      AND a.first_seen_at <= :now AND a.is_novel
+      {extra}
+),
+s AS (
+    SELECT DISTINCT ON (ss.article_id) ss.article_id, ss.label, ss.p_negative, ss.p_neutral, ss.p_positive
+    FROM sentiment_scores ss JOIN a ON a.id = ss.article_id
+    WHERE CAST(:model_version AS text) IS NULL OR ss.model_version = CAST(:model_version AS text)
+    ORDER BY ss.article_id, ss.scored_at DESC, ss.id DESC
+),
+x AS (
+    SELECT a.id, a.feed_id, a.bucket, (s.label = 'negative')::int AS neg,
+           CASE WHEN :confidence THEN greatest(s.p_negative, s.p_neutral, s.p_positive) ELSE 1.0 END AS w
+    FROM a JOIN s ON s.article_id = a.id
+)
+"""
+
+_AGG = "count(*) AS volume, sum(x.neg * x.w) AS negatives, sum(x.w) AS weight"
+
+_BUCKETS_SQL = f"""
+WITH {_SCORED}
+SELECT 'market' AS scope_type, '' AS scope_key, x.bucket, {_AGG} FROM x GROUP BY x.bucket
+UNION ALL
+SELECT 'ticker', e.ticker, x.bucket, {_AGG}
+FROM x JOIN article_entities e ON e.article_id = x.id GROUP BY e.ticker, x.bucket
+UNION ALL
+SELECT 'source', {_SOURCE_NAME}, x.bucket, {_AGG}
+FROM x JOIN feeds f ON f.id = x.feed_id GROUP BY 2, x.bucket
+UNION ALL
+SELECT 'tag', t.tag, x.bucket, {_AGG}
+FROM x JOIN feeds f ON f.id = x.feed_id CROSS JOIN LATERAL unnest(f.tags) AS t(tag)
+GROUP BY t.tag, x.bucket
+"""
+
+_EXCLUDE_TICKERS = """AND NOT EXISTS (
+        SELECT 1 FROM article_entities e0 WHERE e0.article_id = a.id AND e0.ticker = ANY(:exclude)
+      )"""
+
+
+@dataclass
+class ScopeSeries:
+    """A scope's windows: index 0 is the current window (now - window, now], k the k-th before."""
+
+    buckets: dict[int, Bucket]
+
+    @property
+    def current(self) -> Bucket:
+        return self.buckets.get(0, Bucket())
+
+    def history(self, n: int) -> list[Bucket]:
+        return [self.buckets.get(k, Bucket()) for k in range(1, n + 1)]
+
+
+def _bind(now: datetime, params: AlertParams, since: datetime, model_version: str | None) -> dict[str, Any]:
+    return {
+        "now": now,
+        "since": since,
+        "window_s": params.window.total_seconds(),
+        "model_version": model_version,
+        "confidence": params.weighting == "confidence",
+    }
+
+
+def scope_series(
+    session: Session,
+    *,
+    now: datetime,
+    params: AlertParams,
+    model_version: str | None = None,
+    exclude_tickers: Sequence[str] = (),
+    current_only: bool = False,
+) -> dict[ScopeId, ScopeSeries]:
+    """Per-window counts of every scope seen in the baseline period (or only the current
+    window), optionally leaving out articles that mention ``exclude_tickers``."""
+    windows = 1 if current_only else params.history_buckets + 1
+    since = now - params.window * windows
+    extra = _EXCLUDE_TICKERS if exclude_tickers else ""
+    bind = _bind(now, params, since, model_version)
+    if exclude_tickers:
+        bind["exclude"] = list(exclude_tickers)
+    rows = session.execute(text(_BUCKETS_SQL.format(extra=extra)), bind)
+    out: dict[ScopeId, dict[int, Bucket]] = defaultdict(dict)
+    for scope_type, key, bucket, volume, negatives, weight in rows:
+        out[(scope_type, key)][int(bucket)] = Bucket(int(volume), float(negatives), float(weight))
+    return {scope: ScopeSeries(b) for scope, b in out.items()}
+
+
+def _scope_filter(scope_type: str) -> str:
+    if scope_type == "ticker":
+        return "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id AND e.ticker = :key)"
+    if scope_type == "source":
+        return f"AND {_SOURCE_NAME} = :key"
+    if scope_type == "tag":
+        return "AND :key = ANY(f.tags)"
+    return ""
+
+
+def top_headlines(
+    session: Session,
+    scope: ScopeId,
+    *,
+    now: datetime,
+    window: timedelta,
+    limit: int,
+    model_version: str | None = None,
+    exclude_tickers: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The window's most confidently negative novel articles of the scope."""
+    scope_type, key = scope
+    exclude = _EXCLUDE_TICKERS if exclude_tickers else ""
+    sql = f"""
+    SELECT a.id, a.title, a.url, a.published_at, {_SOURCE_NAME} AS source, s.label, s.p_negative
+    FROM articles a
+    JOIN feeds f ON f.id = a.feed_id
+    JOIN LATERAL (
+        SELECT ss.label, ss.p_negative FROM sentiment_scores ss
+        WHERE ss.article_id = a.id
+          AND (CAST(:model_version AS text) IS NULL OR ss.model_version = CAST(:model_version AS text))
+        ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1
+    ) s ON true
+    WHERE a.published_at > :start AND a.published_at <= :now AND a.first_seen_at <= :now AND a.is_novel
+      AND s.label = 'negative' {_scope_filter(scope_type)} {exclude}
+    ORDER BY s.p_negative DESC, a.published_at DESC, a.id
+    LIMIT :limit
+    """
+    bind: dict[str, Any] = {
+        "start": now - window,
+        "now": now,
+        "key": key,
+        "limit": limit,
+        "model_version": model_version,
+    }
+    if exclude_tickers:
+        bind["exclude"] = list(exclude_tickers)
+    return [
+        {
+            "article_id": r.id,
+            "title": r.title,
+            "url": r.url,
+            "published_at": r.published_at.isoformat(),
+            "source": r.source,
+            "p_negative": round(float(r.p_negative), 4),
+        }
+        for r in session.execute(text(sql), bind)
+    ]
+
+
+def company_names(session: Session, tickers: Sequence[str]) -> dict[str, str]:
+    if not tickers:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT ticker, max(company) FROM article_entities "
+            "WHERE ticker = ANY(:t) AND company IS NOT NULL GROUP BY ticker"
+        ),
+        {"t": list(tickers)},
+    )
+    return {t: c for t, c in rows if c}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
+    """A ready-to-run query (psql) listing the scope's articles of a window with scores."""
+    scope_type, key = scope
+    filters = {
+        "ticker": "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
+        f"AND e.ticker = {_literal(key)})",
+        "source": f"AND {_SOURCE_NAME} = {_literal(key)}",
+        "tag": f"AND {_literal(key)} = ANY(f.tags)",
+        "market": "",
+    }
+    return (
+        "SELECT a.published_at, f.name AS source, s.label, round(s.p_negative::numeric, 3) AS p_negative,\n"
+        "       a.is_novel, a.title, a.url\n"
+        "FROM articles a\n"
+        "JOIN feeds f ON f.id = a.feed_id\n"
+        "JOIN LATERAL (SELECT * FROM sentiment_scores ss WHERE ss.article_id = a.id\n"
+        "              ORDER BY ss.scored_at DESC LIMIT 1) s ON true\n"
+        f"WHERE a.published_at > '{start.isoformat()}' AND a.published_at <= '{end.isoformat()}'\n"
+        f"  {filters[scope_type]}\n"
+        "ORDER BY a.published_at DESC;"
+    )

@@ -1,0 +1,216 @@
+"""Where an alert email goes: .eml files in the outbox folder, or an SMTP server.
+
+Both transports take a ``before_data`` callback that delivery uses to record, in its own
+committed transaction, that the message is about to be handed over: everything before it
+(connect, TLS, login, envelope) can fail or crash and be retried safely; see
+:mod:`pipeline.alerts.delivery` for what happens after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.errors import AlertError
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
+
+
+class Transport(Protocol):
+    name: str
+
+    def already_delivered(self, message_id: str) -> bool: ...
+
+    def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
+        """Hand the message over; return where it went (a path or server) or raise."""
+        ...
+
+
+def eml_name(message_id: str) -> str:
+    return _UNSAFE.sub("_", message_id.strip("<>")) + ".eml"
+
+
+@dataclass
+class OutboxTransport:
+    """One .eml file per message, named after its Message-ID and written atomically, so an
+    existing file *is* the proof of delivery."""
+
+    directory: Path
+    name: str = "outbox"
+
+    def path_for(self, message_id: str) -> Path:
+        return self.directory / eml_name(message_id)
+
+    def already_delivered(self, message_id: str) -> bool:
+        return self.path_for(message_id).exists()
+
+    def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
+        target = self.path_for(msg["Message-ID"])
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            before_data()
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.directory)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(msg.as_bytes(policy=policy.SMTP))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise AlertError(f"cannot write {target} ({exc.strerror or exc}): check the data dir") from None
+        return str(target)
+
+
+@dataclass(frozen=True)
+class SmtpParams:
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    user: str | None
+    password: str | None
+    from_addr: str
+    timeout_s: float
+    origin: str  # "settings" | "airflow connection smtp_default"
+
+
+def smtp_params(settings: Settings, *, airflow_conn_id: str = "smtp_default") -> SmtpParams:
+    """SMTP parameters from FinSent's settings, else from an Airflow ``smtp`` connection."""
+    if settings.smtp_host:
+        return SmtpParams(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            user=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            from_addr=settings.smtp_from,
+            timeout_s=settings.smtp_timeout_s,
+            origin="settings",
+        )
+    params = airflow_smtp_params(airflow_conn_id, settings)
+    if params is None:
+        raise AlertError(
+            "alert_transport is smtp but no SMTP server is configured: set FINSENT_SMTP_HOST "
+            f"(or an Airflow connection '{airflow_conn_id}'), or use FINSENT_ALERT_TRANSPORT=outbox",
+            transient=False,
+        )
+    return params
+
+
+def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
+    """Read an Airflow 3 ``smtp`` connection when running under Airflow; None otherwise.
+
+    Extras follow the SMTP provider: ``disable_ssl`` (SSL is its default), ``disable_tls``,
+    ``from_email``, ``timeout``.
+    """
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:
+        return None
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # not in a task, or no such connection
+        log.debug("no Airflow connection %s: %s", conn_id, exc)
+        return None
+    extra = conn.extra_dejson or {}
+    if not conn.host:
+        return None
+    if not extra.get("disable_ssl", False):
+        security = "ssl"
+    elif not extra.get("disable_tls", False):
+        security = "starttls"
+    else:
+        security = "none"
+    default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
+    return SmtpParams(
+        host=conn.host,
+        port=int(conn.port or default_port),
+        security=security,
+        user=conn.login or None,
+        password=conn.password or None,
+        from_addr=extra.get("from_email") or settings.smtp_from,
+        timeout_s=float(extra.get("timeout", settings.smtp_timeout_s)),
+        origin=f"airflow connection {conn_id}",
+    )
+
+
+@dataclass
+class SmtpTransport:
+    params: SmtpParams
+    name: str = "smtp"
+
+    def already_delivered(self, message_id: str) -> bool:
+        return False  # SMTP cannot be asked; delivery's state machine decides
+
+    def _connect(self) -> smtplib.SMTP:
+        p = self.params
+        context = ssl.create_default_context()
+        if p.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(p.host, p.port, timeout=p.timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(p.host, p.port, timeout=p.timeout_s)
+        try:
+            smtp.ehlo()
+            if p.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if p.user:
+                smtp.login(p.user, p.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
+        p = self.params
+        where = f"smtp://{p.host}:{p.port}"
+        try:
+            with self._connect() as smtp:
+                code, reply = smtp.mail(p.from_addr)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, reply, p.from_addr)
+                refused = {}
+                for rcpt in recipients:
+                    code, reply = smtp.rcpt(rcpt)
+                    if code not in (250, 251):
+                        refused[rcpt] = (code, reply)
+                if len(refused) == len(recipients):
+                    smtp.rset()
+                    raise smtplib.SMTPRecipientsRefused(refused)
+                before_data()
+                smtp.data(msg.as_bytes(policy=policy.SMTP))
+        except (smtplib.SMTPException, OSError) as exc:
+            raise AlertError(f"SMTP {where} failed: {_describe(exc)}") from None
+        if refused:
+            log.warning("SMTP %s refused %s", where, ", ".join(sorted(refused)))
+        return where
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "all recipients refused (" + ", ".join(sorted(exc.recipients)) + ")"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        return f"{exc.smtp_code} {msg}".strip()
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def make_transport(settings: Settings) -> Transport:
+    if settings.alert_transport == "outbox":
+        return OutboxTransport(settings.outbox_dir)
+    return SmtpTransport(smtp_params(settings))

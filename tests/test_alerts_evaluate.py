@@ -1,0 +1,217 @@
+"""The alert life cycle on constructed series in the real test database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from alerts_helpers import NOW, add_article, add_burst, add_feed, add_history
+from sqlalchemy import func, select
+
+from pipeline.alerts.evaluate import evaluate
+from pipeline.alerts.recipients import Routing
+from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
+from pipeline.errors import AlertError
+
+
+def _alerts(db) -> list[Alert]:
+    with db.session() as s:
+        return list(s.scalars(select(Alert).order_by(Alert.id)))
+
+
+def _deliveries(db) -> list[AlertDelivery]:
+    with db.session() as s:
+        return list(s.scalars(select(AlertDelivery).order_by(AlertDelivery.id)))
+
+
+def _kinds(delivery: AlertDelivery) -> list[tuple[str, str]]:
+    return [(i["scope_key"] or "market", i["kind"]) for i in delivery.payload["items"]]
+
+
+@pytest.fixture
+def wire(db) -> int:
+    with db.transaction() as s:
+        return add_feed(s, "Wire", tags=["us"])
+
+
+def _quiet_ticker(
+    db, feed: int, ticker: str = "ACME", share: float = 0.25, hours: int = 48, per_hour: int = 4
+):
+    with db.transaction() as s:
+        add_history(s, feed, ticker=ticker, end=NOW, hours=hours, per_hour=per_hour, negative_share=share)
+
+
+def test_spike_fires_once_with_numbers_and_baseline(db, settings, wire):
+    _quiet_ticker(db, wire)
+    with db.transaction() as s:
+        add_burst(s, wire, ticker="ACME", end=NOW, count=12, negatives=10, company="Acme Corp")
+
+    report = evaluate(db, settings, now=NOW)
+
+    assert [(n.scope_key, n.kind) for n in report.notices] == [("ACME", "fired")]
+    (alert,) = _alerts(db)
+    assert (alert.scope_type, alert.state, alert.volume) == ("ticker", "firing", 12)
+    assert alert.negative_share == pytest.approx(10 / 12)
+    assert alert.baseline_share == pytest.approx(0.25)
+    assert alert.deviation >= settings.alert_threshold
+    (delivery,) = _deliveries(db)
+    (item,) = delivery.payload["items"]
+    assert item["company"] == "Acme Corp"
+    assert item["baseline_source"] == "history"
+    assert len(item["headlines"]) == 5 and item["headlines"][0]["title"].startswith("Bad news")
+    assert "ACME" in item["sql"]
+
+    # Re-running the same interval, and evaluating again while it still fires, send nothing new.
+    again = evaluate(db, settings, now=NOW)
+    later = evaluate(db, settings, now=NOW + timedelta(minutes=15))
+    assert again.notices == [] and again.deliveries == 0 and again.skipped > 0
+    assert later.notices == [] and later.deliveries == 0
+    assert len(_alerts(db)) == 1 and len(_deliveries(db)) == 1
+
+
+def test_steady_gloom_does_not_page_but_a_usually_quiet_ticker_does(db, settings, wire):
+    with db.transaction() as s:
+        add_history(s, wire, ticker="GLUM", end=NOW, hours=48, per_hour=10, negative_share=0.7)
+        add_history(s, wire, ticker="CALM", end=NOW, hours=48, per_hour=10, negative_share=0.1)
+        add_burst(s, wire, ticker="GLUM", end=NOW, count=10, negatives=8)
+        add_burst(s, wire, ticker="CALM", end=NOW, count=10, negatives=8)
+
+    report = evaluate(db, settings, now=NOW)
+
+    assert [(n.scope_key, n.kind) for n in report.fired] == [("CALM", "fired")]
+
+
+def test_resolution_has_hysteresis(db, settings, wire):
+    _quiet_ticker(db, wire, hours=60)
+    with db.transaction() as s:
+        add_burst(s, wire, ticker="ACME", end=NOW, count=12, negatives=10)
+        # Next hour: still clearly worse than usual, though below the firing threshold.
+        add_burst(s, wire, ticker="ACME", end=NOW + timedelta(hours=1), count=12, negatives=7)
+    assert [n.kind for n in evaluate(db, settings, now=NOW).notices] == ["fired"]
+
+    middle = evaluate(db, settings, now=NOW + timedelta(hours=1))
+    assert middle.notices == []
+    assert _alerts(db)[0].state == "firing"
+
+    quiet = evaluate(db, settings, now=NOW + timedelta(hours=2))
+    assert [n.kind for n in quiet.notices] == ["resolved"]
+    (alert,) = _alerts(db)
+    assert alert.state == "resolved" and alert.resolved_at == NOW + timedelta(hours=2)
+    assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")], [("ACME", "resolved")]]
+
+    # A new spike after resolution is a new episode.
+    with db.transaction() as s:
+        add_burst(s, wire, ticker="ACME", end=NOW + timedelta(hours=5), count=12, negatives=11)
+    assert [n.kind for n in evaluate(db, settings, now=NOW + timedelta(hours=5)).notices] == ["fired"]
+    assert [a.state for a in _alerts(db)] == ["resolved", "firing"]
+
+
+def test_repeat_interval(db, settings, wire):
+    settings = settings.model_copy(update={"alert_repeat_hours": 2.0})
+    _quiet_ticker(db, wire, hours=60)
+    with db.transaction() as s:
+        for h in range(4):
+            add_burst(s, wire, ticker="ACME", end=NOW + timedelta(hours=h), count=12, negatives=10)
+    kinds = [[n.kind for n in evaluate(db, settings, now=NOW + timedelta(hours=h)).notices] for h in range(4)]
+    assert kinds == [["fired"], [], ["repeat"], []]
+    assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")], [("ACME", "repeat")]]
+
+
+def test_simultaneous_alerts_are_grouped_per_recipient(db, settings, wire):
+    settings = settings.model_copy(update={"alert_recipients": ["desk@example.com"]})
+    for ticker in ("ACME", "BOLT"):
+        _quiet_ticker(db, wire, ticker=ticker)
+        with db.transaction() as s:
+            add_burst(s, wire, ticker=ticker, end=NOW, count=12, negatives=10)
+    routing = Routing(defaults=("desk@example.com",), subscribers={"BOLT": ("pm@example.com",)})
+
+    report = evaluate(db, settings, now=NOW, routing=routing)
+
+    assert sorted(n.scope_key for n in report.fired) == ["ACME", "BOLT"]
+    by_rcpt = {tuple(d.recipients): sorted(k for k, _ in _kinds(d)) for d in _deliveries(db)}
+    assert by_rcpt == {("desk@example.com",): ["ACME", "BOLT"], ("pm@example.com",): ["BOLT"]}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AlertDeliveryItem)) == 3
+
+
+def test_silence_mutes_notifications_until_it_ends(db, settings, wire):
+    _quiet_ticker(db, wire, hours=60)
+    with db.transaction() as s:
+        for h in range(3):
+            add_burst(s, wire, ticker="ACME", end=NOW + timedelta(hours=h), count=12, negatives=10)
+        s.add(
+            AlertSilence(
+                scope_type="ticker",
+                scope_key="ACME",
+                starts_at=NOW - timedelta(days=1),
+                ends_at=NOW + timedelta(hours=1, minutes=30),
+                reason="known issue",
+            )
+        )
+
+    assert [n.kind for n in evaluate(db, settings, now=NOW).notices] == ["silenced"]
+    assert _alerts(db)[0].state == "firing" and _deliveries(db) == []
+    assert [n.kind for n in evaluate(db, settings, now=NOW + timedelta(hours=1)).notices] == ["silenced"]
+    # Silence over, still firing: now the first notice goes out.
+    assert [n.kind for n in evaluate(db, settings, now=NOW + timedelta(hours=2)).notices] == ["fired"]
+    assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")]]
+
+
+def test_no_look_ahead_counts_only_articles_first_seen_before_now(db, settings, wire):
+    _quiet_ticker(db, wire)
+    with db.transaction() as s:
+        for i in range(12):
+            add_article(
+                s,
+                wire,
+                published_at=NOW - timedelta(minutes=30 - i),
+                label="negative",
+                tickers=["ACME"],
+                first_seen_at=NOW + timedelta(minutes=20),
+            )
+
+    # A backfill of NOW after the articles arrived: they were not known at NOW.
+    assert evaluate(db, settings, now=NOW).notices == []
+    assert [n.kind for n in evaluate(db, settings, now=NOW + timedelta(minutes=20)).notices] == ["fired"]
+
+
+def test_one_company_burst_is_not_also_a_market_or_source_alert(db, settings, wire):
+    with db.transaction() as s:
+        other = add_feed(s, "Other", tags=["us"])
+    for ticker in ("ACME", "BOLT", "CORE"):
+        _quiet_ticker(db, wire, ticker=ticker)
+    with db.transaction() as s:
+        add_history(s, other, ticker=None, end=NOW, hours=48, per_hour=4, negative_share=0.25)
+        add_burst(s, wire, ticker="ACME", end=NOW, count=20, negatives=19)
+        add_burst(s, other, ticker=None, end=NOW, count=4, negatives=1)
+
+    report = evaluate(db, settings, now=NOW)
+
+    assert [(n.scope_type, n.scope_key) for n in report.fired] == [("ticker", "ACME")]
+
+
+def test_broad_negativity_fires_the_market(db, settings, wire):
+    with db.transaction() as s:
+        add_history(s, wire, ticker=None, end=NOW, hours=48, per_hour=8, negative_share=0.25)
+        add_burst(s, wire, ticker=None, end=NOW, count=20, negatives=16)
+
+    fired = {(n.scope_type, n.scope_key) for n in evaluate(db, settings, now=NOW).fired}
+
+    assert ("market", "") in fired and ("source", "Wire") in fired and ("tag", "us") in fired
+
+
+def test_short_history_falls_back_to_a_prior(db, settings, wire):
+    with db.transaction() as s:
+        add_history(s, wire, ticker="NEWCO", end=NOW, hours=6, per_hour=1, negative_share=0.0)
+        add_burst(s, wire, ticker="NEWCO", end=NOW, count=15, negatives=13)
+
+    report = evaluate(db, settings, now=NOW)
+
+    assert [n.scope_key for n in report.fired] == ["NEWCO"]
+    (delivery,) = _deliveries(db)
+    assert delivery.payload["items"][0]["baseline_source"] == "prior"
+
+
+def test_naive_time_is_refused(db, settings):
+    with pytest.raises(AlertError, match="no time zone"):
+        evaluate(db, settings, now=NOW.replace(tzinfo=None))
