@@ -1,0 +1,295 @@
+"""Readers for the labelled sentiment data and the train/validation/test plumbing.
+
+Label order everywhere is ``negative, neutral, positive`` (ids 0, 1, 2). Every reader
+returns :class:`Example` objects carrying an integer label in that order, so sources can be
+mixed freely.
+
+Source names (as used by ``finsent train --source``):
+
+- ``fpb-split``: the ``train`` rows of ``financial_phrasebank/fpb_split.tsv`` (canonical).
+- ``fpb-50``, ``fpb-66``, ``fpb-75``, ``fpb-all``: the original PhraseBank release files.
+  Sentences that are in the canonical test split are dropped from them, because the
+  original files contain every test sentence.
+- ``tfns``: ``tfns/sent_train.csv`` (Twitter Financial News Sentiment).
+- ``csv:PATH``: a user CSV with a ``text,label`` header; labels are names.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
+ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
+
+FPB_DIR = "financial_phrasebank"
+FPB_SPLIT_FILE = f"{FPB_DIR}/fpb_split.tsv"
+FPB_ORIGINAL_FILES = {
+    "fpb-50": f"{FPB_DIR}/Sentences_50Agree.txt",
+    "fpb-66": f"{FPB_DIR}/Sentences_66Agree.txt",
+    "fpb-75": f"{FPB_DIR}/Sentences_75Agree.txt",
+    "fpb-all": f"{FPB_DIR}/Sentences_AllAgree.txt",
+}
+TFNS_FILE = "tfns/sent_train.csv"
+# TFNS uses market words and its own id order: 0 bearish, 1 bullish, 2 neutral.
+TFNS_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
+
+KNOWN_SOURCES = ("fpb-split", *FPB_ORIGINAL_FILES, "tfns", "csv:PATH")
+
+
+class DataFormatError(ValueError):
+    """A data file is missing or malformed; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: int
+    source: str = ""
+    # Highest annotator agreement for PhraseBank rows (50/66/75/100); None elsewhere.
+    agreement: int | None = None
+
+
+@dataclass
+class SourceInfo:
+    """Where a training source came from, recorded in the checkpoint."""
+
+    name: str
+    path: str
+    sha256: str
+    rows: int
+    weight: float = 1.0
+    label_counts: dict[str, int] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_label(raw: str, path: Path, line: int) -> int:
+    name = raw.strip().lower()
+    if name not in LABEL2ID:
+        raise DataFormatError(f"{path}:{line}: label {raw.strip()!r} is not one of {', '.join(LABELS)}")
+    return LABEL2ID[name]
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+
+
+def read_fpb_original(path: Path, source: str = "fpb") -> list[Example]:
+    """Read a PhraseBank release file: latin-1, ``sentence@label``, CRLF or bare CR lines.
+
+    Splits on the last ``@`` because sentences themselves may contain ``@``.
+    Exact duplicate lines (the release has a few) are kept once.
+    """
+    _require_file(path)
+    text = path.read_bytes().decode("latin-1")
+    examples: list[Example] = []
+    seen: set[tuple[str, int]] = set()
+    # splitlines() handles \r\n, bare \r and \n alike.
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        sentence, sep, label = line.rpartition("@")
+        if not sep or not sentence.strip():
+            raise DataFormatError(f"{path}:{lineno}: expected 'sentence@label', got {line[:60]!r}")
+        example = Example(sentence.strip(), parse_label(label, path, lineno), source)
+        key = (example.text, example.label)
+        if key not in seen:
+            seen.add(key)
+            examples.append(example)
+    return examples
+
+
+def read_fpb_split(
+    path: Path, split: str | None = None, min_agreement: int = 0, source: str = "fpb-split"
+) -> list[Example]:
+    """Read ``fpb_split.tsv`` rows, optionally only one split and a minimum agreement."""
+    _require_file(path)
+    examples: list[Example] = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = {"sentence", "label", "agreement", "split"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataFormatError(f"{path}:1: missing columns {', '.join(sorted(missing))}")
+        for lineno, row in enumerate(reader, start=2):
+            if split is not None and row["split"] != split:
+                continue
+            try:
+                agreement = int(row["agreement"])
+            except (TypeError, ValueError):
+                raise DataFormatError(
+                    f"{path}:{lineno}: agreement {row['agreement']!r} is not a number"
+                ) from None
+            if agreement < min_agreement:
+                continue
+            examples.append(
+                Example(row["sentence"], parse_label(row["label"], path, lineno), source, agreement)
+            )
+    return examples
+
+
+def read_tfns(path: Path, source: str = "tfns") -> list[Example]:
+    """Read TFNS ``text,label`` with 0 bearish, 1 bullish, 2 neutral."""
+    _require_file(path)
+    examples: list[Example] = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header != ["text", "label"]:
+            raise DataFormatError(f"{path}:1: expected header 'text,label', got {header}")
+        for row in reader:
+            lineno = reader.line_num
+            if len(row) != 2 or row[1].strip() not in TFNS_LABELS:
+                raise DataFormatError(f"{path}:{lineno}: expected 'text,0|1|2', got {row!r:.80}")
+            label = LABEL2ID[TFNS_LABELS[row[1].strip()]]
+            examples.append(Example(row[0].strip(), label, source))
+    return examples
+
+
+def read_label_csv(path: Path, source: str | None = None) -> list[Example]:
+    """Read a generic CSV with header ``text,label`` and label names (any case)."""
+    _require_file(path)
+    source = source or f"csv:{path.name}"
+    examples: list[Example] = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if header[:2] != ["text", "label"]:
+            raise DataFormatError(f"{path}:1: expected header 'text,label', got {','.join(header)!r}")
+        for row in reader:
+            lineno = reader.line_num
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) < 2:
+                raise DataFormatError(f"{path}:{lineno}: expected 2 columns 'text,label'")
+            if not row[0].strip():
+                raise DataFormatError(f"{path}:{lineno}: empty text")
+            examples.append(Example(row[0].strip(), parse_label(row[1], path, lineno), source))
+    return examples
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def canonical_test_sentences(data_dir: Path) -> set[str]:
+    """Normalised sentences of the canonical FPB test split (empty if the file is absent)."""
+    path = data_dir / FPB_SPLIT_FILE
+    if not path.is_file():
+        return set()
+    return {_normalise(ex.text) for ex in read_fpb_split(path, split="test")}
+
+
+def source_path(spec: str, data_dir: Path) -> Path:
+    """Map a source name to its file (raises DataFormatError for unknown names)."""
+    if spec == "fpb-split":
+        return data_dir / FPB_SPLIT_FILE
+    if spec in FPB_ORIGINAL_FILES:
+        return data_dir / FPB_ORIGINAL_FILES[spec]
+    if spec == "tfns":
+        return data_dir / TFNS_FILE
+    if spec.startswith("csv:") and len(spec) > 4:
+        path = Path(spec[4:]).expanduser()
+        return path if path.is_absolute() else (Path.cwd() / path)
+    raise DataFormatError(f"unknown source {spec!r}; use one of {', '.join(KNOWN_SOURCES)}")
+
+
+def parse_source_spec(spec: str) -> tuple[str, float]:
+    """``name`` or ``name*WEIGHT`` (e.g. ``fpb-split*2``) -> (name, weight)."""
+    name, star, weight = spec.rpartition("*")
+    if not star:
+        return spec, 1.0
+    try:
+        value = float(weight)
+    except ValueError:
+        raise DataFormatError(f"source {spec!r}: weight {weight!r} is not a number") from None
+    if value <= 0:
+        raise DataFormatError(f"source {spec!r}: weight must be positive")
+    return name, value
+
+
+def read_source(spec: str, data_dir: Path) -> list[Example]:
+    path = source_path(spec, data_dir)
+    if spec == "fpb-split":
+        return read_fpb_split(path, split="train")
+    if spec in FPB_ORIGINAL_FILES:
+        return read_fpb_original(path, source=spec)
+    if spec == "tfns":
+        return read_tfns(path)
+    return read_label_csv(path, source=spec)
+
+
+def load_sources(specs: list[str], data_dir: Path) -> tuple[list[Example], list[float], list[SourceInfo]]:
+    """Load and mix training sources.
+
+    Returns the examples, a per-example loss weight (from ``name*WEIGHT``), and a
+    description of each source with its sha256 for the checkpoint. Canonical FPB test
+    sentences are removed from every source so the benchmark stays clean.
+    """
+    test_sentences = canonical_test_sentences(data_dir)
+    examples: list[Example] = []
+    weights: list[float] = []
+    infos: list[SourceInfo] = []
+    for raw_spec in specs:
+        name, weight = parse_source_spec(raw_spec)
+        rows = read_source(name, data_dir)
+        kept = [ex for ex in rows if _normalise(ex.text) not in test_sentences]
+        if len(kept) != len(rows):
+            logger.warning(
+                "source %s: dropped %d sentences that are in the FPB test split",
+                name,
+                len(rows) - len(kept),
+            )
+        path = source_path(name, data_dir)
+        counts = {label: 0 for label in LABELS}
+        for ex in kept:
+            counts[LABELS[ex.label]] += 1
+        infos.append(SourceInfo(name, str(path), sha256_file(path), len(kept), weight, counts))
+        examples.extend(kept)
+        weights.extend([weight] * len(kept))
+        logger.info("source %s: %d rows (weight %.2g) %s", name, len(kept), weight, counts)
+    return examples, weights, infos
+
+
+def stratified_split(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, validation), stratified by (source, label), deterministic per seed."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, ex in enumerate(examples):
+        groups[(ex.source, ex.label)].append(i)
+    rng = random.Random(seed)
+    train_idx: list[int] = []
+    val_idx: list[int] = []
+    for key in sorted(groups):
+        idx = groups[key]
+        rng.shuffle(idx)
+        n_val = round(len(idx) * val_fraction)
+        if val_fraction > 0 and n_val == 0 and len(idx) > 1:
+            n_val = 1
+        val_idx.extend(idx[:n_val])
+        train_idx.extend(idx[n_val:])
+    return sorted(train_idx), sorted(val_idx)
+
+
+def load_benchmarks(data_dir: Path) -> dict[str, list[Example]]:
+    """The canonical benchmark: FPB-50 (all 970 test rows) and FPB-all (agreement 100)."""
+    path = data_dir / FPB_SPLIT_FILE
+    test = read_fpb_split(path, split="test", source="fpb-test")
+    return {"fpb-50": test, "fpb-all": [ex for ex in test if ex.agreement == 100]}

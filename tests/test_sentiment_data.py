@@ -1,0 +1,111 @@
+"""Data readers: PhraseBank original/split, TFNS, generic CSV, source mixing, splits."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline.sentiment.data import (
+    LABELS,
+    DataFormatError,
+    load_benchmarks,
+    load_sources,
+    parse_source_spec,
+    read_fpb_original,
+    read_fpb_split,
+    read_label_csv,
+    read_tfns,
+    stratified_split,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sentiment"
+DATA = FIXTURES / "data"
+
+
+def test_label_order() -> None:
+    assert LABELS == ("negative", "neutral", "positive")
+
+
+def test_fpb_original_latin1_crlf_bare_cr_and_last_at() -> None:
+    rows = read_fpb_original(FIXTURES / "fpb_original.txt")
+    # 5 lines, one exact duplicate; a bare CR separates lines 2 and 3.
+    assert len(rows) == 4
+    assert rows[0].label == 2
+    assert rows[1].text.startswith("Café chain Närpes") and rows[1].label == 0
+    assert rows[2].text == "Contact investor@relations.fi for the report ."
+    assert rows[2].label == 1
+
+
+def test_fpb_original_bad_label_names_file_and_line() -> None:
+    with pytest.raises(DataFormatError, match=r"fpb_bad_label.txt:2: label 'bullish'"):
+        read_fpb_original(FIXTURES / "fpb_bad_label.txt")
+
+
+def test_fpb_split_and_benchmarks() -> None:
+    path = DATA / "financial_phrasebank" / "fpb_split.tsv"
+    train = read_fpb_split(path, split="train")
+    test = read_fpb_split(path, split="test")
+    assert len(train) == 18 and len(test) == 6
+    benches = load_benchmarks(DATA)
+    assert len(benches["fpb-50"]) == 6
+    assert all(ex.agreement == 100 for ex in benches["fpb-all"])
+    assert len(benches["fpb-all"]) == 3
+
+
+def test_tfns_mapping_and_multiline_quotes() -> None:
+    rows = read_tfns(DATA / "tfns" / "sent_train.csv")
+    assert [r.label for r in rows] == [2, 0, 1, 2, 0, 1]
+    assert "says CEO" in rows[2].text
+
+
+def test_label_csv_case_insensitive() -> None:
+    rows = read_label_csv(FIXTURES / "labels.csv")
+    assert [r.label for r in rows] == [2, 0, 1]
+    assert rows[0].text == "Shares jump, analysts cheer"
+
+
+def test_label_csv_bad_label_one_line_error() -> None:
+    with pytest.raises(DataFormatError) as err:
+        read_label_csv(FIXTURES / "labels_bad.csv")
+    msg = str(err.value)
+    assert "labels_bad.csv:3" in msg and "bearish" in msg and "\n" not in msg
+
+
+def test_missing_file_error() -> None:
+    with pytest.raises(DataFormatError, match="file not found"):
+        read_tfns(FIXTURES / "nope.csv")
+
+
+def test_mix_sources_drops_test_sentences_and_weights() -> None:
+    examples, weights, infos = load_sources(
+        ["fpb-split*2", "fpb-all", "tfns", f"csv:{FIXTURES / 'labels.csv'}"], DATA
+    )
+    test_texts = {ex.text for ex in load_benchmarks(DATA)["fpb-50"]}
+    assert not test_texts & {ex.text for ex in examples}
+    assert [i.name for i in infos] == ["fpb-split", "fpb-all", "tfns", f"csv:{FIXTURES / 'labels.csv'}"]
+    assert infos[0].weight == 2.0 and weights[0] == 2.0 and weights[-1] == 1.0
+    assert all(len(i.sha256) == 64 for i in infos)
+    # AllAgree fixture holds test sentences (every other row): they were removed.
+    assert infos[1].rows < 12
+
+
+def test_unknown_source_and_bad_weight() -> None:
+    with pytest.raises(DataFormatError, match="unknown source"):
+        load_sources(["fpb-99"], DATA)
+    with pytest.raises(DataFormatError, match="weight"):
+        parse_source_spec("tfns*x")
+
+
+def test_stratified_split_is_seeded_and_stratified() -> None:
+    examples, _, _ = load_sources(["fpb-split", "tfns"], DATA)
+    a = stratified_split(examples, 0.34, seed=1)
+    b = stratified_split(examples, 0.34, seed=1)
+    assert a == b
+    train_idx, val_idx = a
+    assert not set(train_idx) & set(val_idx)
+    assert len(train_idx) + len(val_idx) == len(examples)
+    val_counts = Counter((examples[i].source, examples[i].label) for i in val_idx)
+    # every (source, label) group with >1 row contributes to validation
+    assert len(val_counts) == 6
