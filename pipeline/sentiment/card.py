@@ -1,0 +1,117 @@
+"""Model card (README.md) written next to every checkpoint."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+CARD_NOTES_FILE = "card_notes.md"
+
+
+def _row(name: str, m: dict[str, Any]) -> str:
+    ece_raw = m.get("ece_uncalibrated")
+    raw = f"{ece_raw:.4f}" if isinstance(ece_raw, float) else "-"
+    return f"| {name} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {raw} | {m['ece']:.4f} |"
+
+
+def train_command(config: dict[str, Any]) -> str:
+    """The ``finsent train`` command line that reproduces this checkpoint."""
+    parts = ["finsent", "train"]
+    for src in config["sources"]:
+        parts += ["--source", src]
+    flags = [
+        ("epochs", "--epochs"),
+        ("lr", "--lr"),
+        ("batch_size", "--batch-size"),
+        ("max_length", "--max-length"),
+        ("layer_decay", "--layer-decay"),
+        ("warmup_ratio", "--warmup-ratio"),
+        ("weight_decay", "--weight-decay"),
+        ("label_smoothing", "--label-smoothing"),
+        ("val_fraction", "--val-fraction"),
+        ("patience", "--patience"),
+        ("eval_every", "--eval-every"),
+        ("seed", "--seed"),
+        ("save_dtype", "--save-dtype"),
+    ]
+    for key, flag in flags:
+        parts += [flag, str(config[key])]
+    if config.get("select_on"):
+        parts += ["--select-on", str(config["select_on"])]
+    parts += ["--out", str(config["out_dir"])]
+    return shlex.join(parts)
+
+
+def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    config = training_info["config"]
+    lines = [
+        "---",
+        "language: en",
+        "license: cc-by-nc-sa-3.0",
+        "pipeline_tag: text-classification",
+        "tags: [finance, sentiment, finsent]",
+        "---",
+        "",
+        f"# FinSent sentiment model: `{out.name}`",
+        "",
+        "3-class financial news sentiment (labels `negative`, `neutral`, `positive`; ids 0, 1, 2,"
+        " stored in `config.json` as id2label).",
+        f"Fine-tuned from `{Path(config['base_model']).name}` by `pipeline/sentiment/train.py`"
+        f" (code version `{training_info['code_version']}`).",
+        "",
+        "## Evaluation",
+        "",
+        "Canonical benchmark: the `test` rows of `financial_phrasebank/fpb_split.tsv`"
+        " (FPB-50 = all test rows, FPB-all = test rows with 100% annotator agreement)."
+        " Never used for training or model selection. ECE before/after temperature scaling"
+        " (temperature fitted on validation).",
+        "",
+        "| set | n | accuracy | macro-F1 | ECE raw | ECE calibrated |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("fpb-50", "fpb-all"):
+        if name in metrics:
+            lines.append(_row(name, metrics[name]))
+    val = dict(metrics["validation"], ece_uncalibrated=metrics.get("validation_ece_uncalibrated"))
+    lines.append(_row("validation", val))
+    lines += [
+        "",
+        f"Temperature: {metrics['temperature']:.4f} (`calibration.json`).",
+        "",
+        "Per-class on FPB-50:" if "fpb-50" in metrics else "",
+        "",
+    ]
+    if "fpb-50" in metrics:
+        lines += ["| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+        for name, r in metrics["fpb-50"]["per_class"].items():
+            lines.append(
+                f"| {name} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1-score']:.4f} |"
+                f" {int(r['support'])} |"
+            )
+        lines.append("")
+    lines += ["## Training data", "", "| source | rows | weight | sha256 |", "|---|---:|---:|---|"]
+    for s in training_info["sources"]:
+        lines.append(f"| {s['name']} | {s['rows']} | {s['weight']} | `{s['sha256'][:16]}…` |")
+    lines += [
+        "",
+        f"Validation: {config['val_fraction']:.0%} of the training rows, stratified by source"
+        f" and label (seed {config['seed']}); early stopping on validation macro-F1"
+        f" ({config.get('select_on') or 'all'} rows).",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        train_command(config),
+        "```",
+        "",
+        "Data: Financial PhraseBank v1.0 (CC BY-NC-SA 3.0) and Twitter Financial News"
+        " Sentiment (MIT). The model inherits the non-commercial terms of the PhraseBank.",
+        "",
+    ]
+    notes = out / CARD_NOTES_FILE
+    if notes.is_file():
+        lines += [notes.read_text().rstrip(), ""]
+    path = out / "README.md"
+    path.write_text("\n".join(lines))
+    return path

