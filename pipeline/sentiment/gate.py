@@ -1,0 +1,171 @@
+"""Evaluation gate and model resolution.
+
+A candidate becomes the pipeline default only if it is at least as good as the current
+model on FPB-50 and FPB-all, on both accuracy and macro-F1. Promotion writes the chosen
+path to ``<data_dir>/models/current.json``.
+
+The pipeline resolves its model in this order: ``FINSENT_MODEL_PATH``, the promoted model,
+the released model under ``models/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RELEASED_MODEL = REPO_ROOT / "models" / "finsent-minilm-v1"
+PROMOTION_FILE = Path("models") / "current.json"
+GATE_SETS = ("fpb-50", "fpb-all")
+GATE_METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    candidate: dict[str, dict[str, float]]
+    current: dict[str, dict[str, float]] | None
+    failures: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        head = "| set | metric | current | candidate | delta |"
+        lines = [head, "|---|---|---:|---:|---:|"]
+        for name in GATE_SETS:
+            for metric in GATE_METRICS:
+                cand = self.candidate[name][metric]
+                if self.current is None:
+                    lines.append(f"| {name} | {metric} | - | {cand:.4f} | - |")
+                    continue
+                cur = self.current[name][metric]
+                lines.append(f"| {name} | {metric} | {cur:.4f} | {cand:.4f} | {cand - cur:+.4f} |")
+        verdict = "PROMOTE" if self.promote else "KEEP CURRENT"
+        why = f" ({'; '.join(self.failures)})" if self.failures else ""
+        return "\n".join(lines) + f"\n\ngate: {verdict}{why}"
+
+
+def _pick(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name in GATE_SETS:
+        if name not in metrics:
+            raise KeyError(f"metrics lack {name!r}")
+        m = metrics[name]
+        m = m.to_dict() if hasattr(m, "to_dict") else m
+        out[name] = {k: float(m[k]) for k in GATE_METRICS}
+    return out
+
+
+def decide(
+    candidate: Mapping[str, Any], current: Mapping[str, Any] | None, tolerance: float = 0.0
+) -> GateDecision:
+    """Promote when every gate metric of the candidate is >= the current one (- tolerance).
+
+    ``current`` None means there is no model yet: the candidate is promoted.
+    """
+    cand = _pick(candidate)
+    cur = _pick(current) if current is not None else None
+    failures = []
+    if cur is not None:
+        for name in GATE_SETS:
+            for metric in GATE_METRICS:
+                if cand[name][metric] < cur[name][metric] - tolerance:
+                    failures.append(f"{name} {metric} {cand[name][metric]:.4f} < {cur[name][metric]:.4f}")
+    return GateDecision(promote=not failures, candidate=cand, current=cur, failures=failures)
+
+
+def promoted_model(data_dir: Path) -> str | None:
+    """The promoted model path from ``<data_dir>/models/current.json``, if any."""
+    path = Path(data_dir) / PROMOTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        return str(record.get("path") or record["model_path"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        logger.warning("ignoring malformed %s", path)
+        return None
+
+
+def resolve_model_path(data_dir: Path | None, environ: Mapping[str, str] | None = None) -> str:
+    """FINSENT_MODEL_PATH, else the promoted model, else the released one."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("FINSENT_MODEL_PATH")
+    if explicit:
+        return explicit
+    if data_dir is not None:
+        promoted = promoted_model(data_dir)
+        if promoted:
+            return promoted
+    return str(RELEASED_MODEL)
+
+
+def write_promotion(data_dir: Path, model_path: str | Path, metrics: Mapping[str, Any] | None = None) -> Path:
+    """Atomically record ``model_path`` as the pipeline default."""
+    target = Path(data_dir) / PROMOTION_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    resolved = str(Path(model_path).resolve())
+    # "path" is what pipeline.scoring reads; "model_path" is kept for older readers.
+    payload = {
+        "path": resolved,
+        "model_path": resolved,
+        "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "metrics": _pick(metrics) if metrics is not None else None,
+    }
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as fh:
+        json.dump(payload, fh, indent=2)
+        tmp = fh.name
+    os.replace(tmp, target)
+    return target
+
+
+def benchmark_model(model_path: str | Path, training_data_dir: Path) -> dict[str, Any]:
+    """FPB-50 / FPB-all metrics of a model folder (fp32, calibrated as served)."""
+    import torch
+
+    from pipeline.sentiment.classifier import check_model_dir
+    from pipeline.sentiment.evaluate import evaluate_benchmarks, read_temperature
+
+    model_dir = check_model_dir(model_path)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    results = evaluate_benchmarks(model, tokenizer, training_data_dir, read_temperature(model_dir))
+    return {name: m.to_dict() for name, m in results.items()}
+
+
+def run_gate(
+    candidate_path: str | Path,
+    data_dir: Path,
+    training_data_dir: Path,
+    *,
+    candidate_metrics: Mapping[str, Any] | None = None,
+    promote: bool = True,
+) -> GateDecision:
+    """Compare a candidate with the current default; promote it if it passes.
+
+    Both models are scored on the same test rows here (the current model's stored
+    metrics could come from other code or data).
+    """
+    current_path = resolve_model_path(data_dir, environ={})
+    cand = candidate_metrics or benchmark_model(candidate_path, training_data_dir)
+    current = None
+    if Path(current_path).resolve() == Path(candidate_path).resolve():
+        current = cand
+    elif Path(current_path).exists():
+        current = benchmark_model(current_path, training_data_dir)
+    else:
+        logger.warning("current model %s is missing; the candidate has nothing to beat", current_path)
+    decision = decide(cand, current)
+    if decision.promote and promote:
+        path = write_promotion(data_dir, candidate_path, cand)
+        logger.info("promoted %s (recorded in %s)", candidate_path, path)
+    return decision
