@@ -1,0 +1,170 @@
+"""Inference throughput: seed loop vs plain dynamic padding vs FinSent's scorer.
+
+Same texts (a seeded sample of TFNS), same model. Each method runs in its own subprocess
+so its peak RSS is its own. Usage::
+
+    .venv/bin/python bench/bench_inference.py [--model models/finsent-minilm-v1] [--n 2000]
+
+Methods:
+  seed     the original loop: padding='max_length' (128), batch 16, no_grad, fp32
+  dynamic  same, but padding=True (pad to the longest text of each batch), unsorted
+  ours     SentimentClassifier: length bucketing, inference_mode, int8 dynamic quantisation
+  ours-fp32  SentimentClassifier without quantisation (for reference)
+  gpu      SentimentClassifier on CUDA in fp16, batch 1024 (only when CUDA is present)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+DEFAULT_MODEL = REPO_ROOT / "models" / "finsent-minilm-v1"
+DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+def load_texts(data_dir: Path, n: int, seed: int = 0) -> list[str]:
+    with open(data_dir / "tfns" / "sent_train.csv", encoding="utf-8", newline="") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh)]
+    random.Random(seed).shuffle(texts)
+    if n > len(texts):
+        texts = (texts * (n // len(texts) + 1))[:n]
+    return texts[:n]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_hf_loop(model_path: str, texts: list[str], padding: str) -> float:
+    """The seed loop (padding='max_length') or its dynamic-padding variant."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    tok = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, dtype=torch.float32)
+    model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(texts), 16):
+            enc = tok(
+                texts[i : i + 16], padding=padding, truncation=True, max_length=128, return_tensors="pt"
+            )
+            model(**enc).logits.softmax(-1)
+    return time.perf_counter() - start
+
+
+def run_ours(model_path: str, texts: list[str], quantize: bool, device: str | None) -> float:
+    from pipeline.sentiment.classifier import SentimentClassifier
+
+    clf = SentimentClassifier.load(
+        model_path, device=device, quantize=quantize, batch_size=1024 if device == "cuda" else None
+    )
+    clf.predict(texts[:64])  # warm-up: first-call allocations and kernel selection
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    clf.predict(texts)
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def child(method: str, model: str, data_dir: Path, n: int) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    texts = load_texts(data_dir, n)
+    if method == "seed":
+        seconds = run_hf_loop(model, texts, "max_length")
+    elif method == "dynamic":
+        seconds = run_hf_loop(model, texts, "longest")
+    elif method == "ours":
+        seconds = run_ours(model, texts, quantize=True, device="cpu")
+    elif method == "ours-fp32":
+        seconds = run_ours(model, texts, quantize=False, device="cpu")
+    elif method == "gpu":
+        seconds = run_ours(model, texts, quantize=False, device="cuda")
+    else:
+        raise SystemExit(f"unknown method {method}")
+    print(json.dumps({"method": method, "n": n, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--n", type=int, default=2000, help="texts per CPU method")
+    p.add_argument("--gpu-n", type=int, default=200_000, help="texts for the GPU method")
+    p.add_argument("--methods", default="seed,dynamic,ours-fp32,ours")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child(args.child, args.model, args.data_dir, args.n)
+        return 0
+
+    import torch
+
+    methods = args.methods.split(",")
+    if torch.cuda.is_available() and "gpu" not in methods:
+        methods.append("gpu")
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()},"
+        f" {cores} cores, torch {torch.__version__},"
+        f" cuda: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}"
+    )
+    print(f"# model {args.model}, TFNS sample of {args.n} texts (GPU: {args.gpu_n})")
+    rows = []
+    for method in methods:
+        n = args.gpu_n if method == "gpu" else args.n
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            method,
+            "--model",
+            args.model,
+            "--data-dir",
+            str(args.data_dir),
+            "--n",
+            str(n),
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(f"{method}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    seed = next((r for r in rows if r["method"] == "seed"), None)
+    print("| method | texts/s | vs seed | peak RSS (MB) |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        rate = r["n"] / r["seconds"]
+        ratio = rate / (seed["n"] / seed["seconds"]) if seed else float("nan")
+        print(f"| {r['method']} | {rate:,.0f} | {ratio:.1f}x | {r['peak_rss_mb']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

