@@ -1,0 +1,332 @@
+"""``finsent train``, ``finsent eval`` and ``finsent classify``.
+
+Registered in the main ``finsent`` group. torch/transformers are imported inside the
+commands so ``finsent --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.errors import FinSentError
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_HELP = (
+    "Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
+    "csv:PATH; append *W to weight its loss (e.g. 'fpb-split*2'). "
+    "Default: fpb-split and tfns."
+)
+
+
+def _settings() -> Any | None:
+    """The project settings when available (pipeline.settings is optional here)."""
+    try:
+        from pipeline.settings import load_settings
+    except ImportError:
+        return None
+    try:
+        return load_settings()
+    except Exception as exc:
+        raise click.UsageError(f"cannot load settings: {exc}") from None
+
+
+def _training_data_dir(value: Path | None) -> Path:
+    if value is not None:
+        return value
+    settings = _settings()
+    if settings is not None and getattr(settings, "training_data_dir", None):
+        return Path(settings.training_data_dir)
+    from pipeline.sentiment.train import default_data_dir
+
+    return default_data_dir()
+
+
+def _state_dir(value: Path | None) -> Path:
+    """FinSent's own data dir (where the promoted model is recorded)."""
+    if value is not None:
+        return value
+    settings = _settings()
+    if settings is not None and getattr(settings, "data_dir", None):
+        return Path(settings.data_dir)
+    return Path(os.environ.get("FINSENT_DATA_DIR", REPO_ROOT / ".finsent"))
+
+
+def _default_model(state_dir: Path | None) -> str:
+    """FINSENT_MODEL_PATH / settings.model_path, else the promoted model, else the release."""
+    from pipeline.sentiment.gate import resolve_model_path
+
+    if os.environ.get("FINSENT_MODEL_PATH"):
+        return os.environ["FINSENT_MODEL_PATH"]
+    settings = _settings()
+    if settings is not None and getattr(settings, "model_path", None):
+        return str(settings.model_path)
+    return resolve_model_path(_state_dir(state_dir), environ={})
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _check_sources(sources: tuple[str, ...]) -> list[str]:
+    from pipeline.sentiment.data import DataFormatError, parse_source_spec, source_path
+
+    for spec in sources:
+        try:
+            name, _ = parse_source_spec(spec)
+            source_path(name, Path("."))
+        except DataFormatError as exc:
+            raise click.BadParameter(str(exc), param_hint="--source") from None
+    return list(sources)
+
+
+@click.command(name="train")
+@click.option("--base-model", default=None, help="HF model id or local folder (default: bundled MiniLM-L6).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Labelled data root (default: settings.training_data_dir or ../shared/data).",
+)
+@click.option("--source", "sources", multiple=True, help=SOURCE_HELP)
+@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-5, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=8, max=512),
+    default=96,
+    show_default=True,
+    help="Token limit while training.",
+)
+@click.option(
+    "--layer-decay",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Layer-wise LR decay factor (1 = off).",
+)
+@click.option("--warmup-ratio", type=click.FloatRange(0, 1), default=0.06, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of training rows held out for validation.",
+)
+@click.option(
+    "--select-on",
+    default="fpb-split",
+    show_default=True,
+    help="Validation source used for early stopping ('all' for every row).",
+)
+@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--eval-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also validate every N steps (0 = each epoch only).",
+)
+@click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop after N steps (smoke runs).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option(
+    "--save-dtype",
+    type=click.Choice(["float32", "float16"]),
+    default="float32",
+    show_default=True,
+    help="Weight dtype of the saved checkpoint.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Checkpoint folder to write.",
+)
+@click.option(
+    "--promote/--no-promote",
+    default=False,
+    show_default=True,
+    help="Run the evaluation gate and make the model the default if it passes.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="FinSent data dir where the promoted model is recorded (default: settings.data_dir).",
+)
+def train_cmd(**opts: Any) -> None:
+    """Fine-tune a 3-class sentiment model and write a self-describing checkpoint.
+
+    Prints the evaluation-gate comparison against the current default model.
+    """
+    sources = _check_sources(opts.pop("sources"))
+    data_dir = _training_data_dir(opts.pop("data_dir"))
+    if not data_dir.is_dir():
+        raise click.BadParameter(f"{data_dir} is not a directory", param_hint="--data-dir")
+    promote = opts.pop("promote")
+    state_dir = opts.pop("state_dir")
+    _quiet_transformers()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from pipeline.sentiment.data import DataFormatError
+    from pipeline.sentiment.gate import run_gate
+    from pipeline.sentiment.train import TrainConfig, train
+
+    select_on = opts.pop("select_on")
+    config = TrainConfig(
+        data_dir=data_dir,
+        out_dir=opts.pop("out"),
+        select_on=None if select_on in ("all", "") else select_on,
+        **{k: v for k, v in opts.items() if v is not None},
+    )
+    if sources:
+        config.sources = sources
+    try:
+        result = train(config)
+        click.echo(f"checkpoint: {result.out_dir}")
+        decision = run_gate(result.out_dir, _state_dir(state_dir), data_dir, promote=promote)
+    except DataFormatError as exc:
+        raise click.ClickException(str(exc)) from None
+    except FinSentError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(decision.table())
+    if decision.promote and not promote:
+        click.echo("(not promoted: run with --promote to make it the default)")
+
+
+@click.command(name="eval")
+@click.argument("model", required=False)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Labelled data root holding financial_phrasebank/fpb_split.tsv.",
+)
+@click.option(
+    "--png",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Confusion matrix PNG (default: ./<model>-confusion.png).",
+)
+@click.option(
+    "--quantized/--fp32",
+    default=False,
+    show_default=True,
+    help="Evaluate the int8 CPU serving path instead of fp32.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+def eval_cmd(
+    model: str | None, data_dir: Path | None, png: Path | None, quantized: bool, as_json: bool
+) -> None:
+    """Evaluate MODEL (default: the pipeline's model) on FPB-50 and FPB-all.
+
+    Prints accuracy, macro-F1, ECE (calibrated) and the per-class report, and writes the
+    FPB-50 confusion matrix as PNG.
+    """
+    import numpy as np
+
+    data_dir = _training_data_dir(data_dir)
+    model = model or _default_model(None)
+    _quiet_transformers()
+    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.sentiment.data import DataFormatError, load_benchmarks
+    from pipeline.sentiment.evaluate import compute_metrics, format_metrics_table, save_confusion_png
+
+    try:
+        benches = load_benchmarks(data_dir)
+        clf = SentimentClassifier.load(model, device=None, quantize=quantized)
+    except DataFormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="--data-dir") from None
+    except FinSentError as exc:
+        raise click.ClickException(str(exc)) from None
+    test = benches["fpb-50"]
+    # predict_proba is already calibrated; log-probabilities act as logits with T = 1.
+    logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
+    labels = np.array([ex.label for ex in test])
+    full = np.array([ex.agreement == 100 for ex in test])
+    results = {
+        "fpb-50": compute_metrics(logp, labels),
+        "fpb-all": compute_metrics(logp[full], labels[full]),
+    }
+    png = png or Path(f"{Path(model).name}-confusion.png")
+    save_confusion_png(results["fpb-50"].confusion, png, f"{Path(model).name} on FPB-50")
+    if as_json:
+        click.echo(json.dumps({k: m.to_dict() for k, m in results.items()}, indent=2))
+    else:
+        click.echo(f"model: {clf.model_version} ({'int8' if quantized else 'fp32'})")
+        click.echo(format_metrics_table(results))
+        for name, m in results.items():
+            click.echo(f"\n{name} per class:")
+            for label, r in m.per_class.items():
+                click.echo(
+                    f"  {label:<9} precision {r['precision']:.4f} recall {r['recall']:.4f}"
+                    f" f1 {r['f1-score']:.4f} support {int(r['support'])}"
+                )
+    click.echo(f"confusion matrix: {png}")
+
+
+@click.command(name="classify")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Text file, one text per line (default: stdin).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Model folder (default: FINSENT_MODEL_PATH, the promoted or the released model).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--quantize/--no-quantize",
+    default=None,
+    help="int8 dynamic quantisation (default: on for CPU, off for GPU).",
+)
+def classify_cmd(input_file: Any, model: str | None, batch_size: int, quantize: bool | None) -> None:
+    """Classify texts: one per input line in, one JSON object per line out.
+
+    Each output has "label", "probabilities" (negative/neutral/positive) and
+    "score" (p_positive - p_negative). Empty lines give empty objects to keep line numbers.
+    """
+    stream = input_file or sys.stdin
+    if input_file is None and sys.stdin.isatty():
+        raise click.UsageError("no input: pass --input FILE or pipe texts on stdin")
+    lines = [line.rstrip("\n") for line in stream]
+    _quiet_transformers()
+    from pipeline.sentiment.classifier import SentimentClassifier
+
+    try:
+        clf = SentimentClassifier.load(
+            model or _default_model(None), quantize=quantize, batch_size=batch_size
+        )
+    except FinSentError as exc:
+        raise click.ClickException(str(exc)) from None
+    texts = [line for line in lines if line.strip()]
+    results = iter(clf.predict(texts))
+    for line in lines:
+        if not line.strip():
+            click.echo("{}")
+            continue
+        r = next(results)
+        click.echo(json.dumps({"label": r.label, "probabilities": r.probabilities, "score": r.score}))

