@@ -1,0 +1,217 @@
+"""Every cookbook query runs against the hand-built data set and returns the known rows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import make_url, text
+from trends_helpers import NOW, TODAY, at, clear_trends, seed
+
+from pipeline.errors import FinSentError
+from pipeline.trends.cookbook import COOKBOOK_PATH, load_cookbook
+from pipeline.trends.rollups import refresh_rollups
+
+COOKBOOK = load_cookbook()
+D = Decimal
+
+
+@pytest.fixture
+def conn(db):
+    clear_trends(db)
+    seeded = seed(db)
+    refresh_rollups(db)
+    with db.engine.connect() as connection:
+        connection.info["seeded"] = seeded
+        yield connection
+        connection.rollback()
+    clear_trends(db)
+
+
+def run(conn, name: str, **params) -> list[dict]:
+    defaults = {"now": NOW, "since": at(13, 0), "days": 7, "min_articles": 1, "limit": 20, "ticker": "ACME"}
+    return COOKBOOK[name].run(conn, **{**defaults, **params})
+
+
+def pick(rows: list[dict], *keys: str) -> list[tuple]:
+    return [tuple(r[k] for k in keys) for r in rows]
+
+
+def test_cookbook_has_ten_or_more_documented_queries() -> None:
+    assert len(COOKBOOK) >= 10
+    for query in COOKBOOK.values():
+        assert query.description, f"{query.name} has no comment"
+        assert query.params, f"{query.name} takes no parameters"
+
+
+def test_most_negative_vs_norm(conn) -> None:
+    rows = run(conn, "most_negative_vs_norm")
+    assert pick(rows, "ticker", "articles_today", "negative_share_today", "articles_30d", "change", "z") == [
+        ("ACME", 4, D("0.750"), 8, D("0.750"), D("15.00")),
+        ("BOLT", 2, D("0.500"), 8, D("0.000"), D("0.00")),
+        ("CRUX", 2, D("0.000"), 4, D("-1.000"), D("-14.14")),
+    ]
+    # The article from October is outside the 30-day norm; a volume floor drops small days.
+    assert [r["ticker"] for r in run(conn, "most_negative_vs_norm", min_articles=3)] == ["ACME"]
+    assert [r["ticker"] for r in run(conn, "most_negative_vs_norm", limit=1)] == ["ACME"]
+
+
+def test_ticker_hourly(conn) -> None:
+    rows = run(conn, "ticker_hourly")
+    assert len(rows) == 7 * 24 + 1
+    assert rows[0]["bucket"] == datetime(2026, 11, 13, 12, tzinfo=UTC)
+    with_news = [r for r in rows if r["articles"]]
+    assert pick(with_news[-3:], "bucket", "articles", "novel", "negative_share", "mean_score") == [
+        (at(20, 9), 2, 1, D("1.000"), D("-0.840")),
+        (at(20, 10), 1, 1, D("1.000"), D("-0.600")),
+        (at(20, 11), 1, 1, D("0.000"), D("0.000")),
+    ]
+    assert len(with_news) == 10  # Nov 13 10:00 is before the 7-day window
+    quiet = next(r for r in rows if not r["articles"])
+    assert quiet["negative_share"] is None
+
+
+def test_top_negative_headlines(conn) -> None:
+    rows = run(conn, "top_negative_headlines", since=TODAY)
+    # a2 is a syndicated copy of a1; a3 is negative under m2 (m1 said neutral).
+    assert pick(rows, "title", "feed", "p_negative", "model_version") == [
+        ("Acme recalls 2 million widgets", "Wire", D("0.90"), "m1"),
+        ("Acme CFO resigns", "Wire", D("0.70"), "m2"),
+    ]
+
+
+def test_most_negative_sources(conn) -> None:
+    rows = run(conn, "most_negative_sources")
+    assert pick(rows, "feed_name", "articles", "negative_share") == [
+        ("Blog", 11, D("0.455")),
+        ("Wire", 17, D("0.412")),
+    ]
+    assert [r["feed_name"] for r in run(conn, "most_negative_sources", min_articles=12)] == ["Wire"]
+
+
+def test_alerts_with_context(conn) -> None:
+    rows = run(conn, "alerts_with_context", since=datetime(2026, 11, 1, tzinfo=UTC))
+    keys = ("scope_key", "state", "n_articles_24h_before", "negative_share_24h_before", "notifications_sent")
+    assert pick(rows, *keys) == [
+        ("ACME", "firing", 1, D("0.000"), 1),
+        ("CRUX", "resolved", 1, D("1.000"), 1),
+    ]
+    assert rows[0]["headlines"] == ["Acme recalls 2 million widgets", "Acme CFO resigns"]
+    assert rows[1]["headlines"] == ["Crux slump 17"]
+    assert [r["scope_key"] for r in run(conn, "alerts_with_context", since=TODAY)] == ["ACME"]
+
+
+def test_price_join(conn) -> None:
+    conn.execute(text("CREATE TEMP TABLE prices (ticker text, ts timestamptz, close numeric)"))
+    conn.execute(
+        text(
+            "INSERT INTO prices VALUES ('ACME', '2026-11-20 09:30Z', 101),"
+            " ('ACME', '2026-11-20 09:59Z', 100), ('ACME', '2026-11-20 10:59Z', 95),"
+            " ('ACME', '2026-11-20 11:59Z', 96), ('BOLT', '2026-11-20 12:59Z', 7)"
+        )
+    )
+    rows = run(conn, "price_join", since=TODAY)
+    assert pick(rows, "bucket", "articles", "close", "next_hour_return") == [
+        (at(20, 9), 2, D("100"), D("-0.0500")),
+        (at(20, 10), 1, D("95"), D("0.0105")),
+        (at(20, 11), 1, D("96"), None),
+    ]
+
+
+def test_market_daily(conn) -> None:
+    rows = run(conn, "market_daily", since=at(19, 0))
+    assert pick(rows, "articles", "novel", "negative_share") == [
+        (3, 3, D("0.667")),
+        (9, 8, D("0.444")),  # the unscored article is not counted
+    ]
+    assert str(rows[-1]["day"]) == "2026-11-20"
+
+
+def test_ticker_rolling_negative_share(conn) -> None:
+    rows = run(conn, "ticker_rolling_negative_share", since=TODAY)
+    keys = ("bucket", "articles_24h", "negative_share_24h", "articles_7d", "negative_share_7d")
+    assert pick(rows, *keys) == [
+        (at(20, 9), 3, D("0.667"), 10, D("0.200")),
+        (at(20, 10), 3, D("1.000"), 10, D("0.300")),
+        (at(20, 11), 4, D("0.750"), 11, D("0.273")),
+    ]
+
+
+def test_most_mentioned_today(conn) -> None:
+    rows = run(conn, "most_mentioned_today")
+    assert pick(rows, "ticker", "articles_today", "per_day_30d", "volume_ratio") == [
+        ("ACME", 4, D("0.27"), D("15.0")),
+        ("BOLT", 2, D("0.27"), D("7.5")),
+        ("CRUX", 2, D("0.13"), D("15.0")),
+    ]
+
+
+def test_model_disagreements(conn) -> None:
+    rows = run(conn, "model_disagreements", since=TODAY)
+    assert pick(rows, "title", "previous_model", "previous_label", "current_model", "current_label") == [
+        ("Acme CFO resigns", "m1", "neutral", "m2", "negative")
+    ]
+
+
+def test_who_is_negative_about(conn) -> None:
+    rows = run(conn, "who_is_negative_about", since=TODAY)
+    assert pick(rows, "feed", "articles", "negative", "negative_share") == [
+        ("Wire", 2, 2, D("1.000")),
+        ("Blog", 2, 1, D("0.500")),
+    ]
+
+
+def test_sentiment_flips_week_over_week(conn) -> None:
+    rows = run(conn, "sentiment_flips_week_over_week")
+    assert pick(rows, "ticker", "articles_prev_week", "mean_score_prev_week", "articles_this_week") == [
+        ("BOLT", 1, D("-0.880"), 9)
+    ]
+    assert run(conn, "sentiment_flips_week_over_week", min_articles=2) == []
+
+
+def test_every_query_is_tested() -> None:
+    tested = {name[len("test_") :] for name in globals() if name.startswith("test_")}
+    assert set(COOKBOOK) <= tested
+
+
+def test_missing_parameter_is_named(conn) -> None:
+    with pytest.raises(FinSentError, match="needs ticker"):
+        COOKBOOK["ticker_hourly"].run(conn, now=NOW, days=7)
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+def test_file_runs_in_psql(db, database_url: str) -> None:
+    """The file as analysts use it: psql variables, every query, no error."""
+    clear_trends(db)
+    seed(db)
+    refresh_rollups(db)
+    with db.engine.begin() as c:
+        c.execute(text("CREATE TABLE prices (ticker text, ts timestamptz, close numeric)"))
+    try:
+        url = make_url(database_url)
+        env = {**os.environ, "PGPASSWORD": url.password or ""}
+        variables = {
+            "ticker": "ACME",
+            "now": NOW.isoformat(),
+            "since": "2026-11-13",
+            "days": "7",
+            "min_articles": "1",
+            "limit": "20",
+        }
+        args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.host or "localhost"]
+        args += ["-p", str(url.port or 5432), "-U", url.username or "postgres", "-d", url.database]
+        for key, value in variables.items():
+            args += ["-v", f"{key}={value}"]
+        result = subprocess.run(
+            [*args, "-f", str(COOKBOOK_PATH)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Acme CFO resigns" in result.stdout
+    finally:
+        with db.engine.begin() as c:
+            c.execute(text("DROP TABLE prices"))
+        clear_trends(db)
