@@ -6,12 +6,12 @@ import itertools
 import socket
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
-import pytest
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Article, ArticleEntity, Feed, SentimentScore
@@ -197,8 +197,8 @@ class SmtpServer:
         return [r.message["Message-ID"] for r in self.received]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
+@contextmanager
+def running_smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer()
     server.start()
     try:

@@ -1,0 +1,170 @@
+"""Delivery against a real SMTP server on 127.0.0.1 and the .eml outbox: once, never lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from alerts_helpers import NOW, SmtpServer, add_burst, add_feed, add_history, running_smtp_server
+from sqlalchemy import select
+
+import pipeline.alerts.delivery as delivery_mod
+from pipeline.alerts.delivery import MAX_ATTEMPTS, deliver_pending, retry_failed
+from pipeline.alerts.evaluate import evaluate
+from pipeline.alerts.transport import OutboxTransport, eml_name
+from pipeline.db.models import AlertDelivery
+
+
+def _spike(db, settings, ticker: str = "ACME") -> None:
+    with db.transaction() as s:
+        feed = add_feed(s, f"Wire {ticker}")
+        add_history(s, feed, ticker=ticker, end=NOW, hours=48, per_hour=4, negative_share=0.25)
+        add_burst(s, feed, ticker=ticker, end=NOW, count=12, negatives=10)
+    assert evaluate(db, settings, now=NOW).deliveries == 1
+
+
+def _rows(db) -> list[AlertDelivery]:
+    with db.session() as s:
+        return list(s.scalars(select(AlertDelivery).order_by(AlertDelivery.id)))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_settings(settings, smtp_server: SmtpServer):
+    return settings.model_copy(
+        update={
+            "alert_transport": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_server.port,
+            "smtp_security": "none",
+            "smtp_timeout_s": 5.0,
+            "alert_recipients": ["desk@example.com"],
+        }
+    )
+
+
+def test_sends_once_over_smtp(db, smtp_settings, smtp_server):
+    _spike(db, smtp_settings)
+
+    report = deliver_pending(db, smtp_settings, now=NOW)
+    again = deliver_pending(db, smtp_settings, now=NOW + timedelta(hours=3))
+
+    assert len(report.sent) == 1 and again.sent == []
+    (received,) = smtp_server.received
+    assert received.rcpt_tos == ["desk@example.com"]
+    msg = received.message
+    assert msg["Subject"].startswith("[FinSent] NEGATIVE spike: ACME (ticker) 83% negative vs 25% baseline")
+    (row,) = _rows(db)
+    assert (row.status, row.attempts, row.message_id) == ("sent", 1, msg["Message-ID"])
+
+
+def test_failed_send_stays_pending_and_is_retried_when_the_server_is_back(db, smtp_settings, smtp_server):
+    _spike(db, smtp_settings)
+    smtp_server.stop()
+
+    down = deliver_pending(db, smtp_settings, now=NOW)
+    (row,) = _rows(db)
+    assert len(down.failed) == 1 and down.sent == []
+    assert row.status == "pending" and row.attempts == 1 and "refused" in row.last_error.lower()
+    assert row.next_attempt_at == NOW + timedelta(minutes=1)
+
+    # Not due yet: nothing is tried.
+    assert deliver_pending(db, smtp_settings, now=NOW + timedelta(seconds=30)).failed == []
+    # Still down: backoff doubles.
+    deliver_pending(db, smtp_settings, now=NOW + timedelta(minutes=1))
+    assert _rows(db)[0].next_attempt_at == NOW + timedelta(minutes=3)
+
+    smtp_server.start()
+    back = deliver_pending(db, smtp_settings, now=NOW + timedelta(minutes=5))
+    assert len(back.sent) == 1
+    assert len(smtp_server.received) == 1
+    (row,) = _rows(db)
+    assert row.status == "sent" and row.attempts == 3
+
+
+def test_crash_between_send_and_commit_does_not_send_twice(db, smtp_settings, smtp_server, monkeypatch):
+    _spike(db, smtp_settings)
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed right after the server accepted the message")
+
+    with monkeypatch.context() as m:
+        m.setattr(delivery_mod, "_mark_sent", crash)
+        with pytest.raises(SystemExit):
+            deliver_pending(db, smtp_settings, now=NOW)
+    assert len(smtp_server.received) == 1
+    assert _rows(db)[0].status == "transmitting"
+
+    # Within the lease nobody touches it; after it, it is recorded, not resent.
+    assert deliver_pending(db, smtp_settings, now=NOW + timedelta(minutes=1)).sent == []
+    retry = deliver_pending(db, smtp_settings, now=NOW + timedelta(hours=1))
+    assert [s.where for s in retry.sent] == ["(assumed delivered)"]
+    assert len(smtp_server.received) == 1
+    (row,) = _rows(db)
+    assert row.status == "sent" and "assumed delivered" in row.last_error
+
+
+def test_crash_before_the_message_is_handed_over_resends_it(db, smtp_settings, smtp_server, monkeypatch):
+    _spike(db, smtp_settings)
+    from pipeline.alerts import transport as transport_mod
+
+    def crash(self, *args, **kwargs):
+        raise SystemExit("killed while connecting")
+
+    with monkeypatch.context() as m:
+        m.setattr(transport_mod.SmtpTransport, "_connect", crash)
+        with pytest.raises(SystemExit):
+            deliver_pending(db, smtp_settings, now=NOW)
+    assert _rows(db)[0].status == "sending" and smtp_server.received == []
+
+    retry = deliver_pending(db, smtp_settings, now=NOW + timedelta(hours=1))
+    assert len(retry.sent) == 1 and len(smtp_server.received) == 1
+    assert smtp_server.received[0].message["Message-ID"] == _rows(db)[0].message_id
+
+
+def test_outbox_writes_one_eml_per_message_and_survives_a_crash(db, settings, monkeypatch):
+    _spike(db, settings)
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed after the rename")
+
+    with monkeypatch.context() as m:
+        m.setattr(delivery_mod, "_mark_sent", crash)
+        with pytest.raises(SystemExit):
+            deliver_pending(db, settings, now=NOW)
+    files = sorted(settings.outbox_dir.glob("*.eml"))
+    (row,) = _rows(db)
+    assert [f.name for f in files] == [eml_name(row.message_id)]
+    before = files[0].read_bytes()
+
+    retry = deliver_pending(db, settings, now=NOW + timedelta(hours=1))
+    assert [s.where for s in retry.sent] == ["(already delivered)"]
+    assert sorted(settings.outbox_dir.glob("*")) == files and files[0].read_bytes() == before
+    assert "outbox" in retry.render()
+    assert _rows(db)[0].status == "sent"
+
+
+def test_gives_up_after_max_attempts_and_can_be_requeued(db, smtp_settings, smtp_server):
+    _spike(db, smtp_settings)
+    smtp_server.stop()
+    with db.transaction() as s:
+        s.get(AlertDelivery, 1).attempts = MAX_ATTEMPTS - 1
+    report = deliver_pending(db, smtp_settings, now=NOW)
+    assert report.gave_up == [1] and _rows(db)[0].status == "failed"
+    assert deliver_pending(db, smtp_settings, now=NOW + timedelta(days=1)).failed == []
+
+    smtp_server.start()
+    assert retry_failed(db, now=NOW + timedelta(days=1)) == 1
+    assert len(deliver_pending(db, smtp_settings, now=NOW + timedelta(days=1)).sent) == 1
+
+
+def test_outbox_transport_paths(tmp_path):
+    t = OutboxTransport(tmp_path)
+    assert t.path_for("<a/b..c@x>").name == "a_b..c@x.eml"
+    assert not t.already_delivered("<nope@x>")
