@@ -1,0 +1,137 @@
+"""Task settings from FINSENT_ env, the Airflow Variable and the Airflow connections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pipeline.airflow.config import (
+    airflow_overrides,
+    database_url_from_connection,
+    smtp_from_connection,
+    task_settings,
+)
+from pipeline.errors import ConfigError
+
+
+@dataclass
+class Conn:
+    """The attributes of ``airflow.sdk.Connection`` the config reads."""
+
+    conn_type: str
+    host: str | None = None
+    login: str | None = None
+    password: str | None = None
+    schema: str | None = None
+    port: int | None = None
+    extra_dejson: dict[str, Any] = field(default_factory=dict)
+
+
+def lookups(connections: dict[str, Conn] | None = None, variables: dict[str, Any] | None = None):
+    connections = connections or {}
+    variables = variables or {}
+    return connections.get, variables.get
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("FINSENT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def test_postgres_connection_becomes_the_database_url() -> None:
+    conn = Conn(
+        "postgres", host="db.internal", login="fin", password="p@ss/word", schema="finsent", port=6543
+    )
+    url = database_url_from_connection(conn)
+    assert url == "postgresql+psycopg2://fin:p%40ss%2Fword@db.internal:6543/finsent"
+
+
+def test_postgres_connection_without_host_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="has no host"):
+        database_url_from_connection(Conn("postgres"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "security"),
+    [
+        ({}, "ssl"),
+        ({"disable_ssl": True}, "starttls"),
+        ({"disable_ssl": "true", "disable_tls": "true"}, "none"),
+        ({"security": "starttls", "disable_ssl": False}, "starttls"),
+    ],
+)
+def test_smtp_connection_follows_the_provider_extras(extra: dict[str, Any], security: str) -> None:
+    conn = Conn("smtp", host="mail", port=2525, login="u", password="pw", extra_dejson=extra)
+    values = smtp_from_connection(conn)
+    assert values["smtp_security"] == security
+    assert (values["smtp_host"], values["smtp_port"], values["smtp_user"]) == ("mail", 2525, "u")
+
+
+def test_connections_and_variable_build_the_settings(tmp_path) -> None:
+    connection, variable = lookups(
+        {
+            "finsent_postgres": Conn("postgres", host="pg", login="a", schema="fs"),
+            "finsent_smtp": Conn(
+                "smtp", host="mail", port=25, extra_dejson={"disable_ssl": True, "from_email": "a@b.c"}
+            ),
+        },
+        {"finsent": {"alert_recipients": ["x@y.z"], "data_dir": str(tmp_path), "score_batch_size": 8}},
+    )
+    settings = task_settings(connection, variable)
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg2://a@pg/fs"
+    assert settings.alert_transport == "smtp"
+    assert settings.smtp_security == "starttls"
+    assert settings.smtp_from == "a@b.c"
+    assert settings.alert_recipients == ["x@y.z"]
+    assert settings.score_batch_size == 8
+
+
+def test_finsent_env_beats_airflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_DATABASE_URL", "postgresql://env-host/db")
+    monkeypatch.setenv("FINSENT_SCORE_BATCH_SIZE", "16")
+    connection, variable = lookups(
+        {"finsent_postgres": Conn("postgres", host="pg")}, {"finsent": {"score_batch_size": 8}}
+    )
+    assert airflow_overrides(connection, variable) == {}
+    settings = task_settings(connection, variable)
+    assert settings.database_url.get_secret_value() == "postgresql://env-host/db"
+    assert settings.score_batch_size == 16
+
+
+def test_variable_can_keep_the_outbox_despite_an_smtp_connection() -> None:
+    connection, variable = lookups(
+        {"finsent_smtp": Conn("smtp", host="mail")}, {"finsent": {"alert_transport": "outbox"}}
+    )
+    assert task_settings(connection, variable).alert_transport == "outbox"
+
+
+def test_connection_ids_can_be_renamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_AIRFLOW_POSTGRES_CONN_ID", "warehouse")
+    connection, variable = lookups({"warehouse": Conn("postgres", host="wh")})
+    assert airflow_overrides(connection, variable)["database_url"].startswith("postgresql+psycopg2://wh")
+
+
+def test_unknown_variable_key_names_the_culprit() -> None:
+    connection, variable = lookups(variables={"finsent": {"alert_treshold": 2}})
+    with pytest.raises(ConfigError, match=r"unknown setting.*alert_treshold"):
+        task_settings(connection, variable)
+
+
+def test_variable_that_is_not_an_object_is_a_config_error() -> None:
+    connection, variable = lookups(variables={"finsent": ["not", "a", "dict"]})
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        task_settings(connection, variable)
+
+
+def test_invalid_value_from_airflow_is_one_line() -> None:
+    connection, variable = lookups(variables={"finsent": {"score_batch_size": 0}})
+    with pytest.raises(ConfigError, match="score_batch_size") as info:
+        task_settings(connection, variable)
+    assert "\n" not in str(info.value)

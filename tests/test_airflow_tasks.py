@@ -1,0 +1,67 @@
+"""Task bodies: feed sharding, and the maintenance tasks against the real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from pipeline.airflow.tasks import feed_health, finetune_dir, prune_fetch_log, shard
+from pipeline.db.models import Feed, Fetch
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+def test_shards_are_balanced_round_robin_and_cover_every_feed() -> None:
+    groups = shard([5, 1, 2, 3, 4, 6, 7], 3)
+    assert groups == [[1, 4, 7], [2, 5], [3, 6]]
+    assert sorted(i for g in groups for i in g) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_fewer_feeds_than_shards_gives_one_shard_per_feed() -> None:
+    assert shard([9, 8], 4) == [[8], [9]]
+
+
+def test_no_due_feeds_gives_no_shards() -> None:
+    # An empty list makes Airflow skip the mapped fetch; scoring still runs.
+    assert shard([], 4) == []
+
+
+def test_duplicate_ids_are_fetched_once() -> None:
+    assert shard([3, 3, 1], 2) == [[1], [3]]
+
+
+def test_shard_count_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        shard([1], 0)
+
+
+def test_retention_task_uses_the_run_time(db, settings) -> None:
+    with db.transaction() as session:
+        feed = Feed(url="https://news.example/a.rss")
+        session.add(feed)
+        session.flush()
+        for days in (1, 29, 31, 61):
+            session.add(Fetch(feed_id=feed.id, started_at=NOW - timedelta(days=days), outcome="ok"))
+    # As of a backfilled run 30 days ago nothing is old enough yet except the 61-day row.
+    assert prune_fetch_log(NOW - timedelta(days=30), settings=settings) == 1
+    assert prune_fetch_log(NOW, settings=settings) == 1
+    with db.session() as session:
+        assert session.execute(select(func.count()).select_from(Fetch)).scalar_one() == 2
+
+
+def test_feed_health_task_returns_a_json_summary(db, settings) -> None:
+    with db.transaction() as session:
+        session.add(Feed(url="https://news.example/a.rss", consecutive_failures=2, last_error="timeout"))
+    summary = feed_health(NOW, settings=settings)
+    assert summary["enabled"] == 1
+    assert summary["failing"][0]["last_error"] == "timeout"
+
+
+def test_finetune_dir_is_stable_and_safe(settings) -> None:
+    run_id = "scheduled__2026-03-01T00:00:00+00:00"
+    path = finetune_dir(settings, run_id)
+    assert path == finetune_dir(settings, run_id)
+    assert path.parent == settings.data_dir / "models" / "runs"
+    assert ":" not in path.name and "+" not in path.name
