@@ -1,0 +1,202 @@
+"""One feed entry -> one article row: plain text, canonical URL, UTC date, stable keys.
+
+Everything here is pure and cheap: it runs for every entry of every fetch, so the
+regular expressions are compiled once and the common case (no markup, no entities)
+skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from calendar import timegm
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+TITLE_MAX = 1000
+SUMMARY_MAX = 4000
+KEY_MAX = 512  # longer guids are hashed: btree index entries must stay small
+# A feed date a little ahead is clock skew; beyond this it is a bug in the feed.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
+
+_SCRIPT = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.S | re.I)
+_TAG = re.compile(r"<!--.*?-->|<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>", re.S)
+_INLINE = frozenset({"a", "abbr", "b", "em", "font", "i", "span", "strong", "sub", "sup", "u", "small", "q"})
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ud800-\udfff]")
+_WS = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]+")
+# "Acme recalls 1M cars - Reuters": aggregators append the publisher to the title.
+_SOURCE_SUFFIX = re.compile(r"\s+[-|–—]\s+[^-|–—]{1,40}$")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
+
+TRACKING_PREFIXES = ("utm_", "mc_", "hsa_", "_hs", "pk_", "mtm_", "at_")
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "twclid", "ttclid",
+        "ocid", "cmpid", "cmp", "ncid", "src", "source", "ref", "ref_src", "referrer", "spm", "guccounter",
+        "guce_referrer", "guce_referrer_sig", "soc_src", "soc_trk", "sr_share", "share", "smid", "sref",
+        "tpcc", "cid", "_ga", "_gl", "feedtype", "feedname", "rss", "xtor", "__twitter_impression",
+    }
+)  # fmt: skip
+# Short, generic titles ("Market update", "Earnings call transcript") recur without being
+# the same story: those link only when the whole text matches too.
+MIN_WORDS_FOR_TITLE_MATCH = 5
+
+
+@dataclass
+class ArticleRow:
+    item_key: str
+    guid: str | None
+    url: str | None
+    title: str
+    summary: str | None
+    language: str | None
+    published_at: datetime
+    date_flag: str | None
+    content_hash: str
+    title_key: str
+    title_is_specific: bool
+
+    def text(self) -> str:
+        return self.title if not self.summary else f"{self.title}\n{self.summary}"
+
+
+def _strip_tags(value: str) -> str:
+    value = _SCRIPT.sub(" ", value)
+    return _TAG.sub(lambda m: "" if m.group(2) and m.group(2).lower() in _INLINE else " ", value)
+
+
+def clean_text(value: Any, limit: int) -> str:
+    """Markup-free, entity-decoded, whitespace-folded text of at most ``limit`` chars."""
+    if not value:
+        return ""
+    text = str(value)
+    if "<" in text:
+        text = _strip_tags(text)
+    if "&" in text:
+        text = html.unescape(text)
+        if "<" in text:  # markup that arrived entity-encoded (&lt;b&gt;)
+            text = _strip_tags(text)
+    text = _CTRL.sub("", text)
+    text = _WS.sub(" ", text).strip()
+    if len(text) > limit:
+        cut = text.rfind(" ", 0, limit - 1)
+        text = text[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
+    return text
+
+
+def canonical_url(raw: Any) -> str | None:
+    """The URL without tracking parameters and fragment; None for non-web links."""
+    if not raw:
+        return None
+    value = _CTRL.sub("", str(raw)).strip()
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None  # javascript:, data:, mailto: and friends are not article links
+    host = parts.hostname.lower()
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    if parts.username:
+        host = f"{parts.username}@{host}"
+    query = ""
+    if parts.query:
+        kept = [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+        ]
+        query = urlencode(sorted(kept))
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))[:2000]
+
+
+def title_key(title: str) -> tuple[str, bool]:
+    """Hash of the title reduced to its words, and whether it is specific enough to link
+    stories on its own."""
+    base = title
+    stripped = _SOURCE_SUFFIX.sub("", base)
+    if len(stripped.split()) >= MIN_WORDS_FOR_TITLE_MATCH:
+        base = stripped
+    folded = unicodedata.normalize("NFKD", base).casefold()
+    folded = _WS.sub(" ", _PUNCT.sub(" ", folded)).strip()
+    specific = len(folded.split()) >= MIN_WORDS_FOR_TITLE_MATCH
+    return hashlib.sha256(folded.encode()).hexdigest(), specific
+
+
+def _struct_to_datetime(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(timegm(value), tz=UTC) if value else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def entry_date(entry: dict[str, Any], now: datetime) -> tuple[datetime, str | None]:
+    """(published_at, date_flag): the feed's date, else ``now`` flagged 'missing'; dates
+    ahead of ``now`` are clamped to it (flagged 'future' beyond clock skew)."""
+    for name in ("published_parsed", "updated_parsed", "created_parsed"):
+        when = _struct_to_datetime(entry.get(name))
+        if when is None:
+            continue
+        if when < EARLIEST_PLAUSIBLE:
+            break  # epoch zero and friends: a placeholder, not a date
+        if when > now:
+            return now, ("future" if when > now + FUTURE_TOLERANCE else None)
+        return when, None
+    return now, "missing"
+
+
+def _language(*candidates: Any) -> str | None:
+    for value in candidates:
+        if isinstance(value, str) and _LANG.match(value.strip()):
+            return value.strip().lower().replace("_", "-")
+    return None
+
+
+def _detail_language(entry: dict[str, Any], key: str) -> Any:
+    detail = entry.get(key)
+    return detail.get("language") if isinstance(detail, dict) else None
+
+
+def normalise_entry(entry: dict[str, Any], *, now: datetime, feed_language: str | None) -> ArticleRow | None:
+    """The article for one feedparser entry, or None when it has neither title nor text."""
+    summary = clean_text(entry.get("summary") or entry.get("description"), SUMMARY_MAX)
+    title = clean_text(entry.get("title"), TITLE_MAX)
+    if not title:
+        if not summary:
+            return None
+        title = clean_text(summary, 200)
+    url = canonical_url(entry.get("link"))
+    guid = _CTRL.sub("", str(entry.get("id") or "")).strip() or None
+    content_hash = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
+    key = guid or url or f"sha256:{content_hash}"
+    if len(key) > KEY_MAX:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    published_at, date_flag = entry_date(entry, now)
+    tkey, specific = title_key(title)
+    return ArticleRow(
+        item_key=key,
+        guid=guid[:2000] if guid else None,
+        url=url,
+        title=title,
+        summary=summary or None,
+        language=_language(
+            entry.get("language"),
+            _detail_language(entry, "title_detail"),
+            _detail_language(entry, "summary_detail"),
+            feed_language,
+        ),
+        published_at=published_at,
+        date_flag=date_flag,
+        content_hash=content_hash,
+        title_key=tkey,
+        title_is_specific=specific,
+    )

@@ -1,0 +1,266 @@
+"""End to end: real HTTP server -> ingest -> real PostgreSQL. Nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from ingest_helpers import NOW, FeedServer, atom, feed_server_fixture, http_date, rss, rss_feed, rss_item  # noqa: F401
+from sqlalchemy import func, select
+
+from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
+from pipeline.ingest.registry import add_feeds
+from pipeline.ingest.service import due_feed_ids, ingest
+from pipeline.ingest.watchlist import load_watchlist
+
+WATCHLIST = "ticker,name,aliases,subscribers\nACME,Acme Corp,Acme|Acme Industries,ir@example.com\n"
+
+
+def _add(db, *urls: str) -> list[int]:
+    with db.transaction() as session:
+        return [r.feed_id for r in add_feeds(session, list(urls))]
+
+
+def _count(db, model, *where) -> int:
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def _feed(db, feed_id: int) -> Feed:
+    with db.session() as session:
+        return session.get(Feed, feed_id)
+
+
+def test_new_then_duplicates_then_edited_title_updates_in_place(db, settings, feed_server: FeedServer):
+    url = feed_server.add("/rss", rss_feed(5))
+    (feed_id,) = _add(db, url)
+
+    first = ingest(db, settings, now=NOW)
+    assert (first.new, first.updated, first.duplicates, first.failed) == (5, 0, 0, 0)
+
+    # The server ignores conditional GET and serves new bytes with the same items.
+    feed_server.routes["/rss"].body = rss_feed(5, title="Renamed channel")
+    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (second.new, second.updated, second.duplicates) == (0, 0, 5)
+
+    items = [
+        rss_item(
+            i,
+            f"Item story number {i} moves the markets today",
+            guid=f"item-{i}",
+            when=NOW - timedelta(minutes=i),
+        )
+        for i in range(1, 5)
+    ]
+    items.insert(0, rss_item(0, "CORRECTED: Item story number 0 moves markets", guid="item-0", when=NOW))
+    feed_server.routes["/rss"].body = rss(items)
+    third = ingest(db, settings, now=NOW + timedelta(minutes=30))
+    assert (third.new, third.updated, third.duplicates) == (0, 1, 4)
+    assert _count(db, Article) == 5
+    with db.session() as session:
+        edited = session.execute(select(Article).where(Article.item_key == "item-0")).scalar_one()
+    assert edited.title == "CORRECTED: Item story number 0 moves markets"
+    assert edited.updated_at == NOW + timedelta(minutes=30)
+    assert edited.first_seen_at == NOW
+    assert _count(db, Fetch, Fetch.feed_id == feed_id) == 3
+
+
+def test_conditional_get_304_costs_no_parsing(db, settings, feed_server: FeedServer):
+    url = feed_server.add("/rss", rss_feed(3), etag='"v1"', last_modified=http_date(NOW))
+    (feed_id,) = _add(db, url)
+    ingest(db, settings, now=NOW)
+    feed = _feed(db, feed_id)
+    assert (feed.etag, feed.last_modified) == ('"v1"', http_date(NOW))
+
+    report = ingest(db, settings, now=NOW + timedelta(minutes=5))
+    assert [f.outcome for f in report.feeds] == ["not_modified"]
+    assert feed_server.routes["/rss"].seen_headers[-1]["if-none-match"] == '"v1"'
+    assert feed_server.routes["/rss"].seen_headers[-1]["if-modified-since"] == http_date(NOW)
+    assert feed_server.routes["/rss"].seen_headers[-1]["user-agent"] == settings.user_agent
+    assert _feed(db, feed_id).last_success_at == NOW + timedelta(minutes=5)
+
+
+def test_unchanged_body_without_validators_is_not_parsed_again(db, settings, feed_server: FeedServer):
+    url = feed_server.add("/rss", rss_feed(3))
+    _add(db, url)
+    ingest(db, settings, now=NOW)
+    report = ingest(db, settings, now=NOW + timedelta(minutes=5))
+    assert [f.outcome for f in report.feeds] == ["unchanged"]
+    assert report.failed == 0
+
+
+def test_syndicated_story_is_linked_to_its_first_copy(db, settings, feed_server: FeedServer):
+    title = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    a = feed_server.add("/a", rss([rss_item("a1", title, when=NOW - timedelta(hours=2))]))
+    b = feed_server.add(
+        "/b",
+        atom([{"id": "b1", "title": f"{title} - Street Ledger", "when": NOW - timedelta(hours=1)}]),
+        content_type="application/atom+xml",
+    )
+    c = feed_server.add(
+        "/c",
+        rss([rss_item("c1", "Market update", when=NOW - timedelta(hours=1), description="Stocks rose.")]),
+    )
+    d = feed_server.add(
+        "/d",
+        rss([rss_item("d1", "Market update", when=NOW - timedelta(minutes=30), description="Bonds fell.")]),
+    )
+    feed_a, feed_b, _, _ = _add(db, a, b, c, d)
+    ingest(db, settings, now=NOW, feed_ids=[feed_a])
+    report = ingest(db, settings, now=NOW)
+    assert report.failed == 0, report.render()
+    with db.session() as session:
+        rows = {r.item_key: r for r in session.execute(select(Article)).scalars()}
+    assert rows["a1"].is_novel and rows["a1"].cluster_id == rows["a1"].id
+    assert not rows["b1"].is_novel and rows["b1"].cluster_id == rows["a1"].id
+    assert rows["b1"].feed_id == feed_b
+    # Short generic titles with different text are different stories.
+    assert rows["c1"].is_novel and rows["d1"].is_novel
+
+
+def test_tickers_are_linked_once_per_article(db, settings, feed_server: FeedServer, tmp_path: Path):
+    wl = tmp_path / "watchlist.csv"
+    wl.write_text(WATCHLIST)
+    settings = settings.model_copy(update={"watchlist_path": wl})
+    item = rss_item(
+        "x1",
+        "Acme Corp (NYSE: ACME) cuts guidance; $ACME falls, $XYZ rises",
+        description="Acme said demand slowed. Share on $FB",
+        when=NOW - timedelta(hours=1),
+    )
+    _add(db, feed_server.add("/rss", rss([item])))
+    ingest(db, settings, now=NOW)
+    with db.session() as session:
+        rows = session.execute(select(ArticleEntity).order_by(ArticleEntity.ticker)).scalars().all()
+    assert [(r.ticker, r.matched_by, r.company) for r in rows] == [
+        ("ACME", "exchange", "Acme Corp"),
+        ("XYZ", "cashtag", None),
+    ]
+    assert rows[0].published_at == NOW - timedelta(hours=1)
+
+
+def test_bad_feeds_are_recorded_while_good_ones_are_stored(db, settings, feed_server: FeedServer):
+    settings = settings.model_copy(update={"fetch_timeout_s": 1.0, "fetch_max_bytes": 1024 * 1024})
+    good = feed_server.add("/good", rss_feed(4))
+    bad = {
+        "http_error": feed_server.add("/500", b"oops", status=500, content_type="text/plain"),
+        "rate_limited": feed_server.add("/429", b"slow down", status=429, headers={"Retry-After": "7200"}),
+        "not_a_feed": feed_server.add(
+            "/html", b"<html><body>Sign in</body></html>", content_type="text/html"
+        ),
+        "empty": feed_server.add("/empty", b""),
+        "too_large": feed_server.add("/huge", b"<rss>" + b" " * (2 * 1024 * 1024)),
+        "timeout": feed_server.add("/slow", rss_feed(2), delay_s=3),
+        "unsafe_xml": feed_server.add(
+            "/xxe",
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b"<rss><channel><item><title>&x;</title></item></channel></rss>",
+        ),
+        "parse_error": feed_server.add("/broken", b"<?xml version='1.0'?><rss><channel><item><titl"),
+    }
+    ids = _add(db, good, *bad.values())
+    report = ingest(db, settings, now=NOW)
+    outcomes = {f.url: f.outcome for f in report.feeds}
+    assert outcomes[good] == "ok"
+    for expected, url in bad.items():
+        assert outcomes[url] == expected, url
+    assert report.new == 4 and report.failed == len(bad)
+    assert _count(db, Article) == 4
+    assert _count(db, Fetch) == len(ids)
+
+    limited = next(f for f in report.feeds if f.outcome == "rate_limited")
+    assert limited.next_fetch_at == NOW + timedelta(hours=2)  # Retry-After beats the 10 min backoff
+    failing = next(f for f in report.feeds if f.outcome == "http_error")
+    assert failing.next_fetch_at == NOW + timedelta(minutes=10)
+    feed = _feed(db, failing.feed_id)
+    assert feed.consecutive_failures == 1 and feed.enabled and "HTTP 500" in feed.last_error
+
+    # Not due yet: only the good feed is fetched at +5 min.
+    assert due_feed_ids(db, now=NOW + timedelta(minutes=5)) == [ids[0]]
+    text = report.render()
+    assert "1 failed" not in text and f"{len(bad)} failed" in text
+    assert "HTTP 500" in text and "next try" in text
+
+
+def test_backoff_doubles_and_success_resets(db, settings, feed_server: FeedServer):
+    url = feed_server.add("/flaky", b"down", status=503, content_type="text/plain")
+    (feed_id,) = _add(db, url)
+    now = NOW
+    waits = []
+    for _ in range(3):
+        report = ingest(db, settings, now=now, feed_ids=[feed_id])
+        waits.append(report.feeds[0].next_fetch_at - now)
+        now = report.feeds[0].next_fetch_at
+    assert waits == [timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40)]
+    feed_server.routes["/flaky"] = type(feed_server.routes["/flaky"])(body=rss_feed(1))
+    ingest(db, settings, now=now)
+    feed = _feed(db, feed_id)
+    assert (feed.consecutive_failures, feed.last_error, feed.next_fetch_at) == (0, None, None)
+
+
+def test_gzip_and_local_files(db, settings, feed_server: FeedServer, tmp_path: Path):
+    url = feed_server.add("/gz", rss_feed(3, prefix="gz"), gzip=True)
+    path = tmp_path / "local.xml"
+    path.write_bytes(rss_feed(2, prefix="file"))
+    _add(db, url, str(path), path.as_uri())
+    report = ingest(db, settings, now=NOW)
+    assert report.failed == 0
+    assert report.new == 3 + 2 + 2  # the path and the file:// URL are two feeds
+
+
+def test_injection_strings_are_stored_as_plain_text(db, settings, feed_server: FeedServer):
+    nasty = [
+        "Robert'); DROP TABLE articles;-- rallies",
+        '<script>alert("x")</script>Acme <b>beats</b> estimates',
+        "&lt;img src=x onerror=alert(1)&gt;Shares jump",
+        "Null\x00byte and \u202e bidi title",
+    ]
+    items = "".join(rss_item(i, t, when=NOW) for i, t in enumerate(nasty))
+    body = rss([]).replace(b"</channel>", items.replace("\x00", "&#0;").encode() + b"</channel>")
+    _add(db, feed_server.add("/nasty", body))
+    report = ingest(db, settings, now=NOW)
+    assert report.new == 4, report.render()
+    with db.session() as session:
+        titles = sorted(session.execute(select(Article.title)).scalars())
+    assert "Robert'); DROP TABLE articles;-- rallies" in titles
+    assert "Acme beats estimates" in titles
+    assert all("<" not in t and "\x00" not in t for t in titles)
+    assert _count(db, Article) == 4  # the table is still there
+
+
+def test_future_and_missing_dates(db, settings, feed_server: FeedServer):
+    items = [
+        rss_item(
+            "future", "Acme Corp sets a date for its investor day next spring", when=NOW + timedelta(days=30)
+        ),
+        rss_item("nodate", "Acme Corp names a new chief financial officer today"),
+    ]
+    _add(db, feed_server.add("/dates", rss(items)))
+    ingest(db, settings, now=NOW)
+    with db.session() as session:
+        rows = {a.item_key: a for a in session.execute(select(Article)).scalars()}
+    assert (rows["future"].published_at, rows["future"].date_flag) == (NOW, "future")
+    assert (rows["nodate"].published_at, rows["nodate"].date_flag) == (NOW, "missing")
+
+
+def test_gzip_bomb_is_refused(db, settings, feed_server: FeedServer):
+    bomb = gzip.compress(b"<rss>" + b"\0" * (200 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 1024 * 1024
+    url = feed_server.add("/bomb", raw_gzip=bomb)
+    _add(db, url)
+    report = ingest(db, settings.model_copy(update={"fetch_max_bytes": 5 * 1024 * 1024}), now=NOW)
+    assert [f.outcome for f in report.feeds] == ["too_large"]
+
+
+def test_watchlist_is_read_from_settings(db, settings, tmp_path: Path):
+    wl = tmp_path / "w.csv"
+    wl.write_text(WATCHLIST)
+    assert load_watchlist(wl).tickers() == ["ACME"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,company\nX,Y\n")
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="header lacks ticker, name"):
+        ingest(db, settings.model_copy(update={"watchlist_path": bad}), now=NOW)
