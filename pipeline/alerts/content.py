@@ -7,6 +7,7 @@ names) is escaped for HTML and stripped of line breaks for headers.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from datetime import datetime
@@ -156,7 +157,8 @@ def build_message(
 ) -> EmailMessage:
     items: list[dict[str, Any]] = payload["items"]
     msg = EmailMessage()
-    msg["Subject"] = subject(items)
+    title = subject(items)
+    msg["Subject"] = title.replace("[FinSent]", "[FinSent TEST]", 1) if payload.get("test") else title
     msg["From"] = from_addr
     msg["To"] = ", ".join(formataddr(parseaddr(r)) for r in recipients)
     msg["Date"] = format_datetime(date)
@@ -191,4 +193,9 @@ def build_message(
         html_part.add_related(
             png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('.')[0]}.png"
         )
+    # Fixed boundaries: a retry of the same delivery produces the very same bytes.
+    digest = hashlib.sha256(message_id.encode()).hexdigest()[:24]
+    for n, part in enumerate(msg.walk()):
+        if part.is_multipart():
+            part.set_boundary(f"==finsent-{n}-{digest}==")
     return msg

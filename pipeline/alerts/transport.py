@@ -13,6 +13,7 @@ import os
 import re
 import smtplib
 import ssl
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,11 +114,14 @@ def smtp_params(settings: Settings, *, airflow_conn_id: str = "smtp_default") ->
 
 
 def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
-    """Read an Airflow 3 ``smtp`` connection when running under Airflow; None otherwise.
+    """Read an Airflow 3 ``smtp`` connection when running inside Airflow; None otherwise.
 
     Extras follow the SMTP provider: ``disable_ssl`` (SSL is its default), ``disable_tls``,
     ``from_email``, ``timeout``.
     """
+    # Only inside an Airflow process: importing Airflow elsewhere is slow and writes config.
+    if "airflow" not in sys.modules:
+        return None
     try:
         from airflow.sdk import BaseHook
     except ImportError:

@@ -1,0 +1,205 @@
+"""``finsent alerts``: evaluate, list, silence, deliver, and send a test email."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import click
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class UtcDateTime(click.ParamType):
+    """An ISO 8601 time (2026-12-01T00:00Z); naive values are taken as UTC."""
+
+    name = "ISO-TIME"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            self.fail(f"'{value}' is not an ISO 8601 time such as 2026-12-01T00:00Z", param, ctx)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+class Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, timedelta):
+            return value
+        m = _DURATION.match(value)
+        if not m:
+            self.fail(f"'{value}' is not a duration such as 30m, 4h, 2d or 1w", param, ctx)
+        return timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Negative-spike alerts: check now, list, silence a scope, test the email set-up."""
+
+
+@alerts.command("check")
+@click.option("--at", "at", type=UtcDateTime(), help="Evaluate as of this time (backfill); default: now.")
+@click.option("--no-deliver", is_flag=True, help="Only evaluate; leave emails queued in the outbox table.")
+@click.option("--model-version", help="Use this model version's scores (default: each article's latest).")
+@click.pass_obj
+def check_cmd(app, at: datetime | None, no_deliver: bool, model_version: str | None) -> None:
+    """Evaluate every scope (tickers, sources, tags, market) and send due emails.
+
+    Running it twice for the same time changes nothing and sends nothing twice.
+    """
+    from pipeline.alerts.delivery import deliver_pending
+    from pipeline.alerts.evaluate import evaluate
+
+    now = at or _utcnow()
+    with app.database() as db:
+        click.echo(evaluate(db, app.settings, now=now, model_version=model_version).render())
+        if not no_deliver:
+            click.echo(deliver_pending(db, app.settings, now=max(now, _utcnow())).render())
+
+
+@alerts.command("deliver")
+@click.option("--retry-failed", is_flag=True, help="Re-queue deliveries that were given up first.")
+@click.pass_obj
+def deliver_cmd(app, retry_failed: bool) -> None:
+    """Send queued alert emails that are due (failed sends are retried with backoff)."""
+    from pipeline.alerts.delivery import deliver_pending
+    from pipeline.alerts.delivery import retry_failed as requeue
+
+    now = _utcnow()
+    with app.database() as db:
+        if retry_failed:
+            click.echo(f"re-queued {requeue(db, now=now)} failed deliveries")
+        click.echo(deliver_pending(db, app.settings, now=now).render())
+
+
+def _scope(ticker: str | None, source: str | None, tag: str | None, market: bool) -> tuple[str, str]:
+    chosen = [(t, k) for t, k in (("ticker", ticker), ("source", source), ("tag", tag)) if k]
+    if market:
+        chosen.append(("market", ""))
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --ticker, --source, --tag or --market")
+    kind, key = chosen[0]
+    return kind, key.strip().upper() if kind == "ticker" else key.strip()
+
+
+@alerts.command("list")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also resolved alerts (default: firing and last 7 days)."
+)
+@click.option("--limit", default=50, show_default=True, help="Most alerts shown.")
+@click.pass_obj
+def list_cmd(app, show_all: bool, limit: int) -> None:
+    """List alerts, active silences and the outbox."""
+    from sqlalchemy import func, or_, select
+
+    from pipeline.db.models import Alert, AlertDelivery, AlertSilence
+
+    now = _utcnow()
+    with app.database() as db, db.session() as s:
+        query = select(Alert).order_by(Alert.started_at.desc(), Alert.id.desc()).limit(limit)
+        if not show_all:
+            query = query.where(or_(Alert.state == "firing", Alert.started_at >= now - timedelta(days=7)))
+        rows = list(s.scalars(query))
+        if not rows:
+            click.echo("no alerts" + ("" if show_all else " in the last 7 days (--all for older)"))
+        for a in rows:
+            scope = "market" if a.scope_type == "market" else f"{a.scope_type} {a.scope_key}"
+            until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
+            click.echo(
+                f"#{a.id:<5} {a.state:<8} {scope:<28} since {a.started_at:%Y-%m-%d %H:%M}Z{until}  "
+                f"{a.negative_share:.0%} negative of {a.volume} "
+                f"vs {a.baseline_share:.0%} (z={a.deviation:.1f})"
+            )
+        silences = list(
+            s.scalars(select(AlertSilence).where(AlertSilence.ends_at > now).order_by(AlertSilence.ends_at))
+        )
+        for sil in silences:
+            scope = "market" if sil.scope_type == "market" else f"{sil.scope_type} {sil.scope_key}"
+            reason = f" ({sil.reason})" if sil.reason else ""
+            click.echo(f"silence #{sil.id}: {scope} until {sil.ends_at:%Y-%m-%d %H:%M}Z{reason}")
+        counts = dict(
+            s.execute(select(AlertDelivery.status, func.count()).group_by(AlertDelivery.status)).all()
+        )
+        if counts:
+            click.echo("outbox: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+        for d in s.scalars(select(AlertDelivery).where(AlertDelivery.status.in_(("pending", "failed")))):
+            click.echo(f"  delivery #{d.id} {d.status} after {d.attempts} attempt(s): {d.last_error or '-'}")
+
+
+@alerts.command("silence")
+@click.option("--ticker", help="Mute this ticker.")
+@click.option("--source", help="Mute this source (feed name).")
+@click.option("--tag", help="Mute this feed tag.")
+@click.option("--market", is_flag=True, help="Mute the whole-market alert.")
+@click.option("--until", "until", type=UtcDateTime(), help="End of the silence (ISO 8601, UTC if no zone).")
+@click.option("--for", "duration", type=Duration(), help="Length of the silence instead of --until: 4h, 2d.")
+@click.option("--reason", help="Why (shown by `finsent alerts list`).")
+@click.pass_obj
+def silence_cmd(
+    app,
+    ticker: str | None,
+    source: str | None,
+    tag: str | None,
+    market: bool,
+    until: datetime | None,
+    duration: timedelta | None,
+    reason: str | None,
+) -> None:
+    """Mute a scope's notifications until a time (detection goes on; no email is sent)."""
+    from pipeline.db.models import AlertSilence
+
+    kind, key = _scope(ticker, source, tag, market)
+    now = _utcnow()
+    if (until is None) == (duration is None):
+        raise click.UsageError("give exactly one of --until or --for")
+    ends = until if until is not None else now + duration
+    if ends <= now:
+        raise click.BadParameter(
+            f"{ends:%Y-%m-%d %H:%M}Z is in the past: give a future time", param_hint="--until"
+        )
+    with app.database() as db, db.transaction() as s:
+        row = AlertSilence(scope_type=kind, scope_key=key, starts_at=now, ends_at=ends, reason=reason)
+        s.add(row)
+        s.flush()
+        click.echo(f"silence #{row.id}: {kind} {key or ''}".rstrip() + f" muted until {ends:%Y-%m-%d %H:%M}Z")
+
+
+@alerts.command("unsilence")
+@click.argument("silence_ids", nargs=-1, type=int, required=True)
+@click.pass_obj
+def unsilence_cmd(app, silence_ids: tuple[int, ...]) -> None:
+    """End silences now (by the ids `finsent alerts list` shows)."""
+    from sqlalchemy import select
+
+    from pipeline.db.models import AlertSilence
+
+    now = _utcnow()
+    with app.database() as db, db.transaction() as s:
+        found = {r.id: r for r in s.scalars(select(AlertSilence).where(AlertSilence.id.in_(silence_ids)))}
+        missing = [i for i in silence_ids if i not in found]
+        if missing:
+            raise click.BadParameter(f"no silence #{missing[0]}: see `finsent alerts list`")
+        for row in found.values():
+            row.ends_at = min(row.ends_at, now)
+    click.echo(f"ended {len(found)} silence(s)")
+
+
+@alerts.command("test-email")
+@click.option("--to", "to", multiple=True, help="Recipient (repeatable; default: FINSENT_ALERT_RECIPIENTS).")
+@click.pass_obj
+def test_email_cmd(app, to: tuple[str, ...]) -> None:
+    """Send a sample alert email through the configured transport (outbox or SMTP)."""
+    from pipeline.alerts.sample import send_test_email
+
+    where = send_test_email(app.settings, list(to), now=_utcnow())
+    click.echo(f"test email sent -> {where}")

@@ -1,0 +1,115 @@
+"""The alert email: parts, inline chart, escaping of everything that came from a feed."""
+
+from __future__ import annotations
+
+import copy
+from email import message_from_bytes, policy
+
+import pytest
+from alerts_helpers import NOW
+
+from pipeline.alerts.content import build_message, subject
+from pipeline.alerts.sample import sample_payload
+
+NASTY_TITLE = '<script>alert("x")</script> Acme & Sons "recall"\r\nBcc: victim@example.com'
+
+
+def _parse(msg):
+    return message_from_bytes(msg.as_bytes(policy=policy.SMTP), policy=policy.default)
+
+
+@pytest.fixture
+def payload() -> dict:
+    p = sample_payload(NOW)
+    p.pop("test")
+    item = p["items"][0]
+    item["scope_key"] = "ACME"
+    item["company"] = "Acme <Corp>\r\nX-Evil: 1"
+    item["headlines"] = [
+        {
+            "article_id": 1,
+            "title": NASTY_TITLE,
+            "url": "javascript:alert(1)",
+            "published_at": NOW.isoformat(),
+            "source": "<b>Wire</b>",
+            "p_negative": 0.93,
+        },
+        {
+            "article_id": 2,
+            "title": "Plain",
+            "url": 'https://news.example.com/a?b=1&c="2"',
+            "published_at": NOW.isoformat(),
+            "source": "Wire",
+            "p_negative": 0.9,
+        },
+    ]
+    return p
+
+
+def _build(payload, recipients=("desk@example.com",)):
+    return build_message(
+        payload,
+        message_id="<finsent.alert.1.abc@example.com>",
+        from_addr="FinSent <alerts@example.com>",
+        recipients=list(recipients),
+        date=NOW,
+    )
+
+
+def test_structure_text_html_and_inline_chart(payload):
+    msg = _parse(_build(payload))
+    types = [p.get_content_type() for p in msg.walk()]
+    assert types == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png"]
+    assert msg["Message-ID"] == "<finsent.alert.1.abc@example.com>"
+    assert (
+        msg["Subject"]
+        == "[FinSent] NEGATIVE spike: Acme <Corp> X-Evil: 1 (ACME) 80% negative vs 15% baseline"
+    )
+    assert msg["X-Evil"] is None and msg["Bcc"] is None
+    html = msg.get_body(("html",)).get_content()
+    png = next(p for p in msg.walk() if p.get_content_type() == "image/png")
+    cid = png["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
+    assert png.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = msg.get_body(("plain",)).get_content()
+    for fragment in (
+        "80% of 15 novel articles",
+        "Baseline: 15%",
+        "6.5 σ",
+        "SELECT a.published_at",
+        "93% negative",
+    ):
+        assert fragment in text
+
+
+def test_feed_text_is_escaped_in_html(payload):
+    html = _parse(_build(payload)).get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>Wire</b>" not in html and "&lt;b&gt;Wire&lt;/b&gt;" in html
+    assert "javascript:" not in html  # unsafe link: the title is shown without one
+    assert 'href="https://news.example.com/a?b=1&amp;c=&quot;2&quot;"' in html
+    assert "Acme &lt;Corp&gt;" in html
+
+
+def test_same_payload_same_message(payload):
+    a = _build(copy.deepcopy(payload)).as_bytes()
+    b = _build(copy.deepcopy(payload)).as_bytes()
+    assert a == b
+
+
+def test_grouped_subject_and_resolved_items_have_no_chart(payload):
+    first = payload["items"][0]
+    second = {
+        **copy.deepcopy(first),
+        "alert_id": 2,
+        "scope_type": "source",
+        "scope_key": "Wire",
+        "company": None,
+    }
+    gone = {**copy.deepcopy(first), "alert_id": 3, "kind": "resolved", "scope_key": "OLD", "company": None}
+    assert subject([first, second, gone]).startswith("[FinSent] 2 NEGATIVE spikes: ")
+    assert subject([first, second, gone]).endswith("Wire (source) (+1 resolved)")
+    assert subject([gone]).startswith("[FinSent] RESOLVED: OLD (ticker)")
+    msg = _parse(_build({"evaluated_at": NOW.isoformat(), "items": [first, gone]}))
+    assert sum(p.get_content_type() == "image/png" for p in msg.walk()) == 1
+    assert "Resolved: OLD (ticker)" in msg.get_body(("html",)).get_content()
