@@ -125,3 +125,23 @@ def test_param_groups_layer_decay() -> None:
     scales = sorted({g["lr_scale"] for g in groups})
     assert scales[-1] == 1.0 and scales[0] == pytest.approx(0.5**7)  # head .. embeddings
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
+    config = TrainConfig(
+        data_dir=DATA,
+        sources=["fpb-split"],
+        out_dir=tmp_path / "student",
+        batch_size=8,
+        max_steps=2,
+        val_fraction=0.25,
+        max_length=32,
+        progress=False,
+        teachers=[str(checkpoint)],
+        distill_alpha=0.7,
+        eval_benchmarks=False,
+    )
+    result = train(config)
+    card = (result.out_dir / "README.md").read_text()
+    assert "--teacher" in card and "--distill-alpha 0.7" in card
+    assert "fpb-50" not in result.metrics

@@ -28,15 +28,21 @@ SOURCE_HELP = (
 
 
 def _settings() -> Any | None:
-    """The project settings when available (pipeline.settings is optional here)."""
+    """The effective Settings: the ``finsent`` group's (honours --config/--data-dir), else
+    freshly loaded; None when pipeline.settings is not available."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
     try:
-        from pipeline.settings import load_settings
-    except ImportError:
-        return None
-    try:
-        return load_settings()
-    except Exception as exc:
-        raise click.UsageError(f"cannot load settings: {exc}") from None
+        if obj is not None and hasattr(obj, "settings"):
+            return obj.settings
+        try:
+            from pipeline.settings import load_settings
+        except ImportError:
+            return None
+        loaded = load_settings()
+    except FinSentError as exc:
+        raise click.ClickException(str(exc)) from None
+    return getattr(loaded, "settings", loaded)
 
 
 def _training_data_dir(value: Path | None) -> Path:
@@ -137,6 +143,22 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Validation source used for early stopping ('all' for every row).",
 )
+@click.option(
+    "--teacher",
+    "teachers",
+    multiple=True,
+    help="Teacher model folder for knowledge distillation (repeatable: ensemble).",
+)
+@click.option(
+    "--distill-alpha",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Weight of the distillation loss (with --teacher).",
+)
+@click.option(
+    "--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
+)
 @click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
     "--eval-every",
@@ -192,6 +214,10 @@ def train_cmd(**opts: Any) -> None:
     from pipeline.sentiment.train import TrainConfig, train
 
     select_on = opts.pop("select_on")
+    teachers = list(opts.pop("teachers"))
+    for teacher in teachers:
+        if not (Path(teacher) / "config.json").is_file():
+            raise click.BadParameter(f"{teacher} is not a model folder", param_hint="--teacher")
     config = TrainConfig(
         data_dir=data_dir,
         out_dir=opts.pop("out"),
@@ -200,6 +226,7 @@ def train_cmd(**opts: Any) -> None:
     )
     if sources:
         config.sources = sources
+    config.teachers = teachers
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")

@@ -39,6 +39,11 @@ def train_command(config: dict[str, Any]) -> str:
         parts += [flag, str(config[key])]
     if config.get("select_on"):
         parts += ["--select-on", str(config["select_on"])]
+    for teacher in config.get("teachers") or []:
+        parts += ["--teacher", str(teacher)]
+    if config.get("teachers"):
+        parts += ["--distill-alpha", str(config["distill_alpha"])]
+        parts += ["--distill-temperature", str(config["distill_temperature"])]
     parts += ["--out", str(config["out_dir"])]
     return shlex.join(parts)
 

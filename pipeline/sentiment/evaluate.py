@@ -220,6 +220,33 @@ def evaluate_examples(
     return compute_metrics(logits, labels, temperature)
 
 
+def benchmark_logits(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    data_dir: Path,
+    max_length: int = 128,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(logits, labels, agreement==100 mask) for the canonical FPB test rows."""
+    from pipeline.sentiment.data import load_benchmarks
+
+    test = load_benchmarks(data_dir)["fpb-50"]
+    logits = predict_logits(model, tokenizer, [ex.text for ex in test], 64, max_length, device)
+    labels = np.array([ex.label for ex in test])
+    full = np.array([ex.agreement == 100 for ex in test])
+    return logits, labels, full
+
+
+def benchmark_metrics(
+    logits: np.ndarray, labels: np.ndarray, full: np.ndarray, temperature: float = 1.0
+) -> dict[str, Metrics]:
+    """FPB-50 (all test rows) and FPB-all (the agreement-100 subset)."""
+    return {
+        "fpb-50": compute_metrics(logits, labels, temperature),
+        "fpb-all": compute_metrics(logits[full], labels[full], temperature),
+    }
+
+
 def evaluate_benchmarks(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -228,18 +255,9 @@ def evaluate_benchmarks(
     max_length: int = 128,
     device: str | torch.device = "cpu",
 ) -> dict[str, Metrics]:
-    """FPB-50 and FPB-all metrics. The test rows are scored once; FPB-all is a subset."""
-    from pipeline.sentiment.data import load_benchmarks
-
-    benches = load_benchmarks(data_dir)
-    test = benches["fpb-50"]
-    logits = predict_logits(model, tokenizer, [ex.text for ex in test], 64, max_length, device)
-    labels = np.array([ex.label for ex in test])
-    full = np.array([ex.agreement == 100 for ex in test])
-    return {
-        "fpb-50": compute_metrics(logits, labels, temperature),
-        "fpb-all": compute_metrics(logits[full], labels[full], temperature),
-    }
+    """FPB-50 and FPB-all metrics of a model."""
+    logits, labels, full = benchmark_logits(model, tokenizer, data_dir, max_length, device)
+    return benchmark_metrics(logits, labels, full, temperature)
 
 
 def format_metrics_table(results: dict[str, Metrics]) -> str:

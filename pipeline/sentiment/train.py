@@ -88,6 +88,11 @@ class TrainConfig:
     progress: bool = True
     # Evaluate on the canonical FPB test rows after training, if present (reporting only).
     eval_benchmarks: bool = True
+    # Knowledge distillation: teacher model folders (their softened probabilities are
+    # averaged), the weight of the distillation term and its temperature.
+    teachers: list[str] = field(default_factory=list)
+    distill_alpha: float = 0.5
+    distill_temperature: float = 2.0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -228,6 +233,30 @@ def validation_f1(
     return m.macro_f1, m.accuracy, logits
 
 
+def teacher_probabilities(
+    teachers: list[str], texts: list[str], temperature: float, max_length: int, device: str
+) -> torch.Tensor:
+    """Mean of the teachers' softened probabilities, computed once before training."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pipeline.sentiment.evaluate import predict_logits
+
+    total = None
+    for path in teachers:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        teacher = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+        logits = torch.from_numpy(
+            predict_logits(teacher.to(device), tokenizer, texts, 128, max_length, device)
+        )
+        probs = torch.softmax(logits / temperature, dim=-1)
+        total = probs if total is None else total + probs
+        logger.info("teacher %s scored %d training texts", path, len(texts))
+        del teacher
+    assert total is not None
+    return total / len(teachers)
+
+
 def train(config: TrainConfig) -> TrainResult:
     import torch
     import torch.nn.functional as F
@@ -235,8 +264,9 @@ def train(config: TrainConfig) -> TrainResult:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from pipeline.sentiment.evaluate import (
+        benchmark_logits,
+        benchmark_metrics,
         compute_metrics,
-        evaluate_benchmarks,
         fit_temperature,
     )
 
@@ -282,6 +312,15 @@ def train(config: TrainConfig) -> TrainResult:
     lengths = [len(seq) for seq in encoded]
     labels = torch.tensor([ex.label for ex in train_ex])
     sample_w = torch.tensor(train_w, dtype=torch.float32)
+    soft_targets = None
+    if config.teachers:
+        soft_targets = teacher_probabilities(
+            config.teachers,
+            [ex.text for ex in train_ex],
+            config.distill_temperature,
+            config.max_length,
+            device,
+        )
 
     # ---- optimiser and schedule -----------------------------------------------------
     groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
@@ -329,6 +368,14 @@ def train(config: TrainConfig) -> TrainResult:
             per_example = F.cross_entropy(
                 logits.float(), y, reduction="none", label_smoothing=config.label_smoothing
             )
+            if soft_targets is not None:
+                # Hinton-style distillation; T^2 keeps gradient scale comparable to CE.
+                t = config.distill_temperature
+                soft = soft_targets[batch_ids].to(device)
+                log_student = F.log_softmax(logits.float() / t, dim=-1)
+                kl = (soft * (soft.clamp_min(1e-8).log() - log_student)).sum(-1) * t * t
+                a = config.distill_alpha
+                per_example = (1 - a) * per_example + a * kl
             loss = (per_example * w).sum() / w.sum()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -371,29 +418,25 @@ def train(config: TrainConfig) -> TrainResult:
         "history": history,
         "train_seconds": round(time.time() - t_start, 1),
     }
-    bench_raw: dict[str, Any] = {}
     if config.eval_benchmarks:
         try:
-            bench_raw = evaluate_benchmarks(model, tokenizer, config.data_dir, 1.0, config.max_length, device)
-            bench_cal = evaluate_benchmarks(
-                model, tokenizer, config.data_dir, temperature, config.max_length, device
+            logits, labels_t, full = benchmark_logits(
+                model, tokenizer, config.data_dir, config.max_length, device
             )
-        except FileNotFoundError as exc:  # pragma: no cover - optional reporting
-            logger.warning("benchmark skipped: %s", exc)
-        except ValueError as exc:
+        except (FileNotFoundError, ValueError) as exc:  # reporting only: never fatal
             logger.warning("benchmark skipped: %s", exc)
         else:
-            for name, m in bench_cal.items():
+            raw = benchmark_metrics(logits, labels_t, full)
+            for name, m in benchmark_metrics(logits, labels_t, full, temperature).items():
                 metrics[name] = m.to_dict()
-                metrics[name]["ece_uncalibrated"] = bench_raw[name].ece
-            for name, m in bench_cal.items():
+                metrics[name]["ece_uncalibrated"] = raw[name].ece
                 logger.info(
                     "%s: accuracy %.4f macro-F1 %.4f ECE %.4f (uncalibrated %.4f)",
                     name,
                     m.accuracy,
                     m.macro_f1,
                     m.ece,
-                    bench_raw[name].ece,
+                    raw[name].ece,
                 )
 
     # ---- checkpoint -----------------------------------------------------------------
@@ -475,6 +518,15 @@ def build_arg_parser() -> argparse.ArgumentParser:
     ):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--select-on", default=d.select_on)
+    p.add_argument(
+        "--teacher",
+        action="append",
+        dest="teachers",
+        default=[],
+        help="teacher model folder for distillation (repeatable: ensemble)",
+    )
+    p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     p.add_argument("--device", default=d.device)
     p.add_argument("--save-dtype", choices=["float32", "float16"], default=d.save_dtype)
     p.add_argument("--no-progress", action="store_true")
