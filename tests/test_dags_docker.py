@@ -1,0 +1,131 @@
+"""The docker deployment: compose file and Dockerfile checked without a docker daemon."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from airflow_helpers import AIRFLOW, REPO_ROOT
+
+DOCKER = REPO_ROOT / "docker"
+COMPOSE = DOCKER / "docker-compose.yaml"
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
+    "airflow-worker-gpu": "celery worker",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def env_of(service: dict) -> dict[str, str]:
+    return {k: str(v) for k, v in service["environment"].items()}
+
+
+def test_all_services_are_there(compose) -> None:
+    assert set(compose["services"]) >= {"postgres", "redis", "airflow-init", *AIRFLOW_SERVICES}
+
+
+@pytest.mark.parametrize("name", sorted(AIRFLOW_SERVICES))
+def test_airflow_services_share_the_celery_setup_and_mount_the_dags(compose, name: str) -> None:
+    service = compose["services"][name]
+    assert str(service["command"]).startswith(AIRFLOW_SERVICES[name])
+    env = env_of(service)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    assert env["AIRFLOW_CONN_FINSENT_POSTGRES"].endswith("@postgres:5432/finsent")
+    assert "../dags:/opt/airflow/dags:ro" in service["volumes"]
+    assert "healthcheck" in service
+    assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_gpu_worker_is_optional_takes_the_gpu_queue_and_reserves_a_gpu(compose) -> None:
+    gpu = compose["services"]["airflow-worker-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    assert "--queues gpu" in gpu["command"]
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert "cu" in gpu["build"]["args"]["TORCH_INDEX"]
+    cpu = compose["services"]["airflow-worker"]
+    assert "--queues default" in cpu["command"] and "profiles" not in cpu
+
+
+def test_init_migrates_both_databases_and_creates_the_pool(compose) -> None:
+    init = compose["services"]["airflow-init"]
+    script = "\n".join(init["command"])
+    assert "airflow db migrate" in script
+    assert "finsent db upgrade" in script
+    pool = env_of(init)["FINSENT_SCORE_POOL"]
+    assert pool == "${FINSENT_SCORE_POOL:-finsent_gpu}"
+    assert "airflow pools set finsent_gpu" in script
+
+
+def test_references_resolve(compose) -> None:
+    services = set(compose["services"])
+    volumes = set(compose["volumes"])
+    for name, service in compose["services"].items():
+        for dep in service.get("depends_on", {}):
+            assert dep in services, f"{name} depends on unknown {dep}"
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            if source.startswith((".", "/", "$")):
+                if not source.startswith("$"):
+                    assert (DOCKER / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in volumes, f"{name} uses undeclared volume {source}"
+
+
+def test_required_variables_are_in_the_env_example() -> None:
+    text = COMPOSE.read_text()
+    example = (DOCKER / ".env.example").read_text()
+    defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", text))
+    required = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(?:\}|:\?)", text))
+    assert required <= defined, f"set these in .env.example: {sorted(required - defined)}"
+    # Everything the example defines is used (no stale knobs).
+    assert defined <= used | {"AIRFLOW_UID"}, sorted(defined - used)
+
+
+def test_dockerfile_builds_from_python_slim_with_cpu_torch_and_copies_what_exists() -> None:
+    text = (DOCKER / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim", text, re.M)
+    assert "ARG PYTHON_VERSION=3.11" in text
+    assert "download.pytorch.org/whl/cpu" in text
+    for source in re.findall(r"^COPY (\S+(?: \S+)*) \S+$", text, re.M):
+        for part in source.split():
+            assert (REPO_ROOT / part).exists(), f"Dockerfile copies missing {part}"
+
+
+def test_the_commands_used_exist_in_this_airflow() -> None:
+    out = subprocess.run([AIRFLOW, "--help"], capture_output=True, text=True, timeout=120).stdout
+    for command in ("api-server", "scheduler", "dag-processor", "triggerer", "celery", "pools", "db"):
+        assert re.search(rf"^\s+{command}\s", out, re.M), f"airflow has no '{command}' command"
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="docker compose is not installed (the plugin is not on PyPI)",
+)
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text((DOCKER / ".env.example").read_text())
+    proc = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "--env-file", str(env), "--profile", "gpu", "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
