@@ -1,13 +1,41 @@
-"""``finsent feeds``: manage the feed list."""
+"""``finsent feeds``: manage the feed list and see each feed's health."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 
+def _open(app):
+    # The embedded database belongs to FinSent and is migrated silently; an external one
+    # is only checked (`finsent db upgrade` migrates it).
+    return app.database(migrate=app.settings.database_url is None)
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = (now - when).total_seconds()
+    if seconds < 0:
+        return f"in {_span(-seconds)}"
+    return f"{_span(seconds)} ago"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
 @click.group("feeds")
 def feeds() -> None:
-    """Add, list and remove news feeds."""
+    """Add, list, import, export and remove news feeds."""
 
 
 @feeds.command("add")
@@ -24,29 +52,75 @@ def add_cmd(app, locations: tuple[str, ...], name: str | None, tags: tuple[str, 
 
     if name and len(locations) > 1:
         raise click.UsageError("--name applies to a single feed; add the others separately")
-    with app.database() as database, database.transaction() as session:
+    with _open(app) as database, database.transaction() as session:
         results = add_feeds(session, list(locations), name=name, tags=list(tags))
     for r in results:
         click.echo(f"{'added' if r.added else 'exists'}  #{r.feed_id}  {r.url}")
 
 
 @feeds.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also show disabled feeds.")
 @click.pass_obj
-def list_cmd(app) -> None:
-    """List feeds with their health."""
+def list_cmd(app, show_all: bool) -> None:
+    """List feeds with their health: last success, failures in a row, next fetch, last error."""
     from pipeline.ingest.registry import list_feeds
 
-    with app.database() as database, database.transaction() as session:
-        rows = list_feeds(session)
+    now = datetime.now(UTC)
+    with _open(app) as database, database.transaction() as session:
+        rows = list_feeds(session, include_disabled=show_all)
         if not rows:
-            click.echo("no feeds yet: add some with `finsent feeds add URL...`")
-            return
-        for f in rows:
-            state = "on " if f.enabled else "off"
-            health = f"failures={f.consecutive_failures}" + (
-                f" last_error={f.last_error!r}" if f.last_error else ""
+            click.echo(
+                "no feeds yet: add some with `finsent feeds add URL...` or `finsent feeds import FILE.opml`"
             )
-            click.echo(f"#{f.id:<4} {state} {f.name or '-':<20} {f.url}  {health}")
+            return
+        click.echo(
+            f"{'id':<5} {'on':<3} {'name':<28} {'last success':<13} {'fails':>5} {'next fetch':<12} url"
+        )
+        for f in rows:
+            name = (f.name or "-")[:28]
+            nxt = "due" if f.next_fetch_at is None or f.next_fetch_at <= now else _ago(f.next_fetch_at, now)
+            click.echo(
+                f"#{f.id:<4} {'on' if f.enabled else 'off':<3} {name:<28} {_ago(f.last_success_at, now):<13} "
+                f"{f.consecutive_failures:>5} {nxt:<12} {f.url}"
+            )
+            if f.last_error and f.consecutive_failures:
+                click.echo(f"{'':<6}last error: {f.last_error[:200]}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_cmd(app, opml_file: Path) -> None:
+    """Add the feeds listed in an OPML file (folders become tags). All or nothing."""
+    from pipeline.ingest.opml import read_opml
+    from pipeline.ingest.registry import add_feed_entries
+
+    entries = read_opml(opml_file)
+    if not entries:
+        raise click.UsageError(f"{opml_file} lists no feeds (no <outline xmlUrl=...>)")
+    with _open(app) as database, database.transaction() as session:
+        results = add_feed_entries(session, [(e.url, e.name, list(e.tags)) for e in entries])
+    added = sum(r.added for r in results)
+    click.echo(f"imported {opml_file}: {added} added, {len(results) - added} already present")
+
+
+@feeds.command("export")
+@click.argument("opml_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--all", "show_all", is_flag=True, help="Also export disabled feeds.")
+@click.pass_obj
+def export_cmd(app, opml_file: Path | None, show_all: bool) -> None:
+    """Write the feed list as OPML to OPML_FILE (default: standard output)."""
+    from pipeline.ingest.opml import write_opml
+    from pipeline.ingest.registry import list_feeds
+
+    with _open(app) as database, database.transaction() as session:
+        rows = [(f.url, f.name, list(f.tags or [])) for f in list_feeds(session, include_disabled=show_all)]
+    text = write_opml(rows, now=datetime.now(UTC))
+    if opml_file is None:
+        click.echo(text, nl=False)
+    else:
+        opml_file.write_text(text, encoding="utf-8")
+        click.echo(f"exported {len(rows)} feeds to {opml_file}", err=True)
 
 
 @feeds.command("remove")
@@ -58,7 +132,7 @@ def remove_cmd(app, refs: tuple[str, ...], purge: bool) -> None:
     unless --purge."""
     from pipeline.ingest.registry import remove_feeds
 
-    with app.database() as database, database.transaction() as session:
+    with _open(app) as database, database.transaction() as session:
         results = remove_feeds(session, list(refs), purge=purge)
     for r in results:
         extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""

@@ -59,20 +59,28 @@ def add_feeds(
 ) -> list[AddResult]:
     """Add feeds; all are validated before any is stored (all or nothing). Existing
     feeds are left as they are and reported with ``added=False``."""
+    return add_feed_entries(session, [(raw, name, list(tags or [])) for raw in locations])
+
+
+def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list[str]]]) -> list[AddResult]:
+    """Add (location, name, tags) rows, e.g. from an OPML file; all or nothing, like add_feeds."""
     errors: list[str] = []
-    urls: list[str] = []
-    for raw in locations:
+    rows: dict[str, tuple[str | None, list[str]]] = {}
+    for raw, name, tags in entries:
         try:
-            urls.append(normalise_feed_location(raw))
+            url = normalise_feed_location(raw)
         except ConfigError as exc:
             errors.append(str(exc).removeprefix("config: "))
+            continue
+        rows.setdefault(url, (name, tags))  # keeps order, drops repeats within the call
     if errors:
-        raise ConfigError("; ".join(errors) + " (no feed was added)")
+        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise ConfigError(shown + " (no feed was added)")
     results: list[AddResult] = []
-    for url in dict.fromkeys(urls):  # keeps order, drops repeats within the call
+    for url, (name, tags) in rows.items():
         stmt = (
             insert(Feed)
-            .values(url=url, name=name, tags=list(tags or []))
+            .values(url=url, name=name, tags=list(tags))
             .on_conflict_do_nothing(index_elements=[Feed.url])
             .returning(Feed.id)
         )

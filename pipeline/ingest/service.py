@@ -141,11 +141,18 @@ def prepare_feed(
         parsed = parse_feed(body, headers=fetch.headers, url=fetch.final_url)
         feed_language = parsed.language or request.language
         articles = {}
+        empty = 0
         for entry in parsed.entries:
             row = normalise_entry(entry, now=now, feed_language=feed_language)
-            if row is not None:
+            if row is None:
+                empty += 1
+            else:
                 articles[row.item_key] = row  # a repeated item: the last copy in the feed wins
         kept = list(articles.values())
+        warning = parsed.warning
+        if empty:
+            note = f"{empty} entries without title or text skipped"
+            warning = f"{warning}; {note}" if warning else note
         if not kept and parsed.warning:
             return FeedWork(
                 request,
@@ -155,17 +162,17 @@ def prepare_feed(
                 error=f"malformed feed with no usable entries ({parsed.warning})",
                 entries=len(parsed.entries),
             )
-        skipped = len(parsed.entries) - len(kept)
+        repeats = len(parsed.entries) - empty - len(kept)
         return FeedWork(
             request,
             fetch,
             started_at,
             "ok",
-            warning=parsed.warning,
+            warning=warning,
             entries=len(parsed.entries),
             articles=kept,
             entities={a.item_key: linker.link(a.text()) for a in kept},
-            in_batch_duplicates=skipped,
+            in_batch_duplicates=repeats,
             body_hash=body_hash,
             feed_title=parsed.title,
             feed_language=parsed.language,

@@ -234,6 +234,17 @@ def _store_success(conn: Connection, work: FeedWork, *, now: datetime, policy: S
         if entity_rows:
             conn.execute(ENTITY_INSERT, entity_rows)
     duplicates = len(work.articles) - len(new_ids) - len(updated_ids) + work.in_batch_duplicates
+    if work.outcome in ("not_modified", "unchanged"):
+        # The same feed as last stored: every item in it is a duplicate.
+        duplicates = (
+            conn.execute(
+                select(FETCHES.c.entries)
+                .where(FETCHES.c.feed_id == req.feed_id, FETCHES.c.outcome == "ok")
+                .order_by(FETCHES.c.started_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            or 0
+        )
     conn.execute(
         insert(FETCHES).values(
             feed_id=req.feed_id,

@@ -1,0 +1,80 @@
+"""OPML, the format feed lists travel in between readers: import and export.
+
+Imported files are parsed with defusedxml: an OPML file is user-supplied XML too.
+Nested outlines are folders; their titles become the feeds' tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from pipeline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    url: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+def read_opml(path: str | Path) -> list[OpmlFeed]:
+    """Feeds listed in an OPML file. Raises ConfigError naming the file and the problem."""
+    path = Path(path).expanduser()
+    try:
+        root = SafeET.parse(path).getroot()
+    except FileNotFoundError:
+        raise ConfigError(f"OPML file {path} does not exist") from None
+    except DefusedXmlException as exc:
+        raise ConfigError(
+            f"OPML file {path} declares entities or a DTD ({type(exc).__name__}): refused"
+        ) from None
+    except ET.ParseError as exc:
+        raise ConfigError(f"OPML file {path} is not well-formed XML ({exc}): fix or re-export it") from None
+    if root.tag != "opml":
+        raise ConfigError(f"{path} is not OPML (root element <{root.tag}>, expected <opml>)")
+    body = root.find("body")
+    if body is None:
+        raise ConfigError(f"OPML file {path} has no <body>")
+    feeds: list[OpmlFeed] = []
+
+    def walk(node: ET.Element, folders: tuple[str, ...]) -> None:
+        for outline in node.findall("outline"):
+            url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+            title = (outline.get("title") or outline.get("text") or "").strip() or None
+            if url:
+                feeds.append(OpmlFeed(url, title, folders))
+            else:
+                walk(outline, (*folders, title) if title else folders)
+
+    walk(body, ())
+    return feeds
+
+
+def write_opml(feeds: list[tuple[str, str | None, list[str]]], *, now: datetime) -> str:
+    """OPML 2.0 for (url, name, tags) rows; the first tag becomes the folder."""
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = "FinSent feeds"
+    ET.SubElement(head, "dateCreated").text = format_datetime(now, usegmt=True)
+    body = ET.SubElement(root, "body")
+    folders: dict[str, ET.Element] = {}
+    for url, name, tags in feeds:
+        parent = body
+        if tags:
+            parent = folders.get(tags[0]) or ET.SubElement(body, "outline", text=tags[0], title=tags[0])
+            folders[tags[0]] = parent
+        label = name or url
+        ET.SubElement(parent, "outline", type="rss", text=label, title=label, xmlUrl=url)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,101 @@
+"""`finsent ingest` and `finsent feeds`: exit codes, health, OPML round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ingest_helpers import FeedServer, feed_server_fixture, rss_feed  # noqa: F401
+
+from pipeline.cli import cli
+
+
+@pytest.fixture
+def runner(settings, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    # `settings` clears FINSENT_* from the environment; point the CLI at the test database.
+    monkeypatch.setenv("FINSENT_DATABASE_URL", database_url)
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str):
+    return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_ingest_exits_zero_when_some_feeds_fail(runner, db, feed_server: FeedServer):
+    good = feed_server.add("/good", rss_feed(3))
+    bad = feed_server.add("/bad", b"nope", status=502, content_type="text/plain")
+    assert run(runner, "feeds", "add", good, bad).exit_code == 0
+    result = run(runner, "ingest", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "2 feeds, 3 new, 0 updated, 0 duplicates, 1 failed" in result.output
+    assert "HTTP 502" in result.output
+
+    listed = run(runner, "feeds", "list")
+    assert listed.exit_code == 0
+    assert "last error: HTTP 502 Bad Gateway" in listed.output
+    assert "never" in listed.output  # the bad feed never succeeded
+
+
+def test_ingest_fails_when_the_database_is_down(runner, monkeypatch):
+    monkeypatch.setenv("FINSENT_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
+    result = run(runner, "ingest", "--no-progress")
+    assert result.exit_code != 0
+    assert "finsent: error: database: cannot connect" in result.output
+
+
+def test_ingest_fails_on_a_bad_watchlist(runner, db, tmp_path, monkeypatch):
+    wl = tmp_path / "w.csv"
+    wl.write_text("ticker,name\nNOT A TICKER,Foo\n")
+    monkeypatch.setenv("FINSENT_WATCHLIST_PATH", str(wl))
+    result = run(runner, "ingest", "--no-progress")
+    assert result.exit_code != 0
+    assert "line 2: ticker 'NOT A TICKER' is not a ticker" in result.output
+
+
+def test_feeds_add_many_all_or_nothing(runner, db, tmp_path):
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    a.write_bytes(rss_feed(1))
+    b.write_bytes(rss_feed(1))
+    bad = run(runner, "feeds", "add", str(a), "ftp://x/y", str(tmp_path / "missing.xml"))
+    assert bad.exit_code != 0 and "no feed was added" in bad.output
+    ok = run(runner, "feeds", "add", str(a), str(b), "https://news.example.com/rss")
+    assert ok.exit_code == 0 and ok.output.count("added") == 3
+
+
+def test_opml_import_export_round_trip(runner, db, tmp_path):
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head><body>'
+        '<outline text="Markets"><outline type="rss" text="Wire" xmlUrl="https://wire.example.com/rss"/>'
+        '<outline type="rss" text="Ledger" xmlUrl="https://ledger.example.com/atom"/></outline>'
+        '<outline type="rss" text="Loose" xmlUrl="https://loose.example.com/feed"/>'
+        "</body></opml>"
+    )
+    result = run(runner, "feeds", "import", str(opml))
+    assert result.exit_code == 0 and "3 added" in result.output
+    assert "0 added, 3 already present" in run(runner, "feeds", "import", str(opml)).output
+
+    out = tmp_path / "out.opml"
+    assert run(runner, "feeds", "export", str(out)).exit_code == 0
+    from pipeline.ingest.opml import read_opml
+
+    feeds = read_opml(out)
+    assert [(f.url, f.name, f.tags) for f in feeds] == [
+        ("https://wire.example.com/rss", "Wire", ("Markets",)),
+        ("https://ledger.example.com/atom", "Ledger", ("Markets",)),
+        ("https://loose.example.com/feed", "Loose", ()),
+    ]
+    stdout = run(runner, "feeds", "export")
+    assert stdout.output.startswith("<?xml") and "xmlUrl" in stdout.output
+
+
+def test_opml_with_entities_is_refused(runner, db, tmp_path):
+    opml = tmp_path / "evil.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        '<opml version="2.0"><body><outline text="&b;" xmlUrl="https://x.example.com/rss"/></body></opml>'
+    )
+    result = run(runner, "feeds", "import", str(opml))
+    assert result.exit_code != 0 and "declares entities" in result.output
