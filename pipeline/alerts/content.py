@@ -72,9 +72,11 @@ def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
         ("Negative share", f"{_pct(item['negative_share'])} of {item['volume']} novel articles"),
         (
             "Baseline",
-            f"{_pct(item['baseline_share'])} ± {item['baseline_spread']:.0%} "
+            f"{_pct(item['baseline_share'])} "
             + (
-                f"(median of {item['baseline_buckets']} windows, {item['baseline_volume']} articles)"
+                f"± {item['baseline_spread']:.0%} (median of {item['baseline_periods']} periods, "
+                f"{item['baseline_volume']} articles "
+                f"in {item['baseline_days']} days)"
                 if item["baseline_source"] == "history"
                 else f"(short history: {item['baseline_volume']} articles, blended with a prior)"
             ),

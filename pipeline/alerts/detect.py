@@ -1,16 +1,19 @@
 """The statistics of a spike, as pure functions on per-window counts.
 
 A scope's history is cut into windows of the alert window's length, aligned on the
-evaluation time. The baseline is the median negative share of the history windows that
-hold enough articles, and its spread their MAD (scaled to a standard deviation). A scope
-with too little history of its own (new ticker, fresh install) gets its pooled history
-shrunk towards a prior (the market's level, else ~15 %) so it can still alert, but needs a
-clearer spike to do so. Negative *share* hardly depends on the hour or weekday (volume
-does), so the baseline is not split by time of day.
+evaluation time, then consecutive windows (newest first) are merged into *periods* of at
+least ``block_volume`` articles: a busy scope's periods are single hours, a quiet ticker's
+may span a day. The baseline is the median negative share of those periods and its spread
+their MAD (scaled to a standard deviation) less the sampling noise a period of that size
+has anyway, i.e. the real hour-to-hour variation of the scope. Medians make one past
+spike in the history harmless. A scope with too few periods (new ticker, fresh install)
+gets its pooled history shrunk towards a prior (the market's level, else ~15 %) so it can
+still alert, but needs a clearer spike to do so. Negative *share* hardly depends on the hour
+or weekday (volume does), so the baseline is not split by time of day.
 
-The deviation is a robust z-score whose denominator is never below the binomial noise of
-the current window's volume (five articles cannot measure a share to better than ~±20 %)
-nor below ``spread_floor``.
+The deviation is a z-score of the current window's share against that baseline; its
+denominator adds the binomial noise of the current window's volume (five articles cannot
+measure a share to better than ~±20 %) and is never below ``spread_floor``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class Bucket:
 class Baseline:
     share: float
     spread: float
-    buckets: int  # history windows used
+    periods: int  # history periods used
     volume: int  # articles in the whole history
     source: str  # "history" | "prior"
 
@@ -63,7 +66,7 @@ class Assessment:
             "negative_share": round(self.share, 4),
             "baseline_share": round(self.baseline.share, 4),
             "baseline_spread": round(self.baseline.spread, 4),
-            "baseline_buckets": self.baseline.buckets,
+            "baseline_periods": self.baseline.periods,
             "baseline_volume": self.baseline.volume,
             "baseline_source": self.baseline.source,
             "sigma": round(self.sigma, 4),
@@ -71,24 +74,37 @@ class Assessment:
         }
 
 
+def _periods(history: Sequence[Bucket], block_volume: int) -> list[Bucket]:
+    periods, volume, negatives, weight = [], 0, 0.0, 0.0
+    for b in history:  # newest first, so a partial leftover is the oldest data
+        volume, negatives, weight = volume + b.volume, negatives + b.negatives, weight + b.weight
+        if volume >= block_volume:
+            periods.append(Bucket(volume, negatives, weight))
+            volume, negatives, weight = 0, 0.0, 0.0
+    return periods
+
+
 def compute_baseline(history: Sequence[Bucket], params: AlertParams, prior: float) -> Baseline:
-    usable = [b for b in history if b.volume >= params.min_bucket_volume]
+    """``history``: the windows before the current one, newest first."""
+    periods = _periods(history, params.block_volume)
     volume = sum(b.volume for b in history)
-    if len(usable) >= params.min_baseline_buckets:
-        shares = [b.share for b in usable]
+    if len(periods) >= params.min_periods:
+        shares = [b.share for b in periods]
         level = statistics.median(shares)
-        mad = statistics.median(abs(s - level) for s in shares)
-        return Baseline(level, MAD_TO_SIGMA * mad, len(usable), volume, "history")
+        mad_sigma = MAD_TO_SIGMA * statistics.median(abs(s - level) for s in shares)
+        typical = statistics.median(b.volume for b in periods)
+        # What is left of the spread once a period's own sampling noise is taken out.
+        excess = max(mad_sigma**2 - level * (1 - level) / typical, 0.0)
+        return Baseline(level, math.sqrt(excess), len(periods), volume, "history")
     negatives = sum(b.negatives for b in history)
     weight = sum(b.weight for b in history)
     level = (negatives + params.prior_weight * prior) / (weight + params.prior_weight)
-    return Baseline(level, 0.0, len(usable), volume, "prior")
+    return Baseline(level, 0.0, len(periods), volume, "prior")
 
 
 def assess(current: Bucket, baseline: Baseline, params: AlertParams) -> Assessment:
     p = min(max(baseline.share, 0.05), 0.95)
-    binomial = math.sqrt(p * (1 - p) / max(current.volume, 1))
-    sigma = max(baseline.spread, binomial, params.spread_floor)
+    sigma = max(math.sqrt(baseline.spread**2 + p * (1 - p) / max(current.volume, 1)), params.spread_floor)
     share = current.share
     deviation = (share - baseline.share) / sigma
     fires = (

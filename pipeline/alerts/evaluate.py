@@ -373,6 +373,7 @@ class _Evaluation:
             "threshold": params.threshold,
             "min_volume": params.min_volume,
             "min_share": params.min_share,
+            "baseline_days": params.baseline_days,
             "excluded_tickers": p.exclude,
             **a.as_dict(),
             "headlines": headlines,

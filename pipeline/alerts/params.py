@@ -23,10 +23,11 @@ class AlertParams:
     #: Hysteresis: a firing alert resolves when deviation, volume or share fall below
     #: this fraction of what it took to fire.
     resolve_ratio: float = 0.5
-    #: History buckets with fewer articles say little about a share and are ignored.
-    min_bucket_volume: int = 3
-    #: Fewer usable buckets than this: shrink the pooled history towards a prior instead.
-    min_baseline_buckets: int = 12
+    #: Consecutive history windows are merged until they hold this many articles: a share
+    #: of three articles says little.
+    block_volume: int = 20
+    #: Fewer such periods than this: shrink the pooled history towards a prior instead.
+    min_periods: int = 6
     #: Pseudo-articles of prior weight in the short-history estimate.
     prior_weight: float = 10.0
     prior_share: float = DEFAULT_PRIOR_SHARE
