@@ -1,0 +1,84 @@
+"""`finsent alerts ...` end to end on the test database."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alerts_helpers import NOW, add_burst, add_feed, add_history
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+
+
+@pytest.fixture
+def run(db, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for key in [k for k in os.environ if k.startswith("FINSENT_") and k != "FINSENT_TEST_DATABASE_URL"]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FINSENT_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, ["alerts", *args])
+
+    return invoke
+
+
+def test_check_writes_the_alert_to_the_outbox_once(db, run, tmp_path):
+    with db.transaction() as s:
+        feed = add_feed(s, "Wire")
+        add_history(s, feed, ticker="ACME", end=NOW, hours=48, per_hour=4, negative_share=0.25)
+        add_burst(s, feed, ticker="ACME", end=NOW, count=12, negatives=10)
+
+    first = run("check", "--at", NOW.isoformat())
+    assert first.exit_code == 0, first.output
+    assert "1 fired" in first.output and "ticker ACME" in first.output
+    assert "1 sent" in first.output and str(tmp_path / "data" / "outbox") in first.output
+    files = list((tmp_path / "data" / "outbox").glob("*.eml"))
+    assert len(files) == 1
+
+    again = run("check", "--at", (NOW + timedelta(minutes=5)).isoformat())
+    assert again.exit_code == 0 and "0 fired" in again.output and "0 sent" in again.output
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1
+
+    listed = run("list", "--all")
+    assert "firing" in listed.output and "ticker ACME" in listed.output and "outbox: 1 sent" in listed.output
+
+
+def test_silence_list_unsilence(run):
+    made = run("silence", "--ticker", "acme", "--for", "4h", "--reason", "earnings call")
+    assert made.exit_code == 0 and "ticker ACME muted until" in made.output
+    assert "(earnings call)" in run("list").output
+    assert run("unsilence", "1").exit_code == 0
+    assert "silence #1" not in run("list").output
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["silence", "--ticker", "A", "--for", "1h", "--until", "2030-01-01"],
+            "exactly one of --until or --for",
+        ),
+        (["silence", "--ticker", "A", "--market", "--for", "1h"], "exactly one of --ticker"),
+        (["silence", "--ticker", "A", "--until", "2001-01-01T00:00Z"], "in the past"),
+        (["silence", "--ticker", "A", "--for", "soon"], "not a duration"),
+        (["check", "--at", "yesterday"], "not an ISO 8601 time"),
+    ],
+)
+def test_bad_input_is_one_line(run, args, fragment):
+    result = run(*args)
+    assert result.exit_code != 0
+    assert fragment in result.output and result.output.count("\n") <= 1
+
+
+def test_test_email_goes_to_the_outbox(run, tmp_path):
+    result = run("test-email", "--to", "me@example.com")
+    assert result.exit_code == 0, result.output
+    (eml,) = (tmp_path / "data" / "outbox").glob("*.eml")
+    assert "test email sent -> " + str(eml) in result.output
+    assert b"[FinSent TEST]" in eml.read_bytes()

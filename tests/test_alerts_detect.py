@@ -1,0 +1,75 @@
+"""Spike statistics on constructed series (pure functions, no database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from pipeline.alerts.detect import Bucket, assess, compute_baseline
+from pipeline.alerts.params import AlertParams
+
+PARAMS = AlertParams(
+    window=timedelta(hours=1),
+    baseline_days=14,
+    threshold=3.0,
+    min_volume=5,
+    min_share=0.4,
+    repeat=timedelta(hours=24),
+)
+
+
+def hours(n: int, volume: int, negatives: int) -> list[Bucket]:
+    return [Bucket(volume, float(negatives), float(volume)) for _ in range(n)]
+
+
+def test_baseline_is_the_median_share_and_ignores_one_past_spike():
+    history = hours(100, 10, 2) + hours(3, 10, 10) + hours(100, 10, 2)
+    base = compute_baseline(history, PARAMS, prior=0.5)
+    assert base.source == "history"
+    assert base.share == pytest.approx(0.2)
+    assert base.spread == pytest.approx(0.0)  # steady apart from the spike: no excess spread
+
+
+def test_sparse_history_is_merged_into_periods_not_read_as_zero_shares():
+    # One article an hour, one in five negative: single hours are 0 % or 100 %.
+    history = [Bucket(1, 1.0 if i % 5 == 0 else 0.0, 1.0) for i in range(14 * 24)]
+    base = compute_baseline(history, PARAMS, prior=0.5)
+    assert base.source == "history"
+    assert base.share == pytest.approx(0.2)
+
+
+def test_short_history_is_shrunk_towards_the_prior():
+    base = compute_baseline(hours(5, 1, 0), PARAMS, prior=0.3)
+    assert base.source == "prior"
+    assert base.share == pytest.approx(10 * 0.3 / 15)
+
+
+def test_fires_on_deviation_volume_and_share_together():
+    base = compute_baseline(hours(200, 10, 1), PARAMS, prior=0.15)
+    assert assess(Bucket(10, 8, 10), base, PARAMS).fires
+    assert not assess(Bucket(4, 4, 4), base, PARAMS).fires  # too few articles
+    low_share = PARAMS.__class__(**{**PARAMS.__dict__, "min_share": 0.9})
+    assert not assess(Bucket(10, 8, 10), base, low_share).fires  # below the least share
+
+
+def test_spread_floor_keeps_a_constant_history_from_firing_on_noise():
+    base = compute_baseline(hours(200, 100, 10), PARAMS, prior=0.15)
+    # 100 articles, 18 % vs a constant 10 %: binomial noise ~3 %, but the floor is 5 %.
+    a = assess(Bucket(100, 18, 100), base, PARAMS)
+    assert a.sigma == pytest.approx(PARAMS.spread_floor)
+    assert not a.fires
+
+
+def test_hysteresis_band():
+    base = compute_baseline(hours(200, 10, 1), PARAMS, prior=0.15)
+    middle = assess(Bucket(10, 3, 10), base, PARAMS)
+    assert not middle.fires and not middle.calm
+    assert assess(Bucket(10, 1, 10), base, PARAMS).calm
+    assert assess(Bucket(2, 2, 2), base, PARAMS).calm  # the news dried up
+
+
+def test_confidence_weighting_uses_weights_for_the_share():
+    weighted = Bucket(volume=4, negatives=0.9 + 0.9, weight=0.9 + 0.9 + 0.4 + 0.4)
+    assert weighted.share == pytest.approx(1.8 / 2.6)
+    assert Bucket().share == 0.0
