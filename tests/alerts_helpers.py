@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -168,6 +171,9 @@ class SmtpServer:
 
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
+    #: With a TLS context the server requires STARTTLS and a login as ``login``.
+    tls_context: ssl.SSLContext | None = None
+    login: tuple[str, str] | None = None
     _controller: object | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -184,8 +190,26 @@ class SmtpServer:
                     )
                 return "250 OK"
 
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        extra = {}
+        if self.tls_context is not None:
+            extra = {"tls_context": self.tls_context, "require_starttls": True}
+        if self.login is not None:
+            extra.update(auth_required=True, authenticator=self._authenticate, auth_require_tls=True)
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **extra)
         self._controller.start()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (
+                auth_data.login.decode(),
+                auth_data.password.decode(),
+            )
+            == self.login
+        )
+        return AuthResult(success=ok, handled=False)
 
     def stop(self) -> None:
         if self._controller is not None:
@@ -205,3 +229,34 @@ def running_smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         server.stop()
+
+
+def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context trusting it) for 127.0.0.1, via the openssl CLI."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client

@@ -6,13 +6,22 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from alerts_helpers import NOW, SmtpServer, add_burst, add_feed, add_history, running_smtp_server
+from alerts_helpers import (
+    NOW,
+    SmtpServer,
+    add_burst,
+    add_feed,
+    add_history,
+    running_smtp_server,
+    self_signed_tls,
+)
+from pydantic import SecretStr
 from sqlalchemy import select
 
 import pipeline.alerts.delivery as delivery_mod
 from pipeline.alerts.delivery import MAX_ATTEMPTS, deliver_pending, retry_failed
 from pipeline.alerts.evaluate import evaluate
-from pipeline.alerts.transport import OutboxTransport, eml_name
+from pipeline.alerts.transport import OutboxTransport, SmtpTransport, eml_name, smtp_params
 from pipeline.db.models import AlertDelivery
 
 
@@ -168,3 +177,34 @@ def test_outbox_transport_paths(tmp_path):
     t = OutboxTransport(tmp_path)
     assert t.path_for("<a/b..c@x>").name == "a_b..c@x.eml"
     assert not t.already_delivered("<nope@x>")
+
+
+def test_starttls_with_login(db, settings, tmp_path):
+    server_tls, client_tls = self_signed_tls(tmp_path)
+    server = SmtpServer(tls_context=server_tls, login=("finsent", "s3cret"))
+    server.start()
+    try:
+        base = settings.model_copy(
+            update={
+                "alert_transport": "smtp",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": server.port,
+                "smtp_security": "starttls",
+                "smtp_user": "finsent",
+                "smtp_timeout_s": 5.0,
+            }
+        )
+        _spike(db, base)
+        wrong = SmtpTransport(
+            smtp_params(base.model_copy(update={"smtp_password": SecretStr("nope")})), ssl_context=client_tls
+        )
+        failed = deliver_pending(db, base, now=NOW, transport=wrong)
+        assert len(failed.failed) == 1 and "535" in failed.failed[0][1]
+        right = SmtpTransport(
+            smtp_params(base.model_copy(update={"smtp_password": SecretStr("s3cret")})),
+            ssl_context=client_tls,
+        )
+        sent = deliver_pending(db, base, now=NOW + timedelta(minutes=2), transport=right)
+        assert len(sent.sent) == 1 and len(server.received) == 1
+    finally:
+        server.stop()

@@ -157,13 +157,15 @@ def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
 class SmtpTransport:
     params: SmtpParams
     name: str = "smtp"
+    #: TLS trust for STARTTLS / SSL; default: the system's CA store with hostname checks.
+    ssl_context: ssl.SSLContext | None = None
 
     def already_delivered(self, message_id: str) -> bool:
         return False  # SMTP cannot be asked; delivery's state machine decides
 
     def _connect(self) -> smtplib.SMTP:
         p = self.params
-        context = ssl.create_default_context()
+        context = self.ssl_context or ssl.create_default_context()
         if p.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(p.host, p.port, timeout=p.timeout_s, context=context)
         else:
