@@ -68,7 +68,14 @@ FROM generate_series(
     date_trunc('hour', :'now'::timestamptz, 'UTC'),
     interval '1 hour'
 ) AS g (bucket)
-LEFT JOIN v_ticker_sentiment_hourly h ON h.ticker = :'ticker' AND h.bucket = g.bucket
+LEFT JOIN (
+    -- The same bounds again, so only this period's rows are read, not the ticker's history.
+    SELECT *
+    FROM v_ticker_sentiment_hourly
+    WHERE ticker = :'ticker'
+      AND bucket >= date_trunc('hour', :'now'::timestamptz - make_interval(days => :'days'::int), 'UTC')
+      AND bucket <= :'now'::timestamptz
+) h ON h.bucket = g.bucket
 ORDER BY g.bucket;
 
 -- name: top_negative_headlines

@@ -194,6 +194,7 @@ def test_since_recomputes_a_range_and_empties_vanished_hours(tdb) -> None:
 def test_bulk_path_matches_hour_by_hour(tdb, monkeypatch: pytest.MonkeyPatch) -> None:
     seed(tdb)
     monkeypatch.setattr(rollups, "BULK_HOURS", 0)
+    monkeypatch.setattr(rollups, "BULK_MIN_DENSITY", 0.0)
     refresh_rollups(tdb)
     assert_exact(tdb)
     bulk = rows(tdb, ROLLUP_HOURLY)

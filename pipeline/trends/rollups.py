@@ -10,7 +10,7 @@ transaction. Readers see either the old or the new rollups, never a half-refresh
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
@@ -19,12 +19,17 @@ from pipeline.errors import FinSentError
 
 log = logging.getLogger(__name__)
 
+HOUR = timedelta(hours=1)
+
 # pg_advisory_xact_lock key: two refreshes at once (Airflow retries, a manual run) would both
 # take half the queue and race on the same buckets; one waits for the other instead.
 REFRESH_LOCK_KEY = 0x46534E54_0005  # "FSNT" + issue 5
 
-# Above this many hours, one scan of the article range beats one index probe per hour.
+# One scan of the whole article range (and one sort) beats a probe per hour when many hours
+# are queued and they cover a good part of that range (a backfill, a model re-scoring
+# history). A few hundred scattered hours (late articles, a partial re-score) stay per hour.
 BULK_HOURS = 500
+BULK_MIN_DENSITY = 0.25
 
 AGGREGATES = """
     count(*),
@@ -42,13 +47,25 @@ ROLLUP_COLUMNS = (
     "n_novel_negative, sum_score, sum_confidence, sum_weighted_score"
 )
 
-# The current score of each article in the queued hours, one index probe per hour.
-CURRENT_BY_HOUR = """
-    SELECT v.article_id AS id, v.feed_id, v.is_novel, r.bucket, v.label, v.score, v.confidence
-    FROM trends_refresh_hours r
-    JOIN v_article_sentiment v
-      ON v.published_at >= r.bucket AND v.published_at < r.bucket + interval '1 hour'
+# The current score of each article in a few time ranges (runs of queued hours), one index
+# lookup per article: the same rule as v_article_sentiment. The ranges are literal bounds, not
+# a join, so the planner sees how few articles they hold and uses the BRIN index on
+# published_at, then primary keys, never a scan of the whole table.
+CURRENT_IN_RANGES = """
+    SELECT a.id, a.feed_id, a.is_novel, date_trunc('hour', a.published_at, 'UTC') AS bucket,
+           s.label, s.score, greatest(s.p_negative, s.p_neutral, s.p_positive) AS confidence
+    FROM articles a
+    CROSS JOIN LATERAL (
+        SELECT s.label, s.score, s.p_negative, s.p_neutral, s.p_positive
+        FROM sentiment_scores s
+        WHERE s.article_id = a.id
+        ORDER BY s.scored_at DESC, s.id DESC
+        LIMIT 1
+    ) s
+    WHERE {ranges}
 """
+# Runs of hours per statement: long enough to batch, short enough for a quick plan.
+RANGES_PER_STATEMENT = 64
 
 # The same rows for many hours (a backfill, a model re-scoring history): one range scan and
 # one sort instead of a probe per hour and a lookup per article.
@@ -78,16 +95,16 @@ FROM cur c JOIN article_entities e ON e.article_id = c.id
 GROUP BY c.bucket, e.ticker
 """
 
+# Equality on every hour of the touched days: index probes on (scope_type, bucket).
 INSERT_DAILY = f"""
 INSERT INTO sentiment_daily ({ROLLUP_COLUMNS})
-SELECT d.day, h.scope_type, h.scope_key,
+SELECT date_trunc('day', h.bucket, 'UTC'), h.scope_type, h.scope_key,
        sum(h.n_articles), sum(h.n_novel), sum(h.n_negative), sum(h.n_neutral), sum(h.n_positive),
        sum(h.n_novel_negative), sum(h.sum_score), sum(h.sum_confidence), sum(h.sum_weighted_score)
 FROM trends_refresh_days d
-JOIN sentiment_hourly h
-  ON h.scope_type IN ('market', 'feed', 'ticker')
- AND h.bucket >= d.day AND h.bucket < d.day + interval '1 day'
-GROUP BY d.day, h.scope_type, h.scope_key
+CROSS JOIN LATERAL generate_series(d.day, d.day + interval '23 hours', interval '1 hour') AS g (hour)
+JOIN sentiment_hourly h ON h.scope_type IN ('market', 'feed', 'ticker') AND h.bucket = g.hour
+GROUP BY 1, 2, 3
 """
 
 
@@ -159,6 +176,8 @@ def _take_hours(conn: Connection, since: datetime | None) -> int:
 
 
 def _recompute(conn: Connection, hours: int) -> None:
+    # The refresh is many small index probes: JIT compilation would cost more than it saves.
+    conn.execute(text("SET LOCAL jit = off"))
     conn.execute(text("ANALYZE trends_refresh_hours"))
     conn.execute(
         text(
@@ -166,13 +185,22 @@ def _recompute(conn: Connection, hours: int) -> None:
             "WHERE h.scope_type IN ('market', 'feed', 'ticker') AND h.bucket = r.bucket"
         )
     )
-    if hours > BULK_HOURS:
-        lo, hi = conn.execute(
-            text("SELECT min(bucket), max(bucket) + interval '1 hour' FROM trends_refresh_hours")
-        ).one()
+    buckets = conn.execute(text("SELECT bucket FROM trends_refresh_hours ORDER BY bucket")).scalars().all()
+    lo, hi = buckets[0], buckets[-1] + HOUR
+    if hours > BULK_HOURS and hours >= BULK_MIN_DENSITY * (hi - lo) / HOUR:
         conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BULK)), {"lo": lo, "hi": hi})
     else:
-        conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BY_HOUR)))
+        runs = _runs(buckets)
+        for start in range(0, len(runs), RANGES_PER_STATEMENT):
+            batch = runs[start : start + RANGES_PER_STATEMENT]
+            ranges = " OR ".join(
+                f"(a.published_at >= :lo{i} AND a.published_at < :hi{i})" for i in range(len(batch))
+            )
+            params = {}
+            for i, (run_lo, run_hi) in enumerate(batch):
+                params[f"lo{i}"], params[f"hi{i}"] = run_lo, run_hi
+            current = CURRENT_IN_RANGES.format(ranges=ranges)
+            conn.execute(text(INSERT_HOURLY.format(current=current)), params)
 
     conn.execute(
         text(
@@ -188,3 +216,14 @@ def _recompute(conn: Connection, hours: int) -> None:
         )
     )
     conn.execute(text(INSERT_DAILY))
+
+
+def _runs(buckets: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours merged into [start, end) ranges."""
+    runs: list[tuple[datetime, datetime]] = []
+    for bucket in buckets:
+        if runs and runs[-1][1] == bucket:
+            runs[-1] = (runs[-1][0], bucket + HOUR)
+        else:
+            runs.append((bucket, bucket + HOUR))
+    return runs
