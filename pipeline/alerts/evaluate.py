@@ -315,8 +315,8 @@ class _Evaluation:
     def _notify(
         self, alert: Alert, kind: str, a: Assessment, exclude: list[str], silenced: bool, *, report_kind: str
     ) -> None:
-        if silenced:
-            self._record("silenced", alert, a)
+        if silenced:  # tracked, not sent
+            self._record("resolved" if kind == "resolved" else "silenced", alert, a)
             return
         self._record(report_kind, alert, a)
         alert.last_notified_at = self.now
