@@ -78,6 +78,8 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None, url: str |
         if not result.get("version") and ("html" in content_type.lower() or _HTML_START.match(head)):
             shown = f" (Content-Type {content_type})" if content_type else ""
             raise FeedParseError("not_a_feed", f"served an HTML page, not a feed{shown}: check the feed URL")
+        if not result.get("version") and not head.lstrip().startswith(b"<"):
+            raise FeedParseError("not_a_feed", "not an RSS or Atom feed (the body is not XML)")
         if warning:
             raise FeedParseError("parse_error", f"malformed feed with no usable entries ({warning})")
         if not result.get("version"):

@@ -1,0 +1,118 @@
+"""The fetcher against a real local HTTP server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ingest_helpers import FeedServer, feed_server_fixture, http_date, rss_feed  # noqa: F401
+
+from pipeline.ingest.fetch import BodyTooLarge, FeedRequest, Fetcher, _Inflater, parse_retry_after
+
+UA = "FinSent-test/1 (+https://example.com)"
+
+
+@pytest.fixture
+def fetcher():
+    with Fetcher(timeout_s=1.0, max_bytes=1024 * 1024, user_agent=UA, max_connections=4) as f:
+        yield f
+
+
+def get(fetcher: Fetcher, url: str, **kw):
+    return fetcher.fetch(FeedRequest(feed_id=1, url=url, **kw))
+
+
+def test_ok_sends_honest_headers_and_decompresses(fetcher, feed_server: FeedServer):
+    body = rss_feed(3)
+    url = feed_server.add("/feed", body, gzip=True, etag='"abc"')
+    result = get(fetcher, url)
+    assert (result.outcome, result.status, result.body) == ("ok", 200, body)
+    assert result.headers["etag"] == '"abc"'
+    seen = feed_server.routes["/feed"].seen_headers[0]
+    assert seen["user-agent"] == UA and seen["accept-encoding"] == "gzip, deflate"
+    assert "if-none-match" not in seen
+
+
+def test_conditional_get(fetcher, feed_server: FeedServer):
+    lm = http_date(datetime(2026, 11, 1, tzinfo=UTC))
+    url = feed_server.add("/feed", rss_feed(1), etag='"v2"', last_modified=lm)
+    assert get(fetcher, url, etag='"v1"').outcome == "ok"
+    result = get(fetcher, url, etag='"v2"', last_modified=lm)
+    assert (result.outcome, result.status, result.body) == ("not_modified", 304, None)
+
+
+def test_redirects_are_followed_but_bounded(fetcher, feed_server: FeedServer):
+    target = feed_server.add("/real", rss_feed(1))
+    url = feed_server.add("/old", redirect_to=target)
+    result = get(fetcher, url)
+    assert result.outcome == "ok" and result.final_url == target
+    loop = feed_server.add("/loop", redirect_to="/loop")
+    result = get(fetcher, loop)
+    assert result.outcome == "http_error" and "more than 5 redirects" in result.error
+
+
+def test_timeouts(fetcher, feed_server: FeedServer):
+    slow = feed_server.add("/slow", rss_feed(1), delay_s=2)
+    result = get(fetcher, slow)
+    assert result.outcome == "timeout" and "1 s" in result.error
+    # Each chunk arrives in time, but the whole body does not: the total deadline applies.
+    drip = feed_server.add("/drip", rss_feed(40), drip_s=0.2)
+    result = get(fetcher, drip)
+    assert result.outcome == "timeout" and "not complete" in result.error
+
+
+def test_size_caps(fetcher, feed_server: FeedServer):
+    huge = feed_server.add("/huge", b"x" * (50 * 1024 * 1024))
+    result = get(fetcher, huge)
+    assert result.outcome == "too_large" and "fetch_max_bytes" in result.error
+    bomb = gzip.compress(b"\0" * (100 * 1024 * 1024))
+    result = get(fetcher, feed_server.add("/bomb", raw_gzip=bomb))
+    assert result.outcome == "too_large"
+    corrupt = feed_server.add("/corrupt", raw_gzip=b"\x1f\x8b\x08\x00garbage-not-deflate")
+    result = get(fetcher, corrupt)
+    assert result.outcome == "http_error" and "corrupt compressed body" in result.error
+
+
+def test_inflater_never_holds_more_than_the_limit():
+    inflater = _Inflater("gzip", 10_000)
+    bomb = gzip.compress(b"\0" * 10_000_000)
+    with pytest.raises(BodyTooLarge):
+        inflater.feed(bomb)
+    assert inflater.size == 0  # refused before the output was kept
+    assert _Inflater("deflate", 100).feed(zlib.compress(b"abc")) == b"abc"
+    with pytest.raises(ValueError, match="unsupported Content-Encoding 'br'"):
+        _Inflater("br", 100)
+
+
+def test_rate_limits_and_server_errors(fetcher, feed_server: FeedServer):
+    result = get(fetcher, feed_server.add("/429", b"", status=429, headers={"Retry-After": "120"}))
+    assert (result.outcome, result.retry_after_s) == ("rate_limited", 120.0)
+    assert "Retry-After 120 s" in result.error
+    result = get(fetcher, feed_server.add("/503", b"", status=503))
+    assert (result.outcome, result.retry_after_s, result.error) == (
+        "http_error",
+        None,
+        "HTTP 503 Service Unavailable",
+    )
+    assert get(fetcher, feed_server.add("/404", b"", status=404)).error == "HTTP 404 Not Found"
+
+
+def test_retry_after_dates():
+    ref = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    assert parse_retry_after(http_date(ref + timedelta(minutes=5)), reference=ref.timestamp()) == 300
+    assert parse_retry_after(http_date(ref - timedelta(minutes=5)), reference=ref.timestamp()) == 0
+    assert parse_retry_after("99999999", reference=0) == 24 * 3600
+    assert parse_retry_after("soon", reference=0) is None
+
+
+def test_unreachable_hosts_and_files(fetcher, tmp_path: Path):
+    result = get(fetcher, "http://127.0.0.1:1/feed")
+    assert result.outcome == "connection_error" and "ConnectError" in result.error
+    result = get(fetcher, str(tmp_path / "missing.xml"))
+    assert result.outcome == "connection_error" and "does not exist" in result.error
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"x" * (2 * 1024 * 1024))
+    assert get(fetcher, big.as_uri()).outcome == "too_large"

@@ -1,0 +1,106 @@
+"""Entries become clean, keyed, dated articles."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.ingest.normalise import canonical_url, clean_text, entry_date, normalise_entry, title_key
+
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<p>Acme <b>beats</b>\n\n estimates</p>", "Acme beats estimates"),
+        ("AT&amp;T &#8217;s &quot;deal&quot;", 'AT&T ’s "deal"'),
+        ("&lt;script&gt;alert(1)&lt;/script&gt;Shares jump", "Shares jump"),
+        ("<script>alert(1)</script><style>p{}</style>Text", "Text"),
+        ("revenue <5% and margin >3%", "revenue <5% and margin >3%"),
+        ("Null\x00byte\x1b and bom\ufeff", "Nullbyte and bom"),
+        ("<!-- ad -->Story<br/>two", "Story two"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_clean_text(raw, expected):
+    assert clean_text(raw, 1000) == expected
+
+
+def test_clean_text_truncates_on_a_word():
+    assert clean_text("word " * 100, 23) == "word word word word…"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "HTTPS://News.Example.com:443/a/b?utm_source=rss&id=7&fbclid=x&b=2#comments",
+            "https://news.example.com/a/b?b=2&id=7",
+        ),
+        ("http://example.com", "http://example.com/"),
+        ("http://example.com:8080/x?guccounter=1", "http://example.com:8080/x"),
+        ("javascript:alert(1)", None),
+        ("mailto:ir@example.com", None),
+        ("http://[bad", None),
+        ("", None),
+    ],
+)
+def test_canonical_url(raw, expected):
+    assert canonical_url(raw) == expected
+
+
+def test_title_key_ignores_case_punctuation_and_publisher_suffix():
+    base, specific = title_key("Acme recalls 40,000 drills over battery fires")
+    assert specific
+    assert title_key("ACME recalls 40 000 drills over battery fires!") == (base, True)
+    assert title_key("Acme recalls 40,000 drills over battery fires - Reuters")[0] == base
+    assert title_key("Market update") == (title_key("market update.")[0], False)
+    assert title_key("Acme shares fall - analysts")[0] != title_key("Acme shares fall")[0]
+
+
+def _struct(when: datetime) -> time.struct_time:
+    return when.utctimetuple()
+
+
+def test_entry_dates():
+    past = NOW - timedelta(hours=3)
+    assert entry_date({"published_parsed": _struct(past)}, NOW) == (past, None)
+    assert entry_date({"updated_parsed": _struct(past)}, NOW) == (past, None)
+    assert entry_date({}, NOW) == (NOW, "missing")
+    assert entry_date({"published_parsed": _struct(datetime(1970, 1, 1, tzinfo=UTC))}, NOW) == (
+        NOW,
+        "missing",
+    )
+    assert entry_date({"published_parsed": _struct(NOW + timedelta(days=3))}, NOW) == (NOW, "future")
+    # A couple of minutes ahead is clock skew: clamped, not flagged.
+    assert entry_date({"published_parsed": _struct(NOW + timedelta(minutes=2))}, NOW) == (NOW, None)
+
+
+def test_normalise_entry_keys_and_language():
+    entry = {
+        "id": "urn:guid:1",
+        "title": "Acme <i>cuts</i> guidance",
+        "summary": "<p>Demand slowed.</p>",
+        "link": "https://x.example.com/a?utm_campaign=z",
+        "title_detail": {"language": "en-GB"},
+        "published_parsed": _struct(NOW - timedelta(hours=1)),
+    }
+    row = normalise_entry(entry, now=NOW, feed_language="de")
+    assert (row.item_key, row.guid, row.url) == ("urn:guid:1", "urn:guid:1", "https://x.example.com/a")
+    assert (row.title, row.summary, row.language) == ("Acme cuts guidance", "Demand slowed.", "en-gb")
+    assert row.published_at == NOW - timedelta(hours=1) and row.date_flag is None
+
+    no_guid = normalise_entry({**entry, "id": None}, now=NOW, feed_language=None)
+    assert no_guid.item_key == "https://x.example.com/a"
+    bare = normalise_entry({"title": "Only a title here"}, now=NOW, feed_language="xx-bogus-tag-too-long")
+    assert bare.item_key.startswith("sha256:") and bare.language is None
+    assert normalise_entry({"summary": "Text without title"}, now=NOW, feed_language=None).title == (
+        "Text without title"
+    )
+    assert normalise_entry({"title": " <b></b> "}, now=NOW, feed_language=None) is None
+    long_guid = normalise_entry({**entry, "id": "g" * 5000}, now=NOW, feed_language=None)
+    assert long_guid.item_key.startswith("sha256:") and len(long_guid.item_key) < 100
