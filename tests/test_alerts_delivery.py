@@ -192,6 +192,7 @@ def test_starttls_with_login(db, settings, tmp_path):
                 "smtp_security": "starttls",
                 "smtp_user": "finsent",
                 "smtp_timeout_s": 5.0,
+                "alert_recipients": ["desk@example.com"],
             }
         )
         _spike(db, base)
@@ -208,3 +209,28 @@ def test_starttls_with_login(db, settings, tmp_path):
         assert len(sent.sent) == 1 and len(server.received) == 1
     finally:
         server.stop()
+
+
+def test_no_recipients_over_smtp_waits_for_configuration(db, smtp_settings, smtp_server):
+    unconfigured = smtp_settings.model_copy(update={"alert_recipients": []})
+    _spike(db, unconfigured)
+    report = deliver_pending(db, unconfigured, now=NOW)
+    assert "FINSENT_ALERT_RECIPIENTS" in report.failed[0][1] and smtp_server.received == []
+
+    later = deliver_pending(db, smtp_settings, now=NOW + timedelta(hours=1))
+    assert len(later.sent) == 1
+    assert smtp_server.received[0].rcpt_tos == ["desk@example.com"]
+    assert _rows(db)[0].recipients == ["desk@example.com"]
+
+
+def test_an_unrenderable_row_does_not_block_the_others(db, smtp_settings, smtp_server):
+    _spike(db, smtp_settings, "ACME")
+    with db.transaction() as s:
+        s.get(AlertDelivery, 1).payload = {"items": "garbage"}
+        s.get(AlertDelivery, 1).next_attempt_at = NOW - timedelta(minutes=1)
+    _spike(db, smtp_settings, "BOLT")  # the next evaluation is idempotent per scope: BOLT is new
+
+    report = deliver_pending(db, smtp_settings, now=NOW)
+
+    assert [i for i, _ in report.failed] == [1] and "cannot render" in report.failed[0][1]
+    assert len(report.sent) == 1 and "BOLT" in smtp_server.received[0].message["Subject"]

@@ -31,6 +31,7 @@ from sqlalchemy import func, select, update
 
 from pipeline.alerts.content import build_message, message_id_for
 from pipeline.alerts.evaluate import aware
+from pipeline.alerts.recipients import PLACEHOLDER_RECIPIENT
 from pipeline.alerts.transport import OutboxTransport, Transport, make_transport
 from pipeline.db.engine import Database
 from pipeline.db.models import AlertDelivery
@@ -174,42 +175,65 @@ def _mark_sent(db: Database, delivery_id: int, now: datetime, note: str | None =
     _set(db, delivery_id, status="sent", sent_at=now, next_attempt_at=None, last_error=note)
 
 
+def _recipients(db: Database, settings: Settings, transport: Transport, c: _Claim) -> list[str]:
+    if c.recipients != [PLACEHOLDER_RECIPIENT]:
+        return c.recipients
+    # Queued before any recipient was configured: use the defaults configured since.
+    if settings.alert_recipients:
+        _set(db, c.id, recipients=list(settings.alert_recipients))
+        return list(settings.alert_recipients)
+    if transport.name == "smtp":
+        raise AlertError(
+            "no alert recipients configured: set FINSENT_ALERT_RECIPIENTS (the alert stays queued)"
+        )
+    return c.recipients
+
+
 def _deliver_one(
     db: Database, settings: Settings, transport: Transport, c: _Claim, now: datetime, report: DeliveryReport
 ) -> None:
     from_addr = getattr(getattr(transport, "params", None), "from_addr", None) or settings.smtp_from
-    msg = build_message(
-        c.payload, message_id=c.message_id, from_addr=from_addr, recipients=c.recipients, date=now
-    )
-    subject = str(msg["Subject"])
-    if transport.already_delivered(c.message_id):
-        _mark_sent(db, c.id, now, "found already delivered on retry")
-        report.sent.append(Sent(c.id, c.message_id, "(already delivered)", subject))
-        return
-    if c.previous_status == "transmitting" and transport.name == "smtp":
-        log.warning("delivery #%s: %s", c.id, ASSUMED_NOTE)
-        _mark_sent(db, c.id, now, ASSUMED_NOTE)
-        report.sent.append(Sent(c.id, c.message_id, "(assumed delivered)", subject, ASSUMED_NOTE))
-        return
+    subject = f"delivery #{c.id}"
     try:
-        where = transport.send(msg, c.recipients, before_data=lambda: _set(db, c.id, status="transmitting"))
-    except AlertError as exc:
-        error = str(exc)
-        if c.attempts >= MAX_ATTEMPTS:
-            _set(db, c.id, status="failed", last_error=error, next_attempt_at=None)
-            report.gave_up.append(c.id)
-            log.error("delivery #%s given up after %s attempts: %s", c.id, c.attempts, error)
-        else:
-            retry_at = now + backoff(c.attempts)
-            _set(db, c.id, status="pending", last_error=error, next_attempt_at=retry_at)
-            log.warning(
-                "delivery #%s failed (attempt %s, retry after %s): %s", c.id, c.attempts, retry_at, error
+        recipients = _recipients(db, settings, transport, c)
+        try:
+            msg = build_message(
+                c.payload, message_id=c.message_id, from_addr=from_addr, recipients=recipients, date=now
             )
-        report.failed.append((c.id, error))
+        except Exception as exc:  # one unrenderable row must not block the others
+            log.exception("delivery #%s cannot be rendered", c.id)
+            raise AlertError(
+                f"cannot render the email ({type(exc).__name__}: {exc}): report this bug"
+            ) from None
+        subject = str(msg["Subject"])
+        if transport.already_delivered(c.message_id):
+            _mark_sent(db, c.id, now, "found already delivered on retry")
+            report.sent.append(Sent(c.id, c.message_id, "(already delivered)", subject))
+            return
+        if c.previous_status == "transmitting" and transport.name == "smtp":
+            log.warning("delivery #%s: %s", c.id, ASSUMED_NOTE)
+            _mark_sent(db, c.id, now, ASSUMED_NOTE)
+            report.sent.append(Sent(c.id, c.message_id, "(assumed delivered)", subject, ASSUMED_NOTE))
+            return
+        where = transport.send(msg, recipients, before_data=lambda: _set(db, c.id, status="transmitting"))
+    except AlertError as exc:
+        _failed(db, c, now, str(exc), report)
         return
     _mark_sent(db, c.id, now)
     report.sent.append(Sent(c.id, c.message_id, where, subject))
     log.info("delivery #%s sent: %s -> %s", c.id, subject, where)
+
+
+def _failed(db: Database, c: _Claim, now: datetime, error: str, report: DeliveryReport) -> None:
+    if c.attempts >= MAX_ATTEMPTS:
+        _set(db, c.id, status="failed", last_error=error, next_attempt_at=None)
+        report.gave_up.append(c.id)
+        log.error("delivery #%s given up after %s attempts: %s", c.id, c.attempts, error)
+    else:
+        retry_at = now + backoff(c.attempts)
+        _set(db, c.id, status="pending", last_error=error, next_attempt_at=retry_at)
+        log.warning("delivery #%s failed (attempt %s, retry after %s): %s", c.id, c.attempts, retry_at, error)
+    report.failed.append((c.id, error))
 
 
 def retry_failed(db: Database, *, now: datetime) -> int:
