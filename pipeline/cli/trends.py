@@ -1,0 +1,156 @@
+"""``finsent trends`` (sentiment of a ticker or the market over time) and
+``finsent db create-readonly-role`` (an analyst role that can only read)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)  # the outermost entry point: the only place "now" is read
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date-time", param_hint="--now") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@click.command("trends")
+@click.argument("ticker", required=False)
+@click.option("--market", is_flag=True, help="The whole market instead of one ticker.")
+@click.option(
+    "--since",
+    "since_text",
+    metavar="PERIOD|DATE",
+    help="Start: a period back from now (7d, 48h, 2w) or an ISO date/time in UTC "
+    "[default: 7d by hour, 30d by day].",
+)
+@click.option("--by", type=click.Choice(["hour", "day"]), default="hour", show_default=True)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write a chart (.png, .svg or .pdf).",
+)
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Bring the rollups up to date first (needs write access; skipped for read-only roles).",
+)
+@click.option("--now", "now_text", hidden=True, help="Pretend it is this time (tests, replays).")
+@click.pass_obj
+def trends_cmd(
+    app,
+    ticker: str | None,
+    market: bool,
+    since_text: str | None,
+    by: str,
+    plot_path: Path | None,
+    refresh: bool,
+    now_text: str | None,
+) -> None:
+    """Sentiment of TICKER (or --market) per hour or day, as a table.
+
+    Buckets are UTC hours or days; hours without news are left out. Shares are of scored
+    articles; `mean` is the mean of p_positive - p_negative, `weighted` weights it by the
+    model's confidence. The same numbers are in the v_*_sentiment_* SQL views.
+    """
+    from pipeline.trends.queries import Scope, load_trend, normalise_ticker, parse_since, ticker_known
+
+    if market == (ticker is not None):
+        raise click.UsageError("give a TICKER or --market (not both)")
+    if ticker is not None:
+        try:
+            scope = Scope.ticker(normalise_ticker(ticker))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="TICKER") from None
+    else:
+        scope = Scope.market()
+    if plot_path is not None:
+        _check_plot_path(plot_path)
+    now = _parse_now(now_text)
+    try:
+        since = parse_since(since_text or ("7d" if by == "hour" else "30d"), now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+    with app.database() as db:
+        if refresh:
+            _refresh(db)
+        trend = load_trend(db, scope, since=since, now=now, by=by)
+        known = scope.scope_type == "market" or bool(trend.points) or ticker_known(db, scope.scope_key)
+    if not trend.points:
+        hint = "" if known else " (no article has ever mentioned it: check the spelling)"
+        click.echo(f"no data for {scope.label} since {since:%Y-%m-%d %H:%M} UTC{hint}")
+        return
+    click.echo(trend.render())
+    if plot_path is not None:
+        from pipeline.trends.plot import plot_trend
+
+        plot_trend(trend, plot_path)
+        click.echo(f"chart: {plot_path}")
+
+
+def _check_plot_path(path: Path) -> None:
+    from pipeline.trends.plot import FORMATS
+
+    if path.suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"{path} must end in {', '.join(FORMATS)}", param_hint="--plot")
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"folder {path.parent} does not exist: create it first", param_hint="--plot")
+
+
+def _refresh(db) -> None:
+    from sqlalchemy.exc import ProgrammingError
+
+    from pipeline.trends.rollups import refresh_rollups
+
+    try:
+        refresh_rollups(db)
+    except ProgrammingError as exc:  # a read-only role: show what the pipeline last refreshed
+        if getattr(exc.orig, "pgcode", None) not in ("42501", "25006"):
+            raise
+        log.warning("rollups not refreshed (this role cannot write): figures are as of the last run")
+
+
+@click.command("create-readonly-role")
+@click.argument("name")
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="Set the role's password from this environment variable (never on the command line).",
+)
+@click.pass_obj
+def readonly_role_cmd(app, name: str, password_env: str | None) -> None:
+    """Create NAME, a role that can read every FinSent table and view and write nothing.
+
+    For analysts, Grafana and BI tools. Run it as the role that runs `finsent db upgrade`, so
+    tables and views added by later migrations are readable too. Safe to run again.
+    """
+    from pipeline.trends.roles import check_role_name, create_readonly_role
+
+    try:
+        check_role_name(name)
+    except Exception as exc:
+        raise click.BadParameter(str(exc).removeprefix("database: "), param_hint="NAME") from None
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise click.BadParameter(
+                f"environment variable {password_env} is not set or empty", param_hint="--password-env"
+            )
+    with app.database() as db:
+        report = create_readonly_role(db, name, password=password)
+        url = db.display_url
+    click.echo(report.render())
+    click.echo(f"database: {url} (connect as {name})")

@@ -1,0 +1,192 @@
+"""Trend series for one scope (a ticker, or the whole market), read from the rollups.
+
+Used by ``finsent trends``; the same numbers as the v_*_sentiment_hourly/daily views, plus
+the period's totals (exact: summed from the rollups' counts and sums, not averaged shares).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import text
+
+from pipeline.db.engine import Database
+
+log = logging.getLogger(__name__)
+
+Granularity = Literal["hour", "day"]
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-:^=]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    scope_type: Literal["ticker", "market"]
+    scope_key: str
+
+    @classmethod
+    def ticker(cls, ticker: str) -> Scope:
+        return cls("ticker", ticker)
+
+    @classmethod
+    def market(cls) -> Scope:
+        return cls("market", "all")
+
+    @property
+    def label(self) -> str:
+        return "market" if self.scope_type == "market" else self.scope_key
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    bucket: datetime
+    articles: int
+    novel: int
+    negative: int
+    neutral: int
+    positive: int
+    sum_score: float
+    sum_confidence: float
+    sum_weighted_score: float
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.articles
+
+    @property
+    def neutral_share(self) -> float:
+        return self.neutral / self.articles
+
+    @property
+    def positive_share(self) -> float:
+        return self.positive / self.articles
+
+    @property
+    def mean_score(self) -> float:
+        return self.sum_score / self.articles
+
+    @property
+    def weighted_score(self) -> float | None:
+        return self.sum_weighted_score / self.sum_confidence if self.sum_confidence else None
+
+
+@dataclass(frozen=True)
+class Trend:
+    scope: Scope
+    by: Granularity
+    since: datetime
+    until: datetime
+    points: list[TrendPoint]
+
+    @property
+    def total(self) -> TrendPoint | None:
+        if not self.points:
+            return None
+        return TrendPoint(
+            bucket=self.points[0].bucket,
+            articles=sum(p.articles for p in self.points),
+            novel=sum(p.novel for p in self.points),
+            negative=sum(p.negative for p in self.points),
+            neutral=sum(p.neutral for p in self.points),
+            positive=sum(p.positive for p in self.points),
+            sum_score=sum(p.sum_score for p in self.points),
+            sum_confidence=sum(p.sum_confidence for p in self.points),
+            sum_weighted_score=sum(p.sum_weighted_score for p in self.points),
+        )
+
+    def render(self) -> str:
+        """The trend as a fixed-width table with a totals line (hours/days without news omitted)."""
+        fmt = "%Y-%m-%d %H:%M" if self.by == "hour" else "%Y-%m-%d"
+        title = (
+            f"{self.scope.label} sentiment by {self.by}, {self.since:%Y-%m-%d %H:%M} to "
+            f"{self.until:%Y-%m-%d %H:%M} UTC ({len(self.points)} {self.by}s with news)"
+        )
+        header = f"{'bucket (UTC)':<16}  {'articles':>8}  {'novel':>6}  {'neg%':>6}  {'neu%':>6}  {'pos%':>6}"
+        header += f"  {'mean':>7}  {'weighted':>8}"
+        lines = [title, header]
+        for point in self.points:
+            lines.append(_row(point.bucket.astimezone(UTC).strftime(fmt), point))
+        total = self.total
+        if total is not None:
+            lines.append(_row("total", total))
+        return "\n".join(lines)
+
+
+def _row(label: str, p: TrendPoint) -> str:
+    weighted = "" if p.weighted_score is None else f"{p.weighted_score:+.3f}"
+    return (
+        f"{label:<16}  {p.articles:>8}  {p.novel:>6}  {100 * p.negative_share:>6.1f}  "
+        f"{100 * p.neutral_share:>6.1f}  {100 * p.positive_share:>6.1f}  {p.mean_score:>+7.3f}  {weighted:>8}"
+    )
+
+
+def normalise_ticker(value: str) -> str:
+    """``$acme`` -> ``ACME``; raises ValueError naming the value when it cannot be a ticker."""
+    ticker = value.strip().lstrip("$").upper()
+    if not _TICKER.match(ticker):
+        raise ValueError(f"{value!r} is not a ticker (letters, digits and . - : ^ =, at most 32)")
+    return ticker
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """``7d``, ``48h``, ``2w``, ``90m``, or an ISO date/time (UTC unless it has an offset)."""
+    m = _RELATIVE.match(value)
+    if m:
+        amount = int(m.group(1))
+        if amount == 0:
+            raise ValueError(f"--since {value!r} is an empty period: use e.g. 7d or 48h")
+        return now - timedelta(**{_UNITS[m.group(2).lower()]: amount})
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            parsed = datetime.combine(date.fromisoformat(value.strip()), datetime.min.time())
+        else:
+            parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"--since {value!r} is neither a period (7d, 48h, 2w) nor an ISO date (2026-11-13)"
+        ) from None
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    if parsed > now:
+        raise ValueError(f"--since {value!r} is after now ({now:%Y-%m-%d %H:%M} UTC)")
+    return parsed
+
+
+def load_trend(db: Database, scope: Scope, *, since: datetime, now: datetime, by: Granularity) -> Trend:
+    """Buckets of ``scope`` from the one containing ``since`` up to ``now``, oldest first."""
+    table = "sentiment_hourly" if by == "hour" else "sentiment_daily"
+    sql = text(
+        f"""
+        SELECT bucket, n_articles, n_novel, n_negative, n_neutral, n_positive,
+               sum_score, sum_confidence, sum_weighted_score
+        FROM {table}
+        WHERE scope_type = :scope_type AND scope_key = :scope_key
+          AND bucket >= date_trunc(:by, CAST(:since AS timestamptz), 'UTC')
+          AND bucket <= :now
+        ORDER BY bucket
+        """
+    )
+    params = {"scope_type": scope.scope_type, "scope_key": scope.scope_key, "by": by, "since": since}
+    with db.engine.connect() as conn:
+        rows = conn.execute(sql, {**params, "now": now}).all()
+    return Trend(
+        scope=scope,
+        by=by,
+        since=since,
+        until=now,
+        points=[TrendPoint(*row) for row in rows],
+    )
+
+
+def ticker_known(db: Database, ticker: str) -> bool:
+    """Whether any article ever mentioned ``ticker`` (to tell a typo from a quiet period)."""
+    with db.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM article_entities WHERE ticker = :t LIMIT 1"), {"t": ticker}
+        ).first()
+    return found is not None

@@ -1,0 +1,98 @@
+"""`finsent trends`: tables, charts, no-data messages and one-line usage errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from trends_helpers import NOW, clear_trends, seed
+
+from pipeline.cli import cli
+from pipeline.trends.queries import parse_since
+
+
+@pytest.fixture
+def run_cli(db, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for key in [k for k in os.environ if k.startswith("FINSENT_") and k != "FINSENT_TEST_DATABASE_URL"]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FINSENT_DATABASE_URL", database_url)
+    clear_trends(db)
+    seed(db)  # not refreshed: the command brings the rollups up to date itself
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, ["trends", *args, "--now", NOW.isoformat()], catch_exceptions=False)
+
+    yield run
+    clear_trends(db)
+
+
+def test_ticker_by_hour(run_cli) -> None:
+    result = run_cli("acme", "--since", "2026-11-20")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("ACME sentiment by hour, 2026-11-20 00:00 to 2026-11-20 12:30 UTC (3 hours")
+    assert lines[2].split()[:6] == ["2026-11-20", "09:00", "2", "1", "100.0", "0.0"]
+    total = lines[-1].split()
+    assert total[:5] == ["total", "4", "3", "75.0", "25.0"]
+
+
+def test_market_by_day(run_cli) -> None:
+    result = run_cli("--market", "--by", "day", "--since", "2d")
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()[2:]]
+    assert [r[:3] for r in rows[:-1]] == [
+        ["2026-11-18", "3", "3"],
+        ["2026-11-19", "3", "3"],
+        ["2026-11-20", "9", "8"],
+    ]
+    assert rows[-1][:2] == ["total", "15"]
+
+
+def test_no_data_is_not_an_error(run_cli) -> None:
+    quiet = run_cli("CRUX", "--since", "2h")
+    assert quiet.exit_code == 0
+    assert quiet.output.strip() == "no data for CRUX since 2026-11-20 10:30 UTC"
+    unknown = run_cli("$zzzz")
+    assert unknown.exit_code == 0
+    assert "no data for ZZZZ since 2026-11-13 12:30 UTC (no article has ever mentioned it" in unknown.output
+
+
+def test_plot_writes_a_png(run_cli, tmp_path: Path) -> None:
+    chart = tmp_path / "acme.png"
+    result = run_cli("ACME", "--by", "day", "--since", "14d", "--plot", str(chart))
+    assert result.exit_code == 0, result.output
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"chart: {chart}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ACME", "--since", "last week"), "neither a period (7d, 48h, 2w) nor an ISO date"),
+        (("ACME", "--since", "2027-01-01"), "is after now"),
+        (("ACME", "--since", "0d"), "empty period"),
+        (("ACME", "--market"), "give a TICKER or --market"),
+        ((), "give a TICKER or --market"),
+        (("not a ticker",), "is not a ticker"),
+        (("ACME", "--plot", "chart.gif"), "must end in .png, .svg, .pdf"),
+        (("ACME", "--plot", "/no/such/dir/chart.png"), "does not exist: create it first"),
+        (("ACME", "--by", "week"), "'week' is not one of 'hour', 'day'"),
+    ],
+)
+def test_bad_input_is_one_line_usage_error(run_cli, args, message) -> None:
+    result = run_cli(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("finsent: error: "), result.output
+    assert message in lines[0]
+
+
+def test_parse_since_forms() -> None:
+    assert parse_since("48h", NOW) == NOW.replace(day=18)
+    assert parse_since("2w", NOW) == NOW.replace(day=6)
+    assert parse_since("2026-11-13", NOW).isoformat() == "2026-11-13T00:00:00+00:00"
+    assert parse_since("2026-11-13T10:00+01:00", NOW).isoformat() == "2026-11-13T10:00:00+01:00"
