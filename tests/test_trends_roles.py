@@ -1,0 +1,142 @@
+"""The analysts' read-only role: reads every table and view, writes nothing, stays that way."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import make_url, text
+from sqlalchemy.exc import DBAPIError
+
+from pipeline.cli import cli
+from pipeline.db.engine import make_engine
+from pipeline.trends.roles import RoleError, create_readonly_role
+
+
+@pytest.fixture
+def role_name(db):
+    name = f"finsent_ro_{uuid.uuid4().hex[:8]}"
+    yield name
+    with db.engine.begin() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first()
+        if exists:
+            conn.execute(text(f'DROP OWNED BY "{name}"'))
+            conn.execute(text(f'DROP ROLE "{name}"'))
+
+
+def connect_as(database_url: str, role: str, password: str = "x"):
+    url = make_url(database_url).set(username=role, password=password)
+    return make_engine(url.render_as_string(hide_password=False))
+
+
+def refused(conn, sql: str) -> str:
+    with pytest.raises(DBAPIError) as info:
+        conn.execute(text(sql))
+    conn.rollback()
+    return info.value.orig.pgcode
+
+
+def test_role_reads_but_cannot_write(db, database_url: str, role_name: str) -> None:
+    report = create_readonly_role(db, role_name, password="s3cret-pw")
+    assert report.created and report.password_set and report.relations >= 20
+    with db.engine.begin() as conn:
+        stored = conn.execute(
+            text("SELECT rolpassword FROM pg_authid WHERE rolname = :n"), {"n": role_name}
+        ).scalar_one()
+        # The server got a hash, never the password.
+        assert stored.startswith(("SCRAM-SHA-256$", "md5")) and "s3cret" not in stored
+        conn.execute(text("INSERT INTO feeds (url, name) VALUES ('https://x.example/rss', 'X')"))
+
+    engine = connect_as(database_url, role_name)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM feeds")).scalar_one() == 1
+            for view in ("v_article_sentiment", "v_ticker_sentiment_hourly", "v_alert_history"):
+                conn.execute(text(f"SELECT * FROM {view} LIMIT 1")).all()
+            conn.rollback()
+            # Read-only sessions by default...
+            assert refused(conn, "INSERT INTO feeds (url) VALUES ('https://y.example/rss')") == "25006"
+            # ...and no privilege to write even when the session asks for it.
+            conn.execute(text("SET SESSION default_transaction_read_only = off"))
+            conn.commit()
+            assert refused(conn, "INSERT INTO feeds (url) VALUES ('https://y.example/rss')") == "42501"
+            assert refused(conn, "UPDATE feeds SET name = 'Y'") == "42501"
+            assert refused(conn, "DELETE FROM sentiment_hourly") == "42501"
+            assert refused(conn, "TRUNCATE articles") == "42501"
+            assert refused(conn, "CREATE TABLE mine (x int)") == "42501"
+    finally:
+        engine.dispose()
+
+
+def test_tables_created_later_are_readable(db, database_url: str, role_name: str) -> None:
+    create_readonly_role(db, role_name)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE trends_later (x int)"))
+    try:
+        engine = connect_as(database_url, role_name)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM trends_later")).scalar_one() == 0
+        engine.dispose()
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE trends_later"))
+
+
+def test_running_again_brings_the_role_back_to_read_only(db, database_url: str, role_name: str) -> None:
+    create_readonly_role(db, role_name)
+    with db.engine.begin() as conn:
+        conn.execute(text(f'GRANT INSERT ON feeds TO "{role_name}"'))
+    again = create_readonly_role(db, role_name)
+    assert not again.created
+    with db.engine.connect() as conn:
+        may_insert = conn.execute(
+            text("SELECT has_table_privilege(:n, 'feeds', 'INSERT')"), {"n": role_name}
+        ).scalar_one()
+    assert may_insert is False
+
+
+@pytest.mark.parametrize("name", ["postgres", "pg_reader", "Bad-Name", "x; DROP TABLE feeds"])
+def test_bad_or_dangerous_names_are_refused(db, name: str) -> None:
+    with pytest.raises(RoleError, match="not allowed"):
+        create_readonly_role(db, name)
+
+
+def test_existing_admin_role_is_not_touched(db) -> None:
+    me = "postgres"
+    with pytest.raises(RoleError):
+        create_readonly_role(db, me)
+
+
+@pytest.fixture
+def runner_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("FINSENT_") and k != "FINSENT_TEST_DATABASE_URL"]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FINSENT_DATABASE_URL", database_url)
+
+
+def test_cli_creates_the_role(runner_env, role_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RO_PASSWORD", "pw-from-env")
+    args = ["db", "create-readonly-role", role_name, "--password-env", "RO_PASSWORD"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"read-only role {role_name} created" in result.output
+    assert "password: set" in result.output
+    assert "pw-from-env" not in result.output
+
+
+def test_cli_errors_are_one_line(runner_env, role_name: str) -> None:
+    missing = CliRunner().invoke(
+        cli,
+        ["db", "create-readonly-role", role_name, "--password-env", "NO_SUCH_VAR_5"],
+        catch_exceptions=False,
+    )
+    assert missing.exit_code == 2
+    assert "environment variable NO_SUCH_VAR_5 is not set" in missing.output
+    bad = CliRunner().invoke(cli, ["db", "create-readonly-role", "pg_x"], catch_exceptions=False)
+    assert bad.exit_code == 2
+    assert len(bad.output.strip().splitlines()) == 1
