@@ -140,3 +140,26 @@ def test_cli_errors_are_one_line(runner_env, role_name: str) -> None:
     bad = CliRunner().invoke(cli, ["db", "create-readonly-role", "pg_x"], catch_exceptions=False)
     assert bad.exit_code == 2
     assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_trends_command_works_for_the_read_only_role(
+    db, database_url: str, role_name: str, runner_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trends_helpers import NOW, clear_trends, seed
+
+    from pipeline.trends.rollups import refresh_rollups
+
+    clear_trends(db)
+    seed(db)
+    refresh_rollups(db)
+    create_readonly_role(db, role_name)
+    role_url = make_url(database_url).set(username=role_name, password="x")
+    monkeypatch.setenv("FINSENT_DATABASE_URL", role_url.render_as_string(hide_password=False))
+    try:
+        result = CliRunner().invoke(
+            cli, ["trends", "ACME", "--since", "1d", "--now", NOW.isoformat()], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1].split()[:2] == ["total", "4"]
+    finally:
+        clear_trends(db)

@@ -110,16 +110,17 @@ def _check_plot_path(path: Path) -> None:
 
 
 def _refresh(db) -> None:
-    from sqlalchemy.exc import ProgrammingError
+    from sqlalchemy.exc import DBAPIError
 
     from pipeline.trends.rollups import refresh_rollups
 
     try:
         refresh_rollups(db)
-    except ProgrammingError as exc:  # a read-only role: show what the pipeline last refreshed
+    except DBAPIError as exc:  # a read-only role: show what the pipeline last refreshed
+        # 42501 insufficient_privilege, 25006 read_only_sql_transaction
         if getattr(exc.orig, "pgcode", None) not in ("42501", "25006"):
             raise
-        log.warning("rollups not refreshed (this role cannot write): figures are as of the last run")
+        log.warning("rollups not refreshed (this role cannot write): figures are as of the last refresh")
 
 
 @click.command("create-readonly-role")
