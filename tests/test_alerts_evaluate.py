@@ -215,3 +215,18 @@ def test_short_history_falls_back_to_a_prior(db, settings, wire):
 def test_naive_time_is_refused(db, settings):
     with pytest.raises(AlertError, match="no time zone"):
         evaluate(db, settings, now=NOW.replace(tzinfo=None))
+
+
+def test_backfill_without_notifications_leaves_a_still_firing_episode_to_be_notified(db, settings, wire):
+    _quiet_ticker(db, wire, hours=60)
+    with db.transaction() as s:
+        for h in range(2):
+            add_burst(s, wire, ticker="ACME", end=NOW + timedelta(hours=h), count=12, negatives=10)
+
+    backfill = evaluate(db, settings, now=NOW, notify=False)
+    assert [n.kind for n in backfill.notices] == ["fired"] and backfill.deliveries == 0
+    assert _deliveries(db) == [] and _alerts(db)[0].last_notified_at is None
+
+    live = evaluate(db, settings, now=NOW + timedelta(hours=1))
+    assert [n.kind for n in live.notices] == ["fired"]
+    assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")]]

@@ -128,14 +128,19 @@ def evaluate(
     now: datetime,
     model_version: str | None = None,
     routing: Routing | None = None,
+    notify: bool = True,
 ) -> EvaluationReport:
-    """Evaluate every scope at ``now``; open, repeat and resolve alerts; queue their emails."""
+    """Evaluate every scope at ``now``; open, repeat and resolve alerts; queue their emails.
+
+    ``notify=False`` (backfills) records the alerts but queues no email and leaves them
+    un-notified, so an episode still firing at the next live evaluation is notified then.
+    """
     now = aware(now)
     params = AlertParams.from_settings(settings)
     routing = routing if routing is not None else load_routing(settings)
     with db.transaction() as session:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVALUATION_LOCK})
-        return _Evaluation(session, settings, params, routing, now, model_version).run()
+        return _Evaluation(session, settings, params, routing, now, model_version, notify).run()
 
 
 @dataclass
@@ -155,7 +160,9 @@ class _Evaluation:
         routing: Routing,
         now: datetime,
         model_version: str | None,
+        notify: bool = True,
     ):
+        self.notify = notify
         self.session = session
         self.settings = settings
         self.params = params
@@ -319,6 +326,8 @@ class _Evaluation:
             self._record("resolved" if kind == "resolved" else "silenced", alert, a)
             return
         self._record(report_kind, alert, a)
+        if not self.notify:
+            return
         alert.last_notified_at = self.now
         self.pending.append(_Pending(alert, kind, a, list(exclude)))
 

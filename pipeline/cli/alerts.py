@@ -51,8 +51,9 @@ def alerts() -> None:
 @click.option("--at", "at", type=UtcDateTime(), help="Evaluate as of this time (backfill); default: now.")
 @click.option("--no-deliver", is_flag=True, help="Only evaluate; leave emails queued in the outbox table.")
 @click.option("--model-version", help="Use this model version's scores (default: each article's latest).")
+@click.option("--no-notify", is_flag=True, help="Record alerts but queue no email (backfills of past times).")
 @click.pass_obj
-def check_cmd(app, at: datetime | None, no_deliver: bool, model_version: str | None) -> None:
+def check_cmd(app, at: datetime | None, no_deliver: bool, model_version: str | None, no_notify: bool) -> None:
     """Evaluate every scope (tickers, sources, tags, market) and send due emails.
 
     Running it twice for the same time changes nothing and sends nothing twice.
@@ -62,7 +63,8 @@ def check_cmd(app, at: datetime | None, no_deliver: bool, model_version: str | N
 
     now = at or _utcnow()
     with app.database() as db:
-        click.echo(evaluate(db, app.settings, now=now, model_version=model_version).render())
+        report = evaluate(db, app.settings, now=now, model_version=model_version, notify=not no_notify)
+        click.echo(report.render())
         if not no_deliver:
             click.echo(deliver_pending(db, app.settings, now=max(now, _utcnow())).render())
 
