@@ -188,6 +188,8 @@ def _recompute(conn: Connection, hours: int) -> None:
     buckets = conn.execute(text("SELECT bucket FROM trends_refresh_hours ORDER BY bucket")).scalars().all()
     lo, hi = buckets[0], buckets[-1] + HOUR
     if hours > BULK_HOURS and hours >= BULK_MIN_DENSITY * (hi - lo) / HOUR:
+        # One big sort and hash aggregate: memory keeps them off disk (this transaction only).
+        conn.execute(text("SET LOCAL work_mem = '128MB'"))
         conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BULK)), {"lo": lo, "hi": hi})
     else:
         runs = _runs(buckets)
