@@ -230,3 +230,23 @@ def test_backfill_without_notifications_leaves_a_still_firing_episode_to_be_noti
     live = evaluate(db, settings, now=NOW + timedelta(hours=1))
     assert [n.kind for n in live.notices] == ["fired"]
     assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")]]
+
+
+def test_confidence_weighting_discounts_unsure_negatives(db, settings, wire):
+    _quiet_ticker(db, wire)
+    with db.transaction() as s:
+        # Six sure neutral and six barely-negative articles: 50 % by count, 25 % by confidence.
+        for i in range(12):
+            add_article(
+                s,
+                wire,
+                published_at=NOW - timedelta(minutes=50 - i),
+                label="negative" if i < 6 else "neutral",
+                confidence=0.35 if i < 6 else 0.95,
+                tickers=["ACME"],
+            )
+    counted = settings.model_copy(update={"alert_min_negative_share": 0.45, "alert_threshold": 1.5})
+    weighted = counted.model_copy(update={"alert_weighting": "confidence"})
+
+    assert [n.kind for n in evaluate(db, weighted, now=NOW, notify=False).notices] == []
+    assert [n.kind for n in evaluate(db, counted, now=NOW + timedelta(minutes=1)).notices] == ["fired"]
