@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -179,6 +180,7 @@ def test_outbox_transport_paths(tmp_path):
     assert not t.already_delivered("<nope@x>")
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI for a test certificate")
 def test_starttls_with_login(db, settings, tmp_path):
     server_tls, client_tls = self_signed_tls(tmp_path)
     server = SmtpServer(tls_context=server_tls, login=("finsent", "s3cret"))
