@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         default=0.4, ge=0, le=1, description="Least negative share in the window."
     )
     alert_repeat_hours: float = Field(default=24.0, gt=0, description="Re-notify a firing alert after.")
+    alert_resolve_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="A firing alert resolves below this fraction of what fires it (hysteresis).",
+    )
+    alert_prior_negative_share: float = Field(
+        default=0.15, ge=0, le=1, description="Negative share assumed for a scope with little history."
+    )
+    alert_weighting: Literal["count", "confidence"] = Field(
+        default="count", description="count: each novel article once; confidence: weight by the model."
+    )
     alert_recipients: CommaList = Field(
         default_factory=list, description="Default alert recipients (comma-separated)."
     )
