@@ -49,6 +49,14 @@ RUN_TIMEOUT_S = 300
 WORKER = "finsent-it-worker"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def only_when_selected(request: pytest.FixtureRequest) -> None:
+    # Minutes of CPU on two cores: run only when asked for (`-m integration`, as .ci/run does).
+    # Session scope, so the skip comes before the database fixtures start anything.
+    if "integration" not in (request.config.option.markexpr or ""):
+        pytest.skip("integration test: run with -m integration")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
