@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.airflow.tasks import feed_health, finetune_dir, prune_fetch_log, shard
+from pipeline.airflow.tasks import feed_health, finetune_dir, finetune_train, prune_fetch_log, shard
 from pipeline.db.models import Feed, Fetch
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -65,3 +65,22 @@ def test_finetune_dir_is_stable_and_safe(settings) -> None:
     assert path == finetune_dir(settings, run_id)
     assert path.parent == settings.data_dir / "models" / "runs"
     assert ":" not in path.name and "+" not in path.name
+
+
+def test_finetune_reuses_a_finished_checkpoint(settings) -> None:
+    run_id = "manual__2026-03-01T00:00:00+00:00"
+    out = finetune_dir(settings, run_id)
+    out.mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    (out / "metrics.json").write_text("{}")
+    # A retry after the gate failed must not train for hours again.
+    assert finetune_train(run_id, settings=settings) == str(out)
+
+
+@pytest.mark.slow
+def test_finetune_without_training_data_fails_fast(settings, tmp_path) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    empty = settings.model_copy(update={"training_data_dir": tmp_path / "no-data"})
+    with pytest.raises(AirflowFailException, match="no-data"):
+        finetune_train("manual__x", settings=empty, max_steps=1)

@@ -56,7 +56,12 @@ def airflow_variable(key: str) -> Any:
     """The JSON Airflow Variable, or None when it is not defined (runs inside a task)."""
     from airflow.sdk import Variable
 
-    return Variable.get(key, default=None, deserialize_json=True)
+    try:
+        return Variable.get(key, default=None, deserialize_json=True)
+    except ValueError as exc:  # json.JSONDecodeError
+        raise ConfigError(
+            f"Airflow Variable '{key}' is not valid JSON ({exc}): fix it in Admin > Variables"
+        ) from None
 
 
 def database_url_from_connection(conn: ConnectionLike) -> str:
