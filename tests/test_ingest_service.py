@@ -142,7 +142,7 @@ def test_tickers_are_linked_once_per_article(db, settings, feed_server: FeedServ
 
 
 def test_bad_feeds_are_recorded_while_good_ones_are_stored(db, settings, feed_server: FeedServer):
-    settings = settings.model_copy(update={"fetch_timeout_s": 1.0, "fetch_max_bytes": 1024 * 1024})
+    settings = settings.model_copy(update={"fetch_timeout_s": 2.0, "fetch_max_bytes": 1024 * 1024})
     good = feed_server.add("/good", rss_feed(4))
     bad = {
         "http_error": feed_server.add("/500", b"oops", status=500, content_type="text/plain"),
@@ -152,7 +152,7 @@ def test_bad_feeds_are_recorded_while_good_ones_are_stored(db, settings, feed_se
         ),
         "empty": feed_server.add("/empty", b""),
         "too_large": feed_server.add("/huge", b"<rss>" + b" " * (2 * 1024 * 1024)),
-        "timeout": feed_server.add("/slow", rss_feed(2), delay_s=3),
+        "timeout": feed_server.add("/slow", rss_feed(2), delay_s=4),
         "unsafe_xml": feed_server.add(
             "/xxe",
             b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'

@@ -44,6 +44,7 @@ class FeedRequest:
     body_hash: str | None = None
     language: str | None = None
     name: str | None = None
+    last_entries: int = 0  # entries in the last body stored (what a 304 re-confirms)
 
 
 @dataclass

@@ -16,14 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
 from pipeline.ingest.fetch import FeedRequest, Fetcher, FetchResult, utc_now
 from pipeline.ingest.normalise import normalise_entry
 from pipeline.ingest.parse import FeedParseError, parse_feed
-from pipeline.ingest.store import FeedOutcome, FeedWork, StorePolicy, store_work
+from pipeline.ingest.store import FeedOutcome, FeedWork, FeedWriter, StorePolicy
 from pipeline.ingest.tickers import TickerLinker
 from pipeline.ingest.watchlist import Watchlist, load_watchlist
 
@@ -97,6 +97,20 @@ def due_feed_ids(db: Database, *, now: datetime) -> list[int]:
         return list(session.execute(stmt).scalars())
 
 
+LAST_ENTRIES = text(
+    """
+    SELECT f.id, last.entries
+    FROM unnest(CAST(:ids AS integer[])) AS f(id)
+    CROSS JOIN LATERAL (
+        SELECT entries FROM fetches
+        WHERE feed_id = f.id AND outcome = 'ok'
+        ORDER BY started_at DESC
+        LIMIT 1
+    ) AS last
+    """
+)
+
+
 def _requests(db: Database, *, now: datetime, feed_ids: Sequence[int] | None) -> list[FeedRequest]:
     with db.session() as session:
         stmt = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id)
@@ -106,6 +120,9 @@ def _requests(db: Database, *, now: datetime, feed_ids: Sequence[int] | None) ->
             # Explicit ids (an Airflow shard, `--feed`): fetched even if backing off.
             stmt = stmt.where(Feed.id.in_(list(feed_ids)))
         feeds = list(session.execute(stmt).scalars())
+        last_entries = dict(
+            session.execute(LAST_ENTRIES, {"ids": [f.id for f in feeds]}).tuples().all() if feeds else []
+        )
     if feed_ids is not None:
         missing = set(feed_ids) - {f.id for f in feeds}
         if missing:
@@ -119,6 +136,7 @@ def _requests(db: Database, *, now: datetime, feed_ids: Sequence[int] | None) ->
             body_hash=f.body_hash,
             language=f.language,
             name=f.name,
+            last_entries=last_entries.get(f.id) or 0,
         )
         for f in feeds
     ]
@@ -227,18 +245,25 @@ def ingest(
         return prepare_feed(fetcher, linker, request, now=now, started_at=started_at)
 
     workers = max(1, min(settings.fetch_concurrency, len(requests)))
-    with Fetcher.from_settings(settings) as fetcher, ThreadPoolExecutor(workers, "ingest") as pool:
+    with (
+        Fetcher.from_settings(settings) as fetcher,
+        ThreadPoolExecutor(workers, "ingest") as pool,
+        FeedWriter(db, now=now, policy=policy) as writer,
+    ):
         futures: list[Future[FeedWork]] = [pool.submit(work, r) for r in requests]
-        try:
-            for future in as_completed(futures):
-                outcome = store_work(db, future.result(), now=now, policy=policy)
+
+        def record(outcomes: list[FeedOutcome]) -> None:
+            for outcome in outcomes:
                 report.feeds.append(outcome)
                 if outcome.failed:
-                    log.warning(
-                        "feed #%s %s: %s: %s", outcome.feed_id, outcome.url, outcome.outcome, outcome.error
-                    )
-                if bar is not None:
-                    bar.update(1)
+                    log.warning("feed #%s %s: %s", outcome.feed_id, outcome.outcome, outcome.error)
+            if bar is not None and outcomes:
+                bar.update(len(outcomes))
+
+        try:
+            for future in as_completed(futures):
+                record(writer.write(future.result()))
+            record(writer.commit())
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -8,11 +8,22 @@ an unchanged item is a no-op (counted as a duplicate), an edited one is updated 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from pipeline.db.engine import Database
@@ -92,52 +103,43 @@ class StorePolicy:
         )
 
 
-def _upsert_statement():
-    ins = pg_insert(ARTICLES)
-    return ins.on_conflict_do_update(
-        constraint="uq_articles_feed_item",
-        set_={
-            "title": ins.excluded.title,
-            "summary": ins.excluded.summary,
-            "url": ins.excluded.url,
-            "guid": ins.excluded.guid,
-            "content_hash": ins.excluded.content_hash,
-            "title_key": ins.excluded.title_key,
-            "language": func.coalesce(ins.excluded.language, ARTICLES.c.language),
-            "updated_at": ins.excluded.first_seen_at,
-        },
-        # Unchanged items are not touched (no dead tuple, no RETURNING row): duplicates.
-        where=ARTICLES.c.content_hash.is_distinct_from(ins.excluded.content_hash),
-    ).returning(
-        ARTICLES.c.id,
-        ARTICLES.c.item_key,
-        ARTICLES.c.published_at,
-        literal_column("(xmax = 0)").label("inserted"),
+# Articles already stored for a batch's (feed, item) keys: what is new, edited or a duplicate.
+EXISTING = text(
+    """
+    SELECT a.id, a.feed_id, a.item_key, a.content_hash, a.published_at
+    FROM unnest(CAST(:feed_ids AS integer[]), CAST(:keys AS text[])) AS k (feed_id, item_key)
+    JOIN articles AS a ON a.feed_id = k.feed_id AND a.item_key = k.item_key
+    """
+)
+# Earlier copies of the batch's new stories (same normalised title, near in time).
+CANDIDATES = text(
+    """
+    SELECT a.title_key, a.published_at, a.content_hash, COALESCE(a.cluster_id, a.id) AS root
+    FROM unnest(CAST(:title_keys AS text[])) AS k (title_key)
+    JOIN articles AS a ON a.title_key = k.title_key
+    WHERE a.published_at BETWEEN :lo AND :hi
+    """
+)
+# No ON CONFLICT: rows are for new articles or follow a delete, and with it SQLAlchemy
+# falls back to a statement per row (each firing the trends trigger on article_entities).
+ENTITY_INSERT = insert(ENTITIES)
+# Ids are drawn up front so a story's first copy can name itself as its cluster in the
+# INSERT: a clustering UPDATE afterwards would rewrite every new row (and fire the
+# trends triggers on articles) for nothing.
+NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, :n)")
+EDIT = (
+    update(ARTICLES)
+    .where(ARTICLES.c.id == bindparam("b_id"))
+    .values(
+        title=bindparam("b_title"),
+        summary=bindparam("b_summary"),
+        url=bindparam("b_url"),
+        guid=bindparam("b_guid"),
+        content_hash=bindparam("b_content_hash"),
+        title_key=bindparam("b_title_key"),
+        language=func.coalesce(bindparam("b_language", type_=String), ARTICLES.c.language),
+        updated_at=bindparam("b_now"),
     )
-
-
-UPSERT = _upsert_statement()
-ENTITY_INSERT = pg_insert(ENTITIES).on_conflict_do_nothing()
-CLUSTER = text(
-    """
-    UPDATE articles AS a
-    SET cluster_id = COALESCE(m.first_cluster, a.id), is_novel = m.first_cluster IS NULL
-    FROM (
-        SELECT n.id, (
-            SELECT COALESCE(o.cluster_id, o.id) FROM articles AS o
-            WHERE o.title_key = n.title_key
-              AND o.id < n.id
-              AND o.published_at BETWEEN n.published_at - make_interval(hours => :window_h)
-                                     AND n.published_at + make_interval(hours => :window_h)
-              AND (n.id = ANY(:specific) OR o.content_hash = n.content_hash)
-            ORDER BY o.id
-            LIMIT 1
-        ) AS first_cluster
-        FROM articles AS n
-        WHERE n.id = ANY(:ids)
-    ) AS m
-    WHERE a.id = m.id
-    """
 )
 FAIL_FEED = text(
     """
@@ -151,149 +153,360 @@ FAIL_FEED = text(
     RETURNING next_fetch_at, name
     """
 )
+# One statement for many feeds (executemany would be a round trip per feed).
+FEED_SUCCESS = text(
+    """
+    UPDATE feeds AS f SET
+        consecutive_failures = 0,
+        last_error = NULL,
+        last_fetched_at = :now,
+        last_success_at = :now,
+        next_fetch_at = NULL,
+        etag = v.etag,
+        last_modified = v.last_modified,
+        body_hash = COALESCE(v.body_hash, f.body_hash),
+        name = COALESCE(f.name, v.name),
+        language = COALESCE(f.language, v.language)
+    FROM unnest(
+        CAST(:ids AS integer[]), CAST(:etags AS text[]), CAST(:last_modifieds AS text[]),
+        CAST(:body_hashes AS text[]), CAST(:names AS text[]), CAST(:languages AS text[])
+    ) AS v (id, etag, last_modified, body_hash, name, language)
+    WHERE f.id = v.id
+    """
+)
+
+
+@dataclass
+class Deferred:
+    """Bookkeeping of successful fetches (fetch rows, feed health), written in bulk."""
+
+    fetch_rows: list[dict] = field(default_factory=list)
+    feed_updates: list[dict] = field(default_factory=list)
+
+    def flush(self, conn: Connection, now: datetime) -> None:
+        if self.fetch_rows:
+            conn.execute(insert(FETCHES), self.fetch_rows)
+        if self.feed_updates:
+            params = {
+                param: [u[column] for u in self.feed_updates]
+                for param, column in (
+                    ("ids", "id"),
+                    ("etags", "etag"),
+                    ("last_modifieds", "last_modified"),
+                    ("body_hashes", "body_hash"),
+                    ("names", "name"),
+                    ("languages", "language"),
+                )
+            }
+            conn.execute(FEED_SUCCESS, {"now": now, **params})
+        self.fetch_rows.clear()
+        self.feed_updates.clear()
+
+
+class FeedWriter:
+    """Writes the results of one run over one connection, in few round trips.
+
+    Feeds with articles are stored together: one upsert, one clustering update and one
+    entity insert for a batch of feeds (a round trip per statement per feed dominated
+    ingestion on a busy machine). If the database refuses a batch, it is rolled back to
+    its savepoint and each feed is retried alone, so only the culprit is recorded as
+    failed. Transactions are committed every half second or so: a crash loses at most
+    that, and with it those feeds' validators, so they are simply fetched again.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        now: datetime,
+        policy: StorePolicy,
+        batch_feeds: int = 32,
+        batch_articles: int = 2000,
+        batch_s: float = 0.5,
+    ):
+        self.db = db
+        self.now = now
+        self.policy = policy
+        self.batch_feeds = batch_feeds
+        self.batch_articles = batch_articles
+        self.batch_s = batch_s
+        self._conn: Connection | None = None
+        self._tx = None
+        self._opened = 0.0
+        self._batch: list[FeedWork] = []
+        self._batch_articles = 0
+        self._deferred = Deferred()
+
+    def __enter__(self) -> FeedWriter:
+        try:
+            self._conn = self.db.engine.connect()
+        except (OperationalError, InterfaceError) as exc:
+            raise _lost(exc, "connecting") from exc
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            elif self._tx is not None:
+                self._tx.rollback()
+        finally:
+            assert self._conn is not None
+            self._conn.close()
+
+    def write(self, work: FeedWork) -> list[FeedOutcome]:
+        """Queue or store one feed's result; returns the outcomes stored by this call."""
+        conn = self._conn
+        assert conn is not None, "use FeedWriter as a context manager"
+        out: list[FeedOutcome] = []
+        try:
+            if self._tx is None:
+                self._tx = conn.begin()
+                self._opened = time.monotonic()
+            if work.outcome in OK_OUTCOMES and work.articles:
+                self._batch.append(work)
+                self._batch_articles += len(work.articles)
+                if len(self._batch) >= self.batch_feeds or self._batch_articles >= self.batch_articles:
+                    out += self._flush_batch()
+            elif work.outcome in OK_OUTCOMES:
+                out.append(self._success(work, 0, 0))
+            else:
+                out.append(_store_failure(conn, work, now=self.now, policy=self.policy))
+        except (OperationalError, InterfaceError) as exc:
+            raise _lost(exc, f"storing feed #{work.request.feed_id}") from exc
+        if time.monotonic() - self._opened > self.batch_s:
+            out += self.commit()
+        return out
+
+    def commit(self) -> list[FeedOutcome]:
+        """Store what is queued and commit; returns the outcomes stored by this call."""
+        if self._tx is None:
+            return []
+        assert self._conn is not None
+        try:
+            out = self._flush_batch()
+            self._deferred.flush(self._conn, self.now)
+            self._tx.commit()
+        except (OperationalError, InterfaceError) as exc:
+            raise _lost(exc, "committing") from exc
+        finally:
+            self._tx = None
+        return out
+
+    def _flush_batch(self) -> list[FeedOutcome]:
+        works, self._batch, self._batch_articles = self._batch, [], 0
+        if not works:
+            return []
+        conn = self._conn
+        assert conn is not None
+        savepoint = conn.begin_nested()
+        try:
+            counts = _store_articles(conn, works, now=self.now, policy=self.policy)
+        except (OperationalError, InterfaceError):
+            raise
+        except DBAPIError as exc:
+            savepoint.rollback()
+            if len(works) > 1:
+                out: list[FeedOutcome] = []
+                for work in works:  # find the culprit: each feed alone
+                    self._batch, self._batch_articles = [work], len(work.articles)
+                    out += self._flush_batch()
+                return out
+            work = works[0]
+            log.error("storing feed #%s failed", work.request.feed_id, exc_info=True)
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            failed = FeedWork(
+                request=work.request,
+                fetch=work.fetch,
+                started_at=work.started_at,
+                outcome="store_error",
+                error=f"database refused the feed's items ({reason}): none of them was stored; please report",
+                entries=work.entries,
+            )
+            return [_store_failure(conn, failed, now=self.now, policy=self.policy)]
+        savepoint.commit()
+        return [self._success(work, *counts[work.request.feed_id]) for work in works]
+
+    def _success(self, work: FeedWork, new: int, updated: int) -> FeedOutcome:
+        req = work.request
+        duplicates = len(work.articles) - new - updated + work.in_batch_duplicates
+        if work.outcome in ("not_modified", "unchanged"):
+            duplicates = req.last_entries  # the same feed as last stored: every item is a duplicate
+        if work.outcome == "not_modified":
+            etag, last_modified = req.etag, req.last_modified
+        else:
+            # Validators are stored only with a body we stored: else a 304 would hide items forever.
+            etag, last_modified = work.fetch.headers.get("etag"), work.fetch.headers.get("last-modified")
+        title = clean_text(work.feed_title, 200) if work.feed_title else None
+        self._deferred.fetch_rows.append(
+            {
+                "feed_id": req.feed_id,
+                "started_at": work.started_at,
+                "duration_ms": work.fetch.duration_ms,
+                "outcome": work.outcome,
+                "http_status": work.fetch.status,
+                "bytes": len(work.fetch.body) if work.fetch.body is not None else None,
+                "entries": work.entries if work.outcome == "ok" else None,
+                "new_articles": new,
+                "updated_articles": updated,
+                "duplicate_articles": duplicates,
+                "warning": work.warning,
+                "error": None,
+            }
+        )
+        self._deferred.feed_updates.append(
+            {
+                "id": req.feed_id,
+                "etag": etag,
+                "last_modified": last_modified,
+                "body_hash": work.body_hash,
+                "name": title or None,
+                "language": work.feed_language[:16] if work.feed_language else None,
+            }
+        )
+        return FeedOutcome(
+            feed_id=req.feed_id,
+            url=req.url,
+            outcome=work.outcome,
+            new=new,
+            updated=updated,
+            duplicates=duplicates,
+            entries=work.entries,
+            warning=work.warning,
+            http_status=work.fetch.status,
+            name=req.name or title,
+        )
+
+
+def _lost(exc: DBAPIError, doing: str) -> DatabaseError:
+    reason = str(exc.orig or exc).strip().splitlines()[0]
+    return DatabaseError(f"lost the database while {doing} ({reason}): check PostgreSQL and re-run")
 
 
 def store_work(db: Database, work: FeedWork, *, now: datetime, policy: StorePolicy) -> FeedOutcome:
-    """Store one feed's result. A database that is down raises DatabaseError (the run
-    cannot go on); anything else the database refuses is recorded as this feed's failure."""
-    try:
-        with db.engine.begin() as conn:
-            if work.outcome in OK_OUTCOMES:
-                return _store_success(conn, work, now=now, policy=policy)
-            return _store_failure(conn, work, now=now, policy=policy)
-    except (OperationalError, InterfaceError) as exc:
-        raise DatabaseError(
-            f"lost the database while storing feed #{work.request.feed_id} "
-            f"({str(exc.orig or exc).strip().splitlines()[0]}): check PostgreSQL and re-run"
-        ) from exc
-    except DBAPIError as exc:
-        log.exception("storing feed #%s failed", work.request.feed_id)
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        failed = FeedWork(
-            request=work.request,
-            fetch=work.fetch,
-            started_at=work.started_at,
-            outcome="store_error",
-            error=f"database refused the feed's items ({reason}): nothing of it was stored; please report",
-            entries=work.entries,
-        )
-        with db.engine.begin() as conn:
-            return _store_failure(conn, failed, now=now, policy=policy)
+    """Store one feed's result in its own transaction (runs use FeedWriter)."""
+    with FeedWriter(db, now=now, policy=policy) as writer:
+        outcomes = writer.write(work) + writer.commit()
+    return outcomes[0]
 
 
-def _store_success(conn: Connection, work: FeedWork, *, now: datetime, policy: StorePolicy) -> FeedOutcome:
-    req = work.request
-    new_ids: list[int] = []
-    updated_ids: list[int] = []
-    if work.articles:
-        conn.execute(select(func.pg_advisory_xact_lock(CLUSTER_LOCK_KEY)))
-        params = [
-            {
-                "feed_id": req.feed_id,
-                "item_key": a.item_key,
-                "guid": a.guid,
-                "url": a.url,
-                "title": a.title,
-                "summary": a.summary,
-                "language": a.language,
-                "published_at": a.published_at,
-                "first_seen_at": now,
-                "date_flag": a.date_flag,
-                "content_hash": a.content_hash,
-                "title_key": a.title_key,
-            }
-            for a in work.articles
-        ]
-        returned = conn.execute(UPSERT, params).all()
-        by_key = {a.item_key: a for a in work.articles}
-        specific: list[int] = []
-        entity_rows = []
-        for row in returned:
-            (new_ids if row.inserted else updated_ids).append(row.id)
-            article = by_key[row.item_key]
-            if row.inserted and article.title_is_specific:
-                specific.append(row.id)
-            for match in work.entities.get(row.item_key, ()):
-                entity_rows.append(
-                    {
-                        "article_id": row.id,
-                        "ticker": match.ticker,
-                        "company": match.company,
-                        "matched_by": match.matched_by,
-                        "published_at": row.published_at,
-                    }
-                )
-        if new_ids:
-            conn.execute(
-                CLUSTER,
-                {"ids": new_ids, "specific": specific, "window_h": int(policy.dedup_window_hours)},
-            )
-        if updated_ids:
-            # An edited article is re-linked from its new text.
-            conn.execute(delete(ENTITIES).where(ENTITIES.c.article_id.in_(updated_ids)))
-        if entity_rows:
-            conn.execute(ENTITY_INSERT, entity_rows)
-    duplicates = len(work.articles) - len(new_ids) - len(updated_ids) + work.in_batch_duplicates
-    if work.outcome in ("not_modified", "unchanged"):
-        # The same feed as last stored: every item in it is a duplicate.
-        duplicates = (
-            conn.execute(
-                select(FETCHES.c.entries)
-                .where(FETCHES.c.feed_id == req.feed_id, FETCHES.c.outcome == "ok")
-                .order_by(FETCHES.c.started_at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            or 0
+def _store_articles(
+    conn: Connection, works: list[FeedWork], *, now: datetime, policy: StorePolicy
+) -> dict[int, tuple[int, int]]:
+    """Store the articles of several feeds: insert the new ones (clustered with earlier
+    copies of the same story), update edited ones in place, skip duplicates, link tickers.
+    Returns (new, updated) per feed id."""
+    conn.execute(select(func.pg_advisory_xact_lock(CLUSTER_LOCK_KEY)))
+    items = [(w, a) for w in works for a in w.articles]
+    existing = {
+        (row.feed_id, row.item_key): row
+        for row in conn.execute(
+            EXISTING,
+            {"feed_ids": [w.request.feed_id for w, _ in items], "keys": [a.item_key for _, a in items]},
         )
-    conn.execute(
-        insert(FETCHES).values(
-            feed_id=req.feed_id,
-            started_at=work.started_at,
-            duration_ms=work.fetch.duration_ms,
-            outcome=work.outcome,
-            http_status=work.fetch.status,
-            bytes=len(work.fetch.body) if work.fetch.body is not None else None,
-            entries=work.entries if work.outcome == "ok" else None,
-            new_articles=len(new_ids),
-            updated_articles=len(updated_ids),
-            duplicate_articles=duplicates,
-            warning=work.warning,
-        )
-    )
-    values: dict = {
-        "consecutive_failures": 0,
-        "last_error": None,
-        "last_fetched_at": now,
-        "last_success_at": now,
-        "next_fetch_at": None,
     }
-    headers = work.fetch.headers
-    if work.outcome != "not_modified":
-        # Validators are stored only with a body we stored: else a 304 would hide items forever.
-        values["etag"] = headers.get("etag")
-        values["last_modified"] = headers.get("last-modified")
-    if work.body_hash:
-        values["body_hash"] = work.body_hash
-    title = clean_text(work.feed_title, 200) if work.feed_title else None
-    if title:
-        values["name"] = func.coalesce(FEEDS.c.name, title)
-    if work.feed_language:
-        values["language"] = func.coalesce(FEEDS.c.language, work.feed_language[:16])
-    name = conn.execute(
-        update(FEEDS).where(FEEDS.c.id == req.feed_id).values(**values).returning(FEEDS.c.name)
-    ).scalar_one_or_none()
-    return FeedOutcome(
-        feed_id=req.feed_id,
-        url=req.url,
-        outcome=work.outcome,
-        new=len(new_ids),
-        updated=len(updated_ids),
-        duplicates=duplicates,
-        entries=work.entries,
-        warning=work.warning,
-        http_status=work.fetch.status,
-        name=name,
-    )
+    counts = {w.request.feed_id: [0, 0] for w in works}
+    fresh: list[tuple[FeedWork, ArticleRow]] = []
+    edits: list[tuple[FeedWork, ArticleRow, Any]] = []
+    for work, article in items:
+        old = existing.get((work.request.feed_id, article.item_key))
+        if old is None:
+            fresh.append((work, article))
+        elif old.content_hash != article.content_hash:
+            edits.append((work, article, old))
+
+    entity_rows: list[dict] = []
+
+    def link(work: FeedWork, article: ArticleRow, article_id: int, published_at: datetime) -> None:
+        for match in work.entities.get(article.item_key, ()):
+            entity_rows.append(
+                {
+                    "article_id": article_id,
+                    "ticker": match.ticker,
+                    "company": match.company,
+                    "matched_by": match.matched_by,
+                    "published_at": published_at,
+                }
+            )
+
+    if fresh:
+        window = timedelta(hours=policy.dedup_window_hours)
+        ids = list(conn.execute(NEXT_IDS, {"n": len(fresh)}).scalars())
+        # Earlier copies: stored ones first, then those earlier in this batch.
+        copies: dict[str, list[tuple[datetime, str, int]]] = {}
+        for row in conn.execute(
+            CANDIDATES,
+            {
+                "title_keys": sorted({a.title_key for _, a in fresh}),
+                "lo": min(a.published_at for _, a in fresh) - window,
+                "hi": max(a.published_at for _, a in fresh) + window,
+            },
+        ):
+            copies.setdefault(row.title_key, []).append((row.published_at, row.content_hash, row.root))
+        rows = []
+        for (work, article), article_id in zip(fresh, ids, strict=True):
+            roots = [
+                root
+                for published_at, content_hash, root in copies.get(article.title_key, ())
+                if abs(published_at - article.published_at) <= window
+                and (article.title_is_specific or content_hash == article.content_hash)
+            ]
+            root = min(roots) if roots else article_id
+            copies.setdefault(article.title_key, []).append(
+                (article.published_at, article.content_hash, root)
+            )
+            rows.append(
+                {
+                    "id": article_id,
+                    "feed_id": work.request.feed_id,
+                    "item_key": article.item_key,
+                    "guid": article.guid,
+                    "url": article.url,
+                    "title": article.title,
+                    "summary": article.summary,
+                    "language": article.language,
+                    "published_at": article.published_at,
+                    "first_seen_at": now,
+                    "date_flag": article.date_flag,
+                    "content_hash": article.content_hash,
+                    "title_key": article.title_key,
+                    "cluster_id": root,
+                    "is_novel": root == article_id,
+                }
+            )
+            counts[work.request.feed_id][0] += 1
+            link(work, article, article_id, article.published_at)
+        # A list of parameter sets: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
+        # from one cached compilation; .values(rows) would compile every row, every time.
+        conn.execute(insert(ARTICLES), rows)
+
+    if edits:
+        conn.execute(
+            EDIT,
+            [
+                {
+                    "b_id": old.id,
+                    "b_title": article.title,
+                    "b_summary": article.summary,
+                    "b_url": article.url,
+                    "b_guid": article.guid,
+                    "b_content_hash": article.content_hash,
+                    "b_title_key": article.title_key,
+                    "b_language": article.language,
+                    "b_now": now,
+                }
+                for _, article, old in edits
+            ],
+        )
+        # An edited article is re-linked from its new text.
+        conn.execute(delete(ENTITIES).where(ENTITIES.c.article_id.in_([old.id for _, _, old in edits])))
+        for work, article, old in edits:
+            counts[work.request.feed_id][1] += 1
+            link(work, article, old.id, old.published_at)
+
+    if entity_rows:
+        conn.execute(ENTITY_INSERT, entity_rows)
+    return {feed_id: (c[0], c[1]) for feed_id, c in counts.items()}
 
 
 def _store_failure(conn: Connection, work: FeedWork, *, now: datetime, policy: StorePolicy) -> FeedOutcome:

@@ -109,11 +109,14 @@ class TickerLinker:
                     continue
                 keep(ticker, "cashtag")
         if self._name_re is not None:
-            shouting = _mostly_upper(text)
+            shouting: bool | None = None
             for m in self._name_re.finditer(text):
                 ticker, how = self._names[m.group(0)]
-                if how == "ticker" and shouting:
-                    continue  # in an all-caps headline every word looks like a ticker
+                if how == "ticker":
+                    if shouting is None:
+                        shouting = _mostly_upper(text)
+                    if shouting:
+                        continue  # in an all-caps headline every word looks like a ticker
                 if m.group(0).lower() in COMMON_WORDS and SENTENCE_START.search(text, 0, m.start()):
                     continue
                 keep(ticker, how)
@@ -127,7 +130,9 @@ class TickerLinker:
 
 
 def _mostly_upper(text: str) -> bool:
-    letters = [c for c in text[:400] if c.isalpha()]
-    if len(letters) < MOSTLY_UPPER_MIN_LETTERS:
+    """Whether the headline (the first line) is written in capitals."""
+    head = text.split("\n", 1)[0][:300]
+    letters = sum(map(str.isalpha, head))
+    if letters < MOSTLY_UPPER_MIN_LETTERS:
         return False
-    return sum(c.isupper() for c in letters) > 0.7 * len(letters)
+    return sum(map(str.isupper, head)) > 0.7 * letters

@@ -1,0 +1,100 @@
+"""Storing a run's results: batches, savepoints, and a feed the database refuses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from ingest_helpers import NOW
+from sqlalchemy import func, select
+
+from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
+from pipeline.ingest.fetch import FeedRequest, FetchResult
+from pipeline.ingest.normalise import normalise_entry
+from pipeline.ingest.registry import add_feeds
+from pipeline.ingest.store import FeedWork, FeedWriter, StorePolicy
+from pipeline.ingest.tickers import EntityMatch
+
+
+def _feeds(db, n: int) -> list[int]:
+    with db.transaction() as session:
+        return [r.feed_id for r in add_feeds(session, [f"https://f{i}.example.com/rss" for i in range(n)])]
+
+
+def _work(feed_id: int, titles: list[str], *, language: str | None = None) -> FeedWork:
+    articles = []
+    for i, title in enumerate(titles):
+        row = normalise_entry(
+            {
+                "id": f"{feed_id}-{i}",
+                "title": title,
+                "published_parsed": (NOW - timedelta(hours=1)).timetuple(),
+            },
+            now=NOW,
+            feed_language=None,
+        )
+        articles.append(replace(row, language=language) if language else row)
+    return FeedWork(
+        request=FeedRequest(feed_id=feed_id, url=f"https://f{feed_id}.example.com/rss"),
+        fetch=FetchResult("ok", status=200, body=b"<rss/>", headers={"etag": f'"e{feed_id}"'}),
+        started_at=NOW,
+        outcome="ok",
+        entries=len(articles),
+        articles=articles,
+        entities={a.item_key: [EntityMatch("ACME", "Acme Corp", "name")] for a in articles},
+        body_hash=f"{feed_id:064d}",
+    )
+
+
+def test_a_refused_feed_is_isolated_from_its_batch(db):
+    a, b, c = _feeds(db, 3)
+    story = "Acme Corp wins a five-year defence contract worth $2 billion"
+    works = [
+        _work(a, [story, "Acme Corp opens a new plant in Ohio next year"]),
+        # A language code longer than the column: the database refuses this feed's rows.
+        _work(b, ["Acme Corp names a new chief executive officer today"], language="x" * 40),
+        _work(c, [story]),
+    ]
+    with FeedWriter(db, now=NOW, policy=StorePolicy(), batch_feeds=10) as writer:
+        outcomes = [o for w in works for o in writer.write(w)]
+        outcomes += writer.commit()
+    by_feed = {o.feed_id: o for o in outcomes}
+    assert (by_feed[a].outcome, by_feed[a].new) == ("ok", 2)
+    assert (by_feed[c].outcome, by_feed[c].new) == ("ok", 1)
+    assert by_feed[b].outcome == "store_error" and "value too long" in by_feed[b].error
+    with db.session() as session:
+        rows = {
+            r.feed_id: r for r in session.execute(select(Article).where(Article.title == story)).scalars()
+        }
+        assert rows[a].is_novel and not rows[c].is_novel and rows[c].cluster_id == rows[a].id
+        assert session.execute(select(func.count()).select_from(ArticleEntity)).scalar_one() == 3
+        feeds = {f.id: f for f in session.execute(select(Feed)).scalars()}
+        assert feeds[a].etag == f'"e{a}"' and feeds[a].body_hash == f"{a:064d}"
+        assert feeds[b].consecutive_failures == 1 and feeds[b].etag is None
+        assert session.execute(select(func.count()).select_from(Fetch)).scalar_one() == 3
+
+
+def test_same_story_twice_in_one_batch_is_one_cluster(db):
+    a, b = _feeds(db, 2)
+    story = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    with FeedWriter(db, now=NOW, policy=StorePolicy()) as writer:
+        writer.write(_work(a, [story]))
+        writer.write(_work(b, [story.upper()]))
+        writer.commit()
+    with db.session() as session:
+        rows = session.execute(select(Article).order_by(Article.id)).scalars().all()
+    assert [r.is_novel for r in rows] == [True, False]
+    assert rows[0].cluster_id == rows[1].cluster_id == rows[0].id
+
+
+def test_stories_outside_the_window_are_not_linked(db):
+    (a,) = _feeds(db, 1)
+    story = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    old = _work(a, [story])
+    old.articles[0] = replace(old.articles[0], published_at=NOW - timedelta(days=5), item_key="old")
+    with FeedWriter(db, now=NOW, policy=StorePolicy(dedup_window_hours=48)) as writer:
+        writer.write(old)
+        writer.write(_work(a, [story]))
+        writer.commit()
+    with db.session() as session:
+        assert session.execute(select(func.count()).where(Article.is_novel)).scalar_one() == 2
