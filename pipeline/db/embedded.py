@@ -28,7 +28,10 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or attach to) the server and return a SQLAlchemy URL for the database."""
         try:
-            import pgserver
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers): harmless.
+                warnings.simplefilter("ignore")
+                import pgserver
         except ImportError:  # pragma: no cover - pgserver is a hard dependency
             raise DatabaseError(
                 "embedded PostgreSQL needs the 'pgserver' package: pip install pgserver, "

@@ -1,0 +1,5 @@
+"""`python -m pipeline.cli` is `finsent`."""
+
+from pipeline.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""The README's main job, as a user runs it: `finsent run --demo` on embedded defaults.
+
+Embedded PostgreSQL in a fresh data dir, the bundled demo feeds, the released model on the
+CPU, alerts as .eml files in the outbox. A second run stores nothing and sends nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.settings import released_model_dir
+
+
+def model_env() -> dict[str, str]:
+    explicit = os.environ.get("FINSENT_TEST_MODEL_PATH")
+    if explicit:
+        return {"FINSENT_MODEL_PATH": explicit}
+    if released_model_dir() is None:
+        pytest.skip("no released model under models/ (and FINSENT_TEST_MODEL_PATH unset)")
+    return {}
+
+
+def finsent(data_dir: Path, *args: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")}
+    env.update(extra_env)
+    env["HF_HUB_OFFLINE"] = "1"
+    env["XDG_CONFIG_HOME"] = str(data_dir.parent / "cfg")
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_demo_run_end_to_end_twice(tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = model_env()
+    data_dir = Path(tmp_path_factory.mktemp("main")) / "d"  # short: the DB socket lives here
+    first = finsent(data_dir, "run", "--demo", extra_env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    assert "(embedded)" in out
+    assert " 0 failed" in out and "new" in out
+    assert "scoring:" in out and "articles scored" in out
+    assert "1 fired" in out and "ticker VLTA" in out, out
+    outbox = data_dir / "outbox"
+    emails = sorted(outbox.glob("*.eml"))
+    assert len(emails) == 1
+    assert "VLTA" in emails[0].read_text()
+    assert str(outbox) in out
+
+    second = finsent(data_dir, "run", "--demo", extra_env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert " 0 new, 0 updated" in second.stdout
+    assert "nothing new to score" in second.stdout
+    assert "0 fired" in second.stdout and "0 email(s) queued" in second.stdout
+    assert sorted(outbox.glob("*.eml")) == emails
+    # The embedded server stopped with the last process: nothing left running.
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+
+
+def test_run_refuses_unmigrated_external_database(empty_database_url: str, tmp_path: Path) -> None:
+    proc = finsent(tmp_path / "d", "run", extra_env={"FINSENT_DATABASE_URL": empty_database_url})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "finsent: error: database: schema is not initialised: run `finsent db upgrade`"
+    )
+
+
+def test_run_with_a_wrong_model_path_is_one_line(db, database_url: str, tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
+        "<item><title>Acme shares fall</title><guid>x1</guid></item></channel></rss>"
+    )
+    env = {
+        "FINSENT_DATABASE_URL": database_url,
+        "FINSENT_MODEL_PATH": str(tmp_path / "no-such-model"),
+        "FINSENT_FEEDS": str(feed),
+    }
+    proc = finsent(tmp_path / "d", "run", "--skip", "alerts", extra_env=env)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("finsent: error: model:") and "no-such-model" in last
+    # Ingest had already stored the article: it stays, and is scored on a later run.
+    proc2 = finsent(tmp_path / "d", "ingest", extra_env=env)
+    assert proc2.returncode == 0
+    assert "0 new" in proc2.stdout
