@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from ingest_helpers import NOW, FeedServer, atom, feed_server_fixture, http_date, rss, rss_feed, rss_item  # noqa: F401
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.ingest.registry import add_feeds
@@ -139,6 +139,9 @@ def test_tickers_are_linked_once_per_article(db, settings, feed_server: FeedServ
         ("XYZ", "cashtag", None),
     ]
     assert rows[0].published_at == NOW - timedelta(hours=1)
+    # The trends stage's statement trigger saw the bulk insert (COPY) of the links.
+    with db.session() as session:
+        assert session.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar_one() >= 1
 
 
 def test_bad_feeds_are_recorded_while_good_ones_are_stored(db, settings, feed_server: FeedServer):

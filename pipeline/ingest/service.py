@@ -1,8 +1,8 @@
 """One ingestion run: every due feed fetched once, concurrently, and stored.
 
 Worker threads fetch, parse, normalise and link (network waits and parsing overlap);
-the calling thread alone writes to the database, one transaction per feed, so a failing
-feed never takes the others down and the database sees a single writer per process.
+the calling thread alone writes to the database, in batches (see store.FeedWriter), so
+a failing feed never takes the others down and the database sees one writer per process.
 """
 
 from __future__ import annotations

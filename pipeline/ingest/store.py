@@ -1,12 +1,16 @@
-"""Writing one feed's fetch to PostgreSQL: articles, syndication clusters, entities, the
-fetch row and the feed's health, all in one transaction per feed.
+"""Writing fetch results to PostgreSQL: articles, syndication clusters, ticker links, one
+fetches row per attempt and each feed's health.
 
-Articles are upserted in one batched ``INSERT ... ON CONFLICT`` on ``(feed_id, item_key)``:
-an unchanged item is a no-op (counted as a duplicate), an edited one is updated in place.
+Identity is ``(feed_id, item_key)``: an item seen before with the same content is a
+duplicate (nothing written), with new content it is updated in place, otherwise it is
+inserted, linked to the first copy of the same story from any feed (``cluster_id``,
+``is_novel``). Feeds are written in batches over one connection (see FeedWriter).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import time
 from dataclasses import dataclass, field
@@ -120,9 +124,6 @@ CANDIDATES = text(
     WHERE a.published_at BETWEEN :lo AND :hi
     """
 )
-# No ON CONFLICT: rows are for new articles or follow a delete, and with it SQLAlchemy
-# falls back to a statement per row (each firing the trends trigger on article_entities).
-ENTITY_INSERT = insert(ENTITIES)
 # Ids are drawn up front so a story's first copy can name itself as its cluster in the
 # INSERT: a clustering UPDATE afterwards would rewrite every new row (and fire the
 # trends triggers on articles) for nothing.
@@ -378,16 +379,32 @@ class FeedWriter:
         )
 
 
+def copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Bulk-insert rows (dicts with the same keys) with COPY, inside the connection's
+    transaction. About three times cheaper than multi-row INSERTs, on both sides; the
+    rows are known to be new (ids drawn under the advisory lock), so no ON CONFLICT is
+    needed. Statement triggers (the trends queue) fire as for an INSERT."""
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    # CSV: an unquoted empty field is NULL; text is never empty here (normalise ensures it).
+    writer.writerows([None if v is None else v for v in row.values()] for row in rows)
+    buffer.seek(0)
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.copy_expert(sql, buffer)
+    except dbapi_error as exc:
+        # The driver's own exception, wrapped as SQLAlchemy would (DataError, OperationalError...).
+        raise DBAPIError.instance(sql, None, exc, dbapi_error) from exc
+    finally:
+        cursor.close()
+
+
 def _lost(exc: DBAPIError, doing: str) -> DatabaseError:
     reason = str(exc.orig or exc).strip().splitlines()[0]
     return DatabaseError(f"lost the database while {doing} ({reason}): check PostgreSQL and re-run")
-
-
-def store_work(db: Database, work: FeedWork, *, now: datetime, policy: StorePolicy) -> FeedOutcome:
-    """Store one feed's result in its own transaction (runs use FeedWriter)."""
-    with FeedWriter(db, now=now, policy=policy) as writer:
-        outcomes = writer.write(work) + writer.commit()
-    return outcomes[0]
 
 
 def _store_articles(
@@ -476,9 +493,7 @@ def _store_articles(
             )
             counts[work.request.feed_id][0] += 1
             link(work, article, article_id, article.published_at)
-        # A list of parameter sets: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
-        # from one cached compilation; .values(rows) would compile every row, every time.
-        conn.execute(insert(ARTICLES), rows)
+        copy_rows(conn, "articles", rows)
 
     if edits:
         conn.execute(
@@ -505,7 +520,7 @@ def _store_articles(
             link(work, article, old.id, old.published_at)
 
     if entity_rows:
-        conn.execute(ENTITY_INSERT, entity_rows)
+        copy_rows(conn, "article_entities", entity_rows)
     return {feed_id: (c[0], c[1]) for feed_id, c in counts.items()}
 
 
