@@ -207,9 +207,11 @@ class SmtpSink:
     host: str = "127.0.0.1"
     port: int = 0
     messages: list[Message] = field(default_factory=list)
+    envelopes: list[list[str]] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
+        self.envelopes.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 

@@ -1,4 +1,4 @@
-"""Task bodies: feed sharding, and the maintenance tasks against the real database."""
+"""Task bodies against the real database: planning, maintenance, fine-tuning retries."""
 
 from __future__ import annotations
 
@@ -7,34 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.airflow.tasks import feed_health, finetune_dir, finetune_train, prune_fetch_log, shard
+from pipeline.airflow.tasks import feed_health, finetune_dir, finetune_train, plan_ingest, prune_fetch_log
 from pipeline.db.models import Feed, Fetch
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-
-
-def test_shards_are_balanced_round_robin_and_cover_every_feed() -> None:
-    groups = shard([5, 1, 2, 3, 4, 6, 7], 3)
-    assert groups == [[1, 4, 7], [2, 5], [3, 6]]
-    assert sorted(i for g in groups for i in g) == [1, 2, 3, 4, 5, 6, 7]
-
-
-def test_fewer_feeds_than_shards_gives_one_shard_per_feed() -> None:
-    assert shard([9, 8], 4) == [[8], [9]]
-
-
-def test_no_due_feeds_gives_no_shards() -> None:
-    # An empty list makes Airflow skip the mapped fetch; scoring still runs.
-    assert shard([], 4) == []
-
-
-def test_duplicate_ids_are_fetched_once() -> None:
-    assert shard([3, 3, 1], 2) == [[1], [3]]
-
-
-def test_shard_count_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="at least 1"):
-        shard([1], 0)
 
 
 def test_retention_task_uses_the_run_time(db, settings) -> None:
@@ -84,3 +60,16 @@ def test_finetune_without_training_data_fails_fast(settings, tmp_path) -> None:
     empty = settings.model_copy(update={"training_data_dir": tmp_path / "no-data"})
     with pytest.raises(AirflowFailException, match="no-data"):
         finetune_train("manual__x", settings=empty, max_steps=1)
+
+
+def test_plan_registers_configured_feeds_and_shards_the_due_ones(db, settings) -> None:
+    feeds = [f"https://news.example/{i}.rss" for i in range(5)]
+    configured = settings.model_copy(update={"feeds": feeds})
+    groups = plan_ingest(NOW, shards=2, settings=configured)
+    assert [len(g) for g in groups] == [3, 2]
+    with db.session() as session:
+        assert sorted(session.execute(select(Feed.url)).scalars()) == sorted(feeds)
+    # Registering is idempotent: a second plan adds no feed.
+    plan_ingest(NOW, shards=2, settings=configured)
+    with db.session() as session:
+        assert session.execute(select(func.count()).select_from(Feed)).scalar_one() == 5

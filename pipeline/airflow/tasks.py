@@ -36,34 +36,21 @@ def _settings(settings: Settings | None) -> Settings:
     return task_settings()
 
 
-def shard(ids: Sequence[int], shards: int) -> list[list[int]]:
-    """Split feed ids into at most ``shards`` non-empty groups of near-equal size.
-
-    Round-robin rather than contiguous ranges: feeds added together (one publisher, often
-    slow together) end up on different workers.
-    """
-    if shards < 1:
-        raise ValueError(f"shards must be at least 1 (got {shards})")
-    ordered = sorted(set(ids))
-    count = min(shards, len(ordered))
-    return [ordered[i::count] for i in range(count)]
-
-
 # --- finsent_ingest ---------------------------------------------------------------
 
 
 @airflow_errors
 def plan_ingest(now: datetime, *, shards: int, settings: Settings | None = None) -> list[list[int]]:
     """Register the configured feeds, then the due feeds split into shards for mapping."""
+    from pipeline.airflow.planning import due_this_interval, shard
     from pipeline.ingest.registry import add_feeds
-    from pipeline.ingest.service import due_feed_ids
 
     settings = _settings(settings)
     with database(settings) as db:
         if settings.feeds:
             with db.transaction() as session:
                 add_feeds(session, list(settings.feeds))
-        due = due_feed_ids(db, now=now)
+        due = due_this_interval(db, now=now)
     groups = shard(due, shards)
     log.info("%d feeds due at %s in %d shard(s)", len(due), now.isoformat(), len(groups))
     return groups
