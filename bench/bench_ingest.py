@@ -47,7 +47,14 @@ COMPANIES = [
     ("Crestview Bancorp", "CRSV"),
     ("Orbix Cloud Systems", "ORBX"),
 ]
-VERBS = ["beats estimates", "cuts guidance", "wins contract", "faces probe", "raises dividend", "misses forecasts"]
+VERBS = [
+    "beats estimates",
+    "cuts guidance",
+    "wins contract",
+    "faces probe",
+    "raises dividend",
+    "misses forecasts",
+]
 
 
 def make_feed(i: int, items: int, now: datetime, rng: random.Random) -> bytes:
@@ -132,7 +139,9 @@ def open_bench_database(tmp: Path):
         embedded = EmbeddedPostgres(tmp / "pgdata")
         return embedded.start(), embedded.close
     name = f"finsent_bench_{uuid.uuid4().hex[:8]}"
-    admin_url = make_url(server.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg2")
+    admin_url = make_url(server.replace("postgres://", "postgresql://", 1)).set(
+        drivername="postgresql+psycopg2"
+    )
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -164,7 +173,8 @@ def run_baseline(db, urls: list[str], now: datetime) -> tuple[int, float]:
 
     with db.transaction() as session:
         feed_ids = [
-            session.execute(insert(Feed).values(url=u + "?baseline").returning(Feed.id)).scalar_one() for u in urls
+            session.execute(insert(Feed).values(url=u + "?baseline").returning(Feed.id)).scalar_one()
+            for u in urls
         ]
     start = time.perf_counter()
     n = 0
@@ -241,7 +251,9 @@ def main() -> None:
             n, dt = run_baseline(db, urls[: args.baseline_feeds], now)
             rows.append((f"baseline ({args.baseline_feeds} feeds)", n, dt))
             with engine.begin() as conn:
-                conn.execute(text("TRUNCATE feeds, fetches, articles, article_entities RESTART IDENTITY CASCADE"))
+                conn.execute(
+                    text("TRUNCATE feeds, fetches, articles, article_entities RESTART IDENTITY CASCADE")
+                )
 
             settings = load_settings(
                 database_url=url,
@@ -278,9 +290,15 @@ def main() -> None:
     first = rows[2][2]
     cores = len(os.sched_getaffinity(0))
     print(f"\nbench_ingest: {args.feeds} feeds x {args.items} items, concurrency {args.concurrency}")
-    print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {cores} cores, "
+        f"Python {platform.python_version()}"
+    )
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
-    header = f"{'run':<40} {'entries':>8} {'seconds':>8} {'entries/s':>10} {'vs base':>8} {'vs fp':>6} {'vs 1st':>7}"
+    columns = ("entries", "seconds", "entries/s", "vs base", "vs fp", "vs 1st")
+    header = f"{'run':<40} " + " ".join(
+        f"{c:>{w}}" for c, w in zip(columns, (8, 8, 10, 8, 6, 7), strict=True)
+    )
     print(header)
     print("-" * len(header))
     for label, n, dt in rows:
@@ -294,7 +312,8 @@ def main() -> None:
     print(
         f"\ntargets: finsent >= 10x baseline: {finsent_rate / base_rate:.1f}x; "
         f">= 0.70x feedparser alone: {finsent_rate / fp_rate:.2f}x; "
-        f"re-ingest >= 5x faster than first pass: 304 {first / rows[3][2]:.1f}x, same bytes {first / rows[4][2]:.1f}x"
+        f"re-ingest >= 5x faster than first pass: 304 {first / rows[3][2]:.1f}x, "
+        f"same bytes {first / rows[4][2]:.1f}x"
     )
 
 

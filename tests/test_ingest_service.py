@@ -80,6 +80,13 @@ def test_conditional_get_304_costs_no_parsing(db, settings, feed_server: FeedSer
     assert feed_server.routes["/rss"].seen_headers[-1]["if-modified-since"] == http_date(NOW)
     assert feed_server.routes["/rss"].seen_headers[-1]["user-agent"] == settings.user_agent
     assert _feed(db, feed_id).last_success_at == NOW + timedelta(minutes=5)
+    with db.session() as session:
+        fetches = session.execute(select(Fetch).order_by(Fetch.started_at)).scalars().all()
+    assert [(f.outcome, f.http_status, f.bytes, f.entries) for f in fetches] == [
+        ("ok", 200, len(rss_feed(3)), 3),
+        ("not_modified", 304, None, None),
+    ]
+    assert report.duplicates == 3  # what the 304 re-confirms
 
 
 def test_unchanged_body_without_validators_is_not_parsed_again(db, settings, feed_server: FeedServer):

@@ -59,6 +59,7 @@ class FetchResult:
     retry_after_s: float | None = None
     duration_ms: int = 0
     final_url: str | None = None
+    size: int | None = None  # body bytes (kept after the body itself is released)
 
     @property
     def ok(self) -> bool:
@@ -185,6 +186,8 @@ class Fetcher:
         else:
             result = self._fetch_file(request)
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        if result.body is not None:
+            result.size = len(result.body)
         return result
 
     # -- local files (demo, tests, feeds saved by other tools) ---------------------------

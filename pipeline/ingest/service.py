@@ -12,9 +12,10 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 from sqlalchemy import or_, select, text
 
@@ -149,9 +150,10 @@ def prepare_feed(
     fetch = FetchResult("internal_error")
     try:
         fetch = fetcher.fetch(request)
+        body, fetch.body = fetch.body, None  # parsed below; not kept while waiting to be stored
         if fetch.outcome != "ok":
             return FeedWork(request, fetch, started_at, fetch.outcome, error=fetch.error)
-        body = fetch.body or b""
+        body = body or b""
         body_hash = hashlib.sha256(body).hexdigest()
         if body and body_hash == request.body_hash:
             # The server ignores conditional GET but the bytes are the same: nothing to parse.
@@ -250,7 +252,10 @@ def ingest(
         ThreadPoolExecutor(workers, "ingest") as pool,
         FeedWriter(db, now=now, policy=policy) as writer,
     ):
-        futures: list[Future[FeedWork]] = [pool.submit(work, r) for r in requests]
+        # Backpressure: a bounded number of feeds in flight, so results waiting for the
+        # database never pile up in memory when fetching outruns storing.
+        queue = iter(requests)
+        pending: set[Future[FeedWork]] = {pool.submit(work, r) for r in islice(queue, 4 * workers)}
 
         def record(outcomes: list[FeedOutcome]) -> None:
             for outcome in outcomes:
@@ -261,11 +266,15 @@ def ingest(
                 bar.update(len(outcomes))
 
         try:
-            for future in as_completed(futures):
-                record(writer.write(future.result()))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(writer.write(future.result()))
+                    for request in islice(queue, 1):
+                        pending.add(pool.submit(work, request))
             record(writer.commit())
         except BaseException:
-            for future in futures:
+            for future in pending:
                 future.cancel()
             raise
         finally:
