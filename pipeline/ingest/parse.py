@@ -49,7 +49,7 @@ def _describe(exc: Any) -> str:
     return f"{name}: {detail}" if detail else name
 
 
-def parse_feed(body: bytes, *, headers: dict[str, str] | None = None, url: str | None = None) -> ParsedFeed:
+def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedFeed:
     """Parse a feed body. Raises FeedParseError (outcome empty | unsafe_xml | not_a_feed |
     parse_error) when it yields no entries for a reason worth telling the user."""
     if not body or not body.strip():

@@ -158,7 +158,7 @@ def prepare_feed(
         if body and body_hash == request.body_hash:
             # The server ignores conditional GET but the bytes are the same: nothing to parse.
             return FeedWork(request, fetch, started_at, "unchanged", body_hash=body_hash)
-        parsed = parse_feed(body, headers=fetch.headers, url=fetch.final_url)
+        parsed = parse_feed(body, headers=fetch.headers)
         feed_language = parsed.language or request.language
         articles = {}
         empty = 0
@@ -222,7 +222,8 @@ def ingest(
     """Fetch every due, enabled feed once (or only ``feed_ids``) and store what is new.
 
     Per-feed failures are recorded (fetches row, feed health, backoff) and reported; only
-    a failure of the run itself (database down, bad watchlist) raises.
+    a failure of the run itself (database down, bad watchlist) raises. ``watchlist``
+    overrides ``settings.watchlist_path`` for callers that loaded it already.
     """
     now = now or utc_now()
     if watchlist is None:
