@@ -248,18 +248,21 @@ def test_injection_strings_are_stored_as_plain_text(db, settings, feed_server: F
         '<script>alert("x")</script>Acme <b>beats</b> estimates',
         "&lt;img src=x onerror=alert(1)&gt;Shares jump",
         "Null\x00byte and \u202e bidi title",
+        # What the bulk loader (COPY, CSV) must not misread: quotes, commas, backslashes.
+        '\\. "quoted", comma, and \\N backslash',
     ]
     items = "".join(rss_item(i, t, when=NOW) for i, t in enumerate(nasty))
     body = rss([]).replace(b"</channel>", items.replace("\x00", "&#0;").encode() + b"</channel>")
     _add(db, feed_server.add("/nasty", body))
     report = ingest(db, settings, now=NOW)
-    assert report.new == 4, report.render()
+    assert report.new == 5, report.render()
     with db.session() as session:
         titles = sorted(session.execute(select(Article.title)).scalars())
     assert "Robert'); DROP TABLE articles;-- rallies" in titles
     assert "Acme beats estimates" in titles
+    assert '\\. "quoted", comma, and \\N backslash' in titles
     assert all("<" not in t and "\x00" not in t for t in titles)
-    assert _count(db, Article) == 4  # the table is still there
+    assert _count(db, Article) == 5  # the table is still there
 
 
 def test_future_and_missing_dates(db, settings, feed_server: FeedServer):
