@@ -303,6 +303,27 @@ def incremental(db: Database, now: datetime, tickers: int, batch: int) -> dict[s
     hours = refresh_rollups(db)
     out["new_batch"] = {"articles": batch, "hours": hours, "ms": round((time.perf_counter() - t0) * 1000, 1)}
 
+    # A new model working through history in id order (what score_pending does after an
+    # upgrade): consecutive articles, so a few contiguous hours per batch.
+    first = random.Random(after).randrange(1, after - batch)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, p_neutral,"
+                " p_positive, score, scored_at) "
+                "SELECT id, :model, 'negative', 0.8, 0.1, 0.1, -0.7, :now FROM articles "
+                "WHERE id >= :first AND id < :first + :n ON CONFLICT DO NOTHING"
+            ),
+            {"model": f"bench-v2-{after}", "now": now, "n": batch, "first": first},
+        )
+    t0 = time.perf_counter()
+    hours = refresh_rollups(db)
+    out["rescore_consecutive"] = {
+        "articles": batch,
+        "hours": hours,
+        "ms": round((time.perf_counter() - t0) * 1000, 1),
+    }
+
     with db.engine.begin() as conn:
         conn.execute(
             text(

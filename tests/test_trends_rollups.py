@@ -217,3 +217,24 @@ def test_migration_queues_existing_data(tdb) -> None:
     hours = refresh_rollups(tdb, since=NOW - timedelta(days=3650))
     assert hours > 0
     assert_exact(tdb)
+
+
+def test_a_scope_that_vanishes_leaves_no_empty_day(tdb) -> None:
+    s = seed(tdb)
+    refresh_rollups(tdb)
+    link = {"id": s.articles["fed"], "t": at(20, 7)}
+    with tdb.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO article_entities (article_id, ticker, matched_by, published_at) "
+                "VALUES (:id, 'DYNA', 'name', :t)"
+            ),
+            link,
+        )
+    refresh_rollups(tdb)
+    assert daily(tdb, "ticker", "DYNA")[0] == 1
+    with tdb.engine.begin() as conn:
+        conn.execute(text("DELETE FROM article_entities WHERE ticker = 'DYNA'"))
+    assert refresh_rollups(tdb) == 1
+    assert rows(tdb, "SELECT count(*) FROM sentiment_daily WHERE scope_key = 'DYNA'") == [(0,)]
+    assert_exact(tdb)

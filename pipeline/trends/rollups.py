@@ -81,30 +81,88 @@ CURRENT_BULK = """
     ORDER BY s.article_id, s.scored_at DESC, s.id DESC
 """
 
+SUMS = (
+    "n_articles, n_novel, n_negative, n_neutral, n_positive, n_novel_negative, "
+    "sum_score, sum_confidence, sum_weighted_score"
+)
+NEGATED_SUMS = ", ".join(f"-{c.strip()}" for c in SUMS.split(","))
+
+# The recomputed hours, inserted in time order (an hour's rows then share a few pages).
+# {track} either ends the statement or, for a delta update of the daily rollup, records the
+# new rows in trends_refresh_delta.
 INSERT_HOURLY = f"""
+WITH cur AS ({{current}}),
+fresh AS (
+    SELECT bucket, 'market' AS scope_type, 'all' AS scope_key, {AGGREGATES.format(c="")}
+    FROM cur GROUP BY bucket
+    UNION ALL
+    SELECT bucket, 'feed', feed_id::text, {AGGREGATES.format(c="")}
+    FROM cur GROUP BY bucket, feed_id
+    UNION ALL
+    SELECT c.bucket, 'ticker', e.ticker, {AGGREGATES.format(c="c.")}
+    FROM cur c JOIN article_entities e ON e.article_id = c.id
+    GROUP BY c.bucket, e.ticker
+){{track}}
+"""
+PLAIN_INSERT = f"""
 INSERT INTO sentiment_hourly ({ROLLUP_COLUMNS})
-WITH cur AS ({{current}})
-SELECT bucket, 'market', 'all', {AGGREGATES.format(c="")}
-FROM cur GROUP BY bucket
-UNION ALL
-SELECT bucket, 'feed', feed_id::text, {AGGREGATES.format(c="")}
-FROM cur GROUP BY bucket, feed_id
-UNION ALL
-SELECT c.bucket, 'ticker', e.ticker, {AGGREGATES.format(c="c.")}
-FROM cur c JOIN article_entities e ON e.article_id = c.id
-GROUP BY c.bucket, e.ticker
+SELECT * FROM fresh ORDER BY bucket
+"""
+TRACKED_INSERT = f""",
+ins AS (
+    INSERT INTO sentiment_hourly ({ROLLUP_COLUMNS})
+    SELECT * FROM fresh ORDER BY bucket
+    RETURNING *
+)
+INSERT INTO trends_refresh_delta
+SELECT scope_type, scope_key, date_trunc('day', bucket, 'UTC'), {SUMS} FROM ins
 """
 
-# Equality on every hour of the touched days: index probes on (scope_type, bucket).
-INSERT_DAILY = f"""
+PLAIN_DELETE = """
+DELETE FROM sentiment_hourly h USING trends_refresh_hours r
+WHERE h.scope_type IN ('market', 'feed', 'ticker') AND h.bucket = r.bucket
+"""
+# The old rows leave as negative deltas: a scope that vanished from an hour is subtracted too.
+TRACKED_DELETE = f"""
+WITH gone AS ({PLAIN_DELETE} RETURNING h.*)
+INSERT INTO trends_refresh_delta
+SELECT scope_type, scope_key, date_trunc('day', bucket, 'UTC'), {NEGATED_SUMS} FROM gone
+"""
+
+# Daily by delta: each touched (scope, day) gets new minus old of its recomputed hours, so the
+# work is proportional to the hours that changed, not to their days. Counts stay exact; float
+# sums may differ from a fresh sum in the last bits. Days left empty are removed.
+APPLY_DELTA = f"""
+INSERT INTO sentiment_daily ({ROLLUP_COLUMNS})
+SELECT day, scope_type, scope_key, {", ".join(f"sum({c.strip()})" for c in SUMS.split(","))}
+FROM trends_refresh_delta
+GROUP BY day, scope_type, scope_key
+ORDER BY day
+ON CONFLICT (scope_type, scope_key, bucket) DO UPDATE SET
+{", ".join(f"{c.strip()} = sentiment_daily.{c.strip()} + EXCLUDED.{c.strip()}" for c in SUMS.split(","))},
+    refreshed_at = now()
+"""
+DROP_EMPTY_DAYS = """
+DELETE FROM sentiment_daily d USING (SELECT DISTINCT scope_type, scope_key, day FROM trends_refresh_delta) k
+WHERE d.scope_type = k.scope_type AND d.scope_key = k.scope_key AND d.bucket = k.day AND d.n_articles <= 0
+"""
+
+# Daily exactly (a repair, a rebuild): whole days again from their hours, by equality on every
+# hour of each day (index probes on (scope_type, bucket)).
+DELETE_DAYS = """
+DELETE FROM sentiment_daily d
+USING (SELECT DISTINCT date_trunc('day', bucket, 'UTC') AS day FROM trends_refresh_hours) days
+WHERE d.scope_type IN ('market', 'feed', 'ticker') AND d.bucket = days.day
+"""
+REBUILD_DAYS = f"""
 INSERT INTO sentiment_daily ({ROLLUP_COLUMNS})
 SELECT date_trunc('day', h.bucket, 'UTC'), h.scope_type, h.scope_key,
-       sum(h.n_articles), sum(h.n_novel), sum(h.n_negative), sum(h.n_neutral), sum(h.n_positive),
-       sum(h.n_novel_negative), sum(h.sum_score), sum(h.sum_confidence), sum(h.sum_weighted_score)
-FROM trends_refresh_days d
-CROSS JOIN LATERAL generate_series(d.day, d.day + interval '23 hours', interval '1 hour') AS g (hour)
+       {", ".join(f"sum(h.{c.strip()})" for c in SUMS.split(","))}
+FROM (SELECT DISTINCT date_trunc('day', bucket, 'UTC') AS day FROM trends_refresh_hours) days
+CROSS JOIN LATERAL generate_series(days.day, days.day + interval '23 hours', interval '1 hour') AS g (hour)
 JOIN sentiment_hourly h ON h.scope_type IN ('market', 'feed', 'ticker') AND h.bucket = g.hour
 GROUP BY 1, 2, 3
+ORDER BY 1
 """
 
 
@@ -124,7 +182,7 @@ def refresh_rollups(db: Database, *, since: datetime | None = None) -> int:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK_KEY})
         hours = _take_hours(conn, since)
         if hours:
-            _recompute(conn, hours)
+            _recompute(conn, hours, exact_days=since is not None)
     if hours:
         log.info("trend rollups: %d hour(s) recomputed", hours)
     return hours
@@ -140,7 +198,10 @@ def _take_hours(conn: Connection, since: datetime | None) -> int:
     conn.execute(
         text(
             "CREATE TEMP TABLE trends_refresh_hours (bucket timestamptz PRIMARY KEY) ON COMMIT DROP;"
-            "CREATE TEMP TABLE trends_refresh_days (day timestamptz PRIMARY KEY) ON COMMIT DROP"
+            "CREATE TEMP TABLE trends_refresh_delta ON COMMIT DROP AS "
+            "SELECT scope_type, scope_key, bucket AS day, n_articles, n_novel, n_negative, n_neutral, "
+            "n_positive, n_novel_negative, sum_score, sum_confidence, sum_weighted_score "
+            "FROM sentiment_daily WITH NO DATA"
         )
     )
     # Only rows committed before this statement are taken; later ones stay for the next run.
@@ -175,22 +236,21 @@ def _take_hours(conn: Connection, since: datetime | None) -> int:
     return conn.execute(text("SELECT count(*) FROM trends_refresh_hours")).scalar_one()
 
 
-def _recompute(conn: Connection, hours: int) -> None:
+def _recompute(conn: Connection, hours: int, *, exact_days: bool) -> None:
     # The refresh is many small index probes: JIT compilation would cost more than it saves.
     conn.execute(text("SET LOCAL jit = off"))
     conn.execute(text("ANALYZE trends_refresh_hours"))
-    conn.execute(
-        text(
-            "DELETE FROM sentiment_hourly h USING trends_refresh_hours r "
-            "WHERE h.scope_type IN ('market', 'feed', 'ticker') AND h.bucket = r.bucket"
-        )
-    )
     buckets = conn.execute(text("SELECT bucket FROM trends_refresh_hours ORDER BY bucket")).scalars().all()
     lo, hi = buckets[0], buckets[-1] + HOUR
-    if hours > BULK_HOURS and hours >= BULK_MIN_DENSITY * (hi - lo) / HOUR:
+    bulk = hours > BULK_HOURS and hours >= BULK_MIN_DENSITY * (hi - lo) / HOUR
+    delta = not (exact_days or bulk)
+
+    conn.execute(text(TRACKED_DELETE if delta else PLAIN_DELETE))
+    track = TRACKED_INSERT if delta else PLAIN_INSERT
+    if bulk:
         # One big sort and hash aggregate: memory keeps them off disk (this transaction only).
         conn.execute(text("SET LOCAL work_mem = '128MB'"))
-        conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BULK)), {"lo": lo, "hi": hi})
+        conn.execute(text(INSERT_HOURLY.format(current=CURRENT_BULK, track=track)), {"lo": lo, "hi": hi})
     else:
         runs = _runs(buckets)
         for start in range(0, len(runs), RANGES_PER_STATEMENT):
@@ -202,22 +262,15 @@ def _recompute(conn: Connection, hours: int) -> None:
             for i, (run_lo, run_hi) in enumerate(batch):
                 params[f"lo{i}"], params[f"hi{i}"] = run_lo, run_hi
             current = CURRENT_IN_RANGES.format(ranges=ranges)
-            conn.execute(text(INSERT_HOURLY.format(current=current)), params)
+            conn.execute(text(INSERT_HOURLY.format(current=current, track=track)), params)
 
-    conn.execute(
-        text(
-            "INSERT INTO trends_refresh_days "
-            "SELECT DISTINCT date_trunc('day', bucket, 'UTC') FROM trends_refresh_hours"
-        )
-    )
-    conn.execute(text("ANALYZE trends_refresh_days"))
-    conn.execute(
-        text(
-            "DELETE FROM sentiment_daily d USING trends_refresh_days r "
-            "WHERE d.scope_type IN ('market', 'feed', 'ticker') AND d.bucket = r.day"
-        )
-    )
-    conn.execute(text(INSERT_DAILY))
+    if delta:
+        conn.execute(text("ANALYZE trends_refresh_delta"))
+        conn.execute(text(APPLY_DELTA))
+        conn.execute(text(DROP_EMPTY_DAYS))
+    else:
+        conn.execute(text(DELETE_DAYS))
+        conn.execute(text(REBUILD_DAYS))
 
 
 def _runs(buckets: list[datetime]) -> list[tuple[datetime, datetime]]:
