@@ -57,7 +57,11 @@ CREATE TABLE sentiment_hourly (
     sum_confidence     double precision NOT NULL,  -- sum of the top class probability
     sum_weighted_score double precision NOT NULL,  -- sum of score * confidence
     refreshed_at       timestamptz      NOT NULL DEFAULT now(),
+    -- INCLUDE: "one ticker over a period" is answered from the index alone (index-only scan),
+    -- its rows side by side, instead of one heap page per hour.
     CONSTRAINT pk_sentiment_hourly PRIMARY KEY (scope_type, scope_key, bucket)
+        INCLUDE (n_articles, n_novel, n_negative, n_neutral, n_positive, n_novel_negative,
+                 sum_score, sum_confidence, sum_weighted_score)
 );
 -- Cross-scope time ranges ("every ticker in the last 24 h") and the refresh's deletes.
 CREATE INDEX ix_sentiment_hourly_bucket ON sentiment_hourly (scope_type, bucket);
