@@ -207,12 +207,14 @@ class Deferred:
 class FeedWriter:
     """Writes the results of one run over one connection, in few round trips.
 
-    Feeds with articles are stored together: one upsert, one clustering update and one
-    entity insert for a batch of feeds (a round trip per statement per feed dominated
-    ingestion on a busy machine). If the database refuses a batch, it is rolled back to
-    its savepoint and each feed is retried alone, so only the culprit is recorded as
-    failed. Transactions are committed every half second or so: a crash loses at most
-    that, and with it those feeds' validators, so they are simply fetched again.
+    Feeds with articles are stored together: for a batch of feeds, one lookup of the
+    items already stored, one of earlier copies of the new stories, and one COPY each for
+    the new articles (clusters decided beforehand) and their ticker links (a round trip
+    per statement per feed dominated ingestion on a busy machine). If the database
+    refuses a batch, it is rolled back to its savepoint and each feed is retried alone,
+    so only the culprit is recorded as failed. Transactions are committed every half
+    second or so: a crash loses at most that, and with it those feeds' validators, so
+    they are simply fetched again.
     """
 
     def __init__(
