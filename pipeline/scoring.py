@@ -24,6 +24,8 @@ from pipeline.settings import Settings, released_model_dir
 
 log = logging.getLogger(__name__)
 
+RESCORED_COLUMNS = ("label", "p_negative", "p_neutral", "p_positive", "score", "scored_at")
+
 #: Articles fetched from the database per round trip; the classifier batches inside it.
 PAGE_SIZE = 512
 
@@ -118,11 +120,23 @@ def score_pending(
                 }
                 for row, res in zip(rows, results, strict=True)
             ]
+            stmt = insert(SentimentScore).values(values)
             with db.transaction() as session:
                 session.execute(
-                    insert(SentimentScore)
-                    .values(values)
-                    .on_conflict_do_nothing(constraint="uq_sentiment_scores_article_model")
+                    stmt.on_conflict_do_update(
+                        constraint="uq_sentiment_scores_article_model",
+                        set_={
+                            col: stmt.excluded[col]
+                            for col in (
+                                "label",
+                                "p_negative",
+                                "p_neutral",
+                                "p_positive",
+                                "score",
+                                "scored_at",
+                            )
+                        },
+                    )
                 )
             scored += len(rows)
             last_id = rows[-1].id
@@ -134,9 +148,15 @@ def score_pending(
 
 
 def _has_score(version: str):
+    """A current score by this model: one scored after the article's last edit (an edited
+    headline is scored again, replacing that model's verdict on the old text)."""
     return (
         select(SentimentScore.id)
-        .where(SentimentScore.article_id == Article.id, SentimentScore.model_version == version)
+        .where(
+            SentimentScore.article_id == Article.id,
+            SentimentScore.model_version == version,
+            (Article.updated_at.is_(None)) | (SentimentScore.scored_at >= Article.updated_at),
+        )
         .exists()
     )
 

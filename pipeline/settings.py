@@ -92,9 +92,24 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest feed body accepted (decompressed)."
     )
+    fetch_backoff_base_s: float = Field(
+        default=600.0, gt=0, description="Wait after a feed's first failure; doubles with each further one."
+    )
+    fetch_backoff_max_s: float = Field(
+        default=43200.0,
+        gt=0,
+        description="Longest backoff wait (a Retry-After may ask for more, up to 24 h).",
+    )
+    dedup_window_hours: float = Field(
+        default=48.0, gt=0, description="How far apart copies of one story may be and still be linked."
+    )
     user_agent: str = Field(
         default=f"FinSent/{__version__} (financial news sentiment monitor; +https://github.com/finsent/finsent)",
         description="HTTP User-Agent for feed fetches.",
+    )
+
+    fetch_retention_days: int = Field(
+        default=30, ge=1, description="Days of per-attempt fetch logs kept by maintenance."
     )
 
     # --- alerting -----------------------------------------------------------------

@@ -115,3 +115,26 @@ def test_model_resolution(settings, tmp_path) -> None:
     released = released_model_dir()
     if released is not None:
         assert resolve_model_path(settings) == str(released)
+
+
+def test_edited_article_is_rescored_in_place(db, settings) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    seed_articles(db, 3)
+    clf = KeywordClassifier("kw")
+    score_pending(db, settings, classifier=clf, now=NOW)
+    edited_at = NOW + timedelta(hours=1)
+    with db.transaction() as s:
+        first = s.execute(select(Article.id).order_by(Article.id)).scalars().first()
+        s.execute(
+            update(Article).where(Article.id == first).values(title="Stock 0 rises", updated_at=edited_at)
+        )
+    report = score_pending(db, settings, classifier=clf, now=edited_at + timedelta(minutes=1))
+    assert report.scored == 1
+    assert count_scores(db) == 3
+    with db.session() as s:
+        row = s.execute(select(SentimentScore).where(SentimentScore.article_id == first)).scalar_one()
+    assert row.label == "positive"
+    assert score_pending(db, settings, classifier=clf, now=edited_at + timedelta(minutes=2)).scored == 0
