@@ -62,14 +62,18 @@ def finsent_ingest():
         return plan_ingest(run_time(get_current_context()), shards=SHARDS)
 
     @task(
+        # Names each mapped instance in the UI by its feeds instead of 0, 1, 2...
+        map_index_template="{{ shard_label }}",
         doc_md="Fetch, parse, deduplicate and store one shard of feeds. A feed that fails is "
-        "recorded in the fetch log and on the feed, and does not fail the shard."
+        "recorded in the fetch log and on the feed, and does not fail the shard.",
     )
     def fetch(feed_ids: list[int]) -> dict:
         from pipeline.airflow.runtime import run_time
-        from pipeline.airflow.tasks import ingest_shard
+        from pipeline.airflow.tasks import ingest_shard, shard_label
 
-        return ingest_shard(feed_ids, run_time(get_current_context()))
+        context = get_current_context()
+        context["shard_label"] = shard_label(feed_ids)
+        return ingest_shard(feed_ids, run_time(context))
 
     @task(
         queue=SCORE_QUEUE,

@@ -27,10 +27,24 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = REPO_ROOT / "dags"
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = str(VENV_BIN / "airflow")
+
+
+# --- selection ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def integration_only(request: pytest.FixtureRequest) -> None:
+    """Import into an integration test module: its tests run only with ``-m integration``
+    (as .ci/run does), since they take minutes of CPU. Session scope, so the skip comes
+    before the database fixtures start anything."""
+    if "integration" not in (request.config.option.markexpr or ""):
+        pytest.skip("integration test: run with -m integration")
 
 
 # --- databases ----------------------------------------------------------------------
@@ -140,10 +154,17 @@ def smtp_connection(host: str, port: int) -> str:
     )
 
 
-def run_dag_test(env: dict[str, str], dag_id: str, logical_date: str, timeout: float = 600) -> dict[str, Any]:
-    """``dag.test()`` in a subprocess; returns {"state": ..., "tasks": {task[map]: state}}."""
+def run_dag_test(
+    env: dict[str, str],
+    dag_id: str,
+    logical_date: str,
+    conf: dict[str, Any] | None = None,
+    timeout: float = 600,
+) -> dict[str, Any]:
+    """``dag.test()`` in a subprocess; returns {"state": ..., "tasks": {task[map]: state},
+    "xcom": {task[map]: return value}, "output": the subprocess's output}."""
     proc = subprocess.run(
-        [sys.executable, __file__, dag_id, logical_date],
+        [sys.executable, __file__, dag_id, logical_date, json.dumps(conf or {})],
         env=env,
         capture_output=True,
         text=True,
@@ -160,21 +181,37 @@ def run_dag_test(env: dict[str, str], dag_id: str, logical_date: str, timeout: f
     return result
 
 
-def _dag_test_main(dag_id: str, logical_date: str) -> None:
+def _dag_test_main(dag_id: str, logical_date: str, conf: str) -> None:
     from datetime import datetime
 
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
 
     bag = DagBag(str(DAGS_DIR))
     if bag.import_errors:
         raise SystemExit(f"import errors: {bag.import_errors}")
     dag = bag.dags[dag_id]
-    run = dag.test(logical_date=datetime.fromisoformat(logical_date))
-    tasks = {
-        f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state)
-        for ti in run.get_task_instances()
-    }
-    print(json.dumps({"state": str(run.state), "tasks": tasks}), flush=True)
+    run = dag.test(logical_date=datetime.fromisoformat(logical_date), run_conf=json.loads(conf) or None)
+    tasks: dict[str, str] = {}
+    names: dict[str, str | None] = {}
+    xcom: dict[str, Any] = {}
+    with create_session() as session:
+        for ti in run.get_task_instances(session=session):
+            key = f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id
+            tasks[key] = str(ti.state)
+            names[key] = ti.rendered_map_index
+            row = session.scalar(
+                XComModel.get_many(
+                    run_id=run.run_id,
+                    key="return_value",
+                    dag_ids=dag_id,
+                    task_ids=ti.task_id,
+                    map_indexes=ti.map_index,
+                )
+            )
+            xcom[key] = XComModel.deserialize_value(row) if row is not None else None
+    print(json.dumps({"state": str(run.state), "tasks": tasks, "names": names, "xcom": xcom}, default=str))
 
 
 # --- a feed server and an SMTP sink -------------------------------------------------
@@ -234,4 +271,4 @@ def smtp_server() -> Iterator[SmtpSink]:
 
 
 if __name__ == "__main__":
-    _dag_test_main(sys.argv[1], sys.argv[2])
+    _dag_test_main(sys.argv[1], sys.argv[2], sys.argv[3])

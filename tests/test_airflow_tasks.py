@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.airflow.tasks import feed_health, finetune_dir, finetune_train, plan_ingest, prune_fetch_log
+from pipeline.airflow.tasks import (
+    feed_health,
+    finetune_dir,
+    finetune_train,
+    plan_ingest,
+    prune_fetch_log,
+    shard_label,
+)
 from pipeline.db.models import Feed, Fetch
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -73,3 +80,9 @@ def test_plan_registers_configured_feeds_and_shards_the_due_ones(db, settings) -
     plan_ingest(NOW, shards=2, settings=configured)
     with db.session() as session:
         assert session.execute(select(func.count()).select_from(Feed)).scalar_one() == 5
+
+
+def test_shard_labels_are_short() -> None:
+    assert shard_label([1, 5, 9]) == "feeds 1, 5, 9"
+    long = shard_label(list(range(1000)))
+    assert len(long) == 60 and long.endswith("…")

@@ -34,6 +34,7 @@ from airflow_helpers import (
     airflow_env,
     create_database,
     drop_database,
+    integration_only,  # noqa: F401 (autouse fixture)
     postgres_connection,
     serve_directory,
 )
@@ -47,14 +48,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_URL = os.environ.get("FINSENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 RUN_TIMEOUT_S = 300
 WORKER = "finsent-it-worker"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def only_when_selected(request: pytest.FixtureRequest) -> None:
-    # Minutes of CPU on two cores: run only when asked for (`-m integration`, as .ci/run does).
-    # Session scope, so the skip comes before the database fixtures start anything.
-    if "integration" not in (request.config.option.markexpr or ""):
-        pytest.skip("integration test: run with -m integration")
 
 
 def _free_port() -> int:

@@ -40,8 +40,6 @@ from pipeline.db.models import (
 )
 from pipeline.settings import released_model_dir
 
-pytestmark = pytest.mark.slow
-
 RECIPIENT = "analyst@example.com"
 TABLES = (Feed, Fetch, Article, ArticleEntity, SentimentScore, Alert, AlertDelivery)
 
@@ -53,6 +51,14 @@ def _model_path() -> str | None:
         return explicit
     released = released_model_dir()
     return str(released) if released else None
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        _model_path() is None, reason="no released model under models/ (and FINSENT_TEST_MODEL_PATH unset)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,7 @@ def test_ingest_then_alerts_then_the_same_interval_again(
     db, database_url: str, metadata_url: str, tmp_path: Path
 ) -> None:
     model = _model_path()
-    if model is None:
-        pytest.skip("no released model under models/ (and FINSENT_TEST_MODEL_PATH unset)")
+    assert model is not None
     from pipeline.ingest.demo import BURST_TICKER, prepare_demo
 
     # The end of a 15-minute interval just past: the demo's burst ends minutes before it.
@@ -118,6 +123,9 @@ def test_ingest_then_alerts_then_the_same_interval_again(
         mapped = [t for t in ingest["tasks"] if t.startswith("fetch[")]
         assert len(mapped) == min(4, len(bundle.feed_paths))
         assert set(ingest["tasks"].values()) == {"success"}, ingest["tasks"]
+        assert all(ingest["names"][t].startswith("feeds ") for t in mapped), ingest["names"]
+        assert sum(ingest["xcom"][t]["new"] for t in mapped) == expected
+        assert ingest["xcom"]["score"]["scored"] == expected
 
         after_ingest = counts(db)
         assert after_ingest["articles"] == expected

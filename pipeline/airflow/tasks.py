@@ -56,6 +56,12 @@ def plan_ingest(now: datetime, *, shards: int, settings: Settings | None = None)
     return groups
 
 
+def shard_label(feed_ids: Sequence[int], width: int = 60) -> str:
+    """A short name for a shard in the Airflow UI: its feed ids."""
+    label = "feeds " + ", ".join(map(str, feed_ids))
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 @airflow_errors
 def ingest_shard(
     feed_ids: Sequence[int], now: datetime, *, settings: Settings | None = None

@@ -1,0 +1,64 @@
+"""The fine-tune DAG through ``dag.test()``: a few training steps on the labelled data, the
+real evaluation gate, the promotion record. Minutes on two cores: ``-m integration``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airflow_helpers import (
+    airflow_cli,
+    airflow_env,
+    create_database,
+    drop_database,
+    integration_only,  # noqa: F401 (autouse fixture)
+    postgres_connection,
+    run_dag_test,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def metadata_url(pg_server_url: str) -> Iterator[str]:
+    url, name = create_database(pg_server_url, "airflow_finetune")
+    try:
+        yield url
+    finally:
+        drop_database(pg_server_url, name)
+
+
+def test_finetune_trains_gates_and_records_the_version(
+    database_url: str, metadata_url: str, tmp_path: Path
+) -> None:
+    """A smoke-sized fine-tune (a few steps) through the real gate; minutes on two cores."""
+    from pipeline.settings import load_settings
+
+    training = load_settings().settings.training_data_dir
+    if not (training / "financial_phrasebank").is_dir():
+        pytest.skip(f"no labelled data under {training} (FINSENT_TRAINING_DATA_DIR)")
+    data_dir = tmp_path / "data"
+    env = airflow_env(
+        tmp_path / "airflow",
+        metadata_url,
+        AIRFLOW_CONN_FINSENT_POSTGRES=postgres_connection(database_url),
+        AIRFLOW_VAR_FINSENT=json.dumps({"data_dir": str(data_dir), "training_data_dir": str(training)}),
+    )
+    airflow_cli(env, "db", "migrate")
+    result = run_dag_test(
+        env, "finsent_finetune", "2026-03-01T00:00:00+00:00", conf={"max_steps": 3, "epochs": 1}
+    )
+    assert result["state"] == "success", result["output"][-5000:]
+    decision = result["xcom"]["evaluate_and_promote"]
+    candidate = Path(result["xcom"]["train"])
+    assert candidate.parent == data_dir / "models" / "runs"
+    assert decision["model_version"].startswith(candidate.name + "-")
+    record = data_dir / "models" / "current.json"
+    # Promoted exactly when the gate passed, and then the record names the candidate.
+    assert record.is_file() == decision["promoted"]
+    if decision["promoted"]:
+        assert json.loads(record.read_text())["model_path"] == str(candidate.resolve())
+    else:
+        assert decision["failures"]
