@@ -202,7 +202,8 @@ def test_file_runs_in_psql(db, database_url: str) -> None:
             "min_articles": "1",
             "limit": "20",
         }
-        args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.host or "localhost"]
+        host = url.host or url.query.get("host") or "localhost"  # embedded: a socket folder
+        args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(host)]
         args += ["-p", str(url.port or 5432), "-U", url.username or "postgres", "-d", url.database]
         for key, value in variables.items():
             args += ["-v", f"{key}={value}"]
