@@ -44,7 +44,7 @@ def finsent_maintenance():
 
         return repair_rollups(run_time(get_current_context()))
 
-    @task(doc_md="Delete fetch-log rows older than the retention (30 days unless configured).")
+    @task(doc_md="Delete fetch-log rows older than the retention (fetch_retention_days, default 30).")
     def apply_retention() -> int:
         from pipeline.airflow.runtime import run_time
         from pipeline.airflow.tasks import prune_fetch_log

@@ -30,8 +30,11 @@ def test_retention_task_uses_the_run_time(db, settings) -> None:
     # As of a backfilled run 30 days ago nothing is old enough yet except the 61-day row.
     assert prune_fetch_log(NOW - timedelta(days=30), settings=settings) == 1
     assert prune_fetch_log(NOW, settings=settings) == 1
+    # The retention is a setting.
+    shorter = settings.model_copy(update={"fetch_retention_days": 10})
+    assert prune_fetch_log(NOW, settings=shorter) == 1
     with db.session() as session:
-        assert session.execute(select(func.count()).select_from(Fetch)).scalar_one() == 2
+        assert session.execute(select(func.count()).select_from(Fetch)).scalar_one() == 1
 
 
 def test_feed_health_task_returns_a_json_summary(db, settings) -> None:

@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 #: Days of rollups the daily maintenance recomputes, for articles that arrived late.
 ROLLUP_REPAIR_DAYS = 2
-#: Default retention of the raw fetch log (``fetches``), until it becomes a setting.
-DEFAULT_FETCH_RETENTION_DAYS = 30
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -149,13 +147,12 @@ def repair_rollups(now: datetime, *, settings: Settings | None = None) -> int:
 
 @airflow_errors
 def prune_fetch_log(now: datetime, *, settings: Settings | None = None) -> int:
-    """Delete ``fetches`` rows older than the retention, relative to the run's ``now``."""
+    """Delete ``fetches`` rows older than ``fetch_retention_days``, relative to the run's ``now``."""
     from pipeline.airflow.maintenance import prune_fetches
 
     settings = _settings(settings)
-    days = int(getattr(settings, "fetch_retention_days", DEFAULT_FETCH_RETENTION_DAYS))
     with database(settings) as db:
-        return prune_fetches(db, before=now - timedelta(days=days))
+        return prune_fetches(db, before=now - timedelta(days=settings.fetch_retention_days))
 
 
 @airflow_errors
