@@ -89,3 +89,15 @@ def test_shard_labels_are_short() -> None:
     assert shard_label([1, 5, 9]) == "feeds 1, 5, 9"
     long = shard_label(list(range(1000)))
     assert len(long) == 60 and long.endswith("…")
+
+
+def test_a_model_promoted_by_the_finetune_dag_is_what_scoring_uses(settings, tmp_path) -> None:
+    # The hand-over between finsent_finetune (the gate's record) and finsent_ingest (scoring).
+    from pipeline.scoring import resolve_model_path
+    from pipeline.sentiment.gate import write_promotion
+
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    (candidate / "config.json").write_text("{}")
+    write_promotion(settings.data_dir, candidate)
+    assert resolve_model_path(settings) == str(candidate.resolve())
