@@ -129,3 +129,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_build_context_sends_only_what_the_image_needs() -> None:
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "**" in ignore
+    copied = re.findall(r"^COPY (\S+(?: \S+)*) \S+$", (DOCKER / "Dockerfile").read_text(), re.M)
+    for part in (p for source in copied for p in source.split()):
+        assert f"!{part.rstrip('/')}" in ignore or f"!{part.rstrip('/')}/" in ignore, part
