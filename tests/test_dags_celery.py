@@ -7,7 +7,7 @@ every task (the mapped fetches included) went through Celery to the worker, on t
 queues and pool the deployment configures, that the rows arrived, and that the asset
 event triggered ``finsent_alerts``. All processes are stopped afterwards.
 
-Marked ``integration``: ``pytest -m integration tests/test_dags_celery.py`` (about two
+Marked ``integration`` and part of the full suite (about two
 minutes on two cores). Needs Redis on 127.0.0.1:6379 (``FINSENT_TEST_REDIS_URL``).
 """
 

@@ -1,5 +1,5 @@
 """The fine-tune DAG through ``dag.test()``: a few training steps on the labelled data, the
-real evaluation gate, the promotion record. Minutes on two cores: ``-m integration``."""
+real evaluation gate, the promotion record. Minutes on two cores; part of the full suite."""
 
 from __future__ import annotations
 
