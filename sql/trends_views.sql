@@ -166,7 +166,8 @@ FROM (
 
 -- Alerts with their context: deliveries, and the scope's sentiment in the 24 hours before
 -- the alert's window (from the hourly rollup). Alert scopes map onto rollup scopes as
--- ticker -> ticker, source -> feed (scope_key = feed id), market -> market 'all'.
+-- ticker -> ticker, source (feed name) -> its feed ids, market -> market 'all'; tag alerts
+-- have no rollup and show NULL context.
 CREATE VIEW v_alert_history AS
 SELECT
     al.id AS alert_id,
@@ -196,15 +197,24 @@ LEFT JOIN LATERAL (
         count(*) FILTER (WHERE ad.status = 'sent') AS n_sent,
         max(ad.sent_at) AS last_sent_at
     FROM alert_deliveries ad
+    -- One email can carry several alerts (grouping): count it for each of them.
     WHERE ad.alert_id = al.id
+       OR EXISTS (
+           SELECT 1 FROM alert_delivery_items i WHERE i.delivery_id = ad.id AND i.alert_id = al.id
+       )
 ) d ON true
 LEFT JOIN LATERAL (
     SELECT
         sum(h.n_articles) AS n_articles,
         sum(h.n_negative)::double precision / nullif(sum(h.n_articles), 0) AS negative_share
     FROM sentiment_hourly h
-    WHERE h.scope_type = CASE al.scope_type WHEN 'source' THEN 'feed' ELSE al.scope_type END
-      AND h.scope_key = CASE al.scope_type WHEN 'market' THEN 'all' ELSE al.scope_key END
+    WHERE (
+            (al.scope_type = 'ticker' AND h.scope_type = 'ticker' AND h.scope_key = al.scope_key)
+         OR (al.scope_type = 'market' AND h.scope_type = 'market' AND h.scope_key = 'all')
+         -- Source alerts name the feed (its name, else its URL); rollups key feeds by id.
+         OR (al.scope_type = 'source' AND h.scope_type = 'feed' AND h.scope_key IN (
+                SELECT f.id::text FROM feeds f WHERE coalesce(nullif(f.name, ''), f.url) = al.scope_key))
+      )
       AND h.bucket >= al.window_start - interval '24 hours'
       AND h.bucket < al.window_start
 ) pre ON true;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,42 @@ def test_alert_history(db, seeded) -> None:
     firing = one(db, "SELECT * FROM v_alert_history WHERE alert_id = :id", id=seeded.alerts["acme"])
     assert firing["duration"] == NOW - at(20, 12)  # still firing: up to the last evaluation
     assert (firing["n_articles_24h_before"], firing["negative_share_24h_before"]) == (1, 0.0)
+
+
+def test_alert_history_maps_source_alerts_and_grouped_emails(db, seeded) -> None:
+    """Source alerts carry the feed's name; one grouped email counts for every alert in it."""
+    with db.transaction() as s:
+        alert_id = s.execute(
+            text(
+                "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at,"
+                " window_start, window_end, volume, negative_share, baseline_share, deviation)"
+                " VALUES ('source', 'Wire', 'firing', :t, :t, :t, :t, 5, 0.8, 0.1, 4.0) RETURNING id"
+            ),
+            {"t": NOW},
+        ).scalar_one()
+        delivery_id = s.execute(
+            text(
+                "INSERT INTO alert_deliveries (alert_id, kind, dedup_key, transport, status)"
+                " VALUES (:lead, 'firing', 'grouped-1', 'outbox', 'sent') RETURNING id"
+            ),
+            {"lead": seeded.alerts["acme"]},
+        ).scalar_one()
+        s.execute(
+            text(
+                "INSERT INTO alert_delivery_items (delivery_id, alert_id, kind) VALUES"
+                " (:d, :lead, 'firing'), (:d, :other, 'firing')"
+            ),
+            {"d": delivery_id, "lead": seeded.alerts["acme"], "other": alert_id},
+        )
+    row = one(db, "SELECT * FROM v_alert_history WHERE alert_id = :id", id=alert_id)
+    assert (row["n_deliveries"], row["n_sent"]) == (1, 1)
+    wire_before = one(
+        db,
+        "SELECT coalesce(sum(n_articles), 0) AS n FROM sentiment_hourly WHERE scope_type = 'feed'"
+        " AND scope_key = :f AND bucket >= :a AND bucket < :b",
+        f=str(seeded.feeds["wire"]),
+        a=NOW - timedelta(hours=24),
+        b=NOW,
+    )["n"]
+    assert wire_before > 0
+    assert row["n_articles_24h_before"] == wire_before
