@@ -354,7 +354,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     model.train()
     bar = tqdm(total=total_steps, disable=not config.progress, desc="train", unit="step")
-    for epoch in range(config.epochs):
+    for _epoch in range(config.epochs):
         for batch_ids in length_grouped_batches(lengths, config.batch_size, rng):
             lr_mult = lr_at(step, total_steps, warmup, config.min_lr_ratio)
             for group in optimizer.param_groups:
@@ -386,16 +386,13 @@ def train(config: TrainConfig) -> TrainResult:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{config.lr * lr_mult:.2e}")
             if config.eval_every and step % config.eval_every == 0:
-                evaluate_and_keep(epoch + step / steps_per_epoch - epoch)
+                evaluate_and_keep(step / steps_per_epoch)
             if stop or step >= total_steps:
                 break
+        # Epoch end (or last step): validate unless the step above just did.
+        if not (config.eval_every and step % config.eval_every == 0):
+            evaluate_and_keep(step / steps_per_epoch)
         if stop or step >= total_steps:
-            if not config.eval_every or step % config.eval_every:
-                evaluate_and_keep(epoch + 1)
-            break
-        if not config.eval_every or step % config.eval_every:
-            evaluate_and_keep(epoch + 1)
-        if stop:
             break
     bar.close()
     if best_state is not None:
