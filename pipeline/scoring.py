@@ -6,7 +6,6 @@ model adds its own rows next to the old ones (point-in-time history).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,14 +51,10 @@ def resolve_model_path(settings: Settings) -> str:
     released model under models/. Raises ModelError when none exists."""
     if settings.model_path:
         return settings.model_path
-    promoted = settings.promoted_model_file
-    if promoted.is_file():
-        try:
-            path = json.loads(promoted.read_text())["path"]
-        except (ValueError, KeyError, TypeError):
-            raise ModelError(
-                f"{promoted} is not a valid promotion record: delete it or re-run `finsent train`"
-            ) from None
+    from pipeline.sentiment.gate import promoted_model
+
+    path = promoted_model(settings.data_dir, strict=True)
+    if path is not None:
         if Path(path).is_dir():
             return path
         log.warning("promoted model %s is gone; falling back to the released model", path)

@@ -67,15 +67,18 @@ def _state_dir(value: Path | None) -> Path:
 
 
 def _default_model(state_dir: Path | None) -> str:
-    """FINSENT_MODEL_PATH / settings.model_path, else the promoted model, else the release."""
-    from pipeline.sentiment.gate import resolve_model_path
+    """FINSENT_MODEL_PATH / settings.model_path, else the promoted model, else the release:
+    the same resolution as the pipeline's scoring stage."""
+    from pipeline.scoring import resolve_model_path
 
-    if os.environ.get("FINSENT_MODEL_PATH"):
-        return os.environ["FINSENT_MODEL_PATH"]
     settings = _settings()
-    if settings is not None and getattr(settings, "model_path", None):
-        return str(settings.model_path)
-    return resolve_model_path(_state_dir(state_dir), environ={})
+    if settings is None:
+        from pipeline.sentiment.gate import resolve_model_path as resolve_without_settings
+
+        return resolve_without_settings(_state_dir(state_dir))
+    if state_dir is not None:
+        settings = settings.model_copy(update={"data_dir": state_dir})
+    return resolve_model_path(settings)
 
 
 def _quiet_transformers() -> None:

@@ -81,8 +81,11 @@ def decide(
     return GateDecision(promote=not failures, candidate=cand, current=cur, failures=failures)
 
 
-def promoted_model(data_dir: Path) -> str | None:
-    """The promoted model path from ``<data_dir>/models/current.json``, if any."""
+def promoted_model(data_dir: Path, *, strict: bool = False) -> str | None:
+    """The promoted model path from ``<data_dir>/models/current.json``, if any.
+
+    A malformed record is ignored with a warning, or with ``strict`` raises ModelError
+    (the pipeline's choice: scoring with an unintended model is worse than stopping)."""
     path = Path(data_dir) / PROMOTION_FILE
     if not path.is_file():
         return None
@@ -90,6 +93,12 @@ def promoted_model(data_dir: Path) -> str | None:
         record = json.loads(path.read_text())
         return str(record.get("path") or record["model_path"])
     except (ValueError, KeyError, TypeError, AttributeError):
+        if strict:
+            from pipeline.errors import ModelError
+
+            raise ModelError(
+                f"{path} is not a valid promotion record: delete it or re-run `finsent train --promote`"
+            ) from None
         logger.warning("ignoring malformed %s", path)
         return None
 
