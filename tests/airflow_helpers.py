@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -50,32 +49,8 @@ def integration_only(request: pytest.FixtureRequest) -> None:
 
 # --- databases ----------------------------------------------------------------------
 
-
-def create_database(server_url: str, prefix: str) -> tuple[str, str]:
-    """A fresh database on the server; returns (psycopg2 URL, name)."""
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(server_url).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(server_url).set(drivername="postgresql+psycopg2", database=name)
-    return url.render_as_string(hide_password=False), name
-
-
-def drop_database(server_url: str, name: str) -> None:
-    from sqlalchemy import create_engine, make_url, text
-
-    admin = create_engine(
-        make_url(server_url).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
+# Re-exported for the DAG tests: one implementation for every throw-away database.
+from pg_helpers import create_database, drop_database  # noqa: E402, F401
 
 # --- Airflow environment ------------------------------------------------------------
 

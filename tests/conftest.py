@@ -8,12 +8,12 @@ fresh database on that server and drops it afterwards; without it an embedded Po
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from pg_helpers import create_database, drop_database
+from sqlalchemy import text
 
 from pipeline.db.engine import Database, make_engine
 from pipeline.db.migrate import upgrade
@@ -24,27 +24,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _create_database(server_url: str) -> tuple[str, str]:
-    name = f"finsent_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(server_url).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(server_url).set(drivername="postgresql+psycopg2", database=name)
-    return url.render_as_string(hide_password=False), name
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    admin = create_engine(
-        make_url(server_url).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -68,24 +47,24 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, migrated database for this test session, dropped afterwards."""
-    url, name = _create_database(pg_server_url)
+    url, name = create_database(pg_server_url)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
     try:
         yield url
     finally:
-        _drop_database(pg_server_url, name)
+        drop_database(pg_server_url, name)
 
 
 @pytest.fixture
 def empty_database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh database with no schema at all (migration tests)."""
-    url, name = _create_database(pg_server_url)
+    url, name = create_database(pg_server_url)
     try:
         yield url
     finally:
-        _drop_database(pg_server_url, name)
+        drop_database(pg_server_url, name)
 
 
 def truncate_all(engine) -> None:
