@@ -145,3 +145,27 @@ def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     card = (result.out_dir / "README.md").read_text()
     assert "--teacher" in card and "--distill-alpha 0.7" in card
     assert "fpb-50" not in result.metrics
+
+
+def test_split_seed_fixes_validation_rows_across_seeds(tmp_path: Path) -> None:
+    def run(seed: int, split_seed: int | None) -> dict:
+        config = TrainConfig(
+            data_dir=DATA,
+            sources=["fpb-split"],
+            out_dir=tmp_path / f"m{seed}-{split_seed}",
+            batch_size=8,
+            max_steps=1,
+            val_fraction=0.3,
+            max_length=24,
+            progress=False,
+            seed=seed,
+            split_seed=split_seed,
+            eval_benchmarks=False,
+        )
+        return train(config).metrics
+
+    fixed = [run(seed, 7)["validation_rows_sha256"] for seed in (1, 2)]
+    assert fixed[0] == fixed[1]
+    assert run(1, None)["validation_rows_sha256"] != run(3, None)["validation_rows_sha256"]
+    card = (tmp_path / "m2-7" / "README.md").read_text()
+    assert "--seed 2 " in card and "--split-seed 7 " in card

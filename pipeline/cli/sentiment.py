@@ -172,6 +172,12 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
 )
 @click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop after N steps (smoke runs).")
 @click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--split-seed",
+    type=int,
+    default=None,
+    help="Seed of the train/validation split (default: --seed); fix it to compare runs.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option(
     "--save-dtype",

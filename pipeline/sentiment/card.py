@@ -46,6 +46,8 @@ def train_command(config: dict[str, Any]) -> str:
     ]
     for key, flag in flags:
         parts += [flag, str(config[key])]
+    if config.get("split_seed") is not None:
+        parts += ["--split-seed", str(config["split_seed"])]
     if config.get("select_on"):
         parts += ["--select-on", str(config["select_on"])]
     for teacher in config.get("teachers") or []:
@@ -121,13 +123,14 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
                 f" {int(r['support'])} |"
             )
         lines.append("")
+    split_seed = config["seed"] if config.get("split_seed") is None else config["split_seed"]
     lines += ["## Training data", "", "| source | rows | weight | sha256 |", "|---|---:|---:|---|"]
     for s in training_info["sources"]:
         lines.append(f"| {s['name']} | {s['rows']} | {s['weight']} | `{s['sha256'][:16]}…` |")
     lines += [
         "",
         f"Validation: {config['val_fraction']:.0%} of the training rows, stratified by source"
-        f" and label (seed {config['seed']}); early stopping on validation macro-F1"
+        f" and label (seed {split_seed}); early stopping on validation macro-F1"
         f" ({config.get('select_on') or 'all'} rows).",
         "",
         "## Reproduce",

@@ -11,6 +11,7 @@ The checkpoint describes itself: HF weights + tokenizer with id2label/label2id,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -82,6 +83,9 @@ class TrainConfig:
     eval_every: int = 0
     max_steps: int = 0  # >0 stops early (smoke tests)
     seed: int = 42
+    # Seed of the train/validation split (None = ``seed``): fix it to compare runs that
+    # differ only in initialisation/order on the same validation rows (ensembles).
+    split_seed: int | None = None
     device: str = "auto"
     save_dtype: str = "float32"  # "float16" for a release
     num_threads: int = 0  # 0 = all cores
@@ -233,6 +237,14 @@ def validation_f1(
     return m.macro_f1, m.accuracy, logits
 
 
+def validation_fingerprint(examples: list[Example]) -> str:
+    """sha256 over the sorted (source, label, text) of the validation rows."""
+    digest = hashlib.sha256()
+    for source, label, text in sorted((ex.source, ex.label, ex.text) for ex in examples):
+        digest.update(f"{source}\t{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
 def teacher_probabilities(
     teachers: list[str], texts: list[str], temperature: float, max_length: int, device: str
 ) -> torch.Tensor:
@@ -283,7 +295,8 @@ def train(config: TrainConfig) -> TrainResult:
     examples, weights, sources = load_sources(config.sources, config.data_dir)
     if not examples:
         raise ValueError("no training examples: check --source and --data-dir")
-    train_idx, val_idx = stratified_split(examples, config.val_fraction, config.seed)
+    split_seed = config.seed if config.split_seed is None else config.split_seed
+    train_idx, val_idx = stratified_split(examples, config.val_fraction, split_seed)
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]
@@ -407,6 +420,8 @@ def train(config: TrainConfig) -> TrainResult:
     val_raw = compute_metrics(val_logits, val_labels)
     val_cal = compute_metrics(val_logits, val_labels, temperature)
     metrics: dict[str, Any] = {
+        # Identifies the validation rows, so runs can be checked to share one split.
+        "validation_rows_sha256": validation_fingerprint(val_ex),
         "validation": val_cal.to_dict(),
         "validation_ece_uncalibrated": val_raw.ece,
         "temperature": temperature,
@@ -514,6 +529,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "val_fraction",
     ):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--split-seed", type=int, default=None, help="validation split seed (default: --seed)")
     p.add_argument("--select-on", default=d.select_on)
     p.add_argument(
         "--teacher",
