@@ -68,6 +68,9 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--lr", "-1"], "--lr"),
         (["--epochs", "2"], "--out"),
         (["--out", "x", "--data-dir", "/no/such/dir"], "/no/such/dir"),
+        (["--out", "x", "--cv-folds", "1"], "--cv-folds"),
+        (["--out", "x", "--cv-folds", "3", "--cv-fold", "3"], "fold 3 of 3"),
+        (["--out", "x", "--soft-targets", "/no/such/file.jsonl"], "/no/such/file.jsonl"),
     ],
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
@@ -86,6 +89,17 @@ def test_train_bad_csv_label_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "labels_bad.csv:3: label 'bearish'" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_train_malformed_soft_targets_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "soft.jsonl"
+    bad.write_text('{"text": "Profit rose .", "logits": [0.1, 0.2]}\n')
+    args = ["--data-dir", str(DATA), "--source", "fpb-split", "--soft-targets", str(bad)]
+    args += ["--out", str(tmp_path / "m"), "--max-steps", "1", "--batch-size", "4", "--max-length", "24"]
+    result = CliRunner().invoke(train_cmd, args)
+    assert result.exit_code == 1, result.output
+    assert "soft.jsonl:1: expected 3 logits, got 2" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_classify_missing_model_one_line(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pipeline.sentiment.data import (
     LABELS,
     DataFormatError,
+    cv_fold_split,
     load_benchmarks,
     load_sources,
     parse_source_spec,
@@ -109,3 +110,24 @@ def test_stratified_split_is_seeded_and_stratified() -> None:
     val_counts = Counter((examples[i].source, examples[i].label) for i in val_idx)
     # every (source, label) group with >1 row contributes to validation
     assert len(val_counts) == 6
+
+
+def test_cv_folds_partition_training_rows_and_stay_stratified() -> None:
+    examples, _, _ = load_sources(["fpb-split", "tfns"], DATA)
+    train_idx, val_idx = stratified_split(examples, 0.2, seed=3)
+    held = [cv_fold_split(examples, train_idx, 3, k, seed=3) for k in range(3)]
+    heldout = [set(h) for _, h in held]
+    # every training row is held out by exactly one fold, never a validation row
+    assert sorted(i for h in heldout for i in h) == sorted(train_idx)
+    assert not set().union(*heldout) & set(val_idx)
+    for kept, h in held:
+        assert sorted(kept + h) == sorted(train_idx)
+    # each fold holds out some of every (source, label) group that has >= 3 rows
+    groups = Counter((examples[i].source, examples[i].label) for i in train_idx)
+    for h in heldout:
+        assert {(examples[i].source, examples[i].label) for i in h} >= {
+            g for g, n in groups.items() if n >= 3
+        }
+    assert cv_fold_split(examples, train_idx, 3, 1, seed=3) == held[1]
+    with pytest.raises(ValueError, match="fold 3 of 3"):
+        cv_fold_split(examples, train_idx, 3, 3, seed=3)

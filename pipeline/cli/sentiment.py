@@ -153,6 +153,22 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     help="Teacher model folder for knowledge distillation (repeatable: ensemble).",
 )
 @click.option(
+    "--soft-targets",
+    "soft_targets",
+    multiple=True,
+    type=click.Path(path_type=str, dir_okay=False, exists=True),
+    help="JSON-lines file of text + logits to distil from, e.g. a cross-fit's "
+    "soft_targets.jsonl (repeatable).",
+)
+@click.option(
+    "--cv-folds",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Cross-fit: split the training rows into N folds and hold out --cv-fold "
+    "(see python -m pipeline.sentiment.crossfit).",
+)
+@click.option("--cv-fold", type=click.IntRange(min=0), default=0, help="The held-out fold (with --cv-folds).")
+@click.option(
     "--distill-alpha",
     type=click.FloatRange(0, 1),
     default=0.5,
@@ -224,6 +240,12 @@ def train_cmd(**opts: Any) -> None:
 
     select_on = opts.pop("select_on")
     teachers = list(opts.pop("teachers"))
+    soft_targets = list(opts.pop("soft_targets"))
+    if opts["cv_folds"] == 1 or (opts["cv_folds"] >= 2 and opts["cv_fold"] >= opts["cv_folds"]):
+        raise click.BadParameter(
+            f"need --cv-folds >= 2 and --cv-fold below it, got fold {opts['cv_fold']} of {opts['cv_folds']}",
+            param_hint="--cv-folds",
+        )
     for teacher in teachers:
         if not (Path(teacher) / "config.json").is_file():
             raise click.BadParameter(f"{teacher} is not a model folder", param_hint="--teacher")
@@ -236,6 +258,7 @@ def train_cmd(**opts: Any) -> None:
     if sources:
         config.sources = sources
     config.teachers = teachers
+    config.soft_targets = soft_targets
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")

@@ -52,7 +52,9 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--select-on", str(config["select_on"])]
     for teacher in config.get("teachers") or []:
         parts += ["--teacher", str(teacher)]
-    if config.get("teachers"):
+    for path in config.get("soft_targets") or []:
+        parts += ["--soft-targets", str(path)]
+    if config.get("teachers") or config.get("soft_targets"):
         parts += ["--distill-alpha", str(config["distill_alpha"])]
         parts += ["--distill-temperature", str(config["distill_temperature"])]
     parts += ["--out", str(config["out_dir"])]

@@ -288,6 +288,31 @@ def stratified_split(examples: list[Example], val_fraction: float, seed: int) ->
     return sorted(train_idx), sorted(val_idx)
 
 
+def cv_fold_split(
+    examples: list[Example], indices: list[int], folds: int, fold: int, seed: int
+) -> tuple[list[int], list[int]]:
+    """Split ``indices`` into (kept, held-out fold ``fold`` of ``folds``).
+
+    Stratified by (source, label) and deterministic per seed, so the ``folds`` runs of a
+    cross-fit partition the training rows: every row is held out exactly once.
+    """
+    if folds < 2 or not 0 <= fold < folds:
+        raise ValueError(f"need folds >= 2 and 0 <= fold < folds, got fold {fold} of {folds}")
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i in indices:
+        groups[(examples[i].source, examples[i].label)].append(i)
+    # Its own stream: the same seed must not replay the validation split's shuffle.
+    rng = random.Random(f"cv-{seed}")
+    kept: list[int] = []
+    held: list[int] = []
+    for key in sorted(groups):
+        idx = sorted(groups[key])
+        rng.shuffle(idx)
+        for pos, i in enumerate(idx):
+            (held if pos % folds == fold else kept).append(i)
+    return sorted(kept), sorted(held)
+
+
 def load_benchmarks(data_dir: Path) -> dict[str, list[Example]]:
     """The canonical benchmark: FPB-50 (all 970 test rows) and FPB-all (agreement 100)."""
     path = data_dir / FPB_SPLIT_FILE

@@ -28,9 +28,12 @@ import numpy as np
 from pipeline.sentiment.data import (
     ID2LABEL,
     LABEL2ID,
+    DataFormatError,
     Example,
     SourceInfo,
+    cv_fold_split,
     load_sources,
+    sha256_file,
     stratified_split,
 )
 
@@ -97,6 +100,14 @@ class TrainConfig:
     teachers: list[str] = field(default_factory=list)
     distill_alpha: float = 0.5
     distill_temperature: float = 2.0
+    # Soft-target files (JSON lines with ``text`` and ``logits``, e.g. a cross-fit's
+    # ``soft_targets.jsonl``): rows they cover are distilled from those logits instead
+    # of the teachers'; rows covered by neither train on their labels alone.
+    soft_targets: list[str] = field(default_factory=list)
+    # Cross-fitting: with cv_folds >= 2, fold ``cv_fold`` of the training rows is held
+    # out and the model's logits on it are written to ``heldout_logits.jsonl``.
+    cv_folds: int = 0
+    cv_fold: int = 0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -269,6 +280,73 @@ def teacher_probabilities(
     return total / len(teachers)
 
 
+HELDOUT_FILE = "heldout_logits.jsonl"
+
+
+def write_heldout_logits(path: Path, examples: list[Example], logits: np.ndarray) -> None:
+    """One JSON line per held-out row: the soft-target format ``--soft-targets`` reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for ex, row in zip(examples, logits, strict=True):
+            record = {"text": ex.text, "source": ex.source, "label": ID2LABEL[ex.label]}
+            record["logits"] = [round(float(x), 5) for x in row]
+            fh.write(json.dumps(record) + "\n")
+
+
+def read_soft_targets(paths: list[str]) -> dict[str, list[float]]:
+    """text -> logits (our label order) from soft-target files; later files win."""
+    table: dict[str, list[float]] = {}
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise DataFormatError(f"soft targets {path}: no such file")
+        with path.open(encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    logits = [float(x) for x in record["logits"]]
+                    text = str(record["text"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise DataFormatError(
+                        f"soft targets {path}:{line_no}: expected a JSON object with "
+                        f"'text' and 3 'logits' ({exc})"
+                    ) from None
+                if len(logits) != len(ID2LABEL):
+                    raise DataFormatError(
+                        f"soft targets {path}:{line_no}: expected 3 logits, got {len(logits)}"
+                    )
+                table[text] = logits
+    return table
+
+
+def distillation_targets(
+    config: TrainConfig, texts: list[str], device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softened target probabilities, covered mask) for the training texts.
+
+    Soft-target files take precedence; teachers (averaged) cover every other row.
+    """
+    import torch
+
+    t = config.distill_temperature
+    targets = torch.zeros((len(texts), len(ID2LABEL)))
+    covered = torch.zeros(len(texts), dtype=torch.bool)
+    if config.teachers:
+        targets = teacher_probabilities(config.teachers, texts, t, config.max_length, device)
+        covered[:] = True
+    if config.soft_targets:
+        table = read_soft_targets(config.soft_targets)
+        hits = [i for i, text in enumerate(texts) if text in table]
+        if hits:
+            logits = torch.tensor([table[texts[i]] for i in hits])
+            targets[hits] = torch.softmax(logits / t, dim=-1)
+            covered[hits] = True
+        logger.info("soft targets cover %d of %d training rows", len(hits), len(texts))
+    return targets, covered
+
+
 def train(config: TrainConfig) -> TrainResult:
     import torch
     import torch.nn.functional as F
@@ -280,6 +358,7 @@ def train(config: TrainConfig) -> TrainResult:
         benchmark_metrics,
         compute_metrics,
         fit_temperature,
+        predict_logits,
     )
 
     t_start = time.time()
@@ -297,6 +376,15 @@ def train(config: TrainConfig) -> TrainResult:
         raise ValueError("no training examples: check --source and --data-dir")
     split_seed = config.seed if config.split_seed is None else config.split_seed
     train_idx, val_idx = stratified_split(examples, config.val_fraction, split_seed)
+    heldout_ex: list[Example] = []
+    if config.cv_folds >= 2:
+        train_idx, heldout_idx = cv_fold_split(
+            examples, train_idx, config.cv_folds, config.cv_fold, split_seed
+        )
+        heldout_ex = [examples[i] for i in heldout_idx]
+        logger.info(
+            "cross-fit fold %d/%d: %d rows held out", config.cv_fold, config.cv_folds, len(heldout_ex)
+        )
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]
@@ -325,15 +413,9 @@ def train(config: TrainConfig) -> TrainResult:
     lengths = [len(seq) for seq in encoded]
     labels = torch.tensor([ex.label for ex in train_ex])
     sample_w = torch.tensor(train_w, dtype=torch.float32)
-    soft_targets = None
-    if config.teachers:
-        soft_targets = teacher_probabilities(
-            config.teachers,
-            [ex.text for ex in train_ex],
-            config.distill_temperature,
-            config.max_length,
-            device,
-        )
+    soft_targets, has_soft = None, None
+    if config.teachers or config.soft_targets:
+        soft_targets, has_soft = distillation_targets(config, [ex.text for ex in train_ex], device)
 
     # ---- optimiser and schedule -----------------------------------------------------
     groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
@@ -388,7 +470,8 @@ def train(config: TrainConfig) -> TrainResult:
                 log_student = F.log_softmax(logits.float() / t, dim=-1)
                 kl = (soft * (soft.clamp_min(1e-8).log() - log_student)).sum(-1) * t * t
                 a = config.distill_alpha
-                per_example = (1 - a) * per_example + a * kl
+                covered = has_soft[batch_ids].to(device)
+                per_example = torch.where(covered, (1 - a) * per_example + a * kl, per_example)
             loss = (per_example * w).sum() / w.sum()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -451,6 +534,14 @@ def train(config: TrainConfig) -> TrainResult:
                     raw[name].ece,
                 )
 
+    if heldout_ex:
+        held_logits = predict_logits(
+            model, tokenizer, [ex.text for ex in heldout_ex], 128, config.max_length, device
+        )
+        held_labels = np.array([ex.label for ex in heldout_ex])
+        metrics["heldout"] = compute_metrics(held_logits, held_labels, temperature).to_dict()
+        write_heldout_logits(Path(config.out_dir) / HELDOUT_FILE, heldout_ex, held_logits)
+
     # ---- checkpoint -----------------------------------------------------------------
     save_checkpoint(
         model, tokenizer, config, metrics, sources, temperature, val_raw.ece, val_cal.ece, len(val_ex)
@@ -490,6 +581,9 @@ def save_checkpoint(
         "torch_version": torch.__version__,
         "transformers_version": __import__("transformers").__version__,
         "labels": [ID2LABEL[i] for i in sorted(ID2LABEL)],
+        "soft_targets": [
+            {"path": str(path), "sha256": sha256_file(Path(path))} for path in config.soft_targets
+        ],
     }
     (out / "training_config.json").write_text(json.dumps(training_info, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -516,6 +610,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "max_steps",
         "seed",
         "num_threads",
+        "cv_folds",
+        "cv_fold",
     ):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in (
@@ -537,6 +633,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
         dest="teachers",
         default=[],
         help="teacher model folder for distillation (repeatable: ensemble)",
+    )
+    p.add_argument(
+        "--soft-targets",
+        action="append",
+        dest="soft_targets",
+        default=[],
+        help="JSON-lines file of text + logits to distil from (repeatable; e.g. a cross-fit's)",
     )
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
