@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline.sentiment.crossfit import SOFT_TARGETS_FILE, main
+from pipeline.sentiment.crossfit import SOFT_TARGETS_FILE, fold_is_done, main
 from pipeline.sentiment.data import load_sources, stratified_split
 from pipeline.sentiment.train import TrainConfig, read_soft_targets, train
 
@@ -90,3 +90,30 @@ def test_a_failing_fold_names_its_log(tmp_path: Path) -> None:
                 "fpb-99",
             ]
         )
+
+
+def test_rerun_keeps_finished_folds_and_retrains_when_arguments_change(crossfit: Path) -> None:
+    stamps = {k: (crossfit / f"fold-{k}" / "model.safetensors").stat().st_mtime_ns for k in range(3)}
+    assert (
+        main(["--folds", "3", "--jobs", "2", "--threads", "1", "--out", str(crossfit), "--", *TRAIN_ARGS])
+        == 0
+    )
+    assert {k: (crossfit / f"fold-{k}" / "model.safetensors").stat().st_mtime_ns for k in range(3)} == stamps
+    assert (
+        len((crossfit / SOFT_TARGETS_FILE).read_text().splitlines())
+        == json.loads((crossfit / "crossfit.json").read_text())["rows"]
+    )
+
+
+def test_a_text_with_two_labels_gets_the_mean_of_its_logits(tmp_path: Path) -> None:
+    path = tmp_path / "soft.jsonl"
+    lines = [
+        {"text": "Sales were flat .", "label": "neutral", "logits": [0.0, 2.0, 4.0]},
+        {"text": "Sales were flat .", "label": "positive", "logits": [2.0, 0.0, 0.0]},
+        {"text": "Profit fell .", "label": "negative", "logits": [3.0, 0.0, -1.0]},
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert read_soft_targets([str(path)]) == {
+        "Sales were flat .": [1.0, 1.0, 2.0],
+        "Profit fell .": [3.0, 0.0, -1.0],
+    }

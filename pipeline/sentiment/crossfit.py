@@ -30,6 +30,7 @@ from pipeline.sentiment.train import HELDOUT_FILE
 logger = logging.getLogger(__name__)
 
 SOFT_TARGETS_FILE = "soft_targets.jsonl"
+FOLD_ARGS_FILE = "crossfit_args.json"
 
 
 def fold_command(train_args: list[str], folds: int, fold: int, out: Path, threads: int) -> list[str]:
@@ -50,6 +51,16 @@ def fold_command(train_args: list[str], folds: int, fold: int, out: Path, thread
     ]
 
 
+def fold_is_done(fold_dir: Path, train_args: list[str], folds: int) -> bool:
+    """A fold finished earlier with the same arguments (so an interrupted cross-fit resumes)."""
+    try:
+        recorded = json.loads((fold_dir / FOLD_ARGS_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    finished = (fold_dir / HELDOUT_FILE).is_file() and (fold_dir / "metrics.json").is_file()
+    return finished and recorded == {"folds": folds, "train_args": train_args}
+
+
 def run_folds(train_args: list[str], folds: int, out: Path, jobs: int, threads: int) -> list[Path]:
     """Train every fold (``jobs`` processes at a time); logs go to ``fold-k/train.log``."""
     pending = list(range(folds))
@@ -60,6 +71,11 @@ def run_folds(train_args: list[str], folds: int, out: Path, jobs: int, threads: 
             fold = pending.pop(0)
             fold_dir = out / f"fold-{fold}"
             fold_dir.mkdir(parents=True, exist_ok=True)
+            if fold_is_done(fold_dir, train_args, folds):
+                logger.info("fold %d already trained with these arguments: kept", fold)
+                continue
+            (fold_dir / HELDOUT_FILE).unlink(missing_ok=True)
+            (fold_dir / FOLD_ARGS_FILE).write_text(json.dumps({"folds": folds, "train_args": train_args}))
             log = (fold_dir / "train.log").open("wb")
             cmd = fold_command(train_args, folds, fold, fold_dir, threads)
             logger.info("fold %d: %s", fold, " ".join(cmd))
@@ -83,7 +99,9 @@ def run_folds(train_args: list[str], folds: int, out: Path, jobs: int, threads: 
 
 def merge_heldout(fold_dirs: list[Path], target: Path) -> dict[str, float]:
     """Concatenate the folds' held-out logits into one soft-target file; return a summary."""
-    seen: set[str] = set()
+    # Keyed by (text, label): the PhraseBank has sentences carrying two labels, whose rows
+    # land in different folds; the soft-target reader averages their logits.
+    seen: set[tuple[str, str]] = set()
     rows = correct = 0
     with target.open("w", encoding="utf-8") as out:
         for fold_dir in fold_dirs:
@@ -92,11 +110,12 @@ def merge_heldout(fold_dirs: list[Path], target: Path) -> dict[str, float]:
                 raise RuntimeError(f"cross-fit: {path} is missing; was the fold trained with --cv-folds?")
             for line in path.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
-                if record["text"] in seen:
+                key = (record["text"], record["label"])
+                if key in seen:
                     raise RuntimeError(
                         f"cross-fit: a row is held out by two folds ({fold_dir}): {record['text']!r}"
                     )
-                seen.add(record["text"])
+                seen.add(key)
                 logits = record["logits"]
                 predicted = max(range(len(logits)), key=logits.__getitem__)
                 correct += ["negative", "neutral", "positive"][predicted] == record["label"]

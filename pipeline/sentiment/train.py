@@ -294,8 +294,13 @@ def write_heldout_logits(path: Path, examples: list[Example], logits: np.ndarray
 
 
 def read_soft_targets(paths: list[str]) -> dict[str, list[float]]:
-    """text -> logits (our label order) from soft-target files; later files win."""
-    table: dict[str, list[float]] = {}
+    """text -> logits (our label order) from soft-target files.
+
+    A text listed more than once (a sentence the PhraseBank gives two labels) gets the mean
+    of its logits.
+    """
+    sums: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
     for name in paths:
         path = Path(name)
         if not path.is_file():
@@ -317,8 +322,12 @@ def read_soft_targets(paths: list[str]) -> dict[str, list[float]]:
                     raise DataFormatError(
                         f"soft targets {path}:{line_no}: expected 3 logits, got {len(logits)}"
                     )
-                table[text] = logits
-    return table
+                if text in sums:
+                    sums[text] = [a + b for a, b in zip(sums[text], logits, strict=True)]
+                else:
+                    sums[text] = logits
+                counts[text] = counts.get(text, 0) + 1
+    return {text: [x / counts[text] for x in total] for text, total in sums.items()}
 
 
 def distillation_targets(
