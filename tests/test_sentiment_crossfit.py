@@ -103,6 +103,9 @@ def test_rerun_keeps_finished_folds_and_retrains_when_arguments_change(crossfit:
         len((crossfit / SOFT_TARGETS_FILE).read_text().splitlines())
         == json.loads((crossfit / "crossfit.json").read_text())["rows"]
     )
+    assert fold_is_done(crossfit / "fold-0", TRAIN_ARGS, 3)
+    assert not fold_is_done(crossfit / "fold-0", [*TRAIN_ARGS, "--lr", "1e-5"], 3)
+    assert not fold_is_done(crossfit / "fold-0", TRAIN_ARGS, 4)
 
 
 def test_a_text_with_two_labels_gets_the_mean_of_its_logits(tmp_path: Path) -> None:
