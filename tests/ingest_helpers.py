@@ -42,13 +42,23 @@ def rss_item(
     return "<item>" + "".join(parts) + "</item>"
 
 
-def rss(items: list[str] | str, *, title: str = "Example Markets", language: str | None = "en-us") -> bytes:
+SY_NS = "http://purl.org/rss/1.0/modules/syndication/"
+
+
+def rss(
+    items: list[str] | str,
+    *,
+    title: str = "Example Markets",
+    language: str | None = "en-us",
+    channel_extra: str = "",
+) -> bytes:
+    """An RSS 2.0 feed; ``channel_extra`` is raw XML for the channel (``<ttl>``, ``sy:*``)."""
     body = "".join(items) if isinstance(items, list) else items
     lang = f"<language>{language}</language>" if language else ""
     return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" xmlns:sy="{SY_NS}"><channel>'
         f"<title>{escape(title)}</title><link>https://news.example.com/</link>"
-        f"<description>Test feed</description>{lang}{body}</channel></rss>"
+        f"<description>Test feed</description>{lang}{channel_extra}{body}</channel></rss>"
     ).encode()
 
 
@@ -97,6 +107,7 @@ class Route:
     delay_s: float = 0.0
     drip_s: float = 0.0  # pause between 1 KiB chunks of the body
     redirect_to: str | None = None
+    redirect_status: int = 302  # 301 / 308 permanent, 302 / 303 / 307 temporary
     honour_conditional: bool = True
     hits: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
@@ -142,7 +153,7 @@ class FeedServer:
         if route.delay_s:
             time.sleep(route.delay_s)
         if route.redirect_to is not None:
-            self._send(h, 302, b"", {"Location": route.redirect_to})
+            self._send(h, route.redirect_status, b"", {"Location": route.redirect_to})
             return
         headers = {"Content-Type": route.content_type, **route.headers}
         if route.etag:

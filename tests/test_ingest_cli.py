@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ingest_helpers import FeedServer, feed_server_fixture, rss_feed  # noqa: F401
+from ingest_helpers import NOW, FeedServer, feed_server_fixture, rss, rss_feed, rss_item  # noqa: F401
 
 from pipeline.cli import cli
 
@@ -99,3 +100,41 @@ def test_opml_with_entities_is_refused(runner, db, tmp_path):
     )
     result = run(runner, "feeds", "import", str(opml))
     assert result.exit_code != 0 and "declares entities" in result.output
+
+
+def test_feeds_relink_after_a_watchlist_edit(runner, db, tmp_path, monkeypatch):
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(
+        rss(
+            [
+                rss_item("a", "Voltara Motors recalls 40,000 SUVs over faulty brakes", when=NOW),
+                rss_item("b", "Orbix Cloud Systems wins a defence contract", when=NOW - timedelta(hours=3)),
+            ]
+        )
+    )
+    assert run(runner, "feeds", "add", str(feed)).exit_code == 0
+    # No watchlist yet: nothing is linked.
+    assert run(runner, "ingest", "--no-progress", "--now", NOW.isoformat()).exit_code == 0
+
+    refused = run(runner, "feeds", "relink")
+    assert refused.exit_code == 2 and "no watchlist: pass --watchlist FILE" in refused.output
+
+    wl = tmp_path / "w.csv"
+    wl.write_text("ticker,name\nVLTA,Voltara Motors Inc.\nORBX,Orbix Cloud Systems Inc.\n")
+    dry = run(runner, "feeds", "relink", "--watchlist", str(wl), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "would relink 2 articles: 2 links added, 0 removed, 0 updated (2 articles changed)" in dry.output
+
+    # From the configured watchlist; only the recent article.
+    monkeypatch.setenv("FINSENT_WATCHLIST_PATH", str(wl))
+    since = (NOW - timedelta(hours=1)).isoformat()
+    result = run(runner, "feeds", "relink", "--since", since, "--batch-size", "1")
+    assert result.exit_code == 0, result.output
+    assert "relinked 1 articles: 1 links added, 0 removed" in result.output
+    assert "trend rollups refreshed (1 hour)" in result.output
+    again = run(runner, "feeds", "relink", "--since", since)
+    assert "relinked 1 articles: 0 links added, 0 removed, 0 updated (0 articles changed)" in again.output
+    assert "rollups" not in again.output
+
+    bad = run(runner, "feeds", "relink", "--watchlist", str(tmp_path / "missing.csv"))
+    assert bad.exit_code != 0 and "does not exist" in bad.output and "Traceback" not in bad.output

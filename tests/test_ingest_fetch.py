@@ -116,3 +116,37 @@ def test_unreachable_hosts_and_files(fetcher, tmp_path: Path):
     big = tmp_path / "big.xml"
     big.write_bytes(b"x" * (2 * 1024 * 1024))
     assert get(fetcher, big.as_uri()).outcome == "too_large"
+
+
+@pytest.mark.parametrize(
+    ("status", "permanent"), [(301, True), (308, True), (302, False), (303, False), (307, False)]
+)
+def test_only_permanent_redirects_report_a_new_location(fetcher, feed_server: FeedServer, status, permanent):
+    target = feed_server.add("/new", rss_feed(1), etag='"v1"')
+    old = feed_server.add("/old", redirect_to=target, redirect_status=status)
+    result = get(fetcher, old)
+    assert (result.outcome, result.final_url) == ("ok", target)
+    assert result.moved_to == (target if permanent else None)
+    # A 304 at the end of the chain is a success too: the move still counts.
+    result = get(fetcher, old, etag='"v1"')
+    assert result.outcome == "not_modified" and result.moved_to == (target if permanent else None)
+
+
+def test_a_moved_feed_lives_where_the_permanent_hops_end(fetcher, feed_server: FeedServer):
+    target = feed_server.add("/today", rss_feed(1))
+    middle = feed_server.add("/home", redirect_to=target, redirect_status=302)
+    hop = feed_server.add("/hop", redirect_to=middle, redirect_status=308)
+    start = feed_server.add("/start", redirect_to=hop, redirect_status=301)
+    # 301, 308, then a temporary 302: the feed moved to /home, which sends us on for now.
+    result = get(fetcher, start)
+    assert result.final_url == target and result.moved_to == middle
+    # After a temporary hop, later permanent ones are not about the feed's own URL.
+    late = feed_server.add("/late", redirect_to=hop, redirect_status=307)
+    assert get(fetcher, late).moved_to is None
+
+
+def test_a_permanent_redirect_to_an_error_is_not_a_move(fetcher, feed_server: FeedServer):
+    gone = feed_server.add("/gone", b"", status=404)
+    result = get(fetcher, feed_server.add("/old", redirect_to=gone, redirect_status=301))
+    assert result.outcome == "http_error" and result.moved_to is None
+    assert get(fetcher, feed_server.add("/stays", rss_feed(1))).moved_to is None  # no redirect at all

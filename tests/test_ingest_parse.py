@@ -84,3 +84,28 @@ def test_valid_empty_feed_is_not_an_error():
     parsed = parse_feed(rss([]))
     assert parsed.entries == [] and parsed.warning is None and parsed.version == "rss20"
     assert parsed.title == "Example Markets" and parsed.language == "en-us"
+
+
+def _hint(extra: str) -> int | None:
+    return parse_feed(rss([rss_item(1, "Acme Corp beats estimates")], channel_extra=extra)).poll_interval_s
+
+
+def test_polling_hints():
+    assert _hint("") is None
+    assert _hint("<ttl>60</ttl>") == 3600
+    assert _hint("<ttl> 15 </ttl>") == 900
+    # <ttl> wins over the syndication module; absurd values are bounded, not trusted.
+    assert _hint("<ttl>30</ttl><sy:updatePeriod>daily</sy:updatePeriod>") == 1800
+    assert _hint("<ttl>99999999999</ttl>") == 365 * 86400
+    assert _hint("<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>") == 900
+    assert _hint("<sy:updatePeriod>daily</sy:updatePeriod>") == 86400
+    assert _hint("<sy:updateFrequency>2</sy:updateFrequency>") == 43200  # period defaults to daily
+    # Nonsense is ignored rather than guessed at.
+    for bad in (
+        "<ttl>0</ttl>",
+        "<ttl>-5</ttl>",
+        "<ttl>soon</ttl>",
+        "<sy:updatePeriod>fortnightly</sy:updatePeriod>",
+        "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>0</sy:updateFrequency>",
+    ):
+        assert _hint(bad) is None, bad

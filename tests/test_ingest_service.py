@@ -290,3 +290,105 @@ def test_watchlist_is_read_from_settings(db, settings, tmp_path: Path):
 
     with pytest.raises(ConfigError, match="header lacks ticker, name"):
         ingest(db, settings.model_copy(update={"watchlist_path": bad}), now=NOW)
+
+
+def test_a_permanent_redirect_moves_the_feed_and_keeps_its_articles(
+    db, settings, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+):
+    new = feed_server.add("/new", rss_feed(3))
+    old = feed_server.add("/old", redirect_to=new, redirect_status=301)
+    (feed_id,) = _add(db, old)
+    with caplog.at_level("INFO", logger="pipeline.ingest.store"):
+        first = ingest(db, settings, now=NOW)
+    assert (first.new, first.failed) == (3, 0)
+    assert _feed(db, feed_id).url == new
+    assert f"feed #{feed_id} moved permanently: {old} → {new}" in caplog.text
+
+    # The next run asks the new URL directly; the same items are duplicates of the same feed.
+    feed_server.routes["/new"].body = rss_feed(4)
+    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (second.new, second.duplicates) == (1, 3)
+    assert feed_server.routes["/old"].hits == 1
+    assert _count(db, Article) == 4 and _count(db, Article, Article.feed_id == feed_id) == 4
+
+
+@pytest.mark.parametrize("status", [302, 303, 307])
+def test_a_temporary_redirect_keeps_the_feed_url(db, settings, feed_server: FeedServer, status):
+    new = feed_server.add("/today", rss_feed(2))
+    old = feed_server.add("/feed", redirect_to=new, redirect_status=status)
+    (feed_id,) = _add(db, old)
+    assert ingest(db, settings, now=NOW).new == 2
+    assert _feed(db, feed_id).url == old
+
+
+def test_a_move_onto_another_feeds_url_is_refused(
+    db, settings, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+):
+    new = feed_server.add("/new", rss_feed(2))
+    old = feed_server.add("/old", redirect_to=new, redirect_status=308)
+    moving, existing = _add(db, old, new)
+    with caplog.at_level("INFO", logger="pipeline.ingest.store"):
+        report = ingest(db, settings, now=NOW)
+    assert report.failed == 0
+    assert (_feed(db, moving).url, _feed(db, existing).url) == (old, new)
+    warning = next(r for r in caplog.records if r.levelname == "WARNING")
+    assert f"feed #{moving} ({old})" in warning.message and f"already feed #{existing}" in warning.message
+    assert "moved permanently:" not in caplog.text
+
+
+def test_a_permanent_redirect_to_a_page_that_is_no_feed_is_not_followed_for_good(
+    db, settings, feed_server: FeedServer
+):
+    page = feed_server.add("/login", b"<html><body>Sign in</body></html>", content_type="text/html")
+    old = feed_server.add("/feed", redirect_to=page, redirect_status=301)
+    (feed_id,) = _add(db, old)
+    assert [f.outcome for f in ingest(db, settings, now=NOW).feeds] == ["not_a_feed"]
+    assert _feed(db, feed_id).url == old
+
+
+def test_a_feeds_ttl_sets_its_next_fetch(db, settings, feed_server: FeedServer):
+    url = feed_server.add("/rss", rss_feed(2, channel_extra="<ttl>60</ttl>"), etag='"v1"')
+    (feed_id,) = _add(db, url)
+    ingest(db, settings, now=NOW)
+    feed = _feed(db, feed_id)
+    assert (feed.poll_interval_s, feed.next_fetch_at) == (3600, NOW + timedelta(hours=1))
+    assert due_feed_ids(db, now=NOW + timedelta(minutes=45)) == []
+    assert ingest(db, settings, now=NOW + timedelta(minutes=45)).feeds == []
+    assert feed_server.routes["/rss"].hits == 1
+
+    # A 304 carries no body, so no new hint: the stored one still paces the feed.
+    later = NOW + timedelta(hours=1)
+    assert due_feed_ids(db, now=later) == [feed_id]
+    assert [f.outcome for f in ingest(db, settings, now=later).feeds] == ["not_modified"]
+    assert _feed(db, feed_id).next_fetch_at == later + timedelta(hours=1)
+
+    # The feed drops its <ttl>: due at every run again.
+    feed_server.routes["/rss"].body = rss_feed(3)
+    feed_server.routes["/rss"].etag = '"v2"'
+    ingest(db, settings, now=later + timedelta(hours=1))
+    feed = _feed(db, feed_id)
+    assert (feed.poll_interval_s, feed.next_fetch_at) == (None, None)
+
+
+def test_polling_hints_are_capped_and_read_from_the_syndication_module(db, settings, feed_server: FeedServer):
+    huge = feed_server.add("/huge", rss_feed(1, prefix="huge", channel_extra="<ttl>100000</ttl>"))
+    sy = feed_server.add(
+        "/sy",
+        rss_feed(
+            1,
+            prefix="sy",
+            channel_extra="<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>",
+        ),
+    )
+    huge_id, sy_id = _add(db, huge, sy)
+    ingest(db, settings, now=NOW)
+    # A typo must not silence a feed for months: at most a day.
+    assert (_feed(db, huge_id).poll_interval_s, _feed(db, huge_id).next_fetch_at) == (
+        6_000_000,
+        NOW + timedelta(hours=24),
+    )
+    assert _feed(db, sy_id).next_fetch_at == NOW + timedelta(minutes=30)
+    # `--feed` (explicit ids) still fetches a feed that asked to be left alone.
+    assert [
+        f.outcome for f in ingest(db, settings, now=NOW + timedelta(minutes=5), feed_ids=[huge_id]).feeds
+    ] == ["unchanged"]

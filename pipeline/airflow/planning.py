@@ -16,7 +16,8 @@ def due_this_interval(db: Database, *, now: datetime) -> list[int]:
     ``now``.
 
     The ingest stage marks a successful feed due again at once (the schedule sets the
-    pace), so without this a re-run of the same interval would fetch everything again
+    pace, unless the feed asked for a longer one with <ttl> or sy:updatePeriod), so
+    without this a re-run of the same interval would fetch everything again
     and add a fetch-log row per feed. Each fetch stamps ``last_fetched_at`` with the
     run's ``now``: a feed stamped at or after it was fetched for this interval already.
     """

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli.params import UtcDateTime
+
 
 def _open(app):
     # The embedded database belongs to FinSent and is migrated silently; an external one
@@ -137,3 +139,66 @@ def remove_cmd(app, refs: tuple[str, ...], purge: bool) -> None:
     for r in results:
         extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
         click.echo(f"{r.action}  {r.url}{extra}")
+
+
+@feeds.command("relink")
+@click.option(
+    "--watchlist",
+    "watchlist_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Watchlist CSV to link with [default: FINSENT_WATCHLIST_PATH].",
+)
+@click.option("--since", type=UtcDateTime(), help="Only articles published since this time (UTC).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Articles per transaction.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would change; write nothing.")
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Bring the trend rollups up to date afterwards (else the next scoring run does).",
+)
+@click.pass_obj
+def relink_cmd(
+    app,
+    watchlist_path: Path | None,
+    since: datetime | None,
+    batch_size: int,
+    dry_run: bool,
+    refresh: bool,
+) -> None:
+    """Re-link stored articles to tickers after a watchlist edit.
+
+    Links a company added to the watchlist to the articles that already name it, and
+    unlinks those of a removed company. Running it again changes nothing.
+    """
+    from pipeline.ingest.tickers import relink_articles
+    from pipeline.ingest.watchlist import load_watchlist
+
+    path = watchlist_path or app.settings.watchlist_path
+    if path is None:
+        # Without a watchlist every name-matched link would be removed: make that explicit.
+        raise click.UsageError(
+            "no watchlist: pass --watchlist FILE or set FINSENT_WATCHLIST_PATH "
+            "(an empty file unlinks every company name and keeps cashtags and exchange prefixes)"
+        )
+    watchlist = load_watchlist(path)
+    with _open(app) as database:
+        report = relink_articles(database, watchlist, since=since, batch_size=batch_size, dry_run=dry_run)
+        hours = 0
+        if refresh and not dry_run and report.changed:
+            from pipeline.trends.rollups import refresh_rollups
+
+            hours = refresh_rollups(database)
+    click.echo(
+        f"{'would relink' if dry_run else 'relinked'} {report.articles} articles: "
+        f"{report.added} links added, {report.removed} removed, {report.updated} updated "
+        f"({report.changed} articles changed)"
+    )
+    if hours:
+        click.echo(f"trend rollups refreshed ({hours} hour{'' if hours == 1 else 's'})")

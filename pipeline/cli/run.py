@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
+from pipeline.cli.params import UtcDateTime
 from pipeline.run import STAGES
-
-
-class UtcDateTime(click.ParamType):
-    """An ISO 8601 time; naive values are taken as UTC."""
-
-    name = "ISO-TIME"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"'{value}' is not an ISO 8601 time such as 2026-11-29T14:00Z", param, ctx)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _open(app, migrate: bool | None):

@@ -66,6 +66,10 @@ class Feed(Base):
     body_hash: Mapped[str | None] = mapped_column(
         String(64), comment="sha256 of the last body stored: an unchanged body is not parsed again"
     )
+    poll_interval_s: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="seconds between polls the feed asks for (<ttl>, sy:updatePeriod); NULL = no hint",
+    )
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
 

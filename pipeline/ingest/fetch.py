@@ -31,6 +31,9 @@ KEPT_HEADERS = ("content-type", "content-location", "content-language", "etag", 
 
 # Outcomes that are a success for the feed's health.
 OK_OUTCOMES = frozenset({"ok", "not_modified", "unchanged"})
+# "Moved Permanently" and "Permanent Redirect": the feed's URL is now the target. 302, 303
+# and 307 say nothing about the future, so they are followed but never remembered.
+PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class FeedRequest:
     language: str | None = None
     name: str | None = None
     last_entries: int = 0  # entries in the last body stored (what a 304 re-confirms)
+    poll_interval_s: int | None = None  # the feed's stored polling hint (<ttl>, sy:*)
 
 
 @dataclass
@@ -60,6 +64,9 @@ class FetchResult:
     duration_ms: int = 0
     final_url: str | None = None
     size: int | None = None  # body bytes (kept after the body itself is released)
+    # Where the feed moved for good: the end of the chain's leading 301/308 hops, set only
+    # when the chain ended in a 200 or 304 (a redirect to an error page proves nothing).
+    moved_to: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -123,6 +130,23 @@ def parse_retry_after(value: str | None, *, reference: float) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max(when.timestamp() - reference, 0.0), MAX_RETRY_AFTER_S)
+
+
+def permanent_location(requested: str, response: httpx.Response) -> str | None:
+    """The URL the feed moved to for good, or None.
+
+    Only the leading run of permanent hops counts: in ``A -301-> B -302-> C`` the feed
+    lives at B (C is where B happens to send us today), and after a temporary hop nothing
+    later is a statement about A.
+    """
+    hops = response.history
+    urls = [str(r.url) for r in hops] + [str(response.url)]
+    moved = None
+    for i, hop in enumerate(hops):
+        if hop.status_code not in PERMANENT_REDIRECTS:
+            break
+        moved = urls[i + 1]
+    return moved if moved is not None and moved != requested else None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -224,8 +248,11 @@ class Fetcher:
                 kept = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
                 status = resp.status_code
                 final_url = str(resp.url)
+                moved_to = permanent_location(request.url, resp) if status in (200, 304) else None
                 if status == 304:
-                    return FetchResult("not_modified", status=status, headers=kept, final_url=final_url)
+                    return FetchResult(
+                        "not_modified", status=status, headers=kept, final_url=final_url, moved_to=moved_to
+                    )
                 if status in (429, 503):
                     retry = parse_retry_after(resp.headers.get("retry-after"), reference=time.time())
                     wait = f" (Retry-After {retry:.0f} s honoured)" if retry is not None else ""
@@ -279,7 +306,12 @@ class Fetcher:
                         "http_error", status=status, error=f"corrupt compressed body ({_one_line(exc)})"
                     )
                 return FetchResult(
-                    "ok", status=status, body=b"".join(chunks), headers=kept, final_url=final_url
+                    "ok",
+                    status=status,
+                    body=b"".join(chunks),
+                    headers=kept,
+                    final_url=final_url,
+                    moved_to=moved_to,
                 )
         except httpx.TimeoutException:
             return FetchResult("timeout", error=f"no answer within {self.timeout_s:g} s (fetch_timeout_s)")

@@ -66,7 +66,12 @@ class ArticleRow:
     title_is_specific: bool
 
     def text(self) -> str:
-        return self.title if not self.summary else f"{self.title}\n{self.summary}"
+        return linkable_text(self.title, self.summary)
+
+
+def linkable_text(title: str, summary: str | None) -> str:
+    """What ticker linking reads; re-linking stored articles must read exactly the same."""
+    return title if not summary else f"{title}\n{summary}"
 
 
 def _strip_tags(value: str) -> str:

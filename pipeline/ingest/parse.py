@@ -23,6 +23,19 @@ log = logging.getLogger(__name__)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
 
+# RSS 1.0 syndication module (sy:updatePeriod / sy:updateFrequency): the period is shared
+# among `frequency` updates. The module's defaults are "daily" and 1.
+SY_PERIODS_S = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 7 * 86400,
+    "monthly": 30 * 86400,
+    "yearly": 365 * 86400,
+}
+# Hints are stored as the feed gave them (the scheduler caps what it honours); this only
+# keeps absurd values inside the column's integer.
+MAX_POLL_HINT_S = 365 * 86400
+
 
 class FeedParseError(FeedError):
     """The body is not a usable feed. ``outcome`` is what the fetches table records."""
@@ -39,6 +52,7 @@ class ParsedFeed:
     language: str | None = None
     version: str = ""
     warning: str | None = None
+    poll_interval_s: int | None = None  # how often the feed asks to be polled (<ttl>, sy:*)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,6 +61,33 @@ def _describe(exc: Any) -> str:
     detail = text[0][:200] if text else ""
     name = type(exc).__name__
     return f"{name}: {detail}" if detail else name
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def poll_interval(feed: dict[str, Any]) -> int | None:
+    """Seconds between polls the feed asks for: RSS 2.0 ``<ttl>`` (minutes), else the
+    syndication module's period / frequency; None when it says nothing usable."""
+    ttl = _positive_int(feed.get("ttl"))
+    if ttl is not None:
+        return min(ttl * 60, MAX_POLL_HINT_S)
+    period = feed.get("sy_updateperiod")
+    frequency = feed.get("sy_updatefrequency")
+    if period is None and frequency is None:
+        return None
+    period_s = SY_PERIODS_S.get(str(period or "daily").strip().lower())
+    if period_s is None:
+        return None  # a misspelt period: ignoring it beats guessing
+    per_period = _positive_int(frequency) if frequency is not None else 1
+    if per_period is None:
+        return None
+    return max(1, min(period_s // per_period, MAX_POLL_HINT_S))
 
 
 def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedFeed:
@@ -91,4 +132,5 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedF
         language=feed.get("language") or None,
         version=result.get("version") or "",
         warning=warning,
+        poll_interval_s=poll_interval(feed),
     )

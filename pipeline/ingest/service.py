@@ -138,6 +138,7 @@ def _requests(db: Database, *, now: datetime, feed_ids: Sequence[int] | None) ->
             language=f.language,
             name=f.name,
             last_entries=last_entries.get(f.id) or 0,
+            poll_interval_s=f.poll_interval_s,
         )
         for f in feeds
     ]
@@ -196,6 +197,7 @@ def prepare_feed(
             body_hash=body_hash,
             feed_title=parsed.title,
             feed_language=parsed.language,
+            poll_interval_s=parsed.poll_interval_s,
         )
     except FeedParseError as exc:
         return FeedWork(request, fetch, started_at, exc.outcome, error=exc.args[0])

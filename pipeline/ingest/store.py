@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
@@ -45,6 +45,10 @@ CLUSTER_LOCK_KEY = 0x46534E54_494E4753  # "FSNTINGS"
 DEFAULT_DEDUP_WINDOW_HOURS = 48.0
 DEFAULT_BACKOFF_BASE_S = 600.0
 DEFAULT_BACKOFF_MAX_S = 12 * 3600.0
+# A feed's own polling hint (<ttl>, sy:updatePeriod) is honoured up to a day: a typo such as
+# <ttl>100000</ttl> must not silence a feed for months. Hints shorter than the schedule's
+# interval change nothing: the feed is simply due at the next run.
+MAX_POLL_HINT_S = 24 * 3600.0
 
 ARTICLES = Article.__table__
 ENTITIES = ArticleEntity.__table__
@@ -69,6 +73,7 @@ class FeedWork:
     body_hash: str | None = None
     feed_title: str | None = None
     feed_language: str | None = None
+    poll_interval_s: int | None = None  # the feed's polling hint, when its body was parsed
 
 
 @dataclass
@@ -96,6 +101,7 @@ class StorePolicy:
     dedup_window_hours: float = DEFAULT_DEDUP_WINDOW_HOURS
     backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
+    max_poll_hint_s: float = MAX_POLL_HINT_S
 
     @classmethod
     def from_settings(cls, settings) -> StorePolicy:
@@ -154,7 +160,9 @@ FAIL_FEED = text(
     RETURNING next_fetch_at, name
     """
 )
-# One statement for many feeds (executemany would be a round trip per feed).
+# One statement for many feeds (executemany would be a round trip per feed). A feed that
+# gives no polling hint is due again at once (delay NULL: the schedule sets the pace); one
+# that does is due after its hint, capped (see FeedWriter._success).
 FEED_SUCCESS = text(
     """
     UPDATE feeds AS f SET
@@ -162,7 +170,8 @@ FEED_SUCCESS = text(
         last_error = NULL,
         last_fetched_at = :now,
         last_success_at = :now,
-        next_fetch_at = NULL,
+        next_fetch_at = :now + make_interval(secs => v.delay_s),
+        poll_interval_s = v.hint,
         etag = v.etag,
         last_modified = v.last_modified,
         body_hash = COALESCE(v.body_hash, f.body_hash),
@@ -170,11 +179,20 @@ FEED_SUCCESS = text(
         language = COALESCE(f.language, v.language)
     FROM unnest(
         CAST(:ids AS integer[]), CAST(:etags AS text[]), CAST(:last_modifieds AS text[]),
-        CAST(:body_hashes AS text[]), CAST(:names AS text[]), CAST(:languages AS text[])
-    ) AS v (id, etag, last_modified, body_hash, name, language)
+        CAST(:body_hashes AS text[]), CAST(:names AS text[]), CAST(:languages AS text[]),
+        CAST(:hints AS integer[]), CAST(:delays AS double precision[])
+    ) AS v (id, etag, last_modified, body_hash, name, language, hint, delay_s)
     WHERE f.id = v.id
     """
 )
+# A permanent redirect: the feed takes its new URL unless another feed already has it.
+MOVE_FEED = text(
+    """
+    UPDATE feeds SET url = :new
+    WHERE id = :feed_id AND url = :old AND NOT EXISTS (SELECT 1 FROM feeds WHERE url = :new)
+    """
+)
+FEED_AT_URL = text("SELECT id FROM feeds WHERE url = :url AND id <> :feed_id")
 
 
 @dataclass
@@ -183,10 +201,13 @@ class Deferred:
 
     fetch_rows: list[dict] = field(default_factory=list)
     feed_updates: list[dict] = field(default_factory=list)
+    moves: list[tuple[int, str, str]] = field(default_factory=list)  # (feed id, old URL, new URL)
 
     def flush(self, conn: Connection, now: datetime) -> None:
         if self.fetch_rows:
             conn.execute(insert(FETCHES), self.fetch_rows)
+        for feed_id, old, new in self.moves:
+            move_feed(conn, feed_id, old, new)
         if self.feed_updates:
             params = {
                 param: [u[column] for u in self.feed_updates]
@@ -197,11 +218,45 @@ class Deferred:
                     ("body_hashes", "body_hash"),
                     ("names", "name"),
                     ("languages", "language"),
+                    ("hints", "hint"),
+                    ("delays", "delay_s"),
                 )
             }
             conn.execute(FEED_SUCCESS, {"now": now, **params})
         self.fetch_rows.clear()
         self.feed_updates.clear()
+        self.moves.clear()
+
+
+def move_feed(conn: Connection, feed_id: int, old: str, new: str) -> bool:
+    """Give a feed the URL it permanently moved to; False (and a warning) when another
+    feed already has that URL. Articles are keyed by feed id, not URL: none is touched."""
+    # A savepoint: a concurrent ingest (another Airflow shard) may take the URL between
+    # the check and the update, and the unique violation must not abort the whole batch.
+    savepoint = conn.begin_nested()
+    try:
+        moved = conn.execute(MOVE_FEED, {"feed_id": feed_id, "old": old, "new": new}).rowcount == 1
+    except IntegrityError:
+        savepoint.rollback()
+        moved = False
+    else:
+        savepoint.commit()
+    if moved:
+        log.info("feed #%s moved permanently: %s → %s", feed_id, old, new)
+        return True
+    other = conn.execute(FEED_AT_URL, {"url": new, "feed_id": feed_id}).scalar_one_or_none()
+    if other is not None:
+        log.warning(
+            "feed #%s (%s) moved permanently to %s, which is already feed #%s: kept the old URL "
+            "(remove one of the two with `finsent feeds remove`)",
+            feed_id,
+            old,
+            new,
+            other,
+        )
+    else:  # renamed or removed since this run read it: nothing to do
+        log.debug("feed #%s: not moved to %s (its URL is no longer %s)", feed_id, new, old)
+    return False
 
 
 class FeedWriter:
@@ -341,6 +396,9 @@ class FeedWriter:
             # Validators are stored only with a body we stored: else a 304 would hide items forever.
             etag, last_modified = work.fetch.headers.get("etag"), work.fetch.headers.get("last-modified")
         title = clean_text(work.feed_title, 200) if work.feed_title else None
+        # A 304 or an unchanged body says nothing new about the polling hint: the stored one
+        # still applies. Only a parsed body can set or clear it.
+        hint = work.poll_interval_s if work.outcome == "ok" else req.poll_interval_s
         self._deferred.fetch_rows.append(
             {
                 "feed_id": req.feed_id,
@@ -365,8 +423,13 @@ class FeedWriter:
                 "body_hash": work.body_hash,
                 "name": title or None,
                 "language": work.feed_language[:16] if work.feed_language else None,
+                "hint": hint,
+                "delay_s": min(float(hint), self.policy.max_poll_hint_s) if hint else None,
             }
         )
+        moved_to = work.fetch.moved_to
+        if moved_to and moved_to != req.url:
+            self._deferred.moves.append((req.feed_id, req.url, moved_to))
         return FeedOutcome(
             feed_id=req.feed_id,
             url=req.url,

@@ -7,10 +7,19 @@ word boundaries. The guards exist because each signal has known false positives.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+from pipeline.ingest.normalise import linkable_text
 from pipeline.ingest.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from pipeline.db.engine import Database
+
+log = logging.getLogger(__name__)
 
 EXCHANGE_RE = re.compile(
     r"(?<![\w])(?i:NYSE\s+American|NYSE\s+Arca|NYSE|NASDAQ(?:GS|GM|CM)?|AMEX|OTCQX|OTCQB|OTC|TSXV?|"
@@ -136,3 +145,146 @@ def _mostly_upper(text: str) -> bool:
     if letters < MOSTLY_UPPER_MIN_LETTERS:
         return False
     return sum(map(str.isupper, head)) > 0.7 * letters
+
+
+# --- re-linking stored articles after a watchlist edit -----------------------------------
+
+RELINK_BATCH = 1000
+
+# A page of articles in id order (keyset: no OFFSET, each page is an index range). FOR
+# SHARE holds off an ingest edit of the same articles until the page is committed: it
+# re-links from the new text itself, and must not be overwritten with links of the old.
+RELINK_PAGE = """
+    SELECT id, title, summary, published_at FROM articles
+    WHERE id > :after {since}
+    ORDER BY id
+    LIMIT :n
+    FOR SHARE
+"""
+RELINK_CURRENT = """
+    SELECT article_id, ticker, company, matched_by FROM article_entities
+    WHERE article_id = ANY(CAST(:ids AS bigint[]))
+"""
+RELINK_DELETE = """
+    DELETE FROM article_entities e
+    USING unnest(CAST(:ids AS bigint[]), CAST(:tickers AS text[])) AS k (article_id, ticker)
+    WHERE e.article_id = k.article_id AND e.ticker = k.ticker
+"""
+RELINK_INSERT = """
+    INSERT INTO article_entities (article_id, ticker, company, matched_by, published_at)
+    SELECT * FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:tickers AS text[]), CAST(:companies AS text[]),
+        CAST(:matched_by AS text[]), CAST(:published_at AS timestamptz[])
+    )
+"""
+RELINK_UPDATE = """
+    UPDATE article_entities e SET company = k.company, matched_by = k.matched_by
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:tickers AS text[]), CAST(:companies AS text[]),
+        CAST(:matched_by AS text[])
+    ) AS k (article_id, ticker, company, matched_by)
+    WHERE e.article_id = k.article_id AND e.ticker = k.ticker
+"""
+
+
+@dataclass
+class RelinkReport:
+    articles: int = 0  # articles read
+    changed: int = 0  # articles whose links changed
+    added: int = 0  # links added (a ticker the article is now linked to)
+    removed: int = 0  # links removed
+    updated: int = 0  # same ticker, another company name or signal
+
+    def summary(self) -> str:
+        return (
+            f"relink: {self.articles} articles read, {self.changed} changed: {self.added} links added, "
+            f"{self.removed} removed, {self.updated} updated"
+        )
+
+
+def relink_articles(
+    db: Database,
+    watchlist: Watchlist,
+    *,
+    since: datetime | None = None,
+    batch_size: int = RELINK_BATCH,
+    dry_run: bool = False,
+) -> RelinkReport:
+    """Re-link stored articles (those published since ``since``, or all) to tickers with
+    ``watchlist``, as ingestion would link them today. Idempotent: a second run changes
+    nothing.
+
+    Works page by page, one transaction each, so memory and locks stay bounded whatever
+    the size of the table, and an interrupted run keeps what it did (run it again to
+    finish). Only differences are written; the trends triggers queue the hours of those
+    articles, so ``refresh_rollups`` afterwards (or the next scoring run) brings the
+    ticker rollups up to date. ``dry_run`` counts the changes and writes nothing.
+    """
+    from sqlalchemy import text
+
+    if since is not None and since.tzinfo is None:
+        raise ValueError(f"since={since.isoformat()} has no timezone: pass an aware datetime")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+    linker = TickerLinker(watchlist)
+    page = text(RELINK_PAGE.format(since="AND published_at >= :since" if since is not None else ""))
+    report = RelinkReport()
+    after = 0
+    while True:
+        with db.engine.connect() as conn, conn.begin() as tx:
+            params = {"after": after, "n": batch_size} | ({"since": since} if since is not None else {})
+            rows = conn.execute(page, params).all()
+            if not rows:
+                break
+            after = rows[-1].id
+            ids = [r.id for r in rows]
+            current = {
+                (r.article_id, r.ticker): (r.company, r.matched_by)
+                for r in conn.execute(text(RELINK_CURRENT), {"ids": ids})
+            }
+            wanted: dict[tuple[int, str], tuple[str | None, str]] = {}
+            published = {r.id: r.published_at for r in rows}
+            for r in rows:
+                for match in linker.link(linkable_text(r.title, r.summary)):
+                    wanted[(r.id, match.ticker)] = (match.company, match.matched_by)
+            added = [key for key in wanted if key not in current]
+            removed = [key for key in current if key not in wanted]
+            updated = [key for key, value in wanted.items() if key in current and current[key] != value]
+            report.articles += len(rows)
+            report.added += len(added)
+            report.removed += len(removed)
+            report.updated += len(updated)
+            report.changed += len({article_id for article_id, _ in (*added, *removed, *updated)})
+            if dry_run:
+                tx.rollback()
+                continue
+            # Nothing is written for an unchanged page: no dead rows, no dirty hours.
+            if removed:
+                conn.execute(
+                    text(RELINK_DELETE),
+                    {"ids": [a for a, _ in removed], "tickers": [t for _, t in removed]},
+                )
+            if added:
+                conn.execute(
+                    text(RELINK_INSERT),
+                    {
+                        "ids": [a for a, _ in added],
+                        "tickers": [t for _, t in added],
+                        "companies": [wanted[k][0] for k in added],
+                        "matched_by": [wanted[k][1] for k in added],
+                        "published_at": [published[a] for a, _ in added],
+                    },
+                )
+            if updated:
+                conn.execute(
+                    text(RELINK_UPDATE),
+                    {
+                        "ids": [a for a, _ in updated],
+                        "tickers": [t for _, t in updated],
+                        "companies": [wanted[k][0] for k in updated],
+                        "matched_by": [wanted[k][1] for k in updated],
+                    },
+                )
+        log.debug("relink: up to article #%s, %s", after, report.summary())
+    log.info("%s%s", report.summary(), " (dry run: nothing written)" if dry_run else "")
+    return report
