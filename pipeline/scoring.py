@@ -67,7 +67,7 @@ def resolve_model_path(settings: Settings) -> str:
 def load_classifier(settings: Settings) -> Classifier:
     from pipeline.sentiment.classifier import SentimentClassifier
 
-    return SentimentClassifier.load(resolve_model_path(settings))
+    return SentimentClassifier.load(resolve_model_path(settings), quantize=settings.model_quantize)
 
 
 def score_pending(

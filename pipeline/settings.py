@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
     )
     score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
+    model_quantize: bool | None = Field(
+        default=None,
+        description="int8 dynamic quantisation of the model on the CPU: about 2.5x faster, and "
+        "moves FPB accuracy by up to about a point either way (see the model card). "
+        "Unset: on for the CPU, off on a GPU.",
+    )
 
     # --- ingestion ----------------------------------------------------------------
     feeds: CommaList = Field(

@@ -117,6 +117,16 @@ def test_model_resolution(settings, tmp_path) -> None:
         assert resolve_model_path(settings) == str(released)
 
 
+@pytest.mark.parametrize(("quantize", "expected"), [(None, True), (False, False), (True, True)])
+def test_model_quantize_setting_reaches_the_classifier(settings, quantize, expected) -> None:
+    from pipeline.scoring import load_classifier
+
+    if released_model_dir() is None:
+        pytest.skip("no released model")
+    clf = load_classifier(settings.model_copy(update={"model_quantize": quantize}))
+    assert clf.quantized is expected  # None: int8 on the CPU (no GPU here)
+
+
 def test_edited_article_is_rescored_in_place(db, settings) -> None:
     from datetime import timedelta
 

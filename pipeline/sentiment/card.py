@@ -129,6 +129,8 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
     lines += ["## Training data", "", "| source | rows | weight | sha256 |", "|---|---:|---:|---|"]
     for s in training_info["sources"]:
         lines.append(f"| {s['name']} | {s['rows']} | {s['weight']} | `{s['sha256'][:16]}…` |")
+    for soft in training_info.get("soft_targets") or []:
+        lines.append(f"| soft targets `{soft['path']}` | – | – | `{soft['sha256'][:16]}…` |")
     lines += [
         "",
         f"Validation: {config['val_fraction']:.0%} of the training rows, stratified by source"
