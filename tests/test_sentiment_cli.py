@@ -70,6 +70,7 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--data-dir", "/no/such/dir"], "/no/such/dir"),
         (["--out", "x", "--cv-folds", "1"], "--cv-folds"),
         (["--out", "x", "--cv-folds", "3", "--cv-fold", "3"], "fold 3 of 3"),
+        (["--out", "x", "--cv-fold", "2"], "fold 2 of 0"),
         (["--out", "x", "--soft-targets", "/no/such/file.jsonl"], "/no/such/file.jsonl"),
     ],
 )

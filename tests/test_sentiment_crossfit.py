@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.sentiment.crossfit import SOFT_TARGETS_FILE, fold_is_done, main
-from pipeline.sentiment.data import load_sources, stratified_split
+from pipeline.sentiment.data import DataFormatError, load_sources, stratified_split
 from pipeline.sentiment.train import TrainConfig, read_soft_targets, train
 
 DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
@@ -73,50 +73,65 @@ def test_training_arguments_the_crossfit_owns_are_refused(tmp_path: Path) -> Non
         main(["--folds", "1", "--out", str(tmp_path)])
 
 
-def test_a_failing_fold_names_its_log(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match=r"folds \[0, 1\] failed: see their train.log"):
-        main(
-            [
-                "--folds",
-                "2",
-                "--jobs",
-                "2",
-                "--threads",
-                "1",
-                "--out",
-                str(tmp_path),
-                "--",
-                "--source",
-                "fpb-99",
-            ]
-        )
-
-
-def test_rerun_keeps_finished_folds_and_retrains_when_arguments_change(crossfit: Path) -> None:
-    stamps = {k: (crossfit / f"fold-{k}" / "model.safetensors").stat().st_mtime_ns for k in range(3)}
-    assert (
-        main(["--folds", "3", "--jobs", "2", "--threads", "1", "--out", str(crossfit), "--", *TRAIN_ARGS])
-        == 0
-    )
-    assert {k: (crossfit / f"fold-{k}" / "model.safetensors").stat().st_mtime_ns for k in range(3)} == stamps
-    assert (
-        len((crossfit / SOFT_TARGETS_FILE).read_text().splitlines())
-        == json.loads((crossfit / "crossfit.json").read_text())["rows"]
-    )
-    assert fold_is_done(crossfit / "fold-0", TRAIN_ARGS, 3)
-    assert not fold_is_done(crossfit / "fold-0", [*TRAIN_ARGS, "--lr", "1e-5"], 3)
-    assert not fold_is_done(crossfit / "fold-0", TRAIN_ARGS, 4)
-
-
-def test_a_text_with_two_labels_gets_the_mean_of_its_logits(tmp_path: Path) -> None:
-    path = tmp_path / "soft.jsonl"
-    lines = [
-        {"text": "Sales were flat .", "label": "neutral", "logits": [0.0, 2.0, 4.0]},
-        {"text": "Sales were flat .", "label": "positive", "logits": [2.0, 0.0, 0.0]},
-        {"text": "Profit fell .", "label": "negative", "logits": [3.0, 0.0, -1.0]},
+def test_a_failing_fold_is_one_line_naming_its_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "--folds",
+        "2",
+        "--jobs",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--",
+        "--source",
+        "fpb-99",
     ]
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    assert read_soft_targets([str(path)]) == {
-        "Sales were flat .": [1.0, 1.0, 2.0],
-        "Profit fell .": [3.0, 0.0, -1.0],
-    }
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("crossfit: error: fold ")
+    assert "train.log" in err[0]
+    assert not (tmp_path / SOFT_TARGETS_FILE).exists()
+    # a failed fold is not taken as done by the next run
+    assert not fold_is_done(tmp_path / "fold-0", args[-2:], 2)
+
+
+def test_repeated_texts_share_a_fold() -> None:
+    from pipeline.sentiment.data import Example, cv_fold_split
+
+    examples = [Example(f"sentence {i % 7}", i % 3, "fpb-split") for i in range(42)]
+    idx = list(range(42))
+    for k in range(3):
+        kept, held = cv_fold_split(examples, idx, 3, k, seed=1)
+        assert not {examples[i].text for i in kept} & {examples[i].text for i in held}
+
+
+def test_distillation_targets_mask_precedence_and_split_guard(crossfit: Path, tmp_path: Path) -> None:
+    import torch
+
+    from pipeline.sentiment.train import distillation_targets
+
+    soft = tmp_path / "soft.jsonl"
+    soft.write_text(
+        json.dumps({"text": "covered", "logits": [4.0, 0.0, 0.0]})
+        + "\n"
+        + json.dumps({"text": "held for validation", "logits": [0.0, 0.0, 4.0]})
+        + "\n"
+    )
+    config = TrainConfig(data_dir=DATA, soft_targets=[str(soft)], distill_temperature=1.0)
+    targets, covered = distillation_targets(config, ["covered", "tfns row"], "cpu")
+    assert covered.tolist() == [True, False]
+    assert torch.allclose(targets[0], torch.softmax(torch.tensor([4.0, 0.0, 0.0]), -1))
+    assert targets[1].sum() == 0  # uncovered rows train on their label alone
+    # soft targets win over a teacher on the rows they cover; the teacher covers the rest
+    config.teachers = [str(crossfit / "fold-0")]
+    targets, covered = distillation_targets(config, ["covered", "tfns row"], "cpu")
+    assert covered.tolist() == [True, True]
+    assert torch.allclose(targets[0], torch.softmax(torch.tensor([4.0, 0.0, 0.0]), -1))
+    config.teachers = []
+    with pytest.raises(DataFormatError, match="cover 1 validation rows"):
+        distillation_targets(config, ["covered"], "cpu", ["held for validation"])
+    with pytest.raises(DataFormatError, match="cover none of the training rows"):
+        distillation_targets(config, ["something else"], "cpu")

@@ -173,7 +173,7 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     type=click.FloatRange(0, 1),
     default=0.5,
     show_default=True,
-    help="Weight of the distillation loss (with --teacher).",
+    help="Weight of the distillation loss (with --teacher or --soft-targets).",
 )
 @click.option(
     "--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
@@ -241,7 +241,7 @@ def train_cmd(**opts: Any) -> None:
     select_on = opts.pop("select_on")
     teachers = list(opts.pop("teachers"))
     soft_targets = list(opts.pop("soft_targets"))
-    if opts["cv_folds"] == 1 or (opts["cv_folds"] >= 2 and opts["cv_fold"] >= opts["cv_folds"]):
+    if opts["cv_folds"] == 1 or opts["cv_fold"] >= max(opts["cv_folds"], 1):
         raise click.BadParameter(
             f"need --cv-folds >= 2 and --cv-fold below it, got fold {opts['cv_fold']} of {opts['cv_folds']}",
             param_hint="--cv-folds",

@@ -46,6 +46,8 @@ def train_command(config: dict[str, Any]) -> str:
     ]
     for key, flag in flags:
         parts += [flag, str(config[key])]
+    if config.get("cv_folds"):
+        parts += ["--cv-folds", str(config["cv_folds"]), "--cv-fold", str(config["cv_fold"])]
     if config.get("split_seed") is not None:
         parts += ["--split-seed", str(config["split_seed"])]
     if config.get("select_on"):

@@ -154,7 +154,10 @@ class SentimentClassifier:
             quantize = not on_cuda
         if quantize:
             if on_cuda:
-                raise ModelError("int8 dynamic quantisation is a CPU path; use quantize=False")
+                raise ModelError(
+                    "int8 dynamic quantisation is a CPU path: unset FINSENT_MODEL_QUANTIZE "
+                    "(or set it to false) on a GPU"
+                )
             import warnings
 
             from torch.ao.quantization import quantize_dynamic

@@ -61,66 +61,92 @@ def fold_is_done(fold_dir: Path, train_args: list[str], folds: int) -> bool:
     return finished and recorded == {"folds": folds, "train_args": train_args}
 
 
+class CrossfitError(RuntimeError):
+    """A fold failed or left no held-out logits; the message names the fold and its log."""
+
+
+def _start_fold(
+    train_args: list[str], folds: int, fold_dir: Path, fold: int, threads: int
+) -> subprocess.Popen:
+    # Whatever an earlier, different run left must not pass for this run's result.
+    for name in (HELDOUT_FILE, "metrics.json", FOLD_ARGS_FILE):
+        (fold_dir / name).unlink(missing_ok=True)
+    cmd = fold_command(train_args, folds, fold, fold_dir, threads)
+    logger.info("fold %d: %s", fold, " ".join(cmd))
+    with (fold_dir / "train.log").open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
 def run_folds(train_args: list[str], folds: int, out: Path, jobs: int, threads: int) -> list[Path]:
-    """Train every fold (``jobs`` processes at a time); logs go to ``fold-k/train.log``."""
+    """Train every fold (``jobs`` processes at a time); logs go to ``fold-k/train.log``.
+
+    A fold that finished earlier with the same arguments is kept (an interrupted cross-fit
+    resumes). The first failure stops the rest: running folds are terminated.
+    """
     pending = list(range(folds))
-    running: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
-    failed: list[int] = []
-    while pending or running:
-        while pending and len(running) < jobs:
-            fold = pending.pop(0)
-            fold_dir = out / f"fold-{fold}"
-            fold_dir.mkdir(parents=True, exist_ok=True)
-            if fold_is_done(fold_dir, train_args, folds):
-                logger.info("fold %d already trained with these arguments: kept", fold)
-                continue
-            (fold_dir / HELDOUT_FILE).unlink(missing_ok=True)
-            (fold_dir / FOLD_ARGS_FILE).write_text(json.dumps({"folds": folds, "train_args": train_args}))
-            log = (fold_dir / "train.log").open("wb")
-            cmd = fold_command(train_args, folds, fold, fold_dir, threads)
-            logger.info("fold %d: %s", fold, " ".join(cmd))
-            running[fold] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), fold_dir)
-        time.sleep(2)
-        for fold, (proc, fold_dir) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            del running[fold]
-            if proc.returncode != 0:
-                failed.append(fold)
-                logger.error(
-                    "fold %d failed (exit %d): see %s", fold, proc.returncode, fold_dir / "train.log"
-                )
-            else:
+    running: dict[int, tuple[subprocess.Popen, Path]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                fold = pending.pop(0)
+                fold_dir = out / f"fold-{fold}"
+                fold_dir.mkdir(parents=True, exist_ok=True)
+                if fold_is_done(fold_dir, train_args, folds):
+                    logger.info("fold %d already trained with these arguments: kept", fold)
+                    continue
+                running[fold] = (_start_fold(train_args, folds, fold_dir, fold, threads), fold_dir)
+            time.sleep(1)
+            for fold, (proc, fold_dir) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[fold]
+                if proc.returncode != 0:
+                    raise CrossfitError(
+                        f"fold {fold} failed (exit {proc.returncode}): see {fold_dir / 'train.log'}"
+                    )
+                # Recorded only now, so a fold that died half-way is never taken as done.
+                (fold_dir / FOLD_ARGS_FILE).write_text(json.dumps({"folds": folds, "train_args": train_args}))
                 logger.info("fold %d done", fold)
-    if failed:
-        raise RuntimeError(f"cross-fit folds {sorted(failed)} failed: see their train.log under {out}")
+    finally:
+        for proc, _ in running.values():
+            proc.terminate()
+        for proc, _ in running.values():
+            proc.wait()
     return [out / f"fold-{k}" for k in range(folds)]
 
 
 def merge_heldout(fold_dirs: list[Path], target: Path) -> dict[str, float]:
-    """Concatenate the folds' held-out logits into one soft-target file; return a summary."""
-    # Keyed by (text, label): the PhraseBank has sentences carrying two labels, whose rows
-    # land in different folds; the soft-target reader averages their logits.
-    seen: set[tuple[str, str]] = set()
+    """Concatenate the folds' held-out logits into one soft-target file; return a summary.
+
+    Written to a temporary file and renamed, so a failed merge leaves no partial file.
+    """
+    # Rows with the same text share a fold (see cv_fold_split); an exact repeat of a
+    # (text, label) row adds nothing and is written once.
+    seen: dict[tuple[str, str], Path] = {}
     rows = correct = 0
-    with target.open("w", encoding="utf-8") as out:
+    tmp = target.with_name(target.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
         for fold_dir in fold_dirs:
             path = fold_dir / HELDOUT_FILE
             if not path.is_file():
-                raise RuntimeError(f"cross-fit: {path} is missing; was the fold trained with --cv-folds?")
+                raise CrossfitError(f"{path} is missing: train the fold again (delete {fold_dir})")
             for line in path.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
                 key = (record["text"], record["label"])
                 if key in seen:
-                    raise RuntimeError(
-                        f"cross-fit: a row is held out by two folds ({fold_dir}): {record['text']!r}"
-                    )
-                seen.add(key)
+                    if seen[key] != fold_dir:
+                        raise CrossfitError(
+                            f"a row is held out by {seen[key].name} and {fold_dir.name}: "
+                            f"{record['text'][:80]!r} (folds from different versions?)"
+                        )
+                    continue
+                seen[key] = fold_dir
                 logits = record["logits"]
                 predicted = max(range(len(logits)), key=logits.__getitem__)
                 correct += ["negative", "neutral", "positive"][predicted] == record["label"]
                 rows += 1
                 out.write(line + "\n")
+    tmp.replace(target)
     return {"rows": rows, "heldout_accuracy": correct / rows if rows else 0.0}
 
 
@@ -151,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     args.out.mkdir(parents=True, exist_ok=True)
-    fold_dirs = run_folds(train_args, args.folds, args.out, args.jobs, threads)
-    summary = merge_heldout(fold_dirs, args.out / SOFT_TARGETS_FILE)
+    try:
+        fold_dirs = run_folds(train_args, args.folds, args.out, args.jobs, threads)
+        summary = merge_heldout(fold_dirs, args.out / SOFT_TARGETS_FILE)
+    except CrossfitError as exc:
+        print(f"crossfit: error: {exc}", file=sys.stderr)
+        return 1
     summary["soft_targets"] = str(args.out / SOFT_TARGETS_FILE)
     (args.out / "crossfit.json").write_text(
         json.dumps({"folds": args.folds, "train_args": train_args, **summary}, indent=2) + "\n"

@@ -303,14 +303,21 @@ def cv_fold_split(
         groups[(examples[i].source, examples[i].label)].append(i)
     # Its own stream: the same seed must not replay the validation split's shuffle.
     rng = random.Random(f"cv-{seed}")
-    kept: list[int] = []
-    held: list[int] = []
+    fold_of: dict[int, int] = {}
     for key in sorted(groups):
         idx = sorted(groups[key])
         rng.shuffle(idx)
         for pos, i in enumerate(idx):
-            (held if pos % folds == fold else kept).append(i)
-    return sorted(kept), sorted(held)
+            fold_of[i] = pos % folds
+    # A text repeated in the data (a PhraseBank sentence with two labels, a tweet posted
+    # twice, overlapping sources) must sit in one fold, or a fold model would label a
+    # sentence it trained on: every copy follows the first one's fold.
+    first_fold: dict[str, int] = {}
+    for i in sorted(fold_of):
+        fold_of[i] = first_fold.setdefault(_normalise(examples[i].text), fold_of[i])
+    kept = [i for i in sorted(fold_of) if fold_of[i] != fold]
+    held = [i for i in sorted(fold_of) if fold_of[i] == fold]
+    return kept, held
 
 
 def load_benchmarks(data_dir: Path) -> dict[str, list[Example]]:

@@ -331,11 +331,13 @@ def read_soft_targets(paths: list[str]) -> dict[str, list[float]]:
 
 
 def distillation_targets(
-    config: TrainConfig, texts: list[str], device: str
+    config: TrainConfig, texts: list[str], device: str, validation_texts: list[str] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(softened target probabilities, covered mask) for the training texts.
 
-    Soft-target files take precedence; teachers (averaged) cover every other row.
+    Soft-target files take precedence; teachers (averaged) cover every other row. Soft
+    targets that know validation rows were made by models that trained on them (another
+    split): refused, since model selection would no longer be clean.
     """
     import torch
 
@@ -347,7 +349,22 @@ def distillation_targets(
         covered[:] = True
     if config.soft_targets:
         table = read_soft_targets(config.soft_targets)
+        # A text also in the training rows is there already (a repeated sentence); only
+        # validation-only texts show a cross-fit made on another split.
+        leaked = set(validation_texts or ()) - set(texts)
+        leaked &= table.keys()
+        if leaked:
+            raise DataFormatError(
+                f"soft targets {', '.join(config.soft_targets)} cover {len(leaked)} validation rows: "
+                "they come from a cross-fit with another split; use its --seed/--split-seed, "
+                "--val-fraction and --source"
+            )
         hits = [i for i, text in enumerate(texts) if text in table]
+        if not hits:
+            raise DataFormatError(
+                f"soft targets {', '.join(config.soft_targets)} cover none of the training rows: "
+                "check --source and --data-dir against the cross-fit's"
+            )
         if hits:
             logits = torch.tensor([table[texts[i]] for i in hits])
             targets[hits] = torch.softmax(logits / t, dim=-1)
@@ -424,7 +441,9 @@ def train(config: TrainConfig) -> TrainResult:
     sample_w = torch.tensor(train_w, dtype=torch.float32)
     soft_targets, has_soft = None, None
     if config.teachers or config.soft_targets:
-        soft_targets, has_soft = distillation_targets(config, [ex.text for ex in train_ex], device)
+        soft_targets, has_soft = distillation_targets(
+            config, [ex.text for ex in train_ex], device, [ex.text for ex in val_ex]
+        )
 
     # ---- optimiser and schedule -----------------------------------------------------
     groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
