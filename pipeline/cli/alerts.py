@@ -7,23 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from pipeline.cli.params import UtcDateTime
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-class UtcDateTime(click.ParamType):
-    """An ISO 8601 time (2026-12-01T00:00Z); naive values are taken as UTC."""
-
-    name = "ISO-TIME"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            self.fail(f"'{value}' is not an ISO 8601 time such as 2026-12-01T00:00Z", param, ctx)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class Duration(click.ParamType):

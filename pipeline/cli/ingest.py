@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from pipeline.cli.run import UtcDateTime
+from pipeline.cli.params import UtcDateTime
 
 
 @click.command("ingest")

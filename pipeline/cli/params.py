@@ -8,7 +8,7 @@ import click
 
 
 class UtcDateTime(click.ParamType):
-    """An ISO 8601 time; naive values are taken as UTC."""
+    """An ISO 8601 time (2026-12-01T00:00Z); naive values are taken as UTC, others converted."""
 
     name = "ISO-TIME"
 
@@ -16,7 +16,7 @@ class UtcDateTime(click.ParamType):
         if isinstance(value, datetime):
             return value
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            self.fail(f"'{value}' is not an ISO 8601 time such as 2026-11-29T14:00Z", param, ctx)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            self.fail(f"'{value}' is not an ISO 8601 time such as 2026-12-01T00:00Z", param, ctx)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
