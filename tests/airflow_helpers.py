@@ -50,7 +50,7 @@ def integration_only(request: pytest.FixtureRequest) -> None:
 # --- databases ----------------------------------------------------------------------
 
 # Re-exported for the DAG tests: one implementation for every throw-away database.
-from pg_helpers import create_database, drop_database  # noqa: E402, F401
+from pg_helpers import throwaway_database  # noqa: E402, F401
 
 # --- Airflow environment ------------------------------------------------------------
 

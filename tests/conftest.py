@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_helpers import create_database, drop_database
+from pg_helpers import throwaway_database
 from sqlalchemy import text
 
 from pipeline.db.engine import Database, make_engine
@@ -47,24 +47,18 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, migrated database for this test session, dropped afterwards."""
-    url, name = create_database(pg_server_url)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with throwaway_database(pg_server_url) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        drop_database(pg_server_url, name)
 
 
 @pytest.fixture
 def empty_database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh database with no schema at all (migration tests)."""
-    url, name = create_database(pg_server_url)
-    try:
+    with throwaway_database(pg_server_url) as url:
         yield url
-    finally:
-        drop_database(pg_server_url, name)
 
 
 def truncate_all(engine) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, make_url, text
 
@@ -30,3 +32,13 @@ def drop_database(server_url: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def throwaway_database(server_url: str, prefix: str = "finsent_test") -> Iterator[str]:
+    """A fresh database for the ``with`` block (its psycopg2 URL), dropped afterwards."""
+    url, name = create_database(server_url, prefix)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, name)

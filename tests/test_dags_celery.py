@@ -32,11 +32,10 @@ from airflow_helpers import (
     REPO_ROOT,
     airflow_cli,
     airflow_env,
-    create_database,
-    drop_database,
     integration_only,  # noqa: F401 (autouse fixture)
     postgres_connection,
     serve_directory,
+    throwaway_database,
 )
 from sqlalchemy import create_engine, func, select, text
 
@@ -125,11 +124,8 @@ class Services:
 
 @pytest.fixture
 def metadata_url(pg_server_url: str) -> Iterator[str]:
-    url, name = create_database(pg_server_url, "airflow_celery")
-    try:
+    with throwaway_database(pg_server_url, "airflow_celery") as url:
         yield url
-    finally:
-        drop_database(pg_server_url, name)
 
 
 def wait_for(what: str, probe, services: Services, timeout: float, interval: float = 2.0) -> Any:

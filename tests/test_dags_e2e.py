@@ -19,13 +19,12 @@ import pytest
 from airflow_helpers import (
     airflow_cli,
     airflow_env,
-    create_database,
-    drop_database,
     postgres_connection,
     run_dag_test,
     serve_directory,
     smtp_connection,
     smtp_server,
+    throwaway_database,
 )
 from sqlalchemy import func, select
 
@@ -63,11 +62,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def metadata_url(pg_server_url: str) -> Iterator[str]:
-    url, name = create_database(pg_server_url, "airflow_meta")
-    try:
+    with throwaway_database(pg_server_url, "airflow_meta") as url:
         yield url
-    finally:
-        drop_database(pg_server_url, name)
 
 
 def counts(db) -> dict[str, int]:

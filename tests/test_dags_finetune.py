@@ -11,11 +11,10 @@ import pytest
 from airflow_helpers import (
     airflow_cli,
     airflow_env,
-    create_database,
-    drop_database,
     integration_only,  # noqa: F401 (autouse fixture)
     postgres_connection,
     run_dag_test,
+    throwaway_database,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -23,11 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture
 def metadata_url(pg_server_url: str) -> Iterator[str]:
-    url, name = create_database(pg_server_url, "airflow_finetune")
-    try:
+    with throwaway_database(pg_server_url, "airflow_finetune") as url:
         yield url
-    finally:
-        drop_database(pg_server_url, name)
 
 
 def test_finetune_trains_gates_and_records_the_version(
