@@ -187,6 +187,18 @@ RELINK_UPDATE = """
 """
 
 
+def _link_columns(
+    keys: list[tuple[int, str]], wanted: dict[tuple[int, str], tuple[str | None, str]]
+) -> dict[str, list]:
+    """The unnest() arrays of RELINK_INSERT / RELINK_UPDATE for these (article, ticker) links."""
+    return {
+        "ids": [a for a, _ in keys],
+        "tickers": [t for _, t in keys],
+        "companies": [wanted[k][0] for k in keys],
+        "matched_by": [wanted[k][1] for k in keys],
+    }
+
+
 @dataclass
 class RelinkReport:
     articles: int = 0  # articles read
@@ -265,26 +277,10 @@ def relink_articles(
                     {"ids": [a for a, _ in removed], "tickers": [t for _, t in removed]},
                 )
             if added:
-                conn.execute(
-                    text(RELINK_INSERT),
-                    {
-                        "ids": [a for a, _ in added],
-                        "tickers": [t for _, t in added],
-                        "companies": [wanted[k][0] for k in added],
-                        "matched_by": [wanted[k][1] for k in added],
-                        "published_at": [published[a] for a, _ in added],
-                    },
-                )
+                published_at = {"published_at": [published[a] for a, _ in added]}
+                conn.execute(text(RELINK_INSERT), _link_columns(added, wanted) | published_at)
             if updated:
-                conn.execute(
-                    text(RELINK_UPDATE),
-                    {
-                        "ids": [a for a, _ in updated],
-                        "tickers": [t for _, t in updated],
-                        "companies": [wanted[k][0] for k in updated],
-                        "matched_by": [wanted[k][1] for k in updated],
-                    },
-                )
+                conn.execute(text(RELINK_UPDATE), _link_columns(updated, wanted))
         log.debug("relink: up to article #%s, %s", after, report.summary())
     log.info("%s%s", report.summary(), " (dry run: nothing written)" if dry_run else "")
     return report
