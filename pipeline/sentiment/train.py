@@ -344,9 +344,6 @@ def distillation_targets(
     t = config.distill_temperature
     targets = torch.zeros((len(texts), len(ID2LABEL)))
     covered = torch.zeros(len(texts), dtype=torch.bool)
-    if config.teachers:
-        targets = teacher_probabilities(config.teachers, texts, t, config.max_length, device)
-        covered[:] = True
     if config.soft_targets:
         table = read_soft_targets(config.soft_targets)
         # A text also in the training rows is there already (a repeated sentence); only
@@ -365,11 +362,17 @@ def distillation_targets(
                 f"soft targets {', '.join(config.soft_targets)} cover none of the training rows: "
                 "check --source and --data-dir against the cross-fit's"
             )
-        if hits:
-            logits = torch.tensor([table[texts[i]] for i in hits])
-            targets[hits] = torch.softmax(logits / t, dim=-1)
-            covered[hits] = True
+        logits = torch.tensor([table[texts[i]] for i in hits])
+        targets[hits] = torch.softmax(logits / t, dim=-1)
+        covered[hits] = True
         logger.info("soft targets cover %d of %d training rows", len(hits), len(texts))
+    # Teachers score only the rows the soft targets left, not rows they would overwrite.
+    rest = [i for i in range(len(texts)) if not covered[i]]
+    if config.teachers and rest:
+        targets[rest] = teacher_probabilities(
+            config.teachers, [texts[i] for i in rest], t, config.max_length, device
+        )
+        covered[rest] = True
     return targets, covered
 
 
