@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.sentiment.data import LABELS
 from pipeline.sentiment.train import HELDOUT_FILE
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ def fold_command(train_args: list[str], folds: int, fold: int, out: Path, thread
     ]
 
 
+def _fold_record(train_args: list[str], folds: int) -> dict[str, object]:
+    """What a finished fold records of its run (FOLD_ARGS_FILE), to recognise it on resume."""
+    return {"folds": folds, "train_args": train_args}
+
+
 def fold_is_done(fold_dir: Path, train_args: list[str], folds: int) -> bool:
     """A fold finished earlier with the same arguments (so an interrupted cross-fit resumes)."""
     try:
@@ -58,7 +64,7 @@ def fold_is_done(fold_dir: Path, train_args: list[str], folds: int) -> bool:
     except (OSError, ValueError):
         return False
     finished = (fold_dir / HELDOUT_FILE).is_file() and (fold_dir / "metrics.json").is_file()
-    return finished and recorded == {"folds": folds, "train_args": train_args}
+    return finished and recorded == _fold_record(train_args, folds)
 
 
 class CrossfitError(RuntimeError):
@@ -105,7 +111,7 @@ def run_folds(train_args: list[str], folds: int, out: Path, jobs: int, threads: 
                         f"fold {fold} failed (exit {proc.returncode}): see {fold_dir / 'train.log'}"
                     )
                 # Recorded only now, so a fold that died half-way is never taken as done.
-                (fold_dir / FOLD_ARGS_FILE).write_text(json.dumps({"folds": folds, "train_args": train_args}))
+                (fold_dir / FOLD_ARGS_FILE).write_text(json.dumps(_fold_record(train_args, folds)))
                 logger.info("fold %d done", fold)
     finally:
         for proc, _ in running.values():
@@ -143,7 +149,7 @@ def merge_heldout(fold_dirs: list[Path], target: Path) -> dict[str, float]:
                 seen[key] = fold_dir
                 logits = record["logits"]
                 predicted = max(range(len(logits)), key=logits.__getitem__)
-                correct += ["negative", "neutral", "positive"][predicted] == record["label"]
+                correct += LABELS[predicted] == record["label"]
                 rows += 1
                 out.write(line + "\n")
     tmp.replace(target)

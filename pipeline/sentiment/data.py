@@ -313,10 +313,11 @@ def cv_fold_split(
     # twice, overlapping sources) must sit in one fold, or a fold model would label a
     # sentence it trained on: every copy follows the first one's fold.
     first_fold: dict[str, int] = {}
+    kept: list[int] = []
+    held: list[int] = []
     for i in sorted(fold_of):
         fold_of[i] = first_fold.setdefault(_normalise(examples[i].text), fold_of[i])
-    kept = [i for i in sorted(fold_of) if fold_of[i] != fold]
-    held = [i for i in sorted(fold_of) if fold_of[i] == fold]
+        (held if fold_of[i] == fold else kept).append(i)
     return kept, held
 
 
