@@ -23,6 +23,7 @@ from pipeline.settings import Settings, released_model_dir
 
 log = logging.getLogger(__name__)
 
+# What a re-score of the same (article, model) replaces: the verdict on the edited text.
 RESCORED_COLUMNS = ("label", "p_negative", "p_neutral", "p_positive", "score", "scored_at")
 
 #: Articles fetched from the database per round trip; the classifier batches inside it.
@@ -120,17 +121,7 @@ def score_pending(
                 session.execute(
                     stmt.on_conflict_do_update(
                         constraint="uq_sentiment_scores_article_model",
-                        set_={
-                            col: stmt.excluded[col]
-                            for col in (
-                                "label",
-                                "p_negative",
-                                "p_neutral",
-                                "p_positive",
-                                "score",
-                                "scored_at",
-                            )
-                        },
+                        set_={col: stmt.excluded[col] for col in RESCORED_COLUMNS},
                     )
                 )
             scored += len(rows)

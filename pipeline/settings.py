@@ -201,7 +201,9 @@ class Settings(BaseSettings):
 
     @property
     def promoted_model_file(self) -> Path:
-        return self.data_dir / "models" / "current.json"
+        from pipeline.sentiment.gate import PROMOTION_FILE  # stdlib-only module, no cycle
+
+        return self.data_dir / PROMOTION_FILE
 
 
 SECRET_FIELDS = frozenset({"database_url", "smtp_password"})
