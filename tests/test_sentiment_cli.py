@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline.cli.sentiment import classify_cmd, eval_cmd, train_cmd
+from pipeline.cli.sentiment import classify_cmd, crossfit_cmd, eval_cmd, train_cmd
 
 DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
 
@@ -42,7 +42,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("cmd", [train_cmd, eval_cmd, classify_cmd])
+@pytest.mark.parametrize("cmd", [train_cmd, eval_cmd, classify_cmd, crossfit_cmd])
 def test_help(cmd) -> None:
     result = CliRunner().invoke(cmd, ["--help"])
     assert result.exit_code == 0
@@ -50,7 +50,8 @@ def test_help(cmd) -> None:
 
 
 def test_command_names() -> None:
-    assert (train_cmd.name, eval_cmd.name, classify_cmd.name) == ("train", "eval", "classify")
+    names = (train_cmd.name, eval_cmd.name, classify_cmd.name, crossfit_cmd.name)
+    assert names == ("train", "eval", "classify", "crossfit")
 
 
 def test_importing_cli_does_not_import_torch() -> None:
@@ -141,3 +142,38 @@ def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "fpb_split.tsv" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--folds", "1", "--out", "cf"], "'--folds': 1 is not in the range x>=2"),
+        (["--fold", "3", "--out", "cf"], "No such option '--fold'"),
+        (["--out", "cf", "--", "--cv-fold", "1"], "--cv-fold is set by the cross-fit"),
+    ],
+)
+def test_crossfit_bad_arguments_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "crossfit", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("finsent: error:") and needle in lines[0]
+    assert not (tmp_path / "cf").exists()
+
+
+def test_crossfit_writes_soft_targets_a_student_trains_on(tmp_path: Path) -> None:
+    train_args = ["--data-dir", str(DATA), "--source", "fpb-split", "--max-steps", "1"]
+    train_args += ["--batch-size", "4", "--max-length", "16", "--val-fraction", "0.2", "--seed", "3"]
+    cf = tmp_path / "cf"
+    result = CliRunner().invoke(
+        crossfit_cmd, ["--folds", "2", "--jobs", "2", "--threads", "1", "--out", str(cf), "--", *train_args]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    soft = cf / "soft_targets.jsonl"
+    assert summary["soft_targets"] == str(soft)
+    assert summary["rows"] == len(soft.read_text().splitlines()) > 0

@@ -66,11 +66,16 @@ def test_student_distils_from_soft_targets_and_records_them(crossfit: Path, tmp_
     assert "--soft-targets" in card and "--distill-alpha 0.8" in card
 
 
-def test_training_arguments_the_crossfit_owns_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["--folds", "2", "--out", str(tmp_path), "--", "--out", "x"])
-    with pytest.raises(SystemExit):
-        main(["--folds", "1", "--out", str(tmp_path)])
+def test_training_arguments_the_crossfit_owns_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--folds", "2", "--out", str(tmp_path), "--", "--out", "x"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "crossfit: error: --out is set by the cross-fit; leave it out of the training arguments"
+    )
+    assert main(["--folds", "1", "--out", str(tmp_path)]) == 1
+    assert "--folds must be at least 2" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written
 
 
 def test_a_failing_fold_is_one_line_naming_its_log(

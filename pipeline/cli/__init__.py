@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "classify": "pipeline.cli.sentiment:classify_cmd",
     "train": "pipeline.cli.sentiment:train_cmd",
     "eval": "pipeline.cli.sentiment:eval_cmd",
+    "crossfit": "pipeline.cli.sentiment:crossfit_cmd",
     "db": "pipeline.cli.db:db",
     "config": "pipeline.cli.config:config_cmd",
 }

@@ -164,8 +164,7 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     "--cv-folds",
     type=click.IntRange(min=0),
     default=0,
-    help="Cross-fit: split the training rows into N folds and hold out --cv-fold "
-    "(see python -m pipeline.sentiment.crossfit).",
+    help="Cross-fit: split the training rows into N folds and hold out --cv-fold (see finsent crossfit).",
 )
 @click.option("--cv-fold", type=click.IntRange(min=0), default=0, help="The held-out fold (with --cv-folds).")
 @click.option(
@@ -270,6 +269,41 @@ def train_cmd(**opts: Any) -> None:
     click.echo(decision.table())
     if decision.promote and not promote:
         click.echo("(not promoted: run with --promote to make it the default)")
+
+
+@click.command(name="crossfit")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Folds trained at the same time."
+)
+@click.option(
+    "--threads", type=click.IntRange(min=0), default=0, help="Torch threads per fold (default: cores / jobs)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the fold models and soft_targets.jsonl.",
+)
+@click.argument("train_args", nargs=-1, type=click.UNPROCESSED, metavar="-- [TRAIN ARGS]...")
+def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: tuple[str, ...]) -> None:
+    """Cross-fitted soft targets for distillation (then: finsent train --soft-targets).
+
+    Trains FOLDS models, each on every training row but one fold, and merges each model's
+    logits on the fold it never saw into OUT/soft_targets.jsonl. The arguments after `--`
+    go to every fold's training run (as for finsent train, without --out). Folds that
+    finished earlier with the same arguments are kept, so an interrupted run resumes.
+
+    Example: finsent crossfit --folds 5 --jobs 2 --out runs/cf -- --source fpb-split --epochs 6
+    """
+    from pipeline.sentiment.crossfit import CrossfitError, run_crossfit
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        summary = run_crossfit(list(train_args), folds, out, jobs, threads)
+    except CrossfitError as exc:
+        raise click.ClickException(f"crossfit: {exc}") from None
+    click.echo(json.dumps(summary))
 
 
 @click.command(name="eval")

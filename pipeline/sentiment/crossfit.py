@@ -7,8 +7,10 @@ keeps each model's logits on the fold it never saw. Merged, every training row g
 honest soft label, which carries how ambiguous the sentence really is: what matters for the
 50%-agreement PhraseBank rows. The student then trains with ``--soft-targets``.
 
-    python -m pipeline.sentiment.crossfit --folds 5 --jobs 2 --out runs/cf -- \\
+    finsent crossfit --folds 5 --jobs 2 --out runs/cf -- \\
         --source fpb-split --epochs 6 --lr 1e-4 --layer-decay 0.9 --max-length 64
+
+(``python -m pipeline.sentiment.crossfit`` takes the same arguments.)
 
 The validation rows stay out of every fold (same split seed), so the student's model
 selection remains clean. Folds run as separate processes, ``--jobs`` at a time.
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 SOFT_TARGETS_FILE = "soft_targets.jsonl"
 FOLD_ARGS_FILE = "crossfit_args.json"
+# Training arguments the cross-fit sets itself for each fold.
+OWNED_ARGS = ("--out", "--cv-folds", "--cv-fold", "--num-threads")
 
 
 def fold_command(train_args: list[str], folds: int, fold: int, out: Path, threads: int) -> list[str]:
@@ -156,13 +160,38 @@ def merge_heldout(fold_dirs: list[Path], target: Path) -> dict[str, float]:
     return {"rows": rows, "heldout_accuracy": correct / rows if rows else 0.0}
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run_crossfit(
+    train_args: list[str], folds: int, out: Path, jobs: int = 1, threads: int = 0
+) -> dict[str, object]:
+    """Train the folds, merge their held-out logits, write ``crossfit.json``; return its summary."""
+    if folds < 2:
+        raise CrossfitError(f"--folds must be at least 2, got {folds}")
+    if jobs < 1:
+        raise CrossfitError(f"--jobs must be at least 1, got {jobs}")
+    for flag in OWNED_ARGS:
+        if flag in train_args:
+            raise CrossfitError(f"{flag} is set by the cross-fit; leave it out of the training arguments")
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    out.mkdir(parents=True, exist_ok=True)
+    fold_dirs = run_folds(train_args, folds, out, jobs, threads)
+    summary: dict[str, object] = dict(merge_heldout(fold_dirs, out / SOFT_TARGETS_FILE))
+    summary["soft_targets"] = str(out / SOFT_TARGETS_FILE)
+    (out / "crossfit.json").write_text(
+        json.dumps({"folds": folds, "train_args": train_args, **summary}, indent=2) + "\n"
+    )
+    return summary
+
+
+def split_train_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The cross-fit's own arguments, and the training arguments after ``--``."""
     if "--" in argv:
         split = argv.index("--")
-        own, train_args = argv[:split], argv[split + 1 :]
-    else:
-        own, train_args = argv, []
+        return argv[:split], argv[split + 1 :]
+    return argv, []
+
+
+def main(argv: list[str] | None = None) -> int:
+    own, train_args = split_train_args(list(sys.argv[1:] if argv is None else argv))
     p = argparse.ArgumentParser(
         prog="python -m pipeline.sentiment.crossfit",
         description=__doc__,
@@ -173,26 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads per fold (default: cores / jobs)")
     p.add_argument("--out", type=Path, required=True, help="folder for the folds and soft_targets.jsonl")
     args = p.parse_args(own)
-    if args.folds < 2:
-        p.error("--folds must be at least 2")
-    if args.jobs < 1:
-        p.error("--jobs must be at least 1")
-    for flag in ("--out", "--cv-folds", "--cv-fold", "--num-threads"):
-        if flag in train_args:
-            p.error(f"{flag} is set by the cross-fit; leave it out of the training arguments")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    args.out.mkdir(parents=True, exist_ok=True)
     try:
-        fold_dirs = run_folds(train_args, args.folds, args.out, args.jobs, threads)
-        summary = merge_heldout(fold_dirs, args.out / SOFT_TARGETS_FILE)
+        summary = run_crossfit(train_args, args.folds, args.out, args.jobs, args.threads)
     except CrossfitError as exc:
         print(f"crossfit: error: {exc}", file=sys.stderr)
         return 1
-    summary["soft_targets"] = str(args.out / SOFT_TARGETS_FILE)
-    (args.out / "crossfit.json").write_text(
-        json.dumps({"folds": args.folds, "train_args": train_args, **summary}, indent=2) + "\n"
-    )
     print(json.dumps(summary))
     return 0
 
