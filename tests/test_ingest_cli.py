@@ -39,6 +39,18 @@ def test_ingest_exits_zero_when_some_feeds_fail(runner, db, feed_server: FeedSer
     assert "never" in listed.output  # the bad feed never succeeded
 
 
+def test_feeds_list_shows_the_polling_interval_a_feed_asks_for(runner, db, feed_server: FeedServer):
+    hinted = feed_server.add("/hinted", rss_feed(1, channel_extra="<ttl>120</ttl>"))
+    plain = feed_server.add("/plain", rss_feed(1, prefix="plain"))
+    assert run(runner, "feeds", "add", hinted, plain).exit_code == 0
+    assert run(runner, "ingest", "--no-progress").exit_code == 0
+    listed = run(runner, "feeds", "list").output.splitlines()
+    assert listed[0].split()[-2:] == ["asks", "url"]
+    row = {line.split()[-1]: line.split() for line in listed[1:]}
+    assert row[hinted][-2] == "2h"  # <ttl> is in minutes
+    assert row[plain][-2] == "-"
+
+
 def test_ingest_fails_when_the_database_is_down(runner, monkeypatch):
     monkeypatch.setenv("FINSENT_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
     result = run(runner, "ingest", "--no-progress")

@@ -64,7 +64,11 @@ def add_cmd(app, locations: tuple[str, ...], name: str | None, tags: tuple[str, 
 @click.option("--all", "show_all", is_flag=True, help="Also show disabled feeds.")
 @click.pass_obj
 def list_cmd(app, show_all: bool) -> None:
-    """List feeds with their health: last success, failures in a row, next fetch, last error."""
+    """List feeds with their health: last success, failures in a row, next fetch, last error.
+
+    "asks" is the polling interval the feed itself asks for (<ttl>, sy:updatePeriod), which
+    delays its next fetch (capped at 24 h); "-" when it gives none.
+    """
     from pipeline.ingest.registry import list_feeds
 
     now = datetime.now(UTC)
@@ -76,14 +80,16 @@ def list_cmd(app, show_all: bool) -> None:
             )
             return
         click.echo(
-            f"{'id':<5} {'on':<3} {'name':<28} {'last success':<13} {'fails':>5} {'next fetch':<12} url"
+            f"{'id':<5} {'on':<3} {'name':<28} {'last success':<13} {'fails':>5} {'next fetch':<12} "
+            f"{'asks':<5} url"
         )
         for f in rows:
             name = (f.name or "-")[:28]
             nxt = "due" if f.next_fetch_at is None or f.next_fetch_at <= now else _ago(f.next_fetch_at, now)
+            asks = _span(f.poll_interval_s) if f.poll_interval_s else "-"
             click.echo(
                 f"#{f.id:<4} {'on' if f.enabled else 'off':<3} {name:<28} {_ago(f.last_success_at, now):<13} "
-                f"{f.consecutive_failures:>5} {nxt:<12} {f.url}"
+                f"{f.consecutive_failures:>5} {nxt:<12} {asks:<5} {f.url}"
             )
             if f.last_error and f.consecutive_failures:
                 click.echo(f"{'':<6}last error: {f.last_error[:200]}")
