@@ -8,8 +8,8 @@ from pathlib import Path
 from pipeline.sentiment.gate import (
     RELEASED_MODEL,
     decide,
+    gate_baseline,
     promoted_model,
-    resolve_model_path,
     write_promotion,
 )
 
@@ -41,22 +41,22 @@ def test_no_current_model_promotes() -> None:
     assert decision.promote and "PROMOTE" in decision.table()
 
 
-def test_promotion_record_and_resolution_order(tmp_path: Path) -> None:
+def test_promotion_record_and_gate_baseline(tmp_path: Path) -> None:
     model = tmp_path / "candidate"
     model.mkdir()
-    assert resolve_model_path(tmp_path, environ={}) == str(RELEASED_MODEL)
+    assert gate_baseline(tmp_path) == str(RELEASED_MODEL)
     record = write_promotion(tmp_path, model, metrics(0.9, 0.9, 0.98, 0.98))
     assert record == tmp_path / "models" / "current.json"
     payload = json.loads(record.read_text())
     assert payload["path"] == str(model.resolve())  # the key pipeline.scoring reads
     assert payload["metrics"]["fpb-50"]["accuracy"] == 0.9
     assert promoted_model(tmp_path) == str(model.resolve())
-    assert resolve_model_path(tmp_path, environ={}) == str(model.resolve())
-    explicit = {"FINSENT_MODEL_PATH": "/somewhere/else"}
-    assert resolve_model_path(tmp_path, environ=explicit) == "/somewhere/else"
+    assert gate_baseline(tmp_path) == str(model.resolve())
+    model.rmdir()  # a promoted model that is gone: the pipeline serves the release again
+    assert gate_baseline(tmp_path) == str(RELEASED_MODEL)
 
 
 def test_malformed_promotion_record_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "current.json").write_text("{not json")
-    assert resolve_model_path(tmp_path, environ={}) == str(RELEASED_MODEL)
+    assert gate_baseline(tmp_path) == str(RELEASED_MODEL)

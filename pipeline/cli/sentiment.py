@@ -19,7 +19,6 @@ from pipeline.errors import FinSentError
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_HELP = (
     "Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
     "csv:PATH; append *W to weight its loss (e.g. 'fpb-split*2'). "
@@ -27,43 +26,28 @@ SOURCE_HELP = (
 )
 
 
-def _settings() -> Any | None:
+def _settings() -> Any:
     """The effective Settings: the ``finsent`` group's (honours --config/--data-dir), else
-    freshly loaded; None when pipeline.settings is not available."""
+    freshly loaded (a command invoked on its own, as in tests)."""
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
     try:
         if obj is not None and hasattr(obj, "settings"):
             return obj.settings
-        try:
-            from pipeline.settings import load_settings
-        except ImportError:
-            return None
-        loaded = load_settings()
+        from pipeline.settings import load_settings
+
+        return load_settings().settings
     except FinSentError as exc:
         raise click.ClickException(str(exc)) from None
-    return getattr(loaded, "settings", loaded)
 
 
 def _training_data_dir(value: Path | None) -> Path:
-    if value is not None:
-        return value
-    settings = _settings()
-    if settings is not None and getattr(settings, "training_data_dir", None):
-        return Path(settings.training_data_dir)
-    from pipeline.sentiment.train import default_data_dir
-
-    return default_data_dir()
+    return value if value is not None else Path(_settings().training_data_dir)
 
 
 def _state_dir(value: Path | None) -> Path:
     """FinSent's own data dir (where the promoted model is recorded)."""
-    if value is not None:
-        return value
-    settings = _settings()
-    if settings is not None and getattr(settings, "data_dir", None):
-        return Path(settings.data_dir)
-    return Path(os.environ.get("FINSENT_DATA_DIR", REPO_ROOT / ".finsent"))
+    return value if value is not None else Path(_settings().data_dir)
 
 
 def _default_model(state_dir: Path | None) -> str:
@@ -72,10 +56,6 @@ def _default_model(state_dir: Path | None) -> str:
     from pipeline.scoring import resolve_model_path
 
     settings = _settings()
-    if settings is None:
-        from pipeline.sentiment.gate import resolve_model_path as resolve_without_settings
-
-        return resolve_without_settings(_state_dir(state_dir))
     if state_dir is not None:
         settings = settings.model_copy(update={"data_dir": state_dir})
     return resolve_model_path(settings)

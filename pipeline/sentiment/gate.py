@@ -4,8 +4,9 @@ A candidate becomes the pipeline default only if it is at least as good as the c
 model on FPB-50 and FPB-all, on both accuracy and macro-F1. Promotion writes the chosen
 path to ``<data_dir>/models/current.json``.
 
-The pipeline resolves its model in this order: ``FINSENT_MODEL_PATH``, the promoted model,
-the released model under ``models/``.
+The pipeline resolves its model in this order (``pipeline.scoring.resolve_model_path``):
+``FINSENT_MODEL_PATH``, the promoted model, the released model under ``models/``. The gate
+guards the last two: a pinned ``FINSENT_MODEL_PATH`` is the user's choice, not a default.
 """
 
 from __future__ import annotations
@@ -103,16 +104,12 @@ def promoted_model(data_dir: Path, *, strict: bool = False) -> str | None:
         return None
 
 
-def resolve_model_path(data_dir: Path | None, environ: Mapping[str, str] | None = None) -> str:
-    """FINSENT_MODEL_PATH, else the promoted model, else the released one."""
-    env = os.environ if environ is None else environ
-    explicit = env.get("FINSENT_MODEL_PATH")
-    if explicit:
-        return explicit
-    if data_dir is not None:
-        promoted = promoted_model(data_dir)
-        if promoted:
-            return promoted
+def gate_baseline(data_dir: Path) -> str:
+    """The model a candidate must beat: the promoted one while its folder exists, else the
+    release (what the pipeline serves when FINSENT_MODEL_PATH is not set)."""
+    promoted = promoted_model(data_dir)
+    if promoted and Path(promoted).is_dir():
+        return promoted
     return str(RELEASED_MODEL)
 
 
@@ -164,7 +161,7 @@ def run_gate(
     Both models are scored on the same test rows here (the current model's stored
     metrics could come from other code or data).
     """
-    current_path = resolve_model_path(data_dir, environ={})
+    current_path = gate_baseline(data_dir)
     cand = candidate_metrics or benchmark_model(candidate_path, training_data_dir)
     current = None
     if Path(current_path).resolve() == Path(candidate_path).resolve():
