@@ -8,8 +8,9 @@ so its peak RSS is its own. Usage::
 Methods:
   seed     the original loop: padding='max_length' (128), batch 16, no_grad, fp32
   dynamic  same, but padding=True (pad to the longest text of each batch), unsorted
-  ours     SentimentClassifier: length bucketing, inference_mode, int8 dynamic quantisation
-  ours-fp32  SentimentClassifier without quantisation (for reference)
+  ours     SentimentClassifier as the pipeline loads it on this CPU (precision "auto":
+           bf16 where the CPU has native bf16, else int8): length bucketing, inference_mode
+  ours-fp32, ours-bf16, ours-int8  the same at a fixed precision (for reference)
   gpu      SentimentClassifier on CUDA in fp16, batch 1024 (only when CUDA is present)
 """
 
@@ -66,11 +67,11 @@ def run_hf_loop(model_path: str, texts: list[str], padding: str) -> float:
     return time.perf_counter() - start
 
 
-def run_ours(model_path: str, texts: list[str], quantize: bool, device: str | None) -> float:
+def run_ours(model_path: str, texts: list[str], precision: str, device: str | None) -> tuple[float, str]:
     from pipeline.sentiment.classifier import SentimentClassifier
 
     clf = SentimentClassifier.load(
-        model_path, device=device, quantize=quantize, batch_size=1024 if device == "cuda" else None
+        model_path, device=device, precision=precision, batch_size=1024 if device == "cuda" else None
     )
     clf.predict(texts[:64])  # warm-up: first-call allocations and kernel selection
     if device == "cuda":
@@ -83,7 +84,7 @@ def run_ours(model_path: str, texts: list[str], quantize: bool, device: str | No
         import torch
 
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, clf.precision
 
 
 def child(method: str, model: str, data_dir: Path, n: int) -> None:
@@ -96,19 +97,21 @@ def child(method: str, model: str, data_dir: Path, n: int) -> None:
 
     warnings.filterwarnings("ignore")
     texts = load_texts(data_dir, n)
+    precision = "fp32"
     if method == "seed":
         seconds = run_hf_loop(model, texts, "max_length")
     elif method == "dynamic":
         seconds = run_hf_loop(model, texts, "longest")
     elif method == "ours":
-        seconds = run_ours(model, texts, quantize=True, device="cpu")
-    elif method == "ours-fp32":
-        seconds = run_ours(model, texts, quantize=False, device="cpu")
+        seconds, precision = run_ours(model, texts, "auto", device="cpu")
+    elif method in ("ours-fp32", "ours-bf16", "ours-int8"):
+        seconds, precision = run_ours(model, texts, method.split("-")[1], device="cpu")
     elif method == "gpu":
-        seconds = run_ours(model, texts, quantize=False, device="cuda")
+        seconds, precision = run_ours(model, texts, "auto", device="cuda")
     else:
         raise SystemExit(f"unknown method {method}")
-    print(json.dumps({"method": method, "n": n, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+    row = {"method": method, "precision": precision, "n": n, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    print(json.dumps(row))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     p.add_argument("--n", type=int, default=2000, help="texts per CPU method")
     p.add_argument("--gpu-n", type=int, default=200_000, help="texts for the GPU method")
-    p.add_argument("--methods", default="seed,dynamic,ours-fp32,ours")
+    p.add_argument("--methods", default="seed,dynamic,ours-fp32,ours-int8,ours-bf16,ours")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -157,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     seed = next((r for r in rows if r["method"] == "seed"), None)
-    print("| method | texts/s | vs seed | peak RSS (MB) |")
-    print("|---|---:|---:|---:|")
+    print("| method | precision | texts/s | vs seed | peak RSS (MB) |")
+    print("|---|---|---:|---:|---:|")
     for r in rows:
         rate = r["n"] / r["seconds"]
         ratio = rate / (seed["n"] / seed["seconds"]) if seed else float("nan")
-        print(f"| {r['method']} | {rate:,.0f} | {ratio:.1f}x | {r['peak_rss_mb']:.0f} |")
+        print(f"| {r['method']} | {r['precision']} | {rate:,.0f} | {ratio:.1f}x | {r['peak_rss_mb']:.0f} |")
     return 0
 
 

@@ -68,7 +68,7 @@ def resolve_model_path(settings: Settings) -> str:
 def load_classifier(settings: Settings) -> Classifier:
     from pipeline.sentiment.classifier import SentimentClassifier
 
-    return SentimentClassifier.load(resolve_model_path(settings), quantize=settings.model_quantize)
+    return SentimentClassifier.load(resolve_model_path(settings), precision=settings.model_precision)
 
 
 def score_pending(

@@ -76,11 +76,11 @@ class Settings(BaseSettings):
         description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
     )
     score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
-    model_quantize: bool | None = Field(
-        default=None,
-        description="int8 dynamic quantisation of the model on the CPU: about 2.5x faster, and "
-        "moves FPB accuracy by up to about a point either way (see the model card). "
-        "Unset: on for the CPU, off on a GPU.",
+    model_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        default="auto",
+        description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
+        "it runs in hardware (AMX, AVX512-BF16), else int8 (faster, but a text's probabilities "
+        "move a little with its batch, see the model card). fp32: exact, slowest.",
     )
 
     # --- ingestion ----------------------------------------------------------------
@@ -227,6 +227,18 @@ def _env_has(name: str) -> bool:
     return any(k.upper() == wanted for k in os.environ)
 
 
+# Settings that were renamed: a stale name is an error that says what to use instead.
+RENAMED = {"model_quantize": ("model_precision", "auto, fp32, bf16 or int8; false was fp32")}
+
+
+def _check_renamed(file_values: dict[str, Any], path: Path | None) -> None:
+    for old, (new, values) in RENAMED.items():
+        if _env_has(old):
+            raise ConfigError(f"env {_env_name(old)} was replaced by {_env_name(new)} ({values})")
+        if old in file_values:
+            raise ConfigError(f"config file {path}: setting '{old}' was replaced by '{new}' ({values})")
+
+
 def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -243,7 +255,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
                 flat[f"{key}_{sub}".lower()] = subval
         else:
             flat[key.lower()] = value
-    known = set(Settings.model_fields)
+    known = set(Settings.model_fields) | set(RENAMED)
     for key in flat:
         if key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
@@ -273,6 +285,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     if path is None and _default_config_file().is_file():
         path = _default_config_file()
     file_values = _read_config_file(path) if path else {}
+    _check_renamed(file_values, path)
 
     sources: dict[str, str] = {}
     init: dict[str, Any] = {}

@@ -117,18 +117,20 @@ def test_model_resolution(settings, tmp_path) -> None:
         assert resolve_model_path(settings) == str(released)
 
 
-@pytest.mark.parametrize(("quantize", "expected"), [(None, True), (False, False), (True, True)])
-def test_model_quantize_setting_reaches_the_classifier(settings, quantize, expected) -> None:
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16", "int8"])
+def test_model_precision_setting_reaches_the_classifier(settings, precision) -> None:
     import torch
 
     from pipeline.scoring import load_classifier
+    from pipeline.sentiment.classifier import cpu_has_native_bf16
 
     if released_model_dir() is None:
         pytest.skip("no released model")
     if torch.cuda.is_available():
-        pytest.skip("checks the CPU default; on a GPU the default is fp16 and int8 is refused")
-    clf = load_classifier(settings.model_copy(update={"model_quantize": quantize}))
-    assert clf.quantized is expected  # None: int8 on the CPU (no GPU here)
+        pytest.skip("checks the CPU paths; on a GPU auto is fp16 and int8 is refused")
+    clf = load_classifier(settings.model_copy(update={"model_precision": precision}))
+    auto = "bf16" if cpu_has_native_bf16() else "int8"
+    assert clf.precision == (auto if precision == "auto" else precision)
 
 
 def test_edited_article_is_rescored_in_place(db, settings) -> None:

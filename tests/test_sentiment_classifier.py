@@ -56,7 +56,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def clf(tiny_model: Path) -> SentimentClassifier:
-    return SentimentClassifier.load(tiny_model, device="cpu", quantize=False, batch_size=2)
+    return SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", batch_size=2)
 
 
 def test_results_shape_and_fields(clf: SentimentClassifier) -> None:
@@ -88,8 +88,18 @@ def test_batched_equals_one_by_one(clf: SentimentClassifier) -> None:
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
 
+def test_batched_equals_one_by_one_bf16(tiny_model: Path) -> None:
+    # bf16 weights: each text's result does not depend on its batch-mates beyond rounding.
+    b = SentimentClassifier.load(tiny_model, device="cpu", precision="bf16", batch_size=8)
+    assert b.precision == "bf16"
+    batched = b.predict_proba(TEXTS)
+    single = np.stack([b.predict_proba([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(batched, single, atol=0.02)
+
+
 def test_batched_equals_one_by_one_int8(tiny_model: Path) -> None:
-    q = SentimentClassifier.load(tiny_model, device="cpu", quantize=True, batch_size=8)
+    q = SentimentClassifier.load(tiny_model, device="cpu", precision="int8", batch_size=8)
+    assert q.precision == "int8"
     batched = q.predict(TEXTS)
     single = [q.predict([t])[0] for t in TEXTS]
     # int8 activations are quantised per batch: allow small drift, labels must agree.
@@ -99,8 +109,53 @@ def test_batched_equals_one_by_one_int8(tiny_model: Path) -> None:
             assert a.probabilities[k] == pytest.approx(b.probabilities[k], abs=0.03)
 
 
+@pytest.mark.parametrize(
+    ("precision", "on_cuda", "native_bf16", "expected"),
+    [
+        ("auto", False, True, "bf16"),
+        ("auto", False, False, "int8"),
+        ("auto", True, False, "fp16"),
+        ("fp32", False, True, "fp32"),
+        ("bf16", True, False, "bf16"),
+        ("int8", False, True, "int8"),
+    ],
+)
+def test_resolve_precision(precision: str, on_cuda: bool, native_bf16: bool, expected: str) -> None:
+    from pipeline.sentiment.classifier import resolve_precision
+
+    assert resolve_precision(precision, on_cuda, native_bf16) == expected
+
+
+def test_int8_on_a_gpu_and_unknown_precisions_are_refused() -> None:
+    from pipeline.errors import ModelError
+    from pipeline.sentiment.classifier import resolve_precision
+
+    with pytest.raises(ModelError, match="CPU path"):
+        resolve_precision("int8", on_cuda=True)
+    with pytest.raises(ModelError, match="unknown precision 'int4'"):
+        resolve_precision("int4", on_cuda=False)
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    from pipeline.sentiment.classifier import cpu_has_native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not cpu_has_native_bf16(info)
+    info.write_text("flags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    assert cpu_has_native_bf16(info)
+    assert not cpu_has_native_bf16(tmp_path / "missing")
+
+
+def test_cli_precision_choices_match_the_classifier() -> None:
+    from pipeline.cli.sentiment import PRECISION_CHOICES
+    from pipeline.sentiment.classifier import PRECISIONS
+
+    assert PRECISION_CHOICES == PRECISIONS
+
+
 def test_long_text_is_chunked_not_truncated(tiny_model: Path) -> None:
-    clf = SentimentClassifier.load(tiny_model, device="cpu", quantize=False, max_length=32)
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", max_length=32)
     long_text = " ".join(TEXTS * 6)
     ids = clf.tokenizer(long_text, add_special_tokens=False)["input_ids"]
     windows = clf._windows(ids)

@@ -114,7 +114,7 @@ def test_classify_missing_model_one_line(tmp_path: Path) -> None:
 def test_classify_stdin_and_file(tiny_model: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         classify_cmd,
-        ["--model", str(tiny_model), "--no-quantize"],
+        ["--model", str(tiny_model), "--precision", "fp32"],
         input="Shares jump\n\nProfit warning issued\n",
     )
     assert result.exit_code == 0, result.output

@@ -86,7 +86,7 @@ def test_checkpoint_loads_and_predicts_labels_from_id2label(checkpoint: Path) ->
     assert model.dtype == torch.float16  # saved as fp16
     from pipeline.sentiment.classifier import SentimentClassifier
 
-    clf = SentimentClassifier.load(checkpoint, device="cpu", quantize=False)
+    clf = SentimentClassifier.load(checkpoint, device="cpu", precision="fp32")
     results = clf.predict(["Profit rose sharply .", "The company cut 500 jobs ."])
     assert all(r.label in {"negative", "neutral", "positive"} for r in results)
 

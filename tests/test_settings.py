@@ -118,3 +118,16 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_mask_url_never_leaks_unparsable() -> None:
     assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert "pw" not in mask_url("not a url :pw@")
+
+
+def test_a_renamed_setting_says_what_replaced_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_MODEL_QUANTIZE", "false")
+    with pytest.raises(ConfigError, match="FINSENT_MODEL_QUANTIZE was replaced by FINSENT_MODEL_PRECISION"):
+        load_settings()
+    monkeypatch.delenv("FINSENT_MODEL_QUANTIZE")
+    cfg = tmp_path / "f.toml"
+    cfg.write_text("model_quantize = false\n")
+    with pytest.raises(ConfigError, match="'model_quantize' was replaced by 'model_precision'"):
+        load_settings(cfg)
+    monkeypatch.setenv("FINSENT_MODEL_PRECISION", "bf16")
+    assert load_settings().settings.model_precision == "bf16"

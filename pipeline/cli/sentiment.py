@@ -17,6 +17,9 @@ import click
 
 from pipeline.errors import FinSentError
 
+# pipeline.sentiment.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
+
 logger = logging.getLogger(__name__)
 
 SOURCE_HELP = (
@@ -301,14 +304,15 @@ def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: tup
     help="Confusion matrix PNG (default: ./<model>-confusion.png).",
 )
 @click.option(
-    "--quantized/--fp32",
-    default=False,
+    "--precision",
+    type=click.Choice(PRECISION_CHOICES),
+    default="fp32",
     show_default=True,
-    help="Evaluate the int8 CPU serving path instead of fp32.",
+    help="Weight precision; 'auto' evaluates the serving path the pipeline uses on this machine.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 def eval_cmd(
-    model: str | None, data_dir: Path | None, png: Path | None, quantized: bool, as_json: bool
+    model: str | None, data_dir: Path | None, png: Path | None, precision: str, as_json: bool
 ) -> None:
     """Evaluate MODEL (default: the pipeline's model) on FPB-50 and FPB-all.
 
@@ -326,7 +330,7 @@ def eval_cmd(
 
     try:
         benches = load_benchmarks(data_dir)
-        clf = SentimentClassifier.load(model, device=None, quantize=quantized)
+        clf = SentimentClassifier.load(model, device=None, precision=precision)
     except DataFormatError as exc:
         raise click.BadParameter(str(exc), param_hint="--data-dir") from None
     except FinSentError as exc:
@@ -345,7 +349,7 @@ def eval_cmd(
     if as_json:
         click.echo(json.dumps({k: m.to_dict() for k, m in results.items()}, indent=2))
     else:
-        click.echo(f"model: {clf.model_version} ({'int8' if quantized else 'fp32'})")
+        click.echo(f"model: {clf.model_version} ({clf.precision})")
         click.echo(format_metrics_table(results))
         for name, m in results.items():
             click.echo(f"\n{name} per class:")
@@ -372,11 +376,12 @@ def eval_cmd(
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
-    "--quantize/--no-quantize",
+    "--precision",
+    type=click.Choice(PRECISION_CHOICES),
     default=None,
-    help="int8 dynamic quantisation (default: on for CPU, off for GPU).",
+    help="Weight precision (default: FINSENT_MODEL_PRECISION, 'auto').",
 )
-def classify_cmd(input_file: Any, model: str | None, batch_size: int, quantize: bool | None) -> None:
+def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision: str | None) -> None:
     """Classify texts: one per input line in, one JSON object per line out.
 
     Each output has "label", "probabilities" (negative/neutral/positive) and
@@ -391,7 +396,9 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, quantize: 
 
     try:
         clf = SentimentClassifier.load(
-            model or _default_model(None), quantize=quantize, batch_size=batch_size
+            model or _default_model(None),
+            precision=precision or _settings().model_precision,
+            batch_size=batch_size,
         )
     except FinSentError as exc:
         raise click.ClickException(str(exc)) from None

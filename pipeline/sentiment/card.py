@@ -97,7 +97,7 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
             "| serving path | set | accuracy | macro-F1 | ECE |",
             "|---|---|---:|---:|---:|",
         ]
-        for kind in ("fp32", "int8"):
+        for kind in ("fp32", "bf16", "int8"):
             for name, m in released.get(kind, {}).items():
                 lines.append(
                     f"| {kind} | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['ece']:.4f} |"

@@ -4,10 +4,18 @@ Load once per process and keep the object (``SentimentClassifier.load(path)``); 
 owns it, nothing is cached in module globals.
 
 Speed on CPU comes from three things: length bucketing (texts sorted by token count so a
-batch pads to its own longest text, not to 128), ``torch.inference_mode``, and dynamic int8
-quantisation of the Linear layers (weights int8, activations quantised per batch). The int8
-path is checked against fp32 on FPB-50 (see the model card / BENCHMARKS). On CUDA the model
-runs in fp16 with larger batches.
+batch pads to its own longest text, not to 128), ``torch.inference_mode``, and the weight
+precision (``precision``):
+
+- ``bf16``: the default on CPUs that multiply bf16 in hardware (AMX, AVX512-BF16). Within
+  0.1 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
+- ``int8``: dynamic quantisation of the Linear layers, the default on other CPUs (where
+  bf16 is emulated and slower than fp32). Activations are scaled per batch, so a text's
+  probabilities move a little with the texts that share its batch, and accuracy moves by
+  up to about a point.
+- ``fp32``: exact and slowest.
+
+On CUDA the model runs in fp16 with larger batches.
 
 Texts longer than the model window are never truncated silently: they are cut into
 overlapping token windows whose probabilities are averaged (weighted by window length).
@@ -63,6 +71,39 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# What FINSENT_MODEL_PRECISION / --precision accept; "auto" picks per device (resolve_precision).
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU multiplies bf16 in hardware (AMX or AVX512-BF16; Linux flags).
+
+    Elsewhere (or where the flags cannot be read) bf16 matmuls are emulated and slower
+    than fp32, so "auto" takes int8 there.
+    """
+    try:
+        flags = set(cpuinfo.read_text(errors="replace").split())
+    except OSError:
+        return False
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = None) -> str:
+    """The weight precision actually used: fp32, fp16 (CUDA only), bf16 or int8 (CPU only)."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if on_cuda:
+        if precision == "int8":
+            raise ModelError(
+                "int8 dynamic quantisation is a CPU path: set FINSENT_MODEL_PRECISION to auto "
+                "(fp16), bf16 or fp32 on a GPU"
+            )
+        return "fp16" if precision == "auto" else precision
+    if precision == "auto":
+        return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "int8"
+    return precision
+
+
 def weights_hash(model_dir: Path) -> str:
     """Short sha256 over the weight files: a stable id even if the folder is renamed."""
     digest = hashlib.sha256()
@@ -108,7 +149,7 @@ class SentimentClassifier:
     batch_size: int = 64
     # Column order of the model output that yields (negative, neutral, positive).
     label_columns: list[int] = field(default_factory=lambda: [0, 1, 2])
-    quantized: bool = False
+    precision: str = "fp32"  # the resolved one: fp32, fp16, bf16 or int8
 
     @classmethod
     def load(
@@ -116,15 +157,15 @@ class SentimentClassifier:
         path: str | Path,
         device: str | None = None,
         *,
-        quantize: bool | None = None,
+        precision: str = "auto",
         num_threads: int | None = None,
         max_length: int = 128,
         batch_size: int | None = None,
     ) -> SentimentClassifier:
         """Load a model folder.
 
-        ``device``: None picks CUDA when present, else CPU. ``quantize``: None means int8
-        dynamic quantisation on CPU (the fast path) and none on CUDA.
+        ``device``: None picks CUDA when present, else CPU. ``precision``: one of
+        PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs with native bf16, else int8.
         """
         model_dir = check_model_dir(path)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -136,12 +177,13 @@ class SentimentClassifier:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         on_cuda = device.startswith("cuda")
+        precision = resolve_precision(precision, on_cuda)
         if not on_cuda:
             torch.set_num_threads(num_threads or available_cores())
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
             model = AutoModelForSequenceClassification.from_pretrained(
-                model_dir, dtype=torch.float16 if on_cuda else torch.float32
+                model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
             )
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -150,14 +192,9 @@ class SentimentClassifier:
         tokenizer.model_max_length = 1_000_000
         label_columns = model_label_order(model)
         model.eval()
-        if quantize is None:
-            quantize = not on_cuda
-        if quantize:
-            if on_cuda:
-                raise ModelError(
-                    "int8 dynamic quantisation is a CPU path: unset FINSENT_MODEL_QUANTIZE "
-                    "(or set it to false) on a GPU"
-                )
+        if precision == "bf16":
+            model.to(torch.bfloat16)
+        elif precision == "int8":
             import warnings
 
             from torch.ao.quantization import quantize_dynamic
@@ -179,7 +216,7 @@ class SentimentClassifier:
             max_length=max_length,
             batch_size=batch_size or (512 if on_cuda else 64),
             label_columns=label_columns,
-            quantized=quantize,
+            precision=precision,
         )
 
     # -- core ----------------------------------------------------------------------------

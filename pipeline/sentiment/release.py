@@ -4,8 +4,8 @@
 
 Writes fp16 safetensors (half the size; served in fp32 or int8 after loading), the
 tokenizer, ``calibration.json``, ``training_config.json`` and ``metrics.json`` extended with
-the numbers of the released weights on FPB-50/FPB-all for both serving paths (fp32 and the
-int8 CPU path), then regenerates the model card (with the notes appended).
+the numbers of the released weights on FPB-50/FPB-all for every CPU serving precision
+(fp32, bf16, int8), then regenerates the model card (with the notes appended).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ logger = logging.getLogger(__name__)
 COPIED = ("calibration.json",)
 
 
-def served_metrics(model_dir: Path, data_dir: Path, quantize: bool) -> dict[str, Any]:
+def served_metrics(model_dir: Path, data_dir: Path, precision: str) -> dict[str, Any]:
     """Benchmark metrics through SentimentClassifier, exactly as the pipeline serves."""
     from pipeline.sentiment.classifier import SentimentClassifier
     from pipeline.sentiment.data import load_benchmarks
     from pipeline.sentiment.evaluate import benchmark_metrics
 
     test = load_benchmarks(data_dir)["fpb-50"]
-    clf = SentimentClassifier.load(model_dir, device="cpu", quantize=quantize)
+    clf = SentimentClassifier.load(model_dir, device="cpu", precision=precision)
     logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
     labels = np.array([ex.label for ex in test])
     full = np.array([ex.agreement == 100 for ex in test])
@@ -63,11 +63,12 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
 
     metrics = json.loads((src / "metrics.json").read_text())
     metrics["released"] = {
-        "fp32": served_metrics(dest, data_dir, quantize=False),
-        "int8": served_metrics(dest, data_dir, quantize=True),
-        "note": "released fp16 weights loaded in fp32 / int8 dynamic quantisation (CPU),"
-        " calibrated, max_length 128 with windowing",
+        precision: served_metrics(dest, data_dir, precision) for precision in ("fp32", "bf16", "int8")
     }
+    metrics["released"]["note"] = (
+        "released fp16 weights loaded in fp32 / bf16 / int8 dynamic quantisation (CPU),"
+        " calibrated, max_length 128 with windowing"
+    )
     (dest / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if notes is not None:
         shutil.copy2(notes, dest / CARD_NOTES_FILE)
