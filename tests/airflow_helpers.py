@@ -109,7 +109,7 @@ def postgres_connection(url: str) -> str:
     return json.dumps(
         {
             "conn_type": "postgres",
-            "host": u.host,
+            "host": u.host or u.query.get("host"),  # the embedded server: a socket directory
             "port": u.port or 5432,
             "login": u.username,
             "password": u.password,

@@ -53,6 +53,15 @@ def test_postgres_connection_becomes_the_database_url() -> None:
     assert url == "postgresql+psycopg2://fin:p%40ss%2Fword@db.internal:6543/finsent"
 
 
+def test_postgres_connection_over_a_unix_socket() -> None:
+    from sqlalchemy.engine import make_url
+
+    url = database_url_from_connection(Conn("postgres", host="/run/post gresql", login="fin", schema="db"))
+    parsed = make_url(url)
+    assert parsed.host is None and parsed.query["host"] == "/run/post gresql"
+    assert (parsed.username, parsed.database) == ("fin", "db")
+
+
 def test_postgres_connection_without_host_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="has no host"):
         database_url_from_connection(Conn("postgres"))

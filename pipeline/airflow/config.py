@@ -70,13 +70,17 @@ def database_url_from_connection(conn: ConnectionLike) -> str:
 
     if not conn.host:
         raise ConfigError(f"Airflow connection '{POSTGRES_CONN_ID}' has no host: set the PostgreSQL host")
+    # A host that is a directory is a Unix socket (libpq's rule); it goes in the query, since
+    # a URL's host part cannot hold a path.
+    socket_dir = conn.host.startswith("/")
     url = URL.create(
         "postgresql+psycopg2",
         username=conn.login or None,
         password=conn.password or None,
-        host=conn.host,
+        host=None if socket_dir else conn.host,
         port=conn.port or None,
         database=conn.schema or None,
+        query={"host": conn.host} if socket_dir else {},
     )
     return url.render_as_string(hide_password=False)
 
