@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
         "it runs in hardware (AMX, AVX512-BF16), else int8 (faster, but a text's probabilities "
-        "move a little with its batch, see the model card). fp32: exact, slowest.",
+        "move with its batch-mates, by up to about 0.2; see the model card). fp32: exact, slowest.",
     )
 
     # --- ingestion ----------------------------------------------------------------
@@ -255,11 +255,13 @@ def _read_config_file(path: Path) -> dict[str, Any]:
                 flat[f"{key}_{sub}".lower()] = subval
         else:
             flat[key.lower()] = value
-    known = set(Settings.model_fields) | set(RENAMED)
+    known = set(Settings.model_fields)
     for key in flat:
-        if key not in known:
-            hint = difflib.get_close_matches(key, known, n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        if key not in known and key not in RENAMED:  # a renamed key gets its own message
+            hint = difflib.get_close_matches(key, known | set(RENAMED), n=1)
+            # A typo of an old name points at its replacement, never at the old name.
+            suggestion = RENAMED[hint[0]][0] if hint and hint[0] in RENAMED else hint[0] if hint else None
+            extra = f" (did you mean '{suggestion}'?)" if suggestion else ""
             raise ConfigError(f"config file {path}: unknown setting '{key}'{extra}")
     return flat
 

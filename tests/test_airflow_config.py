@@ -133,6 +133,12 @@ def test_unknown_variable_key_names_the_culprit() -> None:
         task_settings(connection, variable)
 
 
+def test_renamed_variable_key_says_what_replaced_it() -> None:
+    connection, variable = lookups(variables={"finsent": {"model_quantize": False}})
+    with pytest.raises(ConfigError, match=r"'model_quantize' was replaced by 'model_precision'"):
+        task_settings(connection, variable)
+
+
 def test_variable_that_is_not_an_object_is_a_config_error() -> None:
     connection, variable = lookups(variables={"finsent": ["not", "a", "dict"]})
     with pytest.raises(ConfigError, match="must be a JSON object"):

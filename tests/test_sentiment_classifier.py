@@ -147,11 +147,15 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
     assert not cpu_has_native_bf16(tmp_path / "missing")
 
 
-def test_cli_precision_choices_match_the_classifier() -> None:
+def test_cli_and_settings_precisions_match_the_classifier() -> None:
+    from typing import get_args
+
     from pipeline.cli.sentiment import PRECISION_CHOICES
     from pipeline.sentiment.classifier import PRECISIONS
+    from pipeline.settings import Settings
 
     assert PRECISION_CHOICES == PRECISIONS
+    assert get_args(Settings.model_fields["model_precision"].annotation) == PRECISIONS
 
 
 def test_long_text_is_chunked_not_truncated(tiny_model: Path) -> None:

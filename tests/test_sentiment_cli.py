@@ -150,9 +150,14 @@ def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
         (["--folds", "1", "--out", "cf"], "'--folds': 1 is not in the range x>=2"),
         (["--fold", "3", "--out", "cf"], "No such option '--fold'"),
         (["--out", "cf", "--", "--cv-fold", "1"], "--cv-fold is set by the cross-fit"),
+        (["--out", "cf", "--", "--epocks", "3"], "training arguments: unrecognized arguments: --epocks 3"),
+        (["--out", "cf", "--", "--source", "fpb-99"], "training arguments: unknown source 'fpb-99'"),
+        (["--out", "cf", "--", "--epochs", "x"], "training arguments: argument --epochs: invalid int"),
     ],
 )
 def test_crossfit_bad_arguments_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    # A data dir that does not exist: were the arguments accepted, the folds would fail fast.
+    args = [*args, "--data-dir", str(tmp_path / "no-data")] if "--" in args else args
     out = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "crossfit", *args],
         capture_output=True,
@@ -165,7 +170,7 @@ def test_crossfit_bad_arguments_are_one_line(tmp_path: Path, args: list[str], ne
     assert not (tmp_path / "cf").exists()
 
 
-def test_crossfit_writes_soft_targets_a_student_trains_on(tmp_path: Path) -> None:
+def test_crossfit_cli_writes_one_soft_target_per_training_row(tmp_path: Path) -> None:
     train_args = ["--data-dir", str(DATA), "--source", "fpb-split", "--max-steps", "1"]
     train_args += ["--batch-size", "4", "--max-length", "16", "--val-fraction", "0.2", "--seed", "3"]
     cf = tmp_path / "cf"

@@ -91,8 +91,10 @@ def test_a_failing_fold_is_one_line_naming_its_log(
         "--out",
         str(tmp_path),
         "--",
+        "--data-dir",
+        str(tmp_path / "no-data"),  # the folds fail reading their data
         "--source",
-        "fpb-99",
+        "fpb-split",
     ]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -100,7 +102,7 @@ def test_a_failing_fold_is_one_line_naming_its_log(
     assert "train.log" in err[0]
     assert not (tmp_path / SOFT_TARGETS_FILE).exists()
     # a failed fold is not taken as done by the next run
-    assert not fold_is_done(tmp_path / "fold-0", args[-2:], 2)
+    assert not fold_is_done(tmp_path / "fold-0", args[-4:], 2)
 
 
 def test_repeated_texts_share_a_fold() -> None:

@@ -269,21 +269,26 @@ def train_cmd(**opts: Any) -> None:
     help="Folder for the fold models and soft_targets.jsonl.",
 )
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED, metavar="-- [TRAIN ARGS]...")
-def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: tuple[str, ...]) -> None:
+def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: Any) -> None:
     """Cross-fitted soft targets for distillation (then: finsent train --soft-targets).
 
     Trains FOLDS models, each on every training row but one fold, and merges each model's
     logits on the fold it never saw into OUT/soft_targets.jsonl. The arguments after `--`
-    go to every fold's training run (as for finsent train, without --out). Folds that
-    finished earlier with the same arguments are kept, so an interrupted run resumes.
+    go to every fold's training run: the training options of finsent train (not --out,
+    --promote or --state-dir); --data-dir defaults to the settings' training_data_dir.
+    Folds that finished earlier with the same arguments are kept, so an interrupted run
+    resumes.
 
     Example: finsent crossfit --folds 5 --jobs 2 --out runs/cf -- --source fpb-split --epochs 6
     """
     from pipeline.sentiment.crossfit import CrossfitError, run_crossfit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    train_args = list(train_args)
+    if "--data-dir" not in train_args:
+        train_args += ["--data-dir", str(_training_data_dir(None))]
     try:
-        summary = run_crossfit(list(train_args), folds, out, jobs, threads)
+        summary = run_crossfit(train_args, folds, out, jobs, threads)
     except CrossfitError as exc:
         raise click.ClickException(f"crossfit: {exc}") from None
     click.echo(json.dumps(summary))

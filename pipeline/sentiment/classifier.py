@@ -11,8 +11,8 @@ precision (``precision``):
   0.1 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
 - ``int8``: dynamic quantisation of the Linear layers, the default on other CPUs (where
   bf16 is emulated and slower than fp32). Activations are scaled per batch, so a text's
-  probabilities move a little with the texts that share its batch, and accuracy moves by
-  up to about a point.
+  probabilities move with the texts that share its batch (by up to about 0.2 on the
+  release), and accuracy moves by up to about a point.
 - ``fp32``: exact and slowest.
 
 On CUDA the model runs in fp16 with larger batches.
@@ -95,8 +95,8 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
     if on_cuda:
         if precision == "int8":
             raise ModelError(
-                "int8 dynamic quantisation is a CPU path: set FINSENT_MODEL_PRECISION to auto "
-                "(fp16), bf16 or fp32 on a GPU"
+                "precision int8 (dynamic quantisation) is a CPU path: use auto (fp16), bf16 or "
+                "fp32 on a GPU (FINSENT_MODEL_PRECISION or --precision)"
             )
         return "fp16" if precision == "auto" else precision
     if precision == "auto":

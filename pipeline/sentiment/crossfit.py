@@ -27,8 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.sentiment.data import LABELS
-from pipeline.sentiment.train import HELDOUT_FILE
+from pipeline.sentiment.data import LABELS, DataFormatError, parse_source_spec, source_path
+from pipeline.sentiment.train import HELDOUT_FILE, build_arg_parser
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,23 @@ def merge_heldout(fold_dirs: list[Path], target: Path) -> dict[str, float]:
     return {"rows": rows, "heldout_accuracy": correct / rows if rows else 0.0}
 
 
+def check_train_args(train_args: list[str]) -> None:
+    """Parse the fold arguments once up front, so a typo is one line before any fold starts."""
+
+    def fail(message: str) -> None:
+        raise CrossfitError(f"training arguments: {message} (see finsent train --help)")
+
+    parser = build_arg_parser()
+    parser.error = fail  # type: ignore[method-assign]  # argparse would print usage and exit
+    args = parser.parse_args(train_args)
+    for spec in args.sources or []:
+        try:
+            name, _ = parse_source_spec(spec)
+            source_path(name, Path("."))  # a known source name (files are read by the folds)
+        except DataFormatError as exc:
+            fail(str(exc))
+
+
 def run_crossfit(
     train_args: list[str], folds: int, out: Path, jobs: int = 1, threads: int = 0
 ) -> dict[str, object]:
@@ -171,6 +188,7 @@ def run_crossfit(
     for flag in OWNED_ARGS:
         if flag in train_args:
             raise CrossfitError(f"{flag} is set by the cross-fit; leave it out of the training arguments")
+    check_train_args(train_args)
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     out.mkdir(parents=True, exist_ok=True)
     fold_dirs = run_folds(train_args, folds, out, jobs, threads)
