@@ -145,6 +145,15 @@ def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     card = (result.out_dir / "README.md").read_text()
     assert "--teacher" in card and "--distill-alpha 0.7" in card
     assert "fpb-50" not in result.metrics
+    # the checkpoint names the weights it learned from, by fingerprint
+    from pipeline.sentiment.classifier import weights_sha256
+
+    info = json.loads((result.out_dir / "training_config.json").read_text())
+    digest = weights_sha256(checkpoint)
+    assert info["teachers"] == [{"path": str(checkpoint), "weights_sha256": digest}]
+    assert f"| teacher `{checkpoint}` | – | – | `{digest[:16]}…` (weights) |" in card
+    base = config.base_model
+    assert info["base_model_weights_sha256"] == (weights_sha256(Path(base)) if Path(base).is_dir() else None)
 
 
 def test_split_seed_fixes_validation_rows_across_seeds(tmp_path: Path) -> None:

@@ -133,6 +133,10 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         lines.append(f"| {s['name']} | {s['rows']} | {s['weight']} | `{s['sha256'][:16]}…` |")
     for soft in training_info.get("soft_targets") or []:
         lines.append(f"| soft targets `{soft['path']}` | – | – | `{soft['sha256'][:16]}…` |")
+    for teacher in training_info.get("teachers") or []:
+        digest = teacher.get("weights_sha256")
+        shown = f"`{digest[:16]}…` (weights)" if digest else "–"
+        lines.append(f"| teacher `{teacher['path']}` | – | – | {shown} |")
     lines += [
         "",
         f"Validation: {config['val_fraction']:.0%} of the training rows, stratified by source"

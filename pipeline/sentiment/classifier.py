@@ -104,15 +104,20 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
     return precision
 
 
-def weights_hash(model_dir: Path) -> str:
-    """Short sha256 over the weight files: a stable id even if the folder is renamed."""
+def weights_sha256(model_dir: Path) -> str:
+    """sha256 over a model folder's weight files (safetensors, else .bin), in name order."""
     digest = hashlib.sha256()
     files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
     for path in files:
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
-    return digest.hexdigest()[:10]
+    return digest.hexdigest()
+
+
+def weights_hash(model_dir: Path) -> str:
+    """Short sha256 over the weight files: a stable id even if the folder is renamed."""
+    return weights_sha256(model_dir)[:10]
 
 
 def split_sentences(text: str) -> list[str]:

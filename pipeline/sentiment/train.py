@@ -615,12 +615,24 @@ def save_checkpoint(
         "soft_targets": [
             {"path": str(path), "sha256": sha256_file(Path(path))} for path in config.soft_targets
         ],
+        # Weight fingerprints of the models this one learned from (a Hub id has none here).
+        "base_model_weights_sha256": _local_weights_sha256(config.base_model),
+        "teachers": [
+            {"path": path, "weights_sha256": _local_weights_sha256(path)} for path in config.teachers
+        ],
     }
     (out / "training_config.json").write_text(json.dumps(training_info, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(out, training_info, metrics)
     logger.info("saved checkpoint to %s", out)
     return out
+
+
+def _local_weights_sha256(model: str) -> str | None:
+    from pipeline.sentiment.classifier import weights_sha256
+
+    folder = Path(model).expanduser()
+    return weights_sha256(folder) if folder.is_dir() else None
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
