@@ -76,12 +76,11 @@ def _quiet_transformers() -> None:
 
 
 def _check_sources(sources: tuple[str, ...]) -> list[str]:
-    from pipeline.sentiment.data import DataFormatError, parse_source_spec, source_path
+    from pipeline.sentiment.data import DataFormatError, check_source_spec
 
     for spec in sources:
         try:
-            name, _ = parse_source_spec(spec)
-            source_path(name, Path("."))
+            check_source_spec(spec)
         except DataFormatError as exc:
             raise click.BadParameter(str(exc), param_hint="--source") from None
     return list(sources)

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.sentiment.data import LABELS, DataFormatError, parse_source_spec, source_path
+from pipeline.sentiment.data import LABELS, DataFormatError, check_source_spec
 from pipeline.sentiment.train import HELDOUT_FILE, build_arg_parser
 
 logger = logging.getLogger(__name__)
@@ -171,8 +171,7 @@ def check_train_args(train_args: list[str]) -> None:
     args = parser.parse_args(train_args)
     for spec in args.sources or []:
         try:
-            name, _ = parse_source_spec(spec)
-            source_path(name, Path("."))  # a known source name (files are read by the folds)
+            check_source_spec(spec)  # the files themselves are read by the folds
         except DataFormatError as exc:
             fail(str(exc))
 

@@ -224,6 +224,12 @@ def parse_source_spec(spec: str) -> tuple[str, float]:
     return name, value
 
 
+def check_source_spec(spec: str) -> None:
+    """A well-formed spec naming a known source (its file is not read); else DataFormatError."""
+    name, _ = parse_source_spec(spec)
+    source_path(name, Path("."))
+
+
 def read_source(spec: str, data_dir: Path) -> list[Example]:
     path = source_path(spec, data_dir)
     if spec == "fpb-split":
