@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -231,12 +232,18 @@ def _env_has(name: str) -> bool:
 RENAMED = {"model_quantize": ("model_precision", "auto, fp32, bf16 or int8; false was fp32")}
 
 
+def check_renamed_keys(keys: Iterable[str], where: str, fix: str = "") -> None:
+    """ConfigError naming the replacement of the first renamed setting among ``keys``."""
+    for old in sorted(RENAMED.keys() & set(keys)):
+        new, values = RENAMED[old]
+        raise ConfigError(f"{where}: setting '{old}' was replaced by '{new}' ({values}){fix}")
+
+
 def _check_renamed(file_values: dict[str, Any], path: Path | None) -> None:
     for old, (new, values) in RENAMED.items():
         if _env_has(old):
             raise ConfigError(f"env {_env_name(old)} was replaced by {_env_name(new)} ({values})")
-        if old in file_values:
-            raise ConfigError(f"config file {path}: setting '{old}' was replaced by '{new}' ({values})")
+    check_renamed_keys(file_values, f"config file {path}")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -258,10 +265,10 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     known = set(Settings.model_fields)
     for key in flat:
         if key not in known and key not in RENAMED:  # a renamed key gets its own message
-            hint = difflib.get_close_matches(key, known | set(RENAMED), n=1)
-            # A typo of an old name points at its replacement, never at the old name.
-            suggestion = RENAMED[hint[0]][0] if hint and hint[0] in RENAMED else hint[0] if hint else None
-            extra = f" (did you mean '{suggestion}'?)" if suggestion else ""
+            hint = next(iter(difflib.get_close_matches(key, known | set(RENAMED), n=1)), None)
+            if hint in RENAMED:  # a typo of an old name points at its replacement
+                hint = RENAMED[hint][0]
+            extra = f" (did you mean '{hint}'?)" if hint else ""
             raise ConfigError(f"config file {path}: unknown setting '{key}'{extra}")
     return flat
 

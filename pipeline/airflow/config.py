@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from pipeline.errors import ConfigError
-from pipeline.settings import ENV_PREFIX, RENAMED, Settings, load_settings
+from pipeline.settings import ENV_PREFIX, Settings, check_renamed_keys, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +152,7 @@ def airflow_overrides(
                 f"Airflow Variable '{SETTINGS_VARIABLE}' must be a JSON object of setting names "
                 f"to values (got {type(raw).__name__}): fix it in Admin > Variables"
             )
-        for old, (new, choices) in RENAMED.items():
-            if old in raw:
-                raise ConfigError(
-                    f"Airflow Variable '{SETTINGS_VARIABLE}': setting '{old}' was replaced by "
-                    f"'{new}' ({choices}): fix it in Admin > Variables"
-                )
+        check_renamed_keys(raw, f"Airflow Variable '{SETTINGS_VARIABLE}'", ": fix it in Admin > Variables")
         unknown = sorted(set(raw) - set(Settings.model_fields))
         if unknown:
             raise ConfigError(
