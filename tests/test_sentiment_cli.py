@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline.cli.sentiment import classify_cmd, crossfit_cmd, eval_cmd, train_cmd
+from pipeline.cli.sentiment import augment_cmd, classify_cmd, crossfit_cmd, eval_cmd, train_cmd
 
 DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
 
@@ -42,7 +42,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("cmd", [train_cmd, eval_cmd, classify_cmd, crossfit_cmd])
+@pytest.mark.parametrize("cmd", [train_cmd, eval_cmd, classify_cmd, crossfit_cmd, augment_cmd])
 def test_help(cmd) -> None:
     result = CliRunner().invoke(cmd, ["--help"])
     assert result.exit_code == 0
@@ -50,8 +50,8 @@ def test_help(cmd) -> None:
 
 
 def test_command_names() -> None:
-    names = (train_cmd.name, eval_cmd.name, classify_cmd.name, crossfit_cmd.name)
-    assert names == ("train", "eval", "classify", "crossfit")
+    names = (train_cmd.name, eval_cmd.name, classify_cmd.name, crossfit_cmd.name, augment_cmd.name)
+    assert names == ("train", "eval", "classify", "crossfit", "augment")
 
 
 def test_importing_cli_does_not_import_torch() -> None:
@@ -73,6 +73,9 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--cv-folds", "3", "--cv-fold", "3"], "fold 3 of 3"),
         (["--out", "x", "--cv-fold", "2"], "fold 2 of 0"),
         (["--out", "x", "--soft-targets", "/no/such/file.jsonl"], "/no/such/file.jsonl"),
+        (["--out", "x", "--transfer", "/no/such/aug.jsonl"], "/no/such/aug.jsonl"),
+        (["--out", "x", "--transfer", __file__], "add a --teacher"),
+        (["--out", "x", "--transfer-weight", "0"], "--transfer-weight"),
     ],
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
@@ -182,3 +185,38 @@ def test_crossfit_cli_writes_one_soft_target_per_training_row(tmp_path: Path) ->
     soft = cf / "soft_targets.jsonl"
     assert summary["soft_targets"] == str(soft)
     assert summary["rows"] == len(soft.read_text().splitlines()) > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["--out", "x.txt"], 2, "name it *.jsonl"),
+        (["--out", "x.jsonl", "--source", "fpb-99"], 2, "unknown source 'fpb-99'"),
+        (["--out", "x.jsonl", "--per-text", "0"], 2, "--per-text"),
+        (["--out", "x.jsonl", "--data-dir", "/no/such/dir"], 2, "/no/such/dir"),
+        (
+            ["--out", "x.jsonl", "--neighbours", "/no/such/model"],
+            1,
+            "augment: neighbour model /no/such/model",
+        ),
+    ],
+)
+def test_augment_bad_arguments_are_one_line(tmp_path: Path, args: list[str], code: int, needle: str) -> None:
+    args = [a.replace("x.", str(tmp_path / "x.")) for a in args]
+    if "--data-dir" not in args:
+        args += ["--data-dir", str(DATA)]
+    result = CliRunner().invoke(
+        augment_cmd, [*args, "--source", "fpb-split"] if "--source" not in args else args
+    )
+    assert result.exit_code == code, result.output
+    assert needle in result.output and "Traceback" not in result.output
+
+
+def test_augment_cli_writes_a_transfer_file(tmp_path: Path) -> None:
+    out = tmp_path / "aug.jsonl"
+    args = ["--data-dir", str(DATA), "--source", "fpb-split", "--per-text", "2", "--neighbours", "none"]
+    result = CliRunner().invoke(augment_cmd, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert f"{out}: {len(lines) - 1} variants of" in result.output
+    assert json.loads(lines[0])["meta"]["neighbour_model"] is None

@@ -10,9 +10,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from pipeline.sentiment.augment import build_transfer, write_transfer
+from pipeline.sentiment.data import DataFormatError, load_sources, stratified_split
 from pipeline.sentiment.train import (
     TrainConfig,
     length_grouped_batches,
+    load_transfer,
     lr_at,
     main,
     param_groups,
@@ -178,3 +181,59 @@ def test_split_seed_fixes_validation_rows_across_seeds(tmp_path: Path) -> None:
     assert run(1, None)["validation_rows_sha256"] != run(3, None)["validation_rows_sha256"]
     card = (tmp_path / "m2-7" / "README.md").read_text()
     assert "--seed 2 " in card and "--split-seed 7 " in card
+
+
+def test_transfer_rows_train_on_the_teacher(checkpoint: Path, tmp_path: Path) -> None:
+    aug = tmp_path / "aug.jsonl"
+    build_transfer(["fpb-split"], DATA, aug, per_text=2, val_fraction=0.25, split_seed=42)
+    config = TrainConfig(
+        data_dir=DATA,
+        sources=["fpb-split"],
+        out_dir=tmp_path / "student",
+        batch_size=8,
+        max_steps=3,
+        val_fraction=0.25,
+        max_length=32,
+        progress=False,
+        teachers=[str(checkpoint)],
+        transfer=[str(aug)],
+        transfer_weight=0.5,
+        eval_benchmarks=False,
+    )
+    result = train(config)
+    info = json.loads((result.out_dir / "training_config.json").read_text())
+    (transfer,) = [s for s in info["sources"] if s["name"] == "transfer:aug.jsonl"]
+    assert transfer["rows"] > 0 and transfer["weight"] == 0.5 and len(transfer["sha256"]) == 64
+    card = (result.out_dir / "README.md").read_text()
+    assert f"--transfer {aug} --transfer-weight 0.5" in card
+
+
+def _split(val_fraction: float = 0.25, seed: int = 42) -> tuple[list, list]:
+    examples, _, _ = load_sources(["fpb-split"], DATA)
+    train_idx, val_idx = stratified_split(examples, val_fraction, seed)
+    return [examples[i] for i in train_idx], [examples[i] for i in val_idx]
+
+
+def test_transfer_drops_known_rows_and_refuses_other_splits_or_no_teacher(tmp_path: Path) -> None:
+    train_ex, val_ex = _split()
+    test_sentence = "Earnings beat expectations ."
+    path = tmp_path / "texts.txt"
+    path.write_text(
+        f"{train_ex[0].text}\n{val_ex[0].text.upper()}\n{test_sentence}\nA new sentence .\nA new sentence .\n"
+    )
+    config = TrainConfig(data_dir=DATA, sources=["fpb-split"], teachers=["t"], transfer=[str(path)])
+    rows, infos = load_transfer(config, train_ex, val_ex)
+    assert [(ex.text, ex.label) for ex in rows] == [("A new sentence .", -1)]
+    assert infos[0].rows == 1 and infos[0].name == "transfer:texts.txt"
+
+    with pytest.raises(DataFormatError, match="carry no label"):
+        load_transfer(TrainConfig(data_dir=DATA, transfer=[str(path)]), train_ex, val_ex)
+
+    other = tmp_path / "other.jsonl"
+    build_transfer(["fpb-split"], DATA, other, per_text=1, val_fraction=0.25, split_seed=3)
+    config.transfer = [str(other)]
+    with pytest.raises(DataFormatError, match="another train/validation split"):
+        load_transfer(config, train_ex, val_ex)
+    # a file without a recorded split (the user's own texts) is taken as it is
+    write_transfer(other, ["Sales fell ."], {})
+    assert len(load_transfer(config, train_ex, val_ex)[0]) == 1

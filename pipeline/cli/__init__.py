@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "train": "pipeline.cli.sentiment:train_cmd",
     "eval": "pipeline.cli.sentiment:eval_cmd",
     "crossfit": "pipeline.cli.sentiment:crossfit_cmd",
+    "augment": "pipeline.cli.sentiment:augment_cmd",
     "db": "pipeline.cli.db:db",
     "config": "pipeline.cli.config:config_cmd",
 }

@@ -143,6 +143,21 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     "soft_targets.jsonl (repeatable).",
 )
 @click.option(
+    "--transfer",
+    "transfer",
+    multiple=True,
+    type=click.Path(path_type=str, dir_okay=False, exists=True),
+    help="Unlabelled texts (finsent augment's .jsonl, a .csv with a text column, or one text "
+    "per line) that learn from the --teacher alone (repeatable).",
+)
+@click.option(
+    "--transfer-weight",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Loss weight of each --transfer row.",
+)
+@click.option(
     "--cv-folds",
     type=click.IntRange(min=0),
     default=0,
@@ -222,6 +237,11 @@ def train_cmd(**opts: Any) -> None:
     select_on = opts.pop("select_on")
     teachers = list(opts.pop("teachers"))
     soft_targets = list(opts.pop("soft_targets"))
+    transfer = list(opts.pop("transfer"))
+    if transfer and not (teachers or soft_targets):
+        raise click.BadParameter(
+            "transfer texts carry no label: add a --teacher to label them", param_hint="--transfer"
+        )
     if opts["cv_folds"] == 1 or opts["cv_fold"] >= max(opts["cv_folds"], 1):
         raise click.BadParameter(
             f"need --cv-folds >= 2 and --cv-fold below it, got fold {opts['cv_fold']} of {opts['cv_folds']}",
@@ -240,6 +260,7 @@ def train_cmd(**opts: Any) -> None:
         config.sources = sources
     config.teachers = teachers
     config.soft_targets = soft_targets
+    config.transfer = transfer
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")
@@ -251,6 +272,88 @@ def train_cmd(**opts: Any) -> None:
     click.echo(decision.table())
     if decision.promote and not promote:
         click.echo("(not promoted: run with --promote to make it the default)")
+
+
+@click.command(name="augment")
+@click.option("--source", "sources", multiple=True, help=SOURCE_HELP)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Labelled data root (default: settings.training_data_dir or ../shared/data).",
+)
+@click.option(
+    "--per-text", type=click.IntRange(min=1, max=100), default=8, show_default=True, help="Variants per row."
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the edits.")
+@click.option(
+    "--split-seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="The train/validation split seed of the run that will use the file (its --split-seed, else --seed).",
+)
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option(
+    "--neighbours",
+    "neighbour_model",
+    default=None,
+    help="Model whose input embeddings give word neighbours (default: the bundled MiniLM-L6; "
+    "'none' turns the neighbour edit off).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Transfer file to write (.jsonl).",
+)
+def augment_cmd(
+    sources: tuple[str, ...],
+    data_dir: Path | None,
+    per_text: int,
+    seed: int,
+    split_seed: int,
+    val_fraction: float,
+    neighbour_model: str | None,
+    out: Path,
+) -> None:
+    """Write unlabelled variants of the training rows for distillation (finsent train --transfer).
+
+    Only rows the training run will train on are varied (same --source, --split-seed and
+    --val-fraction); the file records that split and finsent train refuses it under another.
+    Example: finsent augment --source fpb-split --out runs/aug.jsonl
+    """
+    specs = _check_sources(sources) or ["fpb-split", "tfns"]
+    root = _training_data_dir(data_dir)
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a directory", param_hint="--data-dir")
+    if out.suffix != ".jsonl":
+        raise click.BadParameter(
+            f"{out}: the transfer file is JSON lines, name it *.jsonl", param_hint="--out"
+        )
+    _quiet_transformers()
+    from pipeline.sentiment.augment import build_transfer
+    from pipeline.sentiment.data import DataFormatError
+    from pipeline.sentiment.train import default_base_model
+
+    if neighbour_model is None:
+        neighbour_model = default_base_model()
+    elif neighbour_model.lower() == "none":
+        neighbour_model = None
+    try:
+        rows, variants = build_transfer(
+            specs,
+            root,
+            out,
+            per_text=per_text,
+            val_fraction=val_fraction,
+            split_seed=split_seed,
+            seed=seed,
+            neighbour_model=neighbour_model,
+        )
+    except DataFormatError as exc:
+        raise click.ClickException(f"augment: {exc}") from None
+    click.echo(f"{out}: {variants} variants of {rows} training rows")
 
 
 @click.command(name="crossfit")

@@ -56,6 +56,10 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--teacher", str(teacher)]
     for path in config.get("soft_targets") or []:
         parts += ["--soft-targets", str(path)]
+    for path in config.get("transfer") or []:
+        parts += ["--transfer", str(path)]
+    if config.get("transfer"):
+        parts += ["--transfer-weight", str(config["transfer_weight"])]
     if config.get("teachers") or config.get("soft_targets"):
         parts += ["--distill-alpha", str(config["distill_alpha"])]
         parts += ["--distill-temperature", str(config["distill_temperature"])]

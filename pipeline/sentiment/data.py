@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
 ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
+# The label of a transfer row (``finsent train --transfer``): it learns from a teacher only.
+NO_LABEL = -1
 
 FPB_DIR = "financial_phrasebank"
 FPB_SPLIT_FILE = f"{FPB_DIR}/fpb_split.tsv"
@@ -184,7 +186,8 @@ def read_label_csv(path: Path, source: str | None = None) -> list[Example]:
     return examples
 
 
-def _normalise(text: str) -> str:
+def normalise_text(text: str) -> str:
+    """The key two sentences are compared by: whitespace runs collapsed, lower case."""
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
@@ -193,7 +196,7 @@ def canonical_test_sentences(data_dir: Path) -> set[str]:
     path = data_dir / FPB_SPLIT_FILE
     if not path.is_file():
         return set()
-    return {_normalise(ex.text) for ex in read_fpb_split(path, split="test")}
+    return {normalise_text(ex.text) for ex in read_fpb_split(path, split="test")}
 
 
 def source_path(spec: str, data_dir: Path) -> Path:
@@ -255,7 +258,7 @@ def load_sources(specs: list[str], data_dir: Path) -> tuple[list[Example], list[
     for raw_spec in specs:
         name, weight = parse_source_spec(raw_spec)
         rows = read_source(name, data_dir)
-        kept = [ex for ex in rows if _normalise(ex.text) not in test_sentences]
+        kept = [ex for ex in rows if normalise_text(ex.text) not in test_sentences]
         if len(kept) != len(rows):
             logger.warning(
                 "source %s: dropped %d sentences that are in the FPB test split",
@@ -322,7 +325,7 @@ def cv_fold_split(
     kept: list[int] = []
     held: list[int] = []
     for i in sorted(fold_of):
-        fold_of[i] = first_fold.setdefault(_normalise(examples[i].text), fold_of[i])
+        fold_of[i] = first_fold.setdefault(normalise_text(examples[i].text), fold_of[i])
         (held if fold_of[i] == fold else kept).append(i)
     return kept, held
 

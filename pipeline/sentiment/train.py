@@ -28,11 +28,14 @@ import numpy as np
 from pipeline.sentiment.data import (
     ID2LABEL,
     LABEL2ID,
+    NO_LABEL,
     DataFormatError,
     Example,
     SourceInfo,
+    canonical_test_sentences,
     cv_fold_split,
     load_sources,
+    normalise_text,
     sha256_file,
     stratified_split,
 )
@@ -108,6 +111,11 @@ class TrainConfig:
     # out and the model's logits on it are written to ``heldout_logits.jsonl``.
     cv_folds: int = 0
     cv_fold: int = 0
+    # Unlabelled transfer texts (``finsent augment`` output, or any .txt/.jsonl/.csv of
+    # texts): they join the training rows with no label and learn from the teachers (or
+    # soft targets) alone, with this loss weight.
+    transfer: list[str] = field(default_factory=list)
+    transfer_weight: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -376,6 +384,59 @@ def distillation_targets(
     return targets, covered
 
 
+def load_transfer(
+    config: TrainConfig, train_ex: list[Example], val_ex: list[Example]
+) -> tuple[list[Example], list[SourceInfo]]:
+    """The transfer rows (label ``NO_LABEL``) of ``config.transfer`` and their descriptions.
+
+    A text that is already a training, validation or canonical test row is dropped, and a
+    file made by ``finsent augment`` from another split is refused: its variants of this
+    run's validation rows would leak them into training.
+    """
+    from pipeline.sentiment.augment import read_transfer
+
+    if not config.transfer:
+        return [], []
+    if not (config.teachers or config.soft_targets):
+        raise DataFormatError(
+            "--transfer texts carry no label: give a --teacher (or --soft-targets that cover them)"
+        )
+    fingerprint = validation_fingerprint(val_ex)
+    taken = {normalise_text(ex.text) for ex in (*train_ex, *val_ex)}
+    taken |= canonical_test_sentences(config.data_dir)
+    rows: list[Example] = []
+    infos: list[SourceInfo] = []
+    for name in config.transfer:
+        path = Path(name)
+        transfer = read_transfer(path)
+        made_on = transfer.meta.get("validation_rows_sha256")
+        if made_on and made_on != fingerprint:
+            raise DataFormatError(
+                f"transfer file {path} was made from another train/validation split: rerun "
+                "'finsent augment' with this run's --source, --split-seed (or --seed) and --val-fraction"
+            )
+        kept = []
+        for text in transfer.texts:
+            key = normalise_text(text)
+            if key not in taken:
+                taken.add(key)
+                kept.append(Example(text, NO_LABEL, "transfer"))
+        if len(kept) < len(transfer.texts):
+            logger.info(
+                "transfer %s: dropped %d texts that are training, validation or test rows (or repeats)",
+                path,
+                len(transfer.texts) - len(kept),
+            )
+        infos.append(
+            SourceInfo(
+                f"transfer:{path.name}", str(path), sha256_file(path), len(kept), config.transfer_weight
+            )
+        )
+        rows.extend(kept)
+        logger.info("transfer %s: %d unlabelled rows (weight %.2g)", path, len(kept), config.transfer_weight)
+    return rows, infos
+
+
 def train(config: TrainConfig) -> TrainResult:
     import torch
     import torch.nn.functional as F
@@ -417,6 +478,10 @@ def train(config: TrainConfig) -> TrainResult:
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]
+    transfer_ex, transfer_sources = load_transfer(config, train_ex, val_ex)
+    train_ex += transfer_ex
+    train_w += [config.transfer_weight] * len(transfer_ex)
+    sources = sources + transfer_sources
     select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
     logger.info(
         "train %d, validation %d (selection on %d %s rows)",
@@ -447,6 +512,12 @@ def train(config: TrainConfig) -> TrainResult:
         soft_targets, has_soft = distillation_targets(
             config, [ex.text for ex in train_ex], device, [ex.text for ex in val_ex]
         )
+        unlabelled = labels == NO_LABEL
+        if bool((unlabelled & ~has_soft).any()):
+            raise DataFormatError(
+                f"{int((unlabelled & ~has_soft).sum())} transfer rows have no soft target: "
+                "add a --teacher to label them"
+            )
 
     # ---- optimiser and schedule -----------------------------------------------------
     groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
@@ -491,8 +562,13 @@ def train(config: TrainConfig) -> TrainResult:
             w = sample_w[batch_ids].to(device)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(**inputs).logits
+            # Transfer rows (NO_LABEL) get no cross-entropy, only the distillation term below.
             per_example = F.cross_entropy(
-                logits.float(), y, reduction="none", label_smoothing=config.label_smoothing
+                logits.float(),
+                y,
+                reduction="none",
+                label_smoothing=config.label_smoothing,
+                ignore_index=NO_LABEL,
             )
             if soft_targets is not None:
                 # Hinton-style distillation; T^2 keeps gradient scale comparable to CE.
@@ -503,6 +579,7 @@ def train(config: TrainConfig) -> TrainResult:
                 a = config.distill_alpha
                 covered = has_soft[batch_ids].to(device)
                 per_example = torch.where(covered, (1 - a) * per_example + a * kl, per_example)
+                per_example = torch.where(y == NO_LABEL, kl, per_example)
             loss = (per_example * w).sum() / w.sum()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -684,6 +761,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
         default=[],
         help="JSON-lines file of text + logits to distil from (repeatable; e.g. a cross-fit's)",
     )
+    p.add_argument(
+        "--transfer",
+        action="append",
+        default=[],
+        help="unlabelled texts (.txt, .jsonl, .csv) learned from the teachers alone (repeatable)",
+    )
+    p.add_argument("--transfer-weight", type=float, default=d.transfer_weight)
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     p.add_argument("--device", default=d.device)
