@@ -163,8 +163,8 @@ def test_long_text_is_chunked_not_truncated(tiny_model: Path) -> None:
     long_text = " ".join(TEXTS * 6)
     ids = clf.tokenizer(long_text, add_special_tokens=False)["input_ids"]
     windows = clf._windows(ids)
-    assert len(windows) > 1 and all(len(w) <= 32 for w in windows)
-    covered = {tok for w in windows for tok in w[1:-1]}
+    assert len(windows) > 1 and all(len(w) <= 30 for w in windows)  # + [CLS] and [SEP] = 32
+    covered = {tok for w in windows for tok in w}
     assert set(ids) <= covered  # every token is seen by some window
     # the result differs from scoring only the first window, i.e. the tail counts
     head_only = clf.tokenizer.decode(ids[:30])
@@ -200,3 +200,28 @@ def test_wrong_model_path_is_one_line_model_error(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(ModelError, match=r"no config\.json"):
         SentimentClassifier.load(tmp_path)
+
+
+def test_fast_token_ids_match_the_tokenizer(clf: SentimentClassifier) -> None:
+    texts = [
+        *TEXTS,
+        "",
+        "  ",
+        "$AAPL \u2014 Caf\u00e9 Soci\u00e9t\u00e9 G\u00e9n\u00e9rale up 5% https://t.co/xYz?q=1 #earnings",
+        "\u65e5\u672c\u306e\u682a\u5f0f\u5e02\u5834 fell",
+        " ".join(TEXTS * 40),
+    ]
+    wrapper = clf.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    assert clf._token_ids(texts) == wrapper
+
+
+def test_padded_batches_equal_the_model_on_each_text_alone(clf: SentimentClassifier) -> None:
+    import torch
+
+    texts = ["", "Profit rose sharply .", TEXTS[0], "Shares plunged after the profit warning ."]
+    batched = clf.predict_proba(texts)
+    for text, row in zip(texts, batched, strict=True):
+        enc = clf.tokenizer(text, return_tensors="pt")
+        with torch.inference_mode():
+            logits = clf.model(**enc).logits.float()[0, clf.label_columns] / clf.temperature
+        np.testing.assert_allclose(row, torch.softmax(logits, -1).numpy(), atol=1e-5)
