@@ -114,21 +114,40 @@ def test_the_commands_used_exist_in_this_airflow() -> None:
         assert re.search(rf"^\s+{command}\s", out, re.M), f"airflow has no '{command}' command"
 
 
+def compose_command() -> list[str] | None:
+    """``docker compose`` (v2 plugin), else the standalone ``docker-compose`` (Debian's 1.29)."""
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
 @pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
-    reason="docker compose is not installed (the plugin is not on PyPI)",
+    compose_command() is None, reason="neither docker compose nor docker-compose is installed"
 )
-def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+def test_docker_compose_config_accepts_the_file_and_rejects_a_broken_one(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text((DOCKER / ".env.example").read_text())
-    proc = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "--env-file", str(env), "--profile", "gpu", "config", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def config(path: Path) -> subprocess.CompletedProcess[str]:
+        args = ["-f", str(path), "--project-directory", str(DOCKER), "--env-file", str(env)]
+        return subprocess.run(
+            [*compose_command(), *args, "--profile", "gpu", "config", "-q"],  # type: ignore[misc]
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    proc = config(COMPOSE)
     assert proc.returncode == 0, proc.stderr
+    # the check is real: a misspelt dependency condition is refused
+    broken = tmp_path / "docker-compose.yaml"
+    broken.write_text(COMPOSE.read_text().replace("service_completed_successfully", "service_completed"))
+    assert config(broken).returncode != 0
 
 
 def test_build_context_sends_only_what_the_image_needs() -> None:
