@@ -154,6 +154,7 @@ def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     info = json.loads((result.out_dir / "training_config.json").read_text())
     digest = weights_sha256(checkpoint)
     assert info["teachers"] == [{"path": str(checkpoint), "weights_sha256": digest}]
+    assert info["teacher_precision"] in ("bf16", "fp32")
     assert f"| teacher `{checkpoint}` | – | – | `{digest[:16]}…` (weights) |" in card
     base = config.base_model
     assert info["base_model_weights_sha256"] == (weights_sha256(Path(base)) if Path(base).is_dir() else None)
@@ -237,3 +238,18 @@ def test_transfer_drops_known_rows_and_refuses_other_splits_or_no_teacher(tmp_pa
     # a file without a recorded split (the user's own texts) is taken as it is
     write_transfer(other, ["Sales fell ."], {})
     assert len(load_transfer(config, train_ex, val_ex)[0]) == 1
+
+
+def test_teacher_runs_in_bf16_where_the_cpu_has_it_and_stays_close_to_fp32(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.sentiment.classifier as classifier
+    from pipeline.sentiment.train import teacher_probabilities
+
+    texts = ["Profit rose sharply .", "Shares plunged after the warning .", "The meeting is on Monday ."]
+    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: False)
+    fp32 = teacher_probabilities([str(checkpoint)], texts, 2.0, 32, "cpu")
+    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: True)
+    bf16 = teacher_probabilities([str(checkpoint)], texts, 2.0, 32, "cpu")
+    assert not bf16.equal(fp32)  # it did run in another precision
+    assert (bf16 - fp32).abs().max() < 0.02
