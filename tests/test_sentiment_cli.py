@@ -76,6 +76,7 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--transfer", "/no/such/aug.jsonl"], "/no/such/aug.jsonl"),
         (["--out", "x", "--transfer", __file__], "add a --teacher"),
         (["--out", "x", "--transfer-weight", "0"], "--transfer-weight"),
+        (["--out", "x", "--transfer", __file__, "--teacher", "t", "--cv-folds", "2"], "cross-fit"),
     ],
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
@@ -156,6 +157,10 @@ def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
         (["--out", "cf", "--", "--epocks", "3"], "training arguments: unrecognized arguments: --epocks 3"),
         (["--out", "cf", "--", "--source", "fpb-99"], "training arguments: unknown source 'fpb-99'"),
         (["--out", "cf", "--", "--epochs", "x"], "training arguments: argument --epochs: invalid int"),
+        (
+            ["--out", "cf", "--", "--teacher", "t", "--transfer", "a.jsonl"],
+            "--transfer cannot be used in a cross-fit",
+        ),
     ],
 )
 def test_crossfit_bad_arguments_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -242,6 +242,10 @@ def train_cmd(**opts: Any) -> None:
         raise click.BadParameter(
             "transfer texts carry no label: add a --teacher to label them", param_hint="--transfer"
         )
+    if transfer and opts["cv_folds"]:
+        from pipeline.sentiment.train import TRANSFER_IN_CROSSFIT
+
+        raise click.BadParameter(TRANSFER_IN_CROSSFIT, param_hint="--transfer")
     if opts["cv_folds"] == 1 or opts["cv_fold"] >= max(opts["cv_folds"], 1):
         raise click.BadParameter(
             f"need --cv-folds >= 2 and --cv-fold below it, got fold {opts['cv_fold']} of {opts['cv_folds']}",

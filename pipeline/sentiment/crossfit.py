@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from pipeline.sentiment.data import LABELS, DataFormatError, check_source_spec
-from pipeline.sentiment.train import HELDOUT_FILE, build_arg_parser
+from pipeline.sentiment.train import HELDOUT_FILE, TRANSFER_IN_CROSSFIT, build_arg_parser
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,8 @@ def check_train_args(train_args: list[str]) -> None:
             check_source_spec(spec)  # the files themselves are read by the folds
         except DataFormatError as exc:
             fail(str(exc))
+    if args.transfer:
+        fail(TRANSFER_IN_CROSSFIT)
 
 
 def run_crossfit(

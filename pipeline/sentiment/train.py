@@ -404,6 +404,12 @@ def distillation_targets(
     return targets, covered
 
 
+TRANSFER_IN_CROSSFIT = (
+    "--transfer cannot be used in a cross-fit: variants of a fold's held-out rows would train "
+    "the model that labels them"
+)
+
+
 def load_transfer(
     config: TrainConfig, train_ex: list[Example], val_ex: list[Example]
 ) -> tuple[list[Example], list[SourceInfo]]:
@@ -417,6 +423,8 @@ def load_transfer(
 
     if not config.transfer:
         return [], []
+    if config.cv_folds >= 2:
+        raise DataFormatError(TRANSFER_IN_CROSSFIT)
     if not (config.teachers or config.soft_targets):
         raise DataFormatError(
             "--transfer texts carry no label: give a --teacher (or --soft-targets that cover them)"
