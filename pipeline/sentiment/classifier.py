@@ -39,7 +39,7 @@ from pipeline.errors import ModelError
 from pipeline.sentiment.data import LABELS
 
 if TYPE_CHECKING:
-    pass
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -279,8 +279,10 @@ class SentimentClassifier:
         flat = np.append(flat, self.pad_id)  # an empty last window still indexes something
         starts = np.cumsum(lengths) - lengths
         order = np.argsort(lengths, kind="stable")
-        probs = np.zeros((n, len(LABELS)), dtype=np.float64)
         columns = torch.tensor(self.label_columns, device=self.device)
+        # Results stay on the device until the end: a GPU computes batch k while the host
+        # cuts batch k+1, instead of waiting for a copy back after every batch.
+        batches: list[torch.Tensor] = []
         with torch.inference_mode():
             for first in range(0, n, self.batch_size):
                 idx = order[first : first + self.batch_size]
@@ -297,7 +299,10 @@ class SentimentClassifier:
                     attention_mask=torch.from_numpy(mask).to(self.device),
                 ).logits
                 logits = logits.float()[:, columns] / self.temperature
-                probs[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+                batches.append(torch.softmax(logits, dim=-1))
+            ordered = torch.cat(batches).cpu().numpy().astype(np.float64)
+        probs = np.empty_like(ordered)
+        probs[order] = ordered
         return probs
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
