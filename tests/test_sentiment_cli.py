@@ -225,3 +225,13 @@ def test_augment_cli_writes_a_transfer_file(tmp_path: Path) -> None:
     lines = out.read_text().splitlines()
     assert f"{out}: {len(lines) - 1} variants of" in result.output
     assert json.loads(lines[0])["meta"]["neighbour_model"] is None
+
+
+def test_eval_json_prints_only_json_on_stdout(tiny_model: Path, tmp_path: Path) -> None:
+    png = tmp_path / "cm.png"
+    args = [str(tiny_model), "--data-dir", str(DATA), "--png", str(png), "--json"]
+    result = CliRunner().invoke(eval_cmd, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["fpb-50"]["n"] == 6
+    assert f"confusion matrix: {png}" in result.stderr

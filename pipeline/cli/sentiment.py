@@ -469,7 +469,8 @@ def eval_cmd(
                     f"  {label:<9} precision {r['precision']:.4f} recall {r['recall']:.4f}"
                     f" f1 {r['f1-score']:.4f} support {int(r['support'])}"
                 )
-    click.echo(f"confusion matrix: {png}")
+    # With --json, stdout is one JSON document: the PNG's path goes to stderr.
+    click.echo(f"confusion matrix: {png}", err=as_json)
 
 
 @click.command(name="classify")
