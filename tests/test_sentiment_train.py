@@ -253,3 +253,26 @@ def test_teacher_runs_in_bf16_where_the_cpu_has_it_and_stays_close_to_fp32(
     bf16 = teacher_probabilities([str(checkpoint)], texts, 2.0, 32, "cpu")
     assert not bf16.equal(fp32)  # it did run in another precision
     assert (bf16 - fp32).abs().max() < 0.02
+
+
+def test_code_version_is_the_one_at_the_start_of_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.sentiment.train as train_module
+
+    versions = iter(["abc1234", "def5678-dirty"])  # the checkout moves on during the run
+    monkeypatch.setattr(train_module, "code_version", lambda: next(versions))
+    config = TrainConfig(
+        data_dir=DATA,
+        sources=["fpb-split"],
+        out_dir=tmp_path / "m",
+        batch_size=8,
+        max_steps=1,
+        val_fraction=0.25,
+        max_length=24,
+        progress=False,
+        eval_benchmarks=False,
+    )
+    train(config)
+    info = json.loads((tmp_path / "m" / "training_config.json").read_text())
+    assert info["code_version"] == "abc1234"

@@ -480,6 +480,8 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
     t_start = time.time()
+    # Read now, not at save time: the checkout may change during a long run.
+    version = code_version()
     seed_everything(config.seed)
     device = resolve_device(config.device)
     if config.num_threads:
@@ -680,7 +682,16 @@ def train(config: TrainConfig) -> TrainResult:
 
     # ---- checkpoint -----------------------------------------------------------------
     save_checkpoint(
-        model, tokenizer, config, metrics, sources, temperature, val_raw.ece, val_cal.ece, len(val_ex)
+        model,
+        tokenizer,
+        config,
+        metrics,
+        sources,
+        temperature,
+        val_raw.ece,
+        val_cal.ece,
+        len(val_ex),
+        version,
     )
     return TrainResult(Path(config.out_dir), metrics, temperature)
 
@@ -695,6 +706,7 @@ def save_checkpoint(
     ece_before: float,
     ece_after: float,
     n_val: int,
+    version: str | None = None,
 ) -> Path:
     import torch
 
@@ -713,7 +725,7 @@ def save_checkpoint(
     training_info = {
         "config": config.to_json(),
         "sources": [asdict(s) for s in sources],
-        "code_version": code_version(),
+        "code_version": version or code_version(),
         "torch_version": torch.__version__,
         "transformers_version": __import__("transformers").__version__,
         "labels": [ID2LABEL[i] for i in sorted(ID2LABEL)],
