@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.sentiment.augment import (
+    OPPOSITES,
     Augmenter,
     NeighbourTable,
     build_transfer,
@@ -19,6 +20,7 @@ from pipeline.sentiment.augment import (
     join_words,
     make_edit_neighbour,
     read_transfer,
+    rescale_number,
     words_of,
     write_transfer,
 )
@@ -49,6 +51,28 @@ def test_direction_edit_flips_every_direction_word_and_keeps_case() -> None:
     out = edit_direction(words_of("Profit rose, sales were Higher ."), AlwaysRandom())
     assert out is not None and join_words(out) == "Loss fell, sales were Lower ."
     assert edit_direction(words_of("The company has 120 employees ."), random.Random(0)) is None
+
+
+def test_opposites_table_is_its_own_inverse() -> None:
+    # every word has exactly one opposite, whose opposite is the word again
+    assert all(OPPOSITES[OPPOSITES[word]] == word for word in OPPOSITES)
+    assert OPPOSITES["weak"] == "strong" and OPPOSITES["lower"] == "higher"
+    assert "cut" not in OPPOSITES and "record" not in OPPOSITES
+
+
+@pytest.mark.parametrize(
+    ("core", "factor", "expected"),
+    [
+        ("8.7", 2.0, "17.4"),
+        ("120", 0.5, "60"),
+        ("1,200", 2.0, "2,400"),
+        ("5,2", 2.0, "10,4"),
+        ("1,234,567", 0.5, "617,284"),
+        ("1,2,3", 2.0, None),
+    ],
+)
+def test_rescaled_numbers_keep_their_notation(core: str, factor: float, expected: str | None) -> None:
+    assert rescale_number(core, factor) == expected
 
 
 def test_number_edit_swaps_numbers_but_never_years() -> None:
@@ -105,6 +129,9 @@ def test_transfer_file_round_trip_and_other_formats(tmp_path: Path) -> None:
     write_transfer(path, ["Profit fell .", "Sales rose ."], {"validation_rows_sha256": "abc"})
     loaded = read_transfer(path)
     assert loaded.texts == ["Profit fell .", "Sales rose ."]
+    bom = tmp_path / "bom.jsonl"  # written by a Windows editor
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_transfer(bom).meta == {"validation_rows_sha256": "abc"}
     assert loaded.meta == {"validation_rows_sha256": "abc"}
     assert json.loads(path.read_text().splitlines()[0])["format"] == "finsent-transfer/1"
     csv_file = tmp_path / "t.csv"
@@ -122,6 +149,11 @@ def test_transfer_file_round_trip_and_other_formats(tmp_path: Path) -> None:
         ("b.jsonl", '{"text": "ok"}\nnot json\n', "b.jsonl:2: not JSON"),
         ("c.csv", "sentence\nhello\n", "c.csv:1: expected a 'text' column"),
         ("d.txt", "\n\n", "d.txt: no texts"),
+        (
+            "e.jsonl",
+            '{"format": "finsent-transfer/0", "meta": {}}\n{"text": "ok"}\n',
+            "format 'finsent-transfer/0'",
+        ),
     ],
 )
 def test_bad_transfer_files_are_one_line_errors(tmp_path: Path, name: str, content: str, needle: str) -> None:
