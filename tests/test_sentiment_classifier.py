@@ -225,3 +225,23 @@ def test_padded_batches_equal_the_model_on_each_text_alone(clf: SentimentClassif
         with torch.inference_mode():
             logits = clf.model(**enc).logits.float()[0, clf.label_columns] / clf.temperature
         np.testing.assert_allclose(row, torch.softmax(logits, -1).numpy(), atol=1e-5)
+
+
+def test_token_ids_ignore_settings_a_wrapper_call_left_on_the_tokenizer(tiny_model: Path) -> None:
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    long_text = " ".join(TEXTS * 10)
+    full = clf._token_ids([long_text])[0]
+    # a caller uses the public tokenizer with truncation and padding: transformers leaves
+    # both switched on in the Rust backend afterwards
+    clf.tokenizer(["short", long_text], truncation=True, max_length=8, padding="max_length")
+    assert clf._token_ids([long_text, "short"])[0] == full
+    assert clf._token_ids(["short"])[0] == clf.tokenizer("short", add_special_tokens=False)["input_ids"]
+
+
+def test_special_token_ids_come_from_the_tokenizer(clf: SentimentClassifier) -> None:
+    from types import SimpleNamespace
+
+    other = SimpleNamespace(cls_token_id=0, sep_token_id=2, pad_token_id=1)  # RoBERTa's ids
+    built = SentimentClassifier(model=clf.model, tokenizer=other, model_dir=clf.model_dir, model_version="x")
+    assert (built.cls_id, built.sep_id, built.pad_id) == (0, 2, 1)
+    assert (clf.cls_id, clf.sep_id, clf.pad_id) == (101, 102, 0)

@@ -13,7 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pipeline.sentiment.augment import build_transfer, write_transfer
 from pipeline.sentiment.data import DataFormatError, load_sources, stratified_split
 from pipeline.sentiment.train import (
+    NO_LABEL,
     TrainConfig,
+    example_losses,
     length_grouped_batches,
     load_transfer,
     lr_at,
@@ -154,7 +156,9 @@ def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     info = json.loads((result.out_dir / "training_config.json").read_text())
     digest = weights_sha256(checkpoint)
     assert info["teachers"] == [{"path": str(checkpoint), "weights_sha256": digest}]
-    assert info["teacher_precision"] in ("bf16", "fp32")
+    from pipeline.sentiment.train import teacher_dtype
+
+    assert info["teacher_precision"] == teacher_dtype("cpu")
     assert f"| teacher `{checkpoint}` | – | – | `{digest[:16]}…` (weights) |" in card
     base = config.base_model
     assert info["base_model_weights_sha256"] == (weights_sha256(Path(base)) if Path(base).is_dir() else None)
@@ -276,3 +280,56 @@ def test_code_version_is_the_one_at_the_start_of_training(
     train(config)
     info = json.loads((tmp_path / "m" / "training_config.json").read_text())
     assert info["code_version"] == "abc1234"
+
+
+def test_losses_transfer_rows_learn_from_the_soft_target_alone() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    logits = torch.tensor([[2.0, 0.1, -1.0], [0.3, 0.2, 0.1], [-1.0, 0.5, 2.0], [0.0, 1.0, 0.0]])
+    labels = torch.tensor([0, 1, NO_LABEL, 2])
+    soft = torch.softmax(
+        torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]), -1
+    )
+    covered = torch.tensor([True, False, True, False])
+    config = TrainConfig(distill_alpha=0.7, distill_temperature=2.0, label_smoothing=0.1)
+    out = example_losses(logits, labels, soft, covered, config)
+
+    t = 2.0
+    kl = (soft * (soft.log() - F.log_softmax(logits / t, -1))).sum(-1) * t * t
+    ce = F.cross_entropy(logits, labels.clamp(min=0), reduction="none", label_smoothing=0.1)
+    assert out[0] == pytest.approx((0.3 * ce[0] + 0.7 * kl[0]).item())  # label + soft target
+    assert out[1] == pytest.approx(ce[1].item())  # label only
+    assert out[2] == pytest.approx(kl[2].item())  # transfer row: the soft target alone
+    assert out[3] == pytest.approx(ce[3].item())
+    # without soft targets, a transfer row contributes nothing (and no NaN)
+    plain = example_losses(logits, labels, None, None, config)
+    assert plain[2] == 0 and torch.isfinite(plain).all()
+
+
+def test_transfer_rows_without_a_soft_target_and_bad_weights_are_refused(tmp_path: Path) -> None:
+    train_ex, val_ex = _split()
+    soft = tmp_path / "soft.jsonl"
+    soft.write_text(
+        "".join(json.dumps({"text": ex.text, "logits": [0.0, 1.0, 0.0]}) + "\n" for ex in train_ex)
+    )
+    texts = tmp_path / "texts.txt"
+    texts.write_text("A brand new sentence about profits .\n")
+    config = TrainConfig(
+        data_dir=DATA,
+        sources=["fpb-split"],
+        out_dir=tmp_path / "m",
+        val_fraction=0.25,
+        max_steps=1,
+        batch_size=8,
+        max_length=24,
+        progress=False,
+        eval_benchmarks=False,
+        soft_targets=[str(soft)],
+        transfer=[str(texts)],
+    )
+    with pytest.raises(DataFormatError, match=r"1 rows of .*texts\.txt have no soft target"):
+        train(config)
+    config.transfer_weight = 0.0
+    with pytest.raises(DataFormatError, match="--transfer-weight must be positive"):
+        load_transfer(config, train_ex, val_ex)

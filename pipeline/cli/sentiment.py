@@ -238,14 +238,13 @@ def train_cmd(**opts: Any) -> None:
     teachers = list(opts.pop("teachers"))
     soft_targets = list(opts.pop("soft_targets"))
     transfer = list(opts.pop("transfer"))
-    if transfer and not (teachers or soft_targets):
-        raise click.BadParameter(
-            "transfer texts carry no label: add a --teacher to label them", param_hint="--transfer"
-        )
-    if transfer and opts["cv_folds"]:
-        from pipeline.sentiment.train import TRANSFER_IN_CROSSFIT
+    if transfer:
+        from pipeline.sentiment.train import TRANSFER_IN_CROSSFIT, TRANSFER_NEEDS_TEACHER
 
-        raise click.BadParameter(TRANSFER_IN_CROSSFIT, param_hint="--transfer")
+        if not (teachers or soft_targets):
+            raise click.BadParameter(TRANSFER_NEEDS_TEACHER, param_hint="--transfer")
+        if opts["cv_folds"]:
+            raise click.BadParameter(TRANSFER_IN_CROSSFIT, param_hint="--transfer")
     if opts["cv_folds"] == 1 or opts["cv_fold"] >= max(opts["cv_folds"], 1):
         raise click.BadParameter(
             f"need --cv-folds >= 2 and --cv-fold below it, got fold {opts['cv_fold']} of {opts['cv_folds']}",
@@ -293,11 +292,16 @@ def train_cmd(**opts: Any) -> None:
 @click.option(
     "--split-seed",
     type=int,
-    default=42,
-    show_default=True,
+    default=None,
+    show_default="finsent train's default --seed",
     help="The train/validation split seed of the run that will use the file (its --split-seed, else --seed).",
 )
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    show_default="finsent train's default",
+)
 @click.option(
     "--neighbours",
     "neighbour_model",
@@ -316,8 +320,8 @@ def augment_cmd(
     data_dir: Path | None,
     per_text: int,
     seed: int,
-    split_seed: int,
-    val_fraction: float,
+    split_seed: int | None,
+    val_fraction: float | None,
     neighbour_model: str | None,
     out: Path,
 ) -> None:
@@ -327,7 +331,14 @@ def augment_cmd(
     --val-fraction); the file records that split and finsent train refuses it under another.
     Example: finsent augment --source fpb-split --out runs/aug.jsonl
     """
-    specs = _check_sources(sources) or ["fpb-split", "tfns"]
+    _quiet_transformers()
+    from pipeline.sentiment.augment import build_transfer
+    from pipeline.sentiment.data import DataFormatError
+    from pipeline.sentiment.train import TrainConfig, default_base_model
+
+    # The defaults of a training run, so that a default file suits a default run.
+    defaults = TrainConfig()
+    specs = _check_sources(sources) or defaults.sources
     root = _training_data_dir(data_dir)
     if not root.is_dir():
         raise click.BadParameter(f"{root} is not a directory", param_hint="--data-dir")
@@ -335,11 +346,6 @@ def augment_cmd(
         raise click.BadParameter(
             f"{out}: the transfer file is JSON lines, name it *.jsonl", param_hint="--out"
         )
-    _quiet_transformers()
-    from pipeline.sentiment.augment import build_transfer
-    from pipeline.sentiment.data import DataFormatError
-    from pipeline.sentiment.train import default_base_model
-
     if neighbour_model is None:
         neighbour_model = default_base_model()
     elif neighbour_model.lower() == "none":
@@ -350,8 +356,8 @@ def augment_cmd(
             root,
             out,
             per_text=per_text,
-            val_fraction=val_fraction,
-            split_seed=split_seed,
+            val_fraction=defaults.val_fraction if val_fraction is None else val_fraction,
+            split_seed=defaults.seed if split_seed is None else split_seed,
             seed=seed,
             neighbour_model=neighbour_model,
         )

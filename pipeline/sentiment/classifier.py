@@ -156,11 +156,19 @@ class SentimentClassifier:
     # Column order of the model output that yields (negative, neutral, positive).
     label_columns: list[int] = field(default_factory=lambda: [0, 1, 2])
     precision: str = "fp32"  # the resolved one: fp32, fp16, bf16 or int8
-    # Special token ids, read once: the tokenizer's properties cost microseconds per call,
-    # which is a GPU's whole budget per text.
-    cls_id: int = 101
-    sep_id: int = 102
-    pad_id: int = 0
+    # Special token ids, read once from the tokenizer (its properties cost microseconds per
+    # call, a GPU's whole budget per text); None = read them in __post_init__.
+    cls_id: int | None = None
+    sep_id: int | None = None
+    pad_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cls_id is None:
+            self.cls_id = self.tokenizer.cls_token_id
+        if self.sep_id is None:
+            self.sep_id = self.tokenizer.sep_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.pad_token_id or 0
 
     @classmethod
     def load(
@@ -201,11 +209,6 @@ class SentimentClassifier:
             raise ModelError(f"cannot load model from {model_dir}: {first}") from exc
         # We window long texts ourselves; silence the "longer than 512" tokenizer warning.
         tokenizer.model_max_length = 1_000_000
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is not None:
-            # tokenizer.json may carry truncation/padding; we call the backend directly.
-            backend.no_truncation()
-            backend.no_padding()
         label_columns = model_label_order(model)
         model.eval()
         if precision == "bf16":
@@ -233,9 +236,6 @@ class SentimentClassifier:
             batch_size=batch_size or (512 if on_cuda else 64),
             label_columns=label_columns,
             precision=precision,
-            cls_id=tokenizer.cls_token_id,
-            sep_id=tokenizer.sep_token_id,
-            pad_id=tokenizer.pad_token_id or 0,
         )
 
     # -- core ----------------------------------------------------------------------------
@@ -261,6 +261,12 @@ class SentimentClassifier:
         """
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         if backend is not None:
+            # tokenizer.json, or any call through the wrapper (it leaves its settings on the
+            # backend), may have switched truncation or padding on: neither may apply here.
+            if backend.truncation is not None:
+                backend.no_truncation()
+            if backend.padding is not None:
+                backend.no_padding()
             return [enc.ids for enc in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 

@@ -271,13 +271,21 @@ def teacher_dtype(device: str) -> str:
 
     from pipeline.sentiment.classifier import cpu_has_native_bf16
 
-    on_cuda = device.startswith("cuda")
-    native = torch.cuda.is_bf16_supported() if on_cuda else cpu_has_native_bf16()
+    if device.startswith("cuda"):
+        # Ampere (compute capability 8) and newer multiply bf16 natively; older GPUs emulate it.
+        native = torch.cuda.get_device_capability(torch.device(device))[0] >= 8
+    else:
+        native = cpu_has_native_bf16()
     return "bf16" if native else "fp32"
 
 
 def teacher_probabilities(
-    teachers: list[str], texts: list[str], temperature: float, max_length: int, device: str
+    teachers: list[str],
+    texts: list[str],
+    temperature: float,
+    max_length: int,
+    device: str,
+    precision: str | None = None,
 ) -> torch.Tensor:
     """Mean of the teachers' softened probabilities, computed once before training.
 
@@ -290,7 +298,7 @@ def teacher_probabilities(
 
     from pipeline.sentiment.evaluate import predict_logits
 
-    dtype = torch.bfloat16 if teacher_dtype(device) == "bf16" else None
+    dtype = torch.bfloat16 if (precision or teacher_dtype(device)) == "bf16" else None
     total = None
     for path in teachers:
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -359,7 +367,11 @@ def read_soft_targets(paths: list[str]) -> dict[str, list[float]]:
 
 
 def distillation_targets(
-    config: TrainConfig, texts: list[str], device: str, validation_texts: list[str] | None = None
+    config: TrainConfig,
+    texts: list[str],
+    device: str,
+    validation_texts: list[str] | None = None,
+    teacher_precision: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(softened target probabilities, covered mask) for the training texts.
 
@@ -398,12 +410,15 @@ def distillation_targets(
     rest = [i for i in range(len(texts)) if not covered[i]]
     if config.teachers and rest:
         targets[rest] = teacher_probabilities(
-            config.teachers, [texts[i] for i in rest], t, config.max_length, device
+            config.teachers, [texts[i] for i in rest], t, config.max_length, device, teacher_precision
         )
         covered[rest] = True
     return targets, covered
 
 
+TRANSFER_NEEDS_TEACHER = (
+    "--transfer texts carry no label: add a --teacher to label them (or --soft-targets that cover them)"
+)
 TRANSFER_IN_CROSSFIT = (
     "--transfer cannot be used in a cross-fit: variants of a fold's held-out rows would train "
     "the model that labels them"
@@ -426,9 +441,9 @@ def load_transfer(
     if config.cv_folds >= 2:
         raise DataFormatError(TRANSFER_IN_CROSSFIT)
     if not (config.teachers or config.soft_targets):
-        raise DataFormatError(
-            "--transfer texts carry no label: give a --teacher (or --soft-targets that cover them)"
-        )
+        raise DataFormatError(TRANSFER_NEEDS_TEACHER)
+    if not config.transfer_weight > 0:
+        raise DataFormatError(f"--transfer-weight must be positive, got {config.transfer_weight}")
     fingerprint = validation_fingerprint(val_ex)
     taken = {normalise_text(ex.text) for ex in (*train_ex, *val_ex)}
     taken |= canonical_test_sentences(config.data_dir)
@@ -438,7 +453,13 @@ def load_transfer(
         path = Path(name)
         transfer = read_transfer(path)
         made_on = transfer.meta.get("validation_rows_sha256")
-        if made_on and made_on != fingerprint:
+        if not made_on:
+            logger.warning(
+                "transfer %s records no train/validation split (not written by finsent augment): "
+                "only exact copies of validation and test rows are dropped from it",
+                path,
+            )
+        elif made_on != fingerprint:
             raise DataFormatError(
                 f"transfer file {path} was made from another train/validation split: rerun "
                 "'finsent augment' with this run's --source, --split-seed (or --seed) and --val-fraction"
@@ -465,9 +486,35 @@ def load_transfer(
     return rows, infos
 
 
-def train(config: TrainConfig) -> TrainResult:
+def example_losses(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    soft: torch.Tensor | None,
+    covered: torch.Tensor | None,
+    config: TrainConfig,
+) -> torch.Tensor:
+    """Per-row loss: cross-entropy on the label, mixed with distillation where a soft target
+    covers the row (weight ``distill_alpha``); transfer rows (``NO_LABEL``) get the
+    distillation term alone."""
     import torch
     import torch.nn.functional as F
+
+    ce = F.cross_entropy(
+        logits, labels, reduction="none", label_smoothing=config.label_smoothing, ignore_index=NO_LABEL
+    )
+    if soft is None or covered is None:
+        return ce
+    # Hinton-style distillation; T^2 keeps the gradient scale comparable to cross-entropy.
+    t = config.distill_temperature
+    log_student = F.log_softmax(logits / t, dim=-1)
+    kl = (soft * (soft.clamp_min(1e-8).log() - log_student)).sum(-1) * t * t
+    a = config.distill_alpha
+    mixed = torch.where(covered, (1 - a) * ce + a * kl, ce)
+    return torch.where(labels == NO_LABEL, kl, mixed)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -538,15 +585,16 @@ def train(config: TrainConfig) -> TrainResult:
     labels = torch.tensor([ex.label for ex in train_ex])
     sample_w = torch.tensor(train_w, dtype=torch.float32)
     soft_targets, has_soft = None, None
+    teacher_precision = teacher_dtype(device) if config.teachers else None
     if config.teachers or config.soft_targets:
         soft_targets, has_soft = distillation_targets(
-            config, [ex.text for ex in train_ex], device, [ex.text for ex in val_ex]
+            config, [ex.text for ex in train_ex], device, [ex.text for ex in val_ex], teacher_precision
         )
         unlabelled = labels == NO_LABEL
         if bool((unlabelled & ~has_soft).any()):
             raise DataFormatError(
-                f"{int((unlabelled & ~has_soft).sum())} transfer rows have no soft target: "
-                "add a --teacher to label them"
+                f"{int((unlabelled & ~has_soft).sum())} rows of {', '.join(config.transfer)} have no "
+                f"soft target: {TRANSFER_NEEDS_TEACHER}"
             )
 
     # ---- optimiser and schedule -----------------------------------------------------
@@ -592,24 +640,11 @@ def train(config: TrainConfig) -> TrainResult:
             w = sample_w[batch_ids].to(device)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(**inputs).logits
-            # Transfer rows (NO_LABEL) get no cross-entropy, only the distillation term below.
-            per_example = F.cross_entropy(
-                logits.float(),
-                y,
-                reduction="none",
-                label_smoothing=config.label_smoothing,
-                ignore_index=NO_LABEL,
-            )
+            soft = covered = None
             if soft_targets is not None:
-                # Hinton-style distillation; T^2 keeps gradient scale comparable to CE.
-                t = config.distill_temperature
                 soft = soft_targets[batch_ids].to(device)
-                log_student = F.log_softmax(logits.float() / t, dim=-1)
-                kl = (soft * (soft.clamp_min(1e-8).log() - log_student)).sum(-1) * t * t
-                a = config.distill_alpha
                 covered = has_soft[batch_ids].to(device)
-                per_example = torch.where(covered, (1 - a) * per_example + a * kl, per_example)
-                per_example = torch.where(y == NO_LABEL, kl, per_example)
+            per_example = example_losses(logits.float(), y, soft, covered, config)
             loss = (per_example * w).sum() / w.sum()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -692,6 +727,7 @@ def train(config: TrainConfig) -> TrainResult:
         val_cal.ece,
         len(val_ex),
         version,
+        teacher_precision,
     )
     return TrainResult(Path(config.out_dir), metrics, temperature)
 
@@ -707,6 +743,7 @@ def save_checkpoint(
     ece_after: float,
     n_val: int,
     version: str | None = None,
+    teacher_precision: str | None = None,
 ) -> Path:
     import torch
 
@@ -737,7 +774,7 @@ def save_checkpoint(
         "teachers": [
             {"path": path, "weights_sha256": _local_weights_sha256(path)} for path in config.teachers
         ],
-        "teacher_precision": teacher_dtype(resolve_device(config.device)) if config.teachers else None,
+        "teacher_precision": teacher_precision,
     }
     (out / "training_config.json").write_text(json.dumps(training_info, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
