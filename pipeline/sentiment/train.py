@@ -290,7 +290,7 @@ def teacher_probabilities(
     """Mean of the teachers' softened probabilities, computed once before training.
 
     Teachers run in bf16 where the hardware multiplies bf16 (``teacher_dtype``): for the
-    110M-parameter mpnet teacher on 2 AMX cores, 3.5x the fp32 speed over transfer texts,
+    110M-parameter mpnet teacher on 2 AMX cores, 3.6x the fp32 speed over transfer texts,
     with softened probabilities within 0.016 of fp32 (BENCHMARKS.md).
     """
     import torch
