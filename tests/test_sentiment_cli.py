@@ -76,6 +76,8 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--transfer", "/no/such/aug.jsonl"], "/no/such/aug.jsonl"),
         (["--out", "x", "--transfer", __file__], "add a --teacher"),
         (["--out", "x", "--transfer-weight", "0"], "--transfer-weight"),
+        (["--out", "x", "--teacher-source", "tfns*2"], "'tfns*2' is not one of the training sources"),
+        (["--out", "x", "--source", "fpb-split", "--teacher-source", "tfns"], "(fpb-split)"),
         (["--out", "x", "--transfer", __file__, "--teacher", "t", "--cv-folds", "2"], "cross-fit"),
     ],
 )

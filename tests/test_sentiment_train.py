@@ -333,3 +333,16 @@ def test_transfer_rows_without_a_soft_target_and_bad_weights_are_refused(tmp_pat
     config.transfer_weight = 0.0
     with pytest.raises(DataFormatError, match="--transfer-weight must be positive"):
         load_transfer(config, train_ex, val_ex)
+
+
+def test_teacher_sources_limit_which_rows_the_teacher_labels(checkpoint: Path) -> None:
+    from pipeline.sentiment.train import distillation_targets
+
+    texts = ["Profit rose .", "$XYZ to the moon", "Sales fell sharply ."]
+    sources = ["fpb-split", "tfns", "transfer"]
+    config = TrainConfig(teachers=[str(checkpoint)], teacher_sources=["fpb-split"], max_length=24)
+    targets, covered = distillation_targets(config, texts, "cpu", row_sources=sources)
+    assert covered.tolist() == [True, False, True]  # tweets keep their labels alone
+    assert targets[1].sum() == 0 and abs(float(targets[0].sum()) - 1) < 1e-5
+    config.teacher_sources = []
+    assert distillation_targets(config, texts, "cpu", row_sources=sources)[1].tolist() == [True, True, True]

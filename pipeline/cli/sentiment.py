@@ -151,6 +151,13 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     "per line) that learn from the --teacher alone (repeatable).",
 )
 @click.option(
+    "--teacher-source",
+    "teacher_sources",
+    multiple=True,
+    help="Only rows of this source are labelled by the --teacher (repeatable; default: every "
+    "source). Rows of other sources learn from their labels alone; transfer rows always from the teacher.",
+)
+@click.option(
     "--transfer-weight",
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
@@ -238,6 +245,18 @@ def train_cmd(**opts: Any) -> None:
     teachers = list(opts.pop("teachers"))
     soft_targets = list(opts.pop("soft_targets"))
     transfer = list(opts.pop("transfer"))
+    teacher_sources = list(opts.pop("teacher_sources"))
+    if teacher_sources:
+        from pipeline.sentiment.data import parse_source_spec
+        from pipeline.sentiment.train import TrainConfig as _Defaults
+
+        names = [parse_source_spec(spec)[0] for spec in (sources or _Defaults().sources)]
+        for name in teacher_sources:
+            if name not in names:
+                raise click.BadParameter(
+                    f"{name!r} is not one of the training sources ({', '.join(names)})",
+                    param_hint="--teacher-source",
+                )
     if transfer:
         from pipeline.sentiment.train import TRANSFER_IN_CROSSFIT, TRANSFER_NEEDS_TEACHER
 
@@ -264,6 +283,7 @@ def train_cmd(**opts: Any) -> None:
     config.teachers = teachers
     config.soft_targets = soft_targets
     config.transfer = transfer
+    config.teacher_sources = teacher_sources
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")

@@ -56,6 +56,8 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--teacher", str(teacher)]
     for path in config.get("soft_targets") or []:
         parts += ["--soft-targets", str(path)]
+    for name in config.get("teacher_sources") or []:
+        parts += ["--teacher-source", str(name)]
     for path in config.get("transfer") or []:
         parts += ["--transfer", str(path)]
     if config.get("transfer"):

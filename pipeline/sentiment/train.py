@@ -116,6 +116,9 @@ class TrainConfig:
     # soft targets) alone, with this loss weight.
     transfer: list[str] = field(default_factory=list)
     transfer_weight: float = 1.0
+    # Sources whose rows the teachers label (empty = every source). A teacher that never saw
+    # a register (an FPB teacher on tweets) should not label it; transfer rows always are.
+    teacher_sources: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -372,6 +375,7 @@ def distillation_targets(
     device: str,
     validation_texts: list[str] | None = None,
     teacher_precision: str | None = None,
+    row_sources: list[str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(softened target probabilities, covered mask) for the training texts.
 
@@ -406,8 +410,14 @@ def distillation_targets(
         targets[hits] = torch.softmax(logits / t, dim=-1)
         covered[hits] = True
         logger.info("soft targets cover %d of %d training rows", len(hits), len(texts))
-    # Teachers score only the rows the soft targets left, not rows they would overwrite.
-    rest = [i for i in range(len(texts)) if not covered[i]]
+    # Teachers score only the rows the soft targets left, not rows they would overwrite, and
+    # only rows of config.teacher_sources (plus transfer rows) when that is set.
+    taught = set(config.teacher_sources) | {"transfer"}
+    rest = [
+        i
+        for i in range(len(texts))
+        if not covered[i] and (not config.teacher_sources or row_sources is None or row_sources[i] in taught)
+    ]
     if config.teachers and rest:
         targets[rest] = teacher_probabilities(
             config.teachers, [texts[i] for i in rest], t, config.max_length, device, teacher_precision
@@ -588,7 +598,12 @@ def train(config: TrainConfig) -> TrainResult:
     teacher_precision = teacher_dtype(device) if config.teachers else None
     if config.teachers or config.soft_targets:
         soft_targets, has_soft = distillation_targets(
-            config, [ex.text for ex in train_ex], device, [ex.text for ex in val_ex], teacher_precision
+            config,
+            [ex.text for ex in train_ex],
+            device,
+            [ex.text for ex in val_ex],
+            teacher_precision,
+            [ex.source for ex in train_ex],
         )
         unlabelled = labels == NO_LABEL
         if bool((unlabelled & ~has_soft).any()):
@@ -846,6 +861,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
         help="unlabelled texts (.txt, .jsonl, .csv) learned from the teachers alone (repeatable)",
     )
     p.add_argument("--transfer-weight", type=float, default=d.transfer_weight)
+    p.add_argument(
+        "--teacher-source",
+        action="append",
+        dest="teacher_sources",
+        default=[],
+        help="only rows of this source are labelled by the teachers (repeatable; default: all)",
+    )
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     p.add_argument("--device", default=d.device)
