@@ -346,3 +346,16 @@ def test_teacher_sources_limit_which_rows_the_teacher_labels(checkpoint: Path) -
     assert targets[1].sum() == 0 and abs(float(targets[0].sum()) - 1) < 1e-5
     config.teacher_sources = []
     assert distillation_targets(config, texts, "cpu", row_sources=sources)[1].tolist() == [True, True, True]
+
+
+def test_transfer_of_one_source_suits_a_run_that_adds_another(tmp_path: Path) -> None:
+    # variants of FPB rows only leak through FPB validation rows: a run that adds TFNS
+    # keeps the same FPB validation rows and may use them
+    aug = tmp_path / "fpb.jsonl"
+    build_transfer(["fpb-split"], DATA, aug, per_text=1, val_fraction=0.25, split_seed=42)
+    examples, _, _ = load_sources(["fpb-split*2", "tfns"], DATA)
+    train_idx, val_idx = stratified_split(examples, 0.25, 42)
+    assert any(examples[i].source == "tfns" for i in val_idx)
+    config = TrainConfig(data_dir=DATA, sources=["fpb-split*2", "tfns"], teachers=["t"], transfer=[str(aug)])
+    rows, _ = load_transfer(config, [examples[i] for i in train_idx], [examples[i] for i in val_idx])
+    assert rows

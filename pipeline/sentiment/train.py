@@ -36,6 +36,7 @@ from pipeline.sentiment.data import (
     cv_fold_split,
     load_sources,
     normalise_text,
+    parse_source_spec,
     sha256_file,
     stratified_split,
 )
@@ -426,6 +427,15 @@ def distillation_targets(
     return targets, covered
 
 
+def _fingerprint_of_sources(val_ex: list[Example], specs: list[str] | None) -> str:
+    """Fingerprint of the validation rows of the sources a transfer file varied (all rows if
+    it does not say): only their validation rows could leak through its variants."""
+    if not specs:
+        return validation_fingerprint(val_ex)
+    names = {parse_source_spec(spec)[0] for spec in specs}
+    return validation_fingerprint([ex for ex in val_ex if ex.source in names])
+
+
 TRANSFER_NEEDS_TEACHER = (
     "--transfer texts carry no label: add a --teacher to label them (or --soft-targets that cover them)"
 )
@@ -454,7 +464,6 @@ def load_transfer(
         raise DataFormatError(TRANSFER_NEEDS_TEACHER)
     if not config.transfer_weight > 0:
         raise DataFormatError(f"--transfer-weight must be positive, got {config.transfer_weight}")
-    fingerprint = validation_fingerprint(val_ex)
     taken = {normalise_text(ex.text) for ex in (*train_ex, *val_ex)}
     taken |= canonical_test_sentences(config.data_dir)
     rows: list[Example] = []
@@ -469,7 +478,7 @@ def load_transfer(
                 "only exact copies of validation and test rows are dropped from it",
                 path,
             )
-        elif made_on != fingerprint:
+        elif made_on != _fingerprint_of_sources(val_ex, transfer.meta.get("sources")):
             raise DataFormatError(
                 f"transfer file {path} was made from another train/validation split: rerun "
                 "'finsent augment' with this run's --source, --split-seed (or --seed) and --val-fraction"
