@@ -27,6 +27,23 @@ from pipeline.sentiment.train import (
 DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
 
 
+def tiny_config(out: Path, **overrides: object) -> TrainConfig:
+    """A few steps on the FPB fixture, no benchmark: the runs below differ only in overrides."""
+    values: dict = {
+        "data_dir": DATA,
+        "sources": ["fpb-split"],
+        "out_dir": out,
+        "batch_size": 8,
+        "max_steps": 2,
+        "val_fraction": 0.25,
+        "max_length": 32,
+        "progress": False,
+        "eval_benchmarks": False,
+    }
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
 def test_lr_schedule_warmup_then_linear_decay() -> None:
     assert lr_at(0, 100, 10, 0.0) == pytest.approx(0.1)
     assert lr_at(9, 100, 10, 0.0) == pytest.approx(1.0)
@@ -133,19 +150,7 @@ def test_param_groups_layer_decay() -> None:
 
 
 def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
-    config = TrainConfig(
-        data_dir=DATA,
-        sources=["fpb-split"],
-        out_dir=tmp_path / "student",
-        batch_size=8,
-        max_steps=2,
-        val_fraction=0.25,
-        max_length=32,
-        progress=False,
-        teachers=[str(checkpoint)],
-        distill_alpha=0.7,
-        eval_benchmarks=False,
-    )
+    config = tiny_config(tmp_path / "student", teachers=[str(checkpoint)], distill_alpha=0.7)
     result = train(config)
     card = (result.out_dir / "README.md").read_text()
     assert "--teacher" in card and "--distill-alpha 0.7" in card
@@ -191,19 +196,12 @@ def test_split_seed_fixes_validation_rows_across_seeds(tmp_path: Path) -> None:
 def test_transfer_rows_train_on_the_teacher(checkpoint: Path, tmp_path: Path) -> None:
     aug = tmp_path / "aug.jsonl"
     build_transfer(["fpb-split"], DATA, aug, per_text=2, val_fraction=0.25, split_seed=42)
-    config = TrainConfig(
-        data_dir=DATA,
-        sources=["fpb-split"],
-        out_dir=tmp_path / "student",
-        batch_size=8,
+    config = tiny_config(
+        tmp_path / "student",
         max_steps=3,
-        val_fraction=0.25,
-        max_length=32,
-        progress=False,
         teachers=[str(checkpoint)],
         transfer=[str(aug)],
         transfer_weight=0.5,
-        eval_benchmarks=False,
     )
     result = train(config)
     info = json.loads((result.out_dir / "training_config.json").read_text())
@@ -266,18 +264,7 @@ def test_code_version_is_the_one_at_the_start_of_training(
 
     versions = iter(["abc1234", "def5678-dirty"])  # the checkout moves on during the run
     monkeypatch.setattr(train_module, "code_version", lambda: next(versions))
-    config = TrainConfig(
-        data_dir=DATA,
-        sources=["fpb-split"],
-        out_dir=tmp_path / "m",
-        batch_size=8,
-        max_steps=1,
-        val_fraction=0.25,
-        max_length=24,
-        progress=False,
-        eval_benchmarks=False,
-    )
-    train(config)
+    train(tiny_config(tmp_path / "m", max_steps=1))
     info = json.loads((tmp_path / "m" / "training_config.json").read_text())
     assert info["code_version"] == "abc1234"
 
@@ -315,19 +302,7 @@ def test_transfer_rows_without_a_soft_target_and_bad_weights_are_refused(tmp_pat
     )
     texts = tmp_path / "texts.txt"
     texts.write_text("A brand new sentence about profits .\n")
-    config = TrainConfig(
-        data_dir=DATA,
-        sources=["fpb-split"],
-        out_dir=tmp_path / "m",
-        val_fraction=0.25,
-        max_steps=1,
-        batch_size=8,
-        max_length=24,
-        progress=False,
-        eval_benchmarks=False,
-        soft_targets=[str(soft)],
-        transfer=[str(texts)],
-    )
+    config = tiny_config(tmp_path / "m", max_steps=1, soft_targets=[str(soft)], transfer=[str(texts)])
     with pytest.raises(DataFormatError, match=r"1 rows of .*texts\.txt have no soft target"):
         train(config)
     config.transfer_weight = 0.0
