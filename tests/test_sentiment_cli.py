@@ -237,3 +237,20 @@ def test_eval_json_prints_only_json_on_stdout(tiny_model: Path, tmp_path: Path) 
     metrics = json.loads(result.stdout)
     assert metrics["fpb-50"]["n"] == 6
     assert f"confusion matrix: {png}" in result.stderr
+
+
+def test_eval_headlines_adds_the_tfns_heldout_rows(tiny_model: Path, tmp_path: Path) -> None:
+    from pipeline.sentiment.data import headline_heldout, load_sources, stratified_split
+
+    rows = headline_heldout(DATA)
+    examples, _, _ = load_sources(["fpb-split", "tfns"], DATA)
+    train_idx, _ = stratified_split(examples, 0.1, 42)
+    trained = {examples[i].text for i in train_idx}
+    assert rows and all(ex.source == "tfns" and ex.text not in trained for ex in rows)
+
+    args = [str(tiny_model), "--data-dir", str(DATA), "--png", str(tmp_path / "cm.png"), "--headlines"]
+    result = CliRunner().invoke(eval_cmd, args)
+    assert result.exit_code == 0, result.output
+    assert f"| tfns-heldout | {len(rows)} |" in result.output
+    metrics = json.loads(CliRunner().invoke(eval_cmd, [*args, "--json"]).stdout)
+    assert metrics["tfns-heldout"]["n"] == len(rows)

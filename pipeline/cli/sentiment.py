@@ -447,14 +447,25 @@ def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: Any
     show_default=True,
     help="Weight precision; 'auto' evaluates the serving path the pipeline uses on this machine.",
 )
+@click.option(
+    "--headlines",
+    is_flag=True,
+    help="Also evaluate on the TFNS rows held out by split seed 42 (tfns-heldout): the headline "
+    "register FinSent scores; blind for models trained with that split or without TFNS.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 def eval_cmd(
-    model: str | None, data_dir: Path | None, png: Path | None, precision: str, as_json: bool
+    model: str | None,
+    data_dir: Path | None,
+    png: Path | None,
+    precision: str,
+    headlines: bool,
+    as_json: bool,
 ) -> None:
     """Evaluate MODEL (default: the pipeline's model) on FPB-50 and FPB-all.
 
     Prints accuracy, macro-F1, ECE (calibrated) and the per-class report, and writes the
-    FPB-50 confusion matrix as PNG.
+    FPB-50 confusion matrix as PNG. --headlines adds the TFNS held-out rows.
     """
     import numpy as np
 
@@ -462,11 +473,12 @@ def eval_cmd(
     model = model or _default_model(None)
     _quiet_transformers()
     from pipeline.sentiment.classifier import SentimentClassifier
-    from pipeline.sentiment.data import DataFormatError, load_benchmarks
+    from pipeline.sentiment.data import DataFormatError, headline_heldout, load_benchmarks
     from pipeline.sentiment.evaluate import compute_metrics, format_metrics_table, save_confusion_png
 
     try:
         benches = load_benchmarks(data_dir)
+        headline_rows = headline_heldout(data_dir) if headlines else []
         clf = SentimentClassifier.load(model, device=None, precision=precision)
     except DataFormatError as exc:
         raise click.BadParameter(str(exc), param_hint="--data-dir") from None
@@ -481,6 +493,9 @@ def eval_cmd(
         "fpb-50": compute_metrics(logp, labels),
         "fpb-all": compute_metrics(logp[full], labels[full]),
     }
+    if headline_rows:
+        logp_h = np.log(clf.predict_proba([ex.text for ex in headline_rows]) + 1e-12)
+        results["tfns-heldout"] = compute_metrics(logp_h, np.array([ex.label for ex in headline_rows]))
     png = png or Path(f"{Path(model).name}-confusion.png")
     save_confusion_png(results["fpb-50"].confusion, png, f"{Path(model).name} on FPB-50")
     if as_json:

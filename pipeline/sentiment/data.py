@@ -335,3 +335,16 @@ def load_benchmarks(data_dir: Path) -> dict[str, list[Example]]:
     path = data_dir / FPB_SPLIT_FILE
     test = read_fpb_split(path, split="test", source="fpb-test")
     return {"fpb-50": test, "fpb-all": [ex for ex in test if ex.agreement == 100]}
+
+
+def headline_heldout(data_dir: Path, split_seed: int = 42, val_fraction: float = 0.1) -> list[Example]:
+    """TFNS rows that a run on ``fpb-split`` and ``tfns`` with this split holds out for validation.
+
+    A check in the register FinSent scores (headline-like financial news tweets) beside the
+    PhraseBank benchmark: blind for every model whose training used this split (the released
+    chain: split seed 42, fraction 0.1) or no TFNS at all. A model trained on other TFNS rows
+    has seen some of these.
+    """
+    examples, _, _ = load_sources(["fpb-split", "tfns"], data_dir)
+    _, val_idx = stratified_split(examples, val_fraction, split_seed)
+    return [examples[i] for i in val_idx if examples[i].source == "tfns"]
