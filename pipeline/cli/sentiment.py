@@ -237,41 +237,15 @@ def train_cmd(**opts: Any) -> None:
     _quiet_transformers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from pipeline.sentiment.data import DataFormatError
+    from pipeline.sentiment.data import DataFormatError, parse_source_spec
     from pipeline.sentiment.gate import run_gate
-    from pipeline.sentiment.train import TrainConfig, train
+    from pipeline.sentiment.train import TrainConfig, train, transfer_config_error
 
     select_on = opts.pop("select_on")
     teachers = list(opts.pop("teachers"))
     soft_targets = list(opts.pop("soft_targets"))
     transfer = list(opts.pop("transfer"))
     teacher_sources = list(opts.pop("teacher_sources"))
-    if teacher_sources:
-        from pipeline.sentiment.data import parse_source_spec
-        from pipeline.sentiment.train import TrainConfig as _Defaults
-
-        names = [parse_source_spec(spec)[0] for spec in (sources or _Defaults().sources)]
-        for name in teacher_sources:
-            if name not in names:
-                raise click.BadParameter(
-                    f"{name!r} is not one of the training sources ({', '.join(names)})",
-                    param_hint="--teacher-source",
-                )
-    if transfer:
-        from pipeline.sentiment.train import TRANSFER_IN_CROSSFIT, TRANSFER_NEEDS_TEACHER
-
-        if not (teachers or soft_targets):
-            raise click.BadParameter(TRANSFER_NEEDS_TEACHER, param_hint="--transfer")
-        if opts["cv_folds"]:
-            raise click.BadParameter(TRANSFER_IN_CROSSFIT, param_hint="--transfer")
-    if opts["cv_folds"] == 1 or opts["cv_fold"] >= max(opts["cv_folds"], 1):
-        raise click.BadParameter(
-            f"need --cv-folds >= 2 and --cv-fold below it, got fold {opts['cv_fold']} of {opts['cv_folds']}",
-            param_hint="--cv-folds",
-        )
-    for teacher in teachers:
-        if not (Path(teacher) / "config.json").is_file():
-            raise click.BadParameter(f"{teacher} is not a model folder", param_hint="--teacher")
     config = TrainConfig(
         data_dir=data_dir,
         out_dir=opts.pop("out"),
@@ -284,6 +258,24 @@ def train_cmd(**opts: Any) -> None:
     config.soft_targets = soft_targets
     config.transfer = transfer
     config.teacher_sources = teacher_sources
+    names = [parse_source_spec(spec)[0] for spec in config.sources]
+    for name in teacher_sources:
+        if name not in names:
+            raise click.BadParameter(
+                f"{name!r} is not one of the training sources ({', '.join(names)})",
+                param_hint="--teacher-source",
+            )
+    problem = transfer_config_error(config)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--transfer")
+    if config.cv_folds == 1 or config.cv_fold >= max(config.cv_folds, 1):
+        raise click.BadParameter(
+            f"need --cv-folds >= 2 and --cv-fold below it, got fold {config.cv_fold} of {config.cv_folds}",
+            param_hint="--cv-folds",
+        )
+    for teacher in teachers:
+        if not (Path(teacher) / "config.json").is_file():
+            raise click.BadParameter(f"{teacher} is not a model folder", param_hint="--teacher")
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")

@@ -445,6 +445,19 @@ TRANSFER_IN_CROSSFIT = (
 )
 
 
+def transfer_config_error(config: TrainConfig) -> str | None:
+    """Why ``config.transfer`` cannot be used as configured, or None (also the CLI's check)."""
+    if not config.transfer:
+        return None
+    if config.cv_folds >= 2:
+        return TRANSFER_IN_CROSSFIT
+    if not (config.teachers or config.soft_targets):
+        return TRANSFER_NEEDS_TEACHER
+    if not config.transfer_weight > 0:
+        return f"--transfer-weight must be positive, got {config.transfer_weight}"
+    return None
+
+
 def load_transfer(
     config: TrainConfig, train_ex: list[Example], val_ex: list[Example]
 ) -> tuple[list[Example], list[SourceInfo]]:
@@ -458,12 +471,9 @@ def load_transfer(
 
     if not config.transfer:
         return [], []
-    if config.cv_folds >= 2:
-        raise DataFormatError(TRANSFER_IN_CROSSFIT)
-    if not (config.teachers or config.soft_targets):
-        raise DataFormatError(TRANSFER_NEEDS_TEACHER)
-    if not config.transfer_weight > 0:
-        raise DataFormatError(f"--transfer-weight must be positive, got {config.transfer_weight}")
+    problem = transfer_config_error(config)
+    if problem:
+        raise DataFormatError(problem)
     taken = {normalise_text(ex.text) for ex in (*train_ex, *val_ex)}
     taken |= canonical_test_sentences(config.data_dir)
     rows: list[Example] = []
