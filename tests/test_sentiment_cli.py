@@ -110,6 +110,17 @@ def test_train_malformed_soft_targets_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_train_prints_the_gate_with_the_headline_check(tmp_path: Path) -> None:
+    args = ["--data-dir", str(DATA), "--source", "fpb-split", "--source", "tfns", "--seed", "42"]
+    args += ["--out", str(tmp_path / "m"), "--max-steps", "1", "--batch-size", "4", "--max-length", "24"]
+    args += ["--state-dir", str(tmp_path / "state")]
+    result = CliRunner().invoke(train_cmd, args)
+    assert result.exit_code == 0, result.output
+    # Against the release, on the fixture's three headline rows, which this run held out.
+    assert "| tfns-heldout | accuracy |" in result.output
+    assert "headline check (tfns-heldout): guard applied" in result.output
+
+
 def test_classify_missing_model_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(classify_cmd, ["--model", str(tmp_path / "nope")], input="hi\n")
     assert result.exit_code == 1

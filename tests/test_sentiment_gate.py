@@ -60,3 +60,48 @@ def test_malformed_promotion_record_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "current.json").write_text("{not json")
     assert gate_baseline(tmp_path) == str(RELEASED_MODEL)
+
+
+def with_headlines(base: dict, acc: float, f1: float, n: int = 954) -> dict:
+    return {**base, "tfns-heldout": {"n": n, "accuracy": acc, "macro_f1": f1}}
+
+
+def test_headline_guard_stops_a_headline_regression_of_a_blind_candidate() -> None:
+    current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.86, 0.85)
+    # Better on FPB, 13 points worse on headlines: the model card's A2.
+    candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.73, 0.72)
+    decision = decide(candidate, current, headline_seen=0)
+    assert not decision.promote
+    assert decision.failures == [
+        "tfns-heldout accuracy 0.7300 < 0.8600 - 0.01",
+        "tfns-heldout macro_f1 0.7200 < 0.8500 - 0.01",
+    ]
+    table = decision.table()
+    assert "| tfns-heldout | accuracy | 0.8600 | 0.7300 | -0.1300 |" in table
+    assert "guard applied" in table and "KEEP CURRENT" in table
+
+
+def test_headline_guard_lets_noise_pass_and_fpb_still_decides() -> None:
+    current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.86, 0.85)
+    within = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.851, 0.841)
+    assert decide(within, current, headline_seen=0).promote
+    fpb_worse = with_headlines(metrics(0.82, 0.83, 0.98, 0.97), 0.95, 0.95)
+    assert decide(fpb_worse, current, headline_seen=0).failures == ["fpb-50 accuracy 0.8200 < 0.8300"]
+
+
+def test_headline_guard_is_not_applied_to_a_candidate_that_saw_the_rows_or_does_not_say() -> None:
+    current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.86, 0.85)
+    candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.60, 0.50)
+    seen = decide(candidate, current, headline_seen=120)
+    assert seen.promote and "not blind (its lineage trained on 120 of the 954 rows)" in seen.table()
+    unknown = decide(candidate, current, headline_seen=None)
+    assert unknown.promote and "unknown blindness" in unknown.table()
+
+
+def test_headline_check_missing_on_one_side_is_reported_only() -> None:
+    current = metrics(0.83, 0.82, 0.97, 0.96)  # e.g. a data dir without TFNS when it was benchmarked
+    candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.60, 0.50)
+    decision = decide(candidate, current, headline_seen=0)
+    assert decision.promote and "nothing to compare with" in decision.table()
+    assert "| tfns-heldout | accuracy | - | 0.6000 | - |" in decision.table()
+    assert decide(current, candidate, headline_seen=0).promote is False  # FPB decides

@@ -334,3 +334,35 @@ def test_transfer_of_one_source_suits_a_run_that_adds_another(tmp_path: Path) ->
     config = TrainConfig(data_dir=DATA, sources=["fpb-split*2", "tfns"], teachers=["t"], transfer=[str(aug)])
     rows, _ = load_transfer(config, [examples[i] for i in train_idx], [examples[i] for i in val_idx])
     assert rows
+
+
+def headline_rows_in_training(sources: list[str], val_fraction: float, split_seed: int) -> int:
+    """Counted here independently of train(): headline rows among a run's training rows."""
+    from pipeline.sentiment.data import headline_heldout
+
+    examples, _, _ = load_sources(sources, DATA)
+    train_idx, _ = stratified_split(examples, val_fraction, split_seed)
+    trained = {examples[i].text for i in train_idx}
+    return sum(ex.text in trained for ex in headline_heldout(DATA))
+
+
+def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> None:
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    record = metrics["headline_check"]
+    assert metrics["tfns-heldout"]["n"] == record["rows"] == 3
+    expected = headline_rows_in_training(["fpb-split*2", "tfns"], 0.25, 42)
+    # From the bundled encoder (no classification head): nothing inherited.
+    assert record["seen_in_training"] == record["seen_in_lineage"] == expected
+
+
+def test_headline_rows_seen_are_counted_and_passed_down_the_lineage(tmp_path: Path) -> None:
+    # TFNS alone with split seed 7 puts two of the three headline rows in training.
+    expected = headline_rows_in_training(["tfns"], 0.25, 7)
+    assert expected == 2
+    first = train(tiny_config(tmp_path / "first", sources=["tfns"], split_seed=7)).out_dir
+    record = json.loads((first / "metrics.json").read_text())["headline_check"]
+    assert record["seen_in_training"] == record["seen_in_lineage"] == expected
+    # Fine-tuned from it on FPB alone: it trains on none itself but inherits its base's rows.
+    second = train(tiny_config(tmp_path / "second", base_model=str(first))).out_dir
+    record = json.loads((second / "metrics.json").read_text())["headline_check"]
+    assert record["seen_in_training"] == 0 and record["seen_in_lineage"] == expected

@@ -495,6 +495,11 @@ def eval_cmd(
     else:
         click.echo(f"model: {clf.model_version} ({clf.precision})")
         click.echo(format_metrics_table(results))
+        if headline_rows:
+            from pipeline.sentiment.headlines import blindness, recorded_seen
+
+            seen = recorded_seen(model)
+            click.echo(f"tfns-heldout: the model is {blindness(seen, len(headline_rows))}")
         for name, m in results.items():
             click.echo(f"\n{name} per class:")
             for label, r in m.per_class.items():

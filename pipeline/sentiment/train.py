@@ -40,6 +40,15 @@ from pipeline.sentiment.data import (
     sha256_file,
     stratified_split,
 )
+from pipeline.sentiment.headlines import (
+    HEADLINE_SET,
+    RECORD_KEY,
+    blindness,
+    headline_record,
+    inherited_seen,
+    load_headline_rows,
+    rows_seen,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -551,6 +560,7 @@ def train(config: TrainConfig) -> TrainResult:
         benchmark_logits,
         benchmark_metrics,
         compute_metrics,
+        evaluate_examples,
         fit_temperature,
         predict_logits,
     )
@@ -589,6 +599,8 @@ def train(config: TrainConfig) -> TrainResult:
     train_w += [config.transfer_weight] * len(transfer_ex)
     sources = sources + transfer_sources
     select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
+    headline_rows = load_headline_rows(config.data_dir)
+    headline_own = rows_seen((ex.text for ex in train_ex), headline_rows) if headline_rows else None
     logger.info(
         "train %d, validation %d (selection on %d %s rows)",
         len(train_ex),
@@ -607,6 +619,7 @@ def train(config: TrainConfig) -> TrainResult:
         label2id=LABEL2ID,
         dtype=torch.float32,
     ).to(device)
+    headline_inherited = inherited_seen(config.base_model, model.config.architectures)
     encoded = tokenizer([ex.text for ex in train_ex], truncation=True, max_length=config.max_length)[
         "input_ids"
     ]
@@ -720,6 +733,8 @@ def train(config: TrainConfig) -> TrainResult:
         "history": history,
         "train_seconds": round(time.time() - t_start, 1),
     }
+    if headline_rows:
+        metrics[RECORD_KEY] = headline_record(headline_rows, headline_own, headline_inherited)
     if config.eval_benchmarks:
         try:
             logits, labels_t, full = benchmark_logits(
@@ -740,6 +755,17 @@ def train(config: TrainConfig) -> TrainResult:
                     m.ece,
                     raw[name].ece,
                 )
+        if headline_rows:
+            metrics[HEADLINE_SET] = evaluate_examples(
+                model, tokenizer, headline_rows, temperature, 128, config.max_length, device
+            ).to_dict()
+            logger.info(
+                "%s: accuracy %.4f macro-F1 %.4f, %s",
+                HEADLINE_SET,
+                metrics[HEADLINE_SET]["accuracy"],
+                metrics[HEADLINE_SET]["macro_f1"],
+                blindness(metrics[RECORD_KEY]["seen_in_lineage"], len(headline_rows)),
+            )
 
     if heldout_ex:
         held_logits = predict_logits(
