@@ -353,6 +353,8 @@ def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> 
     expected = headline_rows_in_training(["fpb-split*2", "tfns"], 0.25, 42)
     # From the bundled encoder (no classification head): nothing inherited.
     assert record["seen_in_training"] == record["seen_in_lineage"] == expected
+    card = (checkpoint / "README.md").read_text()
+    assert "| tfns-heldout | 3 |" in card and "this model is blind" in card
 
 
 def test_headline_rows_seen_are_counted_and_passed_down_the_lineage(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from pipeline.sentiment.headlines import HEADLINE_SET, RECORD_KEY, blindness
+
 CARD_NOTES_FILE = "card_notes.md"
 
 
@@ -116,8 +118,18 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
     for name in ("fpb-50", "fpb-all"):
         if name in metrics:
             lines.append(_row(name, metrics[name]))
+    if HEADLINE_SET in metrics:
+        lines.append(_row(HEADLINE_SET, metrics[HEADLINE_SET]))
     val = dict(metrics["validation"], ece_uncalibrated=metrics.get("validation_ece_uncalibrated"))
     lines.append(_row("validation", val))
+    record = metrics.get(RECORD_KEY)
+    if HEADLINE_SET in metrics and isinstance(record, dict):
+        lines += [
+            "",
+            f"`{HEADLINE_SET}` is the headline check (TFNS rows held out by split seed"
+            f" {record.get('split_seed')}); this model is"
+            f" {blindness(record.get('seen_in_lineage'), record.get('rows'))}.",
+        ]
     lines += [
         "",
         f"Temperature: {metrics['temperature']:.4f} (`calibration.json`).",
