@@ -80,8 +80,9 @@ class Settings(BaseSettings):
     model_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
-        "it runs in hardware (AMX, AVX512-BF16), else int8 (faster, but a text's probabilities "
-        "move with its batch-mates, by up to about 0.2; see the model card). fp32: exact, slowest.",
+        "it runs in hardware (AMX, AVX512-BF16), else fp32 (exact). int8: opt-in, faster, but it "
+        "changes ~4% of labels against fp32 and a text's probabilities move with its batch-mates "
+        "(BENCHMARKS.md).",
     )
 
     # --- ingestion ----------------------------------------------------------------

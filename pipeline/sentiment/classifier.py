@@ -8,12 +8,14 @@ batch pads to its own longest text, not to 128), ``torch.inference_mode``, and t
 precision (``precision``):
 
 - ``bf16``: the default on CPUs that multiply bf16 in hardware (AMX, AVX512-BF16). Within
-  0.1 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
-- ``int8``: dynamic quantisation of the Linear layers, the default on other CPUs (where
-  bf16 is emulated and slower than fp32). Activations are scaled per batch, so a text's
-  probabilities move with the texts that share its batch (by up to about 0.2 on the
-  release), and accuracy moves by up to about a point.
-- ``fp32``: exact and slowest.
+  0.3 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
+- ``fp32``: exact; the default on other CPUs, where bf16 is emulated (6-7x slower than fp32).
+- ``int8``: dynamic quantisation of the Linear layers, opt-in only. Activations are scaled
+  per batch, so a text's probabilities move with the texts that share its batch, and on the
+  release it changes 4% of labels against fp32 and misses 10 points more of the negative
+  headlines (``bench/bench_precision.py``): outside the half-point accuracy budget, for a
+  1.1-1.5x speed-up on an AVX2-only AMD EPYC (1.7-3.3x on the machines of
+  earlier benchmarks).
 
 On CUDA the model runs in fp16 with larger batches.
 
@@ -80,7 +82,7 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU multiplies bf16 in hardware (AMX or AVX512-BF16; Linux flags).
 
     Elsewhere (or where the flags cannot be read) bf16 matmuls are emulated and slower
-    than fp32, so "auto" takes int8 there.
+    than fp32, so "auto" takes fp32 there.
     """
     try:
         flags = set(cpuinfo.read_text(errors="replace").split())
@@ -101,7 +103,9 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
             )
         return "fp16" if precision == "auto" else precision
     if precision == "auto":
-        return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "int8"
+        # Not int8 where bf16 is missing: it flips ~4% of labels (negative headlines most),
+        # which costs users more than its speed-up buys (BENCHMARKS.md, bench_precision.py).
+        return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "fp32"
     return precision
 
 
@@ -184,7 +188,7 @@ class SentimentClassifier:
         """Load a model folder.
 
         ``device``: None picks CUDA when present, else CPU. ``precision``: one of
-        PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs with native bf16, else int8.
+        PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.
         """
         model_dir = check_model_dir(path)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,93 @@
+"""Serving precision on this CPU: what each path costs in accuracy and what it buys in speed.
+
+For fp32, bf16 and int8 (``SentimentClassifier`` as the pipeline loads it, batch 64), on the
+FPB-50 test rows, their FPB-all subset and the headline check (the TFNS rows split seed 42
+holds out): accuracy, macro-F1, negative recall (what catches a spike), how many labels
+differ from fp32, the largest change of a probability against fp32, and texts/s over the
+same rows. fp32 is the baseline, so every other row reads as a ratio against it. Usage::
+
+    .venv/bin/python bench/bench_precision.py [--model models/finsent-minilm-v1] [--precisions fp32,bf16,int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(REPO / "models" / "finsent-minilm-v1"))
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--precisions", default="fp32,bf16,int8")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    import torch
+    from sklearn.metrics import f1_score, recall_score
+
+    from pipeline.sentiment.classifier import SentimentClassifier, cpu_has_native_bf16
+    from pipeline.sentiment.data import load_benchmarks
+    from pipeline.sentiment.headlines import load_headline_rows
+
+    data_dir = Path(args.data_dir)
+    fpb = load_benchmarks(data_dir)["fpb-50"]
+    full = np.array([ex.agreement == 100 for ex in fpb])
+    heads = load_headline_rows(data_dir)
+    sets = {"fpb-50": (fpb, None), "fpb-all": (fpb, full), "tfns-heldout": (heads, None)}
+    precisions = args.precisions.split(",")
+    if precisions[0] != "fp32":
+        raise SystemExit("--precisions must start with fp32 (the baseline)")
+
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
+        f"native bf16: {cpu_has_native_bf16()}, torch {torch.__version__}"
+    )
+    n_all = int(full.sum())
+    print(f"# model {args.model}; {len(fpb)} FPB-50 rows ({n_all} FPB-all), {len(heads)} headline rows")
+    print("| precision | set | accuracy | macro-F1 | negative recall | labels ≠ fp32 | max Δp vs fp32 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    reference: dict[str, np.ndarray] = {}
+    speed: dict[str, float] = {}
+    for precision in precisions:
+        clf = SentimentClassifier.load(args.model, device="cpu", precision=precision)
+        clf.predict_proba([ex.text for ex in heads[:64]])  # warm-up: thread pool, allocator
+        probs = {}
+        start = time.perf_counter()
+        for rows in (fpb, heads):
+            probs[id(rows)] = clf.predict_proba([ex.text for ex in rows])
+        speed[precision] = (len(fpb) + len(heads)) / (time.perf_counter() - start)
+        for name, (rows, mask) in sets.items():
+            p = probs[id(rows)] if mask is None else probs[id(rows)][mask]
+            y = np.array([ex.label for ex in rows])
+            y = y if mask is None else y[mask]
+            pred = p.argmax(axis=1)
+            reference.setdefault(name, p)
+            ref = reference[name]
+            differ = int((pred != ref.argmax(axis=1)).sum())
+            macro_f1 = f1_score(y, pred, average="macro")
+            print(
+                f"| {precision} | {name} | {(pred == y).mean():.4f} | {macro_f1:.4f} "
+                f"| {recall_score(y, pred, labels=[0], average=None)[0]:.4f} "
+                f"| {differ} of {len(y)} ({differ / len(y):.1%}) | {np.abs(p - ref).max():.3f} |"
+            )
+    print()
+    print("| precision | texts/s (same rows, one run) | vs fp32 |")
+    print("|---|---:|---:|")
+    for precision, rate in speed.items():
+        print(f"| {precision} | {rate:.0f} | {rate / speed['fp32']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
