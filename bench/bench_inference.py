@@ -12,6 +12,7 @@ Methods:
            bf16 where the CPU has native bf16, else fp32): length bucketing, inference_mode
   ours-fp32, ours-bf16, ours-int8  the same at a fixed precision (for reference)
   gpu      SentimentClassifier on CUDA in fp16, batch 1024 (only when CUDA is present)
+  gpu-seed the seed loop on CUDA (fp32, batch 16, max_length padding): the GPU baseline
   host-seed, host-ours  the seed loop and our scorer with the network replaced by a stub
            that returns zero logits: tokenisation, padding, softmax and results alone, on
            --host-n texts. No GPU can make a scorer faster end to end than its host part, so
@@ -52,7 +53,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_hf_loop(model_path: str, texts: list[str], padding: str) -> float:
+def run_hf_loop(model_path: str, texts: list[str], padding: str, device: str = "cpu") -> float:
     """The seed loop (padding='max_length') or its dynamic-padding variant."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -60,14 +61,15 @@ def run_hf_loop(model_path: str, texts: list[str], padding: str) -> float:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     tok = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, dtype=torch.float32)
-    model.eval()
+    model.eval().to(device)
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(texts), 16):
             enc = tok(
                 texts[i : i + 16], padding=padding, truncation=True, max_length=128, return_tensors="pt"
             )
-            model(**enc).logits.softmax(-1)
+            # .tolist() brings the probabilities back to the host, as a caller would.
+            model(**enc.to(device)).logits.softmax(-1).tolist()
     return time.perf_counter() - start
 
 
@@ -155,6 +157,8 @@ def child(method: str, model: str, data_dir: Path, n: int) -> None:
         precision = "no network"
     elif method == "gpu":
         seconds, precision = run_ours(model, texts, "auto", device="cuda")
+    elif method == "gpu-seed":
+        seconds = run_hf_loop(model, texts, "max_length", device="cuda")
     else:
         raise SystemExit(f"unknown method {method}")
     row = {"method": method, "precision": precision, "n": n, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
@@ -212,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
         rate = rates[r["method"]]
-        # host-* rows compare with the seed loop's host part, the others with the seed loop
-        base = rates.get("host-seed" if r["method"].startswith("host") else "seed")
+        # host-* rows compare with the seed loop's host part, gpu with the seed loop on the
+        # GPU, the others with the seed loop
+        base_method = {"host": "host-seed", "gpu": "gpu-seed"}.get(r["method"].split("-")[0], "seed")
+        base = rates.get(base_method)
         ratio = f"{rate / base:.1f}x" if base else "-"
         cells = [r["method"], r["precision"], f"{r['n']:,}", f"{rate:,.0f}", ratio, f"{r['peak_rss_mb']:.0f}"]
         print("| " + " | ".join(cells) + " |")

@@ -663,7 +663,16 @@ def train(config: TrainConfig) -> TrainResult:
     def evaluate_and_keep(epoch: float) -> None:
         nonlocal best_f1, best_state, best_step, bad_evals, stop
         f1, acc, _ = validation_f1(model, tokenizer, select_ex, config, device)
-        history.append({"epoch": round(epoch, 3), "step": step, "val_macro_f1": f1, "val_acc": acc})
+        history.append(
+            {
+                "epoch": round(epoch, 3),
+                "step": step,
+                "val_macro_f1": f1,
+                "val_acc": acc,
+                # Wall time since the start (data, model, teacher included): epoch times.
+                "elapsed_s": round(time.time() - t_start, 1),
+            }
+        )
         logger.info("step %d epoch %.2f: validation macro-F1 %.4f acc %.4f", step, epoch, f1, acc)
         if f1 > best_f1:
             best_f1, best_step, bad_evals = f1, step, 0
