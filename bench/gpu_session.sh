@@ -17,11 +17,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+DATA_FILES=(financial_phrasebank/fpb_split.tsv tfns/sent_train.csv)
+
 if [[ "${1:-}" == "--prepare" ]]; then
+    set -e
     src="${FINSENT_TRAINING_DATA_DIR:-../shared/data}"
-    mkdir -p .gpu/data/financial_phrasebank .gpu/data/tfns
-    cp "$src/financial_phrasebank/fpb_split.tsv" .gpu/data/financial_phrasebank/
-    cp "$src/tfns/sent_train.csv" .gpu/data/tfns/
+    for f in "${DATA_FILES[@]}"; do
+        mkdir -p ".gpu/data/$(dirname "$f")"
+        cp "$src/$f" ".gpu/data/$f"
+    done
     du -sh .gpu
     exit 0
 fi
@@ -29,10 +33,13 @@ fi
 OUT="${OUT:-/tmp/finsent-gpu-out}"
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-if [[ ! -f .gpu/data/financial_phrasebank/fpb_split.tsv ]]; then
-    echo "gpu_session: no .gpu/data: run 'bash bench/gpu_session.sh --prepare' here and carry .gpu" >&2
-    exit 2
-fi
+for f in "${DATA_FILES[@]}"; do
+    if [[ ! -f ".gpu/data/$f" ]]; then
+        echo "gpu_session: .gpu/data/$f is missing: run 'bash bench/gpu_session.sh --prepare' here and carry .gpu" >&2
+        exit 2
+    fi
+done
+status=0
 
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv
@@ -44,13 +51,15 @@ fi
 #    seed loop on the GPU, and the host side alone on this machine's cores.
 timeout 240 python3 bench/bench_inference.py --data-dir .gpu/data \
     --methods gpu-seed,gpu,host-seed,host-ours --n 20000 --gpu-n 200000 --host-n 200000 \
-    2>&1 | tee "$OUT/inference.md"
+    2>&1 | tee "$OUT/inference.md" || status=1
 
 # 2. Fine-tune on the GPU: the first release's data mix (FPB x2 + TFNS), 4 epochs, bf16
 #    autocast; metrics.json's history has the wall time of every epoch end.
+rm -rf /tmp/finsent-gpu-train  # a warm machine may hold an earlier run's checkpoint
 timeout 240 python3 -m pipeline.sentiment.train --base-model models/finsent-minilm-v1 \
     --data-dir .gpu/data --source 'fpb-split*2' --source tfns --epochs 4 --lr 1e-4 \
     --layer-decay 0.9 --max-length 64 --seed 42 --no-progress --out /tmp/finsent-gpu-train \
-    2>&1 | tee "$OUT/train.log"
-cp /tmp/finsent-gpu-train/metrics.json "$OUT/train_metrics.json" 2>/dev/null
-echo "gpu_session: done; files in $OUT"
+    2>&1 | tee "$OUT/train.log" || status=1
+cp /tmp/finsent-gpu-train/metrics.json "$OUT/train_metrics.json" || status=1
+echo "gpu_session: done (status $status); files in $OUT"
+exit "$status"

@@ -70,7 +70,7 @@ def test_headline_guard_stops_a_headline_regression_of_a_blind_candidate() -> No
     current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.86, 0.85)
     # Better on FPB, 13 points worse on headlines: the model card's A2.
     candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.73, 0.72)
-    decision = decide(candidate, current, headline_seen=0)
+    decision = decide(candidate, current, candidate_seen=0, current_seen=0)
     assert not decision.promote
     assert decision.failures == [
         "tfns-heldout accuracy 0.7300 < 0.8600 - 0.01",
@@ -84,24 +84,35 @@ def test_headline_guard_stops_a_headline_regression_of_a_blind_candidate() -> No
 def test_headline_guard_lets_noise_pass_and_fpb_still_decides() -> None:
     current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.86, 0.85)
     within = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.851, 0.841)
-    assert decide(within, current, headline_seen=0).promote
+    assert decide(within, current, candidate_seen=0, current_seen=0).promote
     fpb_worse = with_headlines(metrics(0.82, 0.83, 0.98, 0.97), 0.95, 0.95)
-    assert decide(fpb_worse, current, headline_seen=0).failures == ["fpb-50 accuracy 0.8200 < 0.8300"]
+    decision = decide(fpb_worse, current, candidate_seen=0, current_seen=0)
+    assert decision.failures == ["fpb-50 accuracy 0.8200 < 0.8300"]
 
 
 def test_headline_guard_is_not_applied_to_a_candidate_that_saw_the_rows_or_does_not_say() -> None:
     current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.86, 0.85)
     candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.60, 0.50)
-    seen = decide(candidate, current, headline_seen=120)
-    assert seen.promote and "not blind (its lineage trained on 120 of the 954 rows)" in seen.table()
-    unknown = decide(candidate, current, headline_seen=None)
+    seen = decide(candidate, current, candidate_seen=120, current_seen=0)
+    assert seen.promote and "the candidate is not blind (120 exposures to the 954 rows" in seen.table()
+    unknown = decide(candidate, current, candidate_seen=None, current_seen=0)
     assert unknown.promote and "unknown blindness" in unknown.table()
+
+
+def test_headline_guard_is_not_applied_against_a_current_model_that_saw_the_rows() -> None:
+    # Its inflated headline score would be a bar no honest candidate reaches.
+    current = with_headlines(metrics(0.83, 0.82, 0.97, 0.96), 0.99, 0.99)
+    candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.86, 0.85)
+    decision = decide(candidate, current, candidate_seen=0, current_seen=800)
+    assert decision.promote
+    assert "reported only, the current model is not blind" in decision.table()
+    assert not decide(candidate, current, candidate_seen=0, current_seen=0).promote
 
 
 def test_headline_check_missing_on_one_side_is_reported_only() -> None:
     current = metrics(0.83, 0.82, 0.97, 0.96)  # e.g. a data dir without TFNS when it was benchmarked
     candidate = with_headlines(metrics(0.84, 0.83, 0.98, 0.97), 0.60, 0.50)
-    decision = decide(candidate, current, headline_seen=0)
+    decision = decide(candidate, current, candidate_seen=0, current_seen=0)
     assert decision.promote and "nothing to compare with" in decision.table()
     assert "| tfns-heldout | accuracy | - | 0.6000 | - |" in decision.table()
-    assert decide(current, candidate, headline_seen=0).promote is False  # FPB decides
+    assert decide(current, candidate, candidate_seen=0, current_seen=0).promote is False  # FPB decides

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.sentiment.data import Example, load_sources, stratified_split
+from pipeline.sentiment.data import Example, load_sources, rows_fingerprint, stratified_split
 from pipeline.sentiment.headlines import (
     blindness,
     headline_record,
@@ -36,16 +36,21 @@ def test_rows_seen_compares_normalised_text() -> None:
     assert rows_seen([], rows) == 0
 
 
-def checkpoint_with(tmp_path: Path, record: object) -> Path:
+def checkpoint_with(tmp_path: Path, record: object, architectures: list[str] | None = None) -> Path:
     folder = tmp_path / "ckpt"
     folder.mkdir(parents=True)
     (folder / "training_config.json").write_text("{}")
+    (folder / "config.json").write_text(json.dumps({"architectures": architectures or ["BertModel"]}))
     (folder / "metrics.json").write_text(json.dumps({"headline_check": record}))
     return folder
 
 
-def test_recorded_seen_reads_only_a_well_formed_record(tmp_path: Path) -> None:
-    assert recorded_seen(checkpoint_with(tmp_path / "a", {"seen_in_lineage": 4})) == 4
+def test_recorded_seen_reads_only_a_well_formed_record_for_the_same_rows(tmp_path: Path) -> None:
+    record = {"seen_in_lineage": 4, "rows_sha256": "abc"}
+    folder = checkpoint_with(tmp_path / "a", record)
+    assert recorded_seen(folder) == 4
+    assert recorded_seen(folder, "abc") == 4
+    assert recorded_seen(folder, "another data dir's rows") is None
     assert recorded_seen(checkpoint_with(tmp_path / "b", {"seen_in_lineage": None})) is None
     assert recorded_seen(checkpoint_with(tmp_path / "c", {"seen_in_lineage": True})) is None
     assert recorded_seen(checkpoint_with(tmp_path / "d", "garbage")) is None
@@ -64,17 +69,25 @@ def test_inherited_seen_by_kind_of_base_model(tmp_path: Path) -> None:
     assert inherited_seen("someone/finance-sentiment", ["RobertaForSequenceClassification"]) is None
     assert inherited_seen("sentence-transformers/all-MiniLM-L6-v2", ["BertModel"]) == 0
     assert inherited_seen("some/encoder", None) == 0
+    # A local folder without a FinSent record: its own config.json says what it is.
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+    assert inherited_seen(str(foreign)) is None
+    (foreign / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    assert inherited_seen(str(foreign)) == 0
 
 
 def test_record_adds_the_lineage_and_stays_unknown_when_a_part_is() -> None:
     rows = [Example("a", 0, "tfns"), Example("b", 1, "tfns")]
-    assert headline_record(rows, 1, 2)["seen_in_lineage"] == 3
-    assert headline_record(rows, 0, None)["seen_in_lineage"] is None
-    record = headline_record(rows, None, 0)
-    assert record["seen_in_lineage"] is None and record["rows"] == 2 and record["split_seed"] == 42
+    record = headline_record(rows, 1, 1, 2)
+    assert record["seen_in_lineage"] == 4 and record["seen_in_selection"] == 1
+    assert record["rows_sha256"] == rows_fingerprint(rows) and record["rows"] == 2
+    assert headline_record(rows, 0, 0, None)["seen_in_lineage"] is None
+    assert headline_record(rows, 0, 0, 0)["seen_in_lineage"] == 0
 
 
 def test_blindness_phrases() -> None:
     assert blindness(0, 954).startswith("blind")
-    assert "12 of the 954 rows" in blindness(12, 954)
+    assert "12 exposures to the 954 rows" in blindness(12, 954)
     assert "unknown" in blindness(None)

@@ -26,7 +26,8 @@ SPLIT = DATA_DIR / "financial_phrasebank" / "fpb_split.tsv"
 # FPB-50 accuracy and macro-F1 measured on the released model per serving precision (see
 # its model card); floors are one point lower.
 MEASURED_FPB50 = {"fp32": (0.8299, 0.8165), "bf16": (0.8299, 0.8176), "int8": (0.8392, 0.8213)}
-# The same on the headline check (the 954 TFNS rows split seed 42 holds out).
+# The same on the headline check (the 954 TFNS rows split seed 42 holds out). bf16 was
+# measured where it is emulated (equal to fp32 there); native bf16 moves FPB by <= 0.3 points.
 MEASURED_HEADLINES = {"fp32": (0.8585, 0.8194), "bf16": (0.8585, 0.8194), "int8": (0.8480, 0.7996)}
 
 pytestmark = [
@@ -90,7 +91,9 @@ def test_floors_follow_the_numbers_recorded_with_the_release() -> None:
 
 def test_release_records_that_its_lineage_never_trained_on_the_headline_rows() -> None:
     # Models fine-tuned from the release inherit this, so the gate can apply its headline guard.
-    from pipeline.sentiment.headlines import inherited_seen, recorded_seen
+    from pipeline.sentiment.data import rows_fingerprint
+    from pipeline.sentiment.headlines import inherited_seen, load_headline_rows, recorded_seen
 
-    assert recorded_seen(RELEASED_MODEL) == 0
-    assert inherited_seen(str(RELEASED_MODEL), ["BertForSequenceClassification"]) == 0
+    fingerprint = rows_fingerprint(load_headline_rows(DATA_DIR))
+    assert recorded_seen(RELEASED_MODEL, fingerprint) == 0
+    assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 0

@@ -351,8 +351,9 @@ def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> 
     record = metrics["headline_check"]
     assert metrics["tfns-heldout"]["n"] == record["rows"] == 3
     expected = headline_rows_in_training(["fpb-split*2", "tfns"], 0.25, 42)
-    # From the bundled encoder (no classification head): nothing inherited.
+    # From the bundled encoder (no classification head): nothing inherited; selected on FPB rows.
     assert record["seen_in_training"] == record["seen_in_lineage"] == expected
+    assert record["seen_in_selection"] == 0
     card = (checkpoint / "README.md").read_text()
     assert "| tfns-heldout | 3 |" in card and "this model is blind" in card
 
@@ -363,8 +364,23 @@ def test_headline_rows_seen_are_counted_and_passed_down_the_lineage(tmp_path: Pa
     assert expected == 2
     first = train(tiny_config(tmp_path / "first", sources=["tfns"], split_seed=7)).out_dir
     record = json.loads((first / "metrics.json").read_text())["headline_check"]
-    assert record["seen_in_training"] == record["seen_in_lineage"] == expected
+    # With no FPB validation rows, selection falls back to all of them: the third row.
+    assert record["seen_in_training"] == expected and record["seen_in_selection"] == 1
+    assert record["seen_in_lineage"] == expected + 1
     # Fine-tuned from it on FPB alone: it trains on none itself but inherits its base's rows.
     second = train(tiny_config(tmp_path / "second", base_model=str(first))).out_dir
     record = json.loads((second / "metrics.json").read_text())["headline_check"]
-    assert record["seen_in_training"] == 0 and record["seen_in_lineage"] == expected
+    assert record["seen_in_training"] == 0 and record["seen_in_lineage"] == expected + 1
+    # Taught by it: the teacher's exposure comes along too.
+    third = train(tiny_config(tmp_path / "third", teachers=[str(first)])).out_dir
+    lineage = json.loads((third / "metrics.json").read_text())["headline_check"]["seen_in_lineage"]
+    assert lineage == expected + 1
+
+
+def test_selecting_on_the_headline_rows_is_recorded(tmp_path: Path) -> None:
+    # FPB + TFNS with split seed 42 and fraction 0.1 holds the three headline rows out, but
+    # --select-on all picks the best step with them.
+    config = tiny_config(tmp_path / "m", sources=["fpb-split", "tfns"], val_fraction=0.1, select_on=None)
+    record = json.loads((train(config).out_dir / "metrics.json").read_text())["headline_check"]
+    assert record["seen_in_training"] == 0
+    assert record["seen_in_selection"] == record["seen_in_lineage"] == 3

@@ -9,7 +9,7 @@ precision (``precision``):
 
 - ``bf16``: the default on CPUs that multiply bf16 in hardware (AMX, AVX512-BF16). Within
   0.3 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
-- ``fp32``: exact; the default on other CPUs, where bf16 is emulated (6-7x slower than fp32).
+- ``fp32``: exact; the default on other CPUs, where bf16 is emulated (5.7-7.1x slower than fp32).
 - ``int8``: dynamic quantisation of the Linear layers, opt-in only. Activations are scaled
   per batch, so a text's probabilities move with the texts that share its batch, and on the
   release it changes 4% of labels against fp32 and misses 10 points more of the negative

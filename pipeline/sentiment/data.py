@@ -276,6 +276,15 @@ def load_sources(specs: list[str], data_dir: Path) -> tuple[list[Example], list[
     return examples, weights, infos
 
 
+def rows_fingerprint(examples: list[Example]) -> str:
+    """sha256 over the sorted (source, label, text) of a set of rows: identifies them
+    whatever their order (validation rows, the headline check)."""
+    digest = hashlib.sha256()
+    for source, label, text in sorted((ex.source, ex.label, ex.text) for ex in examples):
+        digest.update(f"{source}\t{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
 def stratified_split(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Indices (train, validation), stratified by (source, label), deterministic per seed."""
     if not 0.0 <= val_fraction < 1.0:

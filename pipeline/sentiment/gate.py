@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.sentiment.data import rows_fingerprint
 from pipeline.sentiment.headlines import HEADLINE_SET, blindness, load_headline_rows, recorded_seen
 
 logger = logging.getLogger(__name__)
@@ -91,13 +92,17 @@ def decide(
     current: Mapping[str, Any] | None,
     tolerance: float = 0.0,
     *,
-    headline_seen: int | None = None,
+    candidate_seen: int | None = None,
+    current_seen: int | None = None,
     headline_tolerance: float = HEADLINE_TOLERANCE,
 ) -> GateDecision:
     """Promote when every FPB gate metric of the candidate is >= the current one
-    (- tolerance) and, if the candidate is blind to the headline check
-    (``headline_seen == 0``), no headline metric dropped by more than ``headline_tolerance``.
+    (- tolerance) and, if both models are blind to the headline check (``*_seen == 0``),
+    no headline metric dropped by more than ``headline_tolerance``.
 
+    A model that trained or was selected on the check rows scores too well there: as the
+    candidate it would pass unearned, as the current model it would set a bar honest
+    candidates cannot reach. Then the check is reported, not applied.
     ``current`` None means there is no model yet: the candidate is promoted.
     """
     cand = _pick(candidate)
@@ -110,18 +115,16 @@ def decide(
                     failures.append(f"{name} {metric} {cand[name][metric]:.4f} < {cur[name][metric]:.4f}")
     note = ""
     if HEADLINE_SET in cand:
+        head = f"headline check ({HEADLINE_SET}):"
+        n_rows = _as_dict(candidate[HEADLINE_SET]).get("n")
         if cur is None or HEADLINE_SET not in cur:
-            note = f"headline check ({HEADLINE_SET}): reported only, nothing to compare with"
-        elif headline_seen != 0:
-            n_rows = _as_dict(candidate[HEADLINE_SET]).get("n")
-            note = f"headline check ({HEADLINE_SET}): reported only, the candidate is " + blindness(
-                headline_seen, n_rows
-            )
+            note = f"{head} reported only, nothing to compare with"
+        elif candidate_seen != 0:
+            note = f"{head} reported only, the candidate is {blindness(candidate_seen, n_rows)}"
+        elif current_seen != 0:
+            note = f"{head} reported only, the current model is {blindness(current_seen, n_rows)}"
         else:
-            note = (
-                f"headline check ({HEADLINE_SET}): guard applied, a drop of up to "
-                f"{headline_tolerance:.4f} passes"
-            )
+            note = f"{head} guard applied, a drop of up to {headline_tolerance:.4f} passes"
             for metric in GATE_METRICS:
                 c, k = cand[HEADLINE_SET][metric], cur[HEADLINE_SET][metric]
                 if c < k - headline_tolerance:
@@ -208,18 +211,18 @@ def run_gate(
     data_dir: Path,
     training_data_dir: Path,
     *,
-    candidate_metrics: Mapping[str, Any] | None = None,
     promote: bool = True,
 ) -> GateDecision:
     """Compare a candidate with the current default; promote it if it passes.
 
     Both models are scored on the same test rows here (the current model's stored
     metrics could come from other code or data), the headline check included when the
-    training data dir has TFNS; the candidate's blindness to it is read from its checkpoint.
+    training data dir has TFNS; each model's blindness to it is read from its checkpoint.
     """
     current_path = gate_baseline(data_dir)
     headline_rows = load_headline_rows(training_data_dir)
-    cand = candidate_metrics or benchmark_model(candidate_path, training_data_dir, headline_rows)
+    fingerprint = rows_fingerprint(headline_rows) if headline_rows else None
+    cand = benchmark_model(candidate_path, training_data_dir, headline_rows)
     current = None
     if Path(current_path).resolve() == Path(candidate_path).resolve():
         current = cand
@@ -227,7 +230,12 @@ def run_gate(
         current = benchmark_model(current_path, training_data_dir, headline_rows)
     else:
         logger.warning("current model %s is missing; the candidate has nothing to beat", current_path)
-    decision = decide(cand, current, headline_seen=recorded_seen(candidate_path))
+    decision = decide(
+        cand,
+        current,
+        candidate_seen=recorded_seen(candidate_path, fingerprint),
+        current_seen=recorded_seen(current_path, fingerprint),
+    )
     if decision.promote and promote:
         path = write_promotion(data_dir, candidate_path, cand)
         logger.info("promoted %s (recorded in %s)", candidate_path, path)

@@ -11,7 +11,6 @@ The checkpoint describes itself: HF weights + tokenizer with id2label/label2id,
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -37,6 +36,7 @@ from pipeline.sentiment.data import (
     load_sources,
     normalise_text,
     parse_source_spec,
+    rows_fingerprint,
     sha256_file,
     stratified_split,
 )
@@ -271,10 +271,7 @@ def validation_f1(
 
 def validation_fingerprint(examples: list[Example]) -> str:
     """sha256 over the sorted (source, label, text) of the validation rows."""
-    digest = hashlib.sha256()
-    for source, label, text in sorted((ex.source, ex.label, ex.text) for ex in examples):
-        digest.update(f"{source}\t{label}\t{text}\n".encode())
-    return digest.hexdigest()
+    return rows_fingerprint(examples)
 
 
 def teacher_dtype(device: str) -> str:
@@ -600,7 +597,6 @@ def train(config: TrainConfig) -> TrainResult:
     sources = sources + transfer_sources
     select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
     headline_rows = load_headline_rows(config.data_dir)
-    headline_own = rows_seen((ex.text for ex in train_ex), headline_rows) if headline_rows else None
     logger.info(
         "train %d, validation %d (selection on %d %s rows)",
         len(train_ex),
@@ -619,7 +615,7 @@ def train(config: TrainConfig) -> TrainResult:
         label2id=LABEL2ID,
         dtype=torch.float32,
     ).to(device)
-    headline_inherited = inherited_seen(config.base_model, model.config.architectures)
+    headline_inherited = _headline_inherited(config, model.config.architectures, headline_rows)
     encoded = tokenizer([ex.text for ex in train_ex], truncation=True, max_length=config.max_length)[
         "input_ids"
     ]
@@ -743,7 +739,12 @@ def train(config: TrainConfig) -> TrainResult:
         "train_seconds": round(time.time() - t_start, 1),
     }
     if headline_rows:
-        metrics[RECORD_KEY] = headline_record(headline_rows, headline_own, headline_inherited)
+        metrics[RECORD_KEY] = headline_record(
+            headline_rows,
+            rows_seen((ex.text for ex in train_ex), headline_rows),
+            rows_seen((ex.text for ex in select_ex), headline_rows),
+            headline_inherited,
+        )
     if config.eval_benchmarks:
         try:
             logits, labels_t, full = benchmark_logits(
@@ -799,6 +800,19 @@ def train(config: TrainConfig) -> TrainResult:
         teacher_precision,
     )
     return TrainResult(Path(config.out_dir), metrics, temperature)
+
+
+def _headline_inherited(
+    config: TrainConfig, base_architectures: list[str] | None, rows: list[Example]
+) -> int | None:
+    """Exposures to the headline check brought by the base model and the teachers (None if
+    any of them does not say)."""
+    if not rows:
+        return None
+    fingerprint = rows_fingerprint(rows)
+    counts = [inherited_seen(config.base_model, base_architectures, fingerprint)]
+    counts += [inherited_seen(teacher, None, fingerprint) for teacher in config.teachers]
+    return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
 
 
 def save_checkpoint(
