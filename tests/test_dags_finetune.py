@@ -51,6 +51,8 @@ def test_finetune_trains_gates_and_records_the_version(
     candidate = Path(result["xcom"]["train"])
     assert candidate.parent == data_dir / "models" / "runs"
     assert decision["model_version"].startswith(candidate.name + "-")
+    # Candidate and release are both blind to the real data's headline rows.
+    assert decision["headline_check"].startswith("headline check (tfns-heldout): guard applied")
     record = data_dir / "models" / "current.json"
     # Promoted exactly when the gate passed, and then the record names the candidate.
     assert record.is_file() == decision["promoted"]

@@ -218,6 +218,8 @@ def finetune_gate(candidate: str, now: datetime, *, settings: Settings | None = 
         "model_version": f"{candidate_dir.resolve().name}-{weights_hash(candidate_dir)}",
         "promoted": decision.promote,
         "failures": list(decision.failures),
+        # Whether the headline guard applied, or why it was only reported.
+        "headline_check": decision.headline_note,
         "decided_at": now.isoformat(),
     }
     if decision.promote:
