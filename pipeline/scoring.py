@@ -80,8 +80,20 @@ def score_pending(
     progress: bool = False,
     now: datetime | None = None,
 ) -> ScoreReport:
-    """Score every article without a score for the classifier's model version."""
-    classifier = classifier or load_classifier(settings)
+    """Score every article without a score for the classifier's model version.
+
+    Without a classifier given, the model is loaded only when something needs scoring
+    (its version comes from the folder alone): a scheduled run with no new articles
+    skips the seconds a model load takes.
+    """
+    if classifier is None:
+        from pipeline.sentiment.classifier import check_model_dir, model_version_of
+
+        version = model_version_of(check_model_dir(resolve_model_path(settings)))
+        if not _count_pending(db, version):
+            log.info("nothing to score with %s; model not loaded", version)
+            return ScoreReport(0, version)
+        classifier = load_classifier(settings)
     version = classifier.model_version
     total = _count_pending(db, version)
     if limit is not None:

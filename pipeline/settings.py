@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # --- sentiment model ----------------------------------------------------------
     model_path: str | None = Field(
         default=None,
-        description="Model folder or Hugging Face id. Unset: the promoted model, "
+        description="Local model folder (download a Hub model first). Unset: the promoted model, "
         "else the released one under models/.",
     )
     training_data_dir: Path = Field(

@@ -94,6 +94,26 @@ def test_new_model_adds_scores_and_keeps_old(db, settings) -> None:
     assert count_scores(db, "kw-1") == 5 and count_scores(db, "kw-2") == 5
 
 
+def test_the_model_is_loaded_only_when_something_needs_scoring(db, settings, monkeypatch) -> None:
+    from pipeline.sentiment.classifier import model_version_of
+
+    if released_model_dir() is None:
+        pytest.skip("no released model")
+
+    def must_not_load(_settings):
+        raise AssertionError("the model was loaded with nothing to score")
+
+    monkeypatch.setattr("pipeline.scoring.load_classifier", must_not_load)
+    report = score_pending(db, settings)
+    assert report.scored == 0 and report.model_version == model_version_of(released_model_dir())
+    seed_articles(db, 3)
+    keyword = KeywordClassifier(report.model_version)
+    monkeypatch.setattr("pipeline.scoring.load_classifier", lambda _s: keyword)
+    assert score_pending(db, settings).scored == 3
+    monkeypatch.setattr("pipeline.scoring.load_classifier", must_not_load)
+    assert score_pending(db, settings).scored == 0  # all scored: no load again
+
+
 def test_limit(db, settings) -> None:
     seed_articles(db, 10)
     assert score_pending(db, settings, classifier=KeywordClassifier("kw"), limit=4).scored == 4

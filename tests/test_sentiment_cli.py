@@ -274,3 +274,15 @@ def test_eval_headlines_adds_the_tfns_heldout_rows(tiny_model: Path, tmp_path: P
     assert f"| tfns-heldout | {len(rows)} |" in result.output
     metrics = json.loads(CliRunner().invoke(eval_cmd, [*args, "--json"]).stdout)
     assert metrics["tfns-heldout"]["n"] == len(rows)
+    check = metrics["headline_check"]
+    assert check["rows"] == len(rows) and check["blind"] == (check["seen_in_lineage"] == 0)
+
+
+def test_eval_headlines_blindness_counts_only_for_the_rows_it_was_recorded_for(tmp_path: Path) -> None:
+    # The release's record names the real data's rows: on the fixture's rows it says nothing.
+    from pipeline.sentiment.gate import RELEASED_MODEL
+
+    args = [str(RELEASED_MODEL), "--data-dir", str(DATA), "--png", str(tmp_path / "cm.png"), "--headlines"]
+    result = CliRunner().invoke(eval_cmd, args)
+    assert result.exit_code == 0, result.output
+    assert "tfns-heldout: the model is of unknown blindness" in result.output

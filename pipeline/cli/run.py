@@ -62,7 +62,7 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
 
 
 @click.command("score")
-@click.option("--model", "model_path", help="Model folder or Hugging Face id (default: current model).")
+@click.option("--model", "model_path", help="Local model folder (default: current model).")
 @click.option("--limit", type=click.IntRange(min=1), help="Score at most this many articles.")
 @click.pass_obj
 def score_cmd(app, model_path: str | None, limit: int | None) -> None:

@@ -48,6 +48,13 @@ def _training_data_dir(value: Path | None) -> Path:
     return value if value is not None else Path(_settings().training_data_dir)
 
 
+def _data_dir_hint(value: Path | None) -> str:
+    """What to fix when the labelled data is not found: the flag if given, else the setting."""
+    if value is not None:
+        return "--data-dir"
+    return "FINSENT_TRAINING_DATA_DIR (labelled data; or pass --data-dir)"
+
+
 def _state_dir(value: Path | None) -> Path:
     """FinSent's own data dir (where the promoted model is recorded)."""
     return value if value is not None else Path(_settings().data_dir)
@@ -229,9 +236,10 @@ def train_cmd(**opts: Any) -> None:
     Prints the evaluation-gate comparison against the current default model.
     """
     sources = _check_sources(opts.pop("sources"))
-    data_dir = _training_data_dir(opts.pop("data_dir"))
+    given_data_dir = opts.pop("data_dir")
+    data_dir = _training_data_dir(given_data_dir)
     if not data_dir.is_dir():
-        raise click.BadParameter(f"{data_dir} is not a directory", param_hint="--data-dir")
+        raise click.BadParameter(f"{data_dir} is not a directory", param_hint=_data_dir_hint(given_data_dir))
     promote = opts.pop("promote")
     state_dir = opts.pop("state_dir")
     _quiet_transformers()
@@ -353,7 +361,7 @@ def augment_cmd(
     specs = _check_sources(sources) or defaults.sources
     root = _training_data_dir(data_dir)
     if not root.is_dir():
-        raise click.BadParameter(f"{root} is not a directory", param_hint="--data-dir")
+        raise click.BadParameter(f"{root} is not a directory", param_hint=_data_dir_hint(data_dir))
     if out.suffix != ".jsonl":
         raise click.BadParameter(
             f"{out}: the transfer file is JSON lines, name it *.jsonl", param_hint="--out"
@@ -461,6 +469,7 @@ def eval_cmd(
     """
     import numpy as np
 
+    hint = _data_dir_hint(data_dir)
     data_dir = _training_data_dir(data_dir)
     model = model or _default_model(None)
     _quiet_transformers()
@@ -473,7 +482,7 @@ def eval_cmd(
         headline_rows = headline_heldout(data_dir) if headlines else []
         clf = SentimentClassifier.load(model, device=None, precision=precision)
     except DataFormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="--data-dir") from None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
     except FinSentError as exc:
         raise click.ClickException(str(exc)) from None
     test = benches["fpb-50"]
@@ -488,18 +497,29 @@ def eval_cmd(
     if headline_rows:
         logp_h = np.log(clf.predict_proba([ex.text for ex in headline_rows]) + 1e-12)
         results["tfns-heldout"] = compute_metrics(logp_h, np.array([ex.label for ex in headline_rows]))
+    headline_seen = None
+    if headline_rows:
+        from pipeline.sentiment.data import rows_fingerprint
+        from pipeline.sentiment.headlines import RECORD_KEY, blindness, recorded_seen
+
+        # The record counts only for the rows it was made with (this data dir's, or not).
+        headline_seen = recorded_seen(model, rows_fingerprint(headline_rows))
     png = png or Path(f"{Path(model).name}-confusion.png")
     save_confusion_png(results["fpb-50"].confusion, png, f"{Path(model).name} on FPB-50")
     if as_json:
-        click.echo(json.dumps({k: m.to_dict() for k, m in results.items()}, indent=2))
+        payload: dict[str, Any] = {k: m.to_dict() for k, m in results.items()}
+        if headline_rows:
+            payload[RECORD_KEY] = {
+                "rows": len(headline_rows),
+                "seen_in_lineage": headline_seen,
+                "blind": headline_seen == 0,
+            }
+        click.echo(json.dumps(payload, indent=2))
     else:
         click.echo(f"model: {clf.model_version} ({clf.precision})")
         click.echo(format_metrics_table(results))
         if headline_rows:
-            from pipeline.sentiment.headlines import blindness, recorded_seen
-
-            seen = recorded_seen(model)
-            click.echo(f"tfns-heldout: the model is {blindness(seen, len(headline_rows))}")
+            click.echo(f"tfns-heldout: the model is {blindness(headline_seen, len(headline_rows))}")
         for name, m in results.items():
             click.echo(f"\n{name} per class:")
             for label, r in m.per_class.items():

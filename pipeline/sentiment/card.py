@@ -48,6 +48,8 @@ def train_command(config: dict[str, Any]) -> str:
     ]
     for key, flag in flags:
         parts += [flag, str(config[key])]
+    if config.get("max_steps"):
+        parts += ["--max-steps", str(config["max_steps"])]
     if config.get("cv_folds"):
         parts += ["--cv-folds", str(config["cv_folds"]), "--cv-fold", str(config["cv_fold"])]
     if config.get("split_seed") is not None:
@@ -111,6 +113,14 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
                     f"| {kind} | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['ece']:.4f} |"
                 )
         lines += ["", "Training checkpoint (fp32, before the fp16 export):", ""]
+    lines += [
+        f"Checkpoint numbers: fp32, texts cut at max_length {config['max_length']} as in training;"
+        " the evaluation gate and `finsent eval` score the serving path (long texts in"
+        " windows), so theirs can differ slightly.",
+        "",
+    ]
+    if config.get("max_steps"):
+        lines += [f"A short run: stopped after {config['max_steps']} steps (`--max-steps`).", ""]
     lines += [
         "| set | n | accuracy | macro-F1 | ECE raw | ECE calibrated |",
         "|---|---:|---:|---:|---:|---:|",

