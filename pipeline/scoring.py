@@ -66,8 +66,13 @@ def resolve_model_path(settings: Settings) -> str:
 
 
 def load_classifier(settings: Settings) -> Classifier:
+    from transformers.utils import logging as hf_logging
+
     from pipeline.sentiment.classifier import SentimentClassifier
 
+    # transformers draws a "Loading weights" bar on stderr: noise in scheduled runs' logs,
+    # which report the model version themselves.
+    hf_logging.disable_progress_bar()
     return SentimentClassifier.load(resolve_model_path(settings), precision=settings.model_precision)
 
 
