@@ -115,8 +115,8 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         lines += ["", "Training checkpoint (fp32, before the fp16 export):", ""]
     lines += [
         f"Checkpoint numbers: fp32, texts cut at max_length {config['max_length']} as in training;"
-        " the evaluation gate and `finsent eval` score the serving path (long texts in"
-        " windows), so theirs can differ slightly.",
+        " the evaluation gate cuts at 128 tokens and `finsent eval` scores the serving path"
+        " (long texts in windows), so theirs can differ slightly.",
         "",
     ]
     if config.get("max_steps"):

@@ -2,8 +2,8 @@
 
 A candidate becomes the pipeline default only if it is at least as good as the current
 model on FPB-50 and FPB-all, on both accuracy and macro-F1, and not worse by more than
-``HEADLINE_TOLERANCE`` on the headline check (``pipeline.sentiment.headlines``) when the
-candidate is known to be blind to its rows. Promotion writes the chosen path to
+``HEADLINE_TOLERANCE`` on the headline check (``pipeline.sentiment.headlines``) when both
+models are known to be blind to its rows. Promotion writes the chosen path to
 ``<data_dir>/models/current.json``.
 
 The pipeline resolves its model in this order (``pipeline.scoring.resolve_model_path``):
