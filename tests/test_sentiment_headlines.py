@@ -26,6 +26,14 @@ def test_headline_rows_are_the_tfns_rows_the_release_split_holds_out() -> None:
     assert len(rows) == 3 and all(ex.source == "tfns" and ex.text not in trained for ex in rows)
 
 
+def test_building_the_check_does_not_repeat_a_run_s_source_lines(caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="pipeline.sentiment.data"):
+        load_headline_rows(DATA)
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+
+
 def test_missing_data_skips_the_check(tmp_path: Path) -> None:
     assert load_headline_rows(tmp_path) == []
 

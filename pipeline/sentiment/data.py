@@ -244,12 +244,15 @@ def read_source(spec: str, data_dir: Path) -> list[Example]:
     return read_label_csv(path, source=spec)
 
 
-def load_sources(specs: list[str], data_dir: Path) -> tuple[list[Example], list[float], list[SourceInfo]]:
+def load_sources(
+    specs: list[str], data_dir: Path, *, log_level: int = logging.INFO
+) -> tuple[list[Example], list[float], list[SourceInfo]]:
     """Load and mix training sources.
 
     Returns the examples, a per-example loss weight (from ``name*WEIGHT``), and a
     description of each source with its sha256 for the checkpoint. Canonical FPB test
-    sentences are removed from every source so the benchmark stays clean.
+    sentences are removed from every source so the benchmark stays clean. ``log_level``
+    lowers the per-source lines for loads that only rebuild a split (the headline check).
     """
     test_sentences = canonical_test_sentences(data_dir)
     examples: list[Example] = []
@@ -260,7 +263,8 @@ def load_sources(specs: list[str], data_dir: Path) -> tuple[list[Example], list[
         rows = read_source(name, data_dir)
         kept = [ex for ex in rows if normalise_text(ex.text) not in test_sentences]
         if len(kept) != len(rows):
-            logger.warning(
+            logger.log(
+                logging.WARNING if log_level >= logging.INFO else log_level,
                 "source %s: dropped %d sentences that are in the FPB test split",
                 name,
                 len(rows) - len(kept),
@@ -272,7 +276,7 @@ def load_sources(specs: list[str], data_dir: Path) -> tuple[list[Example], list[
         infos.append(SourceInfo(name, str(path), sha256_file(path), len(kept), weight, counts))
         examples.extend(kept)
         weights.extend([weight] * len(kept))
-        logger.info("source %s: %d rows (weight %.2g) %s", name, len(kept), weight, counts)
+        logger.log(log_level, "source %s: %d rows (weight %.2g) %s", name, len(kept), weight, counts)
     return examples, weights, infos
 
 
@@ -354,6 +358,7 @@ def headline_heldout(data_dir: Path, split_seed: int = 42, val_fraction: float =
     chain: split seed 42, fraction 0.1) or no TFNS at all. A model trained on other TFNS rows
     has seen some of these.
     """
-    examples, _, _ = load_sources(["fpb-split", "tfns"], data_dir)
+    # Rebuilding the split, not training: the per-source lines stay at DEBUG.
+    examples, _, _ = load_sources(["fpb-split", "tfns"], data_dir, log_level=logging.DEBUG)
     _, val_idx = stratified_split(examples, val_fraction, split_seed)
     return [examples[i] for i in val_idx if examples[i].source == "tfns"]
