@@ -24,8 +24,13 @@ from pipeline.sentiment.augment import (
     words_of,
     write_transfer,
 )
-from pipeline.sentiment.data import DataFormatError, load_sources, normalise_text, stratified_split
-from pipeline.sentiment.train import validation_fingerprint
+from pipeline.sentiment.data import (
+    DataFormatError,
+    load_sources,
+    normalise_text,
+    rows_fingerprint,
+    stratified_split,
+)
 
 DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
 
@@ -185,5 +190,5 @@ def test_build_transfer_varies_only_training_rows_and_records_the_split(
     assert sorted(seen) == sorted(examples[i].text for i in train_idx) and rows == len(train_idx)
     transfer = read_transfer(out)
     assert len(transfer.texts) == variants > rows
-    assert transfer.meta["validation_rows_sha256"] == validation_fingerprint([examples[i] for i in val_idx])
+    assert transfer.meta["validation_rows_sha256"] == rows_fingerprint([examples[i] for i in val_idx])
     assert transfer.meta["split_seed"] == 5 and transfer.meta["sources"] == ["fpb-split"]

@@ -207,7 +207,7 @@ def finetune_gate(candidate: str, now: datetime, *, settings: Settings | None = 
     candidate only if the evaluation gate passes. The gate records the promotion in
     ``<data_dir>/models/current.json``; the returned summary (the task's XCom) records
     the model version."""
-    from pipeline.sentiment.classifier import weights_hash
+    from pipeline.sentiment.classifier import model_version_of
     from pipeline.sentiment.gate import run_gate
 
     settings = _settings(settings)
@@ -215,7 +215,7 @@ def finetune_gate(candidate: str, now: datetime, *, settings: Settings | None = 
     decision = run_gate(candidate_dir, settings.data_dir, settings.training_data_dir)
     summary = {
         "candidate": str(candidate_dir),
-        "model_version": f"{candidate_dir.resolve().name}-{weights_hash(candidate_dir)}",
+        "model_version": model_version_of(candidate_dir),
         "promoted": decision.promote,
         "failures": list(decision.failures),
         # Whether the headline guard applied, or why it was only reported.

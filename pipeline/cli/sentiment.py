@@ -494,14 +494,13 @@ def eval_cmd(
         "fpb-50": compute_metrics(logp, labels),
         "fpb-all": compute_metrics(logp[full], labels[full]),
     }
-    if headline_rows:
-        logp_h = np.log(clf.predict_proba([ex.text for ex in headline_rows]) + 1e-12)
-        results["tfns-heldout"] = compute_metrics(logp_h, np.array([ex.label for ex in headline_rows]))
     headline_seen = None
     if headline_rows:
         from pipeline.sentiment.data import rows_fingerprint
-        from pipeline.sentiment.headlines import RECORD_KEY, blindness, recorded_seen
+        from pipeline.sentiment.headlines import HEADLINE_SET, RECORD_KEY, blindness, recorded_seen
 
+        logp_h = np.log(clf.predict_proba([ex.text for ex in headline_rows]) + 1e-12)
+        results[HEADLINE_SET] = compute_metrics(logp_h, np.array([ex.label for ex in headline_rows]))
         # The record counts only for the rows it was made with (this data dir's, or not).
         headline_seen = recorded_seen(model, rows_fingerprint(headline_rows))
     png = png or Path(f"{Path(model).name}-confusion.png")

@@ -445,7 +445,7 @@ def build_transfer(
 ) -> tuple[int, int]:
     """Write variants of the training rows of ``sources`` (split as ``finsent train`` splits
     them) to ``out``; returns (training rows, variants)."""
-    from pipeline.sentiment.train import validation_fingerprint
+    from pipeline.sentiment.data import rows_fingerprint
 
     examples, _, _ = load_sources(sources, data_dir)
     if not examples:
@@ -456,7 +456,7 @@ def build_transfer(
     table = NeighbourTable.from_model(neighbour_model) if neighbour_model else None
     augmenter = Augmenter(seed=seed, neighbours=table)
     texts = augmenter.augment([examples[i].text for i in train_idx], per_text, exclude)
-    meta = split_meta(sources, val_fraction, split_seed, validation_fingerprint(val_ex))
+    meta = split_meta(sources, val_fraction, split_seed, rows_fingerprint(val_ex))
     meta.update({"per_text": per_text, "seed": seed, "neighbour_model": neighbour_model})
     write_transfer(out, texts, meta)
     logger.info("wrote %d variants of %d training rows to %s", len(texts), len(train_idx), out)

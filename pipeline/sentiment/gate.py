@@ -55,9 +55,6 @@ class GateDecision:
                 continue
             for metric in GATE_METRICS:
                 cand = self.candidate[name][metric]
-                if self.current is None:
-                    lines.append(f"| {name} | {metric} | - | {cand:.4f} | - |")
-                    continue
                 cur = (self.current or {}).get(name)
                 if cur is None:
                     lines.append(f"| {name} | {metric} | - | {cand:.4f} | - |")

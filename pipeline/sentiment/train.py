@@ -291,11 +291,6 @@ def validation_f1(
     return m.macro_f1, m.accuracy, logits
 
 
-def validation_fingerprint(examples: list[Example]) -> str:
-    """sha256 over the sorted (source, label, text) of the validation rows."""
-    return rows_fingerprint(examples)
-
-
 def teacher_dtype(device: str) -> str:
     """Teachers' inference precision: bf16 on CUDA with bf16 and on CPUs that multiply bf16
     in hardware (AMX, AVX512-BF16), else fp32."""
@@ -459,9 +454,9 @@ def _fingerprint_of_sources(val_ex: list[Example], specs: list[str] | None) -> s
     """Fingerprint of the validation rows of the sources a transfer file varied (all rows if
     it does not say): only their validation rows could leak through its variants."""
     if not specs:
-        return validation_fingerprint(val_ex)
+        return rows_fingerprint(val_ex)
     names = {parse_source_spec(spec)[0] for spec in specs}
-    return validation_fingerprint([ex for ex in val_ex if ex.source in names])
+    return rows_fingerprint([ex for ex in val_ex if ex.source in names])
 
 
 TRANSFER_NEEDS_TEACHER = (
@@ -754,7 +749,7 @@ def train(config: TrainConfig) -> TrainResult:
     val_cal = compute_metrics(val_logits, val_labels, temperature)
     metrics: dict[str, Any] = {
         # Identifies the validation rows, so runs can be checked to share one split.
-        "validation_rows_sha256": validation_fingerprint(val_ex),
+        "validation_rows_sha256": rows_fingerprint(val_ex),
         "validation": val_cal.to_dict(),
         "validation_ece_uncalibrated": val_raw.ece,
         "temperature": temperature,
