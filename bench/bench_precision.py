@@ -3,10 +3,13 @@
 For fp32, bf16 and int8 (``SentimentClassifier`` as the pipeline loads it, batch 64), on the
 FPB-50 test rows, their FPB-all subset and the headline check (the TFNS rows split seed 42
 holds out): accuracy, macro-F1, negative recall (what catches a spike), how many labels
-differ from fp32, the largest change of a probability against fp32, and texts/s over the
-same rows. fp32 is the baseline, so every other row reads as a ratio against it. Usage::
+differ from fp32, the largest change of a probability against fp32, texts/s over the
+same rows, and how far a headline's result moves when it is scored alone instead of in its
+batch. fp32 is the baseline, so every other row reads as a ratio against it. Usage::
 
     .venv/bin/python bench/bench_precision.py [--model models/finsent-minilm-v1] [--precisions fp32,bf16,int8]
+
+``int8-all`` (not a serving option) is the earlier int8 recipe, for comparison.
 """
 
 from __future__ import annotations
@@ -26,6 +29,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def load(model: str, precision: str):
+    """SentimentClassifier at a precision; ``int8-all`` is the int8 recipe before the sixth
+    session (every Linear layer, one weight scale per tensor), kept as a baseline."""
+    import dataclasses
+
+    from pipeline.sentiment.classifier import SentimentClassifier
+
+    if precision != "int8-all":
+        return SentimentClassifier.load(model, device="cpu", precision=precision)
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    clf = SentimentClassifier.load(model, device="cpu", precision="fp32")
+    quantized = quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)
+    return dataclasses.replace(clf, model=quantized, precision="int8-all")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO / "models" / "finsent-minilm-v1"))
@@ -37,7 +57,7 @@ def main() -> None:
     import torch
     from sklearn.metrics import f1_score, recall_score
 
-    from pipeline.sentiment.classifier import SentimentClassifier, cpu_has_native_bf16
+    from pipeline.sentiment.classifier import cpu_has_native_bf16
     from pipeline.sentiment.data import load_benchmarks
     from pipeline.sentiment.headlines import load_headline_rows
 
@@ -60,8 +80,9 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     reference: dict[str, np.ndarray] = {}
     speed: dict[str, float] = {}
+    moved: dict[str, tuple[int, float]] = {}
     for precision in precisions:
-        clf = SentimentClassifier.load(args.model, device="cpu", precision=precision)
+        clf = load(args.model, precision)
         clf.predict_proba([ex.text for ex in heads[:64]])  # warm-up: thread pool, allocator
         probs = {}
         start = time.perf_counter()
@@ -82,11 +103,23 @@ def main() -> None:
                 f"| {recall_score(y, pred, labels=[0], average=None)[0]:.4f} "
                 f"| {differ} of {len(y)} ({differ / len(y):.1%}) | {np.abs(p - ref).max():.3f} |"
             )
+        # A text scored alone against the same text in its batch: int8 scales activations
+        # per batch, so its probabilities depend on the batch-mates.
+        alone = np.concatenate([clf.predict_proba([ex.text]) for ex in heads])
+        batched = probs[id(heads)]
+        moved[precision] = (
+            int((alone.argmax(axis=1) != batched.argmax(axis=1)).sum()),
+            float(np.abs(alone - batched).max()),
+        )
     print()
-    print("| precision | texts/s (same rows, one run) | vs fp32 |")
-    print("|---|---:|---:|")
+    print(
+        "| precision | texts/s (same rows, one run) | vs fp32 "
+        f"| headline labels that change scored alone (of {len(heads)}) | max Δp alone vs batched |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for precision, rate in speed.items():
-        print(f"| {precision} | {rate:.0f} | {rate / speed['fp32']:.2f}x |")
+        changed, delta = moved[precision]
+        print(f"| {precision} | {rate:.0f} | {rate / speed['fp32']:.2f}x | {changed} | {delta:.3f} |")
 
 
 if __name__ == "__main__":

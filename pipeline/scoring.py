@@ -91,16 +91,18 @@ def score_pending(
     (its version comes from the folder alone): a scheduled run with no new articles
     skips the seconds a model load takes.
     """
+    counted: tuple[str, int] | None = None
     if classifier is None:
         from pipeline.sentiment.classifier import check_model_dir, model_version_of
 
         version = model_version_of(check_model_dir(resolve_model_path(settings)))
-        if not _count_pending(db, version):
+        counted = (version, _count_pending(db, version))
+        if not counted[1]:
             log.info("nothing to score with %s; model not loaded", version)
             return ScoreReport(0, version)
         classifier = load_classifier(settings)
     version = classifier.model_version
-    total = _count_pending(db, version)
+    total = counted[1] if counted and counted[0] == version else _count_pending(db, version)
     if limit is not None:
         total = min(total, limit)
     scored = 0

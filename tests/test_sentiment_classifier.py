@@ -109,6 +109,23 @@ def test_batched_equals_one_by_one_int8(tiny_model: Path) -> None:
             assert a.probabilities[k] == pytest.approx(b.probabilities[k], abs=0.03)
 
 
+def test_int8_keeps_the_narrowing_layers_in_fp32(tiny_model: Path) -> None:
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+
+    q = SentimentClassifier.load(tiny_model, device="cpu", precision="int8")
+    kinds = {name: type(m) for name, m in q.model.named_modules()}
+    # Widening or square layers are quantised: attention projections, the FFN up-projection.
+    for name in ("attention.self.query", "attention.output.dense", "intermediate.dense"):
+        assert kinds[f"bert.encoder.layer.0.{name}"] is QuantizedLinear, name
+    # The FFN down-projection (64 -> 32 here) and the head (32 -> 3) stay fp32.
+    assert kinds["bert.encoder.layer.0.output.dense"] is torch.nn.Linear
+    assert kinds["classifier"] is torch.nn.Linear
+    # Weights carry one scale per output channel, not one per tensor.
+    scheme = q.model.bert.encoder.layer[0].intermediate.dense.weight().qscheme()
+    assert scheme == torch.per_channel_affine
+
+
 @pytest.mark.parametrize(
     ("precision", "on_cuda", "native_bf16", "expected"),
     [

@@ -25,10 +25,10 @@ SPLIT = DATA_DIR / "financial_phrasebank" / "fpb_split.tsv"
 
 # FPB-50 accuracy and macro-F1 measured on the released model per serving precision (see
 # its model card); floors are one point lower.
-MEASURED_FPB50 = {"fp32": (0.8299, 0.8165), "bf16": (0.8299, 0.8176), "int8": (0.8392, 0.8213)}
+MEASURED_FPB50 = {"fp32": (0.8299, 0.8165), "bf16": (0.8299, 0.8176), "int8": (0.8299, 0.8167)}
 # The same on the headline check (the 954 TFNS rows split seed 42 holds out). bf16 was
 # measured where it is emulated (equal to fp32 there); native bf16 moves FPB by <= 0.3 points.
-MEASURED_HEADLINES = {"fp32": (0.8585, 0.8194), "bf16": (0.8585, 0.8194), "int8": (0.8480, 0.7996)}
+MEASURED_HEADLINES = {"fp32": (0.8585, 0.8194), "bf16": (0.8585, 0.8194), "int8": (0.8606, 0.8208)}
 
 pytestmark = [
     pytest.mark.skipif(not SPLIT.is_file(), reason=f"labelled data not found at {SPLIT}"),
@@ -97,3 +97,31 @@ def test_release_records_that_its_lineage_never_trained_on_the_headline_rows() -
     fingerprint = rows_fingerprint(load_headline_rows(DATA_DIR))
     assert recorded_seen(RELEASED_MODEL, fingerprint) == 0
     assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 0
+
+
+def test_int8_stays_within_half_a_point_of_fp32() -> None:
+    # The budget for a faster CPU path. int8 is opt-in, so the serving-path tests
+    # above never load it; this keeps its recipe honest (it was 1.3 points down on headlines
+    # when every Linear layer was quantised with one scale per tensor).
+    from sklearn.metrics import accuracy_score
+
+    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.sentiment.data import load_benchmarks
+    from pipeline.sentiment.headlines import load_headline_rows
+
+    fpb = load_benchmarks(DATA_DIR)["fpb-50"]
+    full = np.array([ex.agreement == 100 for ex in fpb])
+    heads = load_headline_rows(DATA_DIR)
+    results = {}
+    for precision in ("fp32", "int8"):
+        clf = SentimentClassifier.load(RELEASED_MODEL, device="cpu", precision=precision)
+        fpb_pred = clf.predict_proba([ex.text for ex in fpb]).argmax(axis=1)
+        head_pred = clf.predict_proba([ex.text for ex in heads]).argmax(axis=1)
+        fpb_y = np.array([ex.label for ex in fpb])
+        results[precision] = {
+            "fpb-50": accuracy_score(fpb_y, fpb_pred),
+            "fpb-all": accuracy_score(fpb_y[full], fpb_pred[full]),
+            "tfns-heldout": accuracy_score([ex.label for ex in heads], head_pred),
+        }
+    for name, fp32_accuracy in results["fp32"].items():
+        assert results["int8"][name] >= fp32_accuracy - 0.005, (name, results)

@@ -10,12 +10,13 @@ precision (``precision``):
 - ``bf16``: the default on CPUs that multiply bf16 in hardware (AMX, AVX512-BF16). Within
   0.3 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
 - ``fp32``: exact; the default on other CPUs, where bf16 is emulated (5.7-7.1x slower than fp32).
-- ``int8``: dynamic quantisation of the Linear layers, opt-in only. Activations are scaled
-  per batch, so a text's probabilities move with the texts that share its batch, and on the
-  release it changes 4% of labels against fp32 and misses 10 points more of the negative
-  headlines (``bench/bench_precision.py``): outside the half-point accuracy budget, for a
-  1.1-1.5x speed-up on an AVX2-only AMD EPYC (1.7-3.3x on the machines of
-  earlier benchmarks).
+- ``int8``: dynamic quantisation, opt-in only: per-channel weight scales, and the Linear
+  layers that narrow their input (feed-forward down-projections, the head) stay fp32. On
+  the release it stays within half a point of fp32 on FPB and the headline check, but
+  changes 1-2% of labels against fp32, and because activations are scaled per batch a
+  text's probabilities move with the texts that share its batch (2% of headline labels
+  differ scored alone). 1.2-1.5x the fp32 speed on an AVX-512 VNNI Xeon
+  (``bench/bench_precision.py``, BENCHMARKS.md).
 
 On CUDA the model runs in fp16 with larger batches.
 
@@ -103,10 +104,45 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
             )
         return "fp16" if precision == "auto" else precision
     if precision == "auto":
-        # Not int8 where bf16 is missing: it flips ~4% of labels (negative headlines most),
-        # which costs users more than its speed-up buys (BENCHMARKS.md, bench_precision.py).
+        # Not int8 where bf16 is missing: a stored label should not depend on which articles
+        # shared its batch (int8 changes 2% of headline labels that way; BENCHMARKS.md).
         return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "fp32"
     return precision
+
+
+def int8_layer_names(model: Any) -> list[str]:
+    """The Linear layers the int8 path quantises: those that do not narrow their input.
+
+    Dynamic quantisation scales a layer's input by one number per batch. The layers that
+    narrow (the feed-forward down-projections, 1536 -> 384 in MiniLM, and the classifier
+    head) read GELU outputs with a few large outliers, and that one scale crushes the rest;
+    kept in fp32 they cost a third of the int8 speed-up and save two thirds of its label
+    changes (bench/bench_precision.py, BENCHMARKS.md).
+    """
+    import torch
+
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features
+    ]
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantisation with per-channel weight scales (see int8_layer_names)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        # torch 2.10+ marks torch.ao and quantised tensor creation deprecated (moving to
+        # torchao); the kernels are still shipped and measured here, see bench_precision.py.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        spec = dict.fromkeys(int8_layer_names(model), per_channel_dynamic_qconfig)
+        return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 def weights_sha256(model_dir: Path) -> str:
@@ -224,15 +260,7 @@ class SentimentClassifier:
         if precision == "bf16":
             model.to(torch.bfloat16)
         elif precision == "int8":
-            import warnings
-
-            from torch.ao.quantization import quantize_dynamic
-
-            with warnings.catch_warnings():
-                # torch 2.10+ marks quantised tensor creation deprecated (moving to torchao);
-                # the kernels are still shipped and measured here, see bench_inference.py.
-                warnings.simplefilter("ignore", UserWarning)
-                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            model = quantize_int8(model)
         model.to(device)
         version = model_version_of(model_dir)
         return cls(

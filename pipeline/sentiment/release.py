@@ -4,8 +4,8 @@
 
 Writes fp16 safetensors (half the size; served in fp32 or int8 after loading), the
 tokenizer, ``calibration.json``, ``training_config.json`` and ``metrics.json`` extended with
-the numbers of the released weights on FPB-50/FPB-all for every CPU serving precision
-(fp32, bf16, int8), then regenerates the model card (with the notes appended).
+the numbers of the released weights on FPB-50, FPB-all and the headline check for every
+CPU serving precision (fp32, bf16, int8), then regenerates the model card (with the notes appended).
 """
 
 from __future__ import annotations
@@ -26,17 +26,24 @@ COPIED = ("calibration.json",)
 
 
 def served_metrics(model_dir: Path, data_dir: Path, precision: str) -> dict[str, Any]:
-    """Benchmark metrics through SentimentClassifier, exactly as the pipeline serves."""
+    """FPB-50, FPB-all and the headline check through SentimentClassifier, as the pipeline
+    serves (the headline rows are left out when the data dir lacks TFNS)."""
     from pipeline.sentiment.classifier import SentimentClassifier
     from pipeline.sentiment.data import load_benchmarks
-    from pipeline.sentiment.evaluate import benchmark_metrics
+    from pipeline.sentiment.evaluate import benchmark_metrics, compute_metrics
+    from pipeline.sentiment.headlines import HEADLINE_SET, load_headline_rows
 
     test = load_benchmarks(data_dir)["fpb-50"]
     clf = SentimentClassifier.load(model_dir, device="cpu", precision=precision)
     logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
     labels = np.array([ex.label for ex in test])
     full = np.array([ex.agreement == 100 for ex in test])
-    return {k: m.to_dict() for k, m in benchmark_metrics(logp, labels, full).items()}
+    out = {k: m.to_dict() for k, m in benchmark_metrics(logp, labels, full).items()}
+    heads = load_headline_rows(data_dir)
+    if heads:
+        logp = np.log(clf.predict_proba([ex.text for ex in heads]) + 1e-12)
+        out[HEADLINE_SET] = compute_metrics(logp, np.array([ex.label for ex in heads])).to_dict()
+    return out
 
 
 def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) -> Path:

@@ -1,0 +1,47 @@
+"""`python -m pipeline.sentiment.release`: a tiny checkpoint turned into a release folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pipeline.sentiment.release import main
+from pipeline.sentiment.train import TrainConfig, train
+
+DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+
+
+def test_release_writes_fp16_weights_and_every_serving_precisions_numbers(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    src = tmp_path / "run"
+    config = TrainConfig(
+        data_dir=DATA,
+        sources=["fpb-split"],
+        out_dir=src,
+        batch_size=8,
+        max_steps=2,
+        val_fraction=0.25,
+        max_length=32,
+        progress=False,
+    )
+    train(config)
+    dest = tmp_path / "models" / "finsent-tiny"
+    assert main([str(src), str(dest), "--data-dir", str(DATA)]) == 0
+
+    with safe_open(str(dest / "model.safetensors"), "pt") as weights:
+        name = next(iter(weights.keys()))
+        assert str(weights.get_tensor(name).dtype) == "torch.float16"
+    assert json.loads((dest / "config.json").read_text())["id2label"]["0"] == "negative"
+    released = json.loads((dest / "metrics.json").read_text())["released"]
+    for precision in ("fp32", "bf16", "int8"):
+        # FPB-50, its FPB-all subset and the headline check, as the pipeline serves them.
+        assert set(released[precision]) == {"fpb-50", "fpb-all", "tfns-heldout"}, precision
+        assert 0.0 <= released[precision]["tfns-heldout"]["accuracy"] <= 1.0
+    card = (dest / "README.md").read_text()
+    assert "| int8 | tfns-heldout |" in card
+    # The reproduce command writes the release directly.
+    assert json.loads((dest / "training_config.json").read_text())["config"]["out_dir"] == str(dest)
