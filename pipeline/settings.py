@@ -77,12 +77,12 @@ class Settings(BaseSettings):
         description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
     )
     score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
-    model_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+    model_precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
-        "it runs in hardware (AMX, AVX512-BF16), else fp32 (exact). int8: opt-in, faster, but it "
-        "changes ~4% of labels against fp32 and a text's probabilities move with its batch-mates "
-        "(BENCHMARKS.md).",
+        "it runs in hardware (AMX, AVX512-BF16), else fp32 (exact). fp16: GPU only. int8: CPU "
+        "only, opt-in, faster and within half a point of fp32, but it changes 1-2% of labels "
+        "against fp32 and a text's probabilities move with its batch-mates (BENCHMARKS.md).",
     )
 
     # --- ingestion ----------------------------------------------------------------
@@ -230,7 +230,7 @@ def _env_has(name: str) -> bool:
 
 
 # Settings that were renamed: a stale name is an error that says what to use instead.
-RENAMED = {"model_quantize": ("model_precision", "auto, fp32, bf16 or int8; false was fp32")}
+RENAMED = {"model_quantize": ("model_precision", "auto, fp32, fp16, bf16 or int8; false was fp32")}
 
 
 def check_renamed_keys(keys: Iterable[str], where: str, fix: str = "") -> None:

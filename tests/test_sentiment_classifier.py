@@ -135,6 +135,7 @@ def test_int8_keeps_the_narrowing_layers_in_fp32(tiny_model: Path) -> None:
         ("fp32", False, True, "fp32"),
         ("bf16", True, False, "bf16"),
         ("int8", False, True, "int8"),
+        ("fp16", True, False, "fp16"),
     ],
 )
 def test_resolve_precision(precision: str, on_cuda: bool, native_bf16: bool, expected: str) -> None:
@@ -143,12 +144,14 @@ def test_resolve_precision(precision: str, on_cuda: bool, native_bf16: bool, exp
     assert resolve_precision(precision, on_cuda, native_bf16) == expected
 
 
-def test_int8_on_a_gpu_and_unknown_precisions_are_refused() -> None:
+def test_int8_on_a_gpu_fp16_on_a_cpu_and_unknown_precisions_are_refused() -> None:
     from pipeline.errors import ModelError
     from pipeline.sentiment.classifier import resolve_precision
 
     with pytest.raises(ModelError, match="CPU path"):
         resolve_precision("int8", on_cuda=True)
+    with pytest.raises(ModelError, match="fp16 is a GPU path"):
+        resolve_precision("fp16", on_cuda=False)
     with pytest.raises(ModelError, match="unknown precision 'int4'"):
         resolve_precision("int4", on_cuda=False)
 

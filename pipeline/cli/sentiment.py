@@ -18,7 +18,7 @@ import click
 from pipeline.errors import FinSentError
 
 # pipeline.sentiment.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
 
 logger = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ def available_cores() -> int:
 
 
 # What FINSENT_MODEL_PRECISION / --precision accept; "auto" picks per device (resolve_precision).
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -103,6 +103,11 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
                 "fp32 on a GPU (FINSENT_MODEL_PRECISION or --precision)"
             )
         return "fp16" if precision == "auto" else precision
+    if precision == "fp16":
+        raise ModelError(
+            "precision fp16 is a GPU path and this machine has no CUDA: use auto, fp32, bf16 or "
+            "int8 on the CPU (FINSENT_MODEL_PRECISION or --precision)"
+        )
     if precision == "auto":
         # Not int8 where bf16 is missing: a stored label should not depend on which articles
         # shared its batch (int8 changes 2% of headline labels that way; BENCHMARKS.md).
