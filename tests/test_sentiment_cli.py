@@ -79,6 +79,9 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--teacher-source", "tfns*2"], "'tfns*2' is not one of the training sources"),
         (["--out", "x", "--source", "fpb-split", "--teacher-source", "tfns"], "(fpb-split)"),
         (["--out", "x", "--transfer", __file__, "--teacher", "t", "--cv-folds", "2"], "cross-fit"),
+        # A typo would otherwise select on every validation row, headline rows included.
+        (["--out", "x", "--select-on", "fpb-splt"], "'fpb-splt' is not one of the training sources"),
+        (["--out", str(Path(__file__).parent / "fixtures")], "fixtures already holds files"),
     ],
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
@@ -154,6 +157,39 @@ def test_classify_stdin_and_file(tiny_model: Path, tmp_path: Path) -> None:
     path.write_text("one\ntwo\n")
     result = CliRunner().invoke(classify_cmd, ["--model", str(tiny_model), "--input", str(path)])
     assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 2
+
+
+def test_classify_keeps_every_line_of_input_that_is_not_utf8(tiny_model: Path) -> None:
+    result = CliRunner().invoke(
+        classify_cmd,
+        ["--model", str(tiny_model), "--precision", "fp32"],
+        input=b"\xef\xbb\xbfShares jump\r\nCaf\xe9 profits drop\n\nProfit warning\n",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4 and lines[2] == "{}"
+    assert all("label" in json.loads(line) for i, line in enumerate(lines) if i != 2)
+    assert "not UTF-8 on line(s) 2:" in result.stderr
+
+
+def test_read_text_lines_drops_bom_and_crlf_only() -> None:
+    import io
+
+    from pipeline.cli.sentiment import read_text_lines
+
+    raw = b"\xef\xbb\xbfA  \r\nB\n\nC"
+    assert read_text_lines(io.BytesIO(raw)) == ["A  ", "B", "", "C"]
+
+
+def test_train_overwrite_replaces_an_existing_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    args = ["--data-dir", str(DATA), "--source", "fpb-split", "--out", str(out)]
+    args += ["--max-steps", "1", "--batch-size", "4", "--max-length", "24"]
+    args += ["--state-dir", str(tmp_path / "s")]
+    assert CliRunner().invoke(train_cmd, args).exit_code == 0
+    refused = CliRunner().invoke(train_cmd, args)
+    assert refused.exit_code == 2 and "already holds a model" in refused.output
+    assert CliRunner().invoke(train_cmd, [*args, "--overwrite"]).exit_code == 0
 
 
 def test_eval_prints_metrics_and_writes_png(tiny_model: Path, tmp_path: Path) -> None:

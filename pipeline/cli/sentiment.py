@@ -133,7 +133,8 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     "--select-on",
     default="fpb-split",
     show_default=True,
-    help="Validation source used for early stopping ('all' for every row).",
+    help="Validation source used for early stopping: one of the --source names, or 'all' for "
+    "every row (the default falls back to 'all' when fpb-split is not a source).",
 )
 @click.option(
     "--teacher",
@@ -216,7 +217,12 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Checkpoint folder to write.",
+    help="Checkpoint folder to write (refused if it exists and is not empty, see --overwrite).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace what --out holds (e.g. retraining the release in place, as its card says).",
 )
 @click.option(
     "--promote/--no-promote",
@@ -242,12 +248,21 @@ def train_cmd(**opts: Any) -> None:
         raise click.BadParameter(f"{data_dir} is not a directory", param_hint=_data_dir_hint(given_data_dir))
     promote = opts.pop("promote")
     state_dir = opts.pop("state_dir")
+    out = opts["out"]
+    if not opts.pop("overwrite") and out.is_dir() and any(out.iterdir()):
+        # Checked before hours of training, not at save time; the folder may be a model the
+        # pipeline serves, or a run a later step of a recipe reads.
+        what = "a model" if (out / "config.json").is_file() else "files"
+        raise click.BadParameter(
+            f"{out} already holds {what}: choose another folder, or pass --overwrite to replace it",
+            param_hint="--out",
+        )
     _quiet_transformers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from pipeline.sentiment.data import DataFormatError, parse_source_spec
     from pipeline.sentiment.gate import run_gate
-    from pipeline.sentiment.train import TrainConfig, train, transfer_config_error
+    from pipeline.sentiment.train import TrainConfig, selection_source, train, transfer_config_error
 
     select_on = opts.pop("select_on")
     teachers = list(opts.pop("teachers"))
@@ -267,6 +282,10 @@ def train_cmd(**opts: Any) -> None:
     config.transfer = transfer
     config.teacher_sources = teacher_sources
     names = [parse_source_spec(spec)[0] for spec in config.sources]
+    try:
+        config.select_on = selection_source(config.select_on, config.sources)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--select-on") from None
     for name in teacher_sources:
         if name not in names:
             raise click.BadParameter(
@@ -530,11 +549,38 @@ def eval_cmd(
     click.echo(f"confusion matrix: {png}", err=as_json)
 
 
+def read_text_lines(stream: Any) -> list[str]:
+    """Lines of a byte stream as text: UTF-8 (a leading BOM and CRLF endings are dropped).
+
+    A line that is not valid UTF-8 (a latin-1 export, say) is kept with U+FFFD for the bad
+    bytes and named in one warning, rather than failing every other line's output.
+    """
+    lines: list[str] = []
+    bad: list[int] = []
+    for lineno, raw in enumerate(stream, start=1):
+        raw = raw.rstrip(b"\r\n")
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(raw.decode("utf-8", errors="replace"))
+            bad.append(lineno)
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        click.echo(
+            f"finsent classify: warning: input not UTF-8 on line(s) {shown}: undecodable bytes "
+            "were replaced by U+FFFD (re-encode the input as UTF-8 to score those lines exactly)",
+            err=True,
+        )
+    return lines
+
+
 @click.command(name="classify")
 @click.option(
     "--input",
     "input_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     default=None,
     help="Text file, one text per line (default: stdin).",
 )
@@ -556,10 +602,9 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision:
     Each output has "label", "probabilities" (negative/neutral/positive) and
     "score" (p_positive - p_negative). Empty lines give empty objects to keep line numbers.
     """
-    stream = input_file or sys.stdin
     if input_file is None and sys.stdin.isatty():
         raise click.UsageError("no input: pass --input FILE or pipe texts on stdin")
-    lines = [line.rstrip("\n") for line in stream]
+    lines = read_text_lines(input_file or sys.stdin.buffer)
     _quiet_transformers()
     from pipeline.sentiment.classifier import SentimentClassifier
 

@@ -18,7 +18,7 @@ import os
 import random
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -565,6 +565,25 @@ def example_losses(
     return torch.where(labels == NO_LABEL, kl, mixed)
 
 
+def selection_source(select_on: str | None, sources: list[str]) -> str | None:
+    """The validation source early stopping reads (None: every validation row).
+
+    A name that is not a training source is an error, not a silent switch to every row (which
+    would also select on the headline rows and void the gate's headline guard); only the
+    default, fpb-split, falls back to every row when FPB is not trained on.
+    """
+    names = [parse_source_spec(spec)[0] for spec in sources]
+    if select_on is None or select_on in names:
+        return select_on
+    if select_on == TrainConfig.select_on:
+        logger.info("no %s source: selection on every validation row", select_on)
+        return None
+    raise ValueError(
+        f"--select-on {select_on!r} is not one of the training sources ({', '.join(names)}): "
+        "name one of them, or 'all' for every validation row"
+    )
+
+
 def train(config: TrainConfig) -> TrainResult:
     import torch
     from tqdm.auto import tqdm
@@ -580,6 +599,7 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
     t_start = time.time()
+    config = replace(config, select_on=selection_source(config.select_on, config.sources))
     # Read now, not at save time: the checkout may change during a long run.
     version = code_version()
     seed_everything(config.seed)
@@ -613,6 +633,8 @@ def train(config: TrainConfig) -> TrainResult:
     train_w += [config.transfer_weight] * len(transfer_ex)
     sources = sources + transfer_sources
     select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
+    # (or val_ex: a source with too few rows for a validation share; selection_source has
+    # already refused names that are not training sources.)
     headline_rows = load_headline_rows(config.data_dir)
     logger.info(
         "train %d, validation %d (selection on %d %s rows)",
