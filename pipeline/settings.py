@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("model_precision", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("data_dir", "training_data_dir", "watchlist_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

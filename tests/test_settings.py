@@ -131,6 +131,8 @@ def test_a_renamed_setting_says_what_replaced_it(tmp_path: Path, monkeypatch: py
         load_settings(cfg)
     monkeypatch.setenv("FINSENT_MODEL_PRECISION", "bf16")
     assert load_settings().settings.model_precision == "bf16"
+    monkeypatch.setenv("FINSENT_MODEL_PRECISION", " FP32 ")  # spelled as in the docs' prose
+    assert load_settings().settings.model_precision == "fp32"
     cfg.write_text("model_quantise = false\n")  # a typo suggests the current name
     with pytest.raises(ConfigError, match="did you mean 'model_precision'"):
         load_settings(cfg)

@@ -197,7 +197,12 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Also validate every N steps (0 = each epoch only).",
 )
-@click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop after N steps (smoke runs).")
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Stop after N steps (smoke runs); 0, the default, runs every epoch.",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
     "--split-seed",
@@ -281,6 +286,8 @@ def train_cmd(**opts: Any) -> None:
     config.soft_targets = soft_targets
     config.transfer = transfer
     config.teacher_sources = teacher_sources
+    # A progress bar on a terminal; in a scheduler's or CI's log it is only noise.
+    config.progress = sys.stderr.isatty()
     names = [parse_source_spec(spec)[0] for spec in config.sources]
     try:
         config.select_on = selection_source(config.select_on, config.sources)
@@ -461,7 +468,7 @@ def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: Any
 )
 @click.option(
     "--precision",
-    type=click.Choice(PRECISION_CHOICES),
+    type=click.Choice(PRECISION_CHOICES, case_sensitive=False),
     default="fp32",
     show_default=True,
     help="Weight precision; 'auto' evaluates the serving path the pipeline uses on this machine.",
@@ -491,6 +498,12 @@ def eval_cmd(
     hint = _data_dir_hint(data_dir)
     data_dir = _training_data_dir(data_dir)
     model = model or _default_model(None)
+    png = png or Path(f"{Path(model).name}-confusion.png")
+    # Checked before the evaluation, which takes a while, rather than failing after it.
+    folder = png.parent if str(png.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        problem = "does not exist" if not folder.is_dir() else "is not writable"
+        raise click.BadParameter(f"folder {folder} {problem}", param_hint="--png")
     _quiet_transformers()
     from pipeline.sentiment.classifier import SentimentClassifier
     from pipeline.sentiment.data import DataFormatError, headline_heldout, load_benchmarks
@@ -522,10 +535,10 @@ def eval_cmd(
         results[HEADLINE_SET] = compute_metrics(logp_h, np.array([ex.label for ex in headline_rows]))
         # The record counts only for the rows it was made with (this data dir's, or not).
         headline_seen = recorded_seen(model, rows_fingerprint(headline_rows))
-    png = png or Path(f"{Path(model).name}-confusion.png")
     save_confusion_png(results["fpb-50"].confusion, png, f"{Path(model).name} on FPB-50")
     if as_json:
-        payload: dict[str, Any] = {k: m.to_dict() for k, m in results.items()}
+        payload: dict[str, Any] = {"model": {"version": clf.model_version, "precision": clf.precision}}
+        payload.update({k: m.to_dict() for k, m in results.items()})
         if headline_rows:
             payload[RECORD_KEY] = {
                 "rows": len(headline_rows),
@@ -592,7 +605,7 @@ def read_text_lines(stream: Any) -> list[str]:
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
     "--precision",
-    type=click.Choice(PRECISION_CHOICES),
+    type=click.Choice(PRECISION_CHOICES, case_sensitive=False),
     default=None,
     help="Weight precision (default: FINSENT_MODEL_PRECISION, 'auto').",
 )

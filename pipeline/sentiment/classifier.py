@@ -247,7 +247,13 @@ class SentimentClassifier:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         on_cuda = device.startswith("cuda")
+        asked = precision
         precision = resolve_precision(precision, on_cuda)
+        if precision == "bf16" and not on_cuda and not cpu_has_native_bf16():
+            logger.warning(
+                "precision bf16 on a CPU without native bf16 (AMX, AVX512-BF16): emulated, several "
+                "times slower than fp32 (BENCHMARKS.md); auto would pick fp32 here"
+            )
         if not on_cuda:
             torch.set_num_threads(num_threads or available_cores())
         try:
@@ -268,6 +274,7 @@ class SentimentClassifier:
             model = quantize_int8(model)
         model.to(device)
         version = model_version_of(model_dir)
+        logger.info("model %s loaded: %s on %s (asked: %s)", version, precision, device, asked)
         return cls(
             model=model,
             tokenizer=tokenizer,

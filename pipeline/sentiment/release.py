@@ -52,13 +52,13 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
+    from pipeline.sentiment.train import save_weights
 
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     model = AutoModelForSequenceClassification.from_pretrained(src, dtype=torch.float32)
-    model.to(torch.float16).save_pretrained(dest)
-    AutoTokenizer.from_pretrained(src).save_pretrained(dest)
+    save_weights(model.to(torch.float16), AutoTokenizer.from_pretrained(src), dest)
     for name in COPIED:
         shutil.copy2(src / name, dest / name)
 

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.errors import ModelError
+from pipeline.errors import ConfigError, ModelError
 from pipeline.sentiment.data import (
     ID2LABEL,
     LABEL2ID,
@@ -76,9 +77,15 @@ def default_base_model() -> str:
 def base_model_error(base_model: str, exc: BaseException) -> str:
     """One line for a base model that cannot be loaded, saying what to do."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if base_model.startswith(("/", ".", "~")) and not Path(base_model).expanduser().exists():
+    local = Path(base_model).expanduser()
+    if base_model.startswith(("/", ".", "~")) and not local.exists():
         return (
             f"base model folder {base_model} does not exist; pass --base-model with a model folder or Hub id"
+        )
+    if local.is_dir() and not (local / "config.json").is_file():
+        return (
+            f"base model folder {base_model} holds no model (no config.json); pass --base-model with "
+            "a folder written by save_pretrained or 'finsent train', or a Hub id"
         )
     if base_model == FALLBACK_BASE_MODEL:
         hint = (
@@ -87,6 +94,9 @@ def base_model_error(base_model: str, exc: BaseException) -> str:
         )
     else:
         hint = "pass --base-model with a local model folder or a Hub id reachable from here"
+    if not local.exists() and base_model != FALLBACK_BASE_MODEL:
+        # "runs/E" reads as a Hub id too: say that it was looked for here first.
+        return f"cannot load base model {base_model}: no such folder here, and as a Hub id: {first}; {hint}"
     return f"cannot load base model {base_model}: {first}; {hint}"
 
 
@@ -185,10 +195,21 @@ def code_version() -> str:
 
 
 def resolve_device(name: str) -> str:
+    """auto, cpu, cuda or cuda:N; a GPU that is not there is a ConfigError, not a crash."""
     import torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"device {name!r}: use auto, cpu, cuda or cuda:N (--device)")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(
+                f"device {name!r}: this machine has {count or 'no'} CUDA GPU{'s' if count != 1 else ''}"
+                f" visible to torch {torch.__version__}; use --device auto or cpu"
+            )
     return name
 
 
@@ -857,6 +878,21 @@ def _headline_inherited(
     return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
 
 
+def save_weights(model: Any, tokenizer: Any, out: Path) -> None:
+    """save_pretrained, with the weights as readable as the other files.
+
+    transformers 5 writes model.safetensors with mode 0600 whatever the umask, so an Airflow
+    worker or an analyst under another user could not load a model trained by someone else;
+    config.json, written with a plain open(), carries the mode the umask allows.
+    """
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    mode = (out / "config.json").stat().st_mode & 0o777
+    for path in out.iterdir():
+        if path.is_file() and path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+
+
 def save_checkpoint(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -880,8 +916,7 @@ def save_checkpoint(
     model = model.to("cpu")
     if config.save_dtype == "float16":
         model = model.to(torch.float16)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    save_weights(model, tokenizer, out)
     model.to(torch.float32)
     write_calibration(out, temperature, ece_before, ece_after, n_val)
     training_info = {
