@@ -68,6 +68,7 @@ def test_silence_list_unsilence(run):
         (["silence", "--ticker", "A", "--until", "2001-01-01T00:00Z"], "in the past"),
         (["silence", "--ticker", "A", "--for", "soon"], "not a duration"),
         (["check", "--at", "yesterday"], "not an ISO 8601 time"),
+        (["check", "--at", "2999-01-01"], "is in the future"),
     ],
 )
 def test_bad_input_is_one_line(run, args, fragment):

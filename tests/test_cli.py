@@ -66,6 +66,8 @@ def test_help_lists_only_commands_that_exist(runner: CliRunner) -> None:
         (["nonsense"], "No such command 'nonsense'"),
         (["feeds", "add"], "Missing argument"),
         (["run", "--now", "yesterday-ish"], "is not an ISO 8601 time"),
+        # A run "as of" the future would resolve live alerts and push retries years ahead.
+        (["run", "--now", "2999-01-01T00:00Z"], "2999-01-01T00:00Z is in the future"),
         (["run", "--skip", "everything"], "'everything' is not one of"),
     ],
 )

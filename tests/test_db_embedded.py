@@ -60,3 +60,20 @@ def test_embedded_data_dir_unwritable(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(DatabaseError, match="embedded PostgreSQL") as info:
         open_database(settings)
     assert "\n" not in str(info.value)
+
+
+def test_a_killed_process_does_not_keep_the_server_running(tmp_path: Path) -> None:
+    # pgserver lists a pid per process using the server and stops it when the list empties;
+    # a killed process never removes its pid, so FinSent prunes exited ones before attaching.
+    import subprocess
+    import threading
+
+    from pipeline.db.embedded import prune_dead_handles
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    handles = tmp_path / ".handle_pids.json"
+    handles.write_text(f"[{gone.pid}, {os.getpid()}]")
+    assert prune_dead_handles(tmp_path, threading.Lock()) == [gone.pid]
+    assert handles.read_text() == f"[{os.getpid()}]"
+    assert prune_dead_handles(tmp_path / "none", threading.Lock()) == []

@@ -35,7 +35,9 @@ def alerts() -> None:
 
 
 @alerts.command("check")
-@click.option("--at", "at", type=UtcDateTime(), help="Evaluate as of this time (backfill); default: now.")
+@click.option(
+    "--at", "at", type=UtcDateTime(past=True), help="Evaluate as of this past time (backfill); default: now."
+)
 @click.option("--no-deliver", is_flag=True, help="Only evaluate; leave emails queued in the outbox table.")
 @click.option("--model-version", help="Use this model version's scores (default: each article's latest).")
 @click.option("--no-notify", is_flag=True, help="Record alerts but queue no email (backfills of past times).")

@@ -15,7 +15,9 @@ from pipeline.cli.params import UtcDateTime
     "--feed", "feed_refs", multiple=True, help="Only this feed (id or URL; repeatable), due or not."
 )
 @click.option("--demo", is_flag=True, help="Also register the bundled demo feeds (and use their watchlist).")
-@click.option("--now", type=UtcDateTime(), help="Ingest as of this time (default: the current time).")
+@click.option(
+    "--now", type=UtcDateTime(past=True), help="Ingest as of this past time (default: the current time)."
+)
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."
 )

@@ -22,7 +22,7 @@ def _open(app, migrate: bool | None):
 @click.option("--demo", is_flag=True, help="Use the bundled demo feeds and watchlist.")
 @click.option(
     "--now",
-    type=UtcDateTime(),
+    type=UtcDateTime(past=True),
     help="Evaluate as of this time (backfills); default: the current time.",
 )
 @click.option(

@@ -7,6 +7,7 @@ of them exits (pgserver counts the handles per process).
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -44,6 +45,7 @@ class EmbeddedPostgres:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers): harmless.
                 warnings.simplefilter("ignore")
+                prune_dead_handles(self.pgdata, pgserver.postgres_server.PostgresServer._lock)
                 self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
             self._ensure_database()
         except DatabaseError:
@@ -82,6 +84,35 @@ class EmbeddedPostgres:
             # Stops the server only when this is the last process using it.
             self._server.cleanup()
             self._server = None
+
+
+def prune_dead_handles(pgdata: Path, lock) -> list[int]:
+    """Drop the pids of processes that are gone from pgserver's handle list; return them.
+
+    pgserver removes a process's pid at exit, which a killed process never reaches: its pid
+    stayed listed and the server was never stopped again. Under pgserver's own lock.
+    """
+    import psutil
+
+    path = Path(pgdata).expanduser().resolve() / ".handle_pids.json"
+    with lock:
+        try:
+            pids = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return []
+        dead = [pid for pid in pids if not _alive(psutil, pid)]
+        if dead:
+            path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+            log.info("embedded PostgreSQL: dropped handles of exited processes %s", dead)
+    return dead
+
+
+def _alive(psutil, pid: int) -> bool:
+    try:
+        # A killed child its parent has not reaped yet is a zombie: gone for our purpose.
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
