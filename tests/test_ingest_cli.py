@@ -77,6 +77,29 @@ def test_feeds_add_many_all_or_nothing(runner, db, tmp_path):
     assert ok.exit_code == 0 and ok.output.count("added") == 3
 
 
+def test_a_removed_feed_is_named_on_add_and_can_be_enabled(runner, db, tmp_path):
+    from pipeline.db.models import Feed
+
+    a = tmp_path / "a.xml"
+    a.write_bytes(rss_feed(1))
+    assert run(runner, "feeds", "add", str(a)).exit_code == 0
+    with db.transaction() as session:  # as `feeds remove` leaves a feed with stored articles
+        session.query(Feed).update({Feed.enabled: False})
+    again = run(runner, "feeds", "add", str(a))
+    assert "exists" in again.output and "`finsent feeds enable" in again.output
+    enabled = run(runner, "feeds", "enable", str(a))
+    assert enabled.exit_code == 0 and enabled.output.startswith("enabled  #")
+    assert run(runner, "feeds", "enable", str(a)).output.startswith("already on")
+    assert "no such feed: 999" in runner.invoke(cli, ["feeds", "enable", "999"]).output
+
+
+def test_feeds_export_to_a_missing_folder_is_one_line(runner, db, tmp_path):
+    result = runner.invoke(cli, ["feeds", "export", str(tmp_path / "no" / "x.opml")])
+    assert result.exit_code == 2
+    assert "cannot write" in result.output and "No such file or directory" in result.output
+    assert "unexpected" not in result.output
+
+
 def test_opml_import_export_round_trip(runner, db, tmp_path):
     opml = tmp_path / "feeds.opml"
     opml.write_text(

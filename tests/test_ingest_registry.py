@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from pipeline.db.models import Feed
 from pipeline.errors import ConfigError
-from pipeline.ingest.registry import add_feed_entries, add_feeds, find_feeds, remove_feeds
+from pipeline.ingest.registry import add_feed_entries, add_feeds, enable_feeds, find_feeds, remove_feeds
 
 
 def test_add_many_keeps_order_and_reports_existing(db, tmp_path):
@@ -49,3 +49,18 @@ def test_find_and_remove(db):
         with pytest.raises(ConfigError, match="no such feed: 999"):
             find_feeds(session, ["999"])
         assert [r.action for r in remove_feeds(session, ["https://gone.example.com/rss"])] == ["deleted"]
+
+
+def test_a_removed_feed_can_be_switched_back_on(db):
+    # remove_feeds only disables a feed with stored articles; adding it again must not
+    # silently leave it off, and enable_feeds makes it due at the next run.
+    with db.transaction() as session:
+        (added,) = add_feeds(session, ["https://back.example.com/rss"])
+        feed = session.get(Feed, added.feed_id)
+        feed.enabled, feed.consecutive_failures = False, 4
+        (again,) = add_feeds(session, ["https://back.example.com/rss"])
+        assert (again.added, again.enabled) == (False, False)
+        (result,) = enable_feeds(session, [str(added.feed_id)])
+        assert result.changed
+        assert (feed.enabled, feed.consecutive_failures, feed.next_fetch_at) == (True, 0, None)
+        assert not enable_feeds(session, ["https://back.example.com/rss"])[0].changed

@@ -37,7 +37,7 @@ def _span(seconds: float) -> str:
 
 @click.group("feeds")
 def feeds() -> None:
-    """Add, list, import, export and remove news feeds."""
+    """Add, list, import, export, remove and re-enable news feeds."""
 
 
 @feeds.command("add")
@@ -57,7 +57,8 @@ def add_cmd(app, locations: tuple[str, ...], name: str | None, tags: tuple[str, 
     with _open(app) as database, database.transaction() as session:
         results = add_feeds(session, list(locations), name=name, tags=list(tags))
     for r in results:
-        click.echo(f"{'added' if r.added else 'exists'}  #{r.feed_id}  {r.url}")
+        off = "" if r.enabled else f"  (removed earlier, so off: `finsent feeds enable {r.feed_id}`)"
+        click.echo(f"{'added' if r.added else 'exists'}  #{r.feed_id}  {r.url}{off}")
 
 
 @feeds.command("list")
@@ -127,7 +128,12 @@ def export_cmd(app, opml_file: Path | None, show_all: bool) -> None:
     if opml_file is None:
         click.echo(text, nl=False)
     else:
-        opml_file.write_text(text, encoding="utf-8")
+        try:
+            opml_file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot write {opml_file}: {exc.strerror or exc}", param_hint="OPML_FILE"
+            ) from None
         click.echo(f"exported {len(rows)} feeds to {opml_file}", err=True)
 
 
@@ -145,6 +151,19 @@ def remove_cmd(app, refs: tuple[str, ...], purge: bool) -> None:
     for r in results:
         extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
         click.echo(f"{r.action}  {r.url}{extra}")
+
+
+@feeds.command("enable")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_obj
+def enable_cmd(app, refs: tuple[str, ...]) -> None:
+    """Switch removed (disabled) feeds back on, by id or URL; due at the next run."""
+    from pipeline.ingest.registry import enable_feeds
+
+    with _open(app) as database, database.transaction() as session:
+        results = enable_feeds(session, list(refs))
+    for r in results:
+        click.echo(f"{'enabled' if r.changed else 'already on'}  #{r.feed_id}  {r.url}")
 
 
 @feeds.command("relink")

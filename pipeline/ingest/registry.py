@@ -48,6 +48,7 @@ class AddResult:
     url: str
     added: bool
     feed_id: int
+    enabled: bool = True
 
 
 def add_feeds(
@@ -86,8 +87,8 @@ def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list
         )
         new_id = session.execute(stmt).scalar_one_or_none()
         if new_id is None:
-            existing = session.execute(select(Feed.id).where(Feed.url == url)).scalar_one()
-            results.append(AddResult(url, False, existing))
+            existing = session.execute(select(Feed.id, Feed.enabled).where(Feed.url == url)).one()
+            results.append(AddResult(url, False, existing.id, existing.enabled))
         else:
             results.append(AddResult(url, True, new_id))
     return results
@@ -134,6 +135,27 @@ def remove_feeds(session: Session, refs: list[str], *, purge: bool = False) -> l
         else:
             session.delete(feed)
             results.append(RemoveResult(feed.url, "purged" if count else "deleted", count))
+    session.flush()
+    return results
+
+
+@dataclass(frozen=True)
+class EnableResult:
+    feed_id: int
+    url: str
+    changed: bool  # False: it was on already
+
+
+def enable_feeds(session: Session, refs: list[str]) -> list[EnableResult]:
+    """Switch removed (disabled) feeds back on, due at the next run: their articles were
+    kept, so the trends continue where they stopped."""
+    results = []
+    for feed in find_feeds(session, refs):
+        results.append(EnableResult(feed.id, feed.url, not feed.enabled))
+        if not feed.enabled:
+            feed.enabled = True
+            feed.consecutive_failures = 0
+            feed.next_fetch_at = None
     session.flush()
     return results
 
