@@ -252,12 +252,13 @@ def _check_renamed(file_values: dict[str, Any], path: Path | None) -> None:
     check_renamed_keys(file_values, f"config file {path}")
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist: create it or unset FINSENT_CONFIG") from None
+        fix = "unset FINSENT_CONFIG" if origin == "FINSENT_CONFIG" else f"check the path given as {origin}"
+        raise ConfigError(f"config file {path} does not exist: create it or {fix}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix it") from None
     # Sections are only a way to group keys in the file: [alert] window_minutes = 30.
@@ -299,7 +300,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     path: Path | None = Path(explicit).expanduser() if explicit else None
     if path is None and _default_config_file().is_file():
         path = _default_config_file()
-    file_values = _read_config_file(path) if path else {}
+    origin = "--config" if config_file else "FINSENT_CONFIG"
+    file_values = _read_config_file(path, origin) if path else {}
     _check_renamed(file_values, path)
 
     sources: dict[str, str] = {}

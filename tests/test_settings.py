@@ -85,9 +85,13 @@ def test_bad_config_file_is_one_line(tmp_path: Path, text: str, fragment: str) -
     assert "\n" not in message
 
 
-def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fix named is where the path came from: --config, or the environment.
+    with pytest.raises(ConfigError, match="does not exist: create it or check the path given as --config"):
         load_settings(tmp_path / "nope.toml")
+    monkeypatch.setenv("FINSENT_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="does not exist: create it or unset FINSENT_CONFIG"):
+        load_settings()
 
 
 def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
