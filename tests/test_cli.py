@@ -158,3 +158,17 @@ def test_console_script_help_is_fast_and_torch_free() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Commands:" in proc.stdout
+
+
+def test_db_psql_runs_psql_on_the_configured_database(
+    runner: CliRunner, database_url: str, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINSENT_DATABASE_URL", database_url)
+    # psql writes to the real stdout (it is a child process), hence capfd.
+    with pytest.raises(SystemExit) as done:
+        cli.main(["db", "psql", "-At", "-c", "SELECT count(*) FROM feeds WHERE false"])
+    assert done.value.code == 0
+    assert capfd.readouterr().out.strip() == "0"
+    with pytest.raises(SystemExit) as failed:
+        cli.main(["db", "psql", "-c", "SELECT nope"])
+    assert failed.value.code != 0

@@ -13,7 +13,7 @@ from pipeline.cli import LazyGroup
     lazy={"create-readonly-role": "pipeline.cli.trends:readonly_role_cmd"},
 )
 def db() -> None:
-    """Database schema: upgrade, downgrade, status."""
+    """Database: schema (upgrade, downgrade, status), a psql session, a read-only role."""
 
 
 @db.command("upgrade")
@@ -60,3 +60,33 @@ def status_cmd(app) -> None:
         current = migrate.current_revision(database.engine)
         click.echo(f"database: {database.display_url}{' (embedded)' if database.embedded else ''}")
         click.echo(f"schema:   {current or 'empty'} (code expects {migrate.head_revision()})")
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def psql_cmd(app, psql_args: tuple[str, ...]) -> None:
+    """Run psql on FinSent's database, embedded or not, with PSQL_ARGS passed through.
+
+    The embedded server listens on a socket in the data dir and stops after each command;
+    this keeps it up for the session, e.g. ``finsent db psql -v ticker=ACME -f
+    sql/cookbook.sql``. Uses the psql on PATH, else the one bundled with the embedded server.
+    """
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    psql = shutil.which("psql")
+    if psql is None:
+        import pgserver
+
+        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql"
+        psql = str(bundled) if bundled.is_file() else None
+    if psql is None:
+        raise click.ClickException(
+            "psql not found: install the PostgreSQL client (e.g. apt install postgresql-client)"
+        )
+    with app.database(check_schema=False) as database:
+        url = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        code = subprocess.call([psql, url, *psql_args])
+    raise SystemExit(code)
