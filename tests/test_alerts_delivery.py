@@ -72,6 +72,9 @@ def test_sends_once_over_smtp(db, smtp_settings, smtp_server):
     assert msg["Subject"].startswith("[FinSent] NEGATIVE spike: ACME (ticker) 83% negative vs 25% baseline")
     (row,) = _rows(db)
     assert (row.status, row.attempts, row.message_id) == ("sent", 1, msg["Message-ID"])
+    # Sent at the wall clock (the run's logical time NOW lies in the past): never before
+    # the delivery row existed.
+    assert row.sent_at >= row.created_at and row.sent_at > NOW
 
 
 def test_failed_send_stays_pending_and_is_retried_when_the_server_is_back(db, smtp_settings, smtp_server):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -172,7 +172,11 @@ def _set(db: Database, delivery_id: int, **values: Any) -> None:
 
 
 def _mark_sent(db: Database, delivery_id: int, now: datetime, note: str | None = None) -> None:
-    _set(db, delivery_id, status="sent", sent_at=now, next_attempt_at=None, last_error=note)
+    # sent_at records when the email actually left, an audit fact: the wall clock, not the
+    # run's logical time (which is earlier, and in a backfill much earlier, than the row's
+    # created_at).
+    sent = max(now, datetime.now(UTC))
+    _set(db, delivery_id, status="sent", sent_at=sent, next_attempt_at=None, last_error=note)
 
 
 def _recipients(db: Database, settings: Settings, transport: Transport, c: _Claim) -> list[str]:
