@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 
 
-def _default_data_dir() -> Path:
+def default_data_dir() -> Path:
     # Per-user, like other XDG-aware tools: survives reinstalls, never inside the clone.
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "finsent"
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         "Unset: an embedded PostgreSQL in the data dir.",
     )
     data_dir: Path = Field(
-        default_factory=_default_data_dir,
+        default_factory=default_data_dir,
         description="Embedded database, alert outbox, promoted models and caches.",
     )
 

@@ -48,13 +48,14 @@ def test_embedded_lifecycle(embedded_settings) -> None:
 
 
 def test_embedded_data_dir_unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The parent exists but nothing can be created in it (a missing parent is a ConfigError).
     if os.geteuid() == 0:
-        target = Path("/proc/finsent-cannot-exist")
+        target = Path("/proc")
     else:
         target = tmp_path / "ro"
         target.mkdir(mode=0o500)
     monkeypatch.delenv("FINSENT_DATABASE_URL", raising=False)
-    settings = load_settings(data_dir=target / "data").settings
+    settings = load_settings(data_dir=target / "finsent-cannot-exist").settings
     from pipeline.errors import DatabaseError
 
     with pytest.raises(DatabaseError, match="embedded PostgreSQL") as info:
@@ -77,3 +78,14 @@ def test_a_killed_process_does_not_keep_the_server_running(tmp_path: Path) -> No
     assert prune_dead_handles(tmp_path, threading.Lock()) == [gone.pid]
     assert handles.read_text() == f"[{os.getpid()}]"
     assert prune_dead_handles(tmp_path / "none", threading.Lock()) == []
+
+
+def test_a_data_dir_under_a_missing_folder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A typo in --data-dir must not start a new, empty database somewhere.
+    from pipeline.errors import ConfigError
+
+    monkeypatch.delenv("FINSENT_DATABASE_URL", raising=False)
+    settings = load_settings(data_dir=tmp_path / "typo" / "finsent").settings
+    with pytest.raises(ConfigError, match=r"neither does .*typo: check the path"):
+        open_database(settings)
+    assert not (tmp_path / "typo").exists()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db.embedded import EmbeddedPostgres, _first_line
 from pipeline.errors import ConfigError, DatabaseError
-from pipeline.settings import Settings, mask_url
+from pipeline.settings import Settings, default_data_dir, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,14 @@ def open_database(settings: Settings, *, check_schema: bool = True, migrate: boo
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
     else:
+        data_dir = settings.data_dir
+        explicit = data_dir != default_data_dir()  # the default is created whole, parents too
+        if explicit and not data_dir.exists() and not data_dir.parent.exists():
+            # A typo in --data-dir would otherwise start a new, empty 45 MB database there.
+            raise ConfigError(
+                f"data dir {data_dir} does not exist and neither does {data_dir.parent}: check the "
+                "path (--data-dir or FINSENT_DATA_DIR), or create its parent first"
+            )
         embedded = EmbeddedPostgres(settings.embedded_pgdata)
         url = embedded.start()
     display = mask_url(normalise_url(url))
