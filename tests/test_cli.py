@@ -172,3 +172,11 @@ def test_db_psql_runs_psql_on_the_configured_database(
     with pytest.raises(SystemExit) as failed:
         cli.main(["db", "psql", "-c", "SELECT nope"])
     assert failed.value.code != 0
+
+
+def test_a_missing_config_file_names_where_its_path_came_from(runner: CliRunner, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.toml")
+    from_env = runner.invoke(cli, ["feeds", "list"], env={"FINSENT_CONFIG": missing})
+    assert "create it or unset FINSENT_CONFIG" in from_env.stderr
+    from_flag = runner.invoke(cli, ["--config", missing, "feeds", "list"])
+    assert "create it or check the path given as --config" in from_flag.stderr

@@ -63,7 +63,7 @@ def test_embedded_data_dir_unwritable(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "\n" not in str(info.value)
 
 
-def test_a_killed_process_does_not_keep_the_server_running(tmp_path: Path) -> None:
+def test_prune_dead_handles_keeps_live_pids_only(tmp_path: Path) -> None:
     # pgserver lists a pid per process using the server and stops it when the list empties;
     # a killed process never removes its pid, so FinSent prunes exited ones before attaching.
     import subprocess
@@ -89,3 +89,34 @@ def test_a_data_dir_under_a_missing_folder_is_refused(tmp_path: Path, monkeypatc
     with pytest.raises(ConfigError, match=r"neither does .*typo: check the path"):
         open_database(settings)
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_data_dir_with_a_space_is_refused_before_starting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from pipeline.errors import ConfigError
+
+    monkeypatch.delenv("FINSENT_DATABASE_URL", raising=False)
+    settings = load_settings(data_dir=tmp_path / "my data").settings
+    with pytest.raises(ConfigError, match="cannot run in a path with spaces"):
+        open_database(settings)
+
+
+def test_a_killed_process_does_not_keep_the_server_running(tmp_path_factory: pytest.TempPathFactory):
+    # A process killed while attached leaves its pid in pgserver's list; without pruning,
+    # the next process to detach would not be the "last" and the server would run on.
+    import subprocess
+
+    from pipeline.db.embedded import EmbeddedPostgres
+
+    pgdata = Path(tmp_path_factory.mktemp("kill")) / "pgdata"
+    first = EmbeddedPostgres(pgdata)
+    first.start()
+    first.close()
+    assert not (pgdata / "postmaster.pid").exists()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (pgdata / ".handle_pids.json").write_text(f"[{gone.pid}]")  # as a killed process leaves it
+    second = EmbeddedPostgres(pgdata)
+    second.start()
+    assert (pgdata / "postmaster.pid").exists()
+    second.close()
+    assert not (pgdata / "postmaster.pid").exists()

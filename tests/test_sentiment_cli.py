@@ -172,13 +172,13 @@ def test_classify_keeps_every_line_of_input_that_is_not_utf8(tiny_model: Path) -
     assert "not UTF-8 on line(s) 2:" in result.stderr
 
 
-def test_read_text_lines_drops_bom_and_crlf_only() -> None:
+def test_read_text_lines_splits_every_line_ending_and_drops_the_bom() -> None:
     import io
 
     from pipeline.cli.sentiment import read_text_lines
 
-    raw = b"\xef\xbb\xbfA  \r\nB\n\nC"
-    assert read_text_lines(io.BytesIO(raw)) == ["A  ", "B", "", "C"]
+    raw = b"\xef\xbb\xbfA  \r\nB\n\nC\rD\n"
+    assert read_text_lines(io.BytesIO(raw)) == ["A  ", "B", "", "C", "D"]
 
 
 def test_train_overwrite_replaces_an_existing_checkpoint(tmp_path: Path) -> None:
@@ -223,6 +223,7 @@ def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
         (["--out", "cf", "--", "--epocks", "3"], "training arguments: unrecognized arguments: --epocks 3"),
         (["--out", "cf", "--", "--source", "fpb-99"], "training arguments: unknown source 'fpb-99'"),
         (["--out", "cf", "--", "--epochs", "x"], "training arguments: argument --epochs: invalid int"),
+        (["--out", "cf", "--", "--select-on", "tfsn"], "'tfsn' is not one of the training sources"),
         (
             ["--out", "cf", "--", "--teacher", "t", "--transfer", "a.jsonl"],
             "--transfer cannot be used in a cross-fit",

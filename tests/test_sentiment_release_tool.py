@@ -43,5 +43,7 @@ def test_release_writes_fp16_weights_and_every_serving_precisions_numbers(tmp_pa
         assert 0.0 <= released[precision]["tfns-heldout"]["accuracy"] <= 1.0
     card = (dest / "README.md").read_text()
     assert "| int8 | tfns-heldout |" in card
+    # Its reproduce command rebuilds this very folder, which exists: it must say --overwrite.
+    assert f"--out {dest} --overwrite" in card
     # The reproduce command writes the release directly.
     assert json.loads((dest / "training_config.json").read_text())["config"]["out_dir"] == str(dest)

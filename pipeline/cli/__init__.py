@@ -199,8 +199,10 @@ def cli(
     model, alerts as .eml files in the data dir's outbox).
     """
     _setup_logging(verbose, quiet)
+    # Taken from FINSENT_CONFIG: load_settings reads it itself, and names it in its errors.
+    from_env = ctx.get_parameter_source("config_file") == click.core.ParameterSource.ENVIRONMENT
     ctx.obj = AppContext(
-        config_file=config_file,
+        config_file=None if from_env else config_file,
         overrides={"data_dir": data_dir},
         log_level_fixed=bool(verbose or quiet),
     )

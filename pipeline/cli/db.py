@@ -72,7 +72,9 @@ def psql_cmd(app, psql_args: tuple[str, ...]) -> None:
     this keeps it up for the session, e.g. ``finsent db psql -v ticker=ACME -f
     sql/cookbook.sql``. Uses the psql on PATH, else the one bundled with the embedded server.
     """
+    import os
     import shutil
+    import signal
     import subprocess
     from pathlib import Path
 
@@ -87,6 +89,24 @@ def psql_cmd(app, psql_args: tuple[str, ...]) -> None:
             "psql not found: install the PostgreSQL client (e.g. apt install postgresql-client)"
         )
     with app.database(check_schema=False) as database:
-        url = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        code = subprocess.call([psql, url, *psql_args])
+        # libpq's variables, not a URL: a URL would put the password in psql's argv (visible
+        # to `ps`), and a socket path with a space would not survive URL quoting.
+        url = database.engine.url
+        conn = {
+            "PGHOST": url.query.get("host") or url.host,
+            "PGPORT": str(url.port) if url.port else None,
+            "PGUSER": url.username,
+            "PGPASSWORD": url.password,
+            "PGDATABASE": url.database,
+        }
+        env = {**os.environ, **{k: str(v) for k, v in conn.items() if v}}
+        child = subprocess.Popen([psql, *psql_args], env=env)
+        # Ctrl-C belongs to psql (cancel a query, clear a line), not to us: ignored here, after
+        # the start so that psql does not inherit the ignoring, while it runs; this process
+        # then neither kills psql nor stops the embedded server under it.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            code = child.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
     raise SystemExit(code)

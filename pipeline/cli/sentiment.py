@@ -570,10 +570,11 @@ def read_text_lines(stream: Any) -> list[str]:
     """
     lines: list[str] = []
     bad: list[int] = []
-    for lineno, raw in enumerate(stream, start=1):
-        raw = raw.rstrip(b"\r\n")
-        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
+    data = stream.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    # bytes.splitlines: \n, \r\n and old-Mac \r endings, as text mode read them.
+    for lineno, raw in enumerate(data.splitlines(), start=1):
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError:

@@ -104,6 +104,12 @@ def open_database(settings: Settings, *, check_schema: bool = True, migrate: boo
                 f"data dir {data_dir} does not exist and neither does {data_dir.parent}: check the "
                 "path (--data-dir or FINSENT_DATA_DIR), or create its parent first"
             )
+        if any(ch.isspace() for ch in str(data_dir.resolve())):
+            # pgserver passes the socket folder to postgres unquoted: it fails to start there.
+            raise ConfigError(
+                f"data dir {data_dir}: the embedded PostgreSQL cannot run in a path with spaces; "
+                "choose another (--data-dir or FINSENT_DATA_DIR), or set FINSENT_DATABASE_URL"
+            )
         embedded = EmbeddedPostgres(settings.embedded_pgdata)
         url = embedded.start()
     display = mask_url(normalise_url(url))

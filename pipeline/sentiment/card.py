@@ -69,7 +69,8 @@ def train_command(config: dict[str, Any]) -> str:
     if config.get("teachers") or config.get("soft_targets"):
         parts += ["--distill-alpha", str(config["distill_alpha"])]
         parts += ["--distill-temperature", str(config["distill_temperature"])]
-    parts += ["--out", str(config["out_dir"])]
+    # --overwrite: the command rebuilds this very folder, which exists wherever the card is read.
+    parts += ["--out", str(config["out_dir"]), "--overwrite"]
     return shlex.join(parts)
 
 

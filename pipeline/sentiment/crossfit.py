@@ -28,7 +28,13 @@ import time
 from pathlib import Path
 
 from pipeline.sentiment.data import LABELS, DataFormatError, check_source_spec
-from pipeline.sentiment.train import HELDOUT_FILE, TRANSFER_IN_CROSSFIT, build_arg_parser
+from pipeline.sentiment.train import (
+    HELDOUT_FILE,
+    TRANSFER_IN_CROSSFIT,
+    build_arg_parser,
+    config_from_args,
+    selection_source,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +182,11 @@ def check_train_args(train_args: list[str]) -> None:
             fail(str(exc))
     if args.transfer:
         fail(TRANSFER_IN_CROSSFIT)
+    config = config_from_args(args)
+    try:
+        selection_source(config.select_on, config.sources)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def run_crossfit(
