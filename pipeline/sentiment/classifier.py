@@ -15,7 +15,7 @@ precision (``precision``):
   the release it stays within half a point of fp32 on FPB and the headline check, but
   changes 1-2% of labels against fp32, and because activations are scaled per batch a
   text's probabilities move with the texts that share its batch (2% of headline labels
-  differ scored alone). 1.2-1.5x the fp32 speed on an AVX-512 VNNI Xeon
+  differ scored alone). 1.2-1.7x the fp32 speed on an AVX-512 VNNI Xeon
   (``bench/bench_precision.py``, BENCHMARKS.md).
 
 On CUDA the model runs in fp16 with larger batches.
