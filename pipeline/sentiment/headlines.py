@@ -100,18 +100,23 @@ def inherited_seen(
 
 
 def headline_record(
-    rows: Sequence[Example], trained: int, selected: int, inherited: int | None
+    rows: Sequence[Example],
+    trained: int,
+    selected: int,
+    inherited: int | None,
+    rows_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The ``metrics.json`` entry describing the check and this checkpoint's exposure to it.
 
     ``seen_in_lineage`` adds up exposures (rows trained on, rows used to select the best
     step, and what the base model and teachers recorded): a row seen in two generations
-    counts twice. Only whether it is 0 matters to the gate.
+    counts twice. Only whether it is 0 matters to the gate. ``rows_sha256``: the rows'
+    fingerprint when the caller has it already.
     """
     return {
         "set": HEADLINE_SET,
         "rows": len(rows),
-        "rows_sha256": rows_fingerprint(list(rows)),
+        "rows_sha256": rows_sha256 or rows_fingerprint(list(rows)),
         "split_seed": SPLIT_SEED,
         "val_fraction": VAL_FRACTION,
         "seen_in_training": trained,

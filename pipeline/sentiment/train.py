@@ -678,7 +678,8 @@ def train(config: TrainConfig) -> TrainResult:
         ).to(device)
     except (OSError, ValueError) as exc:
         raise ModelError(base_model_error(config.base_model, exc)) from exc
-    headline_inherited = _headline_inherited(config, model.config.architectures, headline_rows)
+    headline_sha = rows_fingerprint(headline_rows) if headline_rows else None
+    headline_inherited = _headline_inherited(config, model.config.architectures, headline_sha)
     encoded = tokenizer([ex.text for ex in train_ex], truncation=True, max_length=config.max_length)[
         "input_ids"
     ]
@@ -807,6 +808,7 @@ def train(config: TrainConfig) -> TrainResult:
             rows_seen((ex.text for ex in train_ex), headline_rows),
             rows_seen((ex.text for ex in select_ex), headline_rows),
             headline_inherited,
+            headline_sha,
         )
     if config.eval_benchmarks:
         try:
@@ -866,13 +868,12 @@ def train(config: TrainConfig) -> TrainResult:
 
 
 def _headline_inherited(
-    config: TrainConfig, base_architectures: list[str] | None, rows: list[Example]
+    config: TrainConfig, base_architectures: list[str] | None, fingerprint: str | None
 ) -> int | None:
-    """Exposures to the headline check brought by the base model and the teachers (None if
-    any of them does not say)."""
-    if not rows:
+    """Exposures to the headline check (the rows ``fingerprint`` names) brought by the base
+    model and the teachers (None if any of them does not say, or there is no check)."""
+    if fingerprint is None:
         return None
-    fingerprint = rows_fingerprint(rows)
     counts = [inherited_seen(config.base_model, base_architectures, fingerprint)]
     counts += [inherited_seen(teacher, None, fingerprint) for teacher in config.teachers]
     return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
