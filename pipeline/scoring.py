@@ -65,7 +65,8 @@ def resolve_model_path(settings: Settings) -> str:
     return str(released)
 
 
-def load_classifier(settings: Settings) -> Classifier:
+def load_classifier(settings: Settings, model_path: str | None = None) -> Classifier:
+    """The pipeline's classifier: ``model_path``, else the one resolve_model_path picks."""
     from transformers.utils import logging as hf_logging
 
     from pipeline.sentiment.classifier import SentimentClassifier
@@ -73,7 +74,9 @@ def load_classifier(settings: Settings) -> Classifier:
     # transformers draws a "Loading weights" bar on stderr: noise in scheduled runs' logs,
     # which report the model version themselves.
     hf_logging.disable_progress_bar()
-    return SentimentClassifier.load(resolve_model_path(settings), precision=settings.model_precision)
+    return SentimentClassifier.load(
+        model_path or resolve_model_path(settings), precision=settings.model_precision
+    )
 
 
 def score_pending(
@@ -91,18 +94,20 @@ def score_pending(
     (its version comes from the folder alone): a scheduled run with no new articles
     skips the seconds a model load takes.
     """
-    counted: tuple[str, int] | None = None
+    pending: int | None = None
     if classifier is None:
         from pipeline.sentiment.classifier import check_model_dir, model_version_of
 
-        version = model_version_of(check_model_dir(resolve_model_path(settings)))
-        counted = (version, _count_pending(db, version))
-        if not counted[1]:
+        # Resolved once: resolving again could log a missing promoted model twice.
+        path = resolve_model_path(settings)
+        version = model_version_of(check_model_dir(path))
+        pending = _count_pending(db, version)
+        if not pending:
             log.info("nothing to score with %s; model not loaded", version)
             return ScoreReport(0, version)
-        classifier = load_classifier(settings)
-    version = classifier.model_version
-    total = counted[1] if counted and counted[0] == version else _count_pending(db, version)
+        classifier = load_classifier(settings, path)
+    version = classifier.model_version  # the same as above: both come from the folder
+    total = _count_pending(db, version) if pending is None else pending
     if limit is not None:
         total = min(total, limit)
     scored = 0

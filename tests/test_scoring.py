@@ -100,7 +100,7 @@ def test_the_model_is_loaded_only_when_something_needs_scoring(db, settings, mon
     if released_model_dir() is None:
         pytest.skip("no released model")
 
-    def must_not_load(_settings):
+    def must_not_load(_settings, _path=None):
         raise AssertionError("the model was loaded with nothing to score")
 
     monkeypatch.setattr("pipeline.scoring.load_classifier", must_not_load)
@@ -108,7 +108,7 @@ def test_the_model_is_loaded_only_when_something_needs_scoring(db, settings, mon
     assert report.scored == 0 and report.model_version == model_version_of(released_model_dir())
     seed_articles(db, 3)
     keyword = KeywordClassifier(report.model_version)
-    monkeypatch.setattr("pipeline.scoring.load_classifier", lambda _s: keyword)
+    monkeypatch.setattr("pipeline.scoring.load_classifier", lambda _s, _path=None: keyword)
     assert score_pending(db, settings).scored == 3
     monkeypatch.setattr("pipeline.scoring.load_classifier", must_not_load)
     assert score_pending(db, settings).scored == 0  # all scored: no load again
