@@ -103,25 +103,13 @@ def test_int8_stays_within_half_a_point_of_fp32() -> None:
     # The budget for a faster CPU path. int8 is opt-in, so the serving-path tests
     # above never load it; this keeps its recipe honest (it was 1.3 points down on headlines
     # when every Linear layer was quantised with one scale per tensor).
-    from sklearn.metrics import accuracy_score
+    from pipeline.sentiment.release import served_metrics, serving_rows
 
-    from pipeline.sentiment.classifier import SentimentClassifier
-    from pipeline.sentiment.data import load_benchmarks
-    from pipeline.sentiment.headlines import load_headline_rows
-
-    fpb = load_benchmarks(DATA_DIR)["fpb-50"]
-    full = np.array([ex.agreement == 100 for ex in fpb])
-    heads = load_headline_rows(DATA_DIR)
+    rows = serving_rows(DATA_DIR)
     results = {}
     for precision in ("fp32", "int8"):
-        clf = SentimentClassifier.load(RELEASED_MODEL, device="cpu", precision=precision)
-        fpb_pred = clf.predict_proba([ex.text for ex in fpb]).argmax(axis=1)
-        head_pred = clf.predict_proba([ex.text for ex in heads]).argmax(axis=1)
-        fpb_y = np.array([ex.label for ex in fpb])
-        results[precision] = {
-            "fpb-50": accuracy_score(fpb_y, fpb_pred),
-            "fpb-all": accuracy_score(fpb_y[full], fpb_pred[full]),
-            "tfns-heldout": accuracy_score([ex.label for ex in heads], head_pred),
-        }
+        served = served_metrics(RELEASED_MODEL, precision, *rows)
+        results[precision] = {name: m["accuracy"] for name, m in served.items()}
+    assert set(results["fp32"]) == {"fpb-50", "fpb-all", "tfns-heldout"}
     for name, fp32_accuracy in results["fp32"].items():
         assert results["int8"][name] >= fp32_accuracy - 0.005, (name, results)

@@ -16,30 +16,41 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.sentiment.data import Example
 
 logger = logging.getLogger(__name__)
 
 COPIED = ("calibration.json",)
 
 
-def served_metrics(model_dir: Path, data_dir: Path, precision: str) -> dict[str, Any]:
-    """FPB-50, FPB-all and the headline check through SentimentClassifier, as the pipeline
-    serves (the headline rows are left out when the data dir lacks TFNS)."""
-    from pipeline.sentiment.classifier import SentimentClassifier
+def serving_rows(data_dir: Path) -> tuple[list[Example], list[Example]]:
+    """The FPB-50 test rows and the headline check's rows ([] when the data dir lacks TFNS):
+    read once, scored at every precision."""
     from pipeline.sentiment.data import load_benchmarks
-    from pipeline.sentiment.evaluate import benchmark_metrics, compute_metrics
-    from pipeline.sentiment.headlines import HEADLINE_SET, load_headline_rows
+    from pipeline.sentiment.headlines import load_headline_rows
 
-    test = load_benchmarks(data_dir)["fpb-50"]
+    return load_benchmarks(data_dir)["fpb-50"], load_headline_rows(data_dir)
+
+
+def served_metrics(
+    model_dir: Path, precision: str, test: list[Example], heads: list[Example]
+) -> dict[str, Any]:
+    """FPB-50, FPB-all and the headline check (``serving_rows``) through SentimentClassifier,
+    as the pipeline serves."""
+    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.sentiment.evaluate import benchmark_metrics, compute_metrics
+    from pipeline.sentiment.headlines import HEADLINE_SET
+
     clf = SentimentClassifier.load(model_dir, device="cpu", precision=precision)
     logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
     labels = np.array([ex.label for ex in test])
     full = np.array([ex.agreement == 100 for ex in test])
     out = {k: m.to_dict() for k, m in benchmark_metrics(logp, labels, full).items()}
-    heads = load_headline_rows(data_dir)
     if heads:
         logp = np.log(clf.predict_proba([ex.text for ex in heads]) + 1e-12)
         out[HEADLINE_SET] = compute_metrics(logp, np.array([ex.label for ex in heads])).to_dict()
@@ -69,8 +80,9 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     (dest / "training_config.json").write_text(json.dumps(info, indent=2) + "\n")
 
     metrics = json.loads((src / "metrics.json").read_text())
+    rows = serving_rows(data_dir)
     metrics["released"] = {
-        precision: served_metrics(dest, data_dir, precision) for precision in ("fp32", "bf16", "int8")
+        precision: served_metrics(dest, precision, *rows) for precision in ("fp32", "bf16", "int8")
     }
     metrics["released"]["note"] = (
         "released fp16 weights loaded in fp32 / bf16 / int8 dynamic quantisation (CPU),"
