@@ -121,8 +121,8 @@ def int8_layer_names(model: Any) -> list[str]:
     Dynamic quantisation scales a layer's input by one number per batch. The layers that
     narrow (the feed-forward down-projections, 1536 -> 384 in MiniLM, and the classifier
     head) read GELU outputs with a few large outliers, and that one scale crushes the rest;
-    kept in fp32 they cost a third of the int8 speed-up and save two thirds of its label
-    changes (bench/bench_precision.py, BENCHMARKS.md).
+    kept in fp32 they remove about 70% of int8's label changes against fp32 (43 -> 12 on
+    FPB-50) for part of its speed-up (bench/bench_precision.py, BENCHMARKS.md).
     """
     import torch
 
