@@ -500,7 +500,7 @@ def eval_cmd(
     model = model or _default_model(None)
     png = png or Path(f"{Path(model).name}-confusion.png")
     # Checked before the evaluation, which takes a while, rather than failing after it.
-    folder = png.parent if str(png.parent) else Path(".")
+    folder = png.parent  # "." for a bare file name
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         problem = "does not exist" if not folder.is_dir() else "is not writable"
         raise click.BadParameter(f"folder {folder} {problem}", param_hint="--png")
