@@ -8,27 +8,17 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline.sentiment.release import main
-from pipeline.sentiment.train import TrainConfig, train
+from sentiment_helpers import DATA, tiny_config
 
-DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+from pipeline.sentiment.release import main
+from pipeline.sentiment.train import train
 
 
 def test_release_writes_fp16_weights_and_every_serving_precisions_numbers(tmp_path: Path) -> None:
     from safetensors import safe_open
 
     src = tmp_path / "run"
-    config = TrainConfig(
-        data_dir=DATA,
-        sources=["fpb-split"],
-        out_dir=src,
-        batch_size=8,
-        max_steps=2,
-        val_fraction=0.25,
-        max_length=32,
-        progress=False,
-    )
-    train(config)
+    train(tiny_config(src, eval_benchmarks=True))
     dest = tmp_path / "models" / "finsent-tiny"
     assert main([str(src), str(dest), "--data-dir", str(DATA)]) == 0
 

@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from sentiment_helpers import DATA, tiny_config
+
 from pipeline.sentiment.augment import build_transfer, write_transfer
 from pipeline.sentiment.data import DataFormatError, load_sources, stratified_split
 from pipeline.sentiment.train import (
@@ -23,25 +25,6 @@ from pipeline.sentiment.train import (
     param_groups,
     train,
 )
-
-DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
-
-
-def tiny_config(out: Path, **overrides: object) -> TrainConfig:
-    """A few steps on the FPB fixture, no benchmark: the runs below differ only in overrides."""
-    values: dict = {
-        "data_dir": DATA,
-        "sources": ["fpb-split"],
-        "out_dir": out,
-        "batch_size": 8,
-        "max_steps": 2,
-        "val_fraction": 0.25,
-        "max_length": 32,
-        "progress": False,
-        "eval_benchmarks": False,
-    }
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 def test_lr_schedule_warmup_then_linear_decay() -> None:
