@@ -59,6 +59,13 @@ def test_no_data_is_not_an_error(run_cli) -> None:
     unknown = run_cli("$zzzz")
     assert unknown.exit_code == 0
     assert "no data for ZZZZ since 2026-11-13 12:30 UTC (no article has ever mentioned it" in unknown.output
+    assert "did you mean" not in unknown.output
+
+
+def test_a_typo_gets_the_nearest_known_tickers(run_cli) -> None:
+    typo = run_cli("ACMW")
+    assert typo.exit_code == 0
+    assert typo.output.strip().endswith("check the spelling; did you mean ACME?)")
 
 
 def test_plot_writes_a_png(run_cli, tmp_path: Path) -> None:

@@ -64,7 +64,14 @@ def trends_cmd(
     articles; `mean` is the mean of p_positive - p_negative, `weighted` weights it by the
     model's confidence. The same numbers are in the v_*_sentiment_* SQL views.
     """
-    from pipeline.trends.queries import Scope, load_trend, normalise_ticker, parse_since, ticker_known
+    from pipeline.trends.queries import (
+        Scope,
+        load_trend,
+        normalise_ticker,
+        parse_since,
+        similar_tickers,
+        ticker_known,
+    )
 
     if market == (ticker is not None):
         raise click.UsageError("give a TICKER or --market (not both)")
@@ -88,8 +95,12 @@ def trends_cmd(
             _refresh(db)
         trend = load_trend(db, scope, since=since, now=now, by=by)
         known = scope.scope_type == "market" or bool(trend.points) or ticker_known(db, scope.scope_key)
+        near = [] if known else similar_tickers(db, scope.scope_key)
     if not trend.points:
-        hint = "" if known else " (no article has ever mentioned it: check the spelling)"
+        hint = ""
+        if not known:
+            hint = " (no article has ever mentioned it: check the spelling"
+            hint += f"; did you mean {' or '.join(near)}?)" if near else ")"
         click.echo(f"no data for {scope.label} since {since:%Y-%m-%d %H:%M} UTC{hint}")
         return
     click.echo(trend.render())

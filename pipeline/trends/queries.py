@@ -6,6 +6,7 @@ the period's totals (exact: summed from the rollups' counts and sums, not averag
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -190,3 +191,31 @@ def ticker_known(db: Database, ticker: str) -> bool:
             text("SELECT 1 FROM article_entities WHERE ticker = :t LIMIT 1"), {"t": ticker}
         ).first()
     return found is not None
+
+
+def similar_tickers(db: Database, ticker: str, limit: int = 3) -> list[str]:
+    """Tickers that articles mentioned and that look like ``ticker`` (for a "did you mean").
+
+    Reads the distinct tickers with a loose index scan of ``(ticker, published_at)``: one
+    index probe per distinct ticker, not a scan of every mention (tens of millions of rows).
+    """
+    with db.engine.connect() as conn:
+        known = (
+            conn.execute(
+                text(
+                    """
+                WITH RECURSIVE t(ticker) AS (
+                    (SELECT ticker FROM article_entities ORDER BY ticker LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT e.ticker FROM article_entities e
+                            WHERE e.ticker > t.ticker ORDER BY e.ticker LIMIT 1)
+                    FROM t WHERE t.ticker IS NOT NULL
+                )
+                SELECT ticker FROM t WHERE ticker IS NOT NULL
+                """
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return difflib.get_close_matches(ticker, known, n=limit, cutoff=0.6)
