@@ -64,3 +64,25 @@ def test_a_removed_feed_can_be_switched_back_on(db):
         assert result.changed
         assert (feed.enabled, feed.consecutive_failures, feed.next_fetch_at) == (True, 0, None)
         assert not enable_feeds(session, ["https://back.example.com/rss"])[0].changed
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"ticker,price\nACME,12.5\n", "the body is not XML"),
+        (b"<!doctype html><html><body>News</body></html>", "served an HTML page"),
+        (b"", "empty response body"),
+    ],
+)
+def test_a_local_file_that_is_not_a_feed_is_refused_at_add(db, tmp_path, body, reason):
+    bad = tmp_path / "notes.csv"
+    bad.write_bytes(body)
+    good = tmp_path / "f.xml"
+    good.write_text("<rss version='2.0'><channel><title>t</title></channel></rss>")
+    with pytest.raises(ConfigError) as err, db.transaction() as session:
+        add_feeds(session, [str(good), bad.as_uri()])
+    message = str(err.value)
+    assert f"feed file '{bad}' is not a usable feed" in message and reason in message
+    assert "no feed was added" in message and "\n" not in message
+    with db.session() as session:
+        assert session.execute(select(Feed)).first() is None

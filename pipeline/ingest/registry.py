@@ -43,6 +43,38 @@ def normalise_feed_location(raw: str) -> str:
     return str(path.resolve())
 
 
+# Reading a local feed at add time is cheap; a remote one is not fetched until ingest.
+_LOCAL_CHECK_MAX_BYTES = 32 * 1024 * 1024
+
+
+def check_local_feed(url: str) -> None:
+    """Refuse a local file that is not an RSS/Atom feed now, not at its first ingest.
+
+    Raises ConfigError naming the file and why. http(s) feeds pass untouched, and so does a
+    local file too large to read here (ingest applies ``fetch_max_bytes`` to it).
+    """
+    from pipeline.ingest.parse import FeedParseError, parse_feed
+
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return
+    path = Path(parts.path) if parts.scheme == "file" else Path(url)
+    try:
+        with path.open("rb") as fh:
+            body = fh.read(_LOCAL_CHECK_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"feed file '{path}' cannot be read ({exc.strerror}): check its permissions"
+        ) from None
+    if len(body) > _LOCAL_CHECK_MAX_BYTES:
+        return
+    try:
+        parse_feed(body)
+    except FeedParseError as exc:
+        reason = str(exc).removeprefix("ingest: ")
+        raise ConfigError(f"feed file '{path}' is not a usable feed: {reason}") from None
+
+
 @dataclass(frozen=True)
 class AddResult:
     url: str
@@ -70,6 +102,7 @@ def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list
     for raw, name, tags in entries:
         try:
             url = normalise_feed_location(raw)
+            check_local_feed(url)
         except ConfigError as exc:
             errors.append(str(exc).removeprefix("config: "))
             continue
