@@ -120,3 +120,34 @@ def test_a_killed_process_does_not_keep_the_server_running(tmp_path_factory: pyt
     assert (pgdata / "postmaster.pid").exists()
     second.close()
     assert not (pgdata / "postmaster.pid").exists()
+
+
+def test_reopening_in_one_process_while_another_holds_the_server(tmp_path_factory: pytest.TempPathFactory):
+    # pgserver keeps a closed handle cached when another process still uses the server; a
+    # second open in this process used to get that stale handle without listing this pid,
+    # so the other process detaching stopped the server under us.
+    import json
+    import subprocess
+    import sys
+
+    from pipeline.db.embedded import EmbeddedPostgres
+
+    pgdata = Path(tmp_path_factory.mktemp("share")) / "pgdata"
+    first = EmbeddedPostgres(pgdata)
+    first.start()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        handles = pgdata / ".handle_pids.json"
+        handles.write_text(json.dumps([*json.loads(handles.read_text()), other.pid]))  # another user
+        first.close()
+        assert json.loads(handles.read_text()) == [other.pid]
+        assert (pgdata / "postmaster.pid").exists()  # still in use by the other process
+
+        second = EmbeddedPostgres(pgdata)
+        second.start()
+        assert sorted(json.loads(handles.read_text())) == sorted([other.pid, os.getpid()])
+    finally:
+        other.kill()
+        other.wait()
+    second.close()  # the other process is gone: this is the last handle, so the server stops
+    assert not (pgdata / "postmaster.pid").exists()

@@ -81,9 +81,28 @@ class EmbeddedPostgres:
 
     def close(self) -> None:
         if self._server is not None:
-            # Stops the server only when this is the last process using it.
+            # Stops the server only when this is the last process using it; a holder that was
+            # killed since we attached must not keep it running.
+            prune_dead_handles(self.pgdata, type(self._server)._lock)
             self._server.cleanup()
+            _forget_handle(self._server)
             self._server = None
+
+
+def _forget_handle(server) -> None:
+    """Drop a released pgserver handle from its per-process cache and from atexit.
+
+    When another process still uses the server, pgserver keeps the released handle cached,
+    and the next ``get_server`` in this process returned it without listing this process
+    again: the other process detaching then stopped the server under us. Its atexit hook
+    also ran the release a second time at exit, logging into closed streams.
+    """
+    import atexit
+
+    cache = type(server)._instances
+    if cache.get(server.pgdata) is server:
+        del cache[server.pgdata]
+    atexit.unregister(server._cleanup)
 
 
 def prune_dead_handles(pgdata: Path, lock) -> list[int]:
