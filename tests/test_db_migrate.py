@@ -83,3 +83,40 @@ def test_models_match_migrations(database_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == [], f"models.py and the migrations disagree: {diff}"
+
+
+def test_0006_repairs_copies_whose_first_copy_was_purged(empty_database_url: str) -> None:
+    # Databases purged before the fix keep copies that point at a deleted first copy.
+    engine = make_engine(empty_database_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            feed = conn.execute(
+                text("INSERT INTO feeds (url) VALUES ('https://x.example/rss') RETURNING id")
+            ).scalar()
+
+            def article(key: str, cluster: int | None, novel: bool) -> int:
+                return conn.execute(
+                    text(
+                        "INSERT INTO articles (feed_id, item_key, title, published_at, first_seen_at, "
+                        "content_hash, title_key, cluster_id, is_novel) VALUES (:f, :k, :k, now(), now(), "
+                        ":k, :k, :c, :n) RETURNING id"
+                    ),
+                    {"f": feed, "k": key, "c": cluster, "n": novel},
+                ).scalar()
+
+            first = article("first", None, True)
+            conn.execute(text("UPDATE articles SET cluster_id = id WHERE id = :i"), {"i": first})
+            copy = article("copy", first, False)
+            orphan_a = article("orphan-a", 999_999, False)  # its first copy was purged
+            orphan_b = article("orphan-b", 999_999, False)
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = dict(
+                (r.id, (r.cluster_id, r.is_novel))
+                for r in conn.execute(text("SELECT id, cluster_id, is_novel FROM articles"))
+            )
+        assert rows[first] == (first, True) and rows[copy] == (first, False)
+        assert rows[orphan_a] == (orphan_a, True) and rows[orphan_b] == (orphan_a, False)
+    finally:
+        engine.dispose()

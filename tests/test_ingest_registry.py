@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from pipeline.db.models import Feed
+from pipeline.db.models import Article, Feed
 from pipeline.errors import ConfigError
 from pipeline.ingest.registry import add_feed_entries, add_feeds, enable_feeds, find_feeds, remove_feeds
 
@@ -86,3 +86,58 @@ def test_a_local_file_that_is_not_a_feed_is_refused_at_add(db, tmp_path, body, r
     assert "no feed was added" in message and "\n" not in message
     with db.session() as session:
         assert session.execute(select(Feed)).first() is None
+
+
+def test_purging_a_feed_keeps_its_stories_novel_in_the_other_feeds(db):
+    # A purged feed may have carried a story first; its copies elsewhere must get a new
+    # first copy, or the story counts as novel nowhere (trends, alert volumes).
+    from ingest_helpers import NOW
+
+    from pipeline.ingest.fetch import FeedRequest, FetchResult
+    from pipeline.ingest.normalise import normalise_entry
+    from pipeline.ingest.store import FeedWork, FeedWriter, StorePolicy
+
+    def work(feed_id: int, titles: list[str]) -> FeedWork:
+        rows = [
+            normalise_entry(
+                {"id": f"{feed_id}-{t}", "title": t, "published_parsed": NOW.timetuple()},
+                now=NOW,
+                feed_language=None,
+            )
+            for t in titles
+        ]
+        return FeedWork(
+            request=FeedRequest(feed_id=feed_id, url=f"https://f{feed_id}.example.com/rss"),
+            fetch=FetchResult("ok", status=200, body=b"<rss/>", headers={}),
+            started_at=NOW,
+            outcome="ok",
+            entries=len(rows),
+            articles=rows,
+            entities={},
+            body_hash=f"{feed_id:064d}",
+        )
+
+    shared = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    only_a = "Bolt Industries opens a new plant in Ohio next year, hiring 900"
+    first_in_b = "Crux Mining halts output at its largest copper mine after a flood"
+    with db.transaction() as session:
+        a, b, c = (r.feed_id for r in add_feeds(session, [f"https://p{i}.example.com/rss" for i in range(3)]))
+    with FeedWriter(db, now=NOW, policy=StorePolicy()) as writer:
+        writer.write(work(b, [first_in_b]))
+        writer.commit()
+    with FeedWriter(db, now=NOW, policy=StorePolicy()) as writer:
+        writer.write(work(a, [shared, only_a, first_in_b]))
+        writer.write(work(b, [shared]))
+        writer.write(work(c, [shared]))
+        writer.commit()
+
+    with db.transaction() as session:
+        (result,) = remove_feeds(session, [str(a)], purge=True)
+    assert (result.action, result.articles) == ("purged", 3)
+    with db.session() as session:
+        rows = {(r.feed_id, r.title): r for r in session.execute(select(Article)).scalars()}
+    assert set(rows) == {(b, shared), (c, shared), (b, first_in_b)}
+    new_first = rows[(b, shared)]
+    assert new_first.is_novel and new_first.cluster_id == new_first.id
+    assert not rows[(c, shared)].is_novel and rows[(c, shared)].cluster_id == new_first.id
+    assert rows[(b, first_in_b)].is_novel  # b carried it first: untouched

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -166,10 +166,48 @@ def remove_feeds(session: Session, refs: list[str], *, purge: bool = False) -> l
             feed.enabled = False
             results.append(RemoveResult(feed.url, "disabled", count))
         else:
+            # Stories this feed carried first: their copies in other feeds must not lose
+            # their first copy, or they would count as novel nowhere (trends, alerts).
+            roots = (
+                session.execute(
+                    select(Article.id).where(
+                        Article.feed_id == feed.id,
+                        func.coalesce(Article.cluster_id, Article.id) == Article.id,
+                    )
+                )
+                .scalars()
+                .all()
+            )
             session.delete(feed)
+            session.flush()  # the database cascades to the articles, scores and links
+            if roots:
+                moved = session.execute(REROOT, {"roots": list(roots)}).rowcount
+                if moved:
+                    log.info(
+                        "feed %s purged: %d copies in other feeds re-linked to a surviving first copy",
+                        feed.id,
+                        moved,
+                    )
             results.append(RemoveResult(feed.url, "purged" if count else "deleted", count))
     session.flush()
     return results
+
+
+# Copies whose first copy was deleted: the earliest surviving copy becomes the story's first
+# copy (novel) and the others point at it, as if the deleted feed had never carried it.
+REROOT = text(
+    """
+    WITH orphans AS (
+        SELECT a.id, min(a.id) OVER (PARTITION BY a.cluster_id) AS root
+        FROM articles AS a
+        WHERE a.cluster_id = ANY(CAST(:roots AS bigint[]))
+    )
+    UPDATE articles AS a
+    SET cluster_id = o.root, is_novel = (a.id = o.root)
+    FROM orphans AS o
+    WHERE a.id = o.id
+    """
+)
 
 
 @dataclass(frozen=True)
