@@ -19,7 +19,7 @@ def test_add_many_keeps_order_and_reports_existing(db, tmp_path):
     assert [r.added for r in first] == [True, True]
     assert [(r.url, r.added) for r in again] == [
         ("https://a.example.com/rss", False),
-        (local.as_uri(), True),  # a file:// URL is its own location
+        (str(local.resolve()), False),  # a file:// URL of the same file is the same feed
     ]
     with db.session() as session:
         assert session.execute(select(Feed.tags).where(Feed.url == str(local.resolve()))).scalar_one() == [
@@ -141,3 +141,33 @@ def test_purging_a_feed_keeps_its_stories_novel_in_the_other_feeds(db):
     assert new_first.is_novel and new_first.cluster_id == new_first.id
     assert not rows[(c, shared)].is_novel and rows[(c, shared)].cluster_id == new_first.id
     assert rows[(b, first_in_b)].is_novel  # b carried it first: untouched
+
+
+def test_one_feed_under_several_spellings_is_stored_once(db, tmp_path):
+    # Two rows for one feed would store (and count) every article twice.
+    local = tmp_path / "wire.xml"
+    local.write_text("<rss version='2.0'><channel><title>t</title></channel></rss>")
+    with db.transaction() as session:
+        (first,) = add_feeds(session, ["https://news.example.com/a.rss"])
+        same = add_feeds(
+            session,
+            [
+                "HTTPS://News.EXAMPLE.com/a.rss",
+                "https://news.example.com:443/a.rss",
+                "https://news.example.com:8443/a.rss",  # another port: another feed
+                "https://news.example.com/A.rss",  # paths may tell case apart
+            ],
+        )
+        # A local file stored as a file:// URL by an earlier FinSent is found from its path.
+        session.add(Feed(url=local.as_uri()))
+        session.flush()
+        (old,) = add_feeds(session, [str(local)])
+    assert [(r.url, r.added) for r in same] == [  # the first two are one feed: reported once
+        ("https://news.example.com/a.rss", False),
+        ("https://news.example.com:8443/a.rss", True),
+        ("https://news.example.com/A.rss", True),
+    ]
+    assert same[0].feed_id == first.feed_id
+    assert (old.url, old.added) == (local.as_uri(), False)
+    with db.session() as session:
+        assert find_feeds(session, [str(local)])[0].url == local.as_uri()

@@ -236,10 +236,15 @@ def test_gzip_and_local_files(db, settings, feed_server: FeedServer, tmp_path: P
     url = feed_server.add("/gz", rss_feed(3, prefix="gz"), gzip=True)
     path = tmp_path / "local.xml"
     path.write_bytes(rss_feed(2, prefix="file"))
-    _add(db, url, str(path), path.as_uri())
+    legacy = tmp_path / "legacy.xml"
+    legacy.write_bytes(rss_feed(2, prefix="legacy"))
+    _add(db, url, str(path), path.as_uri())  # the path and its file:// URL are one feed
+    with db.transaction() as session:
+        session.add(Feed(url=legacy.as_uri()))  # as earlier versions stored file:// URLs
     report = ingest(db, settings, now=NOW)
     assert report.failed == 0
-    assert report.new == 3 + 2 + 2  # the path and the file:// URL are two feeds
+    assert len(report.feeds) == 3
+    assert report.new == 3 + 2 + 2
 
 
 def test_injection_strings_are_stored_as_plain_text(db, settings, feed_server: FeedServer):

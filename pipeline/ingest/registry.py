@@ -6,7 +6,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -24,15 +24,17 @@ def normalise_feed_location(raw: str) -> str:
     if not value:
         raise ConfigError("empty feed URL")
     parts = urlsplit(value)
-    if parts.scheme in ("http", "https"):
-        if not parts.netloc:
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
             raise ConfigError(f"feed URL '{raw}' has no host: use https://host/path")
-        return value
-    if parts.scheme == "file":
-        path = Path(parts.path)
+        return _canonical_http(parts)
+    if scheme == "file":
+        path = Path(unquote(parts.path))
         if not path.is_file():
             raise ConfigError(f"feed file '{raw}' does not exist")
-        return value
+        # One file, one feed: file:///x/f.xml and /x/f.xml must not be stored (and ingested) twice.
+        return str(path.resolve())
     if parts.scheme and len(parts.scheme) > 1:  # len 1: a Windows drive letter
         raise ConfigError(
             f"feed URL '{raw}' has unsupported scheme '{parts.scheme}': use http(s), file:// or a path"
@@ -75,6 +77,32 @@ def check_local_feed(url: str) -> None:
         raise ConfigError(f"feed file '{path}' is not a usable feed: {reason}") from None
 
 
+def _canonical_http(parts) -> str:
+    """The URL with its scheme and host lower-cased and a default port dropped (they name
+    the same feed); path and query are kept as given, since servers may tell case apart."""
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"feed URL '{urlunsplit(parts)}' has an invalid port") from None
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        host = f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _stored_forms(url: str) -> list[str]:
+    """Every form under which an earlier FinSent may have stored this feed."""
+    forms = [url]
+    if not urlsplit(url).scheme:  # a local path; stored as a file:// URL before
+        forms.append(Path(url).as_uri())
+    return forms
+
+
 @dataclass(frozen=True)
 class AddResult:
     url: str
@@ -112,6 +140,15 @@ def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list
         raise ConfigError(shown + " (no feed was added)")
     results: list[AddResult] = []
     for url, (name, tags) in rows.items():
+        existing = session.execute(
+            select(Feed.id, Feed.url, Feed.enabled)
+            .where(Feed.url.in_(_stored_forms(url)))
+            .order_by(Feed.id)
+            .limit(1)
+        ).first()
+        if existing is not None:
+            results.append(AddResult(existing.url, False, existing.id, existing.enabled))
+            continue
         stmt = (
             insert(Feed)
             .values(url=url, name=name, tags=list(tags))
@@ -138,7 +175,7 @@ def find_feeds(session: Session, refs: list[str]) -> list[Feed]:
         if feed is None:
             candidates = {ref}
             with contextlib.suppress(ConfigError):
-                candidates.add(normalise_feed_location(ref))
+                candidates.update(_stored_forms(normalise_feed_location(ref)))
             feed = session.execute(select(Feed).where(Feed.url.in_(candidates))).scalars().first()
         if feed is None:
             missing.append(ref)
