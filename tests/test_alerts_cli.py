@@ -57,6 +57,18 @@ def test_silence_list_unsilence(run):
     assert "silence #1" not in run("list").output
 
 
+def test_silence_resolves_a_feed_id_and_warns_on_a_typo(db, run):
+    with db.transaction() as s:
+        feed = add_feed(s, "Wire")
+        add_history(s, feed, ticker="VLTA", end=NOW, hours=2, per_hour=1, negative_share=0.0)
+    by_id = run("silence", "--source", str(feed), "--for", "1h")
+    assert by_id.exit_code == 0 and f"feed #{feed} is source 'Wire'" in by_id.output
+    assert "source Wire muted until" in by_id.output
+    typo = run("silence", "--ticker", "vlat", "--for", "1h")
+    assert typo.exit_code == 0 and "ticker VLAT muted until" in typo.stdout
+    assert "warning: no article has mentioned ticker 'VLAT' yet (did you mean 'VLTA'?)" in typo.stderr
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [

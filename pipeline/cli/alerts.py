@@ -129,7 +129,7 @@ def list_cmd(app, show_all: bool, limit: int) -> None:
 
 @alerts.command("silence")
 @click.option("--ticker", help="Mute this ticker.")
-@click.option("--source", help="Mute this source (feed name).")
+@click.option("--source", help="Mute this source (feed name, or a feed id).")
 @click.option("--tag", help="Mute this feed tag.")
 @click.option("--market", is_flag=True, help="Mute the whole-market alert.")
 @click.option("--until", "until", type=UtcDateTime(), help="End of the silence (ISO 8601, UTC if no zone).")
@@ -146,7 +146,12 @@ def silence_cmd(
     duration: timedelta | None,
     reason: str | None,
 ) -> None:
-    """Mute a scope's notifications until a time (detection goes on; no email is sent)."""
+    """Mute a scope's notifications until a time (detection goes on; no email is sent).
+
+    --source takes the source's name as alerts show it (or a feed id from `finsent feeds
+    list`); a key that matches nothing known is kept, with a warning naming the nearest ones.
+    """
+    from pipeline.alerts.scopes import resolve_scope_key
     from pipeline.db.models import AlertSilence
 
     kind, key = _scope(ticker, source, tag, market)
@@ -159,6 +164,12 @@ def silence_cmd(
             f"{ends:%Y-%m-%d %H:%M}Z is in the past: give a future time", param_hint="--until"
         )
     with app.database() as db, db.transaction() as s:
+        resolved = resolve_scope_key(s.connection(), kind, key)
+        if resolved.note:
+            click.echo(resolved.note)
+        if resolved.warning:
+            click.echo(f"warning: {resolved.warning}", err=True)
+        key = resolved.key
         row = AlertSilence(scope_type=kind, scope_key=key, starts_at=now, ends_at=ends, reason=reason)
         s.add(row)
         s.flush()

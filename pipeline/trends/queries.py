@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from pipeline.db.engine import Database
 
@@ -193,29 +193,29 @@ def ticker_known(db: Database, ticker: str) -> bool:
     return found is not None
 
 
-def similar_tickers(db: Database, ticker: str, limit: int = 3) -> list[str]:
-    """Tickers that articles mentioned and that look like ``ticker`` (for a "did you mean").
-
-    Reads the distinct tickers with a loose index scan of ``(ticker, published_at)``: one
-    index probe per distinct ticker, not a scan of every mention (tens of millions of rows).
+# A loose index scan of (ticker, published_at): one index probe per distinct ticker, not a
+# scan of every mention (tens of millions of rows).
+_DISTINCT_TICKERS = text(
     """
+    WITH RECURSIVE t(ticker) AS (
+        (SELECT ticker FROM article_entities ORDER BY ticker LIMIT 1)
+        UNION ALL
+        SELECT (SELECT e.ticker FROM article_entities e
+                WHERE e.ticker > t.ticker ORDER BY e.ticker LIMIT 1)
+        FROM t WHERE t.ticker IS NOT NULL
+    )
+    SELECT ticker FROM t WHERE ticker IS NOT NULL
+    """
+)
+
+
+def known_tickers(conn: Connection) -> list[str]:
+    """Every ticker some article mentioned, sorted."""
+    return list(conn.execute(_DISTINCT_TICKERS).scalars())
+
+
+def similar_tickers(db: Database, ticker: str, limit: int = 3) -> list[str]:
+    """Tickers that articles mentioned and that look like ``ticker`` (for a "did you mean")."""
     with db.engine.connect() as conn:
-        known = (
-            conn.execute(
-                text(
-                    """
-                WITH RECURSIVE t(ticker) AS (
-                    (SELECT ticker FROM article_entities ORDER BY ticker LIMIT 1)
-                    UNION ALL
-                    SELECT (SELECT e.ticker FROM article_entities e
-                            WHERE e.ticker > t.ticker ORDER BY e.ticker LIMIT 1)
-                    FROM t WHERE t.ticker IS NOT NULL
-                )
-                SELECT ticker FROM t WHERE ticker IS NOT NULL
-                """
-                )
-            )
-            .scalars()
-            .all()
-        )
+        known = known_tickers(conn)
     return difflib.get_close_matches(ticker, known, n=limit, cutoff=0.6)
