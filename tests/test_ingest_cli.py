@@ -173,3 +173,30 @@ def test_feeds_relink_after_a_watchlist_edit(runner, db, tmp_path, monkeypatch):
 
     bad = run(runner, "feeds", "relink", "--watchlist", str(tmp_path / "missing.csv"))
     assert bad.exit_code != 0 and "does not exist" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_demo_and_tagged_feeds_can_be_removed_together(runner, db, tmp_path, feed_server: FeedServer):
+    from sqlalchemy import func, select
+
+    from pipeline.db.models import Article, Feed
+    from pipeline.run import register_demo
+    from pipeline.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data").settings
+    register_demo(db, settings, NOW)
+    real = feed_server.add("/real", rss_feed(2, prefix="real"))
+    legacy = feed_server.add("/legacy", rss_feed(1, prefix="legacy"))
+    assert run(runner, "feeds", "add", real).exit_code == 0
+    assert run(runner, "feeds", "add", legacy, "--tag", "old").exit_code == 0
+    assert run(runner, "ingest", "--no-progress", "--now", NOW.isoformat()).exit_code == 0
+
+    gone = run(runner, "feeds", "remove", "--demo", "--tag", "old", "--purge")
+    assert gone.exit_code == 0, gone.output
+    assert gone.output.count("purged") == 6  # five demo publishers and the tagged feed
+    with db.session() as session:
+        assert session.execute(select(Feed.url)).scalars().all() == [real]
+        assert session.execute(select(func.count()).select_from(Article)).scalar_one() == 2
+
+    none_left = run(runner, "feeds", "remove", "--demo")
+    assert none_left.exit_code == 2 and "no demo feed is registered in" in none_left.output
+    assert "give --tag or --demo" in run(runner, "feeds", "remove").output

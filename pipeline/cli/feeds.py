@@ -138,16 +138,39 @@ def export_cmd(app, opml_file: Path | None, show_all: bool) -> None:
 
 
 @feeds.command("remove")
-@click.argument("refs", nargs=-1, required=True)
+@click.argument("refs", nargs=-1)
+@click.option("--tag", "tags", multiple=True, help="Also every feed with this tag (repeatable).")
+@click.option("--demo", is_flag=True, help="Also the demo feeds that `finsent run --demo` added.")
 @click.option("--purge", is_flag=True, help="Also delete the feed's stored articles and scores.")
 @click.pass_obj
-def remove_cmd(app, refs: tuple[str, ...], purge: bool) -> None:
-    """Remove feeds by id or URL. Feeds with stored articles are disabled, not deleted,
-    unless --purge."""
-    from pipeline.ingest.registry import remove_feeds
+def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, purge: bool) -> None:
+    """Remove feeds by id or URL, by tag, or the demo's. Feeds with stored articles are
+    disabled, not deleted, unless --purge.
 
+    `finsent feeds remove --demo --purge` takes the demo's fictional news out of a data dir
+    before real use, so it counts in no trend or baseline.
+    """
+    from pipeline.ingest.registry import demo_feeds, feeds_with_tags, remove_feeds
+
+    if not (refs or tags or demo):
+        raise click.UsageError("name feeds by id or URL, or give --tag or --demo")
     with _open(app) as database, database.transaction() as session:
-        results = remove_feeds(session, list(refs), purge=purge)
+        chosen = list(refs)
+        if tags:
+            tagged = feeds_with_tags(session, list(tags))
+            if not tagged:
+                raise click.BadParameter(
+                    f"no feed has tag {', '.join(tags)} (see `finsent feeds list`)", param_hint="--tag"
+                )
+            chosen += [str(i) for i in tagged]
+        if demo:
+            found = demo_feeds(session, app.settings.data_dir)
+            if not found:
+                raise click.BadParameter(
+                    f"no demo feed is registered in {app.settings.data_dir}", param_hint="--demo"
+                )
+            chosen += [str(i) for i in found]
+        results = remove_feeds(session, list(dict.fromkeys(chosen)), purge=purge)
     for r in results:
         extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
         click.echo(f"{r.action}  {r.url}{extra}")

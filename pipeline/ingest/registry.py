@@ -186,6 +186,19 @@ def find_feeds(session: Session, refs: list[str]) -> list[Feed]:
     return found
 
 
+def feeds_with_tags(session: Session, tags: list[str]) -> list[int]:
+    """Ids of the feeds that carry any of ``tags``."""
+    return list(session.execute(select(Feed.id).where(Feed.tags.overlap(tags)).order_by(Feed.id)).scalars())
+
+
+def demo_feeds(session: Session, data_dir: Path) -> list[int]:
+    """Ids of the feeds ``finsent run --demo`` registered for ``data_dir`` (files in its demo folder)."""
+    folder = (Path(data_dir).expanduser().resolve() / "demo").as_posix() + "/"
+    forms = [folder, Path(folder).as_uri() + "/"]
+    rows = session.execute(select(Feed.id, Feed.url).order_by(Feed.id)).all()
+    return [r.id for r in rows if any(r.url.startswith(f) for f in forms)]
+
+
 @dataclass(frozen=True)
 class RemoveResult:
     url: str
