@@ -40,6 +40,15 @@ def test_ticker_by_hour(run_cli) -> None:
     assert total[:5] == ["total", "4", "3", "75.0", "25.0"]
 
 
+def test_the_header_starts_where_the_first_whole_bucket_does(run_cli) -> None:
+    # Rollups hold whole hours and days: a table that counts all of 09:00-10:00 must not say
+    # it starts at 09:30.
+    by_hour = run_cli("acme", "--since", "2026-11-20T09:30")
+    assert by_hour.output.splitlines()[0].startswith("ACME sentiment by hour, 2026-11-20 09:00 to")
+    by_day = run_cli("acme", "--by", "day", "--since", "2026-11-19T12:00")
+    assert by_day.output.splitlines()[0].startswith("ACME sentiment by day, 2026-11-19 00:00 to")
+
+
 def test_market_by_day(run_cli) -> None:
     result = run_cli("--market", "--by", "day", "--since", "2d")
     assert result.exit_code == 0, result.output

@@ -31,7 +31,8 @@ def _parse_now(value: str | None) -> datetime:
     "since_text",
     metavar="PERIOD|DATE",
     help="Start: a period back from now (7d, 48h, 2w) or an ISO date/time in UTC "
-    "[default: 7d by hour, 30d by day].",
+    "[default: 7d by hour, 30d by day]. Whole hours or days are shown: the table starts at the "
+    "start of the one that contains it.",
 )
 @click.option("--by", type=click.Choice(["hour", "day"]), default="hour", show_default=True)
 @click.option(

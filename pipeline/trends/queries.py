@@ -158,6 +158,12 @@ def parse_since(value: str, now: datetime) -> datetime:
     return parsed
 
 
+def bucket_start(when: datetime, by: Granularity) -> datetime:
+    """The start (UTC) of the hour or day that contains ``when``."""
+    when = when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return when.replace(hour=0) if by == "day" else when
+
+
 def load_trend(db: Database, scope: Scope, *, since: datetime, now: datetime, by: Granularity) -> Trend:
     """Buckets of ``scope`` from the one containing ``since`` up to ``now``, oldest first."""
     table = "sentiment_hourly" if by == "hour" else "sentiment_daily"
@@ -178,7 +184,7 @@ def load_trend(db: Database, scope: Scope, *, since: datetime, now: datetime, by
     return Trend(
         scope=scope,
         by=by,
-        since=since,
+        since=bucket_start(since, by),  # rollups hold whole buckets: say where the first starts
         until=now,
         points=[TrendPoint(*row) for row in rows],
     )
