@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import COMMANDS, cli
+from pipeline.db.migrate import head_revision
 
 ENV_KEYS = [k for k in os.environ if k.startswith("FINSENT_") and k != "FINSENT_TEST_DATABASE_URL"]
 
@@ -121,6 +122,21 @@ def test_unmigrated_database_is_refused(runner: CliRunner, empty_database_url: s
     result = runner.invoke(cli, ["feeds", "list"], env={"FINSENT_DATABASE_URL": empty_database_url})
     assert result.exit_code == 1
     assert "run `finsent db upgrade`" in result.stderr
+
+
+def test_every_command_brings_the_embedded_database_up_to_date(
+    runner: CliRunner, empty_database_url: str
+) -> None:
+    # The embedded database is FinSent's own: read-only commands must not refuse it where
+    # ingest would upgrade it. An external one is refused by every command alike.
+    for args in (["trends", "--market"], ["alerts", "list"], ["feeds", "list"]):
+        refused = runner.invoke(cli, args, env={"FINSENT_DATABASE_URL": empty_database_url})
+        assert refused.exit_code == 1 and "run `finsent db upgrade`" in refused.stderr, args
+    trends = invoke(runner, "trends", "--market")  # fresh data dir: embedded, never migrated
+    assert trends.exit_code == 0 and "no data for market since" in trends.output
+    status = invoke(runner, "db", "status")
+    assert status.exit_code == 0
+    assert f"schema:   {head_revision()} (code expects {head_revision()})" in status.output
 
 
 def test_db_upgrade_and_feed_management(runner: CliRunner, empty_database_url: str, tmp_path: Path) -> None:

@@ -57,6 +57,8 @@ def test_schema_behind_and_ahead_are_refused(empty_database_url: str) -> None:
         with pytest.raises(SchemaError, match="newer than this FinSent") as info:
             check_schema(engine)
         assert "\n" not in str(info.value)
+        with pytest.raises(SchemaError, match="newer than this FinSent"):
+            upgrade(engine)  # what commands on the embedded database do first
     finally:
         engine.dispose()
 

@@ -75,9 +75,14 @@ class AppContext:
         return self.loaded.settings
 
     @contextmanager
-    def database(self, *, migrate: bool = False, check_schema: bool = True) -> Iterator[Any]:
+    def database(self, *, migrate: bool | None = None, check_schema: bool = True) -> Iterator[Any]:
+        """The database, closed on exit. ``migrate`` None: the embedded database belongs to
+        FinSent and is brought up to date by every command; an external one is only checked
+        (a stale schema is refused) unless asked."""
         from pipeline.db import open_database
 
+        if migrate is None:
+            migrate = check_schema and self.settings.database_url is None
         db = open_database(self.settings, migrate=migrate, check_schema=check_schema)
         try:
             yield db

@@ -10,12 +10,6 @@ import click
 from pipeline.cli.params import UtcDateTime
 
 
-def _open(app):
-    # The embedded database belongs to FinSent and is migrated silently; an external one
-    # is only checked (`finsent db upgrade` migrates it).
-    return app.database(migrate=app.settings.database_url is None)
-
-
 def _ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "never"
@@ -54,7 +48,7 @@ def add_cmd(app, locations: tuple[str, ...], name: str | None, tags: tuple[str, 
 
     if name and len(locations) > 1:
         raise click.UsageError("--name applies to a single feed; add the others separately")
-    with _open(app) as database, database.transaction() as session:
+    with app.database() as database, database.transaction() as session:
         results = add_feeds(session, list(locations), name=name, tags=list(tags))
     for r in results:
         off = "" if r.enabled else f"  (removed earlier, so off: `finsent feeds enable {r.feed_id}`)"
@@ -73,7 +67,7 @@ def list_cmd(app, show_all: bool) -> None:
     from pipeline.ingest.registry import list_feeds
 
     now = datetime.now(UTC)
-    with _open(app) as database, database.transaction() as session:
+    with app.database() as database, database.transaction() as session:
         rows = list_feeds(session, include_disabled=show_all)
         if not rows:
             click.echo(
@@ -107,7 +101,7 @@ def import_cmd(app, opml_file: Path) -> None:
     entries = read_opml(opml_file)
     if not entries:
         raise click.UsageError(f"{opml_file} lists no feeds (no <outline xmlUrl=...>)")
-    with _open(app) as database, database.transaction() as session:
+    with app.database() as database, database.transaction() as session:
         results = add_feed_entries(session, [(e.url, e.name, list(e.tags)) for e in entries])
     added = sum(r.added for r in results)
     click.echo(f"imported {opml_file}: {added} added, {len(results) - added} already present")
@@ -122,7 +116,7 @@ def export_cmd(app, opml_file: Path | None, show_all: bool) -> None:
     from pipeline.ingest.opml import write_opml
     from pipeline.ingest.registry import list_feeds
 
-    with _open(app) as database, database.transaction() as session:
+    with app.database() as database, database.transaction() as session:
         rows = [(f.url, f.name, list(f.tags or [])) for f in list_feeds(session, include_disabled=show_all)]
     text = write_opml(rows, now=datetime.now(UTC))
     if opml_file is None:
@@ -154,7 +148,7 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
 
     if not (refs or tags or demo):
         raise click.UsageError("name feeds by id or URL, or give --tag or --demo")
-    with _open(app) as database, database.transaction() as session:
+    with app.database() as database, database.transaction() as session:
         chosen = list(refs)
         if tags:
             tagged = feeds_with_tags(session, list(tags))
@@ -183,7 +177,7 @@ def enable_cmd(app, refs: tuple[str, ...]) -> None:
     """Switch removed (disabled) feeds back on, by id or URL; due at the next run."""
     from pipeline.ingest.registry import enable_feeds
 
-    with _open(app) as database, database.transaction() as session:
+    with app.database() as database, database.transaction() as session:
         results = enable_feeds(session, list(refs))
     for r in results:
         click.echo(f"{'enabled' if r.changed else 'already on'}  #{r.feed_id}  {r.url}")
@@ -236,7 +230,7 @@ def relink_cmd(
             "(an empty file unlinks every company name and keeps cashtags and exchange prefixes)"
         )
     watchlist = load_watchlist(path)
-    with _open(app) as database:
+    with app.database() as database:
         report = relink_articles(database, watchlist, since=since, batch_size=batch_size, dry_run=dry_run)
         hours = 0
         if refresh and not dry_run and report.changed:

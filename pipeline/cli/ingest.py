@@ -37,7 +37,7 @@ def ingest_cmd(
 
     now = now or utc_now()
     settings = app.settings
-    with app.database(migrate=settings.database_url is None) as database:
+    with app.database() as database:
         if demo:
             from pipeline.ingest.demo import prepare_demo
 

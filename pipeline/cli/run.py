@@ -11,13 +11,6 @@ from pipeline.cli.params import UtcDateTime
 from pipeline.run import STAGES
 
 
-def _open(app, migrate: bool | None):
-    """Embedded databases belong to FinSent and are migrated silently; an external one
-    is only migrated when asked (--migrate), otherwise a stale schema is refused."""
-    auto = app.settings.database_url is None if migrate is None else migrate
-    return app.database(migrate=auto)
-
-
 @click.command("run")
 @click.option("--demo", is_flag=True, help="Use the bundled demo feeds and watchlist.")
 @click.option(
@@ -46,7 +39,7 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
     from pipeline.run import run_once
 
     stages = tuple(s for s in STAGES if s not in skip)
-    with _open(app, migrate) as database:
+    with app.database(migrate=migrate) as database:
         click.echo(f"database: {database.display_url}{' (embedded)' if database.embedded else ''}")
         report = run_once(
             database,

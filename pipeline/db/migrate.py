@@ -41,6 +41,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     before = current_revision(engine)
+    if before is not None:
+        _refuse_unknown(before)  # alembic would fail with "Can't locate revision"
     command.upgrade(alembic_config(engine), revision)
     after = current_revision(engine)
     if before != after:
@@ -59,12 +61,17 @@ def check_schema(engine: Engine) -> None:
         return
     if current is None:
         raise SchemaError("schema is not initialised: run `finsent db upgrade`")
+    _refuse_unknown(current)
+    raise SchemaError(f"database schema {current} is behind the code ({head}): run `finsent db upgrade`")
+
+
+def _refuse_unknown(current: str) -> None:
+    """SchemaError when ``current`` is a revision this code does not know (a newer FinSent's)."""
     script = ScriptDirectory.from_config(alembic_config())
     try:
         script.get_revision(current)
     except Exception:
         raise SchemaError(
-            f"database schema {current} is newer than this FinSent (expects {head}): "
+            f"database schema {current} is newer than this FinSent (expects {head_revision()}): "
             "upgrade FinSent, or point FINSENT_DATABASE_URL at another database"
         ) from None
-    raise SchemaError(f"database schema {current} is behind the code ({head}): run `finsent db upgrade`")
