@@ -68,10 +68,19 @@ def run_once(
 ) -> RunReport:
     now = now or datetime.now(UTC)
     report = RunReport(now=now)
+    model_path = None
+    if "score" in stages and classifier is None:
+        from pipeline.scoring import resolve_model_path
+        from pipeline.sentiment.classifier import check_model_dir
+
+        # Before ingest: a wrong model path must stop the run before it stores articles that
+        # this run then leaves unscored (and out of this run's alerts).
+        model_path = resolve_model_path(settings)
+        check_model_dir(model_path)
+
     if demo:
         settings = register_demo(db, settings, now)
     register_configured_feeds(db, settings)
-
     if "ingest" in stages:
         from pipeline.ingest.service import ingest
 
@@ -81,7 +90,9 @@ def run_once(
     if "score" in stages:
         from pipeline.scoring import score_pending
 
-        report.scoring = score_pending(db, settings, classifier=classifier, progress=progress)
+        report.scoring = score_pending(
+            db, settings, classifier=classifier, progress=progress, model_path=model_path
+        )
         report.sections.append(report.scoring.render())
 
     if "rollups" in stages:

@@ -87,19 +87,21 @@ def score_pending(
     limit: int | None = None,
     progress: bool = False,
     now: datetime | None = None,
+    model_path: str | None = None,
 ) -> ScoreReport:
     """Score every article without a score for the classifier's model version.
 
-    Without a classifier given, the model is loaded only when something needs scoring
-    (its version comes from the folder alone): a scheduled run with no new articles
-    skips the seconds a model load takes.
+    Without a classifier given, the model at ``model_path`` (default: the one
+    resolve_model_path picks) is loaded only when something needs scoring (its version
+    comes from the folder alone): a scheduled run with no new articles skips the seconds a
+    model load takes.
     """
     pending: int | None = None
     if classifier is None:
         from pipeline.sentiment.classifier import check_model_dir, model_version_of
 
         # Resolved once: resolving again could log a missing promoted model twice.
-        path = resolve_model_path(settings)
+        path = model_path or resolve_model_path(settings)
         version = model_version_of(check_model_dir(path))
         pending = _count_pending(db, version)
         if not pending:

@@ -89,7 +89,8 @@ def test_run_with_a_wrong_model_path_is_one_line(db, database_url: str, tmp_path
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("finsent: error: model:") and "no-such-model" in last
-    # Ingest had already stored the article: it stays, and is scored on a later run.
+    # Refused before ingest: nothing was stored that this run would have left unscored.
+    assert "ingest:" not in proc.stdout + proc.stderr
     proc2 = finsent(tmp_path / "d", "ingest", extra_env=env)
     assert proc2.returncode == 0
-    assert "0 new" in proc2.stdout
+    assert "1 new" in proc2.stdout
