@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,18 @@ def _default_training_data_dir() -> Path:
 
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>.][^@\s,;<>]*$")
+
+
+def is_email_address(value: str) -> bool:
+    """Whether ``value`` is an address an SMTP server can take: local@domain, optionally
+    written as ``Name <local@domain>``."""
+    from email.utils import parseaddr
+
+    _name, address = parseaddr(value)
+    return bool(address) and _EMAIL.match(address) is not None
 
 
 class Settings(BaseSettings):
@@ -182,6 +195,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("alert_recipients", mode="after")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not is_email_address(a)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(repr(a) for a in bad)} (use name@domain)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -285,7 +306,8 @@ def _describe_validation_error(exc: ValidationError, sources: dict[str, str]) ->
     name = str(err["loc"][0]) if err.get("loc") else "?"
     where = sources.get(name, "default")
     shown = "***" if name in SECRET_FIELDS else repr(err.get("input"))
-    return f"setting '{name}' from {where} is invalid: {err['msg']} (got {shown}); fix it"
+    message = str(err["msg"]).removeprefix("Value error, ")  # pydantic's prefix for our own checks
+    return f"setting '{name}' from {where} is invalid: {message} (got {shown}); fix it"
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> LoadedSettings:

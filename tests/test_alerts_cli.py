@@ -79,6 +79,8 @@ def test_silence_resolves_a_feed_id_and_warns_on_a_typo(db, run):
         (["silence", "--ticker", "A", "--market", "--for", "1h"], "exactly one of --ticker"),
         (["silence", "--ticker", "A", "--until", "2001-01-01T00:00Z"], "in the past"),
         (["silence", "--ticker", "A", "--for", "soon"], "not a duration"),
+        (["silence", "--ticker", "A", "--for", "0h"], "Invalid value for --for: a silence must last longer"),
+        (["test-email", "--to", "notanemail"], "'notanemail' is not an email address"),
         (["check", "--at", "yesterday"], "not an ISO 8601 time"),
         (["check", "--at", "2999-01-01"], "is in the future"),
     ],

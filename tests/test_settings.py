@@ -68,6 +68,17 @@ def test_comma_separated_lists_from_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert s.feeds == ["https://a/rss"]
 
 
+def test_alert_recipients_must_be_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_ALERT_RECIPIENTS", "Desk <desk@example.com>, ops@localhost")
+    assert load_settings().settings.alert_recipients == ["Desk <desk@example.com>", "ops@localhost"]
+    monkeypatch.setenv("FINSENT_ALERT_RECIPIENTS", "desk@example.com, not an email")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "FINSENT_ALERT_RECIPIENTS" in message and "not an email address: 'not an email'" in message
+    assert "\n" not in message
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

@@ -158,6 +158,10 @@ def silence_cmd(
     now = _utcnow()
     if (until is None) == (duration is None):
         raise click.UsageError("give exactly one of --until or --for")
+    if duration is not None and duration <= timedelta(0):
+        raise click.BadParameter(
+            "a silence must last longer than 0: give e.g. 30m, 4h or 2d", param_hint="--for"
+        )
     ends = until if until is not None else now + duration
     if ends <= now:
         raise click.BadParameter(
@@ -202,6 +206,11 @@ def unsilence_cmd(app, silence_ids: tuple[int, ...]) -> None:
 def test_email_cmd(app, to: tuple[str, ...]) -> None:
     """Send a sample alert email through the configured transport (outbox or SMTP)."""
     from pipeline.alerts.sample import send_test_email
+    from pipeline.settings import is_email_address
+
+    bad = [a for a in to if not is_email_address(a)]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not an email address (use name@domain)", param_hint="--to")
 
     where = send_test_email(app.settings, list(to), now=_utcnow())
     click.echo(f"test email sent -> {where}")
