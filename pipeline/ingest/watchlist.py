@@ -94,7 +94,8 @@ def load_watchlist(path: str | Path) -> Watchlist:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(
-            f"watchlist {path} does not exist: create it or fix FINSENT_WATCHLIST_PATH"
+            f"watchlist {path} does not exist: create it, or fix the path where it is set "
+            "(FINSENT_WATCHLIST_PATH, watchlist_path in the config file, or --watchlist)"
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"watchlist {path} is not UTF-8 ({exc.reason}): save it as UTF-8") from None
