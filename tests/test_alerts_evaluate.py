@@ -67,6 +67,16 @@ def test_spike_fires_once_with_numbers_and_baseline(db, settings, wire):
     assert again.notices == [] and again.deliveries == 0 and again.skipped > 0
     assert later.notices == [] and later.deliveries == 0
     assert len(_alerts(db)) == 1 and len(_deliveries(db)) == 1
+    assert report.firing == later.firing == 1
+
+
+def test_a_backfill_reports_what_was_firing_then(db, settings, wire):
+    _quiet_ticker(db, wire)
+    with db.transaction() as s:
+        add_burst(s, wire, ticker="ACME", end=NOW, count=12, negatives=10)
+    assert evaluate(db, settings, now=NOW).firing == 1
+    earlier = evaluate(db, settings, now=NOW - timedelta(hours=6))  # before the spike began
+    assert earlier.firing == 0 and "; 0 firing;" in earlier.render()
 
 
 def test_steady_gloom_does_not_page_but_a_usually_quiet_ticker_does(db, settings, wire):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -240,8 +240,17 @@ class _Evaluation:
             self._step(scope, a, exclude=firing_tickers)
 
         self.session.flush()
+        # Firing as of the evaluation time, so that a backfill reports that time, not today.
         self.report.firing = (
-            self.session.scalar(select(func.count()).select_from(Alert).where(Alert.state == "firing")) or 0
+            self.session.scalar(
+                select(func.count())
+                .select_from(Alert)
+                .where(
+                    Alert.started_at <= self.now,
+                    or_(Alert.resolved_at.is_(None), Alert.resolved_at > self.now),
+                )
+            )
+            or 0
         )
         self._queue()
         return self.report
