@@ -55,6 +55,9 @@ def test_silence_list_unsilence(run):
     assert "(earnings call)" in run("list").output
     assert run("unsilence", "1").exit_code == 0
     assert "silence #1" not in run("list").output
+    muted = run("mute", "--market", "--for", "1h")  # the word many reach for first
+    assert muted.exit_code == 0 and "silence #2: market muted until" in muted.output
+    assert run("unmute", "2").exit_code == 0
 
 
 def test_silence_resolves_a_feed_id_and_warns_on_a_typo(db, run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import click
 
@@ -29,7 +30,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@click.group("alerts")
+# The words analysts reach for first, taken as the commands' other names.
+_ALIASES = MappingProxyType({"mute": "silence", "unmute": "unsilence"})
+
+
+class _AliasedGroup(click.Group):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, _ALIASES.get(name, name))
+
+
+@click.group("alerts", cls=_AliasedGroup)
 def alerts() -> None:
     """Negative-spike alerts: check now, list, silence a scope, test the email set-up."""
 
