@@ -46,16 +46,19 @@ def _default_training_data_dir() -> Path:
 CommaList = Annotated[list[str], NoDecode]
 
 
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>.][^@\s,;<>]*$")
+_EMAIL = re.compile(r"^[^@\s,;:<>\"]+@[^@\s,;:<>\".][^@\s,;:<>\"]*$")
+_NAMED = re.compile(r"^(?:\"[^\"]*\"|[^<>\",;]*?)\s*<([^<>]+)>$")
 
 
 def is_email_address(value: str) -> bool:
-    """Whether ``value`` is an address an SMTP server can take: local@domain, optionally
-    written as ``Name <local@domain>``."""
-    from email.utils import parseaddr
-
-    _name, address = parseaddr(value)
-    return bool(address) and _EMAIL.match(address) is not None
+    """Whether ``value`` is one address an SMTP server can take: ``local@domain``, or
+    ``Name <local@domain>``. Lists (``a@x; b@x``) and anything around the address are
+    refused: the mail library would keep the first address and drop the rest unsaid."""
+    value = value.strip()
+    if _EMAIL.match(value):
+        return True
+    named = _NAMED.match(value)
+    return named is not None and _EMAIL.match(named.group(1).strip()) is not None
 
 
 class Settings(BaseSettings):

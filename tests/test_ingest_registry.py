@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pipeline.db.models import Article, Feed
 from pipeline.errors import ConfigError
@@ -171,3 +171,36 @@ def test_one_feed_under_several_spellings_is_stored_once(db, tmp_path):
     assert (old.url, old.added) == (local.as_uri(), False)
     with db.session() as session:
         assert find_feeds(session, [str(local)])[0].url == local.as_uri()
+
+
+def test_a_feed_stored_under_an_older_spelling_is_not_added_again(db):
+    # Earlier versions stored URLs as given; FINSENT_FEEDS re-adds them on every run.
+    legacy = "https://News.Example.com:443/b.rss"
+    with db.transaction() as session:
+        session.add(Feed(url=legacy))
+        session.flush()
+        again = add_feeds(session, [legacy, "https://news.example.com/b.rss"])
+    assert [(r.url, r.added) for r in again] == [(legacy, False)]
+    with db.session() as session:
+        assert session.execute(select(func.count()).select_from(Feed)).scalar_one() == 1
+        assert find_feeds(session, ["https://NEWS.example.com/b.rss"])[0].url == legacy
+
+
+def test_a_registered_local_feed_that_broke_does_not_block_adding(db, tmp_path):
+    # FINSENT_FEEDS is re-added on every run: a feed file caught mid-write is that feed's
+    # fetch failure at ingest, not a failed run.
+    wire = tmp_path / "wire.xml"
+    wire.write_text("<rss version='2.0'><channel><title>t</title></channel></rss>")
+    with db.transaction() as session:
+        add_feeds(session, [str(wire)])
+    wire.write_text("ticker,price\n")
+    with db.transaction() as session:
+        (again,) = add_feeds(session, [str(wire)])
+    assert not again.added
+
+
+def test_a_feed_named_twice_is_removed_once(db):
+    with db.transaction() as session:
+        (feed,) = add_feeds(session, ["https://twice.example.com/rss"])
+        results = remove_feeds(session, [str(feed.feed_id), "https://TWICE.example.com/rss"])
+    assert [r.action for r in results] == ["deleted"]

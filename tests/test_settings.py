@@ -79,6 +79,14 @@ def test_alert_recipients_must_be_addresses(monkeypatch: pytest.MonkeyPatch) -> 
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("junk", ["desk@x.com; ops@x.com", "mailto:a@b.com", "a@b c.com", "Desk <a@b.com> x"])
+def test_a_recipient_the_mail_library_would_cut_short_is_refused(monkeypatch: pytest.MonkeyPatch, junk: str):
+    # The mail library keeps the first address of such a value and drops the rest unsaid.
+    monkeypatch.setenv("FINSENT_ALERT_RECIPIENTS", junk)
+    with pytest.raises(ConfigError, match="not an email address"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

@@ -42,7 +42,7 @@ def resolve_scope_key(conn: Connection, scope_type: str, key: str) -> ScopeKey:
         names = list(dict.fromkeys(sources.values()))
         if key in names:
             return ScopeKey(key)
-        if key.isdigit() and int(key) in sources:
+        if key.isascii() and key.isdigit() and int(key) in sources:
             name = sources[int(key)]
             return ScopeKey(name, note=f"feed #{key} is source '{name}'")
         return _by_case(key, names, "source") or ScopeKey(

@@ -132,6 +132,8 @@ def _alive(psutil, pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+    except psutil.AccessDenied:  # another user's process (macOS): it exists
+        return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -95,14 +95,6 @@ def _canonical_http(parts) -> str:
     return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _stored_forms(url: str) -> list[str]:
-    """Every form under which an earlier FinSent may have stored this feed."""
-    forms = [url]
-    if not urlsplit(url).scheme:  # a local path; stored as a file:// URL before
-        forms.append(Path(url).as_uri())
-    return forms
-
-
 @dataclass(frozen=True)
 class AddResult:
     url: str
@@ -130,22 +122,25 @@ def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list
     for raw, name, tags in entries:
         try:
             url = normalise_feed_location(raw)
-            check_local_feed(url)
         except ConfigError as exc:
             errors.append(str(exc).removeprefix("config: "))
             continue
         rows.setdefault(url, (name, tags))  # keeps order, drops repeats within the call
+    stored = _stored_feeds(session) if rows else {}
+    for url in rows:
+        if url not in stored:
+            # Only new ones: a registered local feed that is broken now (a writer caught
+            # mid-file) is a fetch failure of that feed at ingest, not a reason to stop a run.
+            try:
+                check_local_feed(url)
+            except ConfigError as exc:
+                errors.append(str(exc).removeprefix("config: "))
     if errors:
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         raise ConfigError(shown + " (no feed was added)")
     results: list[AddResult] = []
     for url, (name, tags) in rows.items():
-        existing = session.execute(
-            select(Feed.id, Feed.url, Feed.enabled)
-            .where(Feed.url.in_(_stored_forms(url)))
-            .order_by(Feed.id)
-            .limit(1)
-        ).first()
+        existing = stored.get(url)
         if existing is not None:
             results.append(AddResult(existing.url, False, existing.id, existing.enabled))
             continue
@@ -156,34 +151,69 @@ def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list
             .returning(Feed.id)
         )
         new_id = session.execute(stmt).scalar_one_or_none()
-        if new_id is None:
-            existing = session.execute(select(Feed.id, Feed.enabled).where(Feed.url == url)).one()
-            results.append(AddResult(url, False, existing.id, existing.enabled))
+        if new_id is None:  # added by a concurrent process since we looked
+            row = session.execute(select(Feed.id, Feed.url, Feed.enabled).where(Feed.url == url)).one()
+            results.append(AddResult(row.url, False, row.id, row.enabled))
         else:
             results.append(AddResult(url, True, new_id))
     return results
 
 
+def _stored_feeds(session: Session) -> dict:
+    """Registered feeds by the canonical form of their location, the oldest first.
+
+    Rows stored by earlier versions may be spelt otherwise (a file:// URL, an upper-case
+    host, an explicit default port); canonicalising them here, not in a migration, keeps
+    their ids and articles as they are. The feeds table holds hundreds of rows, not millions.
+    """
+    found: dict = {}
+    for row in session.execute(select(Feed.id, Feed.url, Feed.enabled).order_by(Feed.id)):
+        found.setdefault(row.url, row)
+        with contextlib.suppress(ConfigError):  # e.g. an invalid port: the stored spelling only
+            found.setdefault(_canonical(row.url), row)
+    return found
+
+
+def _canonical(stored: str) -> str:
+    """The form normalise_feed_location gives a stored location, without touching the disk."""
+    parts = urlsplit(stored)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return _canonical_http(parts)
+    if scheme == "file":
+        return str(Path(unquote(parts.path)).resolve())
+    return stored
+
+
 def find_feeds(session: Session, refs: list[str]) -> list[Feed]:
-    """Feeds by id or URL/path; ConfigError naming any that do not exist."""
-    found: list[Feed] = []
+    """Feeds by id or URL/path, each once; ConfigError naming any that do not exist."""
+    found: dict[int, Feed] = {}
     missing: list[str] = []
+    stored = None
     for ref in refs:
-        feed = None
-        if ref.isdigit():
-            feed = session.get(Feed, int(ref))
+        feed = session.get(Feed, int(ref)) if ref.isascii() and ref.isdigit() else None
         if feed is None:
-            candidates = {ref}
-            with contextlib.suppress(ConfigError):
-                candidates.update(_stored_forms(normalise_feed_location(ref)))
-            feed = session.execute(select(Feed).where(Feed.url.in_(candidates))).scalars().first()
+            stored = _stored_feeds(session) if stored is None else stored
+            row = next((stored[k] for k in _lookup_keys(ref) if k in stored), None)
+            feed = session.get(Feed, row.id) if row is not None else None
         if feed is None:
             missing.append(ref)
         else:
-            found.append(feed)
+            found.setdefault(feed.id, feed)  # named twice (by id and by URL): removed once
     if missing:
         raise ConfigError(f"no such feed: {', '.join(missing)} (see `finsent feeds list`)")
-    return found
+    return list(found.values())
+
+
+def _lookup_keys(ref: str) -> list[str]:
+    """The spellings under which ``ref`` may be registered, including a file since deleted."""
+    keys = [ref]
+    for spell in (normalise_feed_location, _canonical):
+        with contextlib.suppress(ConfigError):
+            keys.append(spell(ref))
+    if not urlsplit(ref).scheme:
+        keys.append(str(Path(ref).expanduser().resolve()))
+    return keys
 
 
 def feeds_with_tags(session: Session, tags: list[str]) -> list[int]:

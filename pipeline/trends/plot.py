@@ -46,7 +46,8 @@ def plot_trend(trend: Trend, path: Path) -> Path:
     )
 
     width = step / timedelta(days=1) * 0.9  # matplotlib dates count in days
-    bottom.bar(buckets, [p.articles for p in trend.points], width=width, align="edge", color="#7f8c8d")
+    mids = [b + step / 2 for b in buckets]  # centred under the points above
+    bottom.bar(mids, [p.articles for p in trend.points], width=width, color="#7f8c8d")
     bottom.set_ylabel("articles")
     locator = AutoDateLocator()
     bottom.xaxis.set_major_locator(locator)
