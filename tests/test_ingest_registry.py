@@ -204,3 +204,14 @@ def test_a_feed_named_twice_is_removed_once(db):
         (feed,) = add_feeds(session, ["https://twice.example.com/rss"])
         results = remove_feeds(session, [str(feed.feed_id), "https://TWICE.example.com/rss"])
     assert [r.action for r in results] == ["deleted"]
+
+
+def test_a_file_url_naming_another_host_is_refused(db, tmp_path):
+    local = tmp_path / "f.xml"
+    local.write_text("<rss version='2.0'><channel><title>t</title></channel></rss>")
+    refused = "names host 'fileserver': file:// URLs are read on this machine"
+    with pytest.raises(ConfigError, match=refused), db.transaction() as session:
+        add_feeds(session, [f"file://fileserver{local}"])
+    with db.transaction() as session:
+        (same,) = add_feeds(session, [f"file://localhost{local}"])
+    assert same.url == str(local.resolve())

@@ -30,6 +30,11 @@ def normalise_feed_location(raw: str) -> str:
             raise ConfigError(f"feed URL '{raw}' has no host: use https://host/path")
         return _canonical_http(parts)
     if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigError(
+                f"feed URL '{raw}' names host '{parts.netloc}': file:// URLs are read on this "
+                "machine, so use file:///path (three slashes) or the path itself"
+            )
         path = Path(unquote(parts.path))
         if not path.is_file():
             raise ConfigError(f"feed file '{raw}' does not exist")
