@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.db.engine import Database
@@ -24,7 +24,7 @@ from pipeline.settings import Settings, released_model_dir
 log = logging.getLogger(__name__)
 
 # What a re-score of the same (article, model) replaces: the verdict on the edited text.
-RESCORED_COLUMNS = ("label", "p_negative", "p_neutral", "p_positive", "score", "scored_at")
+RESCORED_COLUMNS = ("label", "p_negative", "p_neutral", "p_positive", "score", "scored_at", "content_hash")
 
 #: Articles fetched from the database per round trip; the classifier batches inside it.
 PAGE_SIZE = 512
@@ -120,7 +120,7 @@ def score_pending(
             page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - scored)
             with db.session() as session:
                 rows = session.execute(
-                    select(Article.id, Article.title, Article.summary)
+                    select(Article.id, Article.title, Article.summary, Article.content_hash)
                     .where(Article.id > last_id, ~_has_score(version))
                     .order_by(Article.id)
                     .limit(page)
@@ -139,6 +139,7 @@ def score_pending(
                     "p_positive": float(res.probabilities["positive"]),
                     "score": float(res.score),
                     "scored_at": stamp,
+                    "content_hash": row.content_hash,
                 }
                 for row, res in zip(rows, results, strict=True)
             ]
@@ -160,14 +161,24 @@ def score_pending(
 
 
 def _has_score(version: str):
-    """A current score by this model: one scored after the article's last edit (an edited
-    headline is scored again, replacing that model's verdict on the old text)."""
+    """A current score by this model: one of the article's present text (an edited headline
+    is scored again, replacing that model's verdict on the old text).
+
+    The text is compared by hash, not by time: edits carry the run's logical time and
+    scores the wall clock, so in a backfill an edit never looked newer than its old score.
+    Scores from before migration 0007 carry no hash and keep the time rule."""
     return (
         select(SentimentScore.id)
         .where(
             SentimentScore.article_id == Article.id,
             SentimentScore.model_version == version,
-            (Article.updated_at.is_(None)) | (SentimentScore.scored_at >= Article.updated_at),
+            or_(
+                SentimentScore.content_hash == Article.content_hash,
+                and_(
+                    SentimentScore.content_hash.is_(None),
+                    or_(Article.updated_at.is_(None), SentimentScore.scored_at >= Article.updated_at),
+                ),
+            ),
         )
         .exists()
     )

@@ -165,7 +165,9 @@ def test_edited_article_is_rescored_in_place(db, settings) -> None:
     with db.transaction() as s:
         first = s.execute(select(Article.id).order_by(Article.id)).scalars().first()
         s.execute(
-            update(Article).where(Article.id == first).values(title="Stock 0 rises", updated_at=edited_at)
+            update(Article)
+            .where(Article.id == first)
+            .values(title="Stock 0 rises", content_hash="e" * 64, updated_at=edited_at)  # as ingest edits
         )
     report = score_pending(db, settings, classifier=clf, now=edited_at + timedelta(minutes=1))
     assert report.scored == 1
@@ -174,3 +176,40 @@ def test_edited_article_is_rescored_in_place(db, settings) -> None:
         row = s.execute(select(SentimentScore).where(SentimentScore.article_id == first)).scalar_one()
     assert row.label == "positive"
     assert score_pending(db, settings, classifier=clf, now=edited_at + timedelta(minutes=2)).scored == 0
+
+
+def test_an_edit_in_a_backfill_is_rescored_although_its_score_is_newer(db, settings) -> None:
+    # A backfill stamps edits with its logical time, long before the wall-clock time of the
+    # first score: the text decides, not the clocks.
+    from sqlalchemy import update
+
+    seed_articles(db, 2)
+    clf = KeywordClassifier("kw")
+    assert score_pending(db, settings, classifier=clf).scored == 2  # scored_at: the wall clock
+    with db.transaction() as s:
+        first = s.execute(select(Article.id).order_by(Article.id)).scalars().first()
+        s.execute(
+            update(Article)
+            .where(Article.id == first)
+            .values(title="Stock 0 rises", content_hash="e" * 64, updated_at=NOW)  # NOW is in the past
+        )
+    assert score_pending(db, settings, classifier=clf).scored == 1
+    with db.session() as s:
+        row = s.execute(select(SentimentScore).where(SentimentScore.article_id == first)).scalar_one()
+    assert (row.label, row.content_hash) == ("positive", "e" * 64)
+    assert score_pending(db, settings, classifier=clf).scored == 0
+
+
+def test_scores_from_before_the_hash_keep_the_time_rule(db, settings) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    seed_articles(db, 2)
+    clf = KeywordClassifier("kw")
+    score_pending(db, settings, classifier=clf, now=NOW)
+    with db.transaction() as s:
+        s.execute(update(SentimentScore).values(content_hash=None))  # as rows scored before 0007
+        first = s.execute(select(Article.id).order_by(Article.id)).scalars().first()
+        s.execute(update(Article).where(Article.id == first).values(updated_at=NOW + timedelta(hours=1)))
+    assert score_pending(db, settings, classifier=clf, now=NOW + timedelta(hours=2)).scored == 1

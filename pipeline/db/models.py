@@ -167,6 +167,9 @@ class SentimentScore(Base):
     p_positive: Mapped[float] = mapped_column(REAL)
     score: Mapped[float] = mapped_column(REAL, comment="p_positive - p_negative")
     scored_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    content_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="articles.content_hash of the text scored; NULL: scored before 0007"
+    )
 
     __table_args__ = (
         UniqueConstraint("article_id", "model_version", name="uq_sentiment_scores_article_model"),
