@@ -38,6 +38,9 @@ def test_ticker_by_hour(run_cli) -> None:
     assert lines[2].split()[:6] == ["2026-11-20", "09:00", "2", "1", "100.0", "0.0"]
     total = lines[-1].split()
     assert total[:5] == ["total", "4", "3", "75.0", "25.0"]
+    # One of the three negatives is a syndicated copy: counted once, 2 of 3 first copies.
+    assert lines[1].endswith("novel neg%")
+    assert total[-1] == "66.7"
 
 
 def test_the_header_starts_where_the_first_whole_bucket_does(run_cli) -> None:

@@ -55,6 +55,7 @@ class TrendPoint:
     sum_score: float
     sum_confidence: float
     sum_weighted_score: float
+    novel_negative: int = 0  # negative first copies: a syndicated story counts once
 
     @property
     def negative_share(self) -> float:
@@ -71,6 +72,10 @@ class TrendPoint:
     @property
     def mean_score(self) -> float:
         return self.sum_score / self.articles
+
+    @property
+    def novel_negative_share(self) -> float | None:
+        return self.novel_negative / self.novel if self.novel else None
 
     @property
     def weighted_score(self) -> float | None:
@@ -99,6 +104,7 @@ class Trend:
             sum_score=sum(p.sum_score for p in self.points),
             sum_confidence=sum(p.sum_confidence for p in self.points),
             sum_weighted_score=sum(p.sum_weighted_score for p in self.points),
+            novel_negative=sum(p.novel_negative for p in self.points),
         )
 
     def render(self) -> str:
@@ -109,7 +115,7 @@ class Trend:
             f"{self.until:%Y-%m-%d %H:%M} UTC ({len(self.points)} {self.by}s with news)"
         )
         header = f"{'bucket (UTC)':<16}  {'articles':>8}  {'novel':>6}  {'neg%':>6}  {'neu%':>6}  {'pos%':>6}"
-        header += f"  {'mean':>7}  {'weighted':>8}"
+        header += f"  {'mean':>7}  {'weighted':>8}  {'novel neg%':>10}"
         lines = [title, header]
         for point in self.points:
             lines.append(_row(point.bucket.astimezone(UTC).strftime(fmt), point))
@@ -120,10 +126,12 @@ class Trend:
 
 
 def _row(label: str, p: TrendPoint) -> str:
-    weighted = "" if p.weighted_score is None else f"{p.weighted_score:+.3f}"
+    weighted = "-" if p.weighted_score is None else f"{p.weighted_score:+.3f}"
+    novel_negative = "-" if p.novel_negative_share is None else f"{100 * p.novel_negative_share:.1f}"
     return (
         f"{label:<16}  {p.articles:>8}  {p.novel:>6}  {100 * p.negative_share:>6.1f}  "
         f"{100 * p.neutral_share:>6.1f}  {100 * p.positive_share:>6.1f}  {p.mean_score:>+7.3f}  {weighted:>8}"
+        f"  {novel_negative:>10}"
     )
 
 
@@ -170,7 +178,7 @@ def load_trend(db: Database, scope: Scope, *, since: datetime, now: datetime, by
     sql = text(
         f"""
         SELECT bucket, n_articles, n_novel, n_negative, n_neutral, n_positive,
-               sum_score, sum_confidence, sum_weighted_score
+               sum_score, sum_confidence, sum_weighted_score, n_novel_negative
         FROM {table}
         WHERE scope_type = :scope_type AND scope_key = :scope_key
           AND bucket >= date_trunc(:by, CAST(:since AS timestamptz), 'UTC')
