@@ -80,6 +80,18 @@ def test_entry_dates():
     assert entry_date({"published_parsed": _struct(NOW + timedelta(minutes=2))}, NOW) == (NOW, None)
 
 
+def test_a_backfill_keeps_dates_between_its_time_and_the_wall_clock():
+    # A run as of 11:00, made at 20:00, must not pile 12:30's item into 11:00's hour.
+    backfill, wall = NOW - timedelta(hours=9), NOW
+    later = backfill + timedelta(hours=1, minutes=30)
+    assert entry_date({"published_parsed": _struct(later)}, backfill, wall) == (later, None)
+    # Ahead of the wall clock too: a publisher's bad clock, clamped to the run's time.
+    assert entry_date({"published_parsed": _struct(wall + timedelta(days=3))}, backfill, wall) == (
+        backfill,
+        "future",
+    )
+
+
 def test_normalise_entry_keys_and_language():
     entry = {
         "id": "urn:guid:1",
@@ -104,3 +116,10 @@ def test_normalise_entry_keys_and_language():
     assert normalise_entry({"title": " <b></b> "}, now=NOW, feed_language=None) is None
     long_guid = normalise_entry({**entry, "id": "g" * 5000}, now=NOW, feed_language=None)
     assert long_guid.item_key.startswith("sha256:") and len(long_guid.item_key) < 100
+
+
+def test_an_rss_date_without_a_zone_is_read_as_utc():
+    # feedparser leaves such dates unparsed; they used to become "missing" (the fetch time).
+    entry = {"published": "Sun, 08 Mar 2026 06:45:00"}
+    assert entry_date(entry, NOW) == (datetime(2026, 3, 8, 6, 45, tzinfo=UTC), None)
+    assert entry_date({"published": "not a date"}, NOW) == (NOW, "missing")

@@ -7,6 +7,7 @@ skips them.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import html
 import re
@@ -147,18 +148,40 @@ def _struct_to_datetime(value: Any) -> datetime | None:
         return None
 
 
-def entry_date(entry: dict[str, Any], now: datetime) -> tuple[datetime, str | None]:
+def _rfc822_without_zone(value: Any) -> datetime | None:
+    """An RSS date that feedparser leaves unparsed because it names no zone (``Sun, 08 Mar
+    2026 06:45:00``), read as UTC, as feedparser reads Atom dates without a zone."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    try:
+        return datetime.fromtimestamp(email.utils.mktime_tz(parsed), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def entry_date(
+    entry: dict[str, Any], now: datetime, latest: datetime | None = None
+) -> tuple[datetime, str | None]:
     """(published_at, date_flag): the feed's date, else ``now`` flagged 'missing'; dates
-    ahead of ``now`` are clamped to it (flagged 'future' beyond clock skew)."""
-    for name in ("published_parsed", "updated_parsed", "created_parsed"):
-        when = _struct_to_datetime(_get(entry, name))
+    ahead of ``latest`` (default ``now``) are clamped to it (flagged 'future' beyond clock
+    skew).
+
+    A backfill (``now`` in the past) passes the wall clock as ``latest``: a date after the
+    run's logical time but before the real one is a real date, and clamping it would pile
+    the hours after ``now`` into ``now``'s hour for good."""
+    ceiling = max(now, latest) if latest is not None else now
+    for name in ("published", "updated", "created"):
+        when = _struct_to_datetime(_get(entry, f"{name}_parsed")) or _rfc822_without_zone(_get(entry, name))
         if when is None:
             continue
         if when < EARLIEST_PLAUSIBLE:
             break  # epoch zero and friends: a placeholder, not a date
-        if when > now:
-            return now, ("future" if when > now + FUTURE_TOLERANCE else None)
-        return when, None
+        if when <= ceiling:
+            return when, None
+        return now, ("future" if when > ceiling + FUTURE_TOLERANCE else None)
     return now, "missing"
 
 
@@ -174,8 +197,11 @@ def _detail_language(entry: dict[str, Any], key: str) -> Any:
     return _get(detail, "language") if isinstance(detail, dict) else None
 
 
-def normalise_entry(entry: dict[str, Any], *, now: datetime, feed_language: str | None) -> ArticleRow | None:
-    """The article for one feedparser entry, or None when it has neither title nor text."""
+def normalise_entry(
+    entry: dict[str, Any], *, now: datetime, feed_language: str | None, latest: datetime | None = None
+) -> ArticleRow | None:
+    """The article for one feedparser entry, or None when it has neither title nor text.
+    ``latest``: the wall clock, in a backfill (see entry_date)."""
     summary = clean_text(_get(entry, "summary") or _get(entry, "description"), SUMMARY_MAX)
     title = clean_text(_get(entry, "title"), TITLE_MAX)
     if not title:
@@ -188,7 +214,7 @@ def normalise_entry(entry: dict[str, Any], *, now: datetime, feed_language: str 
     key = guid or url or f"sha256:{content_hash}"
     if len(key) > KEY_MAX:
         key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    published_at, date_flag = entry_date(entry, now)
+    published_at, date_flag = entry_date(entry, now, latest)
     tkey, specific = title_key(title)
     return ArticleRow(
         item_key=key,

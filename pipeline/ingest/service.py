@@ -163,8 +163,9 @@ def prepare_feed(
         feed_language = parsed.language or request.language
         articles = {}
         empty = 0
+        wall_clock = utc_now()  # dates up to it are real in a backfill, not "future"
         for entry in parsed.entries:
-            row = normalise_entry(entry, now=now, feed_language=feed_language)
+            row = normalise_entry(entry, now=now, feed_language=feed_language, latest=wall_clock)
             if row is None:
                 empty += 1
             else:
