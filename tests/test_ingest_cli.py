@@ -176,7 +176,7 @@ def test_feeds_relink_after_a_watchlist_edit(runner, db, tmp_path, monkeypatch):
 
 
 def test_the_demo_and_tagged_feeds_can_be_removed_together(runner, db, tmp_path, feed_server: FeedServer):
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from pipeline.db.models import Article, Feed
     from pipeline.run import register_demo
@@ -196,6 +196,8 @@ def test_the_demo_and_tagged_feeds_can_be_removed_together(runner, db, tmp_path,
     with db.session() as session:
         assert session.execute(select(Feed.url)).scalars().all() == [real]
         assert session.execute(select(func.count()).select_from(Article)).scalar_one() == 2
+        # The purge refreshed the rollups: no hour waits for the next run.
+        assert session.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar_one() == 0
 
     none_left = run(runner, "feeds", "remove", "--demo")
     assert none_left.exit_code == 2 and "no demo feed is registered in" in none_left.output

@@ -94,3 +94,33 @@ def test_run_with_a_wrong_model_path_is_one_line(db, database_url: str, tmp_path
     proc2 = finsent(tmp_path / "d", "ingest", extra_env=env)
     assert proc2.returncode == 0
     assert "1 new" in proc2.stdout
+
+
+@pytest.mark.slow
+def test_score_brings_the_trend_views_up_to_date(db, database_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import func, select, text
+
+    from pipeline.db.models import SentimentScore
+
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
+        "<item><title>Acme shares fall after a profit warning</title><guid>x1</guid>"
+        "<pubDate>Sun, 29 Nov 2026 06:00:00 +0000</pubDate></item></channel></rss>"
+    )
+    env = {"FINSENT_DATABASE_URL": database_url, "FINSENT_FEEDS": str(feed), **model_env()}
+    assert (
+        finsent(tmp_path / "d", "run", "--skip", "score", "--skip", "alerts", extra_env=env).returncode == 0
+    )
+    proc = finsent(tmp_path / "d", "score", extra_env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 articles scored" in proc.stdout and "rollups:" in proc.stdout
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(SentimentScore)).scalar_one() == 1
+        assert s.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar_one() == 0
+        assert (
+            s.execute(
+                text("SELECT sum(n_articles) FROM sentiment_hourly WHERE scope_type = 'market'")
+            ).scalar_one()
+            == 1
+        )

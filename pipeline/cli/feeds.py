@@ -148,23 +148,28 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
 
     if not (refs or tags or demo):
         raise click.UsageError("name feeds by id or URL, or give --tag or --demo")
-    with app.database() as database, database.transaction() as session:
-        chosen = list(refs)
-        if tags:
-            tagged = feeds_with_tags(session, list(tags))
-            if not tagged:
-                raise click.BadParameter(
-                    f"no feed has tag {', '.join(tags)} (see `finsent feeds list`)", param_hint="--tag"
-                )
-            chosen += [str(i) for i in tagged]
-        if demo:
-            found = demo_feeds(session, app.settings.data_dir)
-            if not found:
-                raise click.BadParameter(
-                    f"no demo feed is registered in {app.settings.data_dir}", param_hint="--demo"
-                )
-            chosen += [str(i) for i in found]
-        results = remove_feeds(session, list(dict.fromkeys(chosen)), purge=purge)
+    with app.database() as database:
+        with database.transaction() as session:
+            chosen = list(refs)
+            if tags:
+                tagged = feeds_with_tags(session, list(tags))
+                if not tagged:
+                    raise click.BadParameter(
+                        f"no feed has tag {', '.join(tags)} (see `finsent feeds list`)", param_hint="--tag"
+                    )
+                chosen += [str(i) for i in tagged]
+            if demo:
+                found = demo_feeds(session, app.settings.data_dir)
+                if not found:
+                    raise click.BadParameter(
+                        f"no demo feed is registered in {app.settings.data_dir}", param_hint="--demo"
+                    )
+                chosen += [str(i) for i in found]
+            results = remove_feeds(session, list(dict.fromkeys(chosen)), purge=purge)
+        if any(r.action == "purged" for r in results):
+            from pipeline.trends.rollups import refresh_rollups
+
+            refresh_rollups(database)  # the trend views must not count the deleted articles
     for r in results:
         extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
         click.echo(f"{r.action}  {r.url}{extra}")

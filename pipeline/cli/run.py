@@ -64,10 +64,16 @@ def score_cmd(app, model_path: str | None, limit: int | None) -> None:
     With a new --model this re-scores history next to the old scores (both are kept).
     """
     from pipeline.scoring import score_pending
+    from pipeline.trends.rollups import refresh_rollups
 
     settings = app.settings
     if model_path:
         settings = settings.model_copy(update={"model_path": model_path})
     with app.database() as database:
         report = score_pending(database, settings, limit=limit, progress=sys.stderr.isatty())
+        # The trend views read the rollups: bring them up to date with the new scores now,
+        # not at the next run.
+        refreshed = refresh_rollups(database) if report.scored else 0
     click.echo(report.render())
+    if refreshed:
+        click.echo(f"rollups: {refreshed} buckets refreshed")
