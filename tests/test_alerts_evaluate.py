@@ -79,6 +79,24 @@ def test_a_backfill_reports_what_was_firing_then(db, settings, wire):
     assert earlier.firing == 0 and "; 0 firing;" in earlier.render()
 
 
+def test_a_backfill_before_a_later_evaluation_sends_no_email(db, settings, wire):
+    # 14:00 was evaluated (calm) before anyone backfilled 12:00: the spike at 12:00 is
+    # history, and a FIRING email now, followed by a RESOLVED one, would be a false alarm.
+    _quiet_ticker(db, wire)
+    with db.transaction() as s:
+        add_burst(s, wire, ticker="ACME", end=NOW, count=12, negatives=10)
+    later = NOW + timedelta(hours=3)
+    assert evaluate(db, settings, now=later).notices == []
+    backfill = evaluate(db, settings, now=NOW)
+    assert [n.kind for n in backfill.fired] == ["fired"] and backfill.deliveries == 0
+    assert f"no email: {later:%Y-%m-%d %H:%M}Z was already evaluated (a backfill)" in backfill.render()
+    (alert,) = _alerts(db)
+    assert alert.last_notified_at is None  # recorded, not notified
+    resolved = evaluate(db, settings, now=later + timedelta(minutes=15))
+    assert [n.kind for n in resolved.notices] == ["resolved"] and resolved.deliveries == 0
+    assert _deliveries(db) == []
+
+
 def test_steady_gloom_does_not_page_but_a_usually_quiet_ticker_does(db, settings, wire):
     with db.transaction() as s:
         add_history(s, wire, ticker="GLUM", end=NOW, hours=48, per_hour=10, negative_share=0.7)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -120,5 +122,26 @@ def test_0006_repairs_copies_whose_first_copy_was_purged(empty_database_url: str
             )
         assert rows[first] == (first, True) and rows[copy] == (first, False)
         assert rows[orphan_a] == (orphan_a, True) and rows[orphan_b] == (orphan_a, False)
+    finally:
+        engine.dispose()
+
+
+def test_0008_starts_from_the_latest_evaluation_alerts_record(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        upgrade(engine, "0007")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at, "
+                    "window_start, window_end, volume, negative_share, baseline_share, deviation) VALUES "
+                    "('ticker', 'ACME', 'resolved', :t, :t, :t, :t, 10, 0.5, 0.1, 4.0)"
+                ),
+                {"t": "2026-11-20T12:00:00Z"},
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            seeded = conn.execute(text("SELECT evaluated_at FROM alert_evaluations")).scalars().all()
+        assert seeded == [datetime(2026, 11, 20, 12, tzinfo=UTC)]
     finally:
         engine.dispose()

@@ -49,7 +49,7 @@ from pipeline.alerts.queries import (
 )
 from pipeline.alerts.recipients import Routing, load_routing
 from pipeline.db.engine import Database
-from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
+from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertEvaluation, AlertSilence
 from pipeline.errors import AlertError
 from pipeline.settings import Settings
 
@@ -91,6 +91,7 @@ class EvaluationReport:
     notices: list[Notice] = field(default_factory=list)
     firing: int = 0
     deliveries: int = 0
+    quiet_after: datetime | None = None  # set when a later time was already evaluated: no email
 
     def of(self, kind: str) -> list[Notice]:
         return [n for n in self.notices if n.kind == kind]
@@ -111,6 +112,8 @@ class EvaluationReport:
         )
         if self.skipped:
             head += f"; {self.skipped} already evaluated"
+        if self.quiet_after is not None:
+            head += f"; no email: {self.quiet_after:%Y-%m-%d %H:%M}Z was already evaluated (a backfill)"
         lines = [head] + [f"  {n.kind:<8} {n.render()}" for n in self.notices]
         return "\n".join(lines)
 
@@ -140,7 +143,17 @@ def evaluate(
     routing = routing if routing is not None else load_routing(settings)
     with db.transaction() as session:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVALUATION_LOCK})
-        return _Evaluation(session, settings, params, routing, now, model_version, notify).run()
+        latest = session.scalar(select(func.max(AlertEvaluation.evaluated_at)))
+        session.execute(insert(AlertEvaluation).values(evaluated_at=now).on_conflict_do_nothing())
+        # A time before one already evaluated is a backfill: what it finds is history, and an
+        # email about it now would be stale (a later evaluation may have found it calm).
+        late = latest is not None and now < latest
+        report = _Evaluation(
+            session, settings, params, routing, now, model_version, notify and not late
+        ).run()
+        if late and notify:
+            report.quiet_after = latest
+        return report
 
 
 @dataclass

@@ -211,6 +211,15 @@ class Alert(Base):
     )
 
 
+class AlertEvaluation(Base):
+    """One row per evaluation time: an evaluation earlier than the latest is a backfill."""
+
+    __tablename__ = "alert_evaluations"
+
+    evaluated_at: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), comment="wall clock")
+
+
 class AlertSilence(Base):
     """A scope muted until a time (Alertmanager-style silence)."""
 
