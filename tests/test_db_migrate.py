@@ -145,3 +145,40 @@ def test_0008_starts_from_the_latest_evaluation_alerts_record(empty_database_url
         assert seeded == [datetime(2026, 11, 20, 12, tzinfo=UTC)]
     finally:
         engine.dispose()
+
+
+def test_0007_gives_current_scores_their_text_and_marks_no_hour(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        upgrade(engine, "0006")
+        with engine.begin() as conn:
+            feed = conn.execute(
+                text("INSERT INTO feeds (url) VALUES ('https://x.example/rss') RETURNING id")
+            ).scalar()
+            ids = {}
+            for key, updated in (("plain", None), ("edited", "2026-11-20T13:00:00Z")):
+                ids[key] = conn.execute(
+                    text(
+                        "INSERT INTO articles (feed_id, item_key, title, published_at, first_seen_at, "
+                        "content_hash, title_key, updated_at) VALUES (:f, :k, :k, '2026-11-20T10:00:00Z', "
+                        "'2026-11-20T10:00:00Z', :h, :k, :u) RETURNING id"
+                    ),
+                    {"f": feed, "k": key, "h": key * 8, "u": updated},
+                ).scalar()
+                conn.execute(
+                    text(
+                        "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
+                        "p_neutral, p_positive, score, scored_at) VALUES (:a, 'm', 'neutral', 0.1, 0.8, "
+                        "0.1, 0, '2026-11-20T12:00:00Z')"
+                    ),
+                    {"a": ids[key]},
+                )
+            conn.execute(text("DELETE FROM trends_dirty_hours"))
+        upgrade(engine)
+        with engine.connect() as conn:
+            hashes = dict(conn.execute(text("SELECT article_id, content_hash FROM sentiment_scores")).all())
+            dirty = conn.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar()
+        assert hashes == {ids["plain"]: "plain" * 8, ids["edited"]: None}  # the edit is scored again
+        assert dirty == 0
+    finally:
+        engine.dispose()

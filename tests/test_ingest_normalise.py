@@ -85,6 +85,9 @@ def test_a_backfill_keeps_dates_between_its_time_and_the_wall_clock():
     backfill, wall = NOW - timedelta(hours=9), NOW
     later = backfill + timedelta(hours=1, minutes=30)
     assert entry_date({"published_parsed": _struct(later)}, backfill, wall) == (later, None)
+    # A few minutes ahead of the wall clock is skew against the real time: clamped to it.
+    skew = wall + timedelta(minutes=2)
+    assert entry_date({"published_parsed": _struct(skew)}, backfill, wall) == (wall, None)
     # Ahead of the wall clock too: a publisher's bad clock, clamped to the run's time.
     assert entry_date({"published_parsed": _struct(wall + timedelta(days=3))}, backfill, wall) == (
         backfill,
@@ -123,3 +126,14 @@ def test_an_rss_date_without_a_zone_is_read_as_utc():
     entry = {"published": "Sun, 08 Mar 2026 06:45:00"}
     assert entry_date(entry, NOW) == (datetime(2026, 3, 8, 6, 45, tzinfo=UTC), None)
     assert entry_date({"published": "not a date"}, NOW) == (NOW, "missing")
+    # What feedparser rejected for another reason stays rejected.
+    for bad in ("31 Feb 2026 06:45:00 GMT", "Sun, 08 Mar 2026 25:61:00", "Sun, 08 Mar 2026 06:45:00 +0530x"):
+        assert entry_date({"published": bad}, NOW) == (NOW, "missing"), bad
+    # A date feedparser did parse, in any field, comes before the fallback.
+    updated = NOW - timedelta(hours=5)
+    assert entry_date(
+        {"published": "Sun, 08 Mar 2026 06:45:00", "updated_parsed": _struct(updated)}, NOW
+    ) == (
+        updated,
+        None,
+    )

@@ -166,13 +166,13 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
                     )
                 chosen += [str(i) for i in found]
             results = remove_feeds(session, list(dict.fromkeys(chosen)), purge=purge)
+        for r in results:  # committed: said before the refresh below, whatever it does
+            extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
+            click.echo(f"{r.action}  {r.url}{extra}")
         if any(r.action == "purged" for r in results):
             from pipeline.trends.rollups import refresh_rollups
 
             refresh_rollups(database)  # the trend views must not count the deleted articles
-    for r in results:
-        extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
-        click.echo(f"{r.action}  {r.url}{extra}")
 
 
 @feeds.command("enable")

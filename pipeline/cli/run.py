@@ -71,9 +71,8 @@ def score_cmd(app, model_path: str | None, limit: int | None) -> None:
         settings = settings.model_copy(update={"model_path": model_path})
     with app.database() as database:
         report = score_pending(database, settings, limit=limit, progress=sys.stderr.isatty())
-        # The trend views read the rollups: bring them up to date with the new scores now,
-        # not at the next run.
-        refreshed = refresh_rollups(database) if report.scored else 0
-    click.echo(report.render())
-    if refreshed:
-        click.echo(f"rollups: {refreshed} buckets refreshed")
+        click.echo(report.render())  # stored whatever happens next
+        if report.scored:
+            # The trend views read the rollups: up to date with the new scores now, not at
+            # the next run.
+            click.echo(f"rollups: {refresh_rollups(database)} buckets refreshed")

@@ -7,7 +7,6 @@ skips them.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import html
 import re
@@ -148,17 +147,33 @@ def _struct_to_datetime(value: Any) -> datetime | None:
         return None
 
 
+# RFC 822 without a zone: "Sun, 08 Mar 2026 06:45:00" (the weekday and the seconds optional).
+_NO_ZONE = re.compile(
+    r"^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
+
+
 def _rfc822_without_zone(value: Any) -> datetime | None:
-    """An RSS date that feedparser leaves unparsed because it names no zone (``Sun, 08 Mar
-    2026 06:45:00``), read as UTC, as feedparser reads Atom dates without a zone."""
-    if not isinstance(value, str) or not value.strip():
+    """An RSS date that feedparser leaves unparsed only because it names no zone, read as
+    UTC (as feedparser reads Atom dates without a zone). Anything else feedparser rejected
+    (31 Feb, 25:61, a broken zone) stays rejected."""
+    match = _NO_ZONE.match(value) if isinstance(value, str) else None
+    if match is None:
         return None
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
+    day, month, year, hour, minute, second = match.groups()
+    if month.lower() not in _MONTHS:
         return None
     try:
-        return datetime.fromtimestamp(email.utils.mktime_tz(parsed), tz=UTC)
-    except (OverflowError, ValueError, OSError):
+        return datetime(
+            int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
+        )
+    except ValueError:
         return None
 
 
@@ -173,15 +188,20 @@ def entry_date(
     run's logical time but before the real one is a real date, and clamping it would pile
     the hours after ``now`` into ``now``'s hour for good."""
     ceiling = max(now, latest) if latest is not None else now
-    for name in ("published", "updated", "created"):
-        when = _struct_to_datetime(_get(entry, f"{name}_parsed")) or _rfc822_without_zone(_get(entry, name))
+    names = ("published", "updated", "created")
+    # feedparser's own parse of any field first; the no-zone fallback only after all of them.
+    candidates = [_struct_to_datetime(_get(entry, f"{n}_parsed")) for n in names]
+    candidates += [_rfc822_without_zone(_get(entry, n)) for n in names]
+    for when in candidates:
         if when is None:
             continue
         if when < EARLIEST_PLAUSIBLE:
             break  # epoch zero and friends: a placeholder, not a date
         if when <= ceiling:
             return when, None
-        return now, ("future" if when > ceiling + FUTURE_TOLERANCE else None)
+        if when <= ceiling + FUTURE_TOLERANCE:
+            return ceiling, None  # clock skew against the real time: at most a few minutes
+        return now, "future"
     return now, "missing"
 
 

@@ -145,7 +145,13 @@ def _requests(db: Database, *, now: datetime, feed_ids: Sequence[int] | None) ->
 
 
 def prepare_feed(
-    fetcher: Fetcher, linker: TickerLinker, request: FeedRequest, *, now: datetime, started_at: datetime
+    fetcher: Fetcher,
+    linker: TickerLinker,
+    request: FeedRequest,
+    *,
+    now: datetime,
+    started_at: datetime,
+    wall_clock: datetime | None = None,
 ) -> FeedWork:
     """Fetch, parse, normalise and link one feed (runs in a worker thread; no database)."""
     fetch = FetchResult("internal_error")
@@ -163,8 +169,7 @@ def prepare_feed(
         feed_language = parsed.language or request.language
         articles = {}
         empty = 0
-        wall_clock = utc_now()  # dates up to it are real in a backfill, not "future"
-        for entry in parsed.entries:
+        for entry in parsed.entries:  # dates up to wall_clock are real in a backfill, not "future"
             row = normalise_entry(entry, now=now, feed_language=feed_language, latest=wall_clock)
             if row is None:
                 empty += 1
@@ -221,14 +226,17 @@ def ingest(
     feed_ids: Sequence[int] | None = None,
     progress: bool = False,
     watchlist: Watchlist | None = None,
+    wall_clock: datetime | None = None,
 ) -> IngestReport:
     """Fetch every due, enabled feed once (or only ``feed_ids``) and store what is new.
 
     Per-feed failures are recorded (fetches row, feed health, backoff) and reported; only
     a failure of the run itself (database down, bad watchlist) raises. ``watchlist``
     overrides ``settings.watchlist_path`` for callers that loaded it already.
+    ``wall_clock`` (default: read now) bounds the item dates a backfill keeps (entry_date).
     """
-    now = now or utc_now()
+    wall_clock = wall_clock or utc_now()
+    now = now or wall_clock
     if watchlist is None:
         watchlist = load_watchlist(settings.watchlist_path) if settings.watchlist_path else Watchlist.empty()
     linker = TickerLinker(watchlist)
@@ -248,7 +256,7 @@ def ingest(
     def work(request: FeedRequest) -> FeedWork:
         # Fetch times are the run's `now` plus the time elapsed in the run: honest and testable.
         started_at = now + timedelta(seconds=time.monotonic() - clock)
-        return prepare_feed(fetcher, linker, request, now=now, started_at=started_at)
+        return prepare_feed(fetcher, linker, request, now=now, started_at=started_at, wall_clock=wall_clock)
 
     workers = max(1, min(settings.fetch_concurrency, len(requests)))
     with (

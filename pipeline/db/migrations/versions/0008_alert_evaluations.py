@@ -33,10 +33,16 @@ def upgrade() -> None:
             comment="wall clock",
         ),
     )
-    # What is known of past evaluations: the latest time any alert was evaluated at.
+    # What is known of past evaluations: the latest time an alert or an email records.
     op.execute(
-        "INSERT INTO alert_evaluations (evaluated_at) SELECT max(last_evaluated_at) FROM alerts "
-        "HAVING max(last_evaluated_at) IS NOT NULL"
+        """
+        INSERT INTO alert_evaluations (evaluated_at)
+        SELECT t FROM (
+            SELECT greatest((SELECT max(last_evaluated_at) FROM alerts),
+                            (SELECT max(evaluated_at) FROM alert_deliveries)) AS t
+        ) AS latest
+        WHERE t IS NOT NULL
+        """
     )
 
 
