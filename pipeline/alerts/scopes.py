@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from pipeline.alerts.queries import _SOURCE_NAME
 from pipeline.trends.queries import known_tickers
 
-# As alerts name a source (pipeline.alerts.queries): the feed's name, else its URL.
-_SOURCES = text("SELECT id, coalesce(nullif(name, ''), url) AS source FROM feeds ORDER BY id")
+# Named as alerts name a source, by the same expression.
+_SOURCES = text(f"SELECT f.id, {_SOURCE_NAME} AS source FROM feeds AS f ORDER BY f.id")
 _TAGS = text("SELECT DISTINCT unnest(tags) AS tag FROM feeds ORDER BY tag")
 
 
