@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def normalise_feed_location(raw: str) -> str:
-    """An http(s) or file:// URL, or a local path made absolute. Raises ConfigError."""
+    """The feed's location in canonical form (``_canonical``): an http(s) URL, or an absolute
+    path for a local file (given as a path or a file:// URL). Raises ConfigError."""
     value = raw.strip()
     if not value:
         raise ConfigError("empty feed URL")
@@ -28,18 +29,17 @@ def normalise_feed_location(raw: str) -> str:
     if scheme in ("http", "https"):
         if not parts.hostname:
             raise ConfigError(f"feed URL '{raw}' has no host: use https://host/path")
-        return _canonical_http(parts)
+        return _canonical(value)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise ConfigError(
                 f"feed URL '{raw}' names host '{parts.netloc}': file:// URLs are read on this "
                 "machine, so use file:///path (three slashes) or the path itself"
             )
-        path = Path(unquote(parts.path))
-        if not path.is_file():
+        if not Path(unquote(parts.path)).is_file():
             raise ConfigError(f"feed file '{raw}' does not exist")
         # One file, one feed: file:///x/f.xml and /x/f.xml must not be stored (and ingested) twice.
-        return str(path.resolve())
+        return _canonical(value)
     if parts.scheme and len(parts.scheme) > 1:  # len 1: a Windows drive letter
         raise ConfigError(
             f"feed URL '{raw}' has unsupported scheme '{parts.scheme}': use http(s), file:// or a path"
@@ -57,15 +57,15 @@ _LOCAL_CHECK_MAX_BYTES = 32 * 1024 * 1024
 def check_local_feed(url: str) -> None:
     """Refuse a local file that is not an RSS/Atom feed now, not at its first ingest.
 
-    Raises ConfigError naming the file and why. http(s) feeds pass untouched, and so does a
-    local file too large to read here (ingest applies ``fetch_max_bytes`` to it).
+    ``url`` as normalise_feed_location gives it. Raises ConfigError naming the file and why.
+    http(s) feeds pass untouched, and so does a local file too large to read here (ingest
+    applies ``fetch_max_bytes`` to it).
     """
     from pipeline.ingest.parse import FeedParseError, parse_feed
 
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
+    if urlsplit(url).scheme in ("http", "https"):
         return
-    path = Path(parts.path) if parts.scheme == "file" else Path(url)
+    path = Path(url)  # normalised: a local feed is an absolute path, never a file:// URL
     try:
         with path.open("rb") as fh:
             body = fh.read(_LOCAL_CHECK_MAX_BYTES + 1)
