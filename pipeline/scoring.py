@@ -166,7 +166,8 @@ def _has_score(version: str):
 
     The text is compared by hash, not by time: edits carry the run's logical time and
     scores the wall clock, so in a backfill an edit never looked newer than its old score.
-    Scores from before migration 0007 carry no hash and keep the time rule."""
+    A score without a hash keeps the time rule; migration 0007 gave every score that was
+    current then its hash, so only stale ones (and rows written by other tools) lack it."""
     return (
         select(SentimentScore.id)
         .where(
