@@ -89,25 +89,42 @@ def test_models_match_migrations(database_url: str) -> None:
     assert diff == [], f"models.py and the migrations disagree: {diff}"
 
 
+def _raw_feed(conn) -> int:
+    """A feed inserted with plain SQL: migration tests work below the models' revision."""
+    return conn.execute(
+        text("INSERT INTO feeds (url) VALUES ('https://x.example/rss') RETURNING id")
+    ).scalar()
+
+
+def _raw_article(conn, feed_id: int, key: str, **columns) -> int:
+    """An article with plain SQL: the required columns from ``key``, plus ``columns``."""
+    values = {
+        "feed_id": feed_id,
+        "item_key": key,
+        "title": key,
+        "published_at": "2026-11-20T10:00:00Z",
+        "first_seen_at": "2026-11-20T10:00:00Z",
+        "content_hash": key,
+        "title_key": key,
+        **columns,
+    }
+    names = ", ".join(values)
+    params = ", ".join(f":{name}" for name in values)
+    return conn.execute(
+        text(f"INSERT INTO articles ({names}) VALUES ({params}) RETURNING id"), values
+    ).scalar()
+
+
 def test_0006_repairs_copies_whose_first_copy_was_purged(empty_database_url: str) -> None:
     # Databases purged before the fix keep copies that point at a deleted first copy.
     engine = make_engine(empty_database_url)
     try:
         upgrade(engine, "0005")
         with engine.begin() as conn:
-            feed = conn.execute(
-                text("INSERT INTO feeds (url) VALUES ('https://x.example/rss') RETURNING id")
-            ).scalar()
+            feed = _raw_feed(conn)
 
             def article(key: str, cluster: int | None, novel: bool) -> int:
-                return conn.execute(
-                    text(
-                        "INSERT INTO articles (feed_id, item_key, title, published_at, first_seen_at, "
-                        "content_hash, title_key, cluster_id, is_novel) VALUES (:f, :k, :k, now(), now(), "
-                        ":k, :k, :c, :n) RETURNING id"
-                    ),
-                    {"f": feed, "k": key, "c": cluster, "n": novel},
-                ).scalar()
+                return _raw_article(conn, feed, key, cluster_id=cluster, is_novel=novel)
 
             first = article("first", None, True)
             conn.execute(text("UPDATE articles SET cluster_id = id WHERE id = :i"), {"i": first})
@@ -152,19 +169,10 @@ def test_0007_gives_current_scores_their_text_and_marks_no_hour(empty_database_u
     try:
         upgrade(engine, "0006")
         with engine.begin() as conn:
-            feed = conn.execute(
-                text("INSERT INTO feeds (url) VALUES ('https://x.example/rss') RETURNING id")
-            ).scalar()
+            feed = _raw_feed(conn)
             ids = {}
             for key, updated in (("plain", None), ("edited", "2026-11-20T13:00:00Z")):
-                ids[key] = conn.execute(
-                    text(
-                        "INSERT INTO articles (feed_id, item_key, title, published_at, first_seen_at, "
-                        "content_hash, title_key, updated_at) VALUES (:f, :k, :k, '2026-11-20T10:00:00Z', "
-                        "'2026-11-20T10:00:00Z', :h, :k, :u) RETURNING id"
-                    ),
-                    {"f": feed, "k": key, "h": key * 8, "u": updated},
-                ).scalar()
+                ids[key] = _raw_article(conn, feed, key, content_hash=key * 8, updated_at=updated)
                 conn.execute(
                     text(
                         "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
