@@ -21,7 +21,7 @@ from pipeline.sentiment.data import (
     stratified_split,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sentiment"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment"
 DATA = FIXTURES / "data"
 
 

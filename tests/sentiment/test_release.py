@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.sentiment.gate import RELEASED_MODEL
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 SPLIT = DATA_DIR / "financial_phrasebank" / "fpb_split.tsv"
 

@@ -12,7 +12,7 @@ from trends_helpers import NOW, TODAY, at, clear_trends, seed
 
 from pipeline.trends.rollups import refresh_rollups
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MIGRATION = REPO / "pipeline" / "db" / "migrations" / "versions" / "0003_trends.py"
 
 VIEWS = {

@@ -14,7 +14,7 @@ from pipeline.sentiment.crossfit import SOFT_TARGETS_FILE, fold_is_done, main
 from pipeline.sentiment.data import DataFormatError, load_sources, stratified_split
 from pipeline.sentiment.train import TrainConfig, read_soft_targets, train
 
-DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
 TRAIN_ARGS = ["--data-dir", str(DATA), "--source", "fpb-split", "--max-steps", "2"]
 TRAIN_ARGS += ["--batch-size", "4", "--max-length", "24", "--val-fraction", "0.2", "--seed", "5"]
 

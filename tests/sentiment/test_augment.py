@@ -32,7 +32,7 @@ from pipeline.sentiment.data import (
     stratified_split,
 )
 
-DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
 
 
 class AlwaysRandom(random.Random):

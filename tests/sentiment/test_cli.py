@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.cli.sentiment import augment_cmd, classify_cmd, crossfit_cmd, eval_cmd, train_cmd
 
-DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--transfer", __file__, "--teacher", "t", "--cv-folds", "2"], "cross-fit"),
         # A typo would otherwise select on every validation row, headline rows included.
         (["--out", "x", "--select-on", "fpb-splt"], "'fpb-splt' is not one of the training sources"),
-        (["--out", str(Path(__file__).parent / "fixtures")], "fixtures already holds files"),
+        (["--out", str(Path(__file__).resolve().parents[1] / "fixtures")], "fixtures already holds files"),
     ],
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
@@ -92,7 +92,7 @@ def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> N
 
 
 def test_train_bad_csv_label_is_one_line(tmp_path: Path) -> None:
-    bad = Path(__file__).parent / "fixtures" / "sentiment" / "labels_bad.csv"
+    bad = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "labels_bad.csv"
     result = CliRunner().invoke(
         train_cmd,
         ["--data-dir", str(DATA), "--source", f"csv:{bad}", "--out", str(tmp_path / "m"), "--max-steps", "1"],

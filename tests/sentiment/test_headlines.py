@@ -15,7 +15,7 @@ from pipeline.sentiment.headlines import (
     rows_seen,
 )
 
-DATA = Path(__file__).parent / "fixtures" / "sentiment" / "data"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
 
 
 def test_headline_rows_are_the_tfns_rows_the_release_split_holds_out() -> None:
