@@ -1,4 +1,9 @@
-"""Model card (README.md) written next to every checkpoint."""
+"""Model card (README.md) written next to every checkpoint.
+
+The card is what a model user needs, in a fixed short shape: intended use, evaluation, limits,
+training data, how to reproduce. How a model was chosen among many runs belongs in docs/
+(docs/model-experiments.md for the release), not in the card.
+"""
 
 from __future__ import annotations
 
@@ -74,6 +79,52 @@ def train_command(config: dict[str, Any]) -> str:
     return shlex.join(parts)
 
 
+INTENDED_USE = [
+    "## Intended use",
+    "",
+    "Scoring English financial news (headlines and summaries) for FinSent's sentiment trends and"
+    " negative-spike alerts, where many articles are aggregated per company, source or market."
+    " Also usable on its own with `finsent classify` or"
+    " `AutoModelForSequenceClassification.from_pretrained`. Not meant for decisions on a single"
+    " text (trading, credit, compliance) without a person reading it; commercial use is excluded"
+    " by the training data's licence (below).",
+    "",
+]
+
+LIMITATIONS = [
+    "## Limitations",
+    "",
+    "- English only. Trained on financial news sentences (Financial PhraseBank) and, in the"
+    " training data below or the models it descends from, financial news tweets (TFNS); other"
+    " registers (long articles, earnings call transcripts) are untested."
+    " `finsent eval MODEL --headlines` measures headline-like text.",
+    "- One label per text, not per company: a headline that is good for one company and bad for"
+    " another gets one verdict.",
+    "- FPB-50 includes sentences on which only half of the annotators agreed; no model gets those"
+    " all right, so FPB-50 accuracy stays well below FPB-all.",
+    "- Probabilities are calibrated by one temperature fitted on the validation rows (ECE above);"
+    " on text unlike the training data they are less reliable.",
+    "- Served in bf16 or int8 the numbers move slightly with the CPU; with int8 (opt-in) a text's"
+    " probabilities also depend on the texts that share its batch. fp32 is exact.",
+    "",
+]
+
+
+def _reproduce(config: dict[str, Any]) -> list[str]:
+    lines = ["## Reproduce", ""]
+    recipe = config.get("recipe")
+    if recipe:
+        lines += [
+            "```",
+            shlex.join(["finsent", "train", "--recipe", str(recipe)]),
+            "```",
+            "",
+            "which runs:",
+            "",
+        ]
+    return [*lines, "```", train_command(config), "```", ""]
+
+
 def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str, Any]) -> Path:
     config = training_info["config"]
     lines = [
@@ -91,6 +142,7 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         f"Fine-tuned from `{base_model_name(config['base_model'])}` by `pipeline/sentiment/train.py`"
         f" (code version `{training_info['code_version']}`).",
         "",
+        *INTENDED_USE,
         "## Evaluation",
         "",
         "Canonical benchmark: the `test` rows of `financial_phrasebank/fpb_split.tsv`"
@@ -113,7 +165,14 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
                 lines.append(
                     f"| {kind} | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['ece']:.4f} |"
                 )
-        lines += ["", "Training checkpoint (fp32, before the fp16 export):", ""]
+        lines += [
+            "",
+            "fp32 gives the same numbers on any CPU; bf16 and int8 depend a little on the CPU"
+            " (per CPU: BENCHMARKS.md).",
+            "",
+            "Training checkpoint (fp32, before the fp16 export):",
+            "",
+        ]
     lines += [
         f"Checkpoint numbers: fp32, texts cut at max_length {config['max_length']} as in training;"
         " the evaluation gate cuts at 128 tokens and `finsent eval` scores the serving path"
@@ -134,7 +193,9 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
     val = dict(metrics["validation"], ece_uncalibrated=metrics.get("validation_ece_uncalibrated"))
     lines.append(_row("validation", val))
     record = metrics.get(RECORD_KEY)
-    if HEADLINE_SET in metrics and isinstance(record, dict):
+    # A release carries the headline rows in its served table only, so say what they are
+    # whenever the record exists, not only when the checkpoint table has them.
+    if isinstance(record, dict) and (HEADLINE_SET in metrics or released):
         lines += [
             "",
             f"`{HEADLINE_SET}` is the headline check (TFNS rows held out by split seed"
@@ -172,12 +233,8 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         f" and label (seed {split_seed}); early stopping on validation macro-F1"
         f" ({config.get('select_on') or 'all'} rows).",
         "",
-        "## Reproduce",
-        "",
-        "```",
-        train_command(config),
-        "```",
-        "",
+        *LIMITATIONS,
+        *_reproduce(config),
         "Data: Financial PhraseBank v1.0 (CC BY-NC-SA 3.0) and Twitter Financial News"
         " Sentiment (MIT). The model inherits the non-commercial terms of the PhraseBank.",
         "",

@@ -1,0 +1,57 @@
+"""The model card keeps a model user's short shape, and the released card is what card.py writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
+
+RELEASE = Path(__file__).resolve().parents[2] / "models" / "finsent-minilm-v1"
+NOTES_HEADING = "## About this release"
+SECTIONS = ("## Intended use", "## Evaluation", "## Training data", "## Limitations", "## Reproduce")
+
+
+def _release_inputs() -> tuple[dict, dict]:
+    info = json.loads((RELEASE / "training_config.json").read_text())
+    metrics = json.loads((RELEASE / "metrics.json").read_text())
+    return info, metrics
+
+
+def _regenerate(tmp_path: Path, notes: str | None, config_extra: dict | None = None) -> str:
+    out = tmp_path / RELEASE.name
+    out.mkdir()
+    if notes is not None:
+        (out / CARD_NOTES_FILE).write_text(notes)
+    info, metrics = _release_inputs()
+    info["config"].update(config_extra or {})
+    return write_model_card(out, info, metrics).read_text()
+
+
+def test_released_card_is_what_card_py_writes_with_its_notes(tmp_path: Path) -> None:
+    committed = (RELEASE / "README.md").read_text()
+    notes = committed[committed.index(NOTES_HEADING) :]
+    assert _regenerate(tmp_path, notes) == committed
+
+
+def test_card_has_the_users_sections_in_order_and_stays_short(tmp_path: Path) -> None:
+    card = _regenerate(tmp_path, notes=None)
+    positions = [card.index(section) for section in SECTIONS]
+    assert positions == sorted(positions)
+    # A card is for model users: about 8k characters at most, the experiment log lives in docs/.
+    assert len((RELEASE / "README.md").read_text()) <= 8500
+    assert len(card) <= 7000
+
+
+def test_a_recipe_in_the_config_is_the_reproduce_command(tmp_path: Path) -> None:
+    card = _regenerate(tmp_path, notes=None, config_extra={"recipe": "recipes/finsent-minilm-v1.toml"})
+    reproduce = card[card.index("## Reproduce") :]
+    assert "finsent train --recipe recipes/finsent-minilm-v1.toml" in reproduce
+    # The full command stays next to it, so the card shows every option the recipe sets.
+    assert "--teacher runs/P2" in reproduce
+
+
+def test_release_card_says_the_headline_rows_are_held_out(tmp_path: Path) -> None:
+    card = _regenerate(tmp_path, notes=None)
+    assert "| fp32 | tfns-heldout |" in card
+    assert "`tfns-heldout` is the headline check" in card and "this model is blind" in card
