@@ -24,9 +24,7 @@ def upgrade_cmd(app, revision: str) -> None:
     from pipeline.db import migrate
 
     with app.database(check_schema=False) as database:
-        before = migrate.current_revision(database.engine)
-        migrate.upgrade(database.engine, revision)
-        after = migrate.current_revision(database.engine)
+        before, after = migrate.upgrade(database.engine, revision)
     if before == after:
         click.echo(f"schema already at {after} ({database.display_url})")
     else:

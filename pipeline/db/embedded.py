@@ -67,6 +67,7 @@ class EmbeddedPostgres:
 
     def _ensure_database(self) -> None:
         import psycopg2
+        import psycopg2.errors
 
         admin = self._server.get_uri("postgres")
         conn = psycopg2.connect(admin)
@@ -75,7 +76,12 @@ class EmbeddedPostgres:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
                 if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                    try:
+                        cur.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                    except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+                        # Two first runs at once: the other process created it between the
+                        # check and here; it is the database we wanted.
+                        log.debug("database %s created by another process", DATABASE_NAME)
         finally:
             conn.close()
 
