@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
+from pipeline.masking import mask_url
 
 ENV_PREFIX = "FINSENT_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -347,16 +348,6 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc, sources)) from None
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
-
-
-def mask_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL may still hold a password: show nothing
-        return "***"
 
 
 def display_value(name: str, value: Any) -> str:

@@ -12,7 +12,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from pipeline.errors import DatabaseError
+from pipeline.errors import DatabaseError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EmbeddedPostgres:
             raise
         except Exception as exc:
             raise DatabaseError(
-                f"embedded PostgreSQL in {self.pgdata} failed to start ({_first_line(exc)}); "
+                f"embedded PostgreSQL in {self.pgdata} failed to start ({first_line(exc)}); "
                 f"see {self.pgdata / 'log'} or set FINSENT_DATABASE_URL",
                 transient=False,
             ) from None
@@ -142,6 +142,5 @@ def _alive(psutil, pid: int) -> bool:
         return True
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+# The old private name, for code written before first_line became public in pipeline.errors.
+_first_line = first_line
