@@ -115,18 +115,28 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(default=16, ge=1, le=512, description="Feeds fetched at once.")
     fetch_timeout_s: float = Field(default=20.0, gt=0, le=600, description="Per-request timeout.")
     fetch_max_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024, description="Largest feed body accepted (decompressed)."
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,  # a body is held in memory whole, and parsed
+        description="Largest feed body accepted (decompressed).",
     )
     fetch_backoff_base_s: float = Field(
-        default=600.0, gt=0, description="Wait after a feed's first failure; doubles with each further one."
+        default=600.0,
+        gt=0,
+        le=24 * 3600,
+        description="Wait after a feed's first failure; doubles with each further one.",
     )
     fetch_backoff_max_s: float = Field(
         default=43200.0,
         gt=0,
+        le=7 * 24 * 3600,
         description="Longest backoff wait (a Retry-After may ask for more, up to 24 h).",
     )
     dedup_window_hours: float = Field(
-        default=48.0, gt=0, description="How far apart copies of one story may be and still be linked."
+        default=48.0,
+        gt=0,
+        le=30 * 24,
+        description="How far apart copies of one story may be and still be linked.",
     )
     user_agent: str = Field(
         default=f"FinSent/{__version__} (financial news sentiment monitor; +https://github.com/finsent/finsent)",
@@ -134,18 +144,22 @@ class Settings(BaseSettings):
     )
 
     fetch_retention_days: int = Field(
-        default=30, ge=1, description="Days of per-attempt fetch logs kept by maintenance."
+        default=30, ge=1, le=3650, description="Days of per-attempt fetch logs kept by maintenance."
     )
 
     # --- alerting -----------------------------------------------------------------
     alert_window_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60, description="Spike window.")
     alert_baseline_days: int = Field(default=14, ge=1, le=365, description="History for the baseline.")
-    alert_threshold: float = Field(default=3.0, gt=0, description="Robust z-score that fires.")
-    alert_min_volume: int = Field(default=5, ge=1, description="Least novel articles in the window.")
+    alert_threshold: float = Field(default=3.0, gt=0, le=100, description="Robust z-score that fires.")
+    alert_min_volume: int = Field(
+        default=5, ge=1, le=1_000_000, description="Least novel articles in the window."
+    )
     alert_min_negative_share: float = Field(
         default=0.4, ge=0, le=1, description="Least negative share in the window."
     )
-    alert_repeat_hours: float = Field(default=24.0, gt=0, description="Re-notify a firing alert after.")
+    alert_repeat_hours: float = Field(
+        default=24.0, gt=0, le=365 * 24, description="Re-notify a firing alert after."
+    )
     alert_resolve_ratio: float = Field(
         default=0.5,
         gt=0,
@@ -174,7 +188,7 @@ class Settings(BaseSettings):
         default="starttls", description="Transport security."
     )
     smtp_from: str = Field(default="FinSent <finsent@localhost>", description="From: header.")
-    smtp_timeout_s: float = Field(default=30.0, gt=0, description="SMTP timeout.")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=600, description="SMTP timeout.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Logging level."
@@ -305,12 +319,37 @@ def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, A
     return flat
 
 
+def numeric_range(name: str) -> tuple[str, str] | None:
+    """The bounds declared on a numeric setting's field, as text (``(">= 1", "<= 4096")``);
+    None for a setting that is not a number. The fields are the one place ranges are set."""
+    info = Settings.model_fields[name]
+    if info.annotation not in (int, float):
+        return None
+    low = high = ""
+    for bound in info.metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(bound, attr, None)
+            if value is not None:
+                text = f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}"
+                if sign.startswith(">"):
+                    low = text
+                else:
+                    high = text
+    return low, high
+
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+
+
 def _describe_validation_error(exc: ValidationError, sources: dict[str, str]) -> str:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err.get("loc") else "?"
     where = sources.get(name, "default")
     shown = "***" if name in SECRET_FIELDS else repr(err.get("input"))
     message = str(err["msg"]).removeprefix("Value error, ")  # pydantic's prefix for our own checks
+    bounds = numeric_range(name) if name in Settings.model_fields else None
+    if bounds and err.get("type") in _RANGE_ERRORS:
+        message = f"out of range: must be {bounds[0]} and {bounds[1]}"
     return f"setting '{name}' from {where} is invalid: {message} (got {shown}); fix it"
 
 
