@@ -1,10 +1,8 @@
-"""``finsent trends`` (sentiment of a ticker or the market over time) and
-``finsent db create-readonly-role`` (an analyst role that can only read)."""
+"""``finsent trends``: sentiment of a ticker or the market over time."""
 
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,37 +131,3 @@ def _refresh(db) -> None:
         if getattr(exc.orig, "pgcode", None) not in ("42501", "25006"):
             raise
         log.warning("rollups not refreshed (this role cannot write): figures are as of the last refresh")
-
-
-@click.command("create-readonly-role")
-@click.argument("name")
-@click.option(
-    "--password-env",
-    metavar="VAR",
-    help="Set the role's password from this environment variable (never on the command line).",
-)
-@click.pass_obj
-def readonly_role_cmd(app, name: str, password_env: str | None) -> None:
-    """Create NAME, a role that can read every FinSent table and view and write nothing.
-
-    For analysts, Grafana and BI tools. Run it as the role that runs `finsent db upgrade`, so
-    tables and views added by later migrations are readable too. Safe to run again.
-    """
-    from pipeline.trends.roles import check_role_name, create_readonly_role
-
-    try:
-        check_role_name(name)
-    except Exception as exc:
-        raise click.BadParameter(str(exc).removeprefix("database: "), param_hint="NAME") from None
-    password = None
-    if password_env is not None:
-        password = os.environ.get(password_env)
-        if not password:
-            raise click.BadParameter(
-                f"environment variable {password_env} is not set or empty", param_hint="--password-env"
-            )
-    with app.database() as db:
-        report = create_readonly_role(db, name, password=password)
-        url = db.display_url
-    click.echo(report.render())
-    click.echo(f"database: {url} (connect as {name})")
