@@ -300,6 +300,15 @@ def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, A
         raise ConfigError(f"config file {path} does not exist: create it or {fix}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix it") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder: give the path of a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc}): check it") from None
     # Sections are only a way to group keys in the file: [alert] window_minutes = 30.
     flat: dict[str, Any] = {}
     for key, value in raw.items():

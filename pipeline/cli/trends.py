@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,7 +107,12 @@ def trends_cmd(
     if plot_path is not None:
         from pipeline.trends.plot import plot_trend
 
-        plot_trend(trend, plot_path)
+        try:
+            plot_trend(trend, plot_path)
+        except OSError as exc:  # the disk filled, the folder went away since the check
+            raise click.ClickException(
+                f"chart {plot_path} not written ({exc.strerror or exc}): the table above stands"
+            ) from None
         click.echo(f"chart: {plot_path}")
 
 
@@ -115,8 +121,16 @@ def _check_plot_path(path: Path) -> None:
 
     if path.suffix.lower() not in FORMATS:
         raise click.BadParameter(f"{path} must end in {', '.join(FORMATS)}", param_hint="--plot")
-    if not path.parent.is_dir():
-        raise click.BadParameter(f"folder {path.parent} does not exist: create it first", param_hint="--plot")
+    # Checked before the query: a chart that cannot be written must not fail after the table.
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise click.BadParameter(
+            f"folder {folder} {what}: create it first (mkdir -p {folder}) or choose another path",
+            param_hint="--plot",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"{path} cannot be written here: choose another path", param_hint="--plot")
 
 
 def _refresh(db) -> None:
