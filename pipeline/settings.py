@@ -9,6 +9,7 @@ result down.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -23,6 +24,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from pipeline import __version__
 from pipeline.errors import ConfigError
 from pipeline.masking import mask_url
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FINSENT_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -284,6 +287,48 @@ def check_renamed_keys(keys: Iterable[str], where: str, fix: str = "") -> None:
         raise ConfigError(f"{where}: setting '{old}' was replaced by '{new}' ({values}){fix}")
 
 
+#: FINSENT_* variables that are not settings but are read elsewhere (the DAG files, the Airflow
+#: glue, docker compose, the test suite): known, so no "unknown variable" warning names them.
+OTHER_ENV = frozenset(
+    {
+        "FINSENT_CONFIG",
+        "FINSENT_CONFIG_DIR",
+        "FINSENT_AIRFLOW_POSTGRES_CONN_ID",
+        "FINSENT_AIRFLOW_SMTP_CONN_ID",
+        "FINSENT_INGEST_SCHEDULE",
+        "FINSENT_INGEST_SHARDS",
+        "FINSENT_MAINTENANCE_SCHEDULE",
+        "FINSENT_FINETUNE_SCHEDULE",
+        "FINSENT_SCORE_QUEUE",
+        "FINSENT_SCORE_POOL",
+        "FINSENT_TRAIN_QUEUE",
+        "FINSENT_TRAIN_POOL",
+        "FINSENT_TRAINING_DATA",
+        "FINSENT_IMAGE",
+        "FINSENT_GPU_IMAGE",
+        "FINSENT_SKIP_INTEGRATION",
+    }
+)
+_OTHER_ENV_PREFIXES = ("FINSENT_TEST_",)
+
+
+def unknown_env_warnings(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``FINSENT_*`` variable that FinSent does not read (a typo is otherwise
+    silently ignored), naming the nearest known one, as config files do for their keys."""
+    environ = os.environ if environ is None else environ
+    settings = {_env_name(name) for name in Settings.model_fields}
+    known = settings | OTHER_ENV | {_env_name(old) for old in RENAMED}
+    warnings = []
+    for key in sorted(environ):
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(_OTHER_ENV_PREFIXES):
+            continue
+        hint = next(iter(difflib.get_close_matches(upper, sorted(known), n=1)), None)
+        extra = f" (did you mean {hint}?)" if hint else ""
+        warnings.append(f"environment variable {key} is not a FinSent setting and is ignored{extra}")
+    return warnings
+
+
 def _check_renamed(file_values: dict[str, Any], path: Path | None) -> None:
     for old, (new, values) in RENAMED.items():
         if _env_has(old):
@@ -377,6 +422,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     origin = "--config" if config_file else "FINSENT_CONFIG"
     file_values = _read_config_file(path, origin) if path else {}
     _check_renamed(file_values, path)
+    for warning in unknown_env_warnings():
+        log.warning("%s", warning)
 
     sources: dict[str, str] = {}
     init: dict[str, Any] = {}

@@ -195,3 +195,19 @@ def test_absurd_numbers_are_refused_in_one_line(
     monkeypatch.delenv(f"FINSENT_{name.upper()}")
     with pytest.raises(ConfigError, match=f"setting '{name}' from file"):  # TOML: inf, nan too
         load_settings(write_config(tmp_path, f"{name} = {value}\n"))
+
+
+def test_unknown_env_variable_warns_with_the_nearest_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FINSENT_ALERT_RECIPENTS", "ops@example.com")
+    monkeypatch.setenv("FINSENT_INGEST_SHARDS", "4")  # read by the DAG files: known
+    monkeypatch.setenv("FINSENT_TEST_WHATEVER", "1")  # the test suite's own
+    with caplog.at_level("WARNING", logger="pipeline.settings"):
+        loaded = load_settings()
+    assert loaded.settings.alert_recipients == []
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.settings"]
+    assert warnings == [
+        "environment variable FINSENT_ALERT_RECIPENTS is not a FinSent setting and is ignored "
+        "(did you mean FINSENT_ALERT_RECIPIENTS?)"
+    ]
