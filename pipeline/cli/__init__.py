@@ -22,6 +22,8 @@ from pipeline import __version__
 from pipeline.errors import FinSentError
 from pipeline.masking import MaskingFilter, mask_secrets
 
+__all__ = ["COMMANDS", "AppContext", "FinSentCLI", "LazyGroup", "cli", "main"]
+
 log = logging.getLogger(__name__)
 
 # name -> "module:attribute"; the order is the order of `finsent --help`.
