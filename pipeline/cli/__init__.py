@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.errors import FinSentError
+from pipeline.errors import FinSentError, first_line
 from pipeline.masking import MaskingFilter, mask_secrets
 
 __all__ = ["COMMANDS", "AppContext", "FinSentCLI", "LazyGroup", "cli", "main"]
@@ -151,8 +151,9 @@ class FinSentCLI(LazyGroup):
             if debug:
                 raise
             if isinstance(exc, SQLAlchemyError):
-                first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                click.echo(f"finsent: error: database: {mask_secrets(first)}", err=True)
+                click.echo(
+                    f"finsent: error: database: {first_line(getattr(exc, 'orig', None) or exc)}", err=True
+                )
             else:
                 click.echo(
                     f"finsent: error: unexpected {type(exc).__name__}: {mask_secrets(str(exc))} "
