@@ -22,7 +22,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from pipeline.db.engine import Database
-from pipeline.errors import DatabaseError, FinSentError
+from pipeline.errors import DatabaseError, FinSentError, first_line
 
 __all__ = ["RoleError", "RoleReport", "check_role_name", "create_readonly_role"]
 
@@ -161,13 +161,28 @@ def create_readonly_role(
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
         ]
         for statement in statements:
-            conn.execute(text(statement))
+            try:
+                conn.execute(text(statement))
+            except DBAPIError as exc:
+                if getattr(exc.orig, "pgcode", None) != _INSUFFICIENT_PRIVILEGE:
+                    raise
+                raise RoleError(
+                    f"role {me} may not do what this needs ({first_line(exc.orig)}): run it as a "
+                    f"superuser, or as a CREATEROLE role that owns database {database} and FinSent's "
+                    "tables (the role that runs `finsent db upgrade`)"
+                ) from None
         relations = conn.execute(
             text(
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'v', 'm', 'p')"
             )
         ).scalar_one()
+        unreadable = _reads_missing(conn, name)
+        if unreadable:  # a GRANT that is not ours to give only warns: checked here
+            raise RoleError(
+                f"role {name} could not be given read access ({', '.join(unreadable)}): run this as "
+                f"a superuser, or as the role that owns database {database} and FinSent's tables"
+            )
         writes = _writes_allowed(conn, name, schema, me)
         if writes:  # raising rolls back everything above
             raise RoleError(
@@ -284,6 +299,23 @@ def _writes_allowed(conn: Connection, name: str, schema: str, me: str) -> list[s
     finally:
         outer.rollback()  # SET LOCAL ROLE and the temporary membership go with it
     return found
+
+
+def _reads_missing(conn: Connection, name: str) -> list[str]:
+    """What ``name`` cannot read although it should: the database, the schema, a relation."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT 'CONNECT on the database' WHERE NOT has_database_privilege(:n, current_database(), "
+                "'CONNECT') UNION ALL SELECT 'USAGE on the schema' WHERE NOT has_schema_privilege(:n, "
+                "current_schema(), 'USAGE') UNION ALL (SELECT 'SELECT on ' || c.relname FROM pg_class c "
+                "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() "
+                "AND c.relkind IN ('r', 'v', 'm', 'p') AND NOT has_table_privilege(:n, c.oid, 'SELECT') "
+                "ORDER BY c.relname LIMIT 5)"
+            ),
+            {"n": name},
+        ).scalars()
+    )
 
 
 def _is_superuser(conn: Connection, who: str) -> bool:

@@ -125,3 +125,20 @@ def test_createrole_non_superuser_can_run_it_again(createrole_admin: str, roles_
         assert _write_attempts(createrole_admin, reader) == []
     finally:
         database.close()
+
+
+def test_a_createrole_role_that_owns_nothing_is_told_what_it_needs(
+    db, database_url: str, roles_to_drop: list[str]
+) -> None:
+    outsider = f"finsent_adm_{uuid.uuid4().hex[:8]}"
+    reader = f"finsent_ro_{uuid.uuid4().hex[:8]}"
+    roles_to_drop.extend([outsider, reader])
+    with db.engine.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{outsider}" LOGIN CREATEROLE'))
+    url = make_url(database_url).set(username=outsider).render_as_string(hide_password=False)
+    database = Database(engine=make_engine(url), display_url="outsider")
+    try:
+        with pytest.raises(RoleError, match=r"owns database .* and FinSent's tables"):
+            create_readonly_role(database, reader)
+    finally:
+        database.close()
