@@ -7,6 +7,26 @@ so schedulers know whether to retry and the CLI can print one line instead of a 
 
 from __future__ import annotations
 
+from pipeline.masking import mask_secrets
+
+__all__ = [
+    "AlertError",
+    "ConfigError",
+    "DatabaseError",
+    "FeedError",
+    "FinSentError",
+    "ModelError",
+    "SchemaError",
+    "first_line",
+]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when empty), passwords masked:
+    what a one-line error quotes from a driver or library exception."""
+    text = str(exc).strip() or type(exc).__name__
+    return mask_secrets(text.splitlines()[0])
+
 
 class FinSentError(Exception):
     """Base class. ``str(err)`` is a one-line, user-facing message."""

@@ -9,6 +9,7 @@ result down.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -22,6 +23,9 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
+from pipeline.masking import mask_url
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FINSENT_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -114,18 +118,28 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(default=16, ge=1, le=512, description="Feeds fetched at once.")
     fetch_timeout_s: float = Field(default=20.0, gt=0, le=600, description="Per-request timeout.")
     fetch_max_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024, description="Largest feed body accepted (decompressed)."
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,  # a body is held in memory whole, and parsed
+        description="Largest feed body accepted (decompressed).",
     )
     fetch_backoff_base_s: float = Field(
-        default=600.0, gt=0, description="Wait after a feed's first failure; doubles with each further one."
+        default=600.0,
+        gt=0,
+        le=24 * 3600,
+        description="Wait after a feed's first failure; doubles with each further one.",
     )
     fetch_backoff_max_s: float = Field(
         default=43200.0,
         gt=0,
+        le=7 * 24 * 3600,
         description="Longest backoff wait (a Retry-After may ask for more, up to 24 h).",
     )
     dedup_window_hours: float = Field(
-        default=48.0, gt=0, description="How far apart copies of one story may be and still be linked."
+        default=48.0,
+        gt=0,
+        le=30 * 24,
+        description="How far apart copies of one story may be and still be linked.",
     )
     user_agent: str = Field(
         default=f"FinSent/{__version__} (financial news sentiment monitor; +https://github.com/finsent/finsent)",
@@ -133,18 +147,22 @@ class Settings(BaseSettings):
     )
 
     fetch_retention_days: int = Field(
-        default=30, ge=1, description="Days of per-attempt fetch logs kept by maintenance."
+        default=30, ge=1, le=3650, description="Days of per-attempt fetch logs kept by maintenance."
     )
 
     # --- alerting -----------------------------------------------------------------
     alert_window_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60, description="Spike window.")
     alert_baseline_days: int = Field(default=14, ge=1, le=365, description="History for the baseline.")
-    alert_threshold: float = Field(default=3.0, gt=0, description="Robust z-score that fires.")
-    alert_min_volume: int = Field(default=5, ge=1, description="Least novel articles in the window.")
+    alert_threshold: float = Field(default=3.0, gt=0, le=100, description="Robust z-score that fires.")
+    alert_min_volume: int = Field(
+        default=5, ge=1, le=1_000_000, description="Least novel articles in the window."
+    )
     alert_min_negative_share: float = Field(
         default=0.4, ge=0, le=1, description="Least negative share in the window."
     )
-    alert_repeat_hours: float = Field(default=24.0, gt=0, description="Re-notify a firing alert after.")
+    alert_repeat_hours: float = Field(
+        default=24.0, gt=0, le=365 * 24, description="Re-notify a firing alert after."
+    )
     alert_resolve_ratio: float = Field(
         default=0.5,
         gt=0,
@@ -173,7 +191,7 @@ class Settings(BaseSettings):
         default="starttls", description="Transport security."
     )
     smtp_from: str = Field(default="FinSent <finsent@localhost>", description="From: header.")
-    smtp_timeout_s: float = Field(default=30.0, gt=0, description="SMTP timeout.")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=600, description="SMTP timeout.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Logging level."
@@ -269,6 +287,48 @@ def check_renamed_keys(keys: Iterable[str], where: str, fix: str = "") -> None:
         raise ConfigError(f"{where}: setting '{old}' was replaced by '{new}' ({values}){fix}")
 
 
+#: FINSENT_* variables that are not settings but are read elsewhere (the DAG files, the Airflow
+#: glue, docker compose, the test suite): known, so no "unknown variable" warning names them.
+OTHER_ENV = frozenset(
+    {
+        "FINSENT_CONFIG",
+        "FINSENT_CONFIG_DIR",
+        "FINSENT_AIRFLOW_POSTGRES_CONN_ID",
+        "FINSENT_AIRFLOW_SMTP_CONN_ID",
+        "FINSENT_INGEST_SCHEDULE",
+        "FINSENT_INGEST_SHARDS",
+        "FINSENT_MAINTENANCE_SCHEDULE",
+        "FINSENT_FINETUNE_SCHEDULE",
+        "FINSENT_SCORE_QUEUE",
+        "FINSENT_SCORE_POOL",
+        "FINSENT_TRAIN_QUEUE",
+        "FINSENT_TRAIN_POOL",
+        "FINSENT_TRAINING_DATA",
+        "FINSENT_IMAGE",
+        "FINSENT_GPU_IMAGE",
+        "FINSENT_SKIP_INTEGRATION",
+    }
+)
+_OTHER_ENV_PREFIXES = ("FINSENT_TEST_",)
+
+
+def unknown_env_warnings(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``FINSENT_*`` variable that FinSent does not read (a typo is otherwise
+    silently ignored), naming the nearest known one, as config files do for their keys."""
+    environ = os.environ if environ is None else environ
+    settings = {_env_name(name) for name in Settings.model_fields}
+    known = settings | OTHER_ENV | {_env_name(old) for old in RENAMED}
+    warnings = []
+    for key in sorted(environ):
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(_OTHER_ENV_PREFIXES):
+            continue
+        hint = next(iter(difflib.get_close_matches(upper, sorted(known), n=1)), None)
+        extra = f" (did you mean {hint}?)" if hint else ""
+        warnings.append(f"environment variable {key} is not a FinSent setting and is ignored{extra}")
+    return warnings
+
+
 def _check_renamed(file_values: dict[str, Any], path: Path | None) -> None:
     for old, (new, values) in RENAMED.items():
         if _env_has(old):
@@ -285,6 +345,15 @@ def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, A
         raise ConfigError(f"config file {path} does not exist: create it or {fix}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix it") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder: give the path of a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc}): check it") from None
     # Sections are only a way to group keys in the file: [alert] window_minutes = 30.
     flat: dict[str, Any] = {}
     for key, value in raw.items():
@@ -304,12 +373,37 @@ def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, A
     return flat
 
 
+def numeric_range(name: str) -> tuple[str, str] | None:
+    """The bounds declared on a numeric setting's field, as text (``(">= 1", "<= 4096")``);
+    None for a setting that is not a number. The fields are the one place ranges are set."""
+    info = Settings.model_fields[name]
+    if info.annotation not in (int, float):
+        return None
+    low = high = ""
+    for bound in info.metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(bound, attr, None)
+            if value is not None:
+                text = f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}"
+                if sign.startswith(">"):
+                    low = text
+                else:
+                    high = text
+    return low, high
+
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+
+
 def _describe_validation_error(exc: ValidationError, sources: dict[str, str]) -> str:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err.get("loc") else "?"
     where = sources.get(name, "default")
     shown = "***" if name in SECRET_FIELDS else repr(err.get("input"))
     message = str(err["msg"]).removeprefix("Value error, ")  # pydantic's prefix for our own checks
+    bounds = numeric_range(name) if name in Settings.model_fields else None
+    if bounds and err.get("type") in _RANGE_ERRORS:
+        message = f"out of range: must be {bounds[0]} and {bounds[1]}"
     return f"setting '{name}' from {where} is invalid: {message} (got {shown}); fix it"
 
 
@@ -328,6 +422,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     origin = "--config" if config_file else "FINSENT_CONFIG"
     file_values = _read_config_file(path, origin) if path else {}
     _check_renamed(file_values, path)
+    for warning in unknown_env_warnings():
+        log.warning("%s", warning)
 
     sources: dict[str, str] = {}
     init: dict[str, Any] = {}
@@ -347,16 +443,6 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc, sources)) from None
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
-
-
-def mask_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL may still hold a password: show nothing
-        return "***"
 
 
 def display_value(name: str, value: Any) -> str:

@@ -196,3 +196,11 @@ def test_a_missing_config_file_names_where_its_path_came_from(runner: CliRunner,
     assert "create it or unset FINSENT_CONFIG" in from_env.stderr
     from_flag = runner.invoke(cli, ["--config", missing, "feeds", "list"])
     assert "create it or check the path given as --config" in from_flag.stderr
+
+
+def test_create_readonly_role_is_a_db_command(runner: CliRunner) -> None:
+    result = invoke(runner, "db", "--help")
+    assert result.exit_code == 0 and "create-readonly-role" in result.output
+    role_help = invoke(runner, "db", "create-readonly-role", "--help")
+    assert role_help.exit_code == 0 and "--force" in role_help.output
+    assert "create-readonly-role" not in COMMANDS  # not a top-level command

@@ -159,3 +159,55 @@ def test_a_renamed_setting_says_what_replaced_it(tmp_path: Path, monkeypatch: py
     cfg.write_text("model_quantise = false\n")  # a typo suggests the current name
     with pytest.raises(ConfigError, match="did you mean 'model_precision'"):
         load_settings(cfg)
+
+
+def test_every_numeric_setting_declares_a_range() -> None:
+    # Without an upper bound an absurd value (fetch_max_bytes = 10**23) passed and broke every
+    # feed at run time; each number's range is declared on its field, and only there.
+    from pipeline.settings import numeric_range
+
+    for name in Settings.model_fields:
+        bounds = numeric_range(name)
+        if bounds is not None:
+            low, high = bounds
+            assert low and high, f"setting {name} needs both bounds in its Field(...)"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("fetch_max_bytes", "99999999999999999999999", "must be >= 1024 and <= 1073741824"),
+        ("fetch_timeout_s", "inf", "must be > 0 and <= 600"),
+        ("fetch_timeout_s", "nan", "must be > 0 and <= 600"),
+        ("fetch_concurrency", "0", "must be >= 1 and <= 512"),
+        ("alert_repeat_hours", "1e9", "<= 8760"),
+    ],
+)
+def test_absurd_numbers_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(f"FINSENT_{name.upper()}", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"setting '{name}' from env FINSENT_{name.upper()}" in message and fragment in message
+    assert "\n" not in message
+    monkeypatch.delenv(f"FINSENT_{name.upper()}")
+    with pytest.raises(ConfigError, match=f"setting '{name}' from file"):  # TOML: inf, nan too
+        load_settings(write_config(tmp_path, f"{name} = {value}\n"))
+
+
+def test_unknown_env_variable_warns_with_the_nearest_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FINSENT_ALERT_RECIPENTS", "ops@example.com")
+    monkeypatch.setenv("FINSENT_INGEST_SHARDS", "4")  # read by the DAG files: known
+    monkeypatch.setenv("FINSENT_TEST_WHATEVER", "1")  # the test suite's own
+    with caplog.at_level("WARNING", logger="pipeline.settings"):
+        loaded = load_settings()
+    assert loaded.settings.alert_recipients == []
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.settings"]
+    assert warnings == [
+        "environment variable FINSENT_ALERT_RECIPENTS is not a FinSent setting and is ignored "
+        "(did you mean FINSENT_ALERT_RECIPIENTS?)"
+    ]

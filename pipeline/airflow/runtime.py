@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from pipeline.errors import ConfigError, DatabaseError, FinSentError
+from pipeline.errors import ConfigError, DatabaseError, FinSentError, first_line
 
 if TYPE_CHECKING:
     from pipeline.db.engine import Database
@@ -114,8 +114,7 @@ def airflow_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail_fast(exc) from exc
         except OperationalError as exc:
             # A dropped connection mid-task: the same as failing to connect.
-            first = str(exc.orig or exc).strip().splitlines()[0]
-            raise DatabaseError(f"lost the database connection ({first})") from exc
+            raise DatabaseError(f"lost the database connection ({first_line(exc.orig or exc)})") from exc
 
     return wrapper
 

@@ -19,7 +19,10 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.errors import FinSentError
+from pipeline.errors import FinSentError, first_line
+from pipeline.masking import MaskingFilter, mask_secrets
+
+__all__ = ["COMMANDS", "AppContext", "FinSentCLI", "LazyGroup", "cli", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ class FinSentCLI(LazyGroup):
         except FinSentError as exc:
             if debug:
                 log.exception("failed")
-            click.echo(f"finsent: error: {exc}", err=True)
+            click.echo(f"finsent: error: {mask_secrets(str(exc))}", err=True)
             sys.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             click.echo("finsent: interrupted", err=True)
@@ -148,11 +151,12 @@ class FinSentCLI(LazyGroup):
             if debug:
                 raise
             if isinstance(exc, SQLAlchemyError):
-                first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                click.echo(f"finsent: error: database: {first}", err=True)
+                click.echo(
+                    f"finsent: error: database: {first_line(getattr(exc, 'orig', None) or exc)}", err=True
+                )
             else:
                 click.echo(
-                    f"finsent: error: unexpected {type(exc).__name__}: {exc} "
+                    f"finsent: error: unexpected {type(exc).__name__}: {mask_secrets(str(exc))} "
                     "(re-run with -v for the traceback and report it)",
                     err=True,
                 )
@@ -168,6 +172,10 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # A driver's error or a library's debug line may quote a database URL with its password.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
     # Third-party chatter is not what a FinSent user came for.
     for noisy in ("httpx", "httpcore", "alembic", "pgserver", "filelock"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from pipeline.cli import LazyGroup
 
-
-@click.group(
-    "db",
-    cls=LazyGroup,
-    lazy={"create-readonly-role": "pipeline.cli.trends:readonly_role_cmd"},
-)
+@click.group("db")
 def db() -> None:
     """Database: schema (upgrade, downgrade, status), a psql session, a read-only role."""
 
@@ -24,9 +20,7 @@ def upgrade_cmd(app, revision: str) -> None:
     from pipeline.db import migrate
 
     with app.database(check_schema=False) as database:
-        before = migrate.current_revision(database.engine)
-        migrate.upgrade(database.engine, revision)
-        after = migrate.current_revision(database.engine)
+        before, after = migrate.upgrade(database.engine, revision)
     if before == after:
         click.echo(f"schema already at {after} ({database.display_url})")
     else:
@@ -110,3 +104,45 @@ def psql_cmd(app, psql_args: tuple[str, ...]) -> None:
         finally:
             signal.signal(signal.SIGINT, previous)
     raise SystemExit(code)
+
+
+@db.command("create-readonly-role")
+@click.argument("name")
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="Set the role's password from this environment variable (never on the command line).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="NAME exists and may write through a membership (pg_write_all_data, the tables' owner) "
+    "or an attribute (CREATEDB, ...): revoke them instead of refusing.",
+)
+@click.pass_obj
+def readonly_role_cmd(app, name: str, password_env: str | None, force: bool) -> None:
+    """Create NAME, a role that can read every FinSent table and view and write nothing.
+
+    For analysts, Grafana and BI tools. Run it as the role that runs `finsent db upgrade`, so
+    tables and views added by later migrations are readable too; a superuser, or a CREATEROLE
+    role that owns the database. Safe to run again; the result is checked by trying writes as
+    NAME in a transaction that is rolled back.
+    """
+    from pipeline.db.roles import RoleError, check_role_name, create_readonly_role
+
+    try:
+        check_role_name(name)
+    except RoleError as exc:
+        raise click.BadParameter(str(exc).removeprefix("database: "), param_hint="NAME") from None
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise click.BadParameter(
+                f"environment variable {password_env} is not set or empty", param_hint="--password-env"
+            )
+    with app.database() as database:
+        report = create_readonly_role(database, name, password=password, force=force)
+        url = database.display_url
+    click.echo(report.render())
+    click.echo(f"database: {url} (connect as {name})")

@@ -1,5 +1,4 @@
-"""``finsent trends`` (sentiment of a ticker or the market over time) and
-``finsent db create-readonly-role`` (an analyst role that can only read)."""
+"""``finsent trends``: sentiment of a ticker or the market over time."""
 
 from __future__ import annotations
 
@@ -108,7 +107,12 @@ def trends_cmd(
     if plot_path is not None:
         from pipeline.trends.plot import plot_trend
 
-        plot_trend(trend, plot_path)
+        try:
+            plot_trend(trend, plot_path)
+        except OSError as exc:  # the disk filled, the folder went away since the check
+            raise click.ClickException(
+                f"chart {plot_path} not written ({exc.strerror or exc}): the table above stands"
+            ) from None
         click.echo(f"chart: {plot_path}")
 
 
@@ -117,8 +121,16 @@ def _check_plot_path(path: Path) -> None:
 
     if path.suffix.lower() not in FORMATS:
         raise click.BadParameter(f"{path} must end in {', '.join(FORMATS)}", param_hint="--plot")
-    if not path.parent.is_dir():
-        raise click.BadParameter(f"folder {path.parent} does not exist: create it first", param_hint="--plot")
+    # Checked before the query: a chart that cannot be written must not fail after the table.
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise click.BadParameter(
+            f"folder {folder} {what}: create it first (mkdir -p {folder}) or choose another path",
+            param_hint="--plot",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"{path} cannot be written here: choose another path", param_hint="--plot")
 
 
 def _refresh(db) -> None:
@@ -133,37 +145,3 @@ def _refresh(db) -> None:
         if getattr(exc.orig, "pgcode", None) not in ("42501", "25006"):
             raise
         log.warning("rollups not refreshed (this role cannot write): figures are as of the last refresh")
-
-
-@click.command("create-readonly-role")
-@click.argument("name")
-@click.option(
-    "--password-env",
-    metavar="VAR",
-    help="Set the role's password from this environment variable (never on the command line).",
-)
-@click.pass_obj
-def readonly_role_cmd(app, name: str, password_env: str | None) -> None:
-    """Create NAME, a role that can read every FinSent table and view and write nothing.
-
-    For analysts, Grafana and BI tools. Run it as the role that runs `finsent db upgrade`, so
-    tables and views added by later migrations are readable too. Safe to run again.
-    """
-    from pipeline.trends.roles import check_role_name, create_readonly_role
-
-    try:
-        check_role_name(name)
-    except Exception as exc:
-        raise click.BadParameter(str(exc).removeprefix("database: "), param_hint="NAME") from None
-    password = None
-    if password_env is not None:
-        password = os.environ.get(password_env)
-        if not password:
-            raise click.BadParameter(
-                f"environment variable {password_env} is not set or empty", param_hint="--password-env"
-            )
-    with app.database() as db:
-        report = create_readonly_role(db, name, password=password)
-        url = db.display_url
-    click.echo(report.render())
-    click.echo(f"database: {url} (connect as {name})")

@@ -12,7 +12,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from pipeline.errors import DatabaseError
+from pipeline.errors import DatabaseError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EmbeddedPostgres:
             raise
         except Exception as exc:
             raise DatabaseError(
-                f"embedded PostgreSQL in {self.pgdata} failed to start ({_first_line(exc)}); "
+                f"embedded PostgreSQL in {self.pgdata} failed to start ({first_line(exc)}); "
                 f"see {self.pgdata / 'log'} or set FINSENT_DATABASE_URL",
                 transient=False,
             ) from None
@@ -67,6 +67,7 @@ class EmbeddedPostgres:
 
     def _ensure_database(self) -> None:
         import psycopg2
+        import psycopg2.errors
 
         admin = self._server.get_uri("postgres")
         conn = psycopg2.connect(admin)
@@ -75,7 +76,12 @@ class EmbeddedPostgres:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
                 if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                    try:
+                        cur.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                    except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+                        # Two first runs at once: the other process created it between the
+                        # check and here; it is the database we wanted.
+                        log.debug("database %s created by another process", DATABASE_NAME)
         finally:
             conn.close()
 
@@ -136,6 +142,5 @@ def _alive(psutil, pid: int) -> bool:
         return True
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+# The old private name, for code written before first_line became public in pipeline.errors.
+_first_line = first_line

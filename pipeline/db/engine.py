@@ -11,9 +11,10 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db.embedded import EmbeddedPostgres, _first_line
-from pipeline.errors import ConfigError, DatabaseError
-from pipeline.settings import Settings, default_data_dir, mask_url
+from pipeline.db.embedded import EmbeddedPostgres
+from pipeline.errors import ConfigError, DatabaseError, first_line
+from pipeline.masking import mask_url
+from pipeline.settings import Settings, default_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,16 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kwargs: object) -> Engine:
     url = normalise_url(url)
     try:
-        backend = make_url(url).get_backend_name()
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
     except (ArgumentError, ValueError):
-        backend = None
+        parsed, backend = None, None
+    if parsed is not None and "@" in (parsed.host or ""):
+        # user:p@ss@host: the driver takes "ss@host" for the host and names it in its error,
+        # half of the password with it.
+        raise ConfigError(
+            f"database URL {mask_url(url)} has an '@' in its password: write it as %40 in the URL"
+        )
     if backend is not None and backend != "postgresql":
         raise ConfigError(
             f"database URL {mask_url(url)} is not PostgreSQL: FinSent stores only in PostgreSQL"
@@ -74,7 +82,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         engine = create_engine(url, pool_pre_ping=True, future=True, **kwargs)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(
-            f"database URL {mask_url(url)} is not usable ({_first_line(exc)}): "
+            f"database URL {mask_url(url)} is not usable ({first_line(exc)}): "
             "use postgresql+psycopg2://user:password@host:5432/dbname"
         ) from None
     except ModuleNotFoundError as exc:
@@ -142,6 +150,6 @@ def ping(db: Database) -> None:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
         raise DatabaseError(
-            f"cannot connect to {db.display_url} ({_first_line(exc.orig or exc)}): "
+            f"cannot connect to {db.display_url} ({first_line(exc.orig or exc)}): "
             "start PostgreSQL or fix FINSENT_DATABASE_URL"
         ) from None

@@ -98,7 +98,8 @@ def test_plot_writes_a_png(run_cli, tmp_path: Path) -> None:
         ((), "give a TICKER or --market"),
         (("not a ticker",), "is not a ticker"),
         (("ACME", "--plot", "chart.gif"), "must end in .png, .svg, .pdf"),
-        (("ACME", "--plot", "/no/such/dir/chart.png"), "does not exist: create it first"),
+        (("ACME", "--plot", "/no/such/dir/chart.png"), "folder /no/such/dir does not exist: create it first"),
+        (("ACME", "--plot", "/etc/hostname/chart.png"), "folder /etc/hostname is not a folder"),
         (("ACME", "--by", "week"), "'week' is not one of 'hour', 'day'"),
     ],
 )

@@ -10,7 +10,19 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _migrate(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
+    given = config.attributes.get("connection")
+    if given is not None:  # pipeline.db.migrate: its transaction holds the migration lock
+        _migrate(given)
+        return
+    from pipeline.db.migrate import lock_migrations
+
     engine = config.attributes.get("engine")
     owned = engine is None
     if owned:
@@ -22,9 +34,8 @@ def run_migrations_online() -> None:
         engine = db.engine
     try:
         with engine.connect() as connection:
-            context.configure(connection=connection, target_metadata=target_metadata)
-            with context.begin_transaction():
-                context.run_migrations()
+            lock_migrations(connection)  # plain `alembic` runs queue behind FinSent's too
+            _migrate(connection)
             connection.commit()
     finally:
         if owned:

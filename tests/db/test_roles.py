@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pipeline.cli import cli
 from pipeline.db.engine import make_engine
-from pipeline.trends.roles import RoleError, create_readonly_role
+from pipeline.db.roles import RoleError, create_readonly_role
 
 
 @pytest.fixture
@@ -163,3 +163,18 @@ def test_trends_command_works_for_the_read_only_role(
         assert result.output.splitlines()[-1].split()[:2] == ["total", "4"]
     finally:
         clear_trends(db)
+
+
+def test_a_write_left_open_to_public_is_found_and_nothing_is_kept(db, role_name: str) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(text("GRANT INSERT ON feeds TO PUBLIC"))
+    try:
+        with pytest.raises(RoleError, match=r"could still write.*feeds"):
+            create_readonly_role(db, role_name)
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("REVOKE INSERT ON feeds FROM PUBLIC"))
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": role_name}).first() is None
+        )
