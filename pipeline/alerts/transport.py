@@ -27,6 +27,14 @@ from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
+class OutcomeUnknown(AlertError):
+    """The message was handed over (SMTP end-of-data sent) and no answer came: the server may
+    have stored it. Never resent automatically: the operator decides."""
+
+    transient = False
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
 
@@ -51,6 +59,8 @@ class OutboxTransport:
 
     directory: Path
     name: str = "outbox"
+    #: It can tell whether a message was delivered (the file exists), so it never reports unknown.
+    confirms_delivery: bool = True
 
     def path_for(self, message_id: str) -> Path:
         return self.directory / eml_name(message_id)
@@ -157,6 +167,7 @@ def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
 class SmtpTransport:
     params: SmtpParams
     name: str = "smtp"
+    confirms_delivery: bool = False
     #: TLS trust for STARTTLS / SSL; default: the system's CA store with hostname checks.
     ssl_context: ssl.SSLContext | None = None
 
@@ -185,12 +196,13 @@ class SmtpTransport:
     def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
         p = self.params
         where = f"smtp://{p.host}:{p.port}"
+        handed_over = accepted = False
+        refused: dict[str, tuple[int, bytes]] = {}
         try:
             with self._connect() as smtp:
                 code, reply = smtp.mail(p.from_addr)
                 if code != 250:
                     raise smtplib.SMTPSenderRefused(code, reply, p.from_addr)
-                refused = {}
                 for rcpt in recipients:
                     code, reply = smtp.rcpt(rcpt)
                     if code not in (250, 251):
@@ -198,13 +210,53 @@ class SmtpTransport:
                 if len(refused) == len(recipients):
                     smtp.rset()
                     raise smtplib.SMTPRecipientsRefused(refused)
+                # DATA by hand (smtplib.data() in three steps) to know the moment the body,
+                # end-of-data included, has left: before it a failure is safe to retry, after
+                # it the server may have stored the message without answering in time.
+                code, reply = smtp.docmd("DATA")
+                if code != 354:
+                    raise smtplib.SMTPDataError(code, reply)
                 before_data()
-                smtp.data(msg.as_bytes(policy=policy.SMTP))
+                smtp.send(_dot_stuffed(msg.as_bytes(policy=policy.SMTP)))
+                handed_over = True
+                code, reply = smtp.getreply()
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, reply)
+                accepted = True
         except (smtplib.SMTPException, OSError) as exc:
-            raise AlertError(f"SMTP {where} failed: {_describe(exc)}") from None
+            if accepted:  # only the QUIT after a 250 failed: the message is the server's
+                log.warning("SMTP %s: %s after the message was accepted", where, _describe(exc))
+            elif handed_over and not isinstance(exc, smtplib.SMTPResponseException):
+                raise OutcomeUnknown(
+                    f"SMTP {where}: no answer after the message was handed over ({_describe(exc)}); "
+                    "it may have arrived"
+                ) from None
+            else:
+                raise AlertError(
+                    f"SMTP {where} failed: {_describe(exc)}", transient=_transient(exc)
+                ) from None
         if refused:
             log.warning("SMTP %s refused %s", where, ", ".join(sorted(refused)))
         return where
+
+
+def _dot_stuffed(body: bytes) -> bytes:
+    """The DATA payload as smtplib.data() sends it: leading dots doubled, then CRLF.CRLF."""
+    stuffed = re.sub(rb"(?m)^\.", b"..", body)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+def _transient(exc: BaseException) -> bool:
+    """A 5xx reply (other than a failed login, which a configuration fix cures) fails for good."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return not all(500 <= code < 600 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return not 500 <= exc.smtp_code < 600
+    return True
 
 
 def _describe(exc: BaseException) -> str:
