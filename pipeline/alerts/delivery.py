@@ -37,13 +37,20 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from pipeline.alerts.content import build_message, message_id_for
+from pipeline.alerts.content import message_id_for
 from pipeline.alerts.evaluate import aware
 from pipeline.alerts.recipients import PLACEHOLDER_RECIPIENT
-from pipeline.alerts.transport import OutboxTransport, OutcomeUnknown, Transport, make_transport
+from pipeline.alerts.transports import (
+    OutcomeUnknown,
+    Outgoing,
+    RetryLater,
+    Transport,
+    make_transports,
+    transport_class,
+)
 from pipeline.db.engine import Database
 from pipeline.db.models import AlertDelivery
-from pipeline.errors import AlertError
+from pipeline.errors import AlertError, DatabaseError
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,38 +120,64 @@ def deliver_pending(
     now: datetime,
     transport: Transport | None = None,
     limit: int | None = None,
+    transports: list[Transport] | None = None,
 ) -> DeliveryReport:
-    """Send every due outbox row (each in its own transactions); never raises for one bad send."""
+    """Send every due outbox row (each in its own transactions); never raises for one bad send.
+
+    Each row goes through the configured transport of its name; a row queued for an email
+    transport that is no longer configured goes through the email transport configured now
+    (switching from outbox to smtp sends what was queued). ``transport``/``transports``
+    replace the configured ones (tests, ``alerts test-email``).
+    """
     now = aware(now)
+    if transport is not None:
+        transports = [transport]
+    names = list(settings.alert_transports) if transports is None else [t.name for t in transports]
     with db.session() as session:
         due = session.scalar(
             select(func.count())
             .select_from(AlertDelivery)
-            .where(AlertDelivery.status.in_(OPEN_STATES), AlertDelivery.next_attempt_at <= now)
+            .where(
+                AlertDelivery.status.in_(OPEN_STATES),
+                AlertDelivery.next_attempt_at <= now,
+                AlertDelivery.transport.in_(_routable(names)),
+            )
         )
-    if transport is None:
+    if transports is None:
         if not due:
-            name = settings.alert_transport
-            return _finish(db, DeliveryReport(name, location=_location(settings, name)), now)
-        transport = make_transport(settings)
-    report = DeliveryReport(transport.name, location=_location(settings, transport.name, transport))
+            return _finish(db, DeliveryReport(settings.alert_transport, location=_location(settings, names)))
+        transports = make_transports(settings)
+    by_name = {t.name: t for t in transports}
+    email = next((t for t in transports if t.capabilities.email), None)
+    report = DeliveryReport(
+        ", ".join(by_name), location=next((t.location() for t in transports if t.location()), None)
+    )
     done = 0
     while limit is None or done < limit:
-        claimed = _claim(db, now, settings, transport.name)
+        claimed = _claim(db, now, settings, by_name, email)
         if claimed is None:
             break
         done += 1
-        _deliver_one(db, settings, transport, claimed, now, report)
-    return _finish(db, report, now)
+        _deliver_one(db, settings, claimed.transport, claimed, now, report)
+    return _finish(db, report)
 
 
-def _location(settings: Settings, name: str, transport: Transport | None = None) -> str | None:
-    if isinstance(transport, OutboxTransport):
-        return str(transport.directory)
-    return str(settings.outbox_dir) if name == "outbox" else None
+def _routable(names: list[str]) -> list[str]:
+    """Row transports that the configured ``names`` deliver: their own, and with an email
+    transport configured, every email transport's (see :func:`deliver_pending`)."""
+    classes = {n: transport_class(n) for n in names}
+    if not any(c.capabilities.email for c in classes.values()):
+        return names
+    from pipeline.alerts.transports import transport_classes
+
+    return sorted(set(names) | {n for n, c in transport_classes().items() if c.capabilities.email})
 
 
-def _finish(db: Database, report: DeliveryReport, now: datetime) -> DeliveryReport:
+def _location(settings: Settings, names: list[str]) -> str | None:
+    return str(settings.outbox_dir) if "outbox" in names else None
+
+
+def _finish(db: Database, report: DeliveryReport) -> DeliveryReport:
     with db.session() as session:
         report.waiting = (
             session.scalar(
@@ -163,27 +196,44 @@ class _Claim:
     message_id: str
     recipients: list[str]
     payload: dict[str, Any]
+    transport: Transport
 
 
-def _claim(db: Database, now: datetime, settings: Settings, transport: str) -> _Claim | None:
+def _claim(
+    db: Database, now: datetime, settings: Settings, by_name: dict[str, Transport], email: Transport | None
+) -> _Claim | None:
     with db.transaction() as session:
         row = session.scalars(
             select(AlertDelivery)
-            .where(AlertDelivery.status.in_(OPEN_STATES), AlertDelivery.next_attempt_at <= now)
+            .where(
+                AlertDelivery.status.in_(OPEN_STATES),
+                AlertDelivery.next_attempt_at <= now,
+                AlertDelivery.transport.in_(_routable(list(by_name))),
+            )
             .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         ).first()
         if row is None:
             return None
+        transport = by_name.get(row.transport) or email
+        assert transport is not None  # _routable only lets through rows some transport takes
         previous = row.status
         if row.message_id is None:
             row.message_id = message_id_for(row.id, row.dedup_key, settings.smtp_from)
         row.attempts += 1
         row.status = "sending" if previous == "pending" else previous
-        row.transport = transport
+        row.transport = transport.name
         row.next_attempt_at = now + max(LEASE, backoff(row.attempts))
-        return _Claim(row.id, previous, row.attempts, row.message_id, list(row.recipients), dict(row.payload))
+        return _Claim(
+            row.id,
+            previous,
+            row.attempts,
+            row.message_id,
+            list(row.recipients),
+            dict(row.payload),
+            transport,
+        )
 
 
 def _set(db: Database, delivery_id: int, **values: Any) -> None:
@@ -192,7 +242,7 @@ def _set(db: Database, delivery_id: int, **values: Any) -> None:
 
 
 def _mark_sent(db: Database, delivery_id: int, now: datetime, note: str | None = None) -> None:
-    # sent_at records when the email actually left, an audit fact: the wall clock, not the
+    # sent_at records when the message actually left, an audit fact: the wall clock, not the
     # run's logical time (which is earlier, and in a backfill much earlier, than the row's
     # created_at).
     sent = max(now, datetime.now(UTC))
@@ -200,13 +250,13 @@ def _mark_sent(db: Database, delivery_id: int, now: datetime, note: str | None =
 
 
 def _recipients(db: Database, settings: Settings, transport: Transport, c: _Claim) -> list[str]:
-    if c.recipients != [PLACEHOLDER_RECIPIENT]:
+    if not transport.capabilities.email or c.recipients != [PLACEHOLDER_RECIPIENT]:
         return c.recipients
     # Queued before any recipient was configured: use the defaults configured since.
     if settings.alert_recipients:
         _set(db, c.id, recipients=list(settings.alert_recipients))
         return list(settings.alert_recipients)
-    if transport.name == "smtp":
+    if transport.capabilities.requires_recipients:
         raise AlertError(
             "no alert recipients configured: set FINSENT_ALERT_RECIPIENTS (the alert stays queued)"
         )
@@ -216,33 +266,41 @@ def _recipients(db: Database, settings: Settings, transport: Transport, c: _Clai
 def _deliver_one(
     db: Database, settings: Settings, transport: Transport, c: _Claim, now: datetime, report: DeliveryReport
 ) -> None:
-    from_addr = getattr(getattr(transport, "params", None), "from_addr", None) or settings.smtp_from
     subject = f"delivery #{c.id}"
     try:
         recipients = _recipients(db, settings, transport, c)
+        out = Outgoing(c.id, c.message_id, c.payload, recipients, now)
         try:
-            msg = build_message(
-                c.payload, message_id=c.message_id, from_addr=from_addr, recipients=recipients, date=now
-            )
+            subject = out.subject
         except Exception as exc:  # one unrenderable row must not block the others
             log.exception("delivery #%s cannot be rendered", c.id)
             raise AlertError(
-                f"cannot render the email ({type(exc).__name__}: {exc}): report this bug"
+                f"cannot render the alert ({type(exc).__name__}: {exc}): report this bug"
             ) from None
-        subject = str(msg["Subject"])
-        if transport.already_delivered(c.message_id):
+        if transport.already_delivered(out):
             _mark_sent(db, c.id, now, "found already delivered on retry")
             report.sent.append(Sent(c.id, c.message_id, "(already delivered)", subject))
             return
-        if c.previous_status == "transmitting" and not getattr(transport, "confirms_delivery", False):
+        if c.previous_status == "transmitting" and not transport.capabilities.confirms_delivery:
             # Died between committing `transmitting` and recording the answer: an SMTP server
             # or a webhook cannot be asked whether the message arrived (the outbox was asked
             # above), so neither resend nor claim delivery.
             _unknown(db, c, CRASHED_NOTE, report)
             return
-        where = transport.send(msg, recipients, before_data=lambda: _set(db, c.id, status="transmitting"))
+        try:
+            where = transport.send(out, before_handover=lambda: _set(db, c.id, status="transmitting"))
+        except (AlertError, DatabaseError):
+            raise
+        except Exception as exc:  # a renderer or transport bug: this row only
+            log.exception("delivery #%s via %s failed unexpectedly", c.id, transport.name)
+            raise AlertError(
+                f"{transport.name}: unexpected {type(exc).__name__}: {exc} (a FinSent bug: report it)"
+            ) from None
     except OutcomeUnknown as exc:
         _unknown(db, c, str(exc), report)
+        return
+    except RetryLater as exc:
+        _failed(db, c, now, str(exc), report, retry_after=exc.retry_after)
         return
     except AlertError as exc:
         _failed(db, c, now, str(exc), report, permanent=exc.terminal)
@@ -259,14 +317,22 @@ def _unknown(db: Database, c: _Claim, reason: str, report: DeliveryReport) -> No
 
 
 def _failed(
-    db: Database, c: _Claim, now: datetime, error: str, report: DeliveryReport, *, permanent: bool = False
+    db: Database,
+    c: _Claim,
+    now: datetime,
+    error: str,
+    report: DeliveryReport,
+    *,
+    permanent: bool = False,
+    retry_after: timedelta | None = None,
 ) -> None:
     if permanent or c.attempts >= MAX_ATTEMPTS:
         _set(db, c.id, status="failed", last_error=error, next_attempt_at=None)
         report.gave_up.append(c.id)
         log.error("delivery #%s given up after %s attempt(s): %s", c.id, c.attempts, error)
     else:
-        retry_at = now + backoff(c.attempts)
+        # Never sooner than the receiver asked (HTTP Retry-After), never later than our cap.
+        retry_at = now + max(backoff(c.attempts), min(retry_after or timedelta(0), BACKOFF_MAX))
         _set(db, c.id, status="pending", last_error=error, next_attempt_at=retry_at)
         log.warning("delivery #%s failed (attempt %s, retry after %s): %s", c.id, c.attempts, retry_at, error)
     report.failed.append((c.id, error))

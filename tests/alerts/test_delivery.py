@@ -22,7 +22,9 @@ from sqlalchemy import select
 import pipeline.alerts.delivery as delivery_mod
 from pipeline.alerts.delivery import MAX_ATTEMPTS, deliver_pending, mark_sent, resend, retry_failed
 from pipeline.alerts.evaluate import evaluate
-from pipeline.alerts.transport import OutboxTransport, SmtpTransport, eml_name, smtp_params
+from pipeline.alerts.transports import Outgoing
+from pipeline.alerts.transports.outbox import OutboxTransport, eml_name
+from pipeline.alerts.transports.smtp import SmtpTransport, smtp_params
 from pipeline.db.models import AlertDelivery
 from pipeline.errors import AlertError
 
@@ -134,7 +136,7 @@ def test_crash_between_send_and_commit_does_not_send_twice(db, smtp_settings, sm
 
 def test_crash_before_the_message_is_handed_over_resends_it(db, smtp_settings, smtp_server, monkeypatch):
     _spike(db, smtp_settings)
-    from pipeline.alerts import transport as transport_mod
+    from pipeline.alerts.transports import smtp as transport_mod
 
     def crash(self, *args, **kwargs):
         raise SystemExit("killed while connecting")
@@ -189,7 +191,7 @@ def test_gives_up_after_max_attempts_and_can_be_requeued(db, smtp_settings, smtp
 def test_outbox_transport_paths(tmp_path):
     t = OutboxTransport(tmp_path)
     assert t.path_for("<a/b..c@x>").name == "a_b..c@x.eml"
-    assert not t.already_delivered("<nope@x>")
+    assert not t.already_delivered(Outgoing(1, "<nope@x>", {"items": []}, [], NOW))
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI for a test certificate")
