@@ -178,8 +178,12 @@ class Settings(BaseSettings):
     alert_recipients: CommaList = Field(
         default_factory=list, description="Default alert recipients (comma-separated)."
     )
-    alert_transport: Literal["outbox", "smtp"] = Field(
-        default="outbox", description="outbox: .eml files in <data_dir>/outbox; smtp: send."
+    alert_transport: str = Field(
+        default="outbox",
+        description=(
+            "Comma-separated transports: outbox (.eml files in <data_dir>/outbox), smtp (send), "
+            "webhook (HTTP POST); e.g. smtp,webhook."
+        ),
     )
 
     # --- email (SMTP) -------------------------------------------------------------
@@ -192,6 +196,18 @@ class Settings(BaseSettings):
     )
     smtp_from: str = Field(default="FinSent <finsent@localhost>", description="From: header.")
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=600, description="SMTP timeout.")
+
+    # --- webhook (alert transport) --------------------------------------------------
+    webhook_url: SecretStr | None = Field(
+        default=None, description="Webhook URL for alerts (Slack/Teams URLs hold a token: kept secret)."
+    )
+    webhook_format: Literal["generic", "slack", "teams"] = Field(
+        default="generic", description="generic: signed FinSent JSON; slack / teams: their webhook formats."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key for the X-FinSent-Signature header (generic format)."
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300, description="Webhook HTTP timeout.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Logging level."
@@ -224,6 +240,22 @@ class Settings(BaseSettings):
             raise ValueError(f"not an email address: {', '.join(repr(a) for a in bad)} (use name@domain)")
         return value
 
+    @field_validator("alert_transport", mode="after")
+    @classmethod
+    def _transports(cls, value: str) -> str:
+        # Imported here: the transports import settings' types, not the reverse at import time.
+        from pipeline.alerts.transports.registry import transport_classes
+
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
+        known = transport_classes()
+        bad = [n for n in names if n not in known]
+        if bad or not names:
+            raise ValueError(
+                f"unknown alert transport {', '.join(map(repr, bad)) or repr(value)}: "
+                f"use one or more of {', '.join(sorted(known))}, comma-separated"
+            )
+        return ",".join(dict.fromkeys(names))
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -241,6 +273,11 @@ class Settings(BaseSettings):
 
     # --- derived paths ------------------------------------------------------------
     @property
+    def alert_transports(self) -> tuple[str, ...]:
+        """``alert_transport`` as a list of names (it may name several: smtp,webhook)."""
+        return tuple(self.alert_transport.split(","))
+
+    @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
@@ -255,7 +292,7 @@ class Settings(BaseSettings):
         return self.data_dir / PROMOTION_FILE
 
 
-SECRET_FIELDS = frozenset({"database_url", "smtp_password"})
+SECRET_FIELDS = frozenset({"database_url", "smtp_password", "webhook_url", "webhook_secret"})
 
 
 @dataclass(frozen=True)

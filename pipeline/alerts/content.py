@@ -139,14 +139,15 @@ def _html_item(item: dict[str, Any], cid: str | None) -> str:
     return "\n".join(parts)
 
 
-def _domain(from_addr: str) -> str:
+def email_domain(from_addr: str) -> str:
+    """The domain of a From: address (for Message-IDs); localhost when it has none."""
     address = parseaddr(from_addr)[1]
     return address.rsplit("@", 1)[1] if "@" in address else "localhost"
 
 
 def message_id_for(delivery_id: int, dedup_key: str, from_addr: str) -> str:
     """Deterministic: the same delivery always gets the same Message-ID."""
-    return f"<finsent.alert.{delivery_id}.{dedup_key[:16]}@{_domain(from_addr)}>"
+    return f"<finsent.alert.{delivery_id}.{dedup_key[:16]}@{email_domain(from_addr)}>"
 
 
 def build_message(

@@ -48,6 +48,7 @@ from pipeline.alerts.queries import (
     top_headlines,
 )
 from pipeline.alerts.recipients import Routing, load_routing
+from pipeline.alerts.transports import transport_class
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertEvaluation, AlertSilence
 from pipeline.errors import AlertError
@@ -371,8 +372,19 @@ class _Evaluation:
         groups: dict[tuple[int, ...], list[str]] = defaultdict(list)
         for address, indices in by_recipient.items():
             groups[tuple(indices)].append(address)
-        for indices, recipients in sorted(groups.items()):
-            self._insert_delivery([items[i] for i in indices], sorted(recipients))
+        # One row per transport: an email transport gets one per recipient group, any other
+        # (a webhook) one with every notice. The first email transport keeps the dedup key
+        # it always had, so re-running an evaluation queued before several transports existed
+        # queues nothing twice.
+        first_email = True
+        for name in self.settings.alert_transports:
+            if transport_class(name).capabilities.email:
+                via = None if first_email else name
+                first_email = False
+                for indices, recipients in sorted(groups.items()):
+                    self._insert_delivery([items[i] for i in indices], sorted(recipients), name, via)
+            else:
+                self._insert_delivery(items, [], name, name)
 
     def _item(self, p: _Pending, companies: dict[str, str]) -> dict[str, Any]:
         alert, a, params, now = p.alert, p.assessment, self.params, self.now
@@ -417,15 +429,17 @@ class _Evaluation:
             "sql": scope_sql(scope, start=now - params.window, end=now),
         }
 
-    def _insert_delivery(self, items: list[dict[str, Any]], recipients: list[str]) -> None:
-        ident = json.dumps(
-            {
-                "at": self.now.isoformat(),
-                "items": [[i["scope_type"], i["scope_key"], i["alert_id"], i["kind"]] for i in items],
-                "to": recipients,
-            },
-            sort_keys=True,
-        )
+    def _insert_delivery(
+        self, items: list[dict[str, Any]], recipients: list[str], transport: str, via: str | None
+    ) -> None:
+        key: dict[str, Any] = {
+            "at": self.now.isoformat(),
+            "items": [[i["scope_type"], i["scope_key"], i["alert_id"], i["kind"]] for i in items],
+            "to": recipients,
+        }
+        if via is not None:
+            key["via"] = via
+        ident = json.dumps(key, sort_keys=True)
         dedup_key = hashlib.sha256(ident.encode()).hexdigest()
         lead = next((i for i in items if i["kind"] != "resolved"), items[0])
         row_id = self.session.scalar(
@@ -435,7 +449,7 @@ class _Evaluation:
                 kind=lead["kind"],
                 dedup_key=dedup_key,
                 recipients=recipients,
-                transport=self.settings.alert_transport,
+                transport=transport,
                 status="pending",
                 next_attempt_at=self.now,
                 evaluated_at=self.now,

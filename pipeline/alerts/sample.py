@@ -7,11 +7,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.alerts.content import build_message
+from pipeline.alerts.content import email_domain
 from pipeline.alerts.evaluate import aware
 from pipeline.alerts.queries import scope_sql
 from pipeline.alerts.recipients import PLACEHOLDER_RECIPIENT
-from pipeline.alerts.transport import make_transport
+from pipeline.alerts.transports import Outgoing, email_transport
 from pipeline.errors import AlertError
 from pipeline.settings import Settings
 
@@ -61,22 +61,27 @@ def sample_payload(now: datetime) -> dict[str, Any]:
 
 
 def send_test_email(settings: Settings, to: list[str], *, now: datetime) -> str:
+    """Send the sample alert through the first configured email transport (outbox or SMTP)."""
     now = aware(now)
     recipients = to or list(settings.alert_recipients)
-    transport = make_transport(settings)
+    transport = email_transport(settings)
+    if transport is None:
+        raise AlertError(
+            f"alert_transport is {settings.alert_transport}: test-email needs an email transport "
+            "(outbox or smtp) in FINSENT_ALERT_TRANSPORT",
+            transient=False,
+        )
     if not recipients:
-        if transport.name == "smtp":
+        if transport.capabilities.requires_recipients:
             raise AlertError(
                 "no recipients: pass --to ADDRESS or set FINSENT_ALERT_RECIPIENTS", transient=False
             )
         recipients = [PLACEHOLDER_RECIPIENT]
-    from_addr = getattr(getattr(transport, "params", None), "from_addr", None) or settings.smtp_from
-    domain = from_addr.rsplit("@", 1)[-1].strip(">") if "@" in from_addr else "localhost"
-    msg = build_message(
+    out = Outgoing(
+        0,
+        f"<finsent.test.{secrets.token_hex(8)}@{email_domain(settings.smtp_from)}>",
         sample_payload(now),
-        message_id=f"<finsent.test.{secrets.token_hex(8)}@{domain}>",
-        from_addr=from_addr,
-        recipients=recipients,
-        date=now,
+        recipients,
+        now,
     )
-    return transport.send(msg, recipients, before_data=lambda: None)
+    return transport.send(out, before_handover=lambda: None)

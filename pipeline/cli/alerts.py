@@ -70,14 +70,40 @@ def check_cmd(app, at: datetime | None, no_deliver: bool, model_version: str | N
 
 @alerts.command("deliver")
 @click.option("--retry-failed", is_flag=True, help="Re-queue deliveries that were given up first.")
+@click.option(
+    "--resend",
+    "resend_ids",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Queue this unknown or failed delivery again, with the same Message-ID (repeatable).",
+)
+@click.option(
+    "--mark-sent",
+    "mark_sent_ids",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Record this unknown delivery as delivered: it arrived (repeatable).",
+)
 @click.pass_obj
-def deliver_cmd(app, retry_failed: bool) -> None:
-    """Send queued alert emails that are due (failed sends are retried with backoff)."""
-    from pipeline.alerts.delivery import deliver_pending
+def deliver_cmd(app, retry_failed: bool, resend_ids: tuple[int, ...], mark_sent_ids: tuple[int, ...]) -> None:
+    """Send queued alerts that are due (failed sends are retried with backoff).
+
+    A delivery whose outcome is unknown (the server got the message and did not answer) is
+    never resent on its own: check the mailbox, then --resend ID or --mark-sent ID.
+    """
+    from pipeline.alerts.delivery import deliver_pending, mark_sent, resend
     from pipeline.alerts.delivery import retry_failed as requeue
 
     now = _utcnow()
     with app.database() as db:
+        if mark_sent_ids:
+            done = mark_sent(db, list(mark_sent_ids), now=now)
+            click.echo("marked delivered: " + ", ".join(f"#{i}" for i in done))
+        if resend_ids:
+            done = resend(db, list(resend_ids), now=now)
+            click.echo("queued again: " + ", ".join(f"#{i}" for i in done))
         if retry_failed:
             click.echo(f"re-queued {requeue(db, now=now)} failed deliveries")
         click.echo(deliver_pending(db, app.settings, now=now).render())
@@ -98,11 +124,15 @@ def _scope(ticker: str | None, source: str | None, tag: str | None, market: bool
     "--all", "show_all", is_flag=True, help="Also resolved alerts (default: firing and last 7 days)."
 )
 @click.option("--limit", default=50, show_default=True, help="Most alerts shown.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: alerts, silences, outbox.")
 @click.pass_obj
-def list_cmd(app, show_all: bool, limit: int) -> None:
-    """List alerts, active silences and the outbox."""
+def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
+    """List alerts, active silences and the outbox (deliveries waiting, failed or unknown)."""
+    import json
+
     from sqlalchemy import func, or_, select
 
+    from pipeline.alerts.delivery import ATTENTION_STATES, UNKNOWN, UNKNOWN_ADVICE
     from pipeline.db.models import Alert, AlertDelivery, AlertSilence
 
     now = _utcnow()
@@ -111,30 +141,89 @@ def list_cmd(app, show_all: bool, limit: int) -> None:
         if not show_all:
             query = query.where(or_(Alert.state == "firing", Alert.started_at >= now - timedelta(days=7)))
         rows = list(s.scalars(query))
-        if not rows:
-            click.echo("no alerts" + ("" if show_all else " in the last 7 days (--all for older)"))
-        for a in rows:
-            scope = "market" if a.scope_type == "market" else f"{a.scope_type} {a.scope_key}"
-            until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
-            click.echo(
-                f"#{a.id:<5} {a.state:<8} {scope:<28} since {a.started_at:%Y-%m-%d %H:%M}Z{until}  "
-                f"{a.negative_share:.0%} negative of {a.volume} "
-                f"vs {a.baseline_share:.0%} (z={a.deviation:.1f})"
-            )
         silences = list(
             s.scalars(select(AlertSilence).where(AlertSilence.ends_at > now).order_by(AlertSilence.ends_at))
         )
-        for sil in silences:
-            scope = "market" if sil.scope_type == "market" else f"{sil.scope_type} {sil.scope_key}"
-            reason = f" ({sil.reason})" if sil.reason else ""
-            click.echo(f"silence #{sil.id}: {scope} until {sil.ends_at:%Y-%m-%d %H:%M}Z{reason}")
         counts = dict(
             s.execute(select(AlertDelivery.status, func.count()).group_by(AlertDelivery.status)).all()
         )
-        if counts:
-            click.echo("outbox: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
-        for d in s.scalars(select(AlertDelivery).where(AlertDelivery.status.in_(("pending", "failed")))):
-            click.echo(f"  delivery #{d.id} {d.status} after {d.attempts} attempt(s): {d.last_error or '-'}")
+        open_deliveries = list(
+            s.scalars(
+                select(AlertDelivery)
+                .where(AlertDelivery.status.in_(ATTENTION_STATES))
+                .order_by(AlertDelivery.id)
+            )
+        )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "alerts": [
+                        {
+                            "id": a.id,
+                            "state": a.state,
+                            "scope_type": a.scope_type,
+                            "scope_key": a.scope_key,
+                            "started_at": a.started_at.isoformat(),
+                            "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+                            "negative_share": a.negative_share,
+                            "volume": a.volume,
+                            "baseline_share": a.baseline_share,
+                            "deviation": a.deviation,
+                        }
+                        for a in rows
+                    ],
+                    "silences": [
+                        {
+                            "id": sil.id,
+                            "scope_type": sil.scope_type,
+                            "scope_key": sil.scope_key,
+                            "ends_at": sil.ends_at.isoformat(),
+                            "reason": sil.reason,
+                        }
+                        for sil in silences
+                    ],
+                    "outbox": {status: n for status, n in sorted(counts.items())},
+                    "deliveries": [
+                        {
+                            "id": d.id,
+                            "status": d.status,
+                            "transport": d.transport,
+                            "message_id": d.message_id,
+                            "attempts": d.attempts,
+                            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+                            "last_error": d.last_error,
+                        }
+                        for d in open_deliveries
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    if not rows:
+        click.echo("no alerts" + ("" if show_all else " in the last 7 days (--all for older)"))
+    for a in rows:
+        scope = "market" if a.scope_type == "market" else f"{a.scope_type} {a.scope_key}"
+        until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
+        click.echo(
+            f"#{a.id:<5} {a.state:<8} {scope:<28} since {a.started_at:%Y-%m-%d %H:%M}Z{until}  "
+            f"{a.negative_share:.0%} negative of {a.volume} "
+            f"vs {a.baseline_share:.0%} (z={a.deviation:.1f})"
+        )
+    for sil in silences:
+        scope = "market" if sil.scope_type == "market" else f"{sil.scope_type} {sil.scope_key}"
+        reason = f" ({sil.reason})" if sil.reason else ""
+        click.echo(f"silence #{sil.id}: {scope} until {sil.ends_at:%Y-%m-%d %H:%M}Z{reason}")
+    if counts:
+        click.echo("outbox: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    for d in open_deliveries:
+        click.echo(
+            f"  delivery #{d.id} {d.status} ({d.transport}) after {d.attempts} attempt(s): "
+            f"{d.last_error or '-'}"
+        )
+        if d.status == UNKNOWN:
+            click.echo(f"    Message-ID {d.message_id}: {UNKNOWN_ADVICE.replace('ID', str(d.id))}")
 
 
 @alerts.command("silence")

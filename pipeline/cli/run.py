@@ -50,7 +50,7 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
             progress=sys.stderr.isatty(),
         )
     click.echo(report.render())
-    if "alerts" in stages and app.settings.alert_transport == "outbox":
+    if "alerts" in stages and "outbox" in app.settings.alert_transports:
         click.echo(f"alert emails (.eml): {app.settings.outbox_dir}")
 
 

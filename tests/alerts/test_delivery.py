@@ -20,10 +20,13 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 import pipeline.alerts.delivery as delivery_mod
-from pipeline.alerts.delivery import MAX_ATTEMPTS, deliver_pending, retry_failed
+from pipeline.alerts.delivery import MAX_ATTEMPTS, deliver_pending, mark_sent, resend, retry_failed
 from pipeline.alerts.evaluate import evaluate
-from pipeline.alerts.transport import OutboxTransport, SmtpTransport, eml_name, smtp_params
+from pipeline.alerts.transports import Outgoing
+from pipeline.alerts.transports.outbox import OutboxTransport, eml_name
+from pipeline.alerts.transports.smtp import SmtpTransport, smtp_params
 from pipeline.db.models import AlertDelivery
+from pipeline.errors import AlertError
 
 
 def _spike(db, settings, ticker: str = "ACME") -> None:
@@ -114,18 +117,26 @@ def test_crash_between_send_and_commit_does_not_send_twice(db, smtp_settings, sm
     assert len(smtp_server.received) == 1
     assert _rows(db)[0].status == "transmitting"
 
-    # Within the lease nobody touches it; after it, it is recorded, not resent.
+    # Within the lease nobody touches it; after it, it is reported unknown: neither resent
+    # nor claimed delivered (an SMTP server cannot be asked).
     assert deliver_pending(db, smtp_settings, now=NOW + timedelta(minutes=1)).sent == []
     retry = deliver_pending(db, smtp_settings, now=NOW + timedelta(hours=1))
-    assert [s.where for s in retry.sent] == ["(assumed delivered)"]
+    assert retry.sent == [] and [i for i, _ in retry.unknown] == [1] and "unknown" in retry.render()
     assert len(smtp_server.received) == 1
     (row,) = _rows(db)
-    assert row.status == "sent" and "assumed delivered" in row.last_error
+    assert row.status == "unknown" and row.next_attempt_at is None and "unknown" in row.last_error
+    assert deliver_pending(db, smtp_settings, now=NOW + timedelta(days=2)).unknown == []
+
+    # The operator decides: resend (same Message-ID) or mark it delivered.
+    assert resend(db, [1], now=NOW + timedelta(days=2)) == [1]
+    again = deliver_pending(db, smtp_settings, now=NOW + timedelta(days=2))
+    assert len(again.sent) == 1
+    assert smtp_server.message_ids == [row.message_id, row.message_id]
 
 
 def test_crash_before_the_message_is_handed_over_resends_it(db, smtp_settings, smtp_server, monkeypatch):
     _spike(db, smtp_settings)
-    from pipeline.alerts import transport as transport_mod
+    from pipeline.alerts.transports import smtp as transport_mod
 
     def crash(self, *args, **kwargs):
         raise SystemExit("killed while connecting")
@@ -180,7 +191,7 @@ def test_gives_up_after_max_attempts_and_can_be_requeued(db, smtp_settings, smtp
 def test_outbox_transport_paths(tmp_path):
     t = OutboxTransport(tmp_path)
     assert t.path_for("<a/b..c@x>").name == "a_b..c@x.eml"
-    assert not t.already_delivered("<nope@x>")
+    assert not t.already_delivered(Outgoing(1, "<nope@x>", {"items": []}, [], NOW))
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI for a test certificate")
@@ -239,3 +250,19 @@ def test_an_unrenderable_row_does_not_block_the_others(db, smtp_settings, smtp_s
 
     assert [i for i, _ in report.failed] == [1] and "cannot render" in report.failed[0][1]
     assert len(report.sent) == 1 and "BOLT" in smtp_server.received[0].message["Subject"]
+
+
+def test_operator_marks_an_unknown_delivery_sent_and_cannot_resend_a_sent_one(db, smtp_settings, smtp_server):
+    _spike(db, smtp_settings)
+    with db.transaction() as s:
+        row = s.get(AlertDelivery, 1)
+        row.status, row.message_id = "unknown", "<x@y>"
+    with pytest.raises(AlertError, match="no delivery #7"):
+        mark_sent(db, [7], now=NOW)
+    assert mark_sent(db, [1], now=NOW) == [1]
+    (row,) = _rows(db)
+    assert row.status == "sent" and "operator" in row.last_error
+    with pytest.raises(AlertError, match="delivery #1 is sent"):
+        resend(db, [1], now=NOW)
+    assert deliver_pending(db, smtp_settings, now=NOW + timedelta(days=1)).sent == []
+    assert smtp_server.received == []

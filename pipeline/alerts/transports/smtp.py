@@ -1,81 +1,31 @@
-"""Where an alert email goes: .eml files in the outbox folder, or an SMTP server.
+"""``smtp``: send the alert email to an SMTP server (FinSent's settings, else an Airflow
+``smtp`` connection).
 
-Both transports take a ``before_data`` callback that delivery uses to record, in its own
-committed transaction, that the message is about to be handed over: everything before it
-(connect, TLS, login, envelope) can fail or crash and be retried safely; see
-:mod:`pipeline.alerts.delivery` for what happens after it.
+``before_handover`` runs after the server's 354 reply to DATA, right before the message and
+its end-of-data leave: everything before it (connect, TLS, login, envelope) can fail or crash
+and be retried safely; a timeout or lost connection after it is :class:`OutcomeUnknown`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import smtplib
 import ssl
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
-from email.message import EmailMessage
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar
 
+from pipeline.alerts.transports.base import Capabilities, OutcomeUnknown, Outgoing
+from pipeline.alerts.transports.registry import register
 from pipeline.errors import AlertError
-from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
-
-
-class Transport(Protocol):
-    name: str
-
-    def already_delivered(self, message_id: str) -> bool: ...
-
-    def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
-        """Hand the message over; return where it went (a path or server) or raise."""
-        ...
-
-
-def eml_name(message_id: str) -> str:
-    return _UNSAFE.sub("_", message_id.strip("<>")) + ".eml"
-
-
-@dataclass
-class OutboxTransport:
-    """One .eml file per message, named after its Message-ID and written atomically, so an
-    existing file *is* the proof of delivery."""
-
-    directory: Path
-    name: str = "outbox"
-
-    def path_for(self, message_id: str) -> Path:
-        return self.directory / eml_name(message_id)
-
-    def already_delivered(self, message_id: str) -> bool:
-        return self.path_for(message_id).exists()
-
-    def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
-        target = self.path_for(msg["Message-ID"])
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            before_data()
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(msg.as_bytes(policy=policy.SMTP))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise AlertError(f"cannot write {target} ({exc.strerror or exc}): check the data dir") from None
-        return str(target)
 
 
 @dataclass(frozen=True)
@@ -153,14 +103,24 @@ def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
     )
 
 
+@register
 @dataclass
 class SmtpTransport:
     params: SmtpParams
-    name: str = "smtp"
     #: TLS trust for STARTTLS / SSL; default: the system's CA store with hostname checks.
     ssl_context: ssl.SSLContext | None = None
 
-    def already_delivered(self, message_id: str) -> bool:
+    name: ClassVar[str] = "smtp"
+    capabilities: ClassVar[Capabilities] = Capabilities(email=True, requires_recipients=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpTransport:
+        return cls(smtp_params(settings))
+
+    def location(self) -> str | None:
+        return None
+
+    def already_delivered(self, out: Outgoing) -> bool:
         return False  # SMTP cannot be asked; delivery's state machine decides
 
     def _connect(self) -> smtplib.SMTP:
@@ -182,15 +142,17 @@ class SmtpTransport:
             raise
         return smtp
 
-    def send(self, msg: EmailMessage, recipients: list[str], *, before_data: Callable[[], None]) -> str:
+    def send(self, out: Outgoing, *, before_handover: Callable[[], None]) -> str:
         p = self.params
+        msg, recipients = out.email(p.from_addr), out.recipients
         where = f"smtp://{p.host}:{p.port}"
+        handed_over = accepted = False
+        refused: dict[str, tuple[int, bytes]] = {}
         try:
             with self._connect() as smtp:
                 code, reply = smtp.mail(p.from_addr)
                 if code != 250:
                     raise smtplib.SMTPSenderRefused(code, reply, p.from_addr)
-                refused = {}
                 for rcpt in recipients:
                     code, reply = smtp.rcpt(rcpt)
                     if code not in (250, 251):
@@ -198,13 +160,53 @@ class SmtpTransport:
                 if len(refused) == len(recipients):
                     smtp.rset()
                     raise smtplib.SMTPRecipientsRefused(refused)
-                before_data()
-                smtp.data(msg.as_bytes(policy=policy.SMTP))
+                # DATA by hand (smtplib.data() in three steps) to know the moment the body,
+                # end-of-data included, has left: before it a failure is safe to retry, after
+                # it the server may have stored the message without answering in time.
+                code, reply = smtp.docmd("DATA")
+                if code != 354:
+                    raise smtplib.SMTPDataError(code, reply)
+                before_handover()
+                smtp.send(_dot_stuffed(msg.as_bytes(policy=policy.SMTP)))
+                handed_over = True
+                code, reply = smtp.getreply()
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, reply)
+                accepted = True
         except (smtplib.SMTPException, OSError) as exc:
-            raise AlertError(f"SMTP {where} failed: {_describe(exc)}") from None
+            if accepted:  # only the QUIT after a 250 failed: the message is the server's
+                log.warning("SMTP %s: %s after the message was accepted", where, _describe(exc))
+            elif handed_over and not isinstance(exc, smtplib.SMTPResponseException):
+                raise OutcomeUnknown(
+                    f"SMTP {where}: no answer after the message was handed over ({_describe(exc)}); "
+                    "it may have arrived"
+                ) from None
+            else:
+                raise AlertError(
+                    f"SMTP {where} failed: {_describe(exc)}", transient=_transient(exc)
+                ) from None
         if refused:
             log.warning("SMTP %s refused %s", where, ", ".join(sorted(refused)))
         return where
+
+
+def _dot_stuffed(body: bytes) -> bytes:
+    """The DATA payload as smtplib.data() sends it: leading dots doubled, then CRLF.CRLF."""
+    stuffed = re.sub(rb"(?m)^\.", b"..", body)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+def _transient(exc: BaseException) -> bool:
+    """A 5xx reply (other than a failed login, which a configuration fix cures) fails for good."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return not all(500 <= code < 600 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return not 500 <= exc.smtp_code < 600
+    return True
 
 
 def _describe(exc: BaseException) -> str:
@@ -214,9 +216,3 @@ def _describe(exc: BaseException) -> str:
         msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
         return f"{exc.smtp_code} {msg}".strip()
     return f"{type(exc).__name__}: {exc}".strip()
-
-
-def make_transport(settings: Settings) -> Transport:
-    if settings.alert_transport == "outbox":
-        return OutboxTransport(settings.outbox_dir)
-    return SmtpTransport(smtp_params(settings))

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.alerts.transport import OutboxTransport, SmtpTransport, make_transport, smtp_params
+from pipeline.alerts.transports import make_transports
+from pipeline.alerts.transports.outbox import OutboxTransport
+from pipeline.alerts.transports.smtp import SmtpTransport, smtp_params
 from pipeline.errors import AlertError
 
 
@@ -52,11 +54,11 @@ def test_airflow_connection_is_used_inside_airflow(settings, monkeypatch):
 def test_no_smtp_anywhere_is_one_clear_error(settings, monkeypatch):
     _fake_airflow(monkeypatch, None)
     with pytest.raises(AlertError, match="FINSENT_SMTP_HOST") as err:
-        make_transport(settings.model_copy(update={"alert_transport": "smtp"}))
+        make_transports(settings.model_copy(update={"alert_transport": "smtp"}))
     assert err.value.terminal
 
 
 def test_transport_choice(settings):
-    assert isinstance(make_transport(settings), OutboxTransport)
+    assert [type(t) for t in make_transports(settings)] == [OutboxTransport]
     smtp = settings.model_copy(update={"alert_transport": "smtp", "smtp_host": "localhost"})
-    assert isinstance(make_transport(smtp), SmtpTransport)
+    assert [type(t) for t in make_transports(smtp)] == [SmtpTransport]
