@@ -279,7 +279,13 @@ def ingest(
 
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # Wait on the network no longer than the writer may keep results uncommitted:
+                # a slow feed must not hide the others' articles from readers, nor keep
+                # their rows locked while other ingests (Airflow shards) wait.
+                done, pending = wait(pending, timeout=writer.due_in(), return_when=FIRST_COMPLETED)
+                if not done:
+                    record(writer.commit())
+                    continue
                 for future in done:
                     record(writer.write(future.result()))
                     for request in islice(queue, 1):

@@ -24,7 +24,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    select,
     text,
     update,
 )
@@ -40,8 +39,15 @@ from pipeline.ingest.tickers import EntityMatch
 log = logging.getLogger(__name__)
 
 # Serialises the "is this story already known?" step between concurrent ingest processes
-# (Airflow shards); held only for the few milliseconds of one feed's transaction.
-CLUSTER_LOCK_KEY = 0x46534E54_494E4753  # "FSNTINGS"
+# (Airflow shards). A row lock, not an advisory lock: taking it needs UPDATE on
+# ingest_locks, so a read-only session cannot hold it to stall ingest (advisory locks need
+# no privilege at all). It is taken just before a batch of articles is written and
+# released by that batch's commit, which comes before ingest waits on the network again.
+CLUSTER_LOCK = "clusters"
+# How long a batch waits for the lock before the run fails naming the session that holds
+# it: another ingest holds it for the milliseconds of one batch, so a long wait means a
+# stuck session (an operator's open transaction), not a busy one.
+DEFAULT_LOCK_WAIT_S = 60.0
 DEFAULT_DEDUP_WINDOW_HOURS = 48.0
 DEFAULT_BACKOFF_BASE_S = 600.0
 DEFAULT_BACKOFF_MAX_S = 12 * 3600.0
@@ -102,6 +108,7 @@ class StorePolicy:
     backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     max_poll_hint_s: float = MAX_POLL_HINT_S
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S
 
     @classmethod
     def from_settings(cls, settings) -> StorePolicy:
@@ -193,6 +200,65 @@ MOVE_FEED = text(
     """
 )
 FEED_AT_URL = text("SELECT id FROM feeds WHERE url = :url AND id <> :feed_id")
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
+# Who holds a row lock: the row's xmax is the holder's transaction id, and every
+# transaction holds a lock on its own id.
+LOCK_HOLDER = text(
+    """
+    SELECT a.pid, a.application_name, a.usename, a.state, a.xact_start
+    FROM ingest_locks AS l
+    JOIN pg_locks AS k ON k.locktype = 'transactionid' AND k.transactionid = l.xmax AND k.granted
+    JOIN pg_stat_activity AS a ON a.pid = k.pid
+    WHERE l.name = :name AND a.pid <> pg_backend_pid()
+    """
+)
+
+
+class LockWaitTimeout(DatabaseError):
+    """Another session held ingest's lock for longer than ``lock_wait_s``."""
+
+
+def take_cluster_lock(conn: Connection, db: Database, *, wait_s: float) -> None:
+    """Lock CLUSTER_LOCK until the end of ``conn``'s transaction, waiting at most ``wait_s``.
+
+    An upsert locks the row and recreates it if someone deleted it; lock_timeout applies
+    to this statement only (reset right after).
+
+    Raises LockWaitTimeout naming the holder (pid, application_name, user), read over a
+    separate connection since a lock timeout aborts this one's transaction."""
+    timeout = f"{max(1, round(wait_s * 1000))}ms"
+    try:
+        conn.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %(timeout)s, true); "
+            "INSERT INTO ingest_locks (name) VALUES (%(name)s) "
+            "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name; "
+            "SET LOCAL lock_timeout = DEFAULT",
+            {"timeout": timeout, "name": CLUSTER_LOCK},
+        )
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise LockWaitTimeout(
+            f"waited {wait_s:g} s for ingest's lock (row '{CLUSTER_LOCK}' of ingest_locks), held by "
+            f"{describe_lock_holder(db)}: end that session's transaction (pg_terminate_backend) and re-run"
+        ) from None
+
+
+def describe_lock_holder(db: Database) -> str:
+    """'pid 123 (application_name 'psql', user 'bob', idle in transaction since ...)' or a
+    note that the holder is gone."""
+    try:
+        with db.engine.connect() as other:
+            row = other.execute(LOCK_HOLDER, {"name": CLUSTER_LOCK}).first()
+    except DBAPIError as exc:
+        return f"an unknown session (could not ask: {str(exc.orig or exc).strip().splitlines()[0]})"
+    if row is None:
+        return "a session that has released it since"
+    since = f" since {row.xact_start:%Y-%m-%d %H:%M:%S %Z}" if row.xact_start else ""
+    return (
+        f"pid {row.pid} (application_name '{row.application_name or ''}', user '{row.usename}', "
+        f"{row.state or 'state unknown'}{since})"
+    )
 
 
 @dataclass
@@ -223,9 +289,15 @@ class Deferred:
                 )
             }
             conn.execute(FEED_SUCCESS, {"now": now, **params})
+        self.clear()
+
+    def clear(self) -> None:
         self.fetch_rows.clear()
         self.feed_updates.clear()
         self.moves.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self.fetch_rows or self.feed_updates or self.moves)
 
 
 def move_feed(conn: Connection, feed_id: int, old: str, new: str) -> bool:
@@ -267,9 +339,11 @@ class FeedWriter:
     the new articles (clusters decided beforehand) and their ticker links (a round trip
     per statement per feed dominated ingestion on a busy machine). If the database
     refuses a batch, it is rolled back to its savepoint and each feed is retried alone,
-    so only the culprit is recorded as failed. Transactions are committed every half
-    second or so: a crash loses at most that, and with it those feeds' validators, so
-    they are simply fetched again.
+    so only the culprit is recorded as failed. What is queued is committed when a batch
+    is full and at most ``batch_s`` after it arrived (the caller waits on the network no
+    longer than ``due_in()``): a crash loses at most that, and with it those feeds'
+    validators, so they are simply fetched again. The cluster lock lives only from a
+    batch's first article write to its commit, never across a network wait.
     """
 
     def __init__(
@@ -290,7 +364,7 @@ class FeedWriter:
         self.batch_s = batch_s
         self._conn: Connection | None = None
         self._tx = None
-        self._opened = 0.0
+        self._opened: float | None = None  # when the oldest result still uncommitted arrived
         self._batch: list[FeedWork] = []
         self._batch_articles = 0
         self._deferred = Deferred()
@@ -306,55 +380,93 @@ class FeedWriter:
         try:
             if exc_type is None:
                 self.commit()
-            elif self._tx is not None:
-                self._tx.rollback()
+            else:
+                self._rollback()
         finally:
             assert self._conn is not None
             self._conn.close()
 
     def write(self, work: FeedWork) -> list[FeedOutcome]:
-        """Queue or store one feed's result; returns the outcomes stored by this call."""
+        """Queue or store one feed's result; returns the outcomes stored by this call.
+
+        A full batch is stored and committed at once. Anything else stays queued (or in
+        an open transaction holding no lock but its feeds' rows) until ``due_in()`` says
+        it is time to commit: the caller commits then, instead of waiting on the network."""
         conn = self._conn
         assert conn is not None, "use FeedWriter as a context manager"
         out: list[FeedOutcome] = []
+        if self._opened is None:
+            self._opened = time.monotonic()
         try:
-            if self._tx is None:
-                self._tx = conn.begin()
-                self._opened = time.monotonic()
             if work.outcome in OK_OUTCOMES and work.articles:
                 self._batch.append(work)
                 self._batch_articles += len(work.articles)
-                if len(self._batch) >= self.batch_feeds or self._batch_articles >= self.batch_articles:
-                    out += self._flush_batch()
             elif work.outcome in OK_OUTCOMES:
                 out.append(self._success(work, 0, 0))
             else:
+                if self._tx is None:
+                    self._tx = conn.begin()
                 out.append(_store_failure(conn, work, now=self.now, policy=self.policy))
         except (OperationalError, InterfaceError) as exc:
             raise _lost(exc, f"storing feed #{work.request.feed_id}") from exc
-        if time.monotonic() - self._opened > self.batch_s:
+        if (
+            len(self._batch) >= self.batch_feeds
+            or self._batch_articles >= self.batch_articles
+            or self.due_in() == 0.0
+        ):
             out += self.commit()
         return out
 
+    def due_in(self) -> float | None:
+        """Seconds until what is queued must be committed (0: now); None when nothing is."""
+        if self._opened is None:
+            return None
+        return max(0.0, self.batch_s - (time.monotonic() - self._opened))
+
     def commit(self) -> list[FeedOutcome]:
-        """Store what is queued and commit; returns the outcomes stored by this call."""
-        if self._tx is None:
+        """Store what is queued and commit; returns the outcomes stored by this call.
+
+        The cluster lock, taken when the batch's articles are written, is released here."""
+        self._opened = None
+        if self._tx is None and not self._batch and not self._deferred:
             return []
-        assert self._conn is not None
+        conn = self._conn
+        assert conn is not None
+        if self._tx is None:
+            self._tx = conn.begin()
         try:
             out = self._flush_batch()
-            self._deferred.flush(self._conn, self.now)
+            self._deferred.flush(conn, self.now)
             self._tx.commit()
         except (OperationalError, InterfaceError) as exc:
+            self._rollback()
             raise _lost(exc, "committing") from exc
+        except BaseException:
+            self._rollback()
+            raise
         finally:
             self._tx = None
         return out
+
+    def _rollback(self) -> None:
+        self._batch, self._batch_articles = [], 0
+        self._deferred.clear()
+        if self._tx is not None and self._tx.is_active:
+            try:
+                self._tx.rollback()
+            except DBAPIError:
+                log.debug("rollback after a lost connection failed", exc_info=True)
 
     def _flush_batch(self) -> list[FeedOutcome]:
         works, self._batch, self._batch_articles = self._batch, [], 0
         if not works:
             return []
+        conn = self._conn
+        assert conn is not None
+        take_cluster_lock(conn, self.db, wait_s=self.policy.lock_wait_s)
+        return self._store_batch(works)
+
+    def _store_batch(self, works: list[FeedWork]) -> list[FeedOutcome]:
         conn = self._conn
         assert conn is not None
         savepoint = conn.begin_nested()
@@ -367,8 +479,7 @@ class FeedWriter:
             if len(works) > 1:
                 out: list[FeedOutcome] = []
                 for work in works:  # find the culprit: each feed alone
-                    self._batch, self._batch_articles = [work], len(work.articles)
-                    out += self._flush_batch()
+                    out += self._store_batch([work])
                 return out
             work = works[0]
             log.error("storing feed #%s failed", work.request.feed_id, exc_info=True)
@@ -478,7 +589,6 @@ def _store_articles(
     """Store the articles of several feeds: insert the new ones (clustered with earlier
     copies of the same story), update edited ones in place, skip duplicates, link tickers.
     Returns (new, updated) per feed id."""
-    conn.execute(select(func.pg_advisory_xact_lock(CLUSTER_LOCK_KEY)))
     items = [(w, a) for w in works for a in w.articles]
     existing = {
         (row.feed_id, row.item_key): row
