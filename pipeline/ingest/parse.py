@@ -21,6 +21,24 @@ log = logging.getLogger(__name__)
 # Entity declarations are how billion-laughs and external-entity (XXE) payloads work;
 # real feeds do not need them.
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
+_ENTITY_DECL_TEXT = re.compile(r"<!ENTITY", re.I)
+# Encodings in which "<!ENTITY" is not those ASCII bytes, told by a byte order mark or by
+# how "<?" begins the document (XML 1.0, appendix F), or by what the server declares.
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+_FIRST_BYTES = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x4c\x6f\xa7\x94", "cp037"),  # EBCDIC
+)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
+_XML_ENCODING = re.compile(rb"^[^>]{0,200}?encoding\s*=\s*[\"']([\w.:-]+)", re.S)
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 # RSS 1.0 syndication module (sy:updatePeriod / sy:updateFrequency): the period is shared
@@ -90,13 +108,43 @@ def poll_interval(feed: dict[str, Any]) -> int | None:
     return max(1, min(period_s // per_period, MAX_POLL_HINT_S))
 
 
+def _wide_encodings(body: bytes, headers: dict[str, str] | None) -> set[str]:
+    """Encodings the body may be read in where ASCII text is not ASCII bytes."""
+    found = {name for bom, name in _BOMS if body.startswith(bom)}
+    found |= {name for start, name in _FIRST_BYTES if body.startswith(start)}
+    declared = _CHARSET.search((headers or {}).get("content-type", ""))
+    xml_decl = _XML_ENCODING.match(body[:256])
+    for name in (declared.group(1) if declared else None, xml_decl.group(1).decode() if xml_decl else None):
+        if name:
+            found.add(name.lower())
+    wide = set()
+    for name in found:
+        try:
+            if "<!ENTITY".encode(name) != b"<!ENTITY":
+                wide.add(name)
+        except (LookupError, UnicodeError):
+            continue
+    return wide
+
+
+def declares_entities(body: bytes, headers: dict[str, str] | None = None) -> bool:
+    """Whether the document declares an entity, in its bytes or in any encoding it may be
+    decoded with (a UTF-16 "<!ENTITY" is not the ASCII bytes)."""
+    if _ENTITY_DECL.search(body):
+        return True
+    for name in _wide_encodings(body, headers):
+        if _ENTITY_DECL_TEXT.search(body.decode(name, errors="replace")):
+            return True
+    return False
+
+
 def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedFeed:
     """Parse a feed body. Raises FeedParseError (outcome empty | unsafe_xml | not_a_feed |
     parse_error) when it yields no entries for a reason worth telling the user."""
     if not body or not body.strip():
         raise FeedParseError("empty", "empty response body: the server sent no feed")
     head = body[:65536]
-    if _ENTITY_DECL.search(head) or (len(body) > len(head) and _ENTITY_DECL.search(body)):
+    if declares_entities(body, headers):
         raise FeedParseError(
             "unsafe_xml",
             "XML declares entities (<!ENTITY>), the shape of billion-laughs / XXE attacks: refused",

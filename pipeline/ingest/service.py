@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, text
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
 from pipeline.ingest.fetch import FeedRequest, Fetcher, FetchResult, utc_now
+from pipeline.ingest.identity import assign_item_keys
 from pipeline.ingest.normalise import normalise_entry
 from pipeline.ingest.parse import FeedParseError, parse_feed
 from pipeline.ingest.store import FeedOutcome, FeedWork, FeedWriter, StorePolicy
@@ -167,15 +168,16 @@ def prepare_feed(
             return FeedWork(request, fetch, started_at, "unchanged", body_hash=body_hash)
         parsed = parse_feed(body, headers=fetch.headers)
         feed_language = parsed.language or request.language
-        articles = {}
+        rows = []
         empty = 0
         for entry in parsed.entries:  # dates up to wall_clock are real in a backfill, not "future"
             row = normalise_entry(entry, now=now, feed_language=feed_language, latest=wall_clock)
             if row is None:
                 empty += 1
             else:
-                articles[row.item_key] = row  # a repeated item: the last copy in the feed wins
-        kept = list(articles.values())
+                rows.append(row)
+        # A repeated item (same key: see identity.py) is one item: the last copy in the feed wins.
+        kept = list({row.item_key: row for row in assign_item_keys(rows)}.values())
         warning = parsed.warning
         if empty:
             note = f"{empty} entries without title or text skipped"
@@ -198,7 +200,8 @@ def prepare_feed(
             warning=warning,
             entries=len(parsed.entries),
             articles=kept,
-            entities={a.item_key: linker.link(a.text()) for a in kept},
+            # Linked on the full text: a ticker past the stored copy's length still counts.
+            entities={a.item_key: linker.link(a.full_text()) for a in kept},
             in_batch_duplicates=repeats,
             body_hash=body_hash,
             feed_title=parsed.title,

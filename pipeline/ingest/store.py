@@ -33,6 +33,7 @@ from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.errors import DatabaseError
 from pipeline.ingest.fetch import OK_OUTCOMES, FeedRequest, FetchResult
+from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored
 from pipeline.ingest.normalise import ArticleRow, clean_text
 from pipeline.ingest.tickers import EntityMatch
 
@@ -123,7 +124,7 @@ class StorePolicy:
 # Articles already stored for a batch's (feed, item) keys: what is new, edited or a duplicate.
 EXISTING = text(
     """
-    SELECT a.id, a.feed_id, a.item_key, a.content_hash, a.published_at
+    SELECT a.id, a.feed_id, a.item_key, a.content_hash, a.published_at, a.title_key
     FROM unnest(CAST(:feed_ids AS integer[]), CAST(:keys AS text[])) AS k (feed_id, item_key)
     JOIN articles AS a ON a.feed_id = k.feed_id AND a.item_key = k.item_key
     """
@@ -590,18 +591,18 @@ def _store_articles(
     copies of the same story), update edited ones in place, skip duplicates, link tickers.
     Returns (new, updated) per feed id."""
     items = [(w, a) for w in works for a in w.articles]
+    lookups = [(w.request.feed_id, k) for w, a in items for k in (a.item_key, a.alt_key) if k is not None]
     existing = {
         (row.feed_id, row.item_key): row
         for row in conn.execute(
-            EXISTING,
-            {"feed_ids": [w.request.feed_id for w, _ in items], "keys": [a.item_key for _, a in items]},
+            EXISTING, {"feed_ids": [f for f, _ in lookups], "keys": [k for _, k in lookups]}
         )
     }
+    stored = match_stored([(w.request.feed_id, a) for w, a in items], existing)
     counts = {w.request.feed_id: [0, 0] for w in works}
     fresh: list[tuple[FeedWork, ArticleRow]] = []
     edits: list[tuple[FeedWork, ArticleRow, Any]] = []
-    for work, article in items:
-        old = existing.get((work.request.feed_id, article.item_key))
+    for (work, article), old in zip(items, stored, strict=True):
         if old is None:
             fresh.append((work, article))
         elif old.content_hash != article.content_hash:
@@ -623,9 +624,11 @@ def _store_articles(
 
     if fresh:
         window = timedelta(hours=policy.dedup_window_hours)
+        # Ids drawn in copy order: which copy of a story is novel never depends on which
+        # feed answered first.
+        fresh.sort(key=lambda item: copy_order(item[0].request.feed_id, item[1]))
         ids = list(conn.execute(NEXT_IDS, {"n": len(fresh)}).scalars())
-        # Earlier copies: stored ones first, then those earlier in this batch.
-        copies: dict[str, list[tuple[datetime, str, int]]] = {}
+        copies: dict[str, list[StoredCopy]] = {}
         for row in conn.execute(
             CANDIDATES,
             {
@@ -634,19 +637,12 @@ def _store_articles(
                 "hi": max(a.published_at for _, a in fresh) + window,
             },
         ):
-            copies.setdefault(row.title_key, []).append((row.published_at, row.content_hash, row.root))
-        rows = []
-        for (work, article), article_id in zip(fresh, ids, strict=True):
-            roots = [
-                root
-                for published_at, content_hash, root in copies.get(article.title_key, ())
-                if abs(published_at - article.published_at) <= window
-                and (article.title_is_specific or content_hash == article.content_hash)
-            ]
-            root = min(roots) if roots else article_id
-            copies.setdefault(article.title_key, []).append(
-                (article.published_at, article.content_hash, root)
+            copies.setdefault(row.title_key, []).append(
+                StoredCopy(row.published_at, row.content_hash, row.root)
             )
+        roots = cluster_roots([a for _, a in fresh], ids, copies, window)
+        rows = []
+        for (work, article), article_id, root in zip(fresh, ids, roots, strict=True):
             rows.append(
                 {
                     "id": article_id,

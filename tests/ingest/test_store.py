@@ -98,3 +98,15 @@ def test_stories_outside_the_window_are_not_linked(db):
         writer.commit()
     with db.session() as session:
         assert session.execute(select(func.count()).where(Article.is_novel)).scalar_one() == 2
+
+
+def test_the_novel_copy_does_not_depend_on_which_feed_answered_first(db):
+    a, b = _feeds(db, 2)
+    story = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    with FeedWriter(db, now=NOW, policy=StorePolicy()) as writer:
+        writer.write(_work(b, [story]))  # b answered first; both were published at once
+        writer.write(_work(a, [story]))
+        writer.commit()
+    with db.session() as session:
+        rows = {r.feed_id: r for r in session.execute(select(Article)).scalars()}
+    assert rows[a].is_novel and not rows[b].is_novel and rows[b].cluster_id == rows[a].id
