@@ -50,9 +50,14 @@ SY_PERIODS_S = {
     "monthly": 30 * 86400,
     "yearly": 365 * 86400,
 }
-# Hints are stored as the feed gave them (the scheduler caps what it honours); this only
-# keeps absurd values inside the column's integer.
-MAX_POLL_HINT_S = 365 * 86400
+# A feed's own polling hint (<ttl>, sy:updatePeriod) is honoured up to a day (store.py
+# schedules with it): a typo such as <ttl>100000</ttl> must not silence a feed for months.
+# Hints shorter than the schedule's interval change nothing: the feed is simply due at the
+# next run.
+MAX_POLL_HINT_S = 24 * 3600
+# Hints are stored as the feed gave them (`feeds list` shows what a feed asks for), within
+# a year: a bound on the stored integer, not a scheduling rule.
+HINT_STORED_MAX_S = 365 * 86400
 
 
 class FeedParseError(FeedError):
@@ -94,7 +99,7 @@ def poll_interval(feed: dict[str, Any]) -> int | None:
     syndication module's period / frequency; None when it says nothing usable."""
     ttl = _positive_int(feed.get("ttl"))
     if ttl is not None:
-        return min(ttl * 60, MAX_POLL_HINT_S)
+        return min(ttl * 60, HINT_STORED_MAX_S)
     period = feed.get("sy_updateperiod")
     frequency = feed.get("sy_updatefrequency")
     if period is None and frequency is None:
@@ -105,7 +110,7 @@ def poll_interval(feed: dict[str, Any]) -> int | None:
     per_period = _positive_int(frequency) if frequency is not None else 1
     if per_period is None:
         return None
-    return max(1, min(period_s // per_period, MAX_POLL_HINT_S))
+    return max(1, min(period_s // per_period, HINT_STORED_MAX_S))
 
 
 def _wide_encodings(body: bytes, headers: dict[str, str] | None) -> set[str]:

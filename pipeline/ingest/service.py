@@ -21,11 +21,13 @@ from sqlalchemy import or_, select, text
 
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
-from pipeline.ingest.fetch import FeedRequest, Fetcher, FetchResult, utc_now
+from pipeline.ingest.fetch import Fetcher, utc_now
 from pipeline.ingest.identity import assign_item_keys
 from pipeline.ingest.normalise import normalise_entry
-from pipeline.ingest.parse import FeedParseError, parse_feed
-from pipeline.ingest.store import FeedOutcome, FeedWork, FeedWriter, StorePolicy
+from pipeline.ingest.parse import FeedParseError
+from pipeline.ingest.records import FeedOutcome, FeedRequest, FeedWork, FetchResult
+from pipeline.ingest.sources import FeedSource
+from pipeline.ingest.store import FeedWriter, StorePolicy
 from pipeline.ingest.tickers import TickerLinker
 from pipeline.ingest.watchlist import Watchlist, load_watchlist
 
@@ -166,7 +168,7 @@ def prepare_feed(
         if body and body_hash == request.body_hash:
             # The server ignores conditional GET but the bytes are the same: nothing to parse.
             return FeedWork(request, fetch, started_at, "unchanged", body_hash=body_hash)
-        parsed = parse_feed(body, headers=fetch.headers)
+        parsed = fetcher.parse(request, body, fetch.headers)
         feed_language = parsed.language or request.language
         rows = []
         empty = 0
@@ -230,6 +232,7 @@ def ingest(
     progress: bool = False,
     watchlist: Watchlist | None = None,
     wall_clock: datetime | None = None,
+    sources: Sequence[type[FeedSource]] = (),
 ) -> IngestReport:
     """Fetch every due, enabled feed once (or only ``feed_ids``) and store what is new.
 
@@ -237,6 +240,7 @@ def ingest(
     a failure of the run itself (database down, bad watchlist) raises. ``watchlist``
     overrides ``settings.watchlist_path`` for callers that loaded it already.
     ``wall_clock`` (default: read now) bounds the item dates a backfill keeps (entry_date).
+    ``sources``: feed source kinds beyond the built-in ones (see pipeline/ingest/sources/).
     """
     wall_clock = wall_clock or utc_now()
     now = now or wall_clock
@@ -263,7 +267,7 @@ def ingest(
 
     workers = max(1, min(settings.fetch_concurrency, len(requests)))
     with (
-        Fetcher.from_settings(settings) as fetcher,
+        Fetcher.from_settings(settings, sources) as fetcher,
         ThreadPoolExecutor(workers, "ingest") as pool,
         FeedWriter(db, now=now, policy=policy) as writer,
     ):

@@ -32,10 +32,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.errors import DatabaseError
-from pipeline.ingest.fetch import OK_OUTCOMES, FeedRequest, FetchResult
 from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored
 from pipeline.ingest.normalise import ArticleRow, clean_text
-from pipeline.ingest.tickers import EntityMatch
+from pipeline.ingest.parse import MAX_POLL_HINT_S
+from pipeline.ingest.records import OK_OUTCOMES, FeedOutcome, FeedWork
 
 log = logging.getLogger(__name__)
 
@@ -52,55 +52,11 @@ DEFAULT_LOCK_WAIT_S = 60.0
 DEFAULT_DEDUP_WINDOW_HOURS = 48.0
 DEFAULT_BACKOFF_BASE_S = 600.0
 DEFAULT_BACKOFF_MAX_S = 12 * 3600.0
-# A feed's own polling hint (<ttl>, sy:updatePeriod) is honoured up to a day: a typo such as
-# <ttl>100000</ttl> must not silence a feed for months. Hints shorter than the schedule's
-# interval change nothing: the feed is simply due at the next run.
-MAX_POLL_HINT_S = 24 * 3600.0
 
 ARTICLES = Article.__table__
 ENTITIES = ArticleEntity.__table__
 FEEDS = Feed.__table__
 FETCHES = Fetch.__table__
-
-
-@dataclass
-class FeedWork:
-    """What a worker thread made of one feed, ready to store."""
-
-    request: FeedRequest
-    fetch: FetchResult
-    started_at: datetime
-    outcome: str
-    error: str | None = None
-    warning: str | None = None
-    entries: int = 0
-    articles: list[ArticleRow] = field(default_factory=list)
-    entities: dict[str, list[EntityMatch]] = field(default_factory=dict)
-    in_batch_duplicates: int = 0
-    body_hash: str | None = None
-    feed_title: str | None = None
-    feed_language: str | None = None
-    poll_interval_s: int | None = None  # the feed's polling hint, when its body was parsed
-
-
-@dataclass
-class FeedOutcome:
-    feed_id: int
-    url: str
-    outcome: str
-    new: int = 0
-    updated: int = 0
-    duplicates: int = 0
-    entries: int = 0
-    error: str | None = None
-    warning: str | None = None
-    http_status: int | None = None
-    name: str | None = None
-    next_fetch_at: datetime | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome not in OK_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -156,18 +112,19 @@ EDIT = (
         updated_at=bindparam("b_now"),
     )
 )
+# A failure: counted, then the next attempt is scheduled by backoff_delay (in the same
+# transaction, so the count it reads is this failure's).
 FAIL_FEED = text(
     """
     UPDATE feeds SET
         consecutive_failures = consecutive_failures + 1,
         last_error = :error,
-        last_fetched_at = :now,
-        next_fetch_at = :now + make_interval(secs => GREATEST(
-            LEAST(:base_s * power(2, LEAST(consecutive_failures, 30)), :max_s), :retry_s))
+        last_fetched_at = :now
     WHERE id = :feed_id
-    RETURNING next_fetch_at, name
+    RETURNING consecutive_failures, name
     """
 )
+SCHEDULE_RETRY = text("UPDATE feeds SET next_fetch_at = :next WHERE id = :feed_id")
 # One statement for many feeds (executemany would be a round trip per feed). A feed that
 # gives no polling hint is due again at once (delay NULL: the schedule sets the pace); one
 # that does is due after its hint, capped (see FeedWriter._success).
@@ -710,17 +667,11 @@ def _store_failure(conn: Connection, work: FeedWork, *, now: datetime, policy: S
             warning=work.warning,
         )
     )
-    row = conn.execute(
-        FAIL_FEED,
-        {
-            "feed_id": req.feed_id,
-            "error": work.error,
-            "now": now,
-            "base_s": policy.backoff_base_s,
-            "max_s": policy.backoff_max_s,
-            "retry_s": work.fetch.retry_after_s or 0.0,
-        },
-    ).one_or_none()
+    row = conn.execute(FAIL_FEED, {"feed_id": req.feed_id, "error": work.error, "now": now}).one_or_none()
+    next_fetch_at = None
+    if row is not None:
+        next_fetch_at = now + backoff_delay(row.consecutive_failures, policy, work.fetch.retry_after_s)
+        conn.execute(SCHEDULE_RETRY, {"feed_id": req.feed_id, "next": next_fetch_at})
     return FeedOutcome(
         feed_id=req.feed_id,
         url=req.url,
@@ -730,11 +681,14 @@ def _store_failure(conn: Connection, work: FeedWork, *, now: datetime, policy: S
         warning=work.warning,
         http_status=work.fetch.status,
         name=row.name if row else req.name,
-        next_fetch_at=row.next_fetch_at if row else None,
+        next_fetch_at=next_fetch_at,
     )
 
 
 def backoff_delay(failures: int, policy: StorePolicy, retry_after_s: float | None = None) -> timedelta:
-    """The wait after the ``failures``-th failure in a row (mirrors FAIL_FEED, for display)."""
-    base = min(policy.backoff_base_s * 2 ** max(failures - 1, 0), policy.backoff_max_s)
+    """The one backoff policy: the wait after the ``failures``-th failure in a row is
+    ``backoff_base_s`` doubled for each failure after the first, at most ``backoff_max_s``,
+    and never shorter than the server's Retry-After."""
+    doublings = min(max(failures - 1, 0), 30)  # 2**30 times any base is past any maximum
+    base = min(policy.backoff_base_s * 2**doublings, policy.backoff_max_s)
     return timedelta(seconds=max(base, retry_after_s or 0.0))

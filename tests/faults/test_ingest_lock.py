@@ -82,9 +82,8 @@ def test_a_readonly_session_cannot_stall_ingest(db, settings, readonly_url, feed
 
 
 def test_a_session_holding_the_lock_too_long_is_named(db, settings, database_url):
-    from pipeline.ingest.fetch import FeedRequest, FetchResult
     from pipeline.ingest.normalise import normalise_entry
-    from pipeline.ingest.store import FeedWork
+    from pipeline.ingest.records import FeedRequest, FeedWork, FetchResult
 
     with db.transaction() as session:
         (feed_id,) = (r.feed_id for r in add_feeds(session, ["https://a.example.com/rss"]))

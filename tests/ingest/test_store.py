@@ -9,10 +9,10 @@ from ingest_helpers import NOW
 from sqlalchemy import func, select
 
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
-from pipeline.ingest.fetch import FeedRequest, FetchResult
 from pipeline.ingest.normalise import normalise_entry
+from pipeline.ingest.records import FeedRequest, FeedWork, FetchResult
 from pipeline.ingest.registry import add_feeds
-from pipeline.ingest.store import FeedWork, FeedWriter, StorePolicy
+from pipeline.ingest.store import FeedWriter, StorePolicy
 from pipeline.ingest.tickers import EntityMatch
 
 
