@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 TITLE_MAX = 1000
 SUMMARY_MAX = 4000
-KEY_MAX = 512  # longer guids are hashed: btree index entries must stay small
+URL_MAX = 2000  # the stored copy of a link; its identity (item_key) is taken before the cut
+KEY_MAX = 512  # longer keys are hashed, never cut: btree index entries must stay small
 # A feed date a little ahead is clock skew; beyond this it is a bug in the feed.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -27,7 +28,12 @@ EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 _SCRIPT = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _TAG = re.compile(r"<!--.*?-->|<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>", re.S)
 _INLINE = frozenset({"a", "abbr", "b", "em", "font", "i", "span", "strong", "sub", "sup", "u", "small", "q"})
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ud800-\udfff]")
+# Control characters, and the bidirectional controls (U+200E/F, U+061C, U+202A-E, U+2066-9)
+# that would let a feed display one headline while storing another (a right-to-left
+# override reverses what follows it on screen, in `trends`, `feeds` and emails alike).
+_CTRL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ud800-\udfff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]"
+)
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]+")
 # "Acme recalls 1M cars - Reuters": aggregators append the publisher to the title.
@@ -53,7 +59,7 @@ MIN_WORDS_FOR_TITLE_MATCH = 5
 
 @dataclass
 class ArticleRow:
-    item_key: str
+    item_key: str  # see identity.assign_item_keys: unique within one fetch of a feed
     guid: str | None
     url: str | None
     title: str
@@ -64,9 +70,23 @@ class ArticleRow:
     content_hash: str
     title_key: str
     title_is_specific: bool
+    # The link's canonical form, uncut (``url`` is the stored, bounded copy): what the
+    # item's identity is made of when the feed gives no guid.
+    full_url: str | None = None
+    # Title and text before they were bounded for storage: ticker linking reads these,
+    # so a mention past the stored length still counts. Not stored.
+    full_title: str | None = None
+    full_summary: str | None = None
+    # Another key the item may be stored under (see identity.assign_item_keys).
+    alt_key: str | None = None
 
     def text(self) -> str:
+        """What is stored, as ticker re-linking of stored articles reads it."""
         return linkable_text(self.title, self.summary)
+
+    def full_text(self) -> str:
+        """Everything the feed said, unbounded: what ingest links tickers on."""
+        return linkable_text(self.full_title or self.title, self.full_summary or self.summary)
 
 
 def linkable_text(title: str, summary: str | None) -> str:
@@ -81,6 +101,11 @@ def _strip_tags(value: str) -> str:
 
 def clean_text(value: Any, limit: int) -> str:
     """Markup-free, entity-decoded, whitespace-folded text of at most ``limit`` chars."""
+    return bound_text(clean_full_text(value), limit)
+
+
+def clean_full_text(value: Any) -> str:
+    """clean_text without the length limit."""
     if not value:
         return ""
     text = str(value)
@@ -91,7 +116,11 @@ def clean_text(value: Any, limit: int) -> str:
         if "<" in text:  # markup that arrived entity-encoded (&lt;b&gt;)
             text = _strip_tags(text)
     text = _CTRL.sub("", text)
-    text = _WS.sub(" ", text).strip()
+    return _WS.sub(" ", text).strip()
+
+
+def bound_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` chars, on a word where one is near, marked with …"""
     if len(text) > limit:
         cut = text.rfind(" ", 0, limit - 1)
         text = text[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
@@ -124,7 +153,7 @@ def canonical_url(raw: Any) -> str | None:
             if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
         ]
         query = urlencode(sorted(kept))
-    return urlunsplit((scheme, host, parts.path or "/", query, ""))[:2000]
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))
 
 
 def title_key(title: str) -> tuple[str, bool]:
@@ -177,21 +206,45 @@ def _rfc822_without_zone(value: Any) -> datetime | None:
         return None
 
 
+# Dates feedparser "repairs" instead of refusing: a negative year (-0001 became 2000-01-01)
+# and a zone offset no place has (+9999 shifted a date by four days). Real offsets lie
+# within +-14:00.
+_NEGATIVE_YEAR = re.compile(r"^\s*-\d")
+_ZONE = re.compile(r"(?<=\d)\s*([+-])(\d{2}):?(\d{2})\s*$")
+MAX_ZONE_HOURS = 14
+
+
+def implausible_date_text(value: Any) -> bool:
+    """Whether a date as the feed wrote it has a negative year or an impossible zone."""
+    if not isinstance(value, str):
+        return False
+    if _NEGATIVE_YEAR.match(value):
+        return True
+    zone = _ZONE.search(value)
+    if zone is None or not re.search(r"[T ]\d{1,2}:\d{2}", value[: zone.start()]):
+        return False  # no time of day before it: "2026-11-29" ends in digits, not a zone
+    hours, minutes = int(zone.group(2)), int(zone.group(3))
+    return hours > MAX_ZONE_HOURS or minutes > 59
+
+
 def entry_date(
     entry: dict[str, Any], now: datetime, latest: datetime | None = None
 ) -> tuple[datetime, str | None]:
-    """(published_at, date_flag): the feed's date, else ``now`` flagged 'missing'; dates
-    ahead of ``latest`` (default ``now``) are clamped to it (flagged 'future' beyond clock
-    skew).
+    """(published_at, date_flag): the feed's date, else ``now`` flagged 'missing' (or
+    'invalid' when the feed's date was one feedparser would have silently shifted: see
+    implausible_date_text); dates ahead of ``latest`` (default ``now``) are clamped to it
+    (flagged 'future' beyond clock skew).
 
     A backfill (``now`` in the past) passes the wall clock as ``latest``: a date after the
     run's logical time but before the real one is a real date, and clamping it would pile
     the hours after ``now`` into ``now``'s hour for good."""
     ceiling = max(now, latest) if latest is not None else now
     names = ("published", "updated", "created")
+    invalid = {n for n in names if implausible_date_text(_get(entry, n))}
+    usable = [n for n in names if n not in invalid]
     # feedparser's own parse of any field first; the no-zone fallback only after all of them.
-    candidates = [_struct_to_datetime(_get(entry, f"{n}_parsed")) for n in names]
-    candidates += [_rfc822_without_zone(_get(entry, n)) for n in names]
+    candidates = [_struct_to_datetime(_get(entry, f"{n}_parsed")) for n in usable]
+    candidates += [_rfc822_without_zone(_get(entry, n)) for n in usable]
     for when in candidates:
         if when is None:
             continue
@@ -202,7 +255,7 @@ def entry_date(
         if when <= ceiling + FUTURE_TOLERANCE:
             return ceiling, None  # clock skew against the real time: at most a few minutes
         return now, "future"
-    return now, "missing"
+    return now, "invalid" if invalid else "missing"
 
 
 def _language(*candidates: Any) -> str | None:
@@ -222,24 +275,24 @@ def normalise_entry(
 ) -> ArticleRow | None:
     """The article for one feedparser entry, or None when it has neither title nor text.
     ``latest``: the wall clock, in a backfill (see entry_date)."""
-    summary = clean_text(_get(entry, "summary") or _get(entry, "description"), SUMMARY_MAX)
-    title = clean_text(_get(entry, "title"), TITLE_MAX)
+    full_summary = clean_full_text(_get(entry, "summary") or _get(entry, "description"))
+    full_title = clean_full_text(_get(entry, "title"))
+    summary = bound_text(full_summary, SUMMARY_MAX)
+    title = bound_text(full_title, TITLE_MAX)
     if not title:
         if not summary:
             return None
-        title = clean_text(summary, 200)
-    url = canonical_url(_get(entry, "link"))
+        title = bound_text(full_summary, 200)
+    full_url = canonical_url(_get(entry, "link"))
     guid = _CTRL.sub("", str(_get(entry, "id") or "")).strip() or None
     content_hash = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
-    key = guid or url or f"sha256:{content_hash}"
-    if len(key) > KEY_MAX:
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    key = bounded_key(guid or full_url or f"sha256:{content_hash}")
     published_at, date_flag = entry_date(entry, now, latest)
     tkey, specific = title_key(title)
     return ArticleRow(
         item_key=key,
-        guid=guid[:2000] if guid else None,
-        url=url,
+        guid=guid[:URL_MAX] if guid else None,
+        url=full_url[:URL_MAX] if full_url else None,
         title=title,
         summary=summary or None,
         language=_language(
@@ -253,4 +306,15 @@ def normalise_entry(
         content_hash=content_hash,
         title_key=tkey,
         title_is_specific=specific,
+        full_url=full_url,
+        full_title=full_title if len(full_title) > len(title) else None,
+        full_summary=full_summary if len(full_summary) > len(summary) else None,
     )
+
+
+def bounded_key(key: str) -> str:
+    """``key`` as stored: as is when short, else its hash (never a prefix: two keys that
+    differ only late must stay two)."""
+    if len(key) > KEY_MAX:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key

@@ -20,6 +20,9 @@ from pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+# Folders within folders: readers export two or three levels.
+MAX_DEPTH = 64
+
 
 @dataclass(frozen=True)
 class OpmlFeed:
@@ -33,6 +36,8 @@ def read_opml(path: str | Path) -> list[OpmlFeed]:
     path = Path(path).expanduser()
     try:
         root = SafeET.parse(path).getroot()
+    except RecursionError:
+        raise ConfigError(f"OPML file {path} is nested too deep to read: flatten its folders") from None
     except FileNotFoundError:
         raise ConfigError(f"OPML file {path} does not exist") from None
     except DefusedXmlException as exc:
@@ -47,17 +52,27 @@ def read_opml(path: str | Path) -> list[OpmlFeed]:
     if body is None:
         raise ConfigError(f"OPML file {path} has no <body>")
     feeds: list[OpmlFeed] = []
-
-    def walk(node: ET.Element, folders: tuple[str, ...]) -> None:
-        for outline in node.findall("outline"):
-            url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
-            title = (outline.get("title") or outline.get("text") or "").strip() or None
-            if url:
-                feeds.append(OpmlFeed(url, title, folders))
-            else:
-                walk(outline, (*folders, title) if title else folders)
-
-    walk(body, ())
+    # Iterative, and bounded: a file nested thousands deep is an attack or a broken export,
+    # and recursion would end in a RecursionError instead of a message naming the file.
+    # A stack of open folders, each with where its reading stopped: document order is kept.
+    stack = [(iter(body.findall("outline")), ())]
+    while stack:
+        outlines, folders = stack[-1]
+        outline = next(outlines, None)
+        if outline is None:
+            stack.pop()
+            continue
+        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        title = (outline.get("title") or outline.get("text") or "").strip() or None
+        if url:
+            feeds.append(OpmlFeed(url, title, folders))
+            continue
+        if len(stack) > MAX_DEPTH:
+            raise ConfigError(
+                f"OPML file {path} nests outlines more than {MAX_DEPTH} deep: not a feed list "
+                "a reader exports; flatten its folders and import it again"
+            )
+        stack.append((iter(outline.findall("outline")), (*folders, title) if title else folders))
     return feeds
 
 

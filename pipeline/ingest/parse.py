@@ -21,6 +21,24 @@ log = logging.getLogger(__name__)
 # Entity declarations are how billion-laughs and external-entity (XXE) payloads work;
 # real feeds do not need them.
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
+_ENTITY_DECL_TEXT = re.compile(r"<!ENTITY", re.I)
+# Encodings in which "<!ENTITY" is not those ASCII bytes, told by a byte order mark or by
+# how "<?" begins the document (XML 1.0, appendix F), or by what the server declares.
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+_FIRST_BYTES = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x4c\x6f\xa7\x94", "cp037"),  # EBCDIC
+)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
+_XML_ENCODING = re.compile(rb"^[^>]{0,200}?encoding\s*=\s*[\"']([\w.:-]+)", re.S)
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 # RSS 1.0 syndication module (sy:updatePeriod / sy:updateFrequency): the period is shared
@@ -32,9 +50,14 @@ SY_PERIODS_S = {
     "monthly": 30 * 86400,
     "yearly": 365 * 86400,
 }
-# Hints are stored as the feed gave them (the scheduler caps what it honours); this only
-# keeps absurd values inside the column's integer.
-MAX_POLL_HINT_S = 365 * 86400
+# A feed's own polling hint (<ttl>, sy:updatePeriod) is honoured up to a day (store.py
+# schedules with it): a typo such as <ttl>100000</ttl> must not silence a feed for months.
+# Hints shorter than the schedule's interval change nothing: the feed is simply due at the
+# next run.
+MAX_POLL_HINT_S = 24 * 3600
+# Hints are stored as the feed gave them (`feeds list` shows what a feed asks for), within
+# a year: a bound on the stored integer, not a scheduling rule.
+HINT_STORED_MAX_S = 365 * 86400
 
 
 class FeedParseError(FeedError):
@@ -76,7 +99,7 @@ def poll_interval(feed: dict[str, Any]) -> int | None:
     syndication module's period / frequency; None when it says nothing usable."""
     ttl = _positive_int(feed.get("ttl"))
     if ttl is not None:
-        return min(ttl * 60, MAX_POLL_HINT_S)
+        return min(ttl * 60, HINT_STORED_MAX_S)
     period = feed.get("sy_updateperiod")
     frequency = feed.get("sy_updatefrequency")
     if period is None and frequency is None:
@@ -87,7 +110,37 @@ def poll_interval(feed: dict[str, Any]) -> int | None:
     per_period = _positive_int(frequency) if frequency is not None else 1
     if per_period is None:
         return None
-    return max(1, min(period_s // per_period, MAX_POLL_HINT_S))
+    return max(1, min(period_s // per_period, HINT_STORED_MAX_S))
+
+
+def _wide_encodings(body: bytes, headers: dict[str, str] | None) -> set[str]:
+    """Encodings the body may be read in where ASCII text is not ASCII bytes."""
+    found = {name for bom, name in _BOMS if body.startswith(bom)}
+    found |= {name for start, name in _FIRST_BYTES if body.startswith(start)}
+    declared = _CHARSET.search((headers or {}).get("content-type", ""))
+    xml_decl = _XML_ENCODING.match(body[:256])
+    for name in (declared.group(1) if declared else None, xml_decl.group(1).decode() if xml_decl else None):
+        if name:
+            found.add(name.lower())
+    wide = set()
+    for name in found:
+        try:
+            if "<!ENTITY".encode(name) != b"<!ENTITY":
+                wide.add(name)
+        except (LookupError, UnicodeError):
+            continue
+    return wide
+
+
+def declares_entities(body: bytes, headers: dict[str, str] | None = None) -> bool:
+    """Whether the document declares an entity, in its bytes or in any encoding it may be
+    decoded with (a UTF-16 "<!ENTITY" is not the ASCII bytes)."""
+    if _ENTITY_DECL.search(body):
+        return True
+    for name in _wide_encodings(body, headers):
+        if _ENTITY_DECL_TEXT.search(body.decode(name, errors="replace")):
+            return True
+    return False
 
 
 def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedFeed:
@@ -96,7 +149,7 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedF
     if not body or not body.strip():
         raise FeedParseError("empty", "empty response body: the server sent no feed")
     head = body[:65536]
-    if _ENTITY_DECL.search(head) or (len(body) > len(head) and _ENTITY_DECL.search(body)):
+    if declares_entities(body, headers):
         raise FeedParseError(
             "unsafe_xml",
             "XML declares entities (<!ENTITY>), the shape of billion-laughs / XXE attacks: refused",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -14,90 +15,24 @@ from sqlalchemy.orm import Session
 
 from pipeline.db.models import Article, Feed
 from pipeline.errors import ConfigError
+from pipeline.ingest.sources import FeedSource, source_for
 
 log = logging.getLogger(__name__)
 
 
-def normalise_feed_location(raw: str) -> str:
-    """The feed's location in canonical form (``_canonical``): an http(s) URL, or an absolute
-    path for a local file (given as a path or a file:// URL). Raises ConfigError."""
+def normalise_feed_location(raw: str, sources: Sequence[type[FeedSource]] = ()) -> str:
+    """The feed's location in canonical form, as the source kind that reads it gives it
+    (see pipeline/ingest/sources/). Raises ConfigError."""
     value = raw.strip()
     if not value:
         raise ConfigError("empty feed URL")
-    parts = urlsplit(value)
-    scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        if not parts.hostname:
-            raise ConfigError(f"feed URL '{raw}' has no host: use https://host/path")
-        return _canonical(value)
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise ConfigError(
-                f"feed URL '{raw}' names host '{parts.netloc}': file:// URLs are read on this "
-                "machine, so use file:///path (three slashes) or the path itself"
-            )
-        if not Path(unquote(parts.path)).is_file():
-            raise ConfigError(f"feed file '{raw}' does not exist")
-        # One file, one feed: file:///x/f.xml and /x/f.xml must not be stored (and ingested) twice.
-        return _canonical(value)
-    if parts.scheme and len(parts.scheme) > 1:  # len 1: a Windows drive letter
-        raise ConfigError(
-            f"feed URL '{raw}' has unsupported scheme '{parts.scheme}': use http(s), file:// or a path"
-        )
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"feed '{raw}' is neither an http(s) URL nor an existing file")
-    return str(path.resolve())
+    return source_for(value, sources).location(value)
 
 
-# Reading a local feed at add time is cheap; a remote one is not fetched until ingest.
-_LOCAL_CHECK_MAX_BYTES = 32 * 1024 * 1024
-
-
-def check_local_feed(url: str) -> None:
-    """Refuse a local file that is not an RSS/Atom feed now, not at its first ingest.
-
-    ``url`` as normalise_feed_location gives it. Raises ConfigError naming the file and why.
-    http(s) feeds pass untouched, and so does a local file too large to read here (ingest
-    applies ``fetch_max_bytes`` to it).
-    """
-    from pipeline.ingest.parse import FeedParseError, parse_feed
-
-    if urlsplit(url).scheme in ("http", "https"):
-        return
-    path = Path(url)  # normalised: a local feed is an absolute path, never a file:// URL
-    try:
-        with path.open("rb") as fh:
-            body = fh.read(_LOCAL_CHECK_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(
-            f"feed file '{path}' cannot be read ({exc.strerror}): check its permissions"
-        ) from None
-    if len(body) > _LOCAL_CHECK_MAX_BYTES:
-        return
-    try:
-        parse_feed(body)
-    except FeedParseError as exc:
-        reason = str(exc).removeprefix("ingest: ")
-        raise ConfigError(f"feed file '{path}' is not a usable feed: {reason}") from None
-
-
-def _canonical_http(parts) -> str:
-    """The URL with its scheme and host lower-cased and a default port dropped (they name
-    the same feed); path and query are kept as given, since servers may tell case apart."""
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"feed URL '{urlunsplit(parts)}' has an invalid port") from None
-    if port is not None and port != {"http": 80, "https": 443}[scheme]:
-        host = f"{host}:{port}"
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{host}" if userinfo else host
-    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+def check_local_feed(url: str, sources: Sequence[type[FeedSource]] = ()) -> None:
+    """The source kind's check of a new feed (a local file must parse as a feed now, not
+    at its first ingest). ``url`` as normalise_feed_location gives it."""
+    source_for(url, sources).check(url)
 
 
 @dataclass(frozen=True)
@@ -114,19 +49,26 @@ def add_feeds(
     *,
     name: str | None = None,
     tags: list[str] | None = None,
+    sources: Sequence[type[FeedSource]] = (),
 ) -> list[AddResult]:
     """Add feeds; all are validated before any is stored (all or nothing). Existing
-    feeds are left as they are and reported with ``added=False``."""
-    return add_feed_entries(session, [(raw, name, list(tags or [])) for raw in locations])
+    feeds are left as they are and reported with ``added=False``. ``sources``: source
+    kinds beyond the built-in ones (see pipeline/ingest/sources/)."""
+    return add_feed_entries(session, [(raw, name, list(tags or [])) for raw in locations], sources=sources)
 
 
-def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list[str]]]) -> list[AddResult]:
+def add_feed_entries(
+    session: Session,
+    entries: list[tuple[str, str | None, list[str]]],
+    *,
+    sources: Sequence[type[FeedSource]] = (),
+) -> list[AddResult]:
     """Add (location, name, tags) rows, e.g. from an OPML file; all or nothing, like add_feeds."""
     errors: list[str] = []
     rows: dict[str, tuple[str | None, list[str]]] = {}
     for raw, name, tags in entries:
         try:
-            url = normalise_feed_location(raw)
+            url = normalise_feed_location(raw, sources)
         except ConfigError as exc:
             errors.append(str(exc).removeprefix("config: "))
             continue
@@ -137,7 +79,7 @@ def add_feed_entries(session: Session, entries: list[tuple[str, str | None, list
             # Only new ones: a registered local feed that is broken now (a writer caught
             # mid-file) is a fetch failure of that feed at ingest, not a reason to stop a run.
             try:
-                check_local_feed(url)
+                check_local_feed(url, sources)
             except ConfigError as exc:
                 errors.append(str(exc).removeprefix("config: "))
     if errors:
@@ -181,13 +123,10 @@ def _stored_feeds(session: Session) -> dict:
 
 def _canonical(stored: str) -> str:
     """The form normalise_feed_location gives a stored location, without touching the disk."""
-    parts = urlsplit(stored)
-    scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        return _canonical_http(parts)
-    if scheme == "file":
-        return str(Path(unquote(parts.path)).resolve())
-    return stored
+    try:
+        return source_for(stored).canonical(stored)
+    except ConfigError:
+        return stored
 
 
 def find_feeds(session: Session, refs: list[str]) -> list[Feed]:

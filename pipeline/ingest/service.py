@@ -21,10 +21,13 @@ from sqlalchemy import or_, select, text
 
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
-from pipeline.ingest.fetch import FeedRequest, Fetcher, FetchResult, utc_now
+from pipeline.ingest.fetch import Fetcher, utc_now
+from pipeline.ingest.identity import assign_item_keys
 from pipeline.ingest.normalise import normalise_entry
-from pipeline.ingest.parse import FeedParseError, parse_feed
-from pipeline.ingest.store import FeedOutcome, FeedWork, FeedWriter, StorePolicy
+from pipeline.ingest.parse import FeedParseError
+from pipeline.ingest.records import FeedOutcome, FeedRequest, FeedWork, FetchResult
+from pipeline.ingest.sources import FeedSource
+from pipeline.ingest.store import FeedWriter, StorePolicy
 from pipeline.ingest.tickers import TickerLinker
 from pipeline.ingest.watchlist import Watchlist, load_watchlist
 
@@ -165,17 +168,18 @@ def prepare_feed(
         if body and body_hash == request.body_hash:
             # The server ignores conditional GET but the bytes are the same: nothing to parse.
             return FeedWork(request, fetch, started_at, "unchanged", body_hash=body_hash)
-        parsed = parse_feed(body, headers=fetch.headers)
+        parsed = fetcher.parse(request, body, fetch.headers)
         feed_language = parsed.language or request.language
-        articles = {}
+        rows = []
         empty = 0
         for entry in parsed.entries:  # dates up to wall_clock are real in a backfill, not "future"
             row = normalise_entry(entry, now=now, feed_language=feed_language, latest=wall_clock)
             if row is None:
                 empty += 1
             else:
-                articles[row.item_key] = row  # a repeated item: the last copy in the feed wins
-        kept = list(articles.values())
+                rows.append(row)
+        # A repeated item (same key: see identity.py) is one item: the last copy in the feed wins.
+        kept = list({row.item_key: row for row in assign_item_keys(rows)}.values())
         warning = parsed.warning
         if empty:
             note = f"{empty} entries without title or text skipped"
@@ -198,7 +202,8 @@ def prepare_feed(
             warning=warning,
             entries=len(parsed.entries),
             articles=kept,
-            entities={a.item_key: linker.link(a.text()) for a in kept},
+            # Linked on the full text: a ticker past the stored copy's length still counts.
+            entities={a.item_key: linker.link(a.full_text()) for a in kept},
             in_batch_duplicates=repeats,
             body_hash=body_hash,
             feed_title=parsed.title,
@@ -227,6 +232,7 @@ def ingest(
     progress: bool = False,
     watchlist: Watchlist | None = None,
     wall_clock: datetime | None = None,
+    sources: Sequence[type[FeedSource]] = (),
 ) -> IngestReport:
     """Fetch every due, enabled feed once (or only ``feed_ids``) and store what is new.
 
@@ -234,6 +240,7 @@ def ingest(
     a failure of the run itself (database down, bad watchlist) raises. ``watchlist``
     overrides ``settings.watchlist_path`` for callers that loaded it already.
     ``wall_clock`` (default: read now) bounds the item dates a backfill keeps (entry_date).
+    ``sources``: feed source kinds beyond the built-in ones (see pipeline/ingest/sources/).
     """
     wall_clock = wall_clock or utc_now()
     now = now or wall_clock
@@ -260,7 +267,7 @@ def ingest(
 
     workers = max(1, min(settings.fetch_concurrency, len(requests)))
     with (
-        Fetcher.from_settings(settings) as fetcher,
+        Fetcher.from_settings(settings, sources) as fetcher,
         ThreadPoolExecutor(workers, "ingest") as pool,
         FeedWriter(db, now=now, policy=policy) as writer,
     ):
@@ -279,7 +286,13 @@ def ingest(
 
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # Wait on the network no longer than the writer may keep results uncommitted:
+                # a slow feed must not hide the others' articles from readers, nor keep
+                # their rows locked while other ingests (Airflow shards) wait.
+                done, pending = wait(pending, timeout=writer.due_in(), return_when=FIRST_COMPLETED)
+                if not done:
+                    record(writer.commit())
+                    continue
                 for future in done:
                     record(writer.write(future.result()))
                     for request in islice(queue, 1):

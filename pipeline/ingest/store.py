@@ -24,7 +24,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    select,
     text,
     update,
 )
@@ -33,67 +32,31 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.errors import DatabaseError
-from pipeline.ingest.fetch import OK_OUTCOMES, FeedRequest, FetchResult
+from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored
 from pipeline.ingest.normalise import ArticleRow, clean_text
-from pipeline.ingest.tickers import EntityMatch
+from pipeline.ingest.parse import MAX_POLL_HINT_S
+from pipeline.ingest.records import OK_OUTCOMES, FeedOutcome, FeedWork
 
 log = logging.getLogger(__name__)
 
 # Serialises the "is this story already known?" step between concurrent ingest processes
-# (Airflow shards); held only for the few milliseconds of one feed's transaction.
-CLUSTER_LOCK_KEY = 0x46534E54_494E4753  # "FSNTINGS"
+# (Airflow shards). A row lock, not an advisory lock: taking it needs UPDATE on
+# ingest_locks, so a read-only session cannot hold it to stall ingest (advisory locks need
+# no privilege at all). It is taken just before a batch of articles is written and
+# released by that batch's commit, which comes before ingest waits on the network again.
+CLUSTER_LOCK = "clusters"
+# How long a batch waits for the lock before the run fails naming the session that holds
+# it: another ingest holds it for the milliseconds of one batch, so a long wait means a
+# stuck session (an operator's open transaction), not a busy one.
+DEFAULT_LOCK_WAIT_S = 60.0
 DEFAULT_DEDUP_WINDOW_HOURS = 48.0
 DEFAULT_BACKOFF_BASE_S = 600.0
 DEFAULT_BACKOFF_MAX_S = 12 * 3600.0
-# A feed's own polling hint (<ttl>, sy:updatePeriod) is honoured up to a day: a typo such as
-# <ttl>100000</ttl> must not silence a feed for months. Hints shorter than the schedule's
-# interval change nothing: the feed is simply due at the next run.
-MAX_POLL_HINT_S = 24 * 3600.0
 
 ARTICLES = Article.__table__
 ENTITIES = ArticleEntity.__table__
 FEEDS = Feed.__table__
 FETCHES = Fetch.__table__
-
-
-@dataclass
-class FeedWork:
-    """What a worker thread made of one feed, ready to store."""
-
-    request: FeedRequest
-    fetch: FetchResult
-    started_at: datetime
-    outcome: str
-    error: str | None = None
-    warning: str | None = None
-    entries: int = 0
-    articles: list[ArticleRow] = field(default_factory=list)
-    entities: dict[str, list[EntityMatch]] = field(default_factory=dict)
-    in_batch_duplicates: int = 0
-    body_hash: str | None = None
-    feed_title: str | None = None
-    feed_language: str | None = None
-    poll_interval_s: int | None = None  # the feed's polling hint, when its body was parsed
-
-
-@dataclass
-class FeedOutcome:
-    feed_id: int
-    url: str
-    outcome: str
-    new: int = 0
-    updated: int = 0
-    duplicates: int = 0
-    entries: int = 0
-    error: str | None = None
-    warning: str | None = None
-    http_status: int | None = None
-    name: str | None = None
-    next_fetch_at: datetime | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome not in OK_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -102,6 +65,7 @@ class StorePolicy:
     backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     max_poll_hint_s: float = MAX_POLL_HINT_S
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S
 
     @classmethod
     def from_settings(cls, settings) -> StorePolicy:
@@ -116,7 +80,7 @@ class StorePolicy:
 # Articles already stored for a batch's (feed, item) keys: what is new, edited or a duplicate.
 EXISTING = text(
     """
-    SELECT a.id, a.feed_id, a.item_key, a.content_hash, a.published_at
+    SELECT a.id, a.feed_id, a.item_key, a.content_hash, a.published_at, a.title_key
     FROM unnest(CAST(:feed_ids AS integer[]), CAST(:keys AS text[])) AS k (feed_id, item_key)
     JOIN articles AS a ON a.feed_id = k.feed_id AND a.item_key = k.item_key
     """
@@ -148,18 +112,19 @@ EDIT = (
         updated_at=bindparam("b_now"),
     )
 )
+# A failure: counted, then the next attempt is scheduled by backoff_delay (in the same
+# transaction, so the count it reads is this failure's).
 FAIL_FEED = text(
     """
     UPDATE feeds SET
         consecutive_failures = consecutive_failures + 1,
         last_error = :error,
-        last_fetched_at = :now,
-        next_fetch_at = :now + make_interval(secs => GREATEST(
-            LEAST(:base_s * power(2, LEAST(consecutive_failures, 30)), :max_s), :retry_s))
+        last_fetched_at = :now
     WHERE id = :feed_id
-    RETURNING next_fetch_at, name
+    RETURNING consecutive_failures, name
     """
 )
+SCHEDULE_RETRY = text("UPDATE feeds SET next_fetch_at = :next WHERE id = :feed_id")
 # One statement for many feeds (executemany would be a round trip per feed). A feed that
 # gives no polling hint is due again at once (delay NULL: the schedule sets the pace); one
 # that does is due after its hint, capped (see FeedWriter._success).
@@ -193,6 +158,65 @@ MOVE_FEED = text(
     """
 )
 FEED_AT_URL = text("SELECT id FROM feeds WHERE url = :url AND id <> :feed_id")
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
+# Who holds a row lock: the row's xmax is the holder's transaction id, and every
+# transaction holds a lock on its own id.
+LOCK_HOLDER = text(
+    """
+    SELECT a.pid, a.application_name, a.usename, a.state, a.xact_start
+    FROM ingest_locks AS l
+    JOIN pg_locks AS k ON k.locktype = 'transactionid' AND k.transactionid = l.xmax AND k.granted
+    JOIN pg_stat_activity AS a ON a.pid = k.pid
+    WHERE l.name = :name AND a.pid <> pg_backend_pid()
+    """
+)
+
+
+class LockWaitTimeout(DatabaseError):
+    """Another session held ingest's lock for longer than ``lock_wait_s``."""
+
+
+def take_cluster_lock(conn: Connection, db: Database, *, wait_s: float) -> None:
+    """Lock CLUSTER_LOCK until the end of ``conn``'s transaction, waiting at most ``wait_s``.
+
+    An upsert locks the row and recreates it if someone deleted it; lock_timeout applies
+    to this statement only (reset right after).
+
+    Raises LockWaitTimeout naming the holder (pid, application_name, user), read over a
+    separate connection since a lock timeout aborts this one's transaction."""
+    timeout = f"{max(1, round(wait_s * 1000))}ms"
+    try:
+        conn.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %(timeout)s, true); "
+            "INSERT INTO ingest_locks (name) VALUES (%(name)s) "
+            "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name; "
+            "SET LOCAL lock_timeout = DEFAULT",
+            {"timeout": timeout, "name": CLUSTER_LOCK},
+        )
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise LockWaitTimeout(
+            f"waited {wait_s:g} s for ingest's lock (row '{CLUSTER_LOCK}' of ingest_locks), held by "
+            f"{describe_lock_holder(db)}: end that session's transaction (pg_terminate_backend) and re-run"
+        ) from None
+
+
+def describe_lock_holder(db: Database) -> str:
+    """'pid 123 (application_name 'psql', user 'bob', idle in transaction since ...)' or a
+    note that the holder is gone."""
+    try:
+        with db.engine.connect() as other:
+            row = other.execute(LOCK_HOLDER, {"name": CLUSTER_LOCK}).first()
+    except DBAPIError as exc:
+        return f"an unknown session (could not ask: {str(exc.orig or exc).strip().splitlines()[0]})"
+    if row is None:
+        return "a session that has released it since"
+    since = f" since {row.xact_start:%Y-%m-%d %H:%M:%S %Z}" if row.xact_start else ""
+    return (
+        f"pid {row.pid} (application_name '{row.application_name or ''}', user '{row.usename}', "
+        f"{row.state or 'state unknown'}{since})"
+    )
 
 
 @dataclass
@@ -223,9 +247,15 @@ class Deferred:
                 )
             }
             conn.execute(FEED_SUCCESS, {"now": now, **params})
+        self.clear()
+
+    def clear(self) -> None:
         self.fetch_rows.clear()
         self.feed_updates.clear()
         self.moves.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self.fetch_rows or self.feed_updates or self.moves)
 
 
 def move_feed(conn: Connection, feed_id: int, old: str, new: str) -> bool:
@@ -267,9 +297,11 @@ class FeedWriter:
     the new articles (clusters decided beforehand) and their ticker links (a round trip
     per statement per feed dominated ingestion on a busy machine). If the database
     refuses a batch, it is rolled back to its savepoint and each feed is retried alone,
-    so only the culprit is recorded as failed. Transactions are committed every half
-    second or so: a crash loses at most that, and with it those feeds' validators, so
-    they are simply fetched again.
+    so only the culprit is recorded as failed. What is queued is committed when a batch
+    is full and at most ``batch_s`` after it arrived (the caller waits on the network no
+    longer than ``due_in()``): a crash loses at most that, and with it those feeds'
+    validators, so they are simply fetched again. The cluster lock lives only from a
+    batch's first article write to its commit, never across a network wait.
     """
 
     def __init__(
@@ -290,7 +322,7 @@ class FeedWriter:
         self.batch_s = batch_s
         self._conn: Connection | None = None
         self._tx = None
-        self._opened = 0.0
+        self._opened: float | None = None  # when the oldest result still uncommitted arrived
         self._batch: list[FeedWork] = []
         self._batch_articles = 0
         self._deferred = Deferred()
@@ -306,55 +338,93 @@ class FeedWriter:
         try:
             if exc_type is None:
                 self.commit()
-            elif self._tx is not None:
-                self._tx.rollback()
+            else:
+                self._rollback()
         finally:
             assert self._conn is not None
             self._conn.close()
 
     def write(self, work: FeedWork) -> list[FeedOutcome]:
-        """Queue or store one feed's result; returns the outcomes stored by this call."""
+        """Queue or store one feed's result; returns the outcomes stored by this call.
+
+        A full batch is stored and committed at once. Anything else stays queued (or in
+        an open transaction holding no lock but its feeds' rows) until ``due_in()`` says
+        it is time to commit: the caller commits then, instead of waiting on the network."""
         conn = self._conn
         assert conn is not None, "use FeedWriter as a context manager"
         out: list[FeedOutcome] = []
+        if self._opened is None:
+            self._opened = time.monotonic()
         try:
-            if self._tx is None:
-                self._tx = conn.begin()
-                self._opened = time.monotonic()
             if work.outcome in OK_OUTCOMES and work.articles:
                 self._batch.append(work)
                 self._batch_articles += len(work.articles)
-                if len(self._batch) >= self.batch_feeds or self._batch_articles >= self.batch_articles:
-                    out += self._flush_batch()
             elif work.outcome in OK_OUTCOMES:
                 out.append(self._success(work, 0, 0))
             else:
+                if self._tx is None:
+                    self._tx = conn.begin()
                 out.append(_store_failure(conn, work, now=self.now, policy=self.policy))
         except (OperationalError, InterfaceError) as exc:
             raise _lost(exc, f"storing feed #{work.request.feed_id}") from exc
-        if time.monotonic() - self._opened > self.batch_s:
+        if (
+            len(self._batch) >= self.batch_feeds
+            or self._batch_articles >= self.batch_articles
+            or self.due_in() == 0.0
+        ):
             out += self.commit()
         return out
 
+    def due_in(self) -> float | None:
+        """Seconds until what is queued must be committed (0: now); None when nothing is."""
+        if self._opened is None:
+            return None
+        return max(0.0, self.batch_s - (time.monotonic() - self._opened))
+
     def commit(self) -> list[FeedOutcome]:
-        """Store what is queued and commit; returns the outcomes stored by this call."""
-        if self._tx is None:
+        """Store what is queued and commit; returns the outcomes stored by this call.
+
+        The cluster lock, taken when the batch's articles are written, is released here."""
+        self._opened = None
+        if self._tx is None and not self._batch and not self._deferred:
             return []
-        assert self._conn is not None
+        conn = self._conn
+        assert conn is not None
+        if self._tx is None:
+            self._tx = conn.begin()
         try:
             out = self._flush_batch()
-            self._deferred.flush(self._conn, self.now)
+            self._deferred.flush(conn, self.now)
             self._tx.commit()
         except (OperationalError, InterfaceError) as exc:
+            self._rollback()
             raise _lost(exc, "committing") from exc
+        except BaseException:
+            self._rollback()
+            raise
         finally:
             self._tx = None
         return out
+
+    def _rollback(self) -> None:
+        self._batch, self._batch_articles = [], 0
+        self._deferred.clear()
+        if self._tx is not None and self._tx.is_active:
+            try:
+                self._tx.rollback()
+            except DBAPIError:
+                log.debug("rollback after a lost connection failed", exc_info=True)
 
     def _flush_batch(self) -> list[FeedOutcome]:
         works, self._batch, self._batch_articles = self._batch, [], 0
         if not works:
             return []
+        conn = self._conn
+        assert conn is not None
+        take_cluster_lock(conn, self.db, wait_s=self.policy.lock_wait_s)
+        return self._store_batch(works)
+
+    def _store_batch(self, works: list[FeedWork]) -> list[FeedOutcome]:
         conn = self._conn
         assert conn is not None
         savepoint = conn.begin_nested()
@@ -367,8 +437,7 @@ class FeedWriter:
             if len(works) > 1:
                 out: list[FeedOutcome] = []
                 for work in works:  # find the culprit: each feed alone
-                    self._batch, self._batch_articles = [work], len(work.articles)
-                    out += self._flush_batch()
+                    out += self._store_batch([work])
                 return out
             work = works[0]
             log.error("storing feed #%s failed", work.request.feed_id, exc_info=True)
@@ -478,20 +547,19 @@ def _store_articles(
     """Store the articles of several feeds: insert the new ones (clustered with earlier
     copies of the same story), update edited ones in place, skip duplicates, link tickers.
     Returns (new, updated) per feed id."""
-    conn.execute(select(func.pg_advisory_xact_lock(CLUSTER_LOCK_KEY)))
     items = [(w, a) for w in works for a in w.articles]
+    lookups = [(w.request.feed_id, k) for w, a in items for k in (a.item_key, a.alt_key) if k is not None]
     existing = {
         (row.feed_id, row.item_key): row
         for row in conn.execute(
-            EXISTING,
-            {"feed_ids": [w.request.feed_id for w, _ in items], "keys": [a.item_key for _, a in items]},
+            EXISTING, {"feed_ids": [f for f, _ in lookups], "keys": [k for _, k in lookups]}
         )
     }
+    stored = match_stored([(w.request.feed_id, a) for w, a in items], existing)
     counts = {w.request.feed_id: [0, 0] for w in works}
     fresh: list[tuple[FeedWork, ArticleRow]] = []
     edits: list[tuple[FeedWork, ArticleRow, Any]] = []
-    for work, article in items:
-        old = existing.get((work.request.feed_id, article.item_key))
+    for (work, article), old in zip(items, stored, strict=True):
         if old is None:
             fresh.append((work, article))
         elif old.content_hash != article.content_hash:
@@ -513,9 +581,11 @@ def _store_articles(
 
     if fresh:
         window = timedelta(hours=policy.dedup_window_hours)
+        # Ids drawn in copy order: which copy of a story is novel never depends on which
+        # feed answered first.
+        fresh.sort(key=lambda item: copy_order(item[0].request.feed_id, item[1]))
         ids = list(conn.execute(NEXT_IDS, {"n": len(fresh)}).scalars())
-        # Earlier copies: stored ones first, then those earlier in this batch.
-        copies: dict[str, list[tuple[datetime, str, int]]] = {}
+        copies: dict[str, list[StoredCopy]] = {}
         for row in conn.execute(
             CANDIDATES,
             {
@@ -524,19 +594,12 @@ def _store_articles(
                 "hi": max(a.published_at for _, a in fresh) + window,
             },
         ):
-            copies.setdefault(row.title_key, []).append((row.published_at, row.content_hash, row.root))
-        rows = []
-        for (work, article), article_id in zip(fresh, ids, strict=True):
-            roots = [
-                root
-                for published_at, content_hash, root in copies.get(article.title_key, ())
-                if abs(published_at - article.published_at) <= window
-                and (article.title_is_specific or content_hash == article.content_hash)
-            ]
-            root = min(roots) if roots else article_id
-            copies.setdefault(article.title_key, []).append(
-                (article.published_at, article.content_hash, root)
+            copies.setdefault(row.title_key, []).append(
+                StoredCopy(row.published_at, row.content_hash, row.root)
             )
+        roots = cluster_roots([a for _, a in fresh], ids, copies, window)
+        rows = []
+        for (work, article), article_id, root in zip(fresh, ids, roots, strict=True):
             rows.append(
                 {
                     "id": article_id,
@@ -604,17 +667,11 @@ def _store_failure(conn: Connection, work: FeedWork, *, now: datetime, policy: S
             warning=work.warning,
         )
     )
-    row = conn.execute(
-        FAIL_FEED,
-        {
-            "feed_id": req.feed_id,
-            "error": work.error,
-            "now": now,
-            "base_s": policy.backoff_base_s,
-            "max_s": policy.backoff_max_s,
-            "retry_s": work.fetch.retry_after_s or 0.0,
-        },
-    ).one_or_none()
+    row = conn.execute(FAIL_FEED, {"feed_id": req.feed_id, "error": work.error, "now": now}).one_or_none()
+    next_fetch_at = None
+    if row is not None:
+        next_fetch_at = now + backoff_delay(row.consecutive_failures, policy, work.fetch.retry_after_s)
+        conn.execute(SCHEDULE_RETRY, {"feed_id": req.feed_id, "next": next_fetch_at})
     return FeedOutcome(
         feed_id=req.feed_id,
         url=req.url,
@@ -624,11 +681,14 @@ def _store_failure(conn: Connection, work: FeedWork, *, now: datetime, policy: S
         warning=work.warning,
         http_status=work.fetch.status,
         name=row.name if row else req.name,
-        next_fetch_at=row.next_fetch_at if row else None,
+        next_fetch_at=next_fetch_at,
     )
 
 
 def backoff_delay(failures: int, policy: StorePolicy, retry_after_s: float | None = None) -> timedelta:
-    """The wait after the ``failures``-th failure in a row (mirrors FAIL_FEED, for display)."""
-    base = min(policy.backoff_base_s * 2 ** max(failures - 1, 0), policy.backoff_max_s)
+    """The one backoff policy: the wait after the ``failures``-th failure in a row is
+    ``backoff_base_s`` doubled for each failure after the first, at most ``backoff_max_s``,
+    and never shorter than the server's Retry-After."""
+    doublings = min(max(failures - 1, 0), 30)  # 2**30 times any base is past any maximum
+    base = min(policy.backoff_base_s * 2**doublings, policy.backoff_max_s)
     return timedelta(seconds=max(base, retry_after_s or 0.0))

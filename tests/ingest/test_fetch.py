@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from ingest_helpers import FeedServer, feed_server_fixture, http_date, rss_feed  # noqa: F401
 
-from pipeline.ingest.fetch import BodyTooLarge, FeedRequest, Fetcher, _Inflater, parse_retry_after
+from pipeline.ingest.fetch import Fetcher
+from pipeline.ingest.records import FeedRequest
+from pipeline.ingest.sources.http import BodyTooLarge, Inflater, parse_retry_after
 
 UA = "FinSent-test/1 (+https://example.com)"
 
@@ -77,14 +79,14 @@ def test_size_caps(fetcher, feed_server: FeedServer):
 
 
 def test_inflater_never_holds_more_than_the_limit():
-    inflater = _Inflater("gzip", 10_000)
+    inflater = Inflater("gzip", 10_000)
     bomb = gzip.compress(b"\0" * 10_000_000)
     with pytest.raises(BodyTooLarge):
         inflater.feed(bomb)
     assert inflater.size == 0  # refused before the output was kept
-    assert _Inflater("deflate", 100).feed(zlib.compress(b"abc")) == b"abc"
+    assert Inflater("deflate", 100).feed(zlib.compress(b"abc")) == b"abc"
     with pytest.raises(ValueError, match="unsupported Content-Encoding 'br'"):
-        _Inflater("br", 100)
+        Inflater("br", 100)
 
 
 def test_rate_limits_and_server_errors(fetcher, feed_server: FeedServer):

@@ -137,3 +137,51 @@ def test_an_rss_date_without_a_zone_is_read_as_utc():
         updated,
         None,
     )
+
+
+def _one_item(pub_date: str) -> bytes:
+    item = f"<item><title>t</title><pubDate>{pub_date}</pubDate></item>"
+    return f'<rss version="2.0"><channel><title>x</title>{item}</channel></rss>'.encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "-0001-01-01T00:00:00Z",
+        "2026-11-29T06:00:00+9999",
+        "Sun, 29 Nov 2026 06:00:00 +9999",
+        "2026-11-29T06:00+99:99",
+    ],
+)
+def test_dates_feedparser_would_shift_are_flagged_invalid(raw):
+    import feedparser
+
+    (entry,) = feedparser.parse(_one_item(raw)).entries
+    assert entry_date(entry, NOW) == (NOW, "invalid")
+
+
+def test_a_valid_zone_and_a_date_without_time_are_kept():
+    import feedparser
+
+    for raw, expected in [
+        ("2026-11-29T06:00:00+14:00", datetime(2026, 11, 28, 16, 0, tzinfo=UTC)),
+        ("2026-11-28", datetime(2026, 11, 28, tzinfo=UTC)),
+    ]:
+        (entry,) = feedparser.parse(_one_item(raw)).entries
+        assert entry_date(entry, NOW) == (expected, None), raw
+
+
+def test_bidi_controls_are_stripped_from_titles_and_summaries():
+    row = normalise_entry(
+        {"title": "Acme \u202eSELL\u202c shares \u2066now\u2069", "summary": "x\u200fy\u061cz"},
+        now=NOW,
+        feed_language=None,
+    )
+    assert row.title == "Acme SELL shares now" and row.summary == "xyz"
+
+
+def test_a_huge_title_is_stored_bounded_but_kept_whole_for_linking():
+    title = "Acme " + "word " * 20_000 + "$ACME"
+    row = normalise_entry({"title": title, "link": "https://x.example/a"}, now=NOW, feed_language=None)
+    assert len(row.title) <= 1000 and "$ACME" not in row.text()
+    assert row.full_text().endswith("$ACME")

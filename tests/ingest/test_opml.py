@@ -68,3 +68,18 @@ def test_bad_files_are_one_line_errors(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         read_opml(tmp_path / "nope.opml")
+
+
+def test_outlines_nested_thousands_deep_are_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep.opml"
+    n = 5000
+    path.write_text(
+        '<opml version="2.0"><body>'
+        + '<outline text="f">' * n
+        + '<outline xmlUrl="https://a.example.com/rss"/>'
+        + "</outline>" * n
+        + "</body></opml>"
+    )
+    with pytest.raises(ConfigError, match="deep") as info:
+        read_opml(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)

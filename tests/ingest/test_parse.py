@@ -109,3 +109,14 @@ def test_polling_hints():
         "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>0</sy:updateFrequency>",
     ):
         assert _hint(bad) is None, bad
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp037"])
+def test_entities_are_refused_in_any_encoding(encoding):
+    text = XXE.decode().replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{encoding}"?>')
+    assert outcome(text.encode(encoding)) == "unsafe_xml"
+
+
+def test_entities_in_utf16_declared_only_by_the_server_are_refused():
+    body = XXE.decode().encode("utf-16-le")
+    assert outcome(body, headers={"content-type": "application/rss+xml; charset=utf-16le"}) == "unsafe_xml"

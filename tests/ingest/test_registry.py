@@ -93,9 +93,9 @@ def test_purging_a_feed_keeps_its_stories_novel_in_the_other_feeds(db):
     # first copy, or the story counts as novel nowhere (trends, alert volumes).
     from ingest_helpers import NOW
 
-    from pipeline.ingest.fetch import FeedRequest, FetchResult
     from pipeline.ingest.normalise import normalise_entry
-    from pipeline.ingest.store import FeedWork, FeedWriter, StorePolicy
+    from pipeline.ingest.records import FeedRequest, FeedWork, FetchResult
+    from pipeline.ingest.store import FeedWriter, StorePolicy
 
     def work(feed_id: int, titles: list[str]) -> FeedWork:
         rows = [

@@ -397,3 +397,42 @@ def test_polling_hints_are_capped_and_read_from_the_syndication_module(db, setti
     assert [
         f.outcome for f in ingest(db, settings, now=NOW + timedelta(minutes=5), feed_ids=[huge_id]).feeds
     ] == ["unchanged"]
+
+
+def test_items_sharing_a_link_without_guid_are_all_kept(db, settings, feed_server: FeedServer):
+    home = "https://news.example.com/"
+    items = [rss_item(i, f"Acme story number {i} moves the markets", guid="", link=home) for i in range(20)]
+    _add(db, feed_server.add("/rss", rss(items)))
+    first = ingest(db, settings, now=NOW)
+    assert (first.new, first.duplicates) == (20, 0)
+    feed_server.routes["/rss"].body = rss(items, title="Same items, new bytes")
+    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (second.new, second.updated, second.duplicates) == (0, 0, 20)
+    # Down to one item on that link: still the item stored before, not a new one.
+    feed_server.routes["/rss"].body = rss(items[:1])
+    third = ingest(db, settings, now=NOW + timedelta(minutes=30))
+    assert (third.new, third.duplicates) == (0, 1)
+    assert _count(db, Article) == 20
+
+
+def test_links_that_differ_only_after_2000_characters_are_distinct(db, settings, feed_server: FeedServer):
+    base = "https://news.example.com/a?q=" + "x" * 2000
+    items = [
+        rss_item(i, f"Acme story number {i} moves the markets", guid="", link=f"{base}{i}") for i in range(5)
+    ]
+    _add(db, feed_server.add("/rss", rss(items)))
+    assert ingest(db, settings, now=NOW).new == 5
+    with db.session() as session:
+        assert {len(u) for u in session.execute(select(Article.url)).scalars()} == {2000}
+
+
+def test_a_ticker_at_the_end_of_a_huge_title_is_linked(db, settings, feed_server: FeedServer, tmp_path: Path):
+    wl = tmp_path / "watchlist.csv"
+    wl.write_text(WATCHLIST)
+    settings = settings.model_copy(update={"watchlist_path": wl})
+    title = "Markets today: " + "lorem ipsum " * 8500 + "$ACME"
+    _add(db, feed_server.add("/rss", rss([rss_item("big", title, when=NOW - timedelta(hours=1))])))
+    assert ingest(db, settings, now=NOW).new == 1
+    with db.session() as session:
+        assert len(session.execute(select(Article.title)).scalar_one()) <= 1000
+        assert session.execute(select(ArticleEntity.ticker)).scalars().all() == ["ACME"]

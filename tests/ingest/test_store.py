@@ -9,10 +9,10 @@ from ingest_helpers import NOW
 from sqlalchemy import func, select
 
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
-from pipeline.ingest.fetch import FeedRequest, FetchResult
 from pipeline.ingest.normalise import normalise_entry
+from pipeline.ingest.records import FeedRequest, FeedWork, FetchResult
 from pipeline.ingest.registry import add_feeds
-from pipeline.ingest.store import FeedWork, FeedWriter, StorePolicy
+from pipeline.ingest.store import FeedWriter, StorePolicy
 from pipeline.ingest.tickers import EntityMatch
 
 
@@ -98,3 +98,33 @@ def test_stories_outside_the_window_are_not_linked(db):
         writer.commit()
     with db.session() as session:
         assert session.execute(select(func.count()).where(Article.is_novel)).scalar_one() == 2
+
+
+def test_the_novel_copy_does_not_depend_on_which_feed_answered_first(db):
+    a, b = _feeds(db, 2)
+    story = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    with FeedWriter(db, now=NOW, policy=StorePolicy()) as writer:
+        writer.write(_work(b, [story]))  # b answered first; both were published at once
+        writer.write(_work(a, [story]))
+        writer.commit()
+    with db.session() as session:
+        rows = {r.feed_id: r for r in session.execute(select(Article)).scalars()}
+    assert rows[a].is_novel and not rows[b].is_novel and rows[b].cluster_id == rows[a].id
+
+
+def test_failures_are_scheduled_by_the_one_backoff_policy(db):
+    from pipeline.ingest.store import backoff_delay
+
+    (a,) = _feeds(db, 1)
+    policy = StorePolicy(backoff_base_s=60, backoff_max_s=300)
+    failed = replace(_work(a, []), outcome="timeout", error="no answer", articles=[])
+    waits = []
+    for _ in range(5):
+        with FeedWriter(db, now=NOW, policy=policy) as writer:
+            (outcome,) = writer.write(failed)
+        waits.append(outcome.next_fetch_at - NOW)
+        with db.session() as session:
+            assert session.get(Feed, a).next_fetch_at == outcome.next_fetch_at
+    assert waits == [backoff_delay(n, policy) for n in range(1, 6)]
+    assert [w.total_seconds() for w in waits] == [60, 120, 240, 300, 300]
+    assert backoff_delay(1, policy, retry_after_s=900).total_seconds() == 900

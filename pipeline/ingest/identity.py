@@ -1,0 +1,133 @@
+"""Which item is which: an item's key within its feed, the stored row it is, and the
+stored story it is a copy of.
+
+Pure functions, no database: store.py reads the candidates and applies these rules, and
+the tests check the rules without PostgreSQL.
+
+Item identity within a feed (``articles.item_key``):
+
+- the guid, when the feed gives one;
+- else the link (canonical form, uncut), when no other item of the same fetch has it;
+- else, for feeds that give every item the same link (a home or section page), the link
+  and the title, and where even those repeat with different text, the link and the
+  content hash; items identical in every respect are one item;
+- else the content hash.
+
+A key longer than KEY_MAX is stored as its hash, never cut. Because whether a link is
+shared can change from one fetch to the next, each link-keyed item also carries the other
+form (``alt_key``); a stored row found under it is the same item when its title matches.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.ingest.normalise import ArticleRow, bounded_key
+
+__all__ = [
+    "StoredCopy",
+    "assign_item_keys",
+    "cluster_roots",
+    "copy_order",
+    "match_stored",
+]
+
+
+def _link_title_key(link: str, title: str) -> str:
+    # A newline never occurs in a canonical URL: this cannot be mistaken for a link key.
+    return bounded_key(f"{link}\n{title}")
+
+
+def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
+    """The rows of one fetch with their final ``item_key`` and ``alt_key`` (see the
+    module docstring). Rows with a guid, or with neither guid nor link, are unchanged."""
+    by_link: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        if row.guid is None and row.full_url:
+            by_link[row.full_url].append(i)
+    out = list(rows)
+    for link, members in by_link.items():
+        if len(members) == 1:
+            (i,) = members
+            out[i] = replace(rows[i], alt_key=_link_title_key(link, rows[i].title))
+            continue
+        by_title: dict[str, set[str]] = defaultdict(set)
+        for i in members:
+            by_title[rows[i].title].add(rows[i].content_hash)
+        for i in members:
+            row = rows[i]
+            key = _link_title_key(link, row.title)
+            if len(by_title[row.title]) > 1:  # same link, same title, different text
+                key = bounded_key(f"{link}\nsha256:{row.content_hash}")
+            out[i] = replace(row, item_key=key, alt_key=bounded_key(link))
+    return out
+
+
+def match_stored(
+    items: Sequence[tuple[int, ArticleRow]], stored: Mapping[tuple[int, str], Any]
+) -> list[Any | None]:
+    """For each (feed id, article), the stored row it is, or None for a new item.
+
+    ``stored`` maps (feed id, item_key) to rows with ``id`` and ``title_key`` for every
+    key and alt key of ``items``. A row found under its exact key is that item; one found
+    under an alt key only when its title is the same and no other item of the batch
+    claimed it (under a shared link, a stored row is at most one of the items)."""
+    out: list[Any | None] = [stored.get((feed_id, a.item_key)) for feed_id, a in items]
+    claimed = {row.id for row in out if row is not None}
+    for i, (feed_id, article) in enumerate(items):
+        if out[i] is not None or article.alt_key is None:
+            continue
+        row = stored.get((feed_id, article.alt_key))
+        if row is not None and row.title_key == article.title_key and row.id not in claimed:
+            out[i] = row
+            claimed.add(row.id)
+    return out
+
+
+def copy_order(feed_id: int, article: ArticleRow) -> tuple[datetime, int, str]:
+    """The order in which new copies of one story are considered: the earliest published
+    first, then by feed id, then by item key, so which copy is novel never depends on
+    which feed answered first."""
+    return article.published_at, feed_id, article.item_key
+
+
+@dataclass(frozen=True)
+class StoredCopy:
+    """A stored (or earlier in the batch) article that later copies may join."""
+
+    published_at: datetime
+    content_hash: str
+    root: int  # the cluster's first copy
+
+
+def cluster_roots(
+    fresh: Sequence[ArticleRow],
+    ids: Sequence[int],
+    stored: Mapping[str, Sequence[StoredCopy]],
+    window: timedelta,
+) -> list[int]:
+    """For new articles (in copy_order, with their new ids), the id of the first copy of
+    the story each one is: a stored copy's cluster, an earlier article of this list, or
+    itself (it is novel). ``stored`` maps a title_key to the stored copies near in time.
+
+    Copies are the same normalised title within ``window`` of each other; a short,
+    generic title ("Market update") also needs the same text."""
+    copies: dict[str, list[StoredCopy]] = {k: list(v) for k, v in stored.items()}
+    roots: list[int] = []
+    for article, article_id in zip(fresh, ids, strict=True):
+        candidates = [
+            c.root
+            for c in copies.get(article.title_key, ())
+            if abs(c.published_at - article.published_at) <= window
+            and (article.title_is_specific or c.content_hash == article.content_hash)
+        ]
+        root = min(candidates) if candidates else article_id
+        copies.setdefault(article.title_key, []).append(
+            StoredCopy(article.published_at, article.content_hash, root)
+        )
+        roots.append(root)
+    return roots

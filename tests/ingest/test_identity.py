@@ -1,0 +1,92 @@
+"""Item identity and the copy rule, without a database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from pipeline.ingest.identity import StoredCopy, assign_item_keys, cluster_roots, copy_order, match_stored
+from pipeline.ingest.normalise import normalise_entry
+
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+HOME = "https://news.example.com/"
+
+
+def _row(
+    title: str, *, link: str | None = HOME, guid: str | None = None, summary: str = "", minutes: int = 60
+):
+    entry = {
+        "title": title,
+        "summary": summary,
+        "published_parsed": (NOW - timedelta(minutes=minutes)).timetuple(),
+    }
+    if link is not None:
+        entry["link"] = link
+    if guid is not None:
+        entry["id"] = guid
+    return normalise_entry(entry, now=NOW, feed_language=None)
+
+
+def test_items_sharing_a_link_without_guid_stay_distinct():
+    rows = assign_item_keys([_row(f"Acme story number {i} for the markets") for i in range(20)])
+    assert len({r.item_key for r in rows}) == 20
+    assert all(r.alt_key == HOME for r in rows)
+
+
+def test_same_link_and_title_with_different_text_stay_distinct_and_true_repeats_collapse():
+    rows = assign_item_keys(
+        [
+            _row("Market update", summary="Stocks rose."),
+            _row("Market update", summary="Bonds fell."),
+            _row("Market update", summary="Bonds fell."),
+        ]
+    )
+    assert len({r.item_key for r in rows}) == 2
+
+
+def test_a_unique_link_is_the_key_and_guids_win():
+    (alone,) = assign_item_keys([_row("Acme story alone in its feed today", link="https://x.example/a")])
+    assert alone.item_key == "https://x.example/a" and alone.alt_key is not None
+    rows = assign_item_keys([_row("One", guid="g1"), _row("Two", guid="g2")])
+    assert [r.item_key for r in rows] == ["g1", "g2"] and rows[0].alt_key is None
+
+
+def test_links_that_differ_late_are_hashed_not_cut():
+    base = "https://x.example/a?q=" + "x" * 2100
+    rows = assign_item_keys([_row(f"Story {i} about Acme and others", link=f"{base}{i}") for i in range(5)])
+    assert len({r.item_key for r in rows}) == 5
+    assert all(r.item_key.startswith("sha256:") and len(r.url) == 2000 for r in rows)
+
+
+def test_a_row_stored_under_the_other_key_form_is_the_same_item():
+    a = _row("Acme wins a large contract in Ohio")
+    (alone,) = assign_item_keys([a])
+    stored = {(1, HOME): SimpleNamespace(id=7, title_key=a.title_key)}
+    shared = assign_item_keys([a, _row("Acme opens a plant in Texas next year")])
+    found = match_stored([(1, r) for r in shared], stored)
+    assert [getattr(f, "id", None) for f in found] == [7, None]  # the other title is a new item
+    # And back: stored under link + title, now alone in the fetch.
+    stored = {(1, shared[0].item_key): SimpleNamespace(id=8, title_key=a.title_key)}
+    assert match_stored([(1, alone)], stored)[0].id == 8
+
+
+def test_copy_order_breaks_publish_time_ties_by_feed_then_item():
+    story = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    x, y = _row(story, guid="b"), _row(story, guid="a")
+    order = sorted([(2, x), (1, x), (1, y)], key=lambda fa: copy_order(*fa))
+    assert [(f, a.item_key) for f, a in order] == [(1, "a"), (1, "b"), (2, "b")]
+    roots = cluster_roots([a for _, a in order], [10, 11, 12], {}, timedelta(hours=48))
+    assert roots == [10, 10, 10]
+
+
+def test_cluster_roots_prefers_a_stored_copy_and_respects_the_window():
+    story = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
+    new = _row(story, guid="n")
+    near = StoredCopy(new.published_at - timedelta(hours=1), "h", 3)
+    far = StoredCopy(new.published_at - timedelta(days=5), "h", 1)
+    assert cluster_roots([new], [20], {new.title_key: [far, near]}, timedelta(hours=48)) == [3]
+    assert cluster_roots([new], [20], {new.title_key: [far]}, timedelta(hours=48)) == [20]
+    generic = _row("Market update", guid="m", summary="Stocks rose.")
+    other = replace(generic, content_hash="other")
+    assert cluster_roots([generic, other], [30, 31], {}, timedelta(hours=48)) == [30, 31]
