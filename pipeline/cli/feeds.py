@@ -224,8 +224,8 @@ def relink_cmd(
     Links a company added to the watchlist to the articles that already name it, and
     unlinks those of a removed company. Running it again changes nothing.
     """
-    from pipeline.ingest.tickers import relink_articles
-    from pipeline.ingest.watchlist import load_watchlist
+    from pipeline.companies.linking import relink_articles
+    from pipeline.companies.watchlist import load_watchlist
 
     path = watchlist_path or app.settings.watchlist_path
     if path is None:

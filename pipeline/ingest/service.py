@@ -25,8 +25,8 @@ from pipeline.ingest.fetch import FeedRequest, Fetcher, FetchResult, utc_now
 from pipeline.ingest.normalise import normalise_entry
 from pipeline.ingest.parse import FeedParseError, parse_feed
 from pipeline.ingest.store import FeedOutcome, FeedWork, FeedWriter, StorePolicy
-from pipeline.ingest.tickers import TickerLinker
-from pipeline.ingest.watchlist import Watchlist, load_watchlist
+from pipeline.companies.linking import TickerLinker
+from pipeline.companies.watchlist import Watchlist, load_watchlist
 
 log = logging.getLogger(__name__)
 

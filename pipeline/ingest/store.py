@@ -35,7 +35,7 @@ from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.errors import DatabaseError
 from pipeline.ingest.fetch import OK_OUTCOMES, FeedRequest, FetchResult
 from pipeline.ingest.normalise import ArticleRow, clean_text
-from pipeline.ingest.tickers import EntityMatch
+from pipeline.companies.linking import EntityMatch
 
 log = logging.getLogger(__name__)
 

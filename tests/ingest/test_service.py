@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.service import due_feed_ids, ingest
-from pipeline.ingest.watchlist import load_watchlist
+from pipeline.companies.watchlist import load_watchlist
 
 WATCHLIST = "ticker,name,aliases,subscribers\nACME,Acme Corp,Acme|Acme Industries,ir@example.com\n"
 

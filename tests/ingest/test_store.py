@@ -13,7 +13,7 @@ from pipeline.ingest.fetch import FeedRequest, FetchResult
 from pipeline.ingest.normalise import normalise_entry
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.store import FeedWork, FeedWriter, StorePolicy
-from pipeline.ingest.tickers import EntityMatch
+from pipeline.companies.linking import EntityMatch
 
 
 def _feeds(db, n: int) -> list[int]:

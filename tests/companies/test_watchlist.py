@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.ingest.watchlist import load_watchlist
+from pipeline.companies.watchlist import load_watchlist
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pipeline.ingest.normalise import linkable_text
-from pipeline.ingest.watchlist import Watchlist
+from pipeline.companies.watchlist import Watchlist
 
 if TYPE_CHECKING:
     from pipeline.db.engine import Database

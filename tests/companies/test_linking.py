@@ -14,8 +14,8 @@ from trends_helpers import add_score
 from pipeline.db.models import Article
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.service import ingest
-from pipeline.ingest.tickers import TickerLinker, relink_articles
-from pipeline.ingest.watchlist import load_watchlist
+from pipeline.companies.linking import TickerLinker, relink_articles
+from pipeline.companies.watchlist import load_watchlist
 from pipeline.trends.rollups import refresh_rollups
 
 
