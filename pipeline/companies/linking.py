@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pipeline.ingest.normalise import linkable_text
 from pipeline.companies.watchlist import Watchlist
+from pipeline.ingest.normalise import linkable_text
 
 if TYPE_CHECKING:
     from pipeline.db.engine import Database

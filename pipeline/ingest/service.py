@@ -19,14 +19,14 @@ from itertools import islice
 
 from sqlalchemy import or_, select, text
 
+from pipeline.companies.linking import TickerLinker
+from pipeline.companies.watchlist import Watchlist, load_watchlist
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
 from pipeline.ingest.fetch import FeedRequest, Fetcher, FetchResult, utc_now
 from pipeline.ingest.normalise import normalise_entry
 from pipeline.ingest.parse import FeedParseError, parse_feed
 from pipeline.ingest.store import FeedOutcome, FeedWork, FeedWriter, StorePolicy
-from pipeline.companies.linking import TickerLinker
-from pipeline.companies.watchlist import Watchlist, load_watchlist
 
 log = logging.getLogger(__name__)
 

@@ -30,12 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from pipeline.companies.linking import EntityMatch
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.errors import DatabaseError
 from pipeline.ingest.fetch import OK_OUTCOMES, FeedRequest, FetchResult
 from pipeline.ingest.normalise import ArticleRow, clean_text
-from pipeline.companies.linking import EntityMatch
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from ingest_helpers import NOW, rss, rss_item
 from sqlalchemy import select, text
 from trends_helpers import add_score
 
+from pipeline.companies.linking import TickerLinker, relink_articles
+from pipeline.companies.watchlist import load_watchlist
 from pipeline.db.models import Article
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.service import ingest
-from pipeline.companies.linking import TickerLinker, relink_articles
-from pipeline.companies.watchlist import load_watchlist
 from pipeline.trends.rollups import refresh_rollups
 
 

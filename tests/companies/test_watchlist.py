@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ConfigError
 from pipeline.companies.watchlist import load_watchlist
+from pipeline.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:
