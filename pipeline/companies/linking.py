@@ -1,8 +1,10 @@
-"""Ticker linking: which companies an article is about.
+"""Company linking: which companies an article is about, and how much.
 
-Three signals, strongest first: exchange prefixes (``NYSE: ACME``, ``(NASDAQ:XYZ)``),
-cashtags (``$ACME``), then the watchlist's names, aliases and (bare) tickers matched on
-word boundaries. The guards exist because each signal has known false positives.
+Signals, strongest first: exchange prefixes (``NYSE: ACME``, ``(NASDAQ:XYZ)``), Reuters
+instrument codes (``<AAPL.O>``), cashtags (``$ACME``), then the universe's names, aliases
+and (bare) tickers, looked up as token n-grams in one dict (one pass over the text,
+whatever the size of the universe). The guards (see guards.py) exist because each signal
+has known false positives; each link carries its relevance (see relevance.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pipeline.companies.watchlist import Watchlist
+from pipeline.companies import guards
+from pipeline.companies.relevance import relevance
+from pipeline.companies.watchlist import Company, Watchlist
 from pipeline.ingest.normalise import linkable_text
 
 if TYPE_CHECKING:
@@ -26,6 +30,12 @@ EXCHANGE_RE = re.compile(
     r"LSE|CBOE|BATS)\s*:\s*([A-Z]{1,5}(?:[.\-][A-Z])?)(?![\w])"
 )
 CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Z]{1,6}(?:\.[A-Z])?)(?![\w])")
+# Reuters instrument codes: <AAPL.O>, <JNJ.N>, <BRKb.N>, <7203.T>, <VOWG_p.DE>. The whole
+# code is one signal; the letters inside it are never read as a bare ticker.
+RIC_RE = re.compile(r"<\s*([A-Z0-9][A-Za-z0-9_]{0,11})(?:\.([A-Z]{1,3}))?\s*>")
+# Suffixes of US venues: <AAPL.O> is AAPL, whatever the universe's ric column says.
+US_RIC_SUFFIXES = frozenset({"", "O", "OQ", "N", "A", "K", "P", "PK", "Z", "BATS"})
+URL_RE = re.compile(r"\bhttps?://\S+|\bwww\.\S+")
 SHARE_CONTEXT = re.compile(r"(?i)\b(?:share|shared|tweet|retweet|follow|like|post)\b|\b(?:on|via)\s*$")
 # Share buttons and "follow us" footers put these cashtags in text that is not about them.
 SOCIAL_TICKERS = frozenset({"FB", "META", "TWTR", "PINS", "SNAP", "LNKD", "RDDT"})
@@ -37,99 +47,312 @@ NOT_CASHTAGS = frozenset(
         "M", "K", "T", "BN", "MM", "MN", "TN", "Q", "FY", "YOY", "EBITDA", "ATH", "DD", "YOLO",
     }
 )  # fmt: skip
-# Bare tickers that are everyday words (or pronouns, units) are only trusted with a $ or
-# an exchange prefix.
-COMMON_WORD_TICKERS = frozenset(
-    {
-        "A", "ALL", "AN", "ARE", "AS", "AT", "BE", "BIG", "BY", "CAN", "CAR", "CAT", "CEO", "DO", "EAT",
-        "FAST", "FOR", "FUN", "GO", "GOOD", "HAS", "HE", "HI", "I", "IT", "KEY", "LOW", "MAN", "NEW",
-        "NOW", "OLD", "ON", "ONE", "OR", "OUT", "PLAY", "REAL", "RUN", "SEE", "SO", "TV", "TWO", "UP",
-        "US", "WELL", "YOU", "AI", "EV", "IPO", "GDP", "CPI", "SEC", "FED", "USA", "UK", "EU", "NYSE",
-    }
-)  # fmt: skip
-# Single-word names that are also everyday words; trusted only mid-sentence, where their
-# capital letter means a proper noun.
-COMMON_WORDS = frozenset(
-    {
-        "target", "apple", "amazon", "shell", "visa", "square", "block", "oracle", "gap", "ford",
-        "general", "national", "american", "first", "united", "alphabet", "meta", "snap", "match",
-        "coach", "progressive", "sunrise", "summit", "pinnacle", "harbor", "crest", "key", "citizens",
-    }
-)  # fmt: skip
-SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\-–—]\s*|\n\s*)$")
+# Tokens: words (with digits), and the punctuation that is part of names (AT&T, J.P.
+# Morgan, Coca-Cola, Lowe's, Yum!). Names are split the same way, so "Johnson & Johnson"
+# is the 3-gram (Johnson, &, Johnson) and "Apple's" starts with the 1-gram Apple.
+TOKEN_RE = re.compile(r"\w+|[&'.\-!]")
+SEP = "\x1f"
+# Before a word, these end a sentence (or a headline part): its capital letter proves nothing.
+SENTENCE_ENDS = frozenset('.!?:;"“”(|[–—-\n')
 MOSTLY_UPPER_MIN_LETTERS = 12
+TITLE_CASE_SHARE = 0.6
+BARE_TICKER_MIN = 3
 
-RANK = {"exchange": 0, "cashtag": 1, "name": 2, "alias": 3, "ticker": 4}
+RANK = {"exchange": 0, "ric": 1, "cashtag": 2, "name": 3, "alias": 4, "ticker": 5}
+STRONG = frozenset({"exchange", "ric", "cashtag"})
 
 
 @dataclass(frozen=True)
 class EntityMatch:
     ticker: str
     company: str | None
-    matched_by: str  # exchange | cashtag | name | alias | ticker
+    matched_by: str  # exchange | ric | cashtag | name | alias | ticker
+    mention: str = ""  # the first mention as written
+    relevance: int = 0  # 0-100, see relevance.py
+
+
+@dataclass(frozen=True)
+class _Name:
+    ticker: str
+    how: str  # name | alias | ticker
+    policy: str  # plain | word | context | person | ticker
+
+
+@dataclass
+class _Hit:
+    ticker: str
+    how: str
+    start: int
+    end: int
+    policy: str = "plain"
+    first: int = -1  # token range, for names
+    last: int = -1
+
+
+def _tokens(text: str) -> list[str]:
+    return TOKEN_RE.findall(text.replace("’", "'"))
+
+
+def _policy(text: str, how: str) -> str:
+    low = text.lower()
+    if how == "ticker":
+        return "ticker"
+    if low in guards.CONTEXT_NAMES:
+        return "context"
+    if low in guards.WORD_NAMES:
+        return "word"
+    if low in guards.PERSON_NAMES:
+        return "person"
+    return "plain"
 
 
 class TickerLinker:
-    """Finds tickers in text. Build once per run (the name pattern is compiled here)."""
+    """Finds companies in text. Build once per run (the name index is built here)."""
 
     def __init__(self, watchlist: Watchlist | None = None):
         self.watchlist = watchlist or Watchlist.empty()
-        names: dict[str, tuple[str, str]] = {}
+        exact: dict[str, _Name] = {}
+        upper: dict[str, _Name] = {}
+        self._ric: dict[str, str] = {}
         for company in self.watchlist.companies:
             for text, how in company.names():
+                tokens = _tokens(text)
+                if not tokens:
+                    continue
+                name = _Name(company.ticker, how, _policy(text, how))
+                exact.setdefault(SEP.join(tokens), name)
                 # Headlines are sometimes written in capitals; "Voltara" is also "VOLTARA".
-                for variant in (text, text.upper()):
-                    names.setdefault(variant, (company.ticker, how))
-            if len(company.ticker) >= 2 and company.ticker not in COMMON_WORD_TICKERS:
-                names.setdefault(company.ticker, (company.ticker, "ticker"))
-        self._names = names
-        self._name_re = (
-            re.compile(
-                r"(?<![\w$])(?:"
-                + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-                + r")(?![\w])"
-            )
-            if names
-            else None
-        )
+                upper.setdefault(SEP.join(tokens).upper(), name)
+            for ticker in company.tickers():
+                plain = ticker.replace(".", "").replace("-", "")
+                if (
+                    len(plain) >= BARE_TICKER_MIN
+                    and ticker not in guards.WORD_TICKERS
+                    and not plain.isdigit()
+                ):
+                    exact.setdefault(SEP.join(_tokens(ticker)), _Name(company.ticker, "ticker", "ticker"))
+            for code in company.ric:
+                self._ric[code] = company.ticker
+        self._exact = exact
+        self._upper = upper
+        longest: dict[str, int] = {}
+        for key in (*exact, *upper):
+            parts = key.split(SEP)
+            longest[parts[0]] = max(longest.get(parts[0], 0), len(parts))
+        self._longest = longest
+
+    # --- the signals ---------------------------------------------------------------
+
+    def _canonical(self, ticker: str) -> tuple[str, Company | None]:
+        company = self.watchlist.company(ticker)
+        return (company.ticker if company else ticker), company
+
+    def _ric_ticker(self, base: str, suffix: str) -> str | None:
+        code = f"{base}.{suffix}" if suffix else base
+        if code in self._ric:
+            return self._ric[code]
+        if suffix not in US_RIC_SUFFIXES:
+            return None
+        # <BRKb.N>: a lower-case last letter is the share class, BRK.B.
+        if len(base) > 1 and base[-1].islower() and base[:-1].isupper():
+            base = f"{base[:-1]}.{base[-1].upper()}"
+        company = self.watchlist.company(base)
+        return company.ticker if company else None
 
     def link(self, text: str) -> list[EntityMatch]:
-        """One match per ticker, the strongest signal kept, in order of first appearance."""
-        found: dict[str, EntityMatch] = {}
-
-        def keep(ticker: str, how: str) -> None:
-            company = self.watchlist.company(ticker)
-            match = EntityMatch(ticker, company.name if company else None, how)
-            old = found.get(ticker)
-            if old is None or RANK[how] < RANK[old.matched_by]:
-                found[ticker] = match
-
+        """One match per company, the strongest signal kept, in order of first appearance,
+        each with its relevance."""
         if not text:
             return []
+        text = text.replace("’", "'")  # same length: offsets stay those of the input
+        hits: list[_Hit] = []
+        masked: list[tuple[int, int]] = []
         if ":" in text:
             for m in EXCHANGE_RE.finditer(text):
-                keep(m.group(1).replace("-", "."), "exchange")
+                hits.append(_Hit(m.group(1).replace("-", "."), "exchange", m.start(), m.end()))
+                masked.append((m.start(), m.end()))
+        if "<" in text:
+            for m in RIC_RE.finditer(text):
+                masked.append((m.start(), m.end()))
+                ticker = self._ric_ticker(m.group(1), m.group(2) or "")
+                if ticker is not None:
+                    hits.append(_Hit(ticker, "ric", m.start(), m.end()))
         if "$" in text:
             for m in CASHTAG_RE.finditer(text):
+                masked.append((m.start(), m.end()))
                 ticker = m.group(1)
                 if ticker in NOT_CASHTAGS and ticker not in self.watchlist:
                     continue
                 if ticker in SOCIAL_TICKERS and self._in_share_context(text, m.start(), m.end()):
                     continue
-                keep(ticker, "cashtag")
-        if self._name_re is not None:
-            shouting: bool | None = None
-            for m in self._name_re.finditer(text):
-                ticker, how = self._names[m.group(0)]
-                if how == "ticker":
-                    if shouting is None:
-                        shouting = _mostly_upper(text)
-                    if shouting:
-                        continue  # in an all-caps headline every word looks like a ticker
-                if m.group(0).lower() in COMMON_WORDS and SENTENCE_START.search(text, 0, m.start()):
+                hits.append(_Hit(ticker, "cashtag", m.start(), m.end()))
+        if "http" in text or "www." in text:
+            masked.extend((m.start(), m.end()) for m in URL_RE.finditer(text))
+        hits.extend(self._names(text, masked, hits))
+        return self._matches(text, hits)
+
+    def _names(self, text: str, masked: list[tuple[int, int]], strong: list[_Hit]) -> list[_Hit]:
+        toks = [(m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(text)]
+        words = [t[0] for t in toks]
+        n = len(toks)
+        shouting: bool | None = None
+        found: list[_Hit] = []
+        i = 0
+        while i < n:
+            longest = self._longest.get(words[i])
+            if longest is None:
+                i += 1
+                continue
+            hit = None
+            for k in range(min(longest, n - i), 0, -1):
+                key = SEP.join(words[i : i + k])
+                name = self._exact.get(key)
+                if name is None and key.isupper():
+                    name = self._upper.get(key)
+                if name is not None:
+                    hit = _Hit(
+                        name.ticker, name.how, toks[i][1], toks[i + k - 1][2], name.policy, i, i + k - 1
+                    )
+                    break
+            if hit is None:
+                i += 1
+                continue
+            i = hit.last + 1
+            if masked and any(a <= hit.start < b for a, b in masked):
+                continue
+            if hit.start and text[hit.start - 1] in "$<@#":
+                continue
+            if hit.policy == "ticker":
+                if shouting is None:
+                    shouting = _mostly_upper(text)
+                if shouting:
+                    continue  # in an all-caps headline every word looks like a ticker
+            found.append(hit)
+        if not found:
+            return []
+        return self._guard(text, toks, found, {h.ticker for h in strong})
+
+    def _guard(
+        self, text: str, toks: list[tuple[str, int, int]], found: list[_Hit], strong: set[str]
+    ) -> list[_Hit]:
+        """The name hits that pass their policy's guard (see guards.py)."""
+        words = [t[0] for t in toks]
+        lower = [w.lower() for w in words]
+        n = len(toks)
+        headline_end = text.find("\n")
+        headline_end = len(text) if headline_end < 0 else headline_end
+        title_case = _title_case(text[:headline_end])
+        shouting = _mostly_upper(text)
+        sure = set(strong) | {self._canonical(h.ticker)[0] for h in found if h.policy in ("plain", "ticker")}
+
+        def after(h: _Hit, k: int = 1) -> str:
+            return lower[h.last + k] if h.last + k < n else ""
+
+        def before(h: _Hit, k: int = 1) -> str:
+            return lower[h.first - k] if h.first - k >= 0 else ""
+
+        def company_words(h: _Hit) -> bool:
+            nxt = after(h)
+            if nxt == "'" and after(h, 2) == "s":
+                return True
+            if nxt in guards.COMPANY_FOLLOWERS:
+                return True
+            prev = before(h)
+            if prev in guards.DESCRIPTORS:
+                return True
+            return prev in ("of", "in") and before(h, 2) in guards.OF_HEADS
+
+        def capital_proves_nothing(h: _Hit) -> bool:
+            if shouting or (title_case and h.start < headline_end):
+                return True
+            k = h.start - 1
+            while k >= 0 and text[k] in " \t":
+                k -= 1
+            return k < 0 or text[k] in SENTENCE_ENDS
+
+        kept: list[_Hit | None] = []
+        for h in found:
+            ok = True
+            name = " ".join(words[h.first : h.last + 1]).lower()
+            if (name, after(h)) in guards.DIFFERENT_THINGS:
+                ok = False
+            elif h.policy == "context":
+                ok = self._canonical(h.ticker)[0] in strong or (
+                    after(h) in ("inc", "corp", "incorporated", "shares", "plc")
+                    or before(h) in guards.DESCRIPTORS
+                    or (before(h) == "of" and before(h, 2) in guards.OF_HEADS)
+                )
+            elif h.policy == "person":
+                ok = not (
+                    (
+                        h.first
+                        and words[h.first - 1][:1].isupper()
+                        and before(h) in guards.FIRST_NAMES_AND_TITLES
+                    )
+                    or (h.first > 1 and before(h) == "." and before(h, 2) in guards.FIRST_NAMES_AND_TITLES)
+                    or after(h) in guards.PERSON_FOLLOWERS
+                )
+            elif h.policy == "word":
+                ok = self._canonical(h.ticker)[0] in sure or company_words(h) or not capital_proves_nothing(h)
+            kept.append(h if ok else None)
+        # "JPMorgan, Citi and Target beat estimates": a word name in a list of companies
+        # is a company too.
+        for _ in range(2):
+            for idx, h in enumerate(found):
+                if kept[idx] is not None or h.policy != "word":
                     continue
-                keep(ticker, how)
-        return list(found.values())
+                for other_idx in (idx - 1, idx + 1):
+                    if not 0 <= other_idx < len(found) or kept[other_idx] is None:
+                        continue
+                    other = found[other_idx]
+                    gap = (
+                        words[other.last + 1 : h.first]
+                        if other_idx < idx
+                        else words[h.last + 1 : other.first]
+                    )
+                    if gap and all(g in (",", "&", "and") for g in gap) and len(gap) <= 2:
+                        kept[idx] = h
+                        break
+        return [h for h in kept if h is not None]
+
+    def _matches(self, text: str, hits: list[_Hit]) -> list[EntityMatch]:
+        best: dict[str, tuple[_Hit, Company | None]] = {}
+        spans: dict[str, list[int]] = {}
+        for h in hits:
+            ticker, company = self._canonical(h.ticker)
+            spans.setdefault(ticker, []).append(h.start)
+            old = best.get(ticker)
+            if old is None or RANK[h.how] < RANK[old[0].how]:
+                best[ticker] = (h, company)
+        order = sorted(spans, key=lambda t: min(spans[t]))
+        headline_end = text.find("\n")
+        headline_end = len(text) if headline_end < 0 else headline_end
+        matches = []
+        for rank, ticker in enumerate(order):
+            hit, company = best[ticker]
+            starts = spans[ticker]
+            first = min(starts)
+            score = relevance(
+                first_at=first,
+                mentions=len(starts),
+                in_headline=first < headline_end,
+                order=rank,
+                companies=len(order),
+                text_length=len(text),
+            )
+            first_hit = min(
+                (h for h in hits if self._canonical(h.ticker)[0] == ticker), key=lambda h: h.start
+            )
+            matches.append(
+                EntityMatch(
+                    ticker,
+                    company.name if company else None,
+                    hit.how,
+                    text[first_hit.start : first_hit.end],
+                    score,
+                )
+            )
+        return matches
 
     @staticmethod
     def _in_share_context(text: str, start: int, end: int) -> bool:
@@ -145,6 +368,14 @@ def _mostly_upper(text: str) -> bool:
     if letters < MOSTLY_UPPER_MIN_LETTERS:
         return False
     return sum(map(str.isupper, head)) > 0.7 * letters
+
+
+def _title_case(headline: str) -> bool:
+    """Whether the headline Capitalises Every Word (then a capital proves nothing)."""
+    words = [w for w in TOKEN_RE.findall(headline) if w.isalpha() and len(w) > 3]
+    if len(words) < 3:
+        return False
+    return sum(w[0].isupper() for w in words[1:]) >= TITLE_CASE_SHARE * (len(words) - 1)
 
 
 # --- re-linking stored articles after a watchlist edit -----------------------------------
