@@ -134,7 +134,7 @@ WORD_TICKERS = frozenset(
         "CEG", "CNC", "CRL", "EOG", "MO", "MAR", "ROL", "SNA", "STE", "SW", "TT", "TXT", "PH",
         "PM", "MS", "GS", "BA", "HD", "MA", "PG", "V", "T", "C", "F", "D", "J", "L", "O", "Q",
         "B", "E", "CB", "CF", "CI", "CL", "DD", "DE", "DG", "EG", "GD", "GE", "GL", "GM", "HP",
-        "KO", "KR", "LH", "MU", "NI", "RF", "RL", "SO", "TD", "TM", "UL", "VZ", "WM", "BN",
+        "KO", "KR", "LH", "MU", "NI", "RF", "RL", "TD", "TM", "UL", "VZ", "WM", "BN",
         "RY", "DB", "JD", "LI", "BX", "BR", "BG", "CAH", "AME", "WEC", "DTE", "AEE", "NEE",
     }
 )  # fmt: skip

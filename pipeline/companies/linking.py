@@ -393,7 +393,7 @@ RELINK_PAGE = """
     FOR SHARE
 """
 RELINK_CURRENT = """
-    SELECT article_id, ticker, company, matched_by FROM article_entities
+    SELECT article_id, ticker, company, matched_by, relevance FROM article_entities
     WHERE article_id = ANY(CAST(:ids AS bigint[]))
 """
 RELINK_DELETE = """
@@ -402,24 +402,24 @@ RELINK_DELETE = """
     WHERE e.article_id = k.article_id AND e.ticker = k.ticker
 """
 RELINK_INSERT = """
-    INSERT INTO article_entities (article_id, ticker, company, matched_by, published_at)
+    INSERT INTO article_entities (article_id, ticker, company, matched_by, relevance, published_at)
     SELECT * FROM unnest(
         CAST(:ids AS bigint[]), CAST(:tickers AS text[]), CAST(:companies AS text[]),
-        CAST(:matched_by AS text[]), CAST(:published_at AS timestamptz[])
+        CAST(:matched_by AS text[]), CAST(:relevance AS smallint[]), CAST(:published_at AS timestamptz[])
     )
 """
 RELINK_UPDATE = """
-    UPDATE article_entities e SET company = k.company, matched_by = k.matched_by
+    UPDATE article_entities e SET company = k.company, matched_by = k.matched_by, relevance = k.relevance
     FROM unnest(
         CAST(:ids AS bigint[]), CAST(:tickers AS text[]), CAST(:companies AS text[]),
-        CAST(:matched_by AS text[])
-    ) AS k (article_id, ticker, company, matched_by)
+        CAST(:matched_by AS text[]), CAST(:relevance AS smallint[])
+    ) AS k (article_id, ticker, company, matched_by, relevance)
     WHERE e.article_id = k.article_id AND e.ticker = k.ticker
 """
 
 
 def _link_columns(
-    keys: list[tuple[int, str]], wanted: dict[tuple[int, str], tuple[str | None, str]]
+    keys: list[tuple[int, str]], wanted: dict[tuple[int, str], tuple[str | None, str, int | None]]
 ) -> dict[str, list]:
     """The unnest() arrays of RELINK_INSERT / RELINK_UPDATE for these (article, ticker) links."""
     return {
@@ -427,6 +427,7 @@ def _link_columns(
         "tickers": [t for _, t in keys],
         "companies": [wanted[k][0] for k in keys],
         "matched_by": [wanted[k][1] for k in keys],
+        "relevance": [wanted[k][2] for k in keys],
     }
 
 
@@ -436,7 +437,7 @@ class RelinkReport:
     changed: int = 0  # articles whose links changed
     added: int = 0  # links added (a ticker the article is now linked to)
     removed: int = 0  # links removed
-    updated: int = 0  # same ticker, another company name or signal
+    updated: int = 0  # same ticker, another company name, signal or relevance
 
     def summary(self) -> str:
         return (
@@ -453,8 +454,9 @@ def relink_articles(
     batch_size: int = RELINK_BATCH,
     dry_run: bool = False,
 ) -> RelinkReport:
-    """Re-link stored articles (those published since ``since``, or all) to tickers with
-    ``watchlist``, as ingestion would link them today. Idempotent: a second run changes
+    """Re-link stored articles (those published since ``since``, or all) to the companies
+    of ``watchlist`` (a universe with the watchlist applied: see universe.companies_for),
+    as ingestion would link them today, relevance included. Idempotent: a second run changes
     nothing.
 
     Works page by page, one transaction each, so memory and locks stay bounded whatever
@@ -482,14 +484,14 @@ def relink_articles(
             after = rows[-1].id
             ids = [r.id for r in rows]
             current = {
-                (r.article_id, r.ticker): (r.company, r.matched_by)
+                (r.article_id, r.ticker): (r.company, r.matched_by, r.relevance)
                 for r in conn.execute(text(RELINK_CURRENT), {"ids": ids})
             }
-            wanted: dict[tuple[int, str], tuple[str | None, str]] = {}
+            wanted: dict[tuple[int, str], tuple[str | None, str, int | None]] = {}
             published = {r.id: r.published_at for r in rows}
             for r in rows:
                 for match in linker.link(linkable_text(r.title, r.summary)):
-                    wanted[(r.id, match.ticker)] = (match.company, match.matched_by)
+                    wanted[(r.id, match.ticker)] = (match.company, match.matched_by, match.relevance)
             added = [key for key in wanted if key not in current]
             removed = [key for key in current if key not in wanted]
             updated = [key for key, value in wanted.items() if key in current and current[key] != value]

@@ -146,6 +146,19 @@ def test_relink_follows_the_watchlist_and_is_idempotent(db, stored: Path):
         ("b1", "VLTA", "Voltara Motors Inc.", "alias"),
         ("z1", "ZED", None, "cashtag"),
     }
+    # Links stored without a relevance (NULL: made before relevance existed) get theirs
+    # from the first relink, and nothing else changes.
+    with db.engine.connect() as conn:
+        unscored = conn.execute(
+            text("SELECT count(*) FROM article_entities WHERE relevance IS NULL")
+        ).scalar()
+    filled = relink_articles(db, load_watchlist(stored), batch_size=2)
+    assert (filled.articles, filled.added, filled.removed, filled.updated) == (5, 0, 0, unscored)
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM article_entities WHERE relevance IS NULL")).scalar() == 0
+        )
+    refresh_rollups(db)
     # Relinking with the same watchlist is what ingestion did: nothing to do.
     unchanged = relink_articles(db, load_watchlist(stored), batch_size=2)
     assert (unchanged.articles, unchanged.changed, unchanged.added, unchanged.removed) == (5, 0, 0, 0)
