@@ -79,7 +79,7 @@ DIFFERENT_THINGS = frozenset(
         ("msci", "world"), ("msci", "emerging"), ("msci", "acwi"), ("msci", "index"),
         ("shell", "company"), ("shell", "companies"), ("apple", "daily"), ("amazon", "rainforest"),
         ("target", "date"), ("target", "price"), ("target", "prices"), ("target", "rate"),
-        ("carnival", "cruise"), ("porsche", "se"), ("honda", "motor"), ("ford", "foundation"),
+        ("carnival", "cruise"), ("porsche", "se"), ("ford", "foundation"), ("the hartford", "courant"),
     }
 )  # fmt: skip
 
@@ -101,6 +101,10 @@ COMPANY_FOLLOWERS = frozenset(
         "lowers", "trims", "ups", "downgraded", "upgraded", "downgrade", "upgrade", "outlook",
         "guidance", "dividend", "buyback", "settles", "confirms", "denies", "invests",
         "stores", "rival", "executives", "boss", "adds", "nears", "weighs", "mulls", "eyes",
+        "hits", "sets", "gets", "nabs", "lands", "delays", "pushes", "opens", "closes", "pays",
+        "offers", "ends", "halts", "suspends", "bets", "signs", "seeks", "struggles", "extends",
+        "expands", "shuts", "shutters", "reaches", "strikes", "partners", "teams", "joins",
+        "initiated", "valuation", "reveals", "unveiled", "considers", "explores", "readies",
     }
 )  # fmt: skip
 # Words before a name that say it is a company ("retailer Target", "exchange operator

@@ -121,6 +121,8 @@ class TickerLinker:
                     continue
                 name = _Name(company.ticker, how, _policy(text, how))
                 exact.setdefault(SEP.join(tokens), name)
+                if text[0].islower():  # "eBay" opens a sentence as "EBay"
+                    exact.setdefault(SEP.join([tokens[0][0].upper() + tokens[0][1:], *tokens[1:]]), name)
                 # Headlines are sometimes written in capitals; "Voltara" is also "VOLTARA".
                 upper.setdefault(SEP.join(tokens).upper(), name)
             for ticker in company.tickers():
@@ -220,9 +222,11 @@ class TickerLinker:
             i = hit.last + 1
             if masked and any(a <= hit.start < b for a, b in masked):
                 continue
-            if hit.start and text[hit.start - 1] in "$<@#":
+            if hit.start and text[hit.start - 1] in "$<#":
                 continue
             if hit.policy == "ticker":
+                if text.startswith(("…", "..."), hit.end):
+                    continue  # a word cut short ("HIT LIN…") is no ticker
                 if shouting is None:
                     shouting = _mostly_upper(text)
                 if shouting:

@@ -33,7 +33,7 @@ OPTIONAL_COLUMNS = (
 )  # fmt: skip
 YES = frozenset({"yes", "y", "true", "1", "x"})
 NO = frozenset({"", "no", "n", "false", "0"})
-TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
+TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-&]{0,15}$")  # NSE writes M&M, L&TFH
 EMAIL_RE = re.compile(r"^[^@\s,;|]+@[^@\s,;|]+\.[^@\s,;|]+$")
 # "Acme Corp." is written "Acme" as often as not; the suffix is dropped for matching.
 CORPORATE_SUFFIX = re.compile(
