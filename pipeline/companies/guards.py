@@ -20,7 +20,8 @@ WORD_NAMES = frozenset(
         "canon", "arm", "vale", "reliance", "anthem", "best buy", "global payments",
         "old dominion", "adobe", "gap", "puma", "match", "snap", "coach", "compass", "sunrise",
         "summit", "pinnacle", "harbor", "crest", "key", "general", "national", "american",
-        "first", "united", "delta", "sandisk", "monster", "public storage", "genuine parts",
+        "first", "united", "delta", "monster", "public storage", "genuine parts", "booking",
+        "align", "cognizant", "microchip", "micron", "check point", "occidental",
     }
 )  # fmt: skip
 
@@ -32,7 +33,7 @@ CONTEXT_NAMES = frozenset(
         "dow", "nasdaq", "apollo", "ares", "southern", "hartford", "waters", "msci", "fox",
         "apa", "ball", "everest", "news", "prudential", "mitsubishi", "vinci", "ptc", "s&p",
         "principal", "regions", "citizens", "huntington", "edison", "constellation",
-        "paramount", "sands", "williams", "cooper", "jacobs", "ross",
+        "paramount", "sands", "williams", "cooper", "jacobs", "ross", "apache", "eqt", "casey's",
     }
 )  # fmt: skip
 
@@ -44,7 +45,8 @@ PERSON_NAMES = frozenset(
         "stryker", "gallagher", "lennox", "otis", "emerson", "eaton", "tyson", "zimmer",
         "grainger", "kraft", "lilly", "ralph lauren", "wynn", "hershey", "merck", "deere",
         "ferrari", "porsche", "honda", "mercedes", "philips", "rollins", "cummins", "boeing",
-        "kroger", "mckesson", "morgan", "chase", "loews", "lowe", "humana", "albemarle",
+        "kroger", "mckesson", "morgan", "chase", "loews", "lowe's", "humana", "baxter",
+        "mccormick", "mcdonald's", "roche", "raymond james", "jack henry",
     }
 )  # fmt: skip
 FIRST_NAMES_AND_TITLES = frozenset(
@@ -61,7 +63,8 @@ FIRST_NAMES_AND_TITLES = frozenset(
         "sarah", "karen", "nancy", "lisa", "margaret", "sandra", "ashley", "emily", "anna",
         "ralph", "walter", "harold", "arthur", "lucy", "sophie", "emma", "olivia", "laura",
         "doug", "ben", "sam", "joe", "chris", "dan", "matt", "nick", "alex", "will", "harry",
-        "martin", "leo", "max", "felix", "victor", "oscar", "bruce", "kenneth", "ken",
+        "martin", "leo", "max", "felix", "victor", "oscar", "bruce", "kenneth", "ken", "rob",
+        "ronald", "hugh",
     }
 )  # fmt: skip
 # After a person-like name, these make it a person or a place, not the company.
@@ -80,6 +83,7 @@ DIFFERENT_THINGS = frozenset(
         ("shell", "company"), ("shell", "companies"), ("apple", "daily"), ("amazon", "rainforest"),
         ("target", "date"), ("target", "price"), ("target", "prices"), ("target", "rate"),
         ("carnival", "cruise"), ("porsche", "se"), ("ford", "foundation"), ("the hartford", "courant"),
+        ("bayer", "leverkusen"), ("siemens", "healthineers"), ("mitsubishi", "motors"),
     }
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ Computed from where and how often the company is mentioned in the article's link
 - up to 15 for how early the first mention comes (15 at the start, 0 at the end).
 
 A company named in the headline of a one-company story scores 80 or more; the second of
-two companies in a headline about 55; a single mention late in a long summary that names
+two companies in a headline about 50; a single mention late in a long summary that names
 other companies first scores under 10. ``PASSING_MENTION`` is the line below which a link
 is a passing mention (trends and alerts leave those out).
 """

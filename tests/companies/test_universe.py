@@ -148,3 +148,19 @@ def test_relink_applies_a_changed_universe(db, settings, tmp_path):
         )
     # Named in the headline of a one-company story vs a late mention in the summary.
     assert rows["a"] >= 80 and rows["b"] < 30
+
+
+def test_companies_command_says_where_the_universe_came_from(settings, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["companies", "google"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    first, count, row = result.output.splitlines()[:3]
+    assert "S&P 500" in first and "August 2026" in first and "public domain" in first
+    assert count == "1 of 673 companies" and row.split()[0] == "GOOGL" and "GOOG," in row
+    monkeypatch.setenv("FINSENT_UNIVERSE", str(tmp_path / "nope.csv"))
+    bad = CliRunner().invoke(cli, ["companies"])
+    assert bad.exit_code != 0 and "nope.csv does not exist" in bad.output and "Traceback" not in bad.output
