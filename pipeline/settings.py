@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         description="CSV of ticker,name,aliases for company linking. Unset: cashtags and "
         "exchange prefixes only (the demo uses its bundled watchlist).",
     )
+    universe: str = Field(
+        default="sp500",
+        min_length=1,
+        description="Companies articles are linked to: 'sp500' (bundled: the S&P 500 as of August 2026, "
+        "public domain, plus large non-US companies), 'watchlist' (the watchlist only), or the path of a "
+        "CSV in the watchlist's format. The watchlist extends and overrides it.",
+    )
     fetch_concurrency: int = Field(default=16, ge=1, le=512, description="Feeds fetched at once.")
     fetch_timeout_s: float = Field(default=20.0, gt=0, le=600, description="Per-request timeout.")
     fetch_max_bytes: int = Field(

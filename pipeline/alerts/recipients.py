@@ -38,7 +38,7 @@ def load_routing(settings: Settings) -> Routing:
     defaults = tuple(settings.alert_recipients)
     if settings.watchlist_path is None:
         return Routing(defaults=defaults)
-    from pipeline.ingest.watchlist import load_watchlist
+    from pipeline.companies.watchlist import load_watchlist
 
     watchlist = load_watchlist(settings.watchlist_path)
     return Routing(

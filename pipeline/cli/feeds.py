@@ -219,22 +219,24 @@ def relink_cmd(
     dry_run: bool,
     refresh: bool,
 ) -> None:
-    """Re-link stored articles to tickers after a watchlist edit.
+    """Re-link stored articles to companies after a universe or watchlist edit.
 
-    Links a company added to the watchlist to the articles that already name it, and
-    unlinks those of a removed company. Running it again changes nothing.
+    Links a company added to the universe (FINSENT_UNIVERSE) or the watchlist to the
+    articles that already name it, unlinks those of a removed company, and recomputes
+    each link's relevance. Running it again changes nothing.
     """
-    from pipeline.ingest.tickers import relink_articles
-    from pipeline.ingest.watchlist import load_watchlist
+    from pipeline.companies.linking import relink_articles
+    from pipeline.companies.universe import WATCHLIST_ONLY, companies_for
+    from pipeline.companies.watchlist import load_watchlist
 
     path = watchlist_path or app.settings.watchlist_path
-    if path is None:
+    if path is None and app.settings.universe.strip().lower() == WATCHLIST_ONLY:
         # Without a watchlist every name-matched link would be removed: make that explicit.
         raise click.UsageError(
             "no watchlist: pass --watchlist FILE or set FINSENT_WATCHLIST_PATH "
             "(an empty file unlinks every company name and keeps cashtags and exchange prefixes)"
         )
-    watchlist = load_watchlist(path)
+    watchlist = companies_for(app.settings, load_watchlist(path) if path is not None else None)
     with app.database() as database:
         report = relink_articles(database, watchlist, since=since, batch_size=batch_size, dry_run=dry_run)
         hours = 0

@@ -145,7 +145,12 @@ class ArticleEntity(Base):
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     ticker: Mapped[str] = mapped_column(String(32), primary_key=True)
     company: Mapped[str | None] = mapped_column(Text)
-    matched_by: Mapped[str] = mapped_column(String(16), comment="cashtag | exchange | name | alias")
+    matched_by: Mapped[str] = mapped_column(
+        String(16), comment="exchange | ric | cashtag | name | alias | ticker"
+    )
+    # How much the article is about this company, 0-100 (pipeline/companies/relevance.py);
+    # NULL for links made before relevance existed, until `finsent feeds relink`.
+    relevance: Mapped[int | None] = mapped_column(SmallInteger, comment="0-100, see docs/companies.md")
     # Denormalised from articles so "ticker over time" is one index range scan.
     published_at: Mapped[datetime] = mapped_column(TZ)
 

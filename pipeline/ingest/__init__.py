@@ -8,7 +8,7 @@ __all__ = ["ingest"]
 
 
 def __getattr__(name: str):
-    # Lazy: importing the package (e.g. for pipeline.ingest.tickers) must not pull in httpx.
+    # Lazy: importing the package (e.g. for pipeline.ingest.records) must not pull in httpx.
     if name == "ingest":
         from pipeline.ingest.service import ingest
 

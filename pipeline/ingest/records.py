@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pipeline.ingest.normalise import ArticleRow
-from pipeline.ingest.tickers import EntityMatch
+from pipeline.companies.linking import EntityMatch
 
 __all__ = ["OK_OUTCOMES", "FeedOutcome", "FeedRequest", "FeedWork", "FetchResult", "Outcome"]
 

@@ -19,6 +19,8 @@ from itertools import islice
 
 from sqlalchemy import or_, select, text
 
+from pipeline.companies.linking import TickerLinker
+from pipeline.companies.watchlist import Watchlist, load_watchlist
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
 from pipeline.ingest.fetch import Fetcher, utc_now
@@ -28,8 +30,6 @@ from pipeline.ingest.parse import FeedParseError
 from pipeline.ingest.records import FeedOutcome, FeedRequest, FeedWork, FetchResult
 from pipeline.ingest.sources import FeedSource
 from pipeline.ingest.store import FeedWriter, StorePolicy
-from pipeline.ingest.tickers import TickerLinker
-from pipeline.ingest.watchlist import Watchlist, load_watchlist
 
 log = logging.getLogger(__name__)
 

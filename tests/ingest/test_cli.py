@@ -138,6 +138,7 @@ def test_opml_with_entities_is_refused(runner, db, tmp_path):
 
 
 def test_feeds_relink_after_a_watchlist_edit(runner, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("FINSENT_UNIVERSE", "watchlist")  # the watchlist alone (the universe: tests/companies)
     feed = tmp_path / "feed.xml"
     feed.write_bytes(
         rss(

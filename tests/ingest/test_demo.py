@@ -7,12 +7,12 @@ from datetime import timedelta
 from ingest_helpers import NOW
 from sqlalchemy import func, select
 
+from pipeline.companies.watchlist import load_watchlist
 from pipeline.db.models import Article, ArticleEntity
 from pipeline.ingest.demo import BURST_TICKER, PUBLISHERS, load_stories, prepare_demo
 from pipeline.ingest.parse import parse_feed
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.service import ingest
-from pipeline.ingest.watchlist import load_watchlist
 
 
 def test_stories_have_one_negative_burst_and_ordinary_history():

@@ -8,12 +8,12 @@ from datetime import timedelta
 from ingest_helpers import NOW
 from sqlalchemy import func, select
 
+from pipeline.companies.linking import EntityMatch
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.ingest.normalise import normalise_entry
 from pipeline.ingest.records import FeedRequest, FeedWork, FetchResult
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.store import FeedWriter, StorePolicy
-from pipeline.ingest.tickers import EntityMatch
 
 
 def _feeds(db, n: int) -> list[int]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.companies.watchlist import load_watchlist
 from pipeline.errors import ConfigError
-from pipeline.ingest.watchlist import load_watchlist
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -46,7 +46,9 @@ def test_empty_file_is_an_empty_watchlist(tmp_path):
     ("text", "message"),
     [
         ("symbol,company\nX,Y\n", "line 1: header lacks ticker, name"),
-        ("ticker,name,sector\nX,Y,Z\n", "unknown column(s) sector"),
+        ("ticker,name,industry\nX,Y,Z\n", "unknown column(s) industry"),
+        ("ticker,name,exclude\nX,Y,maybe\n", "line 2: exclude 'maybe' of X is not yes or no"),
+        ("ticker,name,share_classes\nX,Y,Z\nZ,W,\n", "line 3: ticker Z is listed twice"),
         ("ticker,name\nBAD TICKER,Y\n", "line 2: ticker 'BAD TICKER' is not a ticker"),
         ("ticker,name\nX,\n", "line 2: X has no company name"),
         ("ticker,name\nX,Y\nx,Z\n", "line 3: ticker X is listed twice"),

@@ -11,11 +11,11 @@ from ingest_helpers import NOW, rss, rss_item
 from sqlalchemy import select, text
 from trends_helpers import add_score
 
+from pipeline.companies.linking import TickerLinker, relink_articles
+from pipeline.companies.watchlist import load_watchlist
 from pipeline.db.models import Article
 from pipeline.ingest.registry import add_feeds
 from pipeline.ingest.service import ingest
-from pipeline.ingest.tickers import TickerLinker, relink_articles
-from pipeline.ingest.watchlist import load_watchlist
 from pipeline.trends.rollups import refresh_rollups
 
 
@@ -61,9 +61,11 @@ def test_names_aliases_and_bare_tickers(linker):
     assert links(linker, "Shares of Voltara Motors fell") == [("VLTA", "name")]
     assert links(linker, "VOLTARA MOTORS RECALLS SUVS") == [("VLTA", "name")]
     assert links(linker, "ORBX jumps after results") == [("ORBX", "ticker")]
-    assert links(linker, "Analysts hike Target price for Orbix Cloud Systems") == [
-        ("TGT", "name"),  # "Target Corporation" without its suffix
+    # "Target Corporation" without its suffix, but "Target price" is an analyst's word.
+    assert links(linker, "Analysts hike Target price for Orbix Cloud Systems") == [("ORBX", "name")]
+    assert links(linker, "Orbix Cloud Systems and Target beat estimates") == [
         ("ORBX", "name"),
+        ("TGT", "name"),
     ]
 
 
@@ -144,6 +146,19 @@ def test_relink_follows_the_watchlist_and_is_idempotent(db, stored: Path):
         ("b1", "VLTA", "Voltara Motors Inc.", "alias"),
         ("z1", "ZED", None, "cashtag"),
     }
+    # Links stored without a relevance (NULL: made before relevance existed) get theirs
+    # from the first relink, and nothing else changes.
+    with db.engine.connect() as conn:
+        unscored = conn.execute(
+            text("SELECT count(*) FROM article_entities WHERE relevance IS NULL")
+        ).scalar()
+    filled = relink_articles(db, load_watchlist(stored), batch_size=2)
+    assert (filled.articles, filled.added, filled.removed, filled.updated) == (5, 0, 0, unscored)
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM article_entities WHERE relevance IS NULL")).scalar() == 0
+        )
+    refresh_rollups(db)
     # Relinking with the same watchlist is what ingestion did: nothing to do.
     unchanged = relink_articles(db, load_watchlist(stored), batch_size=2)
     assert (unchanged.articles, unchanged.changed, unchanged.added, unchanged.removed) == (5, 0, 0, 0)

@@ -1,0 +1,52 @@
+"""``finsent companies``: the companies articles are linked to, and where they came from."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("companies")
+@click.argument("query", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.pass_obj
+def companies_cmd(app, query: str | None, as_json: bool) -> None:
+    """List the companies of the universe (FINSENT_UNIVERSE) with the watchlist applied.
+
+    QUERY keeps the companies whose ticker, name or alias contains it (any case). The
+    first line says which universe is configured and where its facts came from.
+    """
+    from pipeline.companies.universe import companies_for, describe
+
+    companies = companies_for(app.settings)
+    rows = list(companies.companies)
+    if query:
+        needle = query.lower()
+        rows = [
+            c
+            for c in rows
+            if any(needle in t.lower() for t in c.tickers()) or any(needle in n.lower() for n, _ in c.names())
+        ]
+    if as_json:
+        for c in rows:
+            click.echo(
+                json.dumps(
+                    {
+                        "ticker": c.ticker,
+                        "name": c.name,
+                        "aliases": list(c.aliases),
+                        "share_classes": list(c.share_classes),
+                        "country": c.country,
+                        "exchange": c.exchange,
+                        "sector": c.sector,
+                        "subscribers": list(c.subscribers),
+                    }
+                )
+            )
+        return
+    click.echo(f"universe: {describe(app.settings)}")
+    click.echo(f"{len(rows)} of {len(companies)} companies" if query else f"{len(companies)} companies")
+    for c in rows:
+        also = ", ".join((*c.share_classes, *c.aliases))
+        click.echo(f"  {c.ticker:<12} {c.name:<42} {c.country or '-':<3} {also}".rstrip())

@@ -1,0 +1,1 @@
+"""Bundled company lists (CSV, the watchlist format): see docs/companies.md."""

@@ -1,0 +1,170 @@
+"""The bundled universe on real headline shapes: who is linked, and who is not.
+
+Precision first: each false-positive shape here is one the press writes every day
+(indices, people, common words, codes); each true-positive shape is how the press names
+a company (short names, former names, share classes, headline-initial names).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.companies.linking import TickerLinker
+from pipeline.companies.universe import load_universe
+
+
+@pytest.fixture(scope="module")
+def linker() -> TickerLinker:
+    return TickerLinker(load_universe("sp500"))
+
+
+def tickers(linker: TickerLinker, text: str) -> list[str]:
+    return [m.ticker for m in linker.link(text)]
+
+
+LINKED = [
+    (
+        "Stocks making the biggest moves premarket: Twitter, Amazon, Alphabet, Apple, Intel & more",
+        ["AMZN", "GOOGL", "AAPL", "INTC"],
+    ),
+    ("Nvidia lines up $500 billion in financing", ["NVDA"]),
+    ("JPMorgan, Citi beat estimates as trading revenue jumps", ["JPM", "C"]),
+    ("BofA and Goldman Sachs lead bank stocks higher", ["BAC", "GS"]),
+    ("Goldman cuts its S&P 500 target", ["GS"]),
+    ("Exxon, Chevron post lower quarterly profits", ["XOM", "CVX"]),
+    ("ExxonMobil to buy Pioneer in $60 billion deal", ["XOM"]),
+    ("Google faces antitrust trial over search deals", ["GOOGL"]),
+    ("Facebook parent Meta Platforms to cut 10,000 jobs", ["META"]),
+    ("J&J to split off consumer health unit", ["JNJ"]),
+    ("Disney names new chief executive", ["DIS"]),
+    ("Walt Disney shares slide after theme park slowdown", ["DIS"]),
+    ("Berkshire Hathaway's cash pile hits record", ["BRK.B"]),
+    ("Buffett's Berkshire trims Apple stake", ["BRK.B", "AAPL"]),
+    ("Ford slumps on recall of 1.5 million vehicles", ["F"]),
+    ("Tesla shares jump after record deliveries, while Ford slumps on recall", ["TSLA", "F"]),
+    ("Apple unveils new iPhone lineup", ["AAPL"]),
+    ("Apple's services revenue hits a record", ["AAPL"]),
+    ("Target to cut prices on 5,000 items", ["TGT"]),
+    ("Target shares tumble after weak holiday forecast", ["TGT"]),
+    ("Shares of Target fell 4% on Tuesday", ["TGT"]),
+    ("Oracle shares jump on cloud deal with OpenAI", ["ORCL"]),
+    ("Visa and Mastercard settle swipe-fee lawsuit", ["V", "MA"]),
+    ("Walmart, Costco and Target report holiday sales", ["WMT", "COST", "TGT"]),
+    ("Amazon.com posts record Prime Day sales", ["AMZN"]),
+    ("Microsoft and OpenAI renegotiate partnership", ["MSFT"]),
+    ("Broadcom forecasts AI revenue above estimates", ["AVGO"]),
+    ("AMD unveils new AI chips to rival Nvidia", ["AMD", "NVDA"]),
+    ("Boeing 737 MAX deliveries resume", ["BA"]),
+    ("UnitedHealth shares plunge after guidance cut", ["UNH"]),
+    ("Eli Lilly's weight-loss drug sales soar", ["LLY"]),
+    ("Lilly raises annual forecast on Zepbound demand", ["LLY"]),
+    ("Pfizer, Moderna vaccine sales fall", ["PFE", "MRNA"]),
+    ("Bank of America profit beats estimates", ["BAC"]),
+    ("Morgan Stanley wealth unit draws record assets", ["MS"]),
+    ("Wells Fargo asset cap lifted by Fed", ["WFC"]),
+    ("Apple <AAPL.O> and Johnson & Johnson <JNJ.N> weigh on the Dow", ["AAPL", "JNJ"]),
+    ("Berkshire <BRKb.N> reports operating profit", ["BRK.B"]),
+    ("Toyota <7203.T> raises profit outlook", ["TM"]),
+    ("Alphabet Inc (NASDAQ: GOOG) shares rise", ["GOOGL"]),
+    ("$GOOG and $GOOGL both gain", ["GOOGL"]),
+    ("exchange operator Nasdaq reports higher profit", ["NDAQ"]),
+    ("Nasdaq Inc to buy Adenza for $10.5 billion", ["NDAQ"]),
+    ("Dow Inc cuts jobs as chemical demand slumps", ["DOW"]),
+    ("Chemical maker Dow posts loss", ["DOW"]),
+    ("Samsung Electronics profit beats forecasts on chip rebound", ["005930.KS"]),
+    ("TSMC, ASML lead chip stocks higher", ["TSM", "ASML"]),
+    ("Toyota and Honda lift output in Japan", ["TM", "HMC"]),
+    ("Shell profit falls as gas prices ease", ["SHEL"]),
+    ("HSBC and UBS face scrutiny over Swiss accounts", ["HSBC", "UBS"]),
+    ("Alibaba, Tencent shares rally in Hong Kong", ["BABA", "0700.HK"]),
+    ("Novo Nordisk cuts Wegovy prices", ["NVO"]),
+    ("Nestle names new chief executive", ["NESN.SW"]),
+    ("LVMH sales slow as luxury demand cools", ["MC.PA"]),
+    ("Volkswagen, BMW and Mercedes-Benz warn on China", ["VOW3.DE", "BMW.DE", "MBG.DE"]),
+    ("Infosys, Reliance Industries lead Indian shares", ["INFY", "RELIANCE.NS"]),
+    ("BYD outsells Tesla in electric cars", ["1211.HK", "TSLA"]),
+    ("AT&T and Verizon raise wireless prices", ["T", "VZ"]),
+    ("P&G raises prices again", ["PG"]),
+    ("Coca-Cola and PepsiCo report sales", ["KO", "PEP"]),
+    ("McDonald's same-store sales miss", ["MCD"]),
+    ("NVIDIA HITS RECORD HIGH AS AI RALLY ROLLS ON", ["NVDA"]),
+    ("Prudential plc to sell its US unit", ["PUK"]),
+    ("Apollo Global Management to buy stake in Intel venture", ["APO", "INTC"]),
+    ("eBay nears deal to sell StubHub", ["EBAY"]),
+    ("Harley-Davidson falls; Caterpillar beats estimates", ["CAT"]),
+]
+
+NOT_LINKED = [
+    "Dow falls 300 points as yields climb",
+    "The Dow Jones Industrial Average closed higher",
+    "Nasdaq hits record as tech rallies",
+    "Nasdaq Composite slips 1%",
+    "Harrison Ford to star in new Indiana Jones film",
+    "Gerald Ford's presidency revisited",
+    "Analysts raise Target prices across the retail sector",
+    "Target prices rise for chipmakers",
+    "Apple harvest hit by late frost in Washington state",
+    "Visa rules tighten for foreign students",
+    "Oracle of Omaha speaks at annual meeting",
+    "Block party planned downtown",
+    "Gap between rich and poor widens",
+    "PM says budget will cut deficit",
+    "Apollo missions inspired a generation",
+    "Everest climbers face record crowds",
+    "Fox News host leaves network",
+    "News of the deal lifted markets",
+    "Southern states brace for hurricane",
+    "Ball is in the Fed's court",
+    "Shell company used to hide funds",
+    "MSCI World index hits record",
+    "S&P 500 rises as inflation cools",
+    "ALL IN ON AI: WHY INVESTORS CAN'T GET ENOUGH",
+    "IT spending to grow 8% next year",
+    "Stocks rally ON hopes of rate cut",
+    "A KEY test for the economy NOW",
+    "CAT videos and LOW budgets: HAS streaming peaked?",
+    "Amazon rainforest fires rage",
+    "Michael Dell sells shares worth $1 billion",
+    "Gov. Greg Abbott signs the bill",
+    "Nikola Tesla's inventions on display",
+    "Prudential regulation of banks tightens",
+    "Progressive lawmakers push new bill",
+    "Carrier strike group sails to the Gulf",
+    "Delta variant spreads",
+    "ICE agents detain workers",
+    "The Hartford Courant reports",
+    "Ross Perot's legacy",
+    "Paramount importance of rates",
+    "Reliance on imports grows",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), LINKED, ids=[t[:40] for t, _ in LINKED])
+def test_press_names_link_their_company(linker, text, expected):
+    assert tickers(linker, text) == expected
+
+
+@pytest.mark.parametrize("text", NOT_LINKED, ids=[t[:40] for t in NOT_LINKED])
+def test_words_indices_people_and_codes_link_nothing(linker, text):
+    assert tickers(linker, text) == []
+
+
+def test_reuters_codes_are_not_read_as_tickers(linker):
+    # <AAPL.O> is Apple once, by its code; the O and the N inside codes are not tickers.
+    [apple] = linker.link("Stocks to watch <AAPL.O>")
+    assert (apple.ticker, apple.matched_by, apple.mention) == ("AAPL", "ric", "<AAPL.O>")
+    assert tickers(linker, "Index moves <.SPX> <.DJI>") == []
+    # A code of a listing elsewhere is not the US company of the same letters.
+    assert tickers(linker, "BAE Systems <BA.L> wins contract") == ["BA.L"]
+
+
+def test_share_classes_are_one_company(linker):
+    assert tickers(linker, "$GOOG rallies") == ["GOOGL"]
+    assert tickers(linker, "Brown-Forman (NYSE: BF.B) and $FOX") == ["BF.B", "FOXA"]
+    assert linker.watchlist.company("BRK.A").ticker == "BRK.B"
+
+
+def test_mixed_headlines_keep_the_order_and_rank_relevance(linker):
+    matches = linker.link("Tesla shares jump after record deliveries, while Ford slumps on recall")
+    assert [m.ticker for m in matches] == ["TSLA", "F"]
+    assert matches[0].relevance > matches[1].relevance >= 40
