@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "pipeline.cli.alerts:alerts",
     "trends": "pipeline.cli.trends:trends_cmd",
     "feeds": "pipeline.cli.feeds:feeds",
+    "serve": "pipeline.cli.serve:serve_cmd",
     "classify": "pipeline.cli.sentiment:classify_cmd",
     "train": "pipeline.cli.sentiment:train_cmd",
     "eval": "pipeline.cli.sentiment:eval_cmd",
