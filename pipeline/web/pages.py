@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.alerts.queries import company_names, top_headlines
+from pipeline.alerts.queries import top_headlines
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert
 from pipeline.errors import FinSentError
@@ -113,7 +113,7 @@ def overview(db: Database, *, now: datetime, page: int, days: int) -> dict[str, 
         firing = queries.alerts_page(session, firing=True, page=page, size=PAGE_SIZE)
         feeds = list_feeds(session, include_disabled=False)
         movers, movers_error = _movers(session, now)
-        names = company_names(
+        names = queries.company_names(
             session,
             sorted(
                 {a.scope_key for a in firing.rows if a.scope_type == "ticker"} | {m["ticker"] for m in movers}
@@ -182,7 +182,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
     with db.session() as session:
         episodes = queries.scope_episodes(session, "ticker", ticker, since=trend.since)
         headlines = queries.company_headlines(session, ticker, now=now, page=page, size=PAGE_SIZE)
-        name = company_names(session, [ticker]).get(ticker)
+        name = queries.company_names(session, [ticker]).get(ticker)
     bands = [
         Band(a.window_start, a.resolved_at or now, f"alert #{a.id} ({a.state}), z={a.deviation:.1f}")
         for a in episodes
@@ -226,7 +226,9 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
                 limit=HEADLINES_SHOWN,
             )
         name = (
-            company_names(session, [row.scope_key]).get(row.scope_key) if row.scope_type == "ticker" else None
+            queries.company_names(session, [row.scope_key]).get(row.scope_key)
+            if row.scope_type == "ticker"
+            else None
         )
     events = [(row.started_at, "fired", f"{row.negative_share:.0%} negative of {row.volume}")]
     events += [(d.evaluated_at or d.created_at, kind, f"email #{d.id} {d.status}") for d, kind in deliveries]

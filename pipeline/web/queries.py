@@ -3,7 +3,8 @@
 Trends, the "most negative against its norm" ranking, an alert's top headlines, ticker
 suggestions and company names come from ``pipeline.trends`` and ``pipeline.alerts``; this
 module adds only what they lack: a company's headlines newest first (one page at a time),
-an alert's deliveries and the scope's silences, and each feed's last fetch and intake.
+an alert's deliveries and the scope's silences, each feed's last fetch and intake, and company
+names read at a bounded cost.
 Every list is read one page at a time (LIMIT n + 1 tells whether there is a next page), so
 no page counts a ticker's whole history.
 """
@@ -19,6 +20,30 @@ from sqlalchemy.orm import Session
 
 from pipeline.alerts.queries import _SOURCE_NAME
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
+
+# The company's name as its latest mentions give it. alerts.queries.company_names reads every
+# mention of a ticker (fine for one email, hundreds of milliseconds for a busy ticker on every
+# page view); the newest RECENT mentions carry the name whenever the ingest knows it.
+_RECENT_NAMES = text(
+    """
+    SELECT t.ticker, c.company
+    FROM unnest(CAST(:tickers AS text[])) AS t(ticker)
+    CROSS JOIN LATERAL (
+        SELECT max(x.company) AS company FROM (
+            SELECT e.company FROM article_entities e
+            WHERE e.ticker = t.ticker ORDER BY e.published_at DESC LIMIT 200
+        ) x
+    ) c
+    WHERE c.company IS NOT NULL
+    """
+)
+
+
+def company_names(session: Session, tickers: list[str]) -> dict[str, str]:
+    """Ticker -> company name, from each ticker's latest mentions (bounded cost per ticker)."""
+    if not tickers:
+        return {}
+    return dict(session.execute(_RECENT_NAMES, {"tickers": list(tickers)}).tuples().all())
 
 
 @dataclass(frozen=True)
