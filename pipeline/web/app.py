@@ -122,7 +122,10 @@ def create_app(database: Database | Callable[[], Database], *, clock: Clock = _u
     @app.get("/company", response_class=HTMLResponse)
     def find_company(request: Request, ticker: str = "") -> Response:
         # The search box: a GET form lands here; send the browser to the company's page.
-        return RedirectResponse(f"company/{quote(ticker.strip(), safe='')}", status_code=303)
+        wanted = ticker.strip()
+        if not wanted:  # an empty search: back to the overview
+            return RedirectResponse("./", status_code=303)
+        return RedirectResponse(f"company/{quote(wanted, safe='')}", status_code=303)
 
     @app.get("/company/{ticker}", response_class=HTMLResponse)
     def company(request: Request, ticker: str, by: str = "hour", page: str = "1") -> Response:

@@ -142,6 +142,10 @@ def test_bad_input_is_never_a_400_422_or_500(client, path):
 def test_search_box_goes_to_the_company_page(client):
     r = client.get("/company?ticker=vlta")
     assert r.status_code == 200 and "Voltara" in r.text
+    for empty in ("/company?ticker=", "/company?ticker=%20", "/company", "/company/"):
+        r = client.get(empty)
+        assert r.status_code == 200 and "Market overview" in r.text, empty
+    assert client.get("/company?ticker=%3Cb%3E").status_code == 404
 
 
 def test_feeds_page_shows_each_feeds_health(client):
