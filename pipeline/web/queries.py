@@ -90,13 +90,21 @@ def _page(rows: list[Any], number: int, size: int) -> Page:
     return Page(rows=rows[:size], number=number, has_next=len(rows) > size)
 
 
-# The (ticker, published_at) index gives the newest mentions first; each row then reads one
-# article, its feed and its latest score (the article's: per-company scores do not exist yet).
+# The (ticker, published_at) index gives the newest mentions first; the page is cut from the
+# mentions alone (an OFFSET over the joined rows would read the skipped rows' articles and
+# scores too), then only its rows read their article, feed and latest score (the article's:
+# per-company scores do not exist yet).
 _COMPANY_HEADLINES = text(
     f"""
+    WITH page AS (
+        SELECT e.article_id, e.published_at FROM article_entities e
+        WHERE e.ticker = :ticker AND e.published_at <= :now
+        ORDER BY e.published_at DESC, e.article_id DESC
+        LIMIT :limit OFFSET :offset
+    )
     SELECT a.id, a.title, a.url, a.published_at, {_SOURCE_NAME} AS source, a.is_novel,
            s.label, s.p_negative, s.p_neutral, s.p_positive, s.model_version
-    FROM article_entities e
+    FROM page e
     JOIN articles a ON a.id = e.article_id
     JOIN feeds f ON f.id = a.feed_id
     LEFT JOIN LATERAL (
@@ -104,9 +112,7 @@ _COMPANY_HEADLINES = text(
         FROM sentiment_scores ss WHERE ss.article_id = a.id
         ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1
     ) s ON true
-    WHERE e.ticker = :ticker AND e.published_at <= :now
     ORDER BY e.published_at DESC, e.article_id DESC
-    LIMIT :limit OFFSET :offset
     """
 )
 
