@@ -196,3 +196,41 @@ def test_silence_form_refuses_bad_lengths_missing_alerts_and_other_sites(client,
 def _silences(demo_db) -> int:
     with demo_db.session() as s:
         return len(s.scalars(select(AlertSilence)).all())
+
+
+@pytest.mark.parametrize("prefix", ["", "/finsent", "/proxy/deep/finsent"])
+def test_every_link_resolves_at_the_root_and_under_a_prefix(demo_db, prefix):
+    """Crawl from the overview, mounted as Airflow mounts plugin apps: every link is a page."""
+    from urllib.parse import urljoin, urlsplit
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from pipeline.web import create_app
+
+    app = create_app(demo_db, clock=lambda: NOW)
+    if prefix:
+        host = FastAPI()
+        host.mount(prefix, app)
+        app = host
+    start = f"{prefix}/"
+    seen, queue = set(), [start]
+    with TestClient(app) as client:
+        while queue and len(seen) < 60:
+            path = queue.pop(0)
+            if path in seen:
+                continue
+            seen.add(path)
+            r = client.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+            for url in links(r.text):
+                if url.startswith(("http://", "https://")):
+                    continue
+                target = urlsplit(urljoin(f"http://testserver{path}", url))
+                assert target.path.startswith(start), (path, url, target.path)
+                if target.path.endswith("/silence") or target.path.endswith("/company"):
+                    continue  # form actions (POST; the search box)
+                queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    visited = {urlsplit(p).path.removeprefix(prefix) for p in seen}
+    assert {"/", "/feeds", "/company/VLTA"} <= visited
+    assert any(p.startswith("/alert/") for p in visited)
