@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pipeline.ingest.normalise import ArticleRow
 from pipeline.companies.linking import EntityMatch
+from pipeline.ingest.normalise import ArticleRow
 
 __all__ = ["OK_OUTCOMES", "FeedOutcome", "FeedRequest", "FeedWork", "FetchResult", "Outcome"]
 

@@ -29,7 +29,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from pipeline.companies.linking import EntityMatch
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.errors import DatabaseError

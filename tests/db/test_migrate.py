@@ -192,25 +192,25 @@ def test_0007_gives_current_scores_their_text_and_marks_no_hour(empty_database_u
         engine.dispose()
 
 
-def test_0009_adds_link_relevance_and_takes_it_away(empty_database_url: str) -> None:
+def test_0010_adds_link_relevance_and_takes_it_away(empty_database_url: str) -> None:
     engine = make_engine(empty_database_url)
     link = (
         "INSERT INTO article_entities (article_id, ticker, company, matched_by, published_at{col}) "
         "VALUES (:a, :t, NULL, 'cashtag', '2026-11-20T12:00:00Z'{val})"
     )
     try:
-        upgrade(engine, "0008")
+        upgrade(engine, "0009")
         with engine.begin() as conn:
             article = _raw_article(conn, _raw_feed(conn), "k")
             conn.execute(text(link.format(col="", val="")), {"a": article, "t": "OLD"})
-        upgrade(engine, "0009")
+        upgrade(engine, "0010")
         with engine.begin() as conn:
             conn.execute(text(link.format(col=", relevance", val=", 80")), {"a": article, "t": "NEW"})
             rows = dict(conn.execute(text("SELECT ticker, relevance FROM article_entities")).all())
-        assert rows == {"OLD": None, "NEW": 80}  # links made before 0009 wait for a relink
+        assert rows == {"OLD": None, "NEW": 80}  # links made before 0010 wait for a relink
         with pytest.raises(Exception, match="ck_article_entities_relevance_range"), engine.begin() as conn:
             conn.execute(text("UPDATE article_entities SET relevance = 101"))
-        downgrade(engine, "0008")
+        downgrade(engine, "0009")
         columns = {c["name"] for c in inspect(engine).get_columns("article_entities")}
         assert "relevance" not in columns
         with engine.connect() as conn:

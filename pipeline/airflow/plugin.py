@@ -1,0 +1,56 @@
+"""The Airflow plugin: FinSent's web pages inside Airflow's UI (Airflow 3.1+).
+
+``fastapi_apps`` mounts the same app ``finsent serve`` runs under the API server at
+``/finsent``; ``external_views`` adds a "FinSent" entry to Airflow's navigation that shows it
+in a frame. The pages link relatively, so they work under that prefix unchanged.
+
+The database is the one the tasks use (Airflow connection ``finsent_postgres`` or
+FINSENT_DATABASE_URL), opened on the first page request, never at import: the API server,
+the scheduler and ``airflow plugins`` import this module without needing the database.
+Airflow does not authenticate plugin apps: the pages are as visible as the API server is.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from pipeline.web import create_app
+
+URL_PREFIX = "/finsent"
+
+
+def _open_database():
+    from pipeline.airflow.config import task_settings
+    from pipeline.db.engine import open_database
+    from pipeline.errors import ConfigError
+
+    settings = task_settings()
+    if settings.database_url is None:
+        # As for the tasks (pipeline.airflow.runtime.database): an embedded server in the API
+        # server's container would be a different, empty database from the workers' one.
+        raise ConfigError(
+            "no database configured for Airflow: define the Airflow connection "
+            "'finsent_postgres' or set FINSENT_DATABASE_URL on the API server"
+        )
+    # Never migrates (airflow-init does, once per deployment); kept open for the app's life.
+    return open_database(settings, migrate=False, check_schema=True)
+
+
+class FinSentPlugin(AirflowPlugin):
+    name = "finsent"
+    fastapi_apps = [  # noqa: RUF012 (AirflowPlugin declares these as class-level lists)
+        {"app": create_app(_open_database), "url_prefix": URL_PREFIX, "name": "FinSent"},
+    ]
+    external_views = [  # noqa: RUF012
+        {
+            "name": "FinSent",
+            # Relative: Airflow resolves it against its own base URL (which may carry a prefix).
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "url_route": "finsent",
+            "destination": "nav",
+            "nav_top_level": True,  # Airflow >= 3.2: its own entry, not under "Plugins"
+        },
+    ]
+
+
+__all__ = ["URL_PREFIX", "FinSentPlugin"]

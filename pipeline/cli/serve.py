@@ -1,0 +1,59 @@
+"""``finsent serve``: the web app (market, company, alert and feed pages) on its own."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line before uvicorn starts when the address cannot be bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise click.BadParameter(
+            f"{host!r} is not an address of this machine ({exc})", param_hint="--host"
+        ) from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            raise click.ClickException(
+                f"port {port} on {host} {why}: stop what uses it or choose another with --port"
+            ) from None
+
+
+@click.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0: every interface; the pages have no login).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8050, show_default=True)
+@click.pass_obj
+def serve_cmd(app, host: str, port: int) -> None:
+    """Serve the web pages: market overview, companies, alerts and feeds.
+
+    Reads the same database as the other commands (the embedded one unless
+    FINSENT_DATABASE_URL is set): `finsent run --demo && finsent serve` shows the demo at
+    http://127.0.0.1:8050/. Stop it with Ctrl-C.
+    """
+    import uvicorn
+
+    from pipeline.web import create_app
+
+    _check_port(host, port)
+    with app.database() as db:
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"database: {db.display_url}{' (embedded)' if db.embedded else ''}")
+        click.echo(f"FinSent on http://{shown}:{port}/ (Ctrl-C stops it)")
+        uvicorn.run(create_app(db), host=host, port=port, log_level="warning", access_log=False)

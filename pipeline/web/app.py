@@ -1,0 +1,188 @@
+"""The FinSent web app: market overview, company, alert and feeds pages, rendered on the server.
+
+One FastAPI app serves both ways of running it: ``finsent serve`` (uvicorn, on its own) and
+the Airflow plugin (mounted under Airflow's API server at a prefix). Every link and form
+action is relative to the page, so the same HTML works at ``/`` and at ``/finsent/``.
+Charts are SVG drawn here (:mod:`pipeline.web.charts`) and the one stylesheet ships in the
+package: nothing is fetched from the internet.
+
+The pages only read, through the trends and alerts query modules, except the silence form
+on the alert page, which writes the row ``finsent alerts silence`` writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipeline.db.engine import Database
+from pipeline.errors import FinSentError
+from pipeline.web import pages
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _LazyDatabase:
+    """Opens the database on first use (the Airflow plugin is imported long before a page
+    is asked for, and must not connect at import), then keeps it for the app's life."""
+
+    def __init__(self, opener: Callable[[], Database]):
+        self._opener = opener
+        self._db: Database | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Database:
+        if self._db is None:
+            with self._lock:
+                if self._db is None:
+                    self._db = self._opener()
+        return self._db
+
+
+def relative_root(request: Request) -> str:
+    """The relative path from this page back to the app's root ("./", "../", ...)."""
+    path = request.url.path
+    root_path = request.scope.get("root_path") or ""
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    depth = path.count("/") - 1
+    return "../" * depth if depth > 0 else "./"
+
+
+def _templates() -> Jinja2Templates:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+    env.filters["ts"] = lambda v: "-" if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    env.filters["pct"] = lambda v, digits=0: "-" if v is None else f"{100 * float(v):.{digits}f}%"
+    env.filters["num"] = lambda v, digits=2: "-" if v is None else f"{float(v):.{digits}f}"
+    env.filters["ticker_path"] = lambda t: quote(str(t), safe="")
+    return Jinja2Templates(env=env)
+
+
+def create_app(database: Database | Callable[[], Database], *, clock: Clock = _utcnow) -> FastAPI:
+    """The app over ``database`` (an open one, or a function that opens it on first use).
+
+    ``clock`` gives "now" (tests and replays pin it); every page reads it once.
+    """
+    lazy = _LazyDatabase(database if callable(database) else (lambda: database))
+    templates = _templates()
+    app = FastAPI(title="FinSent", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        context = {"root": relative_root(request), **context}
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def not_found(request: Request, message: str, suggestions: list[str] | None = None) -> HTMLResponse:
+        return render(
+            request, "not_found.html", {"message": message, "suggestions": suggestions or []}, status=404
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return not_found(request, "There is no such page.")
+        return render(request, "error.html", {"message": str(exc.detail)}, status=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        # Parameters are parsed by the pages themselves; anything FastAPI still rejects is a
+        # URL that names nothing here.
+        return not_found(request, "There is no such page.")
+
+    @app.exception_handler(FinSentError)
+    async def finsent_error(request: Request, exc: FinSentError) -> Response:
+        log.error("page %s failed: %s", request.url.path, exc)
+        return render(request, "error.html", {"message": str(exc)}, status=503)
+
+    @app.get("/", response_class=HTMLResponse)
+    def overview(request: Request, page: str = "1", days: str = "3") -> Response:
+        ctx = pages.overview(lazy.get(), now=clock(), page=_int(page, 1), days=_int(days, 3, high=30))
+        return render(request, "overview.html", ctx)
+
+    @app.get("/company", response_class=HTMLResponse)
+    def find_company(request: Request, ticker: str = "") -> Response:
+        # The search box: a GET form lands here; send the browser to the company's page.
+        wanted = ticker.strip()
+        if not wanted:  # an empty search: back to the overview
+            return RedirectResponse("./", status_code=303)
+        return RedirectResponse(f"company/{quote(wanted, safe='')}", status_code=303)
+
+    @app.get("/company/{ticker}", response_class=HTMLResponse)
+    def company(request: Request, ticker: str, by: str = "hour", page: str = "1") -> Response:
+        result = pages.company(
+            lazy.get(), ticker, now=clock(), by="day" if by == "day" else "hour", page=_int(page, 1)
+        )
+        if isinstance(result, pages.Unknown):
+            return not_found(request, result.message, result.suggestions)
+        return render(request, "company.html", result)
+
+    @app.get("/alert/{alert_id}", response_class=HTMLResponse)
+    def alert(request: Request, alert_id: str, silenced: str = "") -> Response:
+        number = _int(alert_id, 0)
+        ctx = pages.alert(lazy.get(), number, now=clock()) if number > 0 else None
+        if ctx is None:
+            return not_found(request, f"There is no alert #{alert_id}.")
+        ctx["silenced"] = _int(silenced, 0) or None
+        return render(request, "alert.html", ctx)
+
+    @app.post("/alert/{alert_id}/silence", response_class=HTMLResponse)
+    async def silence(request: Request, alert_id: str) -> Response:
+        if not _same_origin(request):
+            return render(request, "error.html", {"message": "cross-site form refused"}, status=403)
+        number = _int(alert_id, 0)
+        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        duration, reason = str(form.get("duration", "")), str(form.get("reason", ""))
+        try:
+            result = pages.silence(lazy.get(), number, duration=duration, reason=reason, now=clock())
+        except ValueError as exc:
+            return render(request, "error.html", {"message": str(exc)}, status=400)
+        if result is None:
+            return not_found(request, f"There is no alert #{alert_id}.")
+        return RedirectResponse(f"../{number}?silenced={result.silence_id}", status_code=303)
+
+    @app.get("/feeds", response_class=HTMLResponse)
+    def feeds(request: Request, page: str = "1") -> Response:
+        return render(request, "feeds.html", pages.feeds(lazy.get(), now=clock(), page=_int(page, 1)))
+
+    return app
+
+
+def _int(value: str, default: int, *, low: int = 1, high: int = 1_000_000) -> int:
+    """A page number or count from the query string; nonsense falls back to the default."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if low <= number <= high else default
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser names the page that sent a form (Origin, else Referer): refuse forms that
+    another site's page posts here. Clients that send neither (curl, tests) pass."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        return sent is None
+    return urlsplit(sent).netloc == request.headers.get("host", "")
+
+
+__all__ = ["create_app", "relative_root"]

@@ -1,0 +1,317 @@
+"""What each page shows, gathered from the database (no HTML here: templates render it).
+
+Each function reads "now" once from its caller, so a page is one consistent moment.
+Trend series come from the rollups through ``pipeline.trends.queries.load_trend``; the
+ranking of companies against their norm is the cookbook's ``most_negative_vs_norm``; an
+alert's headlines are the ones its email carried (the delivery's frozen payload) or, when it
+sent none, ``pipeline.alerts.queries.top_headlines`` over its window.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.alerts.queries import top_headlines
+from pipeline.db.engine import Database
+from pipeline.db.models import Alert
+from pipeline.errors import FinSentError
+from pipeline.ingest.registry import list_feeds
+from pipeline.trends.cookbook import load_cookbook
+from pipeline.trends.queries import (
+    Granularity,
+    Scope,
+    Trend,
+    bucket_start,
+    load_trend,
+    normalise_ticker,
+    similar_tickers,
+    ticker_known,
+)
+from pipeline.web import queries
+from pipeline.web.charts import Band, Chart, Line, render_svg, sparkline
+from pipeline.web.silence import DURATIONS, SilenceSet, set_silence
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+SOURCES_PER_PAGE = 20
+NORM_DAYS = 30  # the cookbook's norm: the 30 UTC days before today
+MOVERS = 10
+MOVER_MIN_ARTICLES = 3
+HEADLINES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A ticker no article mentions: the 404 page's message and its "did you mean"."""
+
+    message: str
+    suggestions: list[str] = field(default_factory=list)
+
+
+def _step(by: Granularity) -> timedelta:
+    return timedelta(hours=1) if by == "hour" else timedelta(days=1)
+
+
+def _series(trend: Trend) -> tuple[list[datetime], list[Any]]:
+    """Every bucket of the trend's period, with the rollup's point or None (no news)."""
+    step = _step(trend.by)
+    by_bucket = {p.bucket: p for p in trend.points}
+    buckets, points = [], []
+    when = trend.since
+    while when <= trend.until:
+        buckets.append(when)
+        points.append(by_bucket.get(when))
+        when += step
+    return buckets, points
+
+
+def trend_chart(
+    trend: Trend, title: str, *, baseline: float | None = None, bands: list[Band] | None = None
+) -> str:
+    buckets, points = _series(trend)
+    step = _step(trend.by)
+    return render_svg(
+        Chart(
+            title=title,
+            start=trend.since,
+            end=(buckets[-1] + step) if buckets else trend.until,
+            step=step,
+            buckets=buckets,
+            volumes=[p.articles if p else 0 for p in points],
+            lines=[
+                Line("negative share", [p.negative_share if p else None for p in points], "#cf222e"),
+                Line("positive share", [p.positive_share if p else None for p in points], "#1a7f37"),
+            ],
+            baseline=baseline,
+            bands=bands or [],
+        )
+    )
+
+
+def _norm(db: Database, scope: Scope, now: datetime) -> float | None:
+    """The scope's negative share over the 30 UTC days before today (the cookbook's norm)."""
+    today = bucket_start(now, "day")
+    history = load_trend(
+        db, scope, since=today - timedelta(days=NORM_DAYS), now=today - timedelta(microseconds=1), by="day"
+    )
+    total = history.total
+    return total.negative_share if total else None
+
+
+# --- market overview ---------------------------------------------------------------------
+
+
+def overview(db: Database, *, now: datetime, page: int, days: int) -> dict[str, Any]:
+    by: Granularity = "hour" if days <= 7 else "day"
+    since = now - timedelta(days=days)
+    market = load_trend(db, Scope.market(), since=since, now=now, by=by)
+    with db.session() as session:
+        firing = queries.alerts_page(session, firing=True, page=page, size=PAGE_SIZE)
+        feeds = list_feeds(session, include_disabled=False)
+        movers, movers_error = _movers(session, now)
+        names = queries.company_names(
+            session,
+            sorted(
+                {a.scope_key for a in firing.rows if a.scope_type == "ticker"} | {m["ticker"] for m in movers}
+            ),
+        )
+    sources = []
+    shown = feeds[:SOURCES_PER_PAGE]
+    trends = queries.feed_trends(db, [f.id for f in shown], since=since, now=now, by="day")
+    for feed in shown:
+        trend = trends[feed.id]
+        _, points = _series(trend)
+        total = trend.total
+        sources.append(
+            {
+                "feed": feed,
+                "articles": total.articles if total else 0,
+                "negative_share": total.negative_share if total else None,
+                "spark": sparkline(
+                    [p.negative_share if p else None for p in points],
+                    [p.articles if p else 0 for p in points],
+                    label=f"{feed.name or feed.url}: articles and negative share per day",
+                ),
+            }
+        )
+    return {
+        "now": now,
+        "days": days,
+        "by": by,
+        "firing": firing,
+        "names": names,
+        "movers": movers,
+        "movers_error": movers_error,
+        "market_chart": trend_chart(market, f"Market: articles and sentiment per {by}, last {days} days"),
+        "market_total": market.total,
+        "sources": sources,
+        "more_sources": max(len(feeds) - SOURCES_PER_PAGE, 0),
+    }
+
+
+def _movers(session, now: datetime) -> tuple[list[dict[str, Any]], str | None]:
+    try:
+        query = load_cookbook()["most_negative_vs_norm"]
+    except (FinSentError, KeyError) as exc:  # a build without the repository's sql/ folder
+        log.warning("no ranking of companies: %s", exc)
+        return [], str(exc)
+    rows = query.run(session.connection(), now=now, min_articles=MOVER_MIN_ARTICLES, limit=MOVERS)
+    return rows, None
+
+
+# --- company -------------------------------------------------------------------------------
+
+
+def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int) -> dict[str, Any] | Unknown:
+    try:
+        ticker = normalise_ticker(raw)
+    except ValueError:
+        return Unknown(
+            f"'{raw}' is not a ticker (letters, digits and . - : ^ =).",
+            similar_tickers(db, raw.strip().lstrip("$").upper()[:32]),
+        )
+    if not ticker_known(db, ticker):
+        return Unknown(f"No article has mentioned {ticker}.", similar_tickers(db, ticker))
+    days = 7 if by == "hour" else 90
+    since = now - timedelta(days=days)
+    scope = Scope.ticker(ticker)
+    trend = load_trend(db, scope, since=since, now=now, by=by)
+    baseline = _norm(db, scope, now)
+    with db.session() as session:
+        episodes = queries.scope_episodes(session, "ticker", ticker, since=trend.since)
+        headlines = queries.company_headlines(session, ticker, now=now, page=page, size=PAGE_SIZE)
+        name = queries.company_names(session, [ticker]).get(ticker)
+    bands = [
+        Band(a.window_start, a.resolved_at or now, f"alert #{a.id} ({a.state}), z={a.deviation:.1f}")
+        for a in episodes
+    ]
+    return {
+        "ticker": ticker,
+        "name": name,
+        "now": now,
+        "by": by,
+        "days": days,
+        "total": trend.total,
+        "baseline": baseline,
+        "chart": trend_chart(
+            trend,
+            f"{ticker}: articles and sentiment per {by}, last {days} days",
+            baseline=baseline,
+            bands=bands,
+        ),
+        "episodes": episodes,
+        "headlines": headlines,
+    }
+
+
+# --- alert ---------------------------------------------------------------------------------
+
+
+def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | None:
+    with db.session() as session:
+        row = session.get(Alert, alert_id)
+        if row is None:
+            return None
+        deliveries = queries.alert_deliveries(session, alert_id)
+        silences = queries.scope_silences(session, row.scope_type, row.scope_key, since=row.started_at)
+        headlines = _carried_headlines(deliveries, alert_id)
+        if headlines is None:
+            headlines = top_headlines(
+                session,
+                (row.scope_type, row.scope_key),
+                now=row.window_end,
+                window=row.window_end - row.window_start,
+                limit=HEADLINES_SHOWN,
+            )
+        name = (
+            queries.company_names(session, [row.scope_key]).get(row.scope_key)
+            if row.scope_type == "ticker"
+            else None
+        )
+    events = [(row.started_at, "fired", f"{row.negative_share:.0%} negative of {row.volume}")]
+    events += [(d.evaluated_at or d.created_at, kind, f"email #{d.id} {d.status}") for d, kind in deliveries]
+    events += [
+        (
+            s.starts_at,
+            "silenced",
+            f"until {s.ends_at:%Y-%m-%d %H:%M} UTC" + (f": {s.reason}" if s.reason else ""),
+        )
+        for s in silences
+    ]
+    if row.resolved_at is not None:
+        events.append((row.resolved_at, "resolved", ""))
+    events.sort(key=lambda e: e[0])
+    active = [s for s in silences if s.starts_at <= now < s.ends_at]
+    details = row.details or {}
+    return {
+        "alert": row,
+        "name": name,
+        "now": now,
+        "window_minutes": int((row.window_end - row.window_start).total_seconds() // 60),
+        "details": details,
+        "fired_with": details.get("fired_with") or {},
+        "headlines": headlines,
+        "events": events,
+        "deliveries": deliveries,
+        "active_silences": active,
+        "durations": list(DURATIONS),
+    }
+
+
+def _carried_headlines(deliveries: list, alert_id: int) -> list[dict[str, Any]] | None:
+    """The headlines of the latest email that carried the alert with some (what was read)."""
+    for delivery, _kind in reversed(deliveries):
+        for item in (delivery.payload or {}).get("items", []):
+            if item.get("alert_id") == alert_id and item.get("headlines"):
+                return [
+                    {**h, "published_at": datetime.fromisoformat(h["published_at"])}
+                    for h in item["headlines"]
+                ]
+    return None
+
+
+def silence(db: Database, alert_id: int, *, duration: str, reason: str, now: datetime) -> SilenceSet | None:
+    """Silence the alert's scope; None if there is no such alert, ValueError for a bad length."""
+    if alert_id <= 0:
+        return None
+    with db.transaction() as session:
+        row = session.get(Alert, alert_id)
+        if row is None:
+            return None
+        return set_silence(session, row.scope_type, row.scope_key, duration=duration, reason=reason, now=now)
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+INTAKE_DAYS = 7
+
+
+def feeds(db: Database, *, now: datetime, page: int) -> dict[str, Any]:
+    with db.session() as session:
+        every = list_feeds(session, include_disabled=True)
+        shown = every[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        health = queries.feed_health(
+            session, [f.id for f in shown], since=now - timedelta(days=INTAKE_DAYS), now=now
+        )
+    rows = []
+    for f in shown:
+        h = health.get(f.id)
+        rows.append(
+            {
+                "feed": f,
+                "health": h,
+                "per_day": (h.new_articles / INTAKE_DAYS) if h else 0.0,
+                "due_now": f.next_fetch_at is None or f.next_fetch_at <= now,
+            }
+        )
+    return {
+        "now": now,
+        "rows": rows,
+        "page": queries.Page(rows, page, len(every) > page * PAGE_SIZE),
+        "total": len(every),
+        "intake_days": INTAKE_DAYS,
+    }

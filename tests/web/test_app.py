@@ -1,0 +1,236 @@
+"""The pages over the demo: each answers, escapes what feeds send, links relatively, and a
+silence set from an alert's page is the row `finsent alerts silence` writes."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.db.models import Alert, AlertSilence
+
+from .conftest import HOSTILE_SOURCE, HOSTILE_TITLE, NOW
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src", "action") and value is not None:
+                self.urls.append(value)
+
+
+def links(html: str) -> list[str]:
+    parser = _Links()
+    parser.feed(html)
+    return parser.urls
+
+
+def vlta_alert(demo_db) -> Alert:
+    with demo_db.session() as s:
+        return s.scalars(select(Alert).where(Alert.scope_type == "ticker", Alert.scope_key == "VLTA")).one()
+
+
+def test_overview_is_served_at_the_root_with_alert_movers_and_chart(client, demo_db):
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    html = r.text
+    alert = vlta_alert(demo_db)
+    assert f'href="./alert/{alert.id}"' in html
+    assert 'href="./company/VLTA"' in html  # firing alert and the "most negative today" row
+    assert "Voltara" in html
+    assert html.count("<svg") >= 2  # the market chart and a sparkline per source
+    assert "MarketWire Financial News" in html
+
+
+@pytest.mark.parametrize("path", ["/", "/company/VLTA", "/company/VLTA?by=day", "/feeds", "/?days=30"])
+def test_every_page_answers_with_relative_links_only(client, path):
+    r = client.get(path)
+    assert r.status_code == 200, r.text[:500]
+    for url in links(r.text):
+        if url.startswith(("http://", "https://")):
+            continue  # a headline's own link
+        assert not url.startswith("/"), f"{path}: absolute link {url}"
+
+
+def test_alert_page_shows_evidence_life_cycle_and_deliveries(client, demo_db):
+    alert = vlta_alert(demo_db)
+    r = client.get(f"/alert/{alert.id}")
+    assert r.status_code == 200
+    html = r.text
+    assert f"{alert.window_start:%Y-%m-%d %H:%M}" in html and f"{alert.window_end:%Y-%m-%d %H:%M}" in html
+    assert f"{100 * alert.baseline_share:.1f}%" in html
+    assert f"{alert.deviation:.2f}" in html
+    assert "fired" in html and "Deliveries" in html and "outbox" in html
+    assert re.search(r"<td>#\d+</td><td>firing</td><td>sent</td>", html)
+    for url in links(html):
+        assert not url.startswith("/")
+
+
+def test_company_page_lists_headlines_newest_first_with_scores_and_marks_the_episode(client):
+    html = client.get("/company/vlta").text  # any case: tickers are normalised
+    assert "Voltara" in html
+    assert 'class="band"' in html  # the alert episode on the chart
+    assert 'class="baseline"' in html
+    times = re.findall(r"<td>(2026-11-\d\d \d\d:\d\d)</td>\s*<td>", html)
+    assert times and times == sorted(times, reverse=True)
+    assert '<span class="label negative">negative</span>' in html
+    assert "0.90" in html
+
+
+def test_company_headlines_are_paginated(client):
+    first = client.get("/company/VLTA").text
+    assert 'rel="next" href="?by=hour&amp;page=2"' in first
+    second = client.get("/company/VLTA?page=2")
+    assert second.status_code == 200 and 'rel="prev"' in second.text
+
+
+def test_hostile_titles_and_names_are_escaped(client):
+    for html in (client.get("/company/VLTA").text, client.get("/").text, client.get("/feeds").text):
+        assert "<script>" not in html and "<img src=x" not in html and "<b>Evil</b>" not in html
+    company = client.get("/company/VLTA").text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in company
+    assert "&lt;b&gt;Evil&lt;/b&gt; Wire" in company
+    assert 'href="javascript:' not in company  # a link that is not http(s) is shown as text
+    assert HOSTILE_TITLE not in company and HOSTILE_SOURCE not in company
+
+
+@pytest.mark.parametrize(
+    ("path", "suggestion"),
+    [
+        ("/company/VLTAA", "VLTA"),
+        ("/company/VTLA", "VLTA"),
+        ("/company/%3Cscript%3E", None),
+        ("/company/" + "A" * 200, None),
+        ("/company/VLTA%20OR%201=1", None),
+        ("/company/..%2F..%2Fetc", None),
+    ],
+)
+def test_unknown_or_malformed_ticker_is_a_404_with_did_you_mean(client, path, suggestion):
+    r = client.get(path)
+    assert r.status_code == 404
+    assert "<script>" not in r.text
+    if suggestion:
+        assert "Did you mean" in r.text
+        assert f'href="../company/{suggestion}"' in r.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/alert/999999",
+        "/alert/abc",
+        "/alert/-1",
+        "/nope",
+        "/company/VLTA/extra",
+        "/?page=abc",
+        "/feeds?page=-3",
+        "/company/VLTA?page=x&by=<b>",
+    ],
+)
+def test_bad_input_is_never_a_400_422_or_500(client, path):
+    r = client.get(path)
+    assert r.status_code in (200, 404), (path, r.status_code)
+
+
+def test_search_box_goes_to_the_company_page(client):
+    r = client.get("/company?ticker=vlta")
+    assert r.status_code == 200 and "Voltara" in r.text
+    for empty in ("/company?ticker=", "/company?ticker=%20", "/company", "/company/"):
+        r = client.get(empty)
+        assert r.status_code == 200 and "Market overview" in r.text, empty
+    assert client.get("/company?ticker=%3Cb%3E").status_code == 404
+
+
+def test_feeds_page_shows_each_feeds_health(client):
+    html = client.get("/feeds").text
+    assert "MarketWire Financial News" in html
+    assert html.count("<tr") >= 6
+    assert "ok" in html  # last fetch outcome of the demo feeds
+
+
+def test_static_stylesheet_is_vendored(client):
+    r = client.get("/static/style.css")
+    assert r.status_code == 200 and "svg" in r.text
+
+
+def test_silence_form_adds_the_silence_the_command_would(client, demo_db):
+    alert = vlta_alert(demo_db)
+    page = client.get(f"/alert/{alert.id}").text
+    assert f'action="{alert.id}/silence"' in page
+    r = client.post(
+        f"/alert/{alert.id}/silence",
+        data={"duration": "4h", "reason": "<i>known</i> recall"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"].startswith(f"../{alert.id}?silenced=")
+    with demo_db.session() as s:
+        (row,) = s.scalars(select(AlertSilence)).all()
+    assert (row.scope_type, row.scope_key, row.reason) == ("ticker", "VLTA", "<i>known</i> recall")
+    assert (row.ends_at - NOW).total_seconds() == 4 * 3600
+    after = client.get(f"/alert/{alert.id}?silenced={row.id}").text
+    assert f"Silence #{row.id} set" in after and "&lt;i&gt;known&lt;/i&gt;" in after
+
+
+def test_silence_form_refuses_bad_lengths_missing_alerts_and_other_sites(client, demo_db):
+    alert = vlta_alert(demo_db)
+    before = _silences(demo_db)
+    assert client.post(f"/alert/{alert.id}/silence", data={"duration": "forever"}).status_code == 400
+    assert client.post("/alert/999999/silence", data={"duration": "4h"}).status_code == 404
+    r = client.post(
+        f"/alert/{alert.id}/silence", data={"duration": "4h"}, headers={"Origin": "https://evil.example"}
+    )
+    assert r.status_code == 403
+    big = client.post(f"/alert/{alert.id}/silence", data={"duration": "4h", "reason": "x" * 100_000})
+    assert big.status_code in (400, 413)
+    assert _silences(demo_db) == before
+
+
+def _silences(demo_db) -> int:
+    with demo_db.session() as s:
+        return len(s.scalars(select(AlertSilence)).all())
+
+
+@pytest.mark.parametrize("prefix", ["", "/finsent", "/proxy/deep/finsent"])
+def test_every_link_resolves_at_the_root_and_under_a_prefix(demo_db, prefix):
+    """Crawl from the overview, mounted as Airflow mounts plugin apps: every link is a page."""
+    from urllib.parse import urljoin, urlsplit
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from pipeline.web import create_app
+
+    app = create_app(demo_db, clock=lambda: NOW)
+    if prefix:
+        host = FastAPI()
+        host.mount(prefix, app)
+        app = host
+    start = f"{prefix}/"
+    seen, queue = set(), [start]
+    with TestClient(app) as client:
+        while queue and len(seen) < 60:
+            path = queue.pop(0)
+            if path in seen:
+                continue
+            seen.add(path)
+            r = client.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+            for url in links(r.text):
+                if url.startswith(("http://", "https://")):
+                    continue
+                target = urlsplit(urljoin(f"http://testserver{path}", url))
+                assert target.path.startswith(start), (path, url, target.path)
+                if target.path.endswith("/silence") or target.path.endswith("/company"):
+                    continue  # form actions (POST; the search box)
+                queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    visited = {urlsplit(p).path.removeprefix(prefix) for p in seen}
+    assert {"/", "/feeds", "/company/VLTA"} <= visited
+    assert any(p.startswith("/alert/") for p in visited)

@@ -1,0 +1,102 @@
+"""The Airflow plugin: declared as Airflow 3.1+ expects, found in the plugins folder the docker
+deployment mounts, and serving the pages through Airflow's own mounting code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGINS_FOLDER = REPO_ROOT / "docker" / "plugins"
+
+
+def test_plugin_declares_the_app_and_a_navigation_entry():
+    from airflow.api_fastapi.app import RESERVED_URL_PREFIXES
+    from airflow.plugins_manager import AirflowPlugin
+
+    from pipeline.airflow.plugin import URL_PREFIX, FinSentPlugin
+
+    assert issubclass(FinSentPlugin, AirflowPlugin) and FinSentPlugin.name == "finsent"
+    (app,) = FinSentPlugin.fastapi_apps
+    assert isinstance(app["app"], FastAPI)
+    assert app["url_prefix"] == URL_PREFIX and app["name"] == "FinSent"
+    assert not any(URL_PREFIX.startswith(p) for p in RESERVED_URL_PREFIXES)
+    (view,) = FinSentPlugin.external_views
+    assert view["name"] == "FinSent" and view["destination"] == "nav"
+    assert view["href"] == "finsent/" and not view["href"].startswith("/")  # relative to Airflow's base
+    assert view["url_route"] == "finsent"
+
+
+def test_docker_plugins_folder_is_mounted_and_loads_the_plugin():
+    compose = (REPO_ROOT / "docker" / "docker-compose.yaml").read_text()
+    assert "./plugins:/opt/airflow/plugins:ro" in compose
+    source = (PLUGINS_FOLDER / "finsent_plugin.py").read_text()
+    assert "from pipeline.airflow.plugin import FinSentPlugin" in source
+
+
+def _airflow_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINSENT_", "AIRFLOW"))}
+    env.update(
+        PYTHONPATH=str(REPO_ROOT),
+        AIRFLOW_HOME=str(tmp_path / "airflow-home"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(PLUGINS_FOLDER),
+        AIRFLOW__CORE__LOAD_EXAMPLES="false",
+        # As docker-compose.yaml gives it to every Airflow component.
+        AIRFLOW_CONN_FINSENT_POSTGRES=database_url,
+    )
+    return env
+
+
+@pytest.mark.slow
+def test_airflow_lists_the_plugin(tmp_path, database_url):
+    airflow = Path(sys.executable).with_name("airflow")
+    out = subprocess.run(
+        [str(airflow), "plugins", "-o", "json"],
+        env=_airflow_env(tmp_path, database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    listed = {p["name"]: p for p in json.loads(out.stdout[out.stdout.index("[") :])}
+    plugin = listed["finsent"]
+    assert plugin["fastapi_apps"][0]["url_prefix"] == "/finsent"
+    assert plugin["external_views"][0]["url_route"] == "finsent"
+
+
+@pytest.mark.slow
+def test_airflow_api_server_mounts_and_serves_the_pages(tmp_path, database_url, demo_db):
+    script = textwrap.dedent(
+        """
+        from fastapi import FastAPI
+        from fastapi.testclient import TestClient
+        from airflow.api_fastapi.app import init_plugins
+
+        app = FastAPI()
+        init_plugins(app)  # what Airflow's API server does with plugins' fastapi_apps
+        client = TestClient(app)
+        page = client.get("/finsent/")
+        company = client.get("/finsent/company/VLTA")
+        unknown = client.get("/finsent/company/VLTAX")
+        print("RESULT", page.status_code, company.status_code, unknown.status_code,
+              "VLTA" in page.text, 'href="./company/VLTA"' in page.text, "Voltara" in company.text,
+              'href="../company/VLTA"' in unknown.text)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_airflow_env(tmp_path, database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (result,) = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result == ["200", "200", "404", "True", "True", "True", "True"], out.stdout[-3000:]
