@@ -326,9 +326,9 @@ def test_eval_headlines_adds_the_tfns_heldout_rows(tiny_model: Path, tmp_path: P
 
 def test_eval_headlines_blindness_counts_only_for_the_rows_it_was_recorded_for(tmp_path: Path) -> None:
     # The release's record names the real data's rows: on the fixture's rows it says nothing.
-    from pipeline.sentiment.gate import RELEASED_MODEL
+    from pipeline.score.registry import released_model
 
-    args = [str(RELEASED_MODEL), "--data-dir", str(DATA), "--png", str(tmp_path / "cm.png"), "--headlines"]
+    args = [str(released_model()), "--data-dir", str(DATA), "--png", str(tmp_path / "cm.png"), "--headlines"]
     result = CliRunner().invoke(eval_cmd, args)
     assert result.exit_code == 0, result.output
     assert "tfns-heldout: the model is of unknown blindness" in result.output
