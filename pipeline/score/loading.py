@@ -133,7 +133,8 @@ def check_labels(model_dir: Path) -> None:
         raise ModelError(
             f"model config {config_file} is unreadable ({exc}): copy the model folder again"
         ) from None
-    if sorted(names) != sorted(LABELS):
+    # Extra labels are tolerated, as model_label_order reads only these three columns.
+    if not set(LABELS) <= set(names):
         shown = ", ".join(names) or "none"
         raise ModelError(
             f"model folder {model_dir} is not a FinSent sentiment model: its config.json has "
