@@ -196,4 +196,9 @@ def run_gate(
     if decision.promote and promote:
         path = write_promotion(data_dir, candidate_path, cand)
         logger.info("promoted %s (recorded in %s)", candidate_path, path)
+        if settings.model_path:
+            # The registry's order: the user's pin wins over any promotion.
+            logger.warning(
+                "FINSENT_MODEL_PATH pins %s: it keeps serving until you unset it", settings.model_path
+            )
     return decision
