@@ -34,10 +34,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-DEFAULT_MODEL = REPO_ROOT / "models" / "finsent-minilm-v1"
-DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
+
+DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v1"
+DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 
 
 def load_texts(data_dir: Path, n: int, seed: int = 0) -> list[str]:
@@ -80,7 +81,7 @@ def run_hf_loop(model_path: str, texts: list[str], padding: str, device: str = "
 
 
 def run_ours(model_path: str, texts: list[str], precision: str, device: str | None) -> tuple[float, str]:
-    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier
 
     clf = SentimentClassifier.load(
         model_path, device=device, precision=precision, batch_size=1024 if device == "cuda" else None
@@ -120,7 +121,7 @@ def run_host(model_path: str, texts: list[str], ours: bool) -> float:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     stub = _stub_network()
     if ours:
-        from pipeline.sentiment.classifier import SentimentClassifier
+        from pipeline.score.classifier import SentimentClassifier
 
         clf = SentimentClassifier.load(model_path, device="cpu", precision="fp32", batch_size=1024)
         clf.model = stub

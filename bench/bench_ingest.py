@@ -36,8 +36,8 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from pipeline.paths import REPO_ROOT
 
 COMPANIES = [
     ("Voltara Motors", "VLTA"),

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from pipeline.companies.linking import CASHTAG_RE, TickerLinker
 from pipeline.companies.universe import DEFAULT_UNIVERSE, load_universe
+from pipeline.paths import SHARED_DATA_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-TFNS = ROOT.parent / "shared" / "data" / "tfns" / "sent_train.csv"
+TFNS = SHARED_DATA_DIR / "tfns" / "sent_train.csv"
 
 
 def gold_texts(path: Path, linker: TickerLinker) -> list[tuple[str, set[str]]]:

@@ -26,7 +26,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 
 
 def load(model: str, precision: str):
@@ -34,7 +34,7 @@ def load(model: str, precision: str):
     session (every Linear layer, one weight scale per tensor), kept as a baseline."""
     import dataclasses
 
-    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier
 
     if precision != "int8-all":
         return SentimentClassifier.load(model, device="cpu", precision=precision)
@@ -48,8 +48,8 @@ def load(model: str, precision: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(REPO / "models" / "finsent-minilm-v1"))
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--model", default=str(MODELS_DIR / "finsent-minilm-v1"))
+    parser.add_argument("--data-dir", default=str(SHARED_DATA_DIR))
     parser.add_argument("--precisions", default="fp32,bf16,int8")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -57,7 +57,7 @@ def main() -> None:
     import torch
     from sklearn.metrics import f1_score, recall_score
 
-    from pipeline.sentiment.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_has_native_bf16
     from pipeline.sentiment.data import load_benchmarks
     from pipeline.sentiment.headlines import load_headline_rows
 

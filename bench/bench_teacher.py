@@ -20,9 +20,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from pipeline.paths import SHARED_DATA_DIR
+
+DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,15 +68,13 @@ def run_once(
 ) -> RunReport:
     now = now or datetime.now(UTC)
     report = RunReport(now=now)
-    model_path = None
+    model = None
     if "score" in stages and classifier is None:
-        from pipeline.scoring import resolve_model_path
-        from pipeline.sentiment.classifier import check_model_dir
+        from pipeline.score.registry import serving_model
 
-        # Before ingest: a wrong model path must stop the run before it stores articles that
-        # this run then leaves unscored (and out of this run's alerts).
-        model_path = resolve_model_path(settings)
-        check_model_dir(model_path)
+        # Before ingest, and once per run: a wrong model path must stop the run before it
+        # stores articles that this run then leaves unscored (and out of this run's alerts).
+        model = serving_model(settings)
 
     if demo:
         settings = register_demo(db, settings, now)
@@ -88,11 +86,9 @@ def run_once(
         report.sections.append(report.ingest.render())
 
     if "score" in stages:
-        from pipeline.scoring import score_pending
+        from pipeline.score.service import score_pending
 
-        report.scoring = score_pending(
-            db, settings, classifier=classifier, progress=progress, model_path=model_path
-        )
+        report.scoring = score_pending(db, settings, classifier=classifier, progress=progress, model=model)
         report.sections.append(report.scoring.render())
 
     if "rollups" in stages:

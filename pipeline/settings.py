@@ -24,12 +24,11 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from pipeline import __version__
 from pipeline.errors import ConfigError
 from pipeline.masking import mask_url
+from pipeline.paths import SHARED_DATA_DIR
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FINSENT_"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / "models"
 
 
 def default_data_dir() -> Path:
@@ -44,7 +43,7 @@ def _default_config_file() -> Path:
 
 
 def _default_training_data_dir() -> Path:
-    return REPO_ROOT.parent / "shared" / "data"
+    return SHARED_DATA_DIR
 
 
 CommaList = Annotated[list[str], NoDecode]
@@ -294,7 +293,7 @@ class Settings(BaseSettings):
 
     @property
     def promoted_model_file(self) -> Path:
-        from pipeline.sentiment.gate import PROMOTION_FILE  # stdlib-only module, no cycle
+        from pipeline.score.registry import PROMOTION_FILE
 
         return self.data_dir / PROMOTION_FILE
 
@@ -498,11 +497,3 @@ def display_value(name: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) if value else "(none)"
     return str(value)
-
-
-def released_model_dir() -> Path | None:
-    """The one released model committed under ``models/`` (None if there is none)."""
-    if not MODELS_DIR.is_dir():
-        return None
-    found = sorted(p.parent for p in MODELS_DIR.glob("*/config.json"))
-    return found[0] if found else None

@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from pipeline.paths import REPO_ROOT
+
 DAGS_DIR = REPO_ROOT / "dags"
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = str(VENV_BIN / "airflow")

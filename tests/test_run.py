@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import released_model_dir
+from pipeline.score.registry import released_model
 
 
 def model_env() -> dict[str, str]:
     explicit = os.environ.get("FINSENT_TEST_MODEL_PATH")
     if explicit:
         return {"FINSENT_MODEL_PATH": explicit}
-    if released_model_dir() is None:
+    if released_model() is None:
         pytest.skip("no released model under models/ (and FINSENT_TEST_MODEL_PATH unset)")
     return {}
 

@@ -85,7 +85,7 @@ def ingest_shard(
 def score(now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
     """Score every article that has no score from the current model (any earlier run's
     leftovers too), in batches of ``score_batch_size``."""
-    from pipeline.scoring import score_pending
+    from pipeline.score.service import score_pending
 
     settings = _settings(settings)
     with database(settings) as db:
@@ -180,17 +180,24 @@ def finetune_dir(settings: Settings, run_id: str) -> Path:
 def finetune_train(run_id: str, *, settings: Settings | None = None, **overrides: Any) -> str:
     """Fine-tune on the configured labelled data; returns the candidate's folder.
 
+    ``overrides`` are TrainConfig fields (the DAG's params), checked by TrainConfig itself.
     A retry after the checkpoint was written (e.g. the gate failed) does not train again.
     """
     from pipeline.errors import ConfigError
-    from pipeline.sentiment.train import TrainConfig, train
+    from pipeline.sentiment.config import TrainConfig
+    from pipeline.sentiment.train import train
 
     settings = _settings(settings)
     out_dir = finetune_dir(settings, run_id)
     if (out_dir / "metrics.json").is_file() and (out_dir / "config.json").is_file():
         log.info("checkpoint %s already complete; not training again", out_dir)
         return str(out_dir)
-    config = TrainConfig(data_dir=settings.training_data_dir, out_dir=out_dir, progress=False, **overrides)
+    unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"fine-tune params {', '.join(unknown)} are not training options", stage="train")
+    config = TrainConfig(
+        data_dir=settings.training_data_dir, out_dir=out_dir, progress=False, **overrides
+    ).validate("fine-tune param")
     try:
         result = train(config)
     except (FileNotFoundError, ValueError) as exc:
@@ -207,12 +214,12 @@ def finetune_gate(candidate: str, now: datetime, *, settings: Settings | None = 
     candidate only if the evaluation gate passes. The gate records the promotion in
     ``<data_dir>/models/current.json``; the returned summary (the task's XCom) records
     the model version."""
-    from pipeline.sentiment.classifier import model_version_of
+    from pipeline.score.loading import model_version_of
     from pipeline.sentiment.gate import run_gate
 
     settings = _settings(settings)
     candidate_dir = Path(candidate)
-    decision = run_gate(candidate_dir, settings.data_dir, settings.training_data_dir)
+    decision = run_gate(candidate_dir, settings)
     summary = {
         "candidate": str(candidate_dir),
         "model_version": model_version_of(candidate_dir),

@@ -63,7 +63,7 @@ def score_cmd(app, model_path: str | None, limit: int | None) -> None:
 
     With a new --model this re-scores history next to the old scores (both are kept).
     """
-    from pipeline.scoring import score_pending
+    from pipeline.score.service import score_pending
     from pipeline.trends.rollups import refresh_rollups
 
     settings = app.settings

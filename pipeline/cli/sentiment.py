@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from pipeline.errors import FinSentError
 
-# pipeline.sentiment.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
+# pipeline.score.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
 
 logger = logging.getLogger(__name__)
@@ -55,20 +56,24 @@ def _data_dir_hint(value: Path | None) -> str:
     return "FINSENT_TRAINING_DATA_DIR (labelled data; or pass --data-dir)"
 
 
-def _state_dir(value: Path | None) -> Path:
-    """FinSent's own data dir (where the promoted model is recorded)."""
-    return value if value is not None else Path(_settings().data_dir)
+def _state_settings(state_dir: Path | None, training_data_dir: Path | None = None) -> Any:
+    """The settings with --state-dir (and --data-dir) applied: what the gate and the
+    registry read."""
+    settings = _settings()
+    update: dict[str, Path] = {}
+    if state_dir is not None:
+        update["data_dir"] = state_dir
+    if training_data_dir is not None:
+        update["training_data_dir"] = training_data_dir
+    return settings.model_copy(update=update) if update else settings
 
 
 def _default_model(state_dir: Path | None) -> str:
-    """FINSENT_MODEL_PATH / settings.model_path, else the promoted model, else the release:
-    the same resolution as the pipeline's scoring stage."""
-    from pipeline.scoring import resolve_model_path
+    """The model that serves (pipeline.score.registry): FINSENT_MODEL_PATH, else the
+    promoted model, else the release."""
+    from pipeline.score.registry import resolve_model_path
 
-    settings = _settings()
-    if state_dir is not None:
-        settings = settings.model_copy(update={"data_dir": state_dir})
-    return resolve_model_path(settings)
+    return resolve_model_path(_state_settings(state_dir))
 
 
 def _quiet_transformers() -> None:
@@ -93,137 +98,54 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
     return list(sources)
 
 
+def _click_type(option: Any) -> Any:
+    """The click type of a TrainConfig Option (its range checked while parsing)."""
+    if option.choices:
+        return click.Choice(option.choices)
+    if option.file:
+        return click.Path(path_type=str, dir_okay=False, exists=True)
+    if option.kind is Path:
+        return click.Path(path_type=Path, file_okay=False)
+    if option.kind in (int, float):
+        ranged = click.IntRange if option.kind is int else click.FloatRange
+        if option.low is None and option.high is None:
+            return option.kind
+        return ranged(min=option.low, max=option.high, min_open=option.low_open, max_open=option.high_open)
+    return str
+
+
+def train_options(command: Any) -> Any:
+    """finsent train's options, one per TrainConfig field (pipeline.sentiment.config): the
+    flag, type, range, help and default shown all come from there.
+
+    An option left at its default does not override a --recipe's value (train_cmd reads
+    where each value came from)."""
+    from pipeline.sentiment.config import options
+
+    for name, option, default in reversed(options()):
+        if option.flag is None:
+            continue
+        command = click.option(
+            option.flag,
+            name,
+            type=_click_type(option),
+            multiple=option.multiple,
+            default=None if option.multiple else default,
+            show_default=default is not None and not option.multiple and not option.required,
+            help=option.help or None,
+        )(command)
+    return command
+
+
 @click.command(name="train")
-@click.option("--base-model", default=None, help="HF model id or local folder (default: bundled MiniLM-L6).")
 @click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    "--recipe",
+    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Labelled data root (default: settings.training_data_dir or ../shared/data).",
+    help="TOML file of training options (field names of TrainConfig, e.g. "
+    "recipes/finsent-minilm-v1.toml); options given here override its values.",
 )
-@click.option("--source", "sources", multiple=True, help=SOURCE_HELP)
-@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-5, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option(
-    "--max-length",
-    type=click.IntRange(min=8, max=512),
-    default=96,
-    show_default=True,
-    help="Token limit while training.",
-)
-@click.option(
-    "--layer-decay",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Layer-wise LR decay factor (1 = off).",
-)
-@click.option("--warmup-ratio", type=click.FloatRange(0, 1), default=0.06, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option(
-    "--val-fraction",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.1,
-    show_default=True,
-    help="Share of training rows held out for validation.",
-)
-@click.option(
-    "--select-on",
-    default="fpb-split",
-    show_default=True,
-    help="Validation source used for early stopping: one of the --source names, or 'all' for "
-    "every row (the default falls back to 'all' when fpb-split is not a source).",
-)
-@click.option(
-    "--teacher",
-    "teachers",
-    multiple=True,
-    help="Teacher model folder for knowledge distillation (repeatable: ensemble).",
-)
-@click.option(
-    "--soft-targets",
-    "soft_targets",
-    multiple=True,
-    type=click.Path(path_type=str, dir_okay=False, exists=True),
-    help="JSON-lines file of text + logits to distil from, e.g. a cross-fit's "
-    "soft_targets.jsonl (repeatable).",
-)
-@click.option(
-    "--transfer",
-    "transfer",
-    multiple=True,
-    type=click.Path(path_type=str, dir_okay=False, exists=True),
-    help="Unlabelled texts (finsent augment's .jsonl, a .csv with a text column, or one text "
-    "per line) that learn from the --teacher alone (repeatable).",
-)
-@click.option(
-    "--teacher-source",
-    "teacher_sources",
-    multiple=True,
-    help="Only rows of this source are labelled by the --teacher (repeatable; default: every "
-    "source). Rows of other sources learn from their labels alone; transfer rows always from the teacher.",
-)
-@click.option(
-    "--transfer-weight",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Loss weight of each --transfer row.",
-)
-@click.option(
-    "--cv-folds",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Cross-fit: split the training rows into N folds and hold out --cv-fold (see finsent crossfit).",
-)
-@click.option("--cv-fold", type=click.IntRange(min=0), default=0, help="The held-out fold (with --cv-folds).")
-@click.option(
-    "--distill-alpha",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Weight of the distillation loss (with --teacher or --soft-targets).",
-)
-@click.option(
-    "--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
-)
-@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option(
-    "--eval-every",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Also validate every N steps (0 = each epoch only).",
-)
-@click.option(
-    "--max-steps",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Stop after N steps (smoke runs); 0, the default, runs every epoch.",
-)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option(
-    "--split-seed",
-    type=int,
-    default=None,
-    help="Seed of the train/validation split (default: --seed); fix it to compare runs.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option(
-    "--save-dtype",
-    type=click.Choice(["float32", "float16"]),
-    default="float32",
-    show_default=True,
-    help="Weight dtype of the saved checkpoint.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Checkpoint folder to write (refused if it exists and is not empty, see --overwrite).",
-)
+@train_options
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -244,17 +166,35 @@ def _check_sources(sources: tuple[str, ...]) -> list[str]:
 def train_cmd(**opts: Any) -> None:
     """Fine-tune a 3-class sentiment model and write a self-describing checkpoint.
 
-    Prints the evaluation-gate comparison against the current default model.
+    Options come from a --recipe file and the command line (which wins). Prints the
+    evaluation-gate comparison against the model that serves now.
     """
-    sources = _check_sources(opts.pop("sources"))
-    given_data_dir = opts.pop("data_dir")
+    from pipeline.sentiment.config import load_recipe, option_of, options
+
+    recipe = opts.pop("recipe")
+    promote = opts.pop("promote")
+    state_dir = opts.pop("state_dir")
+    overwrite = opts.pop("overwrite")
+    try:
+        values = load_recipe(recipe) if recipe is not None else {}
+    except FinSentError as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx = click.get_current_context()
+    for name, value in opts.items():
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            values[name] = list(value) if isinstance(value, tuple) else value
+    if "sources" in values:
+        values["sources"] = _check_sources(tuple(values["sources"]))
+    given_data_dir = values.get("data_dir")
     data_dir = _training_data_dir(given_data_dir)
     if not data_dir.is_dir():
         raise click.BadParameter(f"{data_dir} is not a directory", param_hint=_data_dir_hint(given_data_dir))
-    promote = opts.pop("promote")
-    state_dir = opts.pop("state_dir")
-    out = opts["out"]
-    if not opts.pop("overwrite") and out.is_dir() and any(out.iterdir()):
+    values["data_dir"] = data_dir
+    for name, option, _ in options():
+        if option.required and name not in values:
+            raise click.UsageError(f"Missing option '{option.flag}' (or {name} in a --recipe).")
+    out = values["out_dir"] = Path(values["out_dir"])
+    if not overwrite and out.is_dir() and any(out.iterdir()):
         # Checked before hours of training, not at save time; the folder may be a model the
         # pipeline serves, or a run a later step of a recipe reads.
         what = "a model" if (out / "config.json").is_file() else "files"
@@ -269,31 +209,19 @@ def train_cmd(**opts: Any) -> None:
     from pipeline.sentiment.gate import run_gate
     from pipeline.sentiment.train import TrainConfig, selection_source, train, transfer_config_error
 
-    select_on = opts.pop("select_on")
-    teachers = list(opts.pop("teachers"))
-    soft_targets = list(opts.pop("soft_targets"))
-    transfer = list(opts.pop("transfer"))
-    teacher_sources = list(opts.pop("teacher_sources"))
-    config = TrainConfig(
-        data_dir=data_dir,
-        out_dir=opts.pop("out"),
-        select_on=None if select_on in ("all", "") else select_on,
-        **{k: v for k, v in opts.items() if v is not None},
-    )
-    if sources:
-        config.sources = sources
-    config.teachers = teachers
-    config.soft_targets = soft_targets
-    config.transfer = transfer
-    config.teacher_sources = teacher_sources
+    if values.get("select_on") in ("all", ""):
+        values["select_on"] = None
+    config = TrainConfig(**values)
     # A progress bar on a terminal; in a scheduler's or CI's log it is only noise.
     config.progress = sys.stderr.isatty()
+    for name, why in config.problems():  # a recipe's values are checked here too
+        raise click.BadParameter(why, param_hint=option_of(name).flag or name)
     names = [parse_source_spec(spec)[0] for spec in config.sources]
     try:
         config.select_on = selection_source(config.select_on, config.sources)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--select-on") from None
-    for name in teacher_sources:
+    for name in config.teacher_sources:
         if name not in names:
             raise click.BadParameter(
                 f"{name!r} is not one of the training sources ({', '.join(names)})",
@@ -302,18 +230,17 @@ def train_cmd(**opts: Any) -> None:
     problem = transfer_config_error(config)
     if problem:
         raise click.BadParameter(problem, param_hint="--transfer")
-    if config.cv_folds == 1 or config.cv_fold >= max(config.cv_folds, 1):
-        raise click.BadParameter(
-            f"need --cv-folds >= 2 and --cv-fold below it, got fold {config.cv_fold} of {config.cv_folds}",
-            param_hint="--cv-folds",
-        )
-    for teacher in teachers:
+    for teacher in config.teachers:
         if not (Path(teacher) / "config.json").is_file():
             raise click.BadParameter(f"{teacher} is not a model folder", param_hint="--teacher")
+    for name in ("soft_targets", "transfer"):
+        for path in getattr(config, name):
+            if not Path(path).is_file():
+                raise click.BadParameter(f"{path} is not a file", param_hint=option_of(name).flag)
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")
-        decision = run_gate(result.out_dir, _state_dir(state_dir), data_dir, promote=promote)
+        decision = run_gate(result.out_dir, _state_settings(state_dir, data_dir), promote=promote)
     except DataFormatError as exc:
         raise click.ClickException(str(exc)) from None
     except FinSentError as exc:
@@ -379,8 +306,8 @@ def augment_cmd(
     """
     _quiet_transformers()
     from pipeline.sentiment.augment import build_transfer
+    from pipeline.sentiment.config import TrainConfig, default_base_model
     from pipeline.sentiment.data import DataFormatError
-    from pipeline.sentiment.train import TrainConfig, default_base_model
 
     # The defaults of a training run, so that a default file suits a default run.
     defaults = TrainConfig()
@@ -505,7 +432,7 @@ def eval_cmd(
         problem = "does not exist" if not folder.is_dir() else "is not writable"
         raise click.BadParameter(f"folder {folder} {problem}", param_hint="--png")
     _quiet_transformers()
-    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier
     from pipeline.sentiment.data import DataFormatError, headline_heldout, load_benchmarks
     from pipeline.sentiment.evaluate import compute_metrics, format_metrics_table, save_confusion_png
 
@@ -620,7 +547,7 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision:
         raise click.UsageError("no input: pass --input FILE or pipe texts on stdin")
     lines = read_text_lines(input_file or sys.stdin.buffer)
     _quiet_transformers()
-    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier
 
     try:
         clf = SentimentClassifier.load(

@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.errors import ConfigError
 from pipeline.sentiment.data import LABELS, DataFormatError, check_source_spec
 from pipeline.sentiment.train import (
     HELDOUT_FILE,
@@ -182,7 +183,11 @@ def check_train_args(train_args: list[str]) -> None:
             fail(str(exc))
     if args.transfer:
         fail(TRANSFER_IN_CROSSFIT)
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        fail(str(exc))
+        return
     try:
         selection_source(config.select_on, config.sources)
     except ValueError as exc:

@@ -25,11 +25,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.score.labels import LABEL2ID, LABELS
+
 logger = logging.getLogger(__name__)
 
-LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
-LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
-ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
 # The label of a transfer row (``finsent train --transfer``): it learns from a teacher only.
 NO_LABEL = -1
 

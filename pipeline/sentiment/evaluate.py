@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.score.loading import CALIBRATION_FILE, model_label_order
 from pipeline.sentiment.data import LABELS, Example
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
-
-CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass
@@ -112,22 +111,6 @@ def compute_metrics(
     )
 
 
-def model_label_order(model: Any) -> list[int]:
-    """Column permutation mapping the model's output ids to our label order.
-
-    Reads id2label from the model config, so a model with another label order (or
-    upper-case names) is evaluated correctly.
-    """
-    id2label = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
-    by_name = {name: idx for idx, name in id2label.items()}
-    missing = [name for name in LABELS if name not in by_name]
-    if missing:
-        from pipeline.errors import ModelError
-
-        raise ModelError(f"model labels {sorted(by_name)} lack {missing}; expected {', '.join(LABELS)}")
-    return [by_name[name] for name in LABELS]
-
-
 def predict_logits(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -184,13 +167,6 @@ def save_confusion_png(confusion: list[list[int]], path: Path, title: str) -> Pa
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def read_temperature(model_dir: Path) -> float:
-    path = Path(model_dir) / CALIBRATION_FILE
-    if not path.is_file():
-        return 1.0
-    return float(json.loads(path.read_text())["temperature"])
 
 
 def write_calibration(

@@ -6,31 +6,31 @@ model on FPB-50 and FPB-all, on both accuracy and macro-F1, and not worse by mor
 models are known to be blind to its rows. Promotion writes the chosen path to
 ``<data_dir>/models/current.json``.
 
-The pipeline resolves its model in this order (``pipeline.scoring.resolve_model_path``):
-``FINSENT_MODEL_PATH``, the promoted model, the released model under ``models/``. The gate
-guards the last two: a pinned ``FINSENT_MODEL_PATH`` is the user's choice, not a default.
+Which model serves is the serving registry's answer (``pipeline.score.registry``:
+``FINSENT_MODEL_PATH``, the promoted model, the released model under ``models/``); the
+gate's baseline is that same model, so a candidate is measured against what is serving.
+A pinned ``FINSENT_MODEL_PATH`` still wins over a promotion.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.errors import ModelError
+from pipeline.score import registry
+from pipeline.score.loading import load_sequence_classifier, read_temperature
 from pipeline.sentiment.data import rows_fingerprint
 from pipeline.sentiment.headlines import HEADLINE_SET, blindness, load_headline_rows, recorded_seen
 
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RELEASED_MODEL = REPO_ROOT / "models" / "finsent-minilm-v1"
-PROMOTION_FILE = Path("models") / "current.json"
 GATE_SETS = ("fpb-50", "fpb-all")
 GATE_METRICS = ("accuracy", "macro_f1")
 # The headline check has ~950 rows (one standard error of accuracy ~1.1 points): the guard
@@ -131,54 +131,19 @@ def decide(
     )
 
 
-def promoted_model(data_dir: Path, *, strict: bool = False) -> str | None:
-    """The promoted model path from ``<data_dir>/models/current.json``, if any.
-
-    A malformed record is ignored with a warning, or with ``strict`` raises ModelError
-    (the pipeline's choice: scoring with an unintended model is worse than stopping)."""
-    path = Path(data_dir) / PROMOTION_FILE
-    if not path.is_file():
-        return None
+def gate_baseline(settings: Settings) -> str | None:
+    """The model a candidate must beat: the one that serves now (pipeline.score.registry),
+    None when there is none. A malformed promotion record is ignored here (with a warning):
+    a new promotion replaces it."""
     try:
-        record = json.loads(path.read_text())
-        return str(record.get("path") or record["model_path"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        if strict:
-            from pipeline.errors import ModelError
-
-            raise ModelError(
-                f"{path} is not a valid promotion record: delete it or re-run `finsent train --promote`"
-            ) from None
-        logger.warning("ignoring malformed %s", path)
+        return registry.resolve_model_path(settings, strict=False)
+    except ModelError:
         return None
-
-
-def gate_baseline(data_dir: Path) -> str:
-    """The model a candidate must beat: the promoted one while its folder exists, else the
-    release (what the pipeline serves when FINSENT_MODEL_PATH is not set)."""
-    promoted = promoted_model(data_dir)
-    if promoted and Path(promoted).is_dir():
-        return promoted
-    return str(RELEASED_MODEL)
 
 
 def write_promotion(data_dir: Path, model_path: str | Path, metrics: Mapping[str, Any] | None = None) -> Path:
-    """Atomically record ``model_path`` as the pipeline default."""
-    target = Path(data_dir) / PROMOTION_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    resolved = str(Path(model_path).resolve())
-    # "path" is what pipeline.scoring reads; "model_path" is kept for older readers.
-    payload = {
-        "path": resolved,
-        "model_path": resolved,
-        "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "metrics": _pick(metrics) if metrics is not None else None,
-    }
-    with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as fh:
-        json.dump(payload, fh, indent=2)
-        tmp = fh.name
-    os.replace(tmp, target)
-    return target
+    """Record ``model_path`` as the promoted model, with its gate metrics."""
+    return registry.write_promotion(data_dir, model_path, _pick(metrics) if metrics is not None else None)
 
 
 def benchmark_model(
@@ -186,17 +151,10 @@ def benchmark_model(
 ) -> dict[str, Any]:
     """FPB-50 / FPB-all metrics of a model folder (fp32, calibrated as served), and the
     headline check's when its rows are given."""
-    import torch
+    from pipeline.sentiment.evaluate import evaluate_benchmarks, evaluate_examples
 
-    from pipeline.sentiment.classifier import check_model_dir
-    from pipeline.sentiment.evaluate import evaluate_benchmarks, evaluate_examples, read_temperature
-
-    model_dir = check_model_dir(model_path)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
-    temperature = read_temperature(model_dir)
+    model, tokenizer = load_sequence_classifier(model_path)
+    temperature = read_temperature(Path(model_path))
     results = evaluate_benchmarks(model, tokenizer, training_data_dir, temperature)
     if headline_rows:
         results[HEADLINE_SET] = evaluate_examples(model, tokenizer, headline_rows, temperature)
@@ -205,23 +163,25 @@ def benchmark_model(
 
 def run_gate(
     candidate_path: str | Path,
-    data_dir: Path,
-    training_data_dir: Path,
+    settings: Settings,
     *,
     promote: bool = True,
 ) -> GateDecision:
-    """Compare a candidate with the current default; promote it if it passes.
+    """Compare a candidate with the model that serves now; promote it if it passes.
 
     Both models are scored on the same test rows here (the current model's stored
     metrics could come from other code or data), the headline check included when the
     training data dir has TFNS; each model's blindness to it is read from its checkpoint.
     """
-    current_path = gate_baseline(data_dir)
+    data_dir, training_data_dir = settings.data_dir, settings.training_data_dir
+    current_path = gate_baseline(settings)
     headline_rows = load_headline_rows(training_data_dir)
     fingerprint = rows_fingerprint(headline_rows) if headline_rows else None
     cand = benchmark_model(candidate_path, training_data_dir, headline_rows)
     current = None
-    if Path(current_path).resolve() == Path(candidate_path).resolve():
+    if current_path is None:
+        logger.warning("no model serves yet; the candidate has nothing to beat")
+    elif Path(current_path).resolve() == Path(candidate_path).resolve():
         current = cand
     elif Path(current_path).exists():
         current = benchmark_model(current_path, training_data_dir, headline_rows)
@@ -231,9 +191,14 @@ def run_gate(
         cand,
         current,
         candidate_seen=recorded_seen(candidate_path, fingerprint),
-        current_seen=recorded_seen(current_path, fingerprint),
+        current_seen=recorded_seen(current_path, fingerprint) if current_path else None,
     )
     if decision.promote and promote:
         path = write_promotion(data_dir, candidate_path, cand)
         logger.info("promoted %s (recorded in %s)", candidate_path, path)
+        if settings.model_path:
+            # The registry's order: the user's pin wins over any promotion.
+            logger.warning(
+                "FINSENT_MODEL_PATH pins %s: it keeps serving until you unset it", settings.model_path
+            )
     return decision

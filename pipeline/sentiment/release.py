@@ -42,7 +42,7 @@ def served_metrics(
 ) -> dict[str, Any]:
     """FPB-50, FPB-all and the headline check (``serving_rows``) through SentimentClassifier,
     as the pipeline serves."""
-    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier
     from pipeline.sentiment.evaluate import benchmark_metrics, compute_metrics
     from pipeline.sentiment.headlines import HEADLINE_SET
 
@@ -60,16 +60,16 @@ def served_metrics(
 def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from pipeline.score.loading import load_sequence_classifier
     from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
     from pipeline.sentiment.train import save_weights
 
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    model = AutoModelForSequenceClassification.from_pretrained(src, dtype=torch.float32)
-    save_weights(model.to(torch.float16), AutoTokenizer.from_pretrained(src), dest)
+    model, tokenizer = load_sequence_classifier(src)
+    save_weights(model.to(torch.float16), tokenizer, dest)
     for name in COPIED:
         shutil.copy2(src / name, dest / name)
 
@@ -104,7 +104,7 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.sentiment.train import default_data_dir
+    from pipeline.sentiment.config import default_data_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(prog="python -m pipeline.sentiment.release", description=__doc__)

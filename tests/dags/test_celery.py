@@ -40,7 +40,7 @@ from airflow_helpers import (
 from sqlalchemy import create_engine, func, select, text
 
 from pipeline.db.models import Article, SentimentScore
-from pipeline.settings import released_model_dir
+from pipeline.score.registry import released_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def _model_path() -> str | None:
     explicit = os.environ.get("FINSENT_TEST_MODEL_PATH")
     if explicit:
         return explicit
-    released = released_model_dir()
+    released = released_model()
     return str(released) if released else None
 
 
@@ -186,7 +186,7 @@ def test_celery_worker_runs_the_mapped_ingest(
             "FINSENT_SCORE_QUEUE": "gpu",
             "FINSENT_SCORE_POOL": "finsent_gpu",
         }
-        if model != str(released_model_dir()):
+        if model != str(released_model()):
             extra["FINSENT_MODEL_PATH"] = model
         env = airflow_env(tmp_path / "airflow", metadata_url, **extra)
         airflow_cli(env, "db", "migrate")

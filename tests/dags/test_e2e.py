@@ -37,7 +37,7 @@ from pipeline.db.models import (
     Fetch,
     SentimentScore,
 )
-from pipeline.settings import released_model_dir
+from pipeline.score.registry import released_model
 
 RECIPIENT = "analyst@example.com"
 TABLES = (Feed, Fetch, Article, ArticleEntity, SentimentScore, Alert, AlertDelivery)
@@ -48,7 +48,7 @@ def _model_path() -> str | None:
     explicit = os.environ.get("FINSENT_TEST_MODEL_PATH")
     if explicit:
         return explicit
-    released = released_model_dir()
+    released = released_model()
     return str(released) if released else None
 
 
@@ -109,7 +109,7 @@ def test_ingest_then_alerts_then_the_same_interval_again(
             "AIRFLOW_CONN_FINSENT_SMTP": smtp_connection(sink.host, sink.port),
             "AIRFLOW_VAR_FINSENT": json.dumps(variable),
         }
-        if model != str(released_model_dir()):
+        if model != str(released_model()):
             extra["FINSENT_MODEL_PATH"] = model
         env = airflow_env(tmp_path / "airflow", metadata_url, **extra)
         airflow_cli(env, "db", "migrate")

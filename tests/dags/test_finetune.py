@@ -57,7 +57,7 @@ def test_finetune_trains_gates_and_records_the_version(
     # Promoted exactly when the gate passed, and then the record names the candidate.
     assert record.is_file() == decision["promoted"]
     if decision["promoted"]:
-        from pipeline.scoring import resolve_model_path
+        from pipeline.score.registry import resolve_model_path
 
         # The next finsent_ingest run scores with it.
         assert resolve_model_path(load_settings(data_dir=data_dir).settings) == str(candidate.resolve())

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from pipeline.db.models import Article, Feed, SentimentScore
-from pipeline.scoring import PAGE_SIZE, score_pending
+from pipeline.score.service import PAGE_SIZE, score_pending
 from pipeline.trends.rollups import pending_hours, refresh_rollups
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

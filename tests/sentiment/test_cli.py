@@ -326,9 +326,23 @@ def test_eval_headlines_adds_the_tfns_heldout_rows(tiny_model: Path, tmp_path: P
 
 def test_eval_headlines_blindness_counts_only_for_the_rows_it_was_recorded_for(tmp_path: Path) -> None:
     # The release's record names the real data's rows: on the fixture's rows it says nothing.
-    from pipeline.sentiment.gate import RELEASED_MODEL
+    from pipeline.score.registry import released_model
 
-    args = [str(RELEASED_MODEL), "--data-dir", str(DATA), "--png", str(tmp_path / "cm.png"), "--headlines"]
+    args = [str(released_model()), "--data-dir", str(DATA), "--png", str(tmp_path / "cm.png"), "--headlines"]
     result = CliRunner().invoke(eval_cmd, args)
     assert result.exit_code == 0, result.output
     assert "tfns-heldout: the model is of unknown blindness" in result.output
+
+
+def test_train_runs_a_recipe_and_records_its_values(tmp_path: Path) -> None:
+    recipe = tmp_path / "smoke.toml"
+    recipe.write_text(
+        'sources = ["fpb-split"]\nmax_steps = 1\nbatch_size = 4\nmax_length = 24\n'
+        f'eval_benchmarks = false\nseed = 7\nout_dir = "{tmp_path / "m"}"\n'
+    )
+    args = ["--recipe", str(recipe), "--data-dir", str(DATA), "--batch-size", "2"]
+    result = CliRunner().invoke(train_cmd, [*args, "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "m" / "training_config.json").read_text())["config"]
+    assert (recorded["seed"], recorded["max_length"], recorded["eval_benchmarks"]) == (7, 24, False)
+    assert recorded["batch_size"] == 2  # the command line wins over the recipe

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.sentiment.gate import (
-    RELEASED_MODEL,
-    decide,
-    gate_baseline,
-    promoted_model,
-    write_promotion,
-)
+from pipeline.score.registry import promoted_model, released_model
+from pipeline.sentiment.gate import decide, gate_baseline, write_promotion
+from pipeline.settings import Settings
+
+RELEASED_MODEL = released_model()
+
+
+def state(data_dir: Path, model_path: str | None = None) -> Settings:
+    return Settings(data_dir=data_dir, model_path=model_path)
 
 
 def metrics(a50: float, f50: float, aall: float, fall: float) -> dict[str, dict[str, float]]:
@@ -44,22 +46,29 @@ def test_no_current_model_promotes() -> None:
 def test_promotion_record_and_gate_baseline(tmp_path: Path) -> None:
     model = tmp_path / "candidate"
     model.mkdir()
-    assert gate_baseline(tmp_path) == str(RELEASED_MODEL)
+    assert gate_baseline(state(tmp_path)) == str(RELEASED_MODEL)
     record = write_promotion(tmp_path, model, metrics(0.9, 0.9, 0.98, 0.98))
     assert record == tmp_path / "models" / "current.json"
     payload = json.loads(record.read_text())
-    assert payload["path"] == str(model.resolve())  # the key pipeline.scoring reads
+    assert payload["path"] == str(model.resolve())  # the key pipeline.score.registry reads
     assert payload["metrics"]["fpb-50"]["accuracy"] == 0.9
     assert promoted_model(tmp_path) == str(model.resolve())
-    assert gate_baseline(tmp_path) == str(model.resolve())
+    assert gate_baseline(state(tmp_path)) == str(model.resolve())
     model.rmdir()  # a promoted model that is gone: the pipeline serves the release again
-    assert gate_baseline(tmp_path) == str(RELEASED_MODEL)
+    assert gate_baseline(state(tmp_path)) == str(RELEASED_MODEL)
+
+
+def test_gate_baseline_is_the_model_that_serves_a_pin_included(tmp_path: Path) -> None:
+    pinned = tmp_path / "pinned"
+    pinned.mkdir()
+    write_promotion(tmp_path, tmp_path)  # a promotion does not beat the user's pin
+    assert gate_baseline(state(tmp_path, str(pinned))) == str(pinned)
 
 
 def test_malformed_promotion_record_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "current.json").write_text("{not json")
-    assert gate_baseline(tmp_path) == str(RELEASED_MODEL)
+    assert gate_baseline(state(tmp_path)) == str(RELEASED_MODEL)
 
 
 def with_headlines(base: dict, acc: float, f1: float, n: int = 954) -> dict:

@@ -89,7 +89,7 @@ def test_checkpoint_loads_and_predicts_labels_from_id2label(checkpoint: Path) ->
 
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
     assert model.dtype == torch.float16  # saved as fp16
-    from pipeline.sentiment.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier
 
     clf = SentimentClassifier.load(checkpoint, device="cpu", precision="fp32")
     results = clf.predict(["Profit rose sharply .", "The company cut 500 jobs ."])
@@ -139,7 +139,7 @@ def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     assert "--teacher" in card and "--distill-alpha 0.7" in card
     assert "fpb-50" not in result.metrics
     # the checkpoint names the weights it learned from, by fingerprint
-    from pipeline.sentiment.classifier import weights_sha256
+    from pipeline.score.loading import weights_sha256
 
     info = json.loads((result.out_dir / "training_config.json").read_text())
     digest = weights_sha256(checkpoint)
@@ -228,7 +228,7 @@ def test_transfer_drops_known_rows_and_refuses_other_splits_or_no_teacher(tmp_pa
 def test_teacher_runs_in_bf16_where_the_cpu_has_it_and_stays_close_to_fp32(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.sentiment.classifier as classifier
+    import pipeline.score.classifier as classifier
     from pipeline.sentiment.train import teacher_probabilities
 
     texts = ["Profit rose sharply .", "Shares plunged after the warning .", "The meeting is on Monday ."]

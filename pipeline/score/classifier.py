@@ -26,7 +26,6 @@ overlapping token windows whose probabilities are averaged (weighted by window l
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
@@ -39,10 +38,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.errors import ModelError
-from pipeline.sentiment.data import LABELS
+from pipeline.score.labels import LABELS
+from pipeline.score.loading import (
+    check_model_dir,
+    load_sequence_classifier,
+    model_label_order,
+    model_version_of,
+    read_temperature,
+)
 
 if TYPE_CHECKING:
     import torch
+
+__all__ = [
+    "HEADLINE_WEIGHT",
+    "PRECISIONS",
+    "SentimentClassifier",
+    "SentimentResult",
+    "available_cores",
+    "cpu_has_native_bf16",
+    "int8_layer_names",
+    "quantize_int8",
+    "resolve_precision",
+    "score_articles",
+    "split_sentences",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -150,48 +170,10 @@ def quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
-def weights_sha256(model_dir: Path) -> str:
-    """sha256 over a model folder's weight files (safetensors, else .bin), in name order."""
-    digest = hashlib.sha256()
-    files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
-    for path in files:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def weights_hash(model_dir: Path) -> str:
-    """Short sha256 over the weight files: a stable id even if the folder is renamed."""
-    return weights_sha256(model_dir)[:10]
-
-
-def model_version_of(model_dir: Path) -> str:
-    """The version scores are stored under: folder name and weights hash (no model load)."""
-    return f"{model_dir.resolve().name}-{weights_hash(model_dir)}"
-
-
 def split_sentences(text: str) -> list[str]:
     """Cheap sentence splitter for news prose (no model, no download)."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
     return [p for p in parts if p]
-
-
-def check_model_dir(path: str | Path) -> Path:
-    """Validate a local model folder, or raise a one-line ModelError saying what to do."""
-    model_dir = Path(path).expanduser()
-    if not model_dir.exists():
-        raise ModelError(
-            f"model path {model_dir} does not exist; pass an existing local model folder "
-            "(a Hub model: download it first, e.g. 'hf download ORG/NAME --local-dir DIR') "
-            "or train one with 'finsent train'"
-        )
-    if not (model_dir / "config.json").is_file():
-        raise ModelError(
-            f"model path {model_dir} has no config.json; point it at a folder written by "
-            "'finsent train' or save_pretrained()"
-        )
-    return model_dir
 
 
 @dataclass
@@ -231,18 +213,17 @@ class SentimentClassifier:
         num_threads: int | None = None,
         max_length: int = 128,
         batch_size: int | None = None,
+        version: str | None = None,
     ) -> SentimentClassifier:
         """Load a model folder.
 
         ``device``: None picks CUDA when present, else CPU. ``precision``: one of
         PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.
+        ``version``: the folder's model_version_of when the caller already has it (a
+        run hashes the weights once).
         """
         model_dir = check_model_dir(path)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from pipeline.sentiment.evaluate import model_label_order, read_temperature
 
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -256,14 +237,9 @@ class SentimentClassifier:
             )
         if not on_cuda:
             torch.set_num_threads(num_threads or available_cores())
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
-            )
-        except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load model from {model_dir}: {first}") from exc
+        model, tokenizer = load_sequence_classifier(
+            model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
+        )
         # We window long texts ourselves; silence the "longer than 512" tokenizer warning.
         tokenizer.model_max_length = 1_000_000
         label_columns = model_label_order(model)
@@ -273,7 +249,7 @@ class SentimentClassifier:
         elif precision == "int8":
             model = quantize_int8(model)
         model.to(device)
-        version = model_version_of(model_dir)
+        version = version or model_version_of(model_dir)
         logger.info("model %s loaded: %s on %s (asked: %s)", version, precision, device, asked)
         return cls(
             model=model,

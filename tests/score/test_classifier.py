@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.errors import ModelError
-from pipeline.sentiment.classifier import SentimentClassifier, split_sentences
+from pipeline.score.classifier import SentimentClassifier, split_sentences
 
 TEXTS = [
     "$AAPL - Apple beats estimates on strong iPhone sales",
@@ -139,14 +139,14 @@ def test_int8_keeps_the_narrowing_layers_in_fp32(tiny_model: Path) -> None:
     ],
 )
 def test_resolve_precision(precision: str, on_cuda: bool, native_bf16: bool, expected: str) -> None:
-    from pipeline.sentiment.classifier import resolve_precision
+    from pipeline.score.classifier import resolve_precision
 
     assert resolve_precision(precision, on_cuda, native_bf16) == expected
 
 
 def test_int8_on_a_gpu_fp16_on_a_cpu_and_unknown_precisions_are_refused() -> None:
     from pipeline.errors import ModelError
-    from pipeline.sentiment.classifier import resolve_precision
+    from pipeline.score.classifier import resolve_precision
 
     with pytest.raises(ModelError, match="CPU path"):
         resolve_precision("int8", on_cuda=True)
@@ -157,7 +157,7 @@ def test_int8_on_a_gpu_fp16_on_a_cpu_and_unknown_precisions_are_refused() -> Non
 
 
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
-    from pipeline.sentiment.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_has_native_bf16
 
     info = tmp_path / "cpuinfo"
     info.write_text("flags\t\t: fpu sse2 avx2 avx512f\n")
@@ -171,7 +171,7 @@ def test_cli_and_settings_precisions_match_the_classifier() -> None:
     from typing import get_args
 
     from pipeline.cli.sentiment import PRECISION_CHOICES
-    from pipeline.sentiment.classifier import PRECISIONS
+    from pipeline.score.classifier import PRECISIONS
     from pipeline.settings import Settings
 
     assert PRECISION_CHOICES == PRECISIONS

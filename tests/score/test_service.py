@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,9 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.db.models import Article, Feed, SentimentScore
-from pipeline.errors import ModelError
-from pipeline.scoring import resolve_model_path, score_pending
-from pipeline.settings import released_model_dir
+from pipeline.score.registry import released_model
+from pipeline.score.service import score_pending
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -73,7 +71,7 @@ def count_scores(db, version: str | None = None) -> int:
 
 
 def test_scores_every_article_once_across_pages(db, settings, monkeypatch) -> None:
-    monkeypatch.setattr("pipeline.scoring.PAGE_SIZE", 7)
+    monkeypatch.setattr("pipeline.score.service.PAGE_SIZE", 7)
     seed_articles(db, 30)
     clf = KeywordClassifier("kw-1")
     report = score_pending(db, settings, classifier=clf, now=NOW)
@@ -95,22 +93,22 @@ def test_new_model_adds_scores_and_keeps_old(db, settings) -> None:
 
 
 def test_the_model_is_loaded_only_when_something_needs_scoring(db, settings, monkeypatch) -> None:
-    from pipeline.sentiment.classifier import model_version_of
+    from pipeline.score.loading import model_version_of
 
-    if released_model_dir() is None:
+    if released_model() is None:
         pytest.skip("no released model")
 
     def must_not_load(_settings, _path=None):
         raise AssertionError("the model was loaded with nothing to score")
 
-    monkeypatch.setattr("pipeline.scoring.load_classifier", must_not_load)
+    monkeypatch.setattr("pipeline.score.service.load_classifier", must_not_load)
     report = score_pending(db, settings)
-    assert report.scored == 0 and report.model_version == model_version_of(released_model_dir())
+    assert report.scored == 0 and report.model_version == model_version_of(released_model())
     seed_articles(db, 3)
     keyword = KeywordClassifier(report.model_version)
-    monkeypatch.setattr("pipeline.scoring.load_classifier", lambda _s, _path=None: keyword)
+    monkeypatch.setattr("pipeline.score.service.load_classifier", lambda _s, _path=None: keyword)
     assert score_pending(db, settings).scored == 3
-    monkeypatch.setattr("pipeline.scoring.load_classifier", must_not_load)
+    monkeypatch.setattr("pipeline.score.service.load_classifier", must_not_load)
     assert score_pending(db, settings).scored == 0  # all scored: no load again
 
 
@@ -120,31 +118,14 @@ def test_limit(db, settings) -> None:
     assert count_scores(db) == 4
 
 
-def test_model_resolution(settings, tmp_path) -> None:
-    explicit = settings.model_copy(update={"model_path": "/some/model"})
-    assert resolve_model_path(explicit) == "/some/model"
-    promoted_dir = tmp_path / "promoted"
-    promoted_dir.mkdir()
-    settings.promoted_model_file.parent.mkdir(parents=True)
-    settings.promoted_model_file.write_text(json.dumps({"path": str(promoted_dir)}))
-    assert resolve_model_path(settings) == str(promoted_dir)
-    settings.promoted_model_file.write_text("{broken")
-    with pytest.raises(ModelError, match="not a valid promotion record"):
-        resolve_model_path(settings)
-    settings.promoted_model_file.unlink()
-    released = released_model_dir()
-    if released is not None:
-        assert resolve_model_path(settings) == str(released)
-
-
 @pytest.mark.parametrize("precision", ["auto", "fp32", "bf16", "int8"])
 def test_model_precision_setting_reaches_the_classifier(settings, precision) -> None:
     import torch
 
-    from pipeline.scoring import load_classifier
-    from pipeline.sentiment.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_has_native_bf16
+    from pipeline.score.service import load_classifier
 
-    if released_model_dir() is None:
+    if released_model() is None:
         pytest.skip("no released model")
     if torch.cuda.is_available():
         pytest.skip("checks the CPU paths; on a GPU auto is fp16 and int8 is refused")
