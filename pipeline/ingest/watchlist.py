@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigError
+from pipeline.settings import is_email_address
 
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("ticker", "name")
 OPTIONAL_COLUMNS = ("aliases", "subscribers")
 TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
-EMAIL_RE = re.compile(r"^[^@\s,;|]+@[^@\s,;|]+\.[^@\s,;|]+$")
 # "Acme Corp." is written "Acme" as often as not; the suffix is dropped for matching.
 CORPORATE_SUFFIX = re.compile(
     r",?\s+(?:Inc|Incorporated|Corp|Corporation|Co|Company|Ltd|Limited|plc|PLC|LLC|L\.P|LP|AG|SA|NV|"
@@ -142,7 +142,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
         if ticker in companies:
             raise ConfigError(f"watchlist {path} line {lineno}: ticker {ticker} is listed twice")
         subscribers = _split(values.get("subscribers"))
-        bad = [s for s in subscribers if not EMAIL_RE.match(s)]
+        bad = [s for s in subscribers if not is_email_address(s)]
         if bad:
             raise ConfigError(
                 f"watchlist {path} line {lineno}: subscriber '{bad[0]}' of {ticker} is not an email address"
