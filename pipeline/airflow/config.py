@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from pipeline.alerts.transports.smtp import smtp_from_connection
 from pipeline.errors import ConfigError
 from pipeline.settings import ENV_PREFIX, Settings, check_renamed_keys, load_settings
 
@@ -83,45 +84,6 @@ def database_url_from_connection(conn: ConnectionLike) -> str:
         query={"host": conn.host} if socket_dir else {},
     )
     return url.render_as_string(hide_password=False)
-
-
-def smtp_from_connection(conn: ConnectionLike) -> dict[str, Any]:
-    """Settings from an Airflow ``smtp`` connection.
-
-    Its extras follow the SMTP provider (``disable_ssl``, ``disable_tls``, ``from_email``,
-    ``timeout``) so the connection form in the UI works; an explicit ``security`` extra
-    ('starttls' | 'ssl' | 'none') wins.
-    """
-    extra = conn.extra_dejson or {}
-    values: dict[str, Any] = {}
-    if conn.host:
-        values["smtp_host"] = conn.host
-    if conn.port:
-        values["smtp_port"] = conn.port
-    if conn.login:
-        values["smtp_user"] = conn.login
-    if conn.password:
-        values["smtp_password"] = conn.password
-    if "security" in extra:
-        values["smtp_security"] = extra["security"]
-    elif not _truthy(extra.get("disable_ssl", False)):
-        # The provider's default is implicit TLS (SMTP_SSL).
-        values["smtp_security"] = "ssl"
-    elif not _truthy(extra.get("disable_tls", False)):
-        values["smtp_security"] = "starttls"
-    else:
-        values["smtp_security"] = "none"
-    if extra.get("from_email"):
-        values["smtp_from"] = extra["from_email"]
-    if extra.get("timeout"):
-        values["smtp_timeout_s"] = float(extra["timeout"])
-    return values
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
 
 
 def _env_has(name: str) -> bool:

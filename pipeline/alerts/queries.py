@@ -27,7 +27,8 @@ ScopeId = tuple[str, str]  # (scope_type, scope_key); the market's key is ""
 
 SCOPE_TYPES = ("ticker", "source", "tag", "market")
 
-_SOURCE_NAME = "coalesce(nullif(f.name, ''), f.url)"
+#: SQL for a source's name as alerts show it (the feed's name, else its URL); ``f`` is ``feeds``.
+SOURCE_NAME_SQL = "coalesce(nullif(f.name, ''), f.url)"
 
 _SCORED = """
 a AS (
@@ -60,7 +61,7 @@ UNION ALL
 SELECT 'ticker', e.ticker, x.bucket, {_AGG}
 FROM x JOIN article_entities e ON e.article_id = x.id GROUP BY e.ticker, x.bucket
 UNION ALL
-SELECT 'source', {_SOURCE_NAME}, x.bucket, {_AGG}
+SELECT 'source', {SOURCE_NAME_SQL}, x.bucket, {_AGG}
 FROM x JOIN feeds f ON f.id = x.feed_id GROUP BY 2, x.bucket
 UNION ALL
 SELECT 'tag', t.tag, x.bucket, {_AGG}
@@ -125,7 +126,7 @@ def _scope_filter(scope_type: str) -> str:
     if scope_type == "ticker":
         return "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id AND e.ticker = :key)"
     if scope_type == "source":
-        return f"AND {_SOURCE_NAME} = :key"
+        return f"AND {SOURCE_NAME_SQL} = :key"
     if scope_type == "tag":
         return "AND :key = ANY(f.tags)"
     return ""
@@ -145,7 +146,7 @@ def top_headlines(
     scope_type, key = scope
     exclude = _EXCLUDE_TICKERS if exclude_tickers else ""
     sql = f"""
-    SELECT a.id, a.title, a.url, a.published_at, {_SOURCE_NAME} AS source, s.label, s.p_negative
+    SELECT a.id, a.title, a.url, a.published_at, {SOURCE_NAME_SQL} AS source, s.label, s.p_negative
     FROM articles a
     JOIN feeds f ON f.id = a.feed_id
     JOIN LATERAL (
@@ -204,7 +205,7 @@ def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
     filters = {
         "ticker": "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
         f"AND e.ticker = {_literal(key)})",
-        "source": f"AND {_SOURCE_NAME} = {_literal(key)}",
+        "source": f"AND {SOURCE_NAME_SQL} = {_literal(key)}",
         "tag": f"AND {_literal(key)} = ANY(f.tags)",
         "market": "",
     }

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from pipeline.alerts.queries import _SOURCE_NAME
+from pipeline.alerts.queries import SOURCE_NAME_SQL
 from pipeline.trends.queries import known_tickers
 
 # Named as alerts name a source, by the same expression.
-_SOURCES = text(f"SELECT f.id, {_SOURCE_NAME} AS source FROM feeds AS f ORDER BY f.id")
+_SOURCES = text(f"SELECT f.id, {SOURCE_NAME_SQL} AS source FROM feeds AS f ORDER BY f.id")
 _TAGS = text("SELECT DISTINCT unnest(tags) AS tag FROM feeds ORDER BY tag")
 
 

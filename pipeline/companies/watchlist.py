@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigError
+from pipeline.settings import is_email_address
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ OPTIONAL_COLUMNS = (
 YES = frozenset({"yes", "y", "true", "1", "x"})
 NO = frozenset({"", "no", "n", "false", "0"})
 TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-&]{0,15}$")  # NSE writes M&M, L&TFH
-EMAIL_RE = re.compile(r"^[^@\s,;|]+@[^@\s,;|]+\.[^@\s,;|]+$")
 # "Acme Corp." is written "Acme" as often as not; the suffix is dropped for matching.
 CORPORATE_SUFFIX = re.compile(
     r",?\s+(?:Inc|Incorporated|Corp|Corporation|Co|Company|Ltd|Limited|plc|PLC|LLC|L\.P|LP|AG|SA|NV|"
@@ -188,7 +188,7 @@ def load_watchlist(path: str | Path, *, what: str = "watchlist") -> Watchlist:
                 f"{what} {path} line {lineno}: exclude '{values['exclude']}' of {ticker} is not yes or no"
             )
         subscribers = _split(values.get("subscribers"))
-        bad = [s for s in subscribers if not EMAIL_RE.match(s)]
+        bad = [s for s in subscribers if not is_email_address(s)]
         if bad:
             raise ConfigError(
                 f"{what} {path} line {lineno}: subscriber '{bad[0]}' of {ticker} is not an email address"

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline.alerts.transports.base import Capabilities, OutcomeUnknown, Outgoing
 from pipeline.alerts.transports.registry import register
@@ -63,12 +63,50 @@ def smtp_params(settings: Settings, *, airflow_conn_id: str = "smtp_default") ->
     return params
 
 
-def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
-    """Read an Airflow 3 ``smtp`` connection when running inside Airflow; None otherwise.
+def smtp_from_connection(conn: Any) -> dict[str, Any]:
+    """Settings (``smtp_*`` names) from an Airflow ``smtp`` connection: the one reader of it.
 
-    Extras follow the SMTP provider: ``disable_ssl`` (SSL is its default), ``disable_tls``,
-    ``from_email``, ``timeout``.
+    Its extras follow the SMTP provider (``disable_ssl``, ``disable_tls``, ``from_email``,
+    ``timeout``) so the connection form in the UI works; an explicit ``security`` extra
+    ('starttls' | 'ssl' | 'none') wins.
     """
+    extra = conn.extra_dejson or {}
+    values: dict[str, Any] = {}
+    if conn.host:
+        values["smtp_host"] = conn.host
+    if conn.port:
+        values["smtp_port"] = conn.port
+    if conn.login:
+        values["smtp_user"] = conn.login
+    if conn.password:
+        values["smtp_password"] = conn.password
+    if "security" in extra:
+        values["smtp_security"] = extra["security"]
+    elif not _truthy(extra.get("disable_ssl", False)):
+        # The provider's default is implicit TLS (SMTP_SSL).
+        values["smtp_security"] = "ssl"
+    elif not _truthy(extra.get("disable_tls", False)):
+        values["smtp_security"] = "starttls"
+    else:
+        values["smtp_security"] = "none"
+    if extra.get("from_email"):
+        values["smtp_from"] = extra["from_email"]
+    if extra.get("timeout"):
+        values["smtp_timeout_s"] = float(extra["timeout"])
+    return values
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+_DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+
+def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
+    """Read an Airflow 3 ``smtp`` connection when running inside Airflow; None otherwise."""
     # Only inside an Airflow process: importing Airflow elsewhere is slow and writes config.
     if "airflow" not in sys.modules:
         return None
@@ -81,24 +119,18 @@ def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
     except Exception as exc:  # not in a task, or no such connection
         log.debug("no Airflow connection %s: %s", conn_id, exc)
         return None
-    extra = conn.extra_dejson or {}
-    if not conn.host:
+    values = smtp_from_connection(conn)
+    if "smtp_host" not in values:
         return None
-    if not extra.get("disable_ssl", False):
-        security = "ssl"
-    elif not extra.get("disable_tls", False):
-        security = "starttls"
-    else:
-        security = "none"
-    default_port = {"ssl": 465, "starttls": 587, "none": 25}[security]
+    security = values["smtp_security"]
     return SmtpParams(
-        host=conn.host,
-        port=int(conn.port or default_port),
+        host=values["smtp_host"],
+        port=int(values.get("smtp_port") or _DEFAULT_PORTS.get(security, 587)),
         security=security,
-        user=conn.login or None,
-        password=conn.password or None,
-        from_addr=extra.get("from_email") or settings.smtp_from,
-        timeout_s=float(extra.get("timeout", settings.smtp_timeout_s)),
+        user=values.get("smtp_user"),
+        password=values.get("smtp_password"),
+        from_addr=values.get("smtp_from", settings.smtp_from),
+        timeout_s=values.get("smtp_timeout_s", settings.smtp_timeout_s),
         origin=f"airflow connection {conn_id}",
     )
 
