@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pipeline.ingest.watchlist import load_watchlist
 
 from pipeline.alerts.recipients import PLACEHOLDER_RECIPIENT, load_routing
 from pipeline.errors import ConfigError
-from pipeline.ingest.watchlist import load_watchlist
 from pipeline.settings import is_email_address
 
 
