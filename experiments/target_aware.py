@@ -34,7 +34,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline.score.target import STYLES, encode_target_inputs, format_target_input  # noqa: E402
+from pipeline.score.target import DEFAULT_STYLE, STYLES, encode_target_inputs, format_target_input  # noqa: E402
 from pipeline.sentiment.data import (  # noqa: E402
     ID2LABEL,
     LABEL2ID,
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True)
     p.add_argument("--init", default="released", help="released, base, or a model folder")
-    p.add_argument("--style", choices=STYLES, default="segment")
+    p.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE)
     p.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     p.add_argument("--synthetic", type=int, default=3000, help="synthetic mixed headlines (2 rows each)")
     p.add_argument("--tfns-fraction", type=float, default=1.0, help="share of TFNS train rows used")

@@ -1,14 +1,17 @@
 """How a (text, target) pair is put to the target-aware sentiment model.
 
-The model is one ``AutoModelForSequenceClassification``: for a target it reads the text
-as the first segment and the target's mention as the second (``[CLS] text [SEP] target
-[SEP]``), so it answers "what is the sentiment of this text *for this target*". A text
-without a target is one segment, exactly as the article-level model reads it, so scoring
-whole texts keeps working with the same weights.
+The model is one ``AutoModelForSequenceClassification`` that answers "what is the
+sentiment of this text *for this target*". The target's mention is marked inside the text
+(``Tesla jumps, while << Ford >> slumps on recall``), so the model reads the clause around
+it; a target the text does not contain (a ticker for a name) goes as a second segment
+(``[CLS] text [SEP] target [SEP]``). A text without a target is one plain segment, exactly
+as the article-level model reads it, so scoring whole texts keeps working with the same
+weights.
 
-The ``markers`` style (the mention wrapped in ``<< >>`` inside the text) was measured as
-the alternative (docs/model-target-aware.md); the default is the one the release uses.
-Training imports this module so that the model learns the input it is served.
+Markers against a second segment only, measured on SEntFiN test rows, are in
+docs/model-target-aware.md: with the same training budget markers learned the target
+far faster (mixed-row accuracy 0.67 against 0.50). Training imports this module so that
+the model learns exactly the input it is served.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 Style = Literal["segment", "markers"]
 STYLES: tuple[str, ...] = ("segment", "markers")
-DEFAULT_STYLE: Style = "segment"
+DEFAULT_STYLE: Style = "markers"
 OPEN_MARK, CLOSE_MARK = "<<", ">>"
 # A target is a mention (a company name, ticker, index, ...), never a paragraph: longer
 # input is cut so that the text, not the target, keeps the token budget.

@@ -21,10 +21,15 @@ def test_no_target_is_the_article_input() -> None:
 @pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
 def test_blank_target_scores_the_whole_text(blank: str) -> None:
     assert format_target_input(HEADLINE, blank) == (HEADLINE, None)
+    assert format_target_input(HEADLINE, blank, "segment") == (HEADLINE, None)
 
 
 def test_segment_style_puts_the_mention_second() -> None:
-    assert format_target_input(HEADLINE, "  Ford ") == (HEADLINE, "Ford")
+    assert format_target_input(HEADLINE, "  Ford ", "segment") == (HEADLINE, "Ford")
+
+
+def test_default_style_is_markers() -> None:
+    assert format_target_input(HEADLINE, "Ford") == format_target_input(HEADLINE, "Ford", "markers")
 
 
 def test_normalise_target_collapses_whitespace_and_caps_length() -> None:
@@ -91,7 +96,7 @@ class _WordTokenizer:
 def test_encode_mixes_one_and_two_segment_rows() -> None:
     tok = _WordTokenizer()
     batch = encode_target_inputs(
-        tok, [format_target_input(HEADLINE, "Ford"), format_target_input("Markets calm")], 64
+        tok, [format_target_input(HEADLINE, "Ford", "segment"), format_target_input("Markets calm")], 64
     )
     assert batch["input_ids"].shape[0] == 2
     # The pair row marks its target as segment 1; the single row has no segment 1 at all.
@@ -108,7 +113,9 @@ def test_encode_with_the_real_tokenizer_keeps_the_target_as_segment_two() -> Non
     if not (model_dir / "tokenizer.json").is_file():
         pytest.skip("released model not in this tree")
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-    batch = encode_target_inputs(tok, [format_target_input(HEADLINE, "Ford"), (HEADLINE, None)], 64)
+    batch = encode_target_inputs(
+        tok, [format_target_input(HEADLINE, "Ford", "segment"), (HEADLINE, None)], 64
+    )
     first = tok.decode(batch["input_ids"][0][batch["attention_mask"][0].bool()])
     assert first.endswith("[SEP] ford [SEP]")
     assert batch["token_type_ids"][1].sum().item() == 0
