@@ -6,6 +6,7 @@
   Face sequence classifier (the one loader serving, the gate, releases and training share).
 - :mod:`pipeline.score.classifier`: inference (windows, precision, article scores).
 - :mod:`pipeline.score.service`: the score stage (``score_pending``).
+- :mod:`pipeline.score.target`: how a text is scored for one company (the mention marked).
 
 Serving imports nothing from the training lab (:mod:`pipeline.sentiment`); the lab imports
 serving (tests/score/test_layering.py enforces it). Importing this package loads no model

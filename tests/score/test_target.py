@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.score.target import (
+    CLOSE_MARK,
+    OPEN_MARK,
+    encode_target_inputs,
+    format_target_input,
+    normalise_target,
+)
+
+HEADLINE = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+
+
+def test_no_target_is_the_article_input() -> None:
+    assert format_target_input(HEADLINE) == (HEADLINE, None)
+    assert format_target_input(HEADLINE, None, "markers") == (HEADLINE, None)
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
+def test_blank_target_scores_the_whole_text(blank: str) -> None:
+    assert format_target_input(HEADLINE, blank) == (HEADLINE, None)
+    assert format_target_input(HEADLINE, blank, "segment") == (HEADLINE, None)
+
+
+def test_segment_style_puts_the_mention_second() -> None:
+    assert format_target_input(HEADLINE, "  Ford ", "segment") == (HEADLINE, "Ford")
+
+
+def test_default_style_is_markers() -> None:
+    assert format_target_input(HEADLINE, "Ford") == format_target_input(HEADLINE, "Ford", "markers")
+
+
+def test_normalise_target_collapses_whitespace_and_caps_length() -> None:
+    assert normalise_target("Bank  of\nAmerica") == "Bank of America"
+    assert len(normalise_target("x" * 500) or "") == 100
+
+
+def test_markers_wrap_the_first_whole_word_mention_case_insensitively() -> None:
+    first, second = format_target_input(HEADLINE, "ford", "markers")
+    assert second is None
+    assert (
+        first
+        == f"Tesla shares jump after record deliveries, while {OPEN_MARK} Ford {CLOSE_MARK} slumps on recall"
+    )
+
+
+def test_markers_do_not_match_inside_a_word() -> None:
+    text = "Fordham University report lifts Ford"
+    first, _ = format_target_input(text, "Ford", "markers")
+    assert first == f"Fordham University report lifts {OPEN_MARK} Ford {CLOSE_MARK}"
+
+
+def test_markers_fall_back_to_a_second_segment_for_an_absent_mention() -> None:
+    assert format_target_input(HEADLINE, "TSLA", "markers") == (HEADLINE, "TSLA")
+
+
+def test_unknown_style_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="segment, markers"):
+        format_target_input(HEADLINE, "Ford", "brackets")  # type: ignore[arg-type]
+
+
+class _WordTokenizer:
+    """A tiny stand-in with the Hugging Face call shapes the encoder uses (no model files)."""
+
+    pad_token_id = 0
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+
+    def _ids(self, text: str) -> list[int]:
+        return [self.vocab.setdefault(w, len(self.vocab) + 3) for w in text.split()]
+
+    def __call__(self, first: str, second: str | None = None, truncation=None, max_length: int = 512):
+        ids = [1, *self._ids(first), 2]
+        types = [0] * len(ids)
+        if second is not None:
+            extra = [*self._ids(second), 2]
+            ids += extra
+            types += [1] * len(extra)
+        ids, types = ids[:max_length], types[:max_length]
+        return {"input_ids": ids, "token_type_ids": types, "attention_mask": [1] * len(ids)}
+
+    def pad(self, features, padding=True, return_tensors="pt"):
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        out = {}
+        for key in ("input_ids", "token_type_ids", "attention_mask"):
+            fill = self.pad_token_id if key == "input_ids" else 0
+            out[key] = torch.tensor([f[key] + [fill] * (width - len(f[key])) for f in features])
+        return out
+
+
+def test_encode_mixes_one_and_two_segment_rows() -> None:
+    tok = _WordTokenizer()
+    batch = encode_target_inputs(
+        tok, [format_target_input(HEADLINE, "Ford", "segment"), format_target_input("Markets calm")], 64
+    )
+    assert batch["input_ids"].shape[0] == 2
+    # The pair row marks its target as segment 1; the single row has no segment 1 at all.
+    assert batch["token_type_ids"][0].max().item() == 1
+    assert batch["token_type_ids"][1].max().item() == 0
+    assert batch["attention_mask"][1].sum().item() == 4
+
+
+def test_encode_with_the_real_tokenizer_keeps_the_target_as_segment_two() -> None:
+    transformers = pytest.importorskip("transformers")
+    from pathlib import Path
+
+    model_dir = Path(__file__).resolve().parents[2] / "models" / "finsent-minilm-v1"
+    if not (model_dir / "tokenizer.json").is_file():
+        pytest.skip("released model not in this tree")
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    batch = encode_target_inputs(
+        tok, [format_target_input(HEADLINE, "Ford", "segment"), (HEADLINE, None)], 64
+    )
+    first = tok.decode(batch["input_ids"][0][batch["attention_mask"][0].bool()])
+    assert first.endswith("[SEP] ford [SEP]")
+    assert batch["token_type_ids"][1].sum().item() == 0
