@@ -13,7 +13,7 @@ and the gate's sentence-level sets (FPB-50, FPB-all, the headline check) next to
 released model, all measured here by the same code. Writes ``result.json`` into --out
 and appends one line to ``runs/target/results.jsonl``.
 
-    nice -n 19 python experiments/target_aware.py --name R1 --init released --style segment
+    nice -n 19 python -m pipeline.sentiment.target_experiment --name R1 --init released --style segment
 """
 
 from __future__ import annotations
@@ -24,25 +24,21 @@ import json
 import logging
 import math
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from pipeline.score.target import DEFAULT_STYLE, STYLES, encode_target_inputs, format_target_input  # noqa: E402
-from pipeline.sentiment.data import (  # noqa: E402
-    ID2LABEL,
-    LABEL2ID,
+from pipeline.paths import MODELS_DIR, REPO_ROOT, SHARED_DATA_DIR
+from pipeline.score.labels import ID2LABEL, LABEL2ID
+from pipeline.score.target import DEFAULT_STYLE, STYLES, encode_target_inputs, format_target_input
+from pipeline.sentiment.data import (
     load_benchmarks,
     load_sources,
     stratified_split,
 )
-from pipeline.sentiment.entity_data import (  # noqa: E402
+from pipeline.sentiment.entity_data import (
     SENTFIN_FILE,
     EntityRow,
     read_sentfin,
@@ -50,12 +46,12 @@ from pipeline.sentiment.entity_data import (  # noqa: E402
     split_by_text,
     synthetic_mixed,
 )
-from pipeline.sentiment.evaluate import compute_metrics  # noqa: E402
-from pipeline.sentiment.headlines import SPLIT_SEED, VAL_FRACTION  # noqa: E402
+from pipeline.sentiment.evaluate import compute_metrics
+from pipeline.sentiment.headlines import SPLIT_SEED, VAL_FRACTION
 
 logger = logging.getLogger("target_aware")
 
-RELEASED = REPO_ROOT / "models" / "finsent-minilm-v1"
+RELEASED = MODELS_DIR / "finsent-minilm-v1"
 RUNS = REPO_ROOT / "runs" / "target"
 EVAL_MAX_LENGTH = 128  # the gate scores sentences at 128 tokens
 
@@ -71,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", required=True)
     p.add_argument("--init", default="released", help="released, base, or a model folder")
     p.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE)
-    p.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    p.add_argument("--data-dir", type=Path, default=SHARED_DATA_DIR)
     p.add_argument("--synthetic", type=int, default=3000, help="synthetic mixed headlines (2 rows each)")
     p.add_argument("--tfns-fraction", type=float, default=1.0, help="share of TFNS train rows used")
     p.add_argument("--distill-alpha", type=float, default=0.5, help="sentence rows: weight of the teacher")
