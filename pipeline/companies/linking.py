@@ -54,6 +54,8 @@ TOKEN_RE = re.compile(r"\w+|[&'.\-!]")
 SEP = "\x1f"
 # Before a word, these end a sentence (or a headline part): its capital letter proves nothing.
 SENTENCE_ENDS = frozenset('.!?:;"“”(|[–—-\n')
+# What separates the companies of a list: "Walmart, Costco and Target".
+LIST_GAPS = frozenset({",", "&", "and", ", and", "/", ";"})
 MOSTLY_UPPER_MIN_LETTERS = 12
 TITLE_CASE_SHARE = 0.6
 BARE_TICKER_MIN = 3
@@ -210,7 +212,11 @@ class TickerLinker:
                 key = SEP.join(words[i : i + k])
                 name = self._exact.get(key)
                 if name is None and key.isupper():
-                    name = self._upper.get(key)
+                    # "AMEX" the exchange is not "Amex": one word in capitals counts only in a
+                    # shouted headline; "MORGAN STANLEY" anywhere.
+                    if shouting is None and k == 1:
+                        shouting = _mostly_upper(text)
+                    name = self._upper.get(key) if (k > 1 or shouting) else None
                 if name is not None:
                     hit = _Hit(
                         name.ticker, name.how, toks[i][1], toks[i + k - 1][2], name.policy, i, i + k - 1
@@ -245,7 +251,11 @@ class TickerLinker:
         n = len(toks)
         headline_end = text.find("\n")
         headline_end = len(text) if headline_end < 0 else headline_end
-        title_case = _title_case(text[:headline_end])
+        # Company names are capitalised anyway: they do not make a headline Title Case.
+        named = {i for h in found for i in range(h.first, h.last + 1)}
+        title_case = _title_case(
+            " ".join(w for i, w in enumerate(words) if i not in named and toks[i][1] < headline_end)
+        )
         shouting = _mostly_upper(text)
         sure = set(strong) | {self._canonical(h.ticker)[0] for h in found if h.policy in ("plain", "ticker")}
 
@@ -274,11 +284,41 @@ class TickerLinker:
                 k -= 1
             return k < 0 or text[k] in SENTENCE_ENDS
 
+        def inside_other_name(h: _Hit) -> bool:
+            """Whether a capitalised word mid-sentence comes first: "Madison Square",
+            "Vahur Kraft" (a Title Case headline says nothing)."""
+            if not h.first or (title_case and h.start < headline_end) or shouting:
+                return False
+            prev = words[h.first - 1]
+            if not (prev[:1].isupper() and prev.isalpha() and not prev.isupper()):
+                return False
+            if text[toks[h.first - 1][2] : h.start].strip():
+                return False  # "Amazon, Alphabet": a comma between is a list, not one name
+            k = toks[h.first - 1][1] - 1
+            while k >= 0 and text[k] in " \t":
+                k -= 1
+            return not (k < 0 or text[k] in SENTENCE_ENDS) and prev.lower() not in guards.DESCRIPTORS
+
+        def initials(h: _Hit) -> bool:
+            """ "BP Singh": two capitals, then a capitalised word that is no company word."""
+            name = words[h.first] if h.first == h.last else ""
+            if len(name) > 2 or not name.isupper() or h.last + 1 >= n:
+                return False
+            if title_case and h.start < headline_end:
+                return False
+            nxt = words[h.last + 1]
+            return (
+                nxt[:1].isupper()
+                and nxt.isalpha()
+                and not nxt.isupper()
+                and nxt.lower() not in guards.COMPANY_FOLLOWERS
+            )
+
         kept: list[_Hit | None] = []
         for h in found:
             ok = True
             name = " ".join(words[h.first : h.last + 1]).lower()
-            if (name, after(h)) in guards.DIFFERENT_THINGS:
+            if (name, after(h)) in guards.DIFFERENT_THINGS or initials(h):
                 ok = False
             elif h.policy == "context":
                 ok = self._canonical(h.ticker)[0] in strong or (
@@ -294,10 +334,13 @@ class TickerLinker:
                         and before(h) in guards.FIRST_NAMES_AND_TITLES
                     )
                     or (h.first > 1 and before(h) == "." and before(h, 2) in guards.FIRST_NAMES_AND_TITLES)
+                    or inside_other_name(h)
                     or after(h) in guards.PERSON_FOLLOWERS
                 )
             elif h.policy == "word":
-                ok = self._canonical(h.ticker)[0] in sure or company_words(h) or not capital_proves_nothing(h)
+                ok = self._canonical(h.ticker)[0] in sure or (
+                    company_words(h) or not (capital_proves_nothing(h) or inside_other_name(h))
+                )
             kept.append(h if ok else None)
         # "JPMorgan, Citi and Target beat estimates": a word name in a list of companies
         # is a company too.
@@ -309,12 +352,8 @@ class TickerLinker:
                     if not 0 <= other_idx < len(found) or kept[other_idx] is None:
                         continue
                     other = found[other_idx]
-                    gap = (
-                        words[other.last + 1 : h.first]
-                        if other_idx < idx
-                        else words[h.last + 1 : other.first]
-                    )
-                    if gap and all(g in (",", "&", "and") for g in gap) and len(gap) <= 2:
+                    gap = text[other.end : h.start] if other_idx < idx else text[h.end : other.start]
+                    if gap.strip().lower() in LIST_GAPS:
                         kept[idx] = h
                         break
         return [h for h in kept if h is not None]
