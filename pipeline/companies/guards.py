@@ -150,3 +150,33 @@ WORD_TICKERS = frozenset(
         "VMC", "OMC", "CCI", "STT", "IEX", "CCL", "CHRW", "ETR", "HAL", "HIG", "SPY", "QQQ",
     }
 )  # fmt: skip
+
+# A company followed by these speaks about another one: "UBS upgrades Orbix", "JPMorgan
+# analysts said". It stays linked, as a passing mention.
+ANALYST_ACTIONS = frozenset(
+    {
+        "upgrades", "downgrades", "initiates", "reiterates", "resumes", "assumes", "reinstates",
+        "analyst", "analysts", "strategist", "strategists", "economist", "economists",
+    }
+)  # fmt: skip
+# ... and these, when a price target or rating follows: "Barclays trims Pinnacle price
+# target", "Moody's places Voltara on review", "Morgan Stanley kept its rating".
+TARGET_MOVES = frozenset(
+    {
+        "raises", "lifts", "boosts", "hikes", "ups", "cuts", "trims", "lowers", "slashes", "sets",
+        "kept", "keeps", "maintains", "affirms", "places", "puts", "assigns", "starts", "moves",
+    }
+)  # fmt: skip
+TARGET_WORDS = frozenset(
+    {
+        "pt",
+        "rating",
+        "ratings",
+        "review",
+        "overweight",
+        "underweight",
+        "outperform",
+        "underperform",
+        "coverage",
+    }
+)

@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from pipeline.companies import guards
@@ -62,6 +63,7 @@ BARE_TICKER_MIN = 3
 
 RANK = {"exchange": 0, "ric": 1, "cashtag": 2, "name": 3, "alias": 4, "ticker": 5}
 STRONG = frozenset({"exchange", "ric", "cashtag"})
+SOURCE_RELEVANCE = 10
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class _Hit:
     policy: str = "plain"
     first: int = -1  # token range, for names
     last: int = -1
+    source: bool = False  # the company speaks about others: "UBS upgrades Orbix"
 
 
 def _tokens(text: str) -> list[str]:
@@ -341,6 +344,8 @@ class TickerLinker:
                 ok = self._canonical(h.ticker)[0] in sure or (
                     company_words(h) or not (capital_proves_nothing(h) or inside_other_name(h))
                 )
+            if ok:
+                h.source = _is_source(lower, h.first, h.last) or _is_attribution(text, h, headline_end)
             kept.append(h if ok else None)
         # "JPMorgan, Citi and Target beat estimates": a word name in a list of companies
         # is a company too.
@@ -368,10 +373,14 @@ class TickerLinker:
             if old is None or RANK[h.how] < RANK[old[0].how]:
                 best[ticker] = (h, company)
         order = sorted(spans, key=lambda t: min(spans[t]))
+        # A broker or rating agency that only speaks about other companies ("UBS upgrades
+        # Orbix", "... - BofA") is linked, as a passing mention: it is not the story.
+        sources = {t for t in order if all(h.source for h in hits if self._canonical(h.ticker)[0] == t)}
+        subjects = [t for t in order if t not in sources]
         headline_end = text.find("\n")
         headline_end = len(text) if headline_end < 0 else headline_end
         matches = []
-        for rank, ticker in enumerate(order):
+        for ticker in order:
             hit, company = best[ticker]
             starts = spans[ticker]
             first = min(starts)
@@ -379,10 +388,12 @@ class TickerLinker:
                 first_at=first,
                 mentions=len(starts),
                 in_headline=first < headline_end,
-                order=rank,
-                companies=len(order),
+                order=subjects.index(ticker) if ticker in subjects else len(subjects),
+                companies=len(subjects),
                 text_length=len(text),
             )
+            if ticker in sources:
+                score = min(score, SOURCE_RELEVANCE)
             first_hit = min(
                 (h for h in hits if self._canonical(h.ticker)[0] == ticker), key=lambda h: h.start
             )
@@ -402,6 +413,29 @@ class TickerLinker:
         before = text[max(0, start - 40) : start]
         after = text[end : end + 40]
         return bool(SHARE_CONTEXT.search(before) or SHARE_CONTEXT.search(after))
+
+
+def _is_source(lower: list[str], first: int, last: int) -> bool:
+    """Whether the words after a mention make the company a source of views on others:
+    "Goldman Sachs trims Granite Peak price target", "JPMorgan analysts said"."""
+    nxt = lower[last + 1] if last + 1 < len(lower) else ""
+    if nxt in guards.ANALYST_ACTIONS:
+        return True
+    if nxt in guards.TARGET_MOVES:
+        window = lower[last + 2 : last + 10]
+        return any(w in guards.TARGET_WORDS for w in window) or any(
+            a == "price" and b == "target" for a, b in pairwise(window)
+        )
+    return False
+
+
+def _is_attribution(text: str, hit: _Hit, headline_end: int) -> bool:
+    """Whether the mention is a headline's closing attribution: "Nvidia set for gains - BofA"."""
+    if hit.start >= headline_end:
+        return False
+    before = text[max(0, hit.start - 3) : hit.start]
+    rest = URL_RE.sub("", text[hit.end : headline_end]).strip(" .…)")
+    return before.rstrip().endswith(("-", "–", "—", "|")) and not rest and hit.start > 0
 
 
 def _mostly_upper(text: str) -> bool:
