@@ -62,7 +62,6 @@ TITLE_CASE_SHARE = 0.6
 BARE_TICKER_MIN = 3
 
 RANK = {"exchange": 0, "ric": 1, "cashtag": 2, "name": 3, "alias": 4, "ticker": 5}
-STRONG = frozenset({"exchange", "ric", "cashtag"})
 SOURCE_RELEVANCE = 10
 
 
