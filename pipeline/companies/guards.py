@@ -83,6 +83,8 @@ DIFFERENT_THINGS = frozenset(
         ("shell", "company"), ("shell", "companies"), ("apple", "daily"), ("amazon", "rainforest"),
         ("target", "date"), ("target", "price"), ("target", "prices"), ("target", "rate"),
         ("carnival", "cruise"), ("porsche", "se"), ("ford", "foundation"), ("the hartford", "courant"),
+        ("adp", "news"), ("gm", "of"),
+        ("lloyds", "steel"), ("square", "garden"), ("square", "enix"),
         ("bayer", "leverkusen"), ("siemens", "healthineers"), ("mitsubishi", "motors"),
     }
 )  # fmt: skip
@@ -108,7 +110,8 @@ COMPANY_FOLLOWERS = frozenset(
         "hits", "sets", "gets", "nabs", "lands", "delays", "pushes", "opens", "closes", "pays",
         "offers", "ends", "halts", "suspends", "bets", "signs", "seeks", "struggles", "extends",
         "expands", "shuts", "shutters", "reaches", "strikes", "partners", "teams", "joins",
-        "initiated", "valuation", "reveals", "unveiled", "considers", "explores", "readies",
+        "initiated", "valuation", "moves", "makes", "takes", "gives", "reveals", "unveiled",
+        "considers", "explores", "readies",
     }
 )  # fmt: skip
 # Words before a name that say it is a company ("retailer Target", "exchange operator
@@ -144,5 +147,36 @@ WORD_TICKERS = frozenset(
         "B", "E", "CB", "CF", "CI", "CL", "DD", "DE", "DG", "EG", "GD", "GE", "GL", "GM", "HP",
         "KO", "KR", "LH", "MU", "NI", "RF", "RL", "TD", "TM", "UL", "VZ", "WM", "BN",
         "RY", "DB", "JD", "LI", "BX", "BR", "BG", "CAH", "AME", "WEC", "DTE", "AEE", "NEE",
+        "VMC", "OMC", "CCI", "STT", "IEX", "CCL", "CHRW", "ETR", "HAL", "HIG", "SPY", "QQQ",
     }
 )  # fmt: skip
+
+# A company followed by these speaks about another one: "UBS upgrades Orbix", "JPMorgan
+# analysts said". It stays linked, as a passing mention.
+ANALYST_ACTIONS = frozenset(
+    {
+        "upgrades", "downgrades", "initiates", "reiterates", "resumes", "assumes", "reinstates",
+        "analyst", "analysts", "strategist", "strategists", "economist", "economists",
+    }
+)  # fmt: skip
+# ... and these, when a price target or rating follows: "Barclays trims Pinnacle price
+# target", "Moody's places Voltara on review", "Morgan Stanley kept its rating".
+TARGET_MOVES = frozenset(
+    {
+        "raises", "lifts", "boosts", "hikes", "ups", "cuts", "trims", "lowers", "slashes", "sets",
+        "kept", "keeps", "maintains", "affirms", "places", "puts", "assigns", "starts", "moves",
+    }
+)  # fmt: skip
+TARGET_WORDS = frozenset(
+    {
+        "pt",
+        "rating",
+        "ratings",
+        "review",
+        "overweight",
+        "underweight",
+        "outperform",
+        "underperform",
+        "coverage",
+    }
+)

@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from pipeline.companies import guards
@@ -54,12 +55,14 @@ TOKEN_RE = re.compile(r"\w+|[&'.\-!]")
 SEP = "\x1f"
 # Before a word, these end a sentence (or a headline part): its capital letter proves nothing.
 SENTENCE_ENDS = frozenset('.!?:;"“”(|[–—-\n')
+# What separates the companies of a list: "Walmart, Costco and Target".
+LIST_GAPS = frozenset({",", "&", "and", ", and", "/", ";"})
 MOSTLY_UPPER_MIN_LETTERS = 12
 TITLE_CASE_SHARE = 0.6
 BARE_TICKER_MIN = 3
 
 RANK = {"exchange": 0, "ric": 1, "cashtag": 2, "name": 3, "alias": 4, "ticker": 5}
-STRONG = frozenset({"exchange", "ric", "cashtag"})
+SOURCE_RELEVANCE = 10
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class _Hit:
     policy: str = "plain"
     first: int = -1  # token range, for names
     last: int = -1
+    source: bool = False  # the company speaks about others: "UBS upgrades Orbix"
 
 
 def _tokens(text: str) -> list[str]:
@@ -210,7 +214,11 @@ class TickerLinker:
                 key = SEP.join(words[i : i + k])
                 name = self._exact.get(key)
                 if name is None and key.isupper():
-                    name = self._upper.get(key)
+                    # "AMEX" the exchange is not "Amex": one word in capitals counts only in a
+                    # shouted headline; "MORGAN STANLEY" anywhere.
+                    if shouting is None and k == 1:
+                        shouting = _mostly_upper(text)
+                    name = self._upper.get(key) if (k > 1 or shouting) else None
                 if name is not None:
                     hit = _Hit(
                         name.ticker, name.how, toks[i][1], toks[i + k - 1][2], name.policy, i, i + k - 1
@@ -245,7 +253,11 @@ class TickerLinker:
         n = len(toks)
         headline_end = text.find("\n")
         headline_end = len(text) if headline_end < 0 else headline_end
-        title_case = _title_case(text[:headline_end])
+        # Company names are capitalised anyway: they do not make a headline Title Case.
+        named = {i for h in found for i in range(h.first, h.last + 1)}
+        title_case = _title_case(
+            " ".join(w for i, w in enumerate(words) if i not in named and toks[i][1] < headline_end)
+        )
         shouting = _mostly_upper(text)
         sure = set(strong) | {self._canonical(h.ticker)[0] for h in found if h.policy in ("plain", "ticker")}
 
@@ -274,11 +286,41 @@ class TickerLinker:
                 k -= 1
             return k < 0 or text[k] in SENTENCE_ENDS
 
+        def inside_other_name(h: _Hit) -> bool:
+            """Whether a capitalised word mid-sentence comes first: "Madison Square",
+            "Vahur Kraft" (a Title Case headline says nothing)."""
+            if not h.first or (title_case and h.start < headline_end) or shouting:
+                return False
+            prev = words[h.first - 1]
+            if not (prev[:1].isupper() and prev.isalpha() and not prev.isupper()):
+                return False
+            if text[toks[h.first - 1][2] : h.start].strip():
+                return False  # "Amazon, Alphabet": a comma between is a list, not one name
+            k = toks[h.first - 1][1] - 1
+            while k >= 0 and text[k] in " \t":
+                k -= 1
+            return not (k < 0 or text[k] in SENTENCE_ENDS) and prev.lower() not in guards.DESCRIPTORS
+
+        def initials(h: _Hit) -> bool:
+            """ "BP Singh": two capitals, then a capitalised word that is no company word."""
+            name = words[h.first] if h.first == h.last else ""
+            if len(name) > 2 or not name.isupper() or h.last + 1 >= n:
+                return False
+            if title_case and h.start < headline_end:
+                return False
+            nxt = words[h.last + 1]
+            return (
+                nxt[:1].isupper()
+                and nxt.isalpha()
+                and not nxt.isupper()
+                and nxt.lower() not in guards.COMPANY_FOLLOWERS
+            )
+
         kept: list[_Hit | None] = []
         for h in found:
             ok = True
             name = " ".join(words[h.first : h.last + 1]).lower()
-            if (name, after(h)) in guards.DIFFERENT_THINGS:
+            if (name, after(h)) in guards.DIFFERENT_THINGS or initials(h):
                 ok = False
             elif h.policy == "context":
                 ok = self._canonical(h.ticker)[0] in strong or (
@@ -294,10 +336,15 @@ class TickerLinker:
                         and before(h) in guards.FIRST_NAMES_AND_TITLES
                     )
                     or (h.first > 1 and before(h) == "." and before(h, 2) in guards.FIRST_NAMES_AND_TITLES)
+                    or inside_other_name(h)
                     or after(h) in guards.PERSON_FOLLOWERS
                 )
             elif h.policy == "word":
-                ok = self._canonical(h.ticker)[0] in sure or company_words(h) or not capital_proves_nothing(h)
+                ok = self._canonical(h.ticker)[0] in sure or (
+                    company_words(h) or not (capital_proves_nothing(h) or inside_other_name(h))
+                )
+            if ok:
+                h.source = _is_source(lower, h.first, h.last) or _is_attribution(text, h, headline_end)
             kept.append(h if ok else None)
         # "JPMorgan, Citi and Target beat estimates": a word name in a list of companies
         # is a company too.
@@ -309,12 +356,8 @@ class TickerLinker:
                     if not 0 <= other_idx < len(found) or kept[other_idx] is None:
                         continue
                     other = found[other_idx]
-                    gap = (
-                        words[other.last + 1 : h.first]
-                        if other_idx < idx
-                        else words[h.last + 1 : other.first]
-                    )
-                    if gap and all(g in (",", "&", "and") for g in gap) and len(gap) <= 2:
+                    gap = text[other.end : h.start] if other_idx < idx else text[h.end : other.start]
+                    if gap.strip().lower() in LIST_GAPS:
                         kept[idx] = h
                         break
         return [h for h in kept if h is not None]
@@ -329,10 +372,14 @@ class TickerLinker:
             if old is None or RANK[h.how] < RANK[old[0].how]:
                 best[ticker] = (h, company)
         order = sorted(spans, key=lambda t: min(spans[t]))
+        # A broker or rating agency that only speaks about other companies ("UBS upgrades
+        # Orbix", "... - BofA") is linked, as a passing mention: it is not the story.
+        sources = {t for t in order if all(h.source for h in hits if self._canonical(h.ticker)[0] == t)}
+        subjects = [t for t in order if t not in sources]
         headline_end = text.find("\n")
         headline_end = len(text) if headline_end < 0 else headline_end
         matches = []
-        for rank, ticker in enumerate(order):
+        for ticker in order:
             hit, company = best[ticker]
             starts = spans[ticker]
             first = min(starts)
@@ -340,10 +387,12 @@ class TickerLinker:
                 first_at=first,
                 mentions=len(starts),
                 in_headline=first < headline_end,
-                order=rank,
-                companies=len(order),
+                order=subjects.index(ticker) if ticker in subjects else len(subjects),
+                companies=len(subjects),
                 text_length=len(text),
             )
+            if ticker in sources:
+                score = min(score, SOURCE_RELEVANCE)
             first_hit = min(
                 (h for h in hits if self._canonical(h.ticker)[0] == ticker), key=lambda h: h.start
             )
@@ -363,6 +412,29 @@ class TickerLinker:
         before = text[max(0, start - 40) : start]
         after = text[end : end + 40]
         return bool(SHARE_CONTEXT.search(before) or SHARE_CONTEXT.search(after))
+
+
+def _is_source(lower: list[str], first: int, last: int) -> bool:
+    """Whether the words after a mention make the company a source of views on others:
+    "Goldman Sachs trims Granite Peak price target", "JPMorgan analysts said"."""
+    nxt = lower[last + 1] if last + 1 < len(lower) else ""
+    if nxt in guards.ANALYST_ACTIONS:
+        return True
+    if nxt in guards.TARGET_MOVES:
+        window = lower[last + 2 : last + 10]
+        return any(w in guards.TARGET_WORDS for w in window) or any(
+            a == "price" and b == "target" for a, b in pairwise(window)
+        )
+    return False
+
+
+def _is_attribution(text: str, hit: _Hit, headline_end: int) -> bool:
+    """Whether the mention is a headline's closing attribution: "Nvidia set for gains - BofA"."""
+    if hit.start >= headline_end:
+        return False
+    before = text[max(0, hit.start - 3) : hit.start]
+    rest = URL_RE.sub("", text[hit.end : headline_end]).strip(" .…)")
+    return before.rstrip().endswith(("-", "–", "—", "|")) and not rest and hit.start > 0
 
 
 def _mostly_upper(text: str) -> bool:

@@ -10,8 +10,9 @@ Computed from where and how often the company is mentioned in the article's link
 
 A company named in the headline of a one-company story scores 80 or more; the second of
 two companies in a headline about 50; a single mention late in a long summary that names
-other companies first scores under 10. ``PASSING_MENTION`` is the line below which a link
-is a passing mention (trends and alerts leave those out).
+other companies first scores under 10. A broker or rating agency that only speaks about
+another company ("UBS upgrades Orbix") is capped at 10 by the linker. ``PASSING_MENTION``
+is the line below which a link is a passing mention (trends and alerts leave those out).
 """
 
 from __future__ import annotations

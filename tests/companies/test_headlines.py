@@ -168,3 +168,24 @@ def test_mixed_headlines_keep_the_order_and_rank_relevance(linker):
     matches = linker.link("Tesla shares jump after record deliveries, while Ford slumps on recall")
     assert [m.ticker for m in matches] == ["TSLA", "F"]
     assert matches[0].relevance > matches[1].relevance >= 40
+
+
+SENTENCES_NOT_LINKED = [
+    "( ADP News ) - Finnish construction company Outotec said today it won an order",
+    "Their Madison Square Garden division owns the New York Knicks",
+    "According to the CEO of Nordea Bank Estonia Vahur Kraft, the stores will open",
+    "Budget to focus on long-term performance: BP Singh, Pramerica",
+    "David Lau appointed GM of Singapore Airlines in India",
+    "Protalix BioTherapeutics Inc ( AMEX : PLX ) published a prospectus",
+    "Lloyds Steel Q1 net loss widens",
+]
+
+
+@pytest.mark.parametrize("text", SENTENCES_NOT_LINKED, ids=[t[:40] for t in SENTENCES_NOT_LINKED])
+def test_other_proper_names_that_contain_a_company_name(linker, text):
+    assert [t for t in tickers(linker, text) if t != "PLX"] == []
+
+
+def test_capitals_count_for_names_of_two_words_or_in_a_shouted_headline(linker):
+    assert tickers(linker, "Form SC 13G TOP SHIPS INC. Filed by: MORGAN STANLEY") == ["MS"]
+    assert tickers(linker, "TARGET TO CUT 1,800 JOBS AT HEADQUARTERS") == ["TGT"]

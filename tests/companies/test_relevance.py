@@ -28,3 +28,18 @@ def test_headline_story_versus_passing_mention():
     assert scores["F"] < 10 < PASSING_MENTION  # named once, last, in a long summary
     two = {m.ticker: m.relevance for m in linker.link("JPMorgan, Citi beat estimates")}
     assert two["JPM"] > two["C"] >= 40  # both in the headline; the first named counts more
+
+
+def test_a_broker_that_speaks_about_another_company_is_a_passing_mention():
+    linker = TickerLinker(load_universe("sp500"))
+
+    def scores(text: str) -> dict[str, int]:
+        return {m.ticker: m.relevance for m in linker.link(text)}
+
+    upgrade = scores("Morgan Stanley upgrades Nvidia to Overweight\nJPMorgan analysts said demand is strong")
+    assert upgrade["NVDA"] >= 70 and upgrade["MS"] < PASSING_MENTION and upgrade["JPM"] < PASSING_MENTION
+    assert scores("Goldman Sachs trims Apple price target")["GS"] < PASSING_MENTION
+    assert scores("Nvidia set for gaming tailwinds - BofA")["BAC"] < PASSING_MENTION
+    # A company acting on its own forecast is the story, not a source.
+    assert scores("Apple cuts iPhone production forecast")["AAPL"] >= 80
+    assert scores("Goldman Sachs beats estimates on trading")["GS"] >= 80

@@ -164,3 +164,28 @@ def test_companies_command_says_where_the_universe_came_from(settings, tmp_path,
     monkeypatch.setenv("FINSENT_UNIVERSE", str(tmp_path / "nope.csv"))
     bad = CliRunner().invoke(cli, ["companies"])
     assert bad.exit_code != 0 and "nope.csv does not exist" in bad.output and "Traceback" not in bad.output
+
+
+def test_feeds_relink_uses_the_configured_universe(db, settings, database_url, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([rss_item("a", "JPMorgan, Citi beat estimates", guid="a", when=NOW)]))
+    with db.transaction() as session:
+        add_feeds(session, [str(feed)])
+    ingest(db, settings.model_copy(update={"universe": "watchlist"}), now=NOW)
+    monkeypatch.setenv("FINSENT_DATABASE_URL", database_url)
+    monkeypatch.setenv("FINSENT_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["feeds", "relink", "--no-refresh"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "relinked 1 articles: 2 links added, 0 removed" in result.output
+    monkeypatch.setenv("FINSENT_UNIVERSE", "watchlist")  # and back: the bundled companies unlinked
+    narrowed = CliRunner().invoke(cli, ["feeds", "relink", "--watchlist", str(tmp_path / "w.csv")])
+    assert narrowed.exit_code != 0 and "does not exist" in narrowed.output
+    (tmp_path / "w.csv").write_text("ticker,name\nVLTA,Voltara Motors Inc.\n")
+    narrowed = CliRunner().invoke(
+        cli, ["feeds", "relink", "--no-refresh", "--watchlist", str(tmp_path / "w.csv")]
+    )
+    assert "relinked 1 articles: 0 links added, 2 removed" in narrowed.output
