@@ -2,7 +2,7 @@
 
 Alembic migrations in ``pipeline/db/migrations`` are the source of truth for the live
 schema; these models mirror them (a test checks that autogenerate finds no difference).
-See ``docs`` in README.md ("Schema design for tens of millions of scores") for the why.
+See docs/database.md ("Schema design for tens of millions of scores") for the why.
 """
 
 from __future__ import annotations

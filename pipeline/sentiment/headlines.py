@@ -3,7 +3,7 @@
 FPB, the benchmark of record, is sentences from company reports; FinSent scores news
 headlines. The TFNS rows that split seed 42 holds out (``data.headline_heldout``) are a
 second test in that register. A model chosen on FPB alone can be much worse on headlines
-(the model card's A2: best FPB test numbers, 13 points worse on these rows), which users
+(A2 in docs/model-experiments.md: best FPB test numbers, 13 points worse on these rows), which users
 would pay for in false alarms, so the evaluation gate guards against a headline regression.
 
 A score on rows a model trained on, or was selected on, says nothing, so every checkpoint

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, TextClause, text
 
 from pipeline.errors import FinSentError
+from pipeline.paths import REPO_ROOT
 
-COOKBOOK_PATH = Path(__file__).resolve().parents[2] / "sql" / "cookbook.sql"
+COOKBOOK_PATH = REPO_ROOT / "sql" / "cookbook.sql"
 
 _NAME = re.compile(r"^-- name: ([a-z0-9_]+)\s*$", re.MULTILINE)
 _PARAM = re.compile(r":'([a-z_][a-z0-9_]*)'")

@@ -31,8 +31,8 @@ from pipeline.alerts.delivery import deliver_pending
 from pipeline.alerts.evaluate import evaluate
 from pipeline.cli import cli
 from pipeline.db.models import AlertDelivery
+from pipeline.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Pa55-w0rd-that-must-never-show"
 #: Short, so a stalling server costs the suite about a second per test.
 TIMEOUT_S = 0.5

@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from pipeline.db.engine import make_engine
 from pipeline.db.migrate import current_revision, head_revision
+from pipeline.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.paths import MODELS_DIR
 from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
 
-RELEASE = Path(__file__).resolve().parents[2] / "models" / "finsent-minilm-v1"
+RELEASE = MODELS_DIR / "finsent-minilm-v1"
 NOTES_HEADING = "## About this release"
 SECTIONS = ("## Intended use", "## Evaluation", "## Training data", "## Limitations", "## Reproduce")
 

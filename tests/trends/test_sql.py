@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 from trends_helpers import NOW, TODAY, at, clear_trends, seed
 
+from pipeline.paths import REPO_ROOT as REPO
 from pipeline.trends.rollups import refresh_rollups
 
-REPO = Path(__file__).resolve().parents[2]
 MIGRATION = REPO / "pipeline" / "db" / "migrations" / "versions" / "0003_trends.py"
 
 VIEWS = {

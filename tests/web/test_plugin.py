@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from pipeline.paths import REPO_ROOT
+
 PLUGINS_FOLDER = REPO_ROOT / "docker" / "plugins"
 
 

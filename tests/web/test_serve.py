@@ -13,7 +13,7 @@ import httpx
 import pytest
 from alerts_helpers import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from pipeline.paths import REPO_ROOT
 
 
 def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
