@@ -1,4 +1,7 @@
-"""The fault suite: every test under tests/faults/ carries the ``faults`` marker.
+"""The fault suite: every test under tests/faults/ carries the ``faults`` and ``slow`` markers.
+
+They are ``slow`` too because the suite takes minutes (real servers, timeouts, subprocesses),
+so the fast lane (``-m "not slow and not integration"``) leaves them to the full suite.
 
 These tests attack FinSent as a hostile web and a careless operator would (servers that store
 then stall, connections dropped mid-transaction, kill -9 at the worst moment, two first runs at
@@ -15,3 +18,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/tests/faults/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.faults)
+            item.add_marker(pytest.mark.slow)
