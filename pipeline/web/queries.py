@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from pipeline.alerts.queries import _SOURCE_NAME
+from pipeline.alerts.queries import SOURCE_NAME_SQL
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
 from pipeline.trends.queries import Granularity, Scope, Trend, TrendPoint, bucket_start
@@ -102,7 +102,7 @@ _COMPANY_HEADLINES = text(
         ORDER BY e.published_at DESC, e.article_id DESC
         LIMIT :limit OFFSET :offset
     )
-    SELECT a.id, a.title, a.url, a.published_at, {_SOURCE_NAME} AS source, a.is_novel,
+    SELECT a.id, a.title, a.url, a.published_at, {SOURCE_NAME_SQL} AS source, a.is_novel,
            s.label, s.p_negative, s.p_neutral, s.p_positive, s.model_version
     FROM page e
     JOIN articles a ON a.id = e.article_id

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pipeline.ingest.watchlist import load_watchlist
 
 from pipeline.alerts.recipients import PLACEHOLDER_RECIPIENT, load_routing
+from pipeline.companies.watchlist import load_watchlist
 from pipeline.errors import ConfigError
 from pipeline.settings import is_email_address
 
