@@ -42,9 +42,17 @@ DEFAULT_ARGS = {
     default_args=DEFAULT_ARGS,
     tags=["finsent", "model"],
     doc_md=__doc__,
+    # Training options are declared once, in pipeline.sentiment.config.TrainConfig: these
+    # params only name a recipe and what to override; the task validates them there.
     params={
-        "epochs": Param(6, type="integer", minimum=1, maximum=50, description="Training epochs."),
-        "max_steps": Param(0, type="integer", minimum=0, description="Stop after N steps (0 = off)."),
+        "recipe": Param(
+            "",
+            type="string",
+            description="Recipe: a name in recipes/ or a path; empty: TrainConfig's defaults.",
+        ),
+        "epochs": Param(None, type=["null", "integer"], description="Override the recipe's epochs."),
+        "max_steps": Param(None, type=["null", "integer"], description="Stop after N steps (0 = off)."),
+        "options": Param({}, type="object", description="Other training options to override, by name."),
     },
 )
 def finsent_finetune():
@@ -58,9 +66,9 @@ def finsent_finetune():
 
         context = get_current_context()
         params = context["params"]
-        return finetune_train(
-            context["run_id"], epochs=int(params["epochs"]), max_steps=int(params["max_steps"])
-        )
+        overrides = dict(params["options"] or {})
+        overrides.update({k: params[k] for k in ("epochs", "max_steps") if params[k] is not None})
+        return finetune_train(context["run_id"], recipe=params["recipe"] or None, **overrides)
 
     @task(
         queue=TRAIN_QUEUE,

@@ -177,14 +177,19 @@ def finetune_dir(settings: Settings, run_id: str) -> Path:
 
 
 @airflow_errors
-def finetune_train(run_id: str, *, settings: Settings | None = None, **overrides: Any) -> str:
+def finetune_train(
+    run_id: str, *, settings: Settings | None = None, recipe: str | None = None, **overrides: Any
+) -> str:
     """Fine-tune on the configured labelled data; returns the candidate's folder.
 
-    ``overrides`` are TrainConfig fields (the DAG's params), checked by TrainConfig itself.
-    A retry after the checkpoint was written (e.g. the gate failed) does not train again.
+    ``recipe`` names a recipe file (a path, or a name in ``recipes/``) whose values start the
+    run; ``overrides`` (the DAG's params) are TrainConfig fields that win over it. Both are
+    checked by TrainConfig itself, so the DAG repeats no option, default or range. A retry
+    after the checkpoint was written (e.g. the gate failed) does not train again.
     """
     from pipeline.errors import ConfigError
-    from pipeline.sentiment.config import TrainConfig
+    from pipeline.paths import RECIPES_DIR
+    from pipeline.sentiment.config import TrainConfig, load_recipe
     from pipeline.sentiment.train import train
 
     settings = _settings(settings)
@@ -195,9 +200,16 @@ def finetune_train(run_id: str, *, settings: Settings | None = None, **overrides
     unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
     if unknown:
         raise ConfigError(f"fine-tune params {', '.join(unknown)} are not training options", stage="train")
-    config = TrainConfig(
-        data_dir=settings.training_data_dir, out_dir=out_dir, progress=False, **overrides
-    ).validate("fine-tune param")
+    values: dict[str, Any] = {}
+    if recipe:
+        path = Path(recipe).expanduser()
+        if not path.suffix and not path.exists():
+            path = RECIPES_DIR / f"{recipe}.toml"
+        values = load_recipe(path)
+    values.update(overrides)
+    # Where the run reads and writes is the deployment's, whatever the recipe says.
+    values.update(data_dir=settings.training_data_dir, out_dir=out_dir, progress=False)
+    config = TrainConfig(**values).validate("fine-tune param")
     try:
         result = train(config)
     except (FileNotFoundError, ValueError) as exc:

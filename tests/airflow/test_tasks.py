@@ -101,3 +101,17 @@ def test_a_model_promoted_by_the_finetune_dag_is_what_scoring_uses(settings, tmp
     (candidate / "config.json").write_text("{}")
     write_promotion(settings.data_dir, candidate)
     assert resolve_model_path(settings) == str(candidate.resolve())
+
+
+def test_finetune_reads_a_recipe_and_refuses_a_bad_one_in_one_line(settings, tmp_path) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"no-such-recipe\.toml does not exist"):
+        finetune_train("manual__r1", settings=settings, recipe="no-such-recipe")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochz = 3\n")
+    with pytest.raises(AirflowFailException, match=r"unknown key 'epochz' \(did you mean 'epochs'\?\)"):
+        finetune_train("manual__r2", settings=settings, recipe=str(bad))
+    # A DAG override is checked by TrainConfig's own range, not by a copy in the DAG.
+    with pytest.raises(AirflowFailException, match="epochs"):
+        finetune_train("manual__r3", settings=settings, recipe="finsent-minilm-v1", epochs=0)
