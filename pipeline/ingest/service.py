@@ -20,7 +20,8 @@ from itertools import islice
 from sqlalchemy import or_, select, text
 
 from pipeline.companies.linking import TickerLinker
-from pipeline.companies.watchlist import Watchlist, load_watchlist
+from pipeline.companies.universe import companies_for
+from pipeline.companies.watchlist import Watchlist
 from pipeline.db.engine import Database
 from pipeline.db.models import Feed
 from pipeline.ingest.fetch import Fetcher, utc_now
@@ -244,9 +245,9 @@ def ingest(
     """
     wall_clock = wall_clock or utc_now()
     now = now or wall_clock
-    if watchlist is None:
-        watchlist = load_watchlist(settings.watchlist_path) if settings.watchlist_path else Watchlist.empty()
-    linker = TickerLinker(watchlist)
+    # An explicit watchlist is the exact list to link with (callers that built their own);
+    # otherwise the configured universe, extended and overridden by the configured watchlist.
+    linker = TickerLinker(watchlist if watchlist is not None else companies_for(settings))
     policy = StorePolicy.from_settings(settings)
     requests = _requests(db, now=now, feed_ids=feed_ids)
     report = IngestReport(now=now)

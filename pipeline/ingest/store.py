@@ -575,6 +575,7 @@ def _store_articles(
                     "ticker": match.ticker,
                     "company": match.company,
                     "matched_by": match.matched_by,
+                    "relevance": match.relevance,
                     "published_at": published_at,
                 }
             )
