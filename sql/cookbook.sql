@@ -92,6 +92,7 @@ FROM article_entities e
 JOIN v_article_sentiment v ON v.article_id = e.article_id
 JOIN feeds f ON f.id = v.feed_id
 WHERE e.ticker = :'ticker'
+  AND (e.relevance IS NULL OR e.relevance >= 30)  -- not a passing mention (docs/companies.md)
   AND e.published_at >= :'since'::timestamptz
   AND v.label = 'negative'
   AND v.is_novel
@@ -139,6 +140,7 @@ LEFT JOIN LATERAL (
         JOIN v_article_sentiment v ON v.article_id = e.article_id
         WHERE h.scope_type = 'ticker'
           AND e.ticker = h.scope_key
+          AND (e.relevance IS NULL OR e.relevance >= 30)
           AND e.published_at >= h.window_start
           AND e.published_at < h.window_end
           AND v.label = 'negative'
@@ -269,6 +271,7 @@ FROM article_entities e
 JOIN v_article_sentiment v ON v.article_id = e.article_id
 JOIN feeds f ON f.id = v.feed_id
 WHERE e.ticker = :'ticker'
+  AND (e.relevance IS NULL OR e.relevance >= 30)  -- not a passing mention (docs/companies.md)
   AND e.published_at >= :'since'::timestamptz
 GROUP BY f.id, f.name
 ORDER BY negative_share DESC, articles DESC, f.id;

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.alerts.detect import Bucket
 from pipeline.alerts.params import AlertParams
+from pipeline.companies.relevance import counts_sql
 
 ScopeId = tuple[str, str]  # (scope_type, scope_key); the market's key is ""
 
@@ -54,12 +55,15 @@ x AS (
 
 _AGG = "count(*) AS volume, sum(x.neg * x.w) AS negatives, sum(x.w) AS weight"
 
+# A passing mention (relevance below the line) does not count for its company.
+COUNTS = counts_sql("e")
+
 _BUCKETS_SQL = f"""
 WITH {_SCORED}
 SELECT 'market' AS scope_type, '' AS scope_key, x.bucket, {_AGG} FROM x GROUP BY x.bucket
 UNION ALL
 SELECT 'ticker', e.ticker, x.bucket, {_AGG}
-FROM x JOIN article_entities e ON e.article_id = x.id GROUP BY e.ticker, x.bucket
+FROM x JOIN article_entities e ON e.article_id = x.id AND {COUNTS} GROUP BY e.ticker, x.bucket
 UNION ALL
 SELECT 'source', {SOURCE_NAME_SQL}, x.bucket, {_AGG}
 FROM x JOIN feeds f ON f.id = x.feed_id GROUP BY 2, x.bucket
@@ -124,7 +128,10 @@ def scope_series(
 
 def _scope_filter(scope_type: str) -> str:
     if scope_type == "ticker":
-        return "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id AND e.ticker = :key)"
+        return (
+            "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
+            f"AND e.ticker = :key AND {COUNTS})"
+        )
     if scope_type == "source":
         return f"AND {SOURCE_NAME_SQL} = :key"
     if scope_type == "tag":
@@ -204,7 +211,7 @@ def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
     scope_type, key = scope
     filters = {
         "ticker": "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
-        f"AND e.ticker = {_literal(key)})",
+        f"AND e.ticker = {_literal(key)} AND {COUNTS})",
         "source": f"AND {SOURCE_NAME_SQL} = {_literal(key)}",
         "tag": f"AND {_literal(key)} = ANY(f.tags)",
         "market": "",

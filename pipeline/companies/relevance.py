@@ -26,6 +26,13 @@ EARLY = 15
 PASSING_MENTION = 30
 
 
+def counts_sql(alias: str = "e") -> str:
+    """The SQL condition under which an ``article_entities`` link (``alias``) counts for its
+    company's trends and alerts: not a passing mention. Links stored before relevance
+    existed (NULL until ``finsent feeds relink``) count, as they always did."""
+    return f"({alias}.relevance IS NULL OR {alias}.relevance >= {PASSING_MENTION})"
+
+
 def relevance(
     *, first_at: int, mentions: int, in_headline: bool, order: int, companies: int, text_length: int
 ) -> int:

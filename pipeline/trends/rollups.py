@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
+from pipeline.companies.relevance import counts_sql
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
 
@@ -90,6 +91,9 @@ NEGATED_SUMS = ", ".join(f"-{c.strip()}" for c in SUMS.split(","))
 # The recomputed hours, inserted in time order (an hour's rows then share a few pages).
 # {track} either ends the statement or, for a delta update of the daily rollup, records the
 # new rows in trends_refresh_delta.
+# A passing mention (relevance below the line) does not count for its company.
+COUNTS = counts_sql("e")
+
 INSERT_HOURLY = f"""
 WITH cur AS ({{current}}),
 fresh AS (
@@ -100,7 +104,7 @@ fresh AS (
     FROM cur GROUP BY bucket, feed_id
     UNION ALL
     SELECT c.bucket, 'ticker', e.ticker, {AGGREGATES.format(c="c.")}
-    FROM cur c JOIN article_entities e ON e.article_id = c.id
+    FROM cur c JOIN article_entities e ON e.article_id = c.id AND {COUNTS}
     GROUP BY c.bucket, e.ticker
 ){{track}}
 """
