@@ -46,6 +46,7 @@ def add_article(
     is_novel: bool = True,
     confidence: float = 0.9,
     company: str | None = None,
+    relevance: dict[str, int] | None = None,
 ) -> int:
     n = next(_serial)
     seen = first_seen_at or published_at + timedelta(minutes=2)
@@ -68,6 +69,7 @@ def add_article(
                 ticker=ticker,
                 company=company,
                 matched_by="cashtag",
+                relevance=(relevance or {}).get(ticker),
                 published_at=published_at,
             )
         )
@@ -125,6 +127,8 @@ def add_burst(
     minutes: int = 50,
     company: str | None = None,
     title: str = "Bad news",
+    also: Iterable[str] = (),
+    relevance: dict[str, int] | None = None,
 ) -> list[int]:
     """``count`` articles in the ``minutes`` before ``end``, the first ``negatives`` negative."""
     ids = []
@@ -137,9 +141,10 @@ def add_burst(
                 published_at=published,
                 first_seen_at=min(published + timedelta(minutes=1), end),
                 label="negative" if i < negatives else "neutral",
-                tickers=[ticker] if ticker else [],
+                tickers=([ticker] if ticker else []) + list(also),
                 title=f"{title} {i}",
                 company=company,
+                relevance=relevance,
             )
         )
     return ids

@@ -70,6 +70,23 @@ def test_spike_fires_once_with_numbers_and_baseline(db, settings, wire):
     assert report.firing == later.firing == 1
 
 
+@pytest.mark.parametrize(("bystander_relevance", "fires_for"), [(10, ["ACME"]), (80, ["ACME", "BYST"])])
+def test_a_passing_mention_is_left_out_of_that_companys_alert(
+    db, settings, wire, bystander_relevance, fires_for
+):
+    """Bad news about ACME that names BYST in passing (relevance below the line) is ACME's
+    spike, not BYST's; the same stories about both (high relevance) are both companies'."""
+    _quiet_ticker(db, wire, "ACME")
+    _quiet_ticker(db, wire, "BYST")
+    with db.transaction() as s:
+        add_burst(
+            s, wire, ticker="ACME", end=NOW, count=12, negatives=10,
+            also=["BYST"], relevance={"ACME": 90, "BYST": bystander_relevance},
+        )  # fmt: skip
+    report = evaluate(db, settings, now=NOW)
+    assert sorted(n.scope_key for n in report.notices if n.kind == "fired") == fires_for
+
+
 def test_a_backfill_reports_what_was_firing_then(db, settings, wire):
     _quiet_ticker(db, wire)
     with db.transaction() as s:
