@@ -118,12 +118,14 @@ def test_database_down_is_one_line(runner: CliRunner) -> None:
     assert result.stderr.strip().count("\n") == 0
 
 
+@pytest.mark.slow
 def test_unmigrated_database_is_refused(runner: CliRunner, empty_database_url: str) -> None:
     result = runner.invoke(cli, ["feeds", "list"], env={"FINSENT_DATABASE_URL": empty_database_url})
     assert result.exit_code == 1
     assert "run `finsent db upgrade`" in result.stderr
 
 
+@pytest.mark.slow
 def test_every_command_brings_the_embedded_database_up_to_date(
     runner: CliRunner, empty_database_url: str
 ) -> None:

@@ -74,6 +74,7 @@ def test_run_refuses_unmigrated_external_database(empty_database_url: str, tmp_p
     )
 
 
+@pytest.mark.slow
 def test_run_with_a_wrong_model_path_is_one_line(db, database_url: str, tmp_path: Path) -> None:
     feed = tmp_path / "feed.xml"
     feed.write_text(

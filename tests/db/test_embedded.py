@@ -21,6 +21,7 @@ def embedded_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     return load_settings(data_dir=data_dir).settings
 
 
+@pytest.mark.slow
 def test_embedded_lifecycle(embedded_settings) -> None:
     pgdata = embedded_settings.embedded_pgdata
     with pytest.raises(SchemaError, match="finsent db upgrade"):
@@ -100,6 +101,7 @@ def test_a_data_dir_with_a_space_is_refused_before_starting(tmp_path: Path, monk
         open_database(settings)
 
 
+@pytest.mark.slow
 def test_a_killed_process_does_not_keep_the_server_running(tmp_path_factory: pytest.TempPathFactory):
     # A process killed while attached leaves its pid in pgserver's list; without pruning,
     # the next process to detach would not be the "last" and the server would run on.
@@ -122,6 +124,7 @@ def test_a_killed_process_does_not_keep_the_server_running(tmp_path_factory: pyt
     assert not (pgdata / "postmaster.pid").exists()
 
 
+@pytest.mark.slow
 def test_reopening_in_one_process_while_another_holds_the_server(tmp_path_factory: pytest.TempPathFactory):
     # pgserver keeps a closed handle cached when another process still uses the server; a
     # second open in this process used to get that stale handle without listing this pid,

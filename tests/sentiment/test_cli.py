@@ -113,6 +113,7 @@ def test_train_malformed_soft_targets_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_train_prints_the_gate_with_the_headline_check(tmp_path: Path) -> None:
     from pipeline.sentiment.gate import write_promotion
 
@@ -181,6 +182,7 @@ def test_read_text_lines_splits_every_line_ending_and_drops_the_bom() -> None:
     assert read_text_lines(io.BytesIO(raw)) == ["A  ", "B", "", "C", "D"]
 
 
+@pytest.mark.slow
 def test_train_overwrite_replaces_an_existing_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "m"
     args = ["--data-dir", str(DATA), "--source", "fpb-split", "--out", str(out)]
@@ -245,6 +247,7 @@ def test_crossfit_bad_arguments_are_one_line(tmp_path: Path, args: list[str], ne
     assert not (tmp_path / "cf").exists()
 
 
+@pytest.mark.slow
 def test_crossfit_cli_writes_one_soft_target_per_training_row(tmp_path: Path) -> None:
     train_args = ["--data-dir", str(DATA), "--source", "fpb-split", "--max-steps", "1"]
     train_args += ["--batch-size", "4", "--max-length", "16", "--val-fraction", "0.2", "--seed", "3"]
@@ -324,6 +327,7 @@ def test_eval_headlines_adds_the_tfns_heldout_rows(tiny_model: Path, tmp_path: P
     assert check["rows"] == len(rows) and check["blind"] == (check["seen_in_lineage"] == 0)
 
 
+@pytest.mark.slow
 def test_eval_headlines_blindness_counts_only_for_the_rows_it_was_recorded_for(tmp_path: Path) -> None:
     # The release's record names the real data's rows: on the fixture's rows it says nothing.
     from pipeline.score.registry import released_model
@@ -334,6 +338,7 @@ def test_eval_headlines_blindness_counts_only_for_the_rows_it_was_recorded_for(t
     assert "tfns-heldout: the model is of unknown blindness" in result.output
 
 
+@pytest.mark.slow
 def test_train_runs_a_recipe_and_records_its_values(tmp_path: Path) -> None:
     recipe = tmp_path / "smoke.toml"
     recipe.write_text(

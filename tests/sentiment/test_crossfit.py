@@ -26,6 +26,7 @@ def crossfit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_every_training_row_gets_exactly_one_heldout_soft_label(crossfit: Path) -> None:
     examples, _, _ = load_sources(["fpb-split"], DATA)
     train_idx, val_idx = stratified_split(examples, 0.2, seed=5)
@@ -43,6 +44,7 @@ def test_every_training_row_gets_exactly_one_heldout_soft_label(crossfit: Path) 
     assert len(read_soft_targets([str(crossfit / SOFT_TARGETS_FILE)])) == len(train_idx)
 
 
+@pytest.mark.slow
 def test_student_distils_from_soft_targets_and_records_them(crossfit: Path, tmp_path: Path) -> None:
     config = TrainConfig(
         data_dir=DATA,
@@ -78,6 +80,7 @@ def test_training_arguments_the_crossfit_owns_are_refused(
     assert not list(tmp_path.iterdir())  # nothing trained, nothing written
 
 
+@pytest.mark.slow
 def test_a_failing_fold_is_one_line_naming_its_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +118,7 @@ def test_repeated_texts_share_a_fold() -> None:
         assert not {examples[i].text for i in kept} & {examples[i].text for i in held}
 
 
+@pytest.mark.slow
 def test_distillation_targets_mask_precedence_and_split_guard(crossfit: Path, tmp_path: Path) -> None:
     import torch
 

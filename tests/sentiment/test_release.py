@@ -60,6 +60,7 @@ def served_scores(rows: list) -> tuple[str, float, float]:
     return clf.precision, accuracy_score(labels, preds), f1_score(labels, preds, average="macro")
 
 
+@pytest.mark.slow
 def test_released_model_on_fpb50() -> None:
     from pipeline.sentiment.data import load_benchmarks
 
@@ -71,6 +72,7 @@ def test_released_model_on_fpb50() -> None:
     assert macro_f1 >= measured_f1 - 0.01, (precision, macro_f1)
 
 
+@pytest.mark.slow
 def test_released_model_on_the_headline_check() -> None:
     from pipeline.sentiment.headlines import load_headline_rows
 
@@ -100,6 +102,7 @@ def test_release_records_that_its_lineage_never_trained_on_the_headline_rows() -
     assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 0
 
 
+@pytest.mark.slow
 def test_int8_stays_within_half_a_point_of_fp32() -> None:
     # The budget for a faster CPU path. int8 is opt-in, so the serving-path tests
     # above never load it; this keeps its recipe honest (it was 1.3 points down on headlines

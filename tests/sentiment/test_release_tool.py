@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from sentiment_helpers import DATA, tiny_config
@@ -14,6 +16,7 @@ from pipeline.sentiment.release import main
 from pipeline.sentiment.train import train
 
 
+@pytest.mark.slow
 def test_release_writes_fp16_weights_and_every_serving_precisions_numbers(tmp_path: Path) -> None:
     from safetensors import safe_open
 

@@ -66,6 +66,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_checkpoint_describes_itself(checkpoint: Path) -> None:
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
@@ -83,6 +84,7 @@ def test_checkpoint_describes_itself(checkpoint: Path) -> None:
     assert (checkpoint / "tokenizer.json").is_file() or (checkpoint / "vocab.txt").is_file()
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_and_predicts_labels_from_id2label(checkpoint: Path) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -96,6 +98,7 @@ def test_checkpoint_loads_and_predicts_labels_from_id2label(checkpoint: Path) ->
     assert all(r.label in {"negative", "neutral", "positive"} for r in results)
 
 
+@pytest.mark.slow
 def test_main_argv_entry_point(tmp_path: Path) -> None:
     rc = main(
         [
@@ -132,6 +135,7 @@ def test_param_groups_layer_decay() -> None:
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
+@pytest.mark.slow
 def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     config = tiny_config(tmp_path / "student", teachers=[str(checkpoint)], distill_alpha=0.7)
     result = train(config)
@@ -152,6 +156,7 @@ def test_distillation_from_teacher(checkpoint: Path, tmp_path: Path) -> None:
     assert info["base_model_weights_sha256"] == (weights_sha256(Path(base)) if Path(base).is_dir() else None)
 
 
+@pytest.mark.slow
 def test_split_seed_fixes_validation_rows_across_seeds(tmp_path: Path) -> None:
     def run(seed: int, split_seed: int | None) -> dict:
         config = TrainConfig(
@@ -176,6 +181,7 @@ def test_split_seed_fixes_validation_rows_across_seeds(tmp_path: Path) -> None:
     assert "--seed 2 " in card and "--split-seed 7 " in card
 
 
+@pytest.mark.slow
 def test_transfer_rows_train_on_the_teacher(checkpoint: Path, tmp_path: Path) -> None:
     aug = tmp_path / "aug.jsonl"
     build_transfer(["fpb-split"], DATA, aug, per_text=2, val_fraction=0.25, split_seed=42)
@@ -240,6 +246,7 @@ def test_teacher_runs_in_bf16_where_the_cpu_has_it_and_stays_close_to_fp32(
     assert (bf16 - fp32).abs().max() < 0.02
 
 
+@pytest.mark.slow
 def test_code_version_is_the_one_at_the_start_of_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -293,6 +300,7 @@ def test_transfer_rows_without_a_soft_target_and_bad_weights_are_refused(tmp_pat
         load_transfer(config, train_ex, val_ex)
 
 
+@pytest.mark.slow
 def test_teacher_sources_limit_which_rows_the_teacher_labels(checkpoint: Path) -> None:
     from pipeline.sentiment.train import distillation_targets
 
@@ -329,6 +337,7 @@ def headline_rows_in_training(sources: list[str], val_fraction: float, split_see
     return sum(ex.text in trained for ex in headline_heldout(DATA))
 
 
+@pytest.mark.slow
 def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> None:
     metrics = json.loads((checkpoint / "metrics.json").read_text())
     record = metrics["headline_check"]
@@ -341,6 +350,7 @@ def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> 
     assert "| tfns-heldout | 3 |" in card and "this model is blind" in card
 
 
+@pytest.mark.slow
 def test_headline_rows_seen_are_counted_and_passed_down_the_lineage(tmp_path: Path) -> None:
     # TFNS alone with split seed 7 puts two of the three headline rows in training.
     expected = headline_rows_in_training(["tfns"], 0.25, 7)
@@ -360,6 +370,7 @@ def test_headline_rows_seen_are_counted_and_passed_down_the_lineage(tmp_path: Pa
     assert lineage == expected + 1
 
 
+@pytest.mark.slow
 def test_selecting_on_the_headline_rows_is_recorded(tmp_path: Path) -> None:
     # FPB + TFNS with split seed 42 and fraction 0.1 holds the three headline rows out, but
     # --select-on all picks the best step with them.
@@ -401,6 +412,7 @@ def test_selection_source_refuses_a_name_that_is_not_a_training_source() -> None
         selection_source("fpb-splt", ["fpb-split"])
 
 
+@pytest.mark.slow
 def test_checkpoint_weights_are_as_readable_as_its_other_files(checkpoint: Path) -> None:
     # transformers writes model.safetensors 0600; other users (an Airflow worker) must read it.
     mode = (checkpoint / "config.json").stat().st_mode & 0o777
