@@ -286,7 +286,6 @@ class AlertDeliveryItem(Base):
     __table_args__ = (Index("ix_alert_delivery_items_alert_id", "alert_id"),)
 
 
-
 class Correction(Base):
     """An analyst's label for an article (or its mention of one company), against a model's.
 
@@ -328,6 +327,7 @@ class Correction(Base):
         Index("ix_corrections_corrected_at", "corrected_at"),
         {"comment": "analysts' corrections; the feedback training source (docs/feedback.md)"},
     )
+
 
 # --- trends rollups (migration 0003; the SQL, triggers and views are in sql/) ------------------
 

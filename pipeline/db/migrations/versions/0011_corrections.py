@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.Column("label", sa.String(16), nullable=False, comment="negative | neutral | positive"),
         sa.Column("corrected_by", sa.Text(), nullable=False, comment="free text: an email or a name"),
         sa.Column("corrected_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.CheckConstraint(
-            "label IN ('negative', 'neutral', 'positive')", name=op.f("ck_corrections_label")
-        ),
+        sa.CheckConstraint("label IN ('negative', 'neutral', 'positive')", name=op.f("ck_corrections_label")),
         sa.ForeignKeyConstraint(
             ["article_id"],
             ["articles.id"],
