@@ -13,11 +13,18 @@ from pipeline.feedback.corrections import (
     list_corrections,
     record,
 )
-from pipeline.feedback.export import FORMATS, training_examples, write_corrections, write_training_snapshot
+from pipeline.feedback.export import (
+    FORMATS,
+    SNAPSHOT_FILE,
+    training_examples,
+    write_corrections,
+    write_training_snapshot,
+)
 
 __all__ = [
     "FORMATS",
     "LABELS",
+    "SNAPSHOT_FILE",
     "CorrectionRow",
     "Recorded",
     "latest_for_articles",

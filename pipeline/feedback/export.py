@@ -21,6 +21,8 @@ from pipeline.feedback.corrections import CorrectionRow, list_corrections
 log = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "csv")
+# The snapshot's name in a training run's folder (finsent train, the fine-tune task).
+SNAPSHOT_FILE = "feedback.jsonl"
 COLUMNS = (
     "id",
     "article_id",
@@ -60,9 +62,8 @@ def training_examples(session: Session) -> list[dict]:
     return [{k: v for k, v in r.as_dict().items() if k not in PRIVATE} for r in rows]
 
 
-def write_training_snapshot(session: Session, path: Path) -> int:
-    """Write the training rows to ``path`` (JSON lines); returns how many."""
-    rows = training_examples(session)
+def write_training_snapshot(rows: list[dict], path: Path) -> int:
+    """Write ``training_examples`` rows to ``path`` (JSON lines); returns how many."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         for row in rows:

@@ -12,7 +12,13 @@ import pytest
 from trends_helpers import add_article, add_feed, add_score
 
 from pipeline.db.engine import Database
-from pipeline.feedback import list_corrections, record, write_corrections, write_training_snapshot
+from pipeline.feedback import (
+    list_corrections,
+    record,
+    training_examples,
+    write_corrections,
+    write_training_snapshot,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TITLE = 'Acme, "Beta" and\nnewlines: recall'
@@ -53,7 +59,7 @@ def test_nothing_to_export_is_empty_output(db: Database) -> None:
 def test_the_training_snapshot_leaves_out_who(corrected: Database, tmp_path: Path) -> None:
     path = tmp_path / "sub" / "feedback.jsonl"
     with corrected.session() as s:
-        assert write_training_snapshot(s, path) == 1
+        assert write_training_snapshot(training_examples(s), path) == 1
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
     assert row["title"] == TITLE and row["label"] == "negative"
     assert "corrected_by" not in row and "ann@example.com" not in path.read_text()
