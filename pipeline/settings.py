@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -191,6 +192,14 @@ class Settings(BaseSettings):
             "webhook (HTTP POST); e.g. smtp,webhook."
         ),
     )
+    web_url: str | None = Field(
+        default=None,
+        description=(
+            "Address of the web pages as analysts reach them (finsent serve, or Airflow's "
+            "/finsent/), e.g. https://finsent.example.com/: alert emails link each headline to "
+            "its correction form there. Unset: no links."
+        ),
+    )
 
     # --- email (SMTP) -------------------------------------------------------------
     smtp_host: str | None = Field(default=None, description="SMTP server host.")
@@ -261,6 +270,21 @@ class Settings(BaseSettings):
                 f"use one or more of {', '.join(sorted(known))}, comma-separated"
             )
         return ",".join(dict.fromkeys(names))
+
+    @field_validator("web_url", mode="after")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip()
+        parts = urlsplit(url)
+        bad = parts.query or parts.fragment or "@" in parts.netloc  # no credentials in emails
+        if parts.scheme not in ("http", "https") or not parts.netloc or bad:
+            raise ValueError(
+                f"{url!r} is not an http(s) address of the web pages (e.g. https://host/finsent/)"
+            )
+        # Links are joined below it: the base always ends in a slash.
+        return url if url.endswith("/") else url + "/"
 
     @field_validator("log_level", mode="before")
     @classmethod

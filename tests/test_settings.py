@@ -79,6 +79,19 @@ def test_alert_recipients_must_be_addresses(monkeypatch: pytest.MonkeyPatch) -> 
     assert "\n" not in message
 
 
+def test_web_url_is_unset_by_default_and_an_http_address_ending_in_a_slash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().settings.web_url is None
+    monkeypatch.setenv("FINSENT_WEB_URL", "https://finsent.example.com/finsent")
+    assert load_settings().settings.web_url == "https://finsent.example.com/finsent/"
+    for bad in ("javascript:alert(1)", "finsent.example.com", "https://u:p@host/", "https://h/?x=1"):
+        monkeypatch.setenv("FINSENT_WEB_URL", bad)
+        with pytest.raises(ConfigError, match="FINSENT_WEB_URL") as info:
+            load_settings()
+        assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("junk", ["desk@x.com; ops@x.com", "mailto:a@b.com", "a@b c.com", "Desk <a@b.com> x"])
 def test_a_recipient_the_mail_library_would_cut_short_is_refused(monkeypatch: pytest.MonkeyPatch, junk: str):
     # The mail library keeps the first address of such a value and drops the rest unsaid.

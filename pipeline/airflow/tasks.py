@@ -188,8 +188,10 @@ def finetune_train(
     after the checkpoint was written (e.g. the gate failed) does not train again.
     """
     from pipeline.errors import ConfigError
+    from pipeline.feedback import SNAPSHOT_FILE, training_examples, write_training_snapshot
     from pipeline.paths import RECIPES_DIR
     from pipeline.sentiment.config import TrainConfig, load_recipe
+    from pipeline.sentiment.data import FEEDBACK_SOURCE, parse_source_spec
     from pipeline.sentiment.train import train
 
     settings = _settings(settings)
@@ -210,6 +212,14 @@ def finetune_train(
     # Where the run reads and writes is the deployment's, whatever the recipe says.
     values.update(data_dir=settings.training_data_dir, out_dir=out_dir, progress=False)
     config = TrainConfig(**values).validate("fine-tune param")
+    if (
+        FEEDBACK_SOURCE in {parse_source_spec(spec)[0] for spec in config.sources}
+        and not config.feedback_file
+    ):
+        # Analysts' corrections as of this run, kept next to the checkpoint it trains.
+        with database(settings) as db, db.session() as session:
+            write_training_snapshot(training_examples(session), out_dir / SNAPSHOT_FILE)
+        config.feedback_file = str(out_dir / SNAPSHOT_FILE)
     try:
         result = train(config)
     except (FileNotFoundError, ValueError) as exc:

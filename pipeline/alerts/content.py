@@ -89,7 +89,16 @@ def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _text_item(item: dict[str, Any]) -> str:
+def correction_link(web_url: str | None, item: dict[str, Any], headline: dict[str, Any]) -> str | None:
+    """The headline's row on the alert's page, where its correction form is (FINSENT_WEB_URL
+    frozen in the payload); None without a web address or an article id."""
+    article = headline.get("article_id")
+    if not web_url or not isinstance(article, int) or not isinstance(item.get("alert_id"), int):
+        return None
+    return f"{web_url}alert/{item['alert_id']}#article-{article}"
+
+
+def _text_item(item: dict[str, Any], web_url: str | None = None) -> str:
     head = {"firing": "NEGATIVE SPIKE", "repeat": "STILL FIRING", "resolved": "RESOLVED"}[item["kind"]]
     lines = [f"{head}: {scope_label(item)}", ""]
     lines += [f"  {k}: {v}" for k, v in _numbers(item)]
@@ -100,11 +109,14 @@ def _text_item(item: dict[str, Any]) -> str:
             lines.append(f"    {h['source']}, {_when(h['published_at'])}, {h['p_negative']:.0%} negative")
             if h.get("url"):
                 lines.append(f"    {h['url']}")
+            link = correction_link(web_url, item, h)
+            if link:
+                lines.append(f"    Wrong label? {link}")
     lines += ["", "  SQL:", *("    " + line for line in item["sql"].splitlines())]
     return "\n".join(lines)
 
 
-def _html_item(item: dict[str, Any], cid: str | None) -> str:
+def _html_item(item: dict[str, Any], cid: str | None, web_url: str | None = None) -> str:
     e = html.escape
     color = "#1a7f37" if item["kind"] == "resolved" else "#cf222e"
     head = {"firing": "Negative spike", "repeat": "Still firing", "resolved": "Resolved"}[item["kind"]]
@@ -127,9 +139,11 @@ def _html_item(item: dict[str, Any], cid: str | None) -> str:
             title = e(one_line(h["title"]))
             url = h.get("url") or ""
             linked = f'<a href="{e(url, quote=True)}">{title}</a>' if _SAFE_URL.match(url) else title
+            link = correction_link(web_url, item, h)
+            correct = f' · <a href="{e(link, quote=True)}">wrong label?</a>' if link else ""
             parts.append(
                 f"<li>{linked}<br><small>{e(h['source'])} · {e(_when(h['published_at']))} · "
-                f"{h['p_negative']:.0%} negative</small></li>"
+                f"{h['p_negative']:.0%} negative{correct}</small></li>"
             )
         parts.append("</ul>")
     parts.append(
@@ -168,7 +182,8 @@ def build_message(
     msg["Message-ID"] = message_id
     msg["X-FinSent-Alerts"] = ", ".join(f"{i['alert_id']}:{i['kind']}" for i in items)
     intro = f"FinSent evaluated news sentiment at {_when(payload['evaluated_at'])}."
-    msg.set_content(intro + "\n\n" + "\n\n".join(_text_item(i) for i in items) + "\n")
+    web_url = payload.get("web_url")
+    msg.set_content(intro + "\n\n" + "\n\n".join(_text_item(i, web_url) for i in items) + "\n")
 
     charts: list[tuple[str, bytes]] = []
     sections = []
@@ -185,7 +200,7 @@ def build_message(
                     ),
                 )
             )
-        sections.append(_html_item(item, cid))
+        sections.append(_html_item(item, cid, web_url))
     body = (
         '<html><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328">'
         f"<p>{html.escape(intro)}</p>" + "\n<hr>\n".join(sections) + "</body></html>"

@@ -429,6 +429,14 @@ class _Evaluation:
             "sql": scope_sql(scope, start=now - params.window, end=now),
         }
 
+    def _payload(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the message shows, frozen: the web pages' address too (FINSENT_WEB_URL), so
+        a retry links where the first attempt did."""
+        payload: dict[str, Any] = {"evaluated_at": self.now.isoformat(), "items": items}
+        if self.settings.web_url:
+            payload["web_url"] = self.settings.web_url
+        return payload
+
     def _insert_delivery(
         self, items: list[dict[str, Any]], recipients: list[str], transport: str, via: str | None
     ) -> None:
@@ -453,7 +461,7 @@ class _Evaluation:
                 status="pending",
                 next_attempt_at=self.now,
                 evaluated_at=self.now,
-                payload={"evaluated_at": self.now.isoformat(), "items": items},
+                payload=self._payload(items),
             )
             .on_conflict_do_nothing(index_elements=["dedup_key"])
             .returning(AlertDelivery.id)

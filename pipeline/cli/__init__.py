@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "trends": "pipeline.cli.trends:trends_cmd",
     "feeds": "pipeline.cli.feeds:feeds",
     "companies": "pipeline.cli.companies:companies_cmd",
+    "feedback": "pipeline.cli.feedback:feedback",
     "serve": "pipeline.cli.serve:serve_cmd",
     "classify": "pipeline.cli.sentiment:classify_cmd",
     "train": "pipeline.cli.sentiment:train_cmd",

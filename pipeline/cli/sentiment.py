@@ -87,6 +87,35 @@ def _quiet_transformers() -> None:
         pass
 
 
+def _export_feedback(out: Path, *, alone: bool) -> Path:
+    """Snapshot the configured database's corrections into the run's folder, for the
+    ``feedback`` source: the rows a model learnt from stay next to it. With no other
+    source and no correction there is nothing to train on: refused before anything is
+    written."""
+    from pipeline.feedback import SNAPSHOT_FILE, training_examples, write_training_snapshot
+
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_root().obj if ctx is not None else None
+    if app is None or not hasattr(app, "database"):  # the command invoked on its own (tests)
+        from pipeline.cli import AppContext
+
+        app = AppContext()
+    path = out / SNAPSHOT_FILE
+    try:
+        with app.database() as db, db.session() as session:
+            rows = training_examples(session)
+    except FinSentError as exc:
+        raise click.ClickException(f"--source feedback: {exc}") from None
+    if not rows and alone:
+        raise click.ClickException(
+            "--source feedback: no analyst corrections in the database yet: make some on the web "
+            "pages (finsent serve) or train on other sources too"
+        )
+    count = write_training_snapshot(rows, path)
+    click.echo(f"feedback: {count} analyst correction(s) from the database ({path})")
+    return path
+
+
 def _check_sources(sources: tuple[str, ...]) -> list[str]:
     from pipeline.sentiment.data import DataFormatError, check_source_spec
 
@@ -205,7 +234,7 @@ def train_cmd(**opts: Any) -> None:
     _quiet_transformers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from pipeline.sentiment.data import DataFormatError, parse_source_spec
+    from pipeline.sentiment.data import FEEDBACK_SOURCE, DataFormatError, parse_source_spec
     from pipeline.sentiment.gate import run_gate
     from pipeline.sentiment.train import TrainConfig, selection_source, train, transfer_config_error
 
@@ -237,6 +266,8 @@ def train_cmd(**opts: Any) -> None:
         for path in getattr(config, name):
             if not Path(path).is_file():
                 raise click.BadParameter(f"{path} is not a file", param_hint=option_of(name).flag)
+    if FEEDBACK_SOURCE in names and config.feedback_file is None:
+        config.feedback_file = str(_export_feedback(out, alone=set(names) == {FEEDBACK_SOURCE}))
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")

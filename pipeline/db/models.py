@@ -14,6 +14,7 @@ from sqlalchemy import (
     REAL,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -283,6 +284,49 @@ class AlertDeliveryItem(Base):
     kind: Mapped[str] = mapped_column(String(16), comment="firing | repeat | resolved")
 
     __table_args__ = (Index("ix_alert_delivery_items_alert_id", "alert_id"),)
+
+
+class Correction(Base):
+    """An analyst's label for an article (or its mention of one company), against a model's.
+
+    Kept apart from the scores: re-scoring and relinking never touch it. One row per
+    (article, company or none, person); a newer correction by the same person replaces
+    theirs (``pipeline.feedback.record``)."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    ticker: Mapped[str | None] = mapped_column(String(32), comment="NULL: the whole article")
+    model_version: Mapped[str | None] = mapped_column(
+        String(128), comment="the score corrected; NULL: unscored"
+    )
+    model_label: Mapped[str | None] = mapped_column(String(16), comment="the label that score gave")
+    label: Mapped[str] = mapped_column(String(16), comment="negative | neutral | positive")
+    corrected_by: Mapped[str] = mapped_column(Text, comment="free text: an email or a name")
+    corrected_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("label IN ('negative', 'neutral', 'positive')", name="label"),
+        # NULL tickers are distinct in a unique index: one index per kind of row.
+        Index(
+            "uq_corrections_company",
+            "article_id",
+            "ticker",
+            "corrected_by",
+            unique=True,
+            postgresql_where=text("ticker IS NOT NULL"),
+        ),
+        Index(
+            "uq_corrections_article",
+            "article_id",
+            "corrected_by",
+            unique=True,
+            postgresql_where=text("ticker IS NULL"),
+        ),
+        Index("ix_corrections_corrected_at", "corrected_at"),
+        {"comment": "analysts' corrections; the feedback training source (docs/feedback.md)"},
+    )
 
 
 # --- trends rollups (migration 0003; the SQL, triggers and views are in sql/) ------------------

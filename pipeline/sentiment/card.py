@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from pipeline.sentiment.data import FEEDBACK_SOURCE
 from pipeline.sentiment.headlines import HEADLINE_SET, RECORD_KEY, blindness
 
 CARD_NOTES_FILE = "card_notes.md"
@@ -67,6 +68,8 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--soft-targets", str(path)]
     for name in config.get("teacher_sources") or []:
         parts += ["--teacher-source", str(name)]
+    if config.get("feedback_file"):  # the corrections as of the run, not the database's today
+        parts += ["--feedback-file", str(config["feedback_file"])]
     for path in config.get("transfer") or []:
         parts += ["--transfer", str(path)]
     if config.get("transfer"):
@@ -227,6 +230,12 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         digest = teacher.get("weights_sha256")
         shown = f"`{digest[:16]}…` (weights)" if digest else "–"
         lines.append(f"| teacher `{teacher['path']}` | – | – | {shown} |")
+    corrections = sum(s["rows"] for s in training_info["sources"] if s["name"] == FEEDBACK_SOURCE)
+    if corrections:
+        lines += [
+            "",
+            f"Analyst corrections: {corrections} rows (`finsent feedback export`; docs/feedback.md).",
+        ]
     lines += [
         "",
         f"Validation: {config['val_fraction']:.0%} of the training rows, stratified by source"

@@ -134,8 +134,19 @@ class TrainConfig:
             "--source",
             multiple=True,
             help="Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
-            "csv:PATH; append *W to weight its loss (e.g. 'fpb-split*2'). Default: fpb-split and tfns.",
+            "csv:PATH, feedback (analysts' corrections); append *W to weight its loss (e.g. "
+            "'fpb-split*2'). Default: fpb-split and tfns.",
         ),
+    )
+    # The corrections snapshot the ``feedback`` source reads. finsent train and the fine-tune
+    # task write one from the database into the run's folder when it is not given.
+    feedback_file: str | None = opt(
+        None,
+        flag="--feedback-file",
+        optional=True,
+        file=True,
+        help="Corrections for --source feedback: JSON lines from `finsent feedback export` "
+        "(default: the configured database's corrections, exported into --out).",
     )
     out_dir: Path = field(
         default=Path("runs/sentiment"),

@@ -12,12 +12,17 @@ Source names (as used by ``finsent train --source``):
   original files contain every test sentence.
 - ``tfns``: ``tfns/sent_train.csv`` (Twitter Financial News Sentiment).
 - ``csv:PATH``: a user CSV with a ``text,label`` header; labels are names.
+- ``feedback``: analysts' corrections (docs/feedback.md), from a JSON-lines snapshot of the
+  database's ``corrections`` table (``finsent train`` and the fine-tune DAG write it; or
+  ``--feedback-file`` names one, e.g. ``finsent feedback export`` output). Each line's
+  ``title`` (the headline corrected) and ``label`` make a row.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import random
 import re
@@ -44,7 +49,9 @@ TFNS_FILE = "tfns/sent_train.csv"
 # TFNS uses market words and its own id order: 0 bearish, 1 bullish, 2 neutral.
 TFNS_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 
-KNOWN_SOURCES = ("fpb-split", *FPB_ORIGINAL_FILES, "tfns", "csv:PATH")
+FEEDBACK_SOURCE = "feedback"
+
+KNOWN_SOURCES = ("fpb-split", *FPB_ORIGINAL_FILES, "tfns", "csv:PATH", FEEDBACK_SOURCE)
 
 
 class DataFormatError(ValueError):
@@ -185,6 +192,28 @@ def read_label_csv(path: Path, source: str | None = None) -> list[Example]:
     return examples
 
 
+def read_feedback(path: Path, source: str = FEEDBACK_SOURCE) -> list[Example]:
+    """Corrections as rows: JSON lines with the headline (``title``, or ``text``) and the
+    analyst's ``label`` (``finsent feedback export``'s shape)."""
+    _require_file(path)
+    examples = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                text, label = row.get("title") or row.get("text"), row["label"]
+            except (json.JSONDecodeError, AttributeError, KeyError):
+                raise DataFormatError(
+                    f"{path}:{lineno}: not a correction (a JSON object with title and label)"
+                ) from None
+            if not isinstance(text, str) or not text.strip():
+                raise DataFormatError(f"{path}:{lineno}: the correction has no title")
+            examples.append(Example(text.strip(), parse_label(str(label), path, lineno), source))
+    return examples
+
+
 def normalise_text(text: str) -> str:
     """The key two sentences are compared by: whitespace runs collapsed, lower case."""
     return re.sub(r"\s+", " ", text).strip().lower()
@@ -198,8 +227,17 @@ def canonical_test_sentences(data_dir: Path) -> set[str]:
     return {normalise_text(ex.text) for ex in read_fpb_split(path, split="test")}
 
 
-def source_path(spec: str, data_dir: Path) -> Path:
-    """Map a source name to its file (raises DataFormatError for unknown names)."""
+def source_path(spec: str, data_dir: Path, feedback_file: str | Path | None = None) -> Path:
+    """Map a source name to its file (raises DataFormatError for unknown names, and for
+    ``feedback`` without its snapshot)."""
+    if spec == FEEDBACK_SOURCE:
+        if feedback_file is None:
+            raise DataFormatError(
+                "source 'feedback' reads analysts' corrections from the database: run it through "
+                "`finsent train --source feedback` or the fine-tune DAG, or pass --feedback-file "
+                "with `finsent feedback export` output"
+            )
+        return Path(feedback_file).expanduser()
     if spec == "fpb-split":
         return data_dir / FPB_SPLIT_FILE
     if spec in FPB_ORIGINAL_FILES:
@@ -229,11 +267,14 @@ def parse_source_spec(spec: str) -> tuple[str, float]:
 def check_source_spec(spec: str) -> None:
     """A well-formed spec naming a known source (its file is not read); else DataFormatError."""
     name, _ = parse_source_spec(spec)
-    source_path(name, Path("."))
+    if name != FEEDBACK_SOURCE:  # its snapshot is written when the run starts
+        source_path(name, Path("."))
 
 
-def read_source(spec: str, data_dir: Path) -> list[Example]:
-    path = source_path(spec, data_dir)
+def read_source(spec: str, data_dir: Path, feedback_file: str | Path | None = None) -> list[Example]:
+    path = source_path(spec, data_dir, feedback_file)
+    if spec == FEEDBACK_SOURCE:
+        return read_feedback(path)
     if spec == "fpb-split":
         return read_fpb_split(path, split="train")
     if spec in FPB_ORIGINAL_FILES:
@@ -244,7 +285,11 @@ def read_source(spec: str, data_dir: Path) -> list[Example]:
 
 
 def load_sources(
-    specs: list[str], data_dir: Path, *, log_level: int = logging.INFO
+    specs: list[str],
+    data_dir: Path,
+    *,
+    log_level: int = logging.INFO,
+    feedback_file: str | Path | None = None,
 ) -> tuple[list[Example], list[float], list[SourceInfo]]:
     """Load and mix training sources.
 
@@ -252,6 +297,7 @@ def load_sources(
     description of each source with its sha256 for the checkpoint. Canonical FPB test
     sentences are removed from every source so the benchmark stays clean. ``log_level``
     lowers the per-source lines for loads that only rebuild a split (the headline check).
+    ``feedback_file`` is the corrections snapshot the ``feedback`` source reads.
     """
     test_sentences = canonical_test_sentences(data_dir)
     examples: list[Example] = []
@@ -259,7 +305,12 @@ def load_sources(
     infos: list[SourceInfo] = []
     for raw_spec in specs:
         name, weight = parse_source_spec(raw_spec)
-        rows = read_source(name, data_dir)
+        rows = read_source(name, data_dir, feedback_file)
+        if not rows and name == FEEDBACK_SOURCE:
+            logger.warning(
+                "source feedback: no analyst corrections yet (make some on the web pages; "
+                "`finsent feedback list` shows them)"
+            )
         kept = [ex for ex in rows if normalise_text(ex.text) not in test_sentences]
         if len(kept) != len(rows):
             logger.log(
@@ -268,7 +319,7 @@ def load_sources(
                 name,
                 len(rows) - len(kept),
             )
-        path = source_path(name, data_dir)
+        path = source_path(name, data_dir, feedback_file)
         counts = {label: 0 for label in LABELS}
         for ex in kept:
             counts[LABELS[ex.label]] += 1

@@ -597,7 +597,9 @@ def setup_device(config: TrainConfig) -> str:
 
 def load_data(config: TrainConfig) -> TrainData:
     """Training, validation, selection and held-out rows (and the transfer texts)."""
-    examples, weights, sources = load_sources(config.sources, config.data_dir)
+    examples, weights, sources = load_sources(
+        config.sources, config.data_dir, feedback_file=config.feedback_file
+    )
     if not examples:
         raise ValueError("no training examples: check --source and --data-dir")
     split_seed = config.seed if config.split_seed is None else config.split_seed

@@ -6,8 +6,10 @@ action is relative to the page, so the same HTML works at ``/`` and at ``/finsen
 Charts are SVG drawn here (:mod:`pipeline.web.charts`) and the one stylesheet ships in the
 package: nothing is fetched from the internet.
 
-The pages only read, through the trends and alerts query modules, except the silence form
-on the alert page, which writes the row ``finsent alerts silence`` writes.
+The pages only read, through the trends and alerts query modules, except two forms: the
+silence form on the alert page, which writes the row ``finsent alerts silence`` writes, and
+the correction form on each headline (company and alert pages), which stores an analyst's
+label through :mod:`pipeline.feedback`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -128,22 +130,65 @@ def create_app(database: Database | Callable[[], Database], *, clock: Clock = _u
         return RedirectResponse(f"company/{quote(wanted, safe='')}", status_code=303)
 
     @app.get("/company/{ticker}", response_class=HTMLResponse)
-    def company(request: Request, ticker: str, by: str = "hour", page: str = "1") -> Response:
+    def company(
+        request: Request, ticker: str, by: str = "hour", page: str = "1", corrected: str = ""
+    ) -> Response:
         result = pages.company(
             lazy.get(), ticker, now=clock(), by="day" if by == "day" else "hour", page=_int(page, 1)
         )
         if isinstance(result, pages.Unknown):
             return not_found(request, result.message, result.suggestions)
+        result.update(corrected=_int(corrected, 0) or None, who=_remembered_who(request))
         return render(request, "company.html", result)
 
+    @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
+    async def correct_company(request: Request, ticker: str) -> Response:
+        if not _same_origin(request):
+            return render(request, "error.html", {"message": "cross-site form refused"}, status=403)
+        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
+        who = _who(request, form)
+        try:
+            done = pages.correct(
+                lazy.get(), article_id, ticker=ticker, label=str(form.get("label", "")), who=who, now=clock()
+            )
+        except ValueError as exc:
+            return render(request, "error.html", {"message": str(exc)}, status=400)
+        if done is None:
+            return not_found(request, f"There is no article #{form.get('article_id', '')}.")
+        page = _int(str(form.get("page", "")), 1)
+        by = "&by=day" if form.get("by") == "day" else ""
+        back = f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
+        return _remember_who(RedirectResponse(f"{back}#article-{article_id}", status_code=303), who)
+
     @app.get("/alert/{alert_id}", response_class=HTMLResponse)
-    def alert(request: Request, alert_id: str, silenced: str = "") -> Response:
+    def alert(request: Request, alert_id: str, silenced: str = "", corrected: str = "") -> Response:
         number = _int(alert_id, 0)
         ctx = pages.alert(lazy.get(), number, now=clock()) if number > 0 else None
         if ctx is None:
             return not_found(request, f"There is no alert #{alert_id}.")
         ctx["silenced"] = _int(silenced, 0) or None
+        ctx.update(corrected=_int(corrected, 0) or None, who=_remembered_who(request))
         return render(request, "alert.html", ctx)
+
+    @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)
+    async def correct_alert(request: Request, alert_id: str) -> Response:
+        if not _same_origin(request):
+            return render(request, "error.html", {"message": "cross-site form refused"}, status=403)
+        number = _int(alert_id, 0)
+        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
+        who = _who(request, form)
+        try:
+            done = pages.correct_from_alert(
+                lazy.get(), number, article_id, label=str(form.get("label", "")), who=who, now=clock()
+            )
+        except ValueError as exc:
+            return render(request, "error.html", {"message": str(exc)}, status=400)
+        if done is None:
+            return not_found(request, f"There is no alert #{alert_id} or no such article on it.")
+        back = f"../{number}?corrected={done.correction_id}#article-{article_id}"
+        return _remember_who(RedirectResponse(back, status_code=303), who)
 
     @app.post("/alert/{alert_id}/silence", response_class=HTMLResponse)
     async def silence(request: Request, alert_id: str) -> Response:
@@ -174,6 +219,37 @@ def _int(value: str, default: int, *, low: int = 1, high: int = 1_000_000) -> in
     except (TypeError, ValueError):
         return default
     return number if low <= number <= high else default
+
+
+# Who made a correction: an authenticating reverse proxy's header names the user (it wins:
+# a proxy vouches for it), else the form's field. Remembered in a cookie for the next form.
+WHO_HEADERS = ("x-forwarded-email", "x-forwarded-user", "remote-user")
+WHO_COOKIE = "finsent_who"
+
+
+def _who(request: Request, form: Any) -> str:
+    for header in WHO_HEADERS:
+        if request.headers.get(header, "").strip():
+            return request.headers[header]
+    return str(form.get("who", ""))
+
+
+def _remembered_who(request: Request) -> str:
+    for header in WHO_HEADERS:
+        if request.headers.get(header, "").strip():
+            return request.headers[header]
+    return unquote(request.cookies.get(WHO_COOKIE, ""))[:200]
+
+
+def _remember_who(response: Response, who: str) -> Response:
+    who = " ".join(who.split())
+    if who:
+        # Percent-encoded: a name may hold characters a cookie cannot; read back by
+        # _remembered_who and shown escaped by the templates.
+        response.set_cookie(
+            WHO_COOKIE, quote(who, safe=""), max_age=365 * 86400, httponly=True, samesite="strict"
+        )
+    return response
 
 
 def _same_origin(request: Request) -> bool:

@@ -18,6 +18,7 @@ from pipeline.alerts.queries import top_headlines
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert
 from pipeline.errors import FinSentError
+from pipeline.feedback import Recorded, latest_for_articles, record
 from pipeline.ingest.registry import list_feeds
 from pipeline.trends.cookbook import load_cookbook
 from pipeline.trends.queries import (
@@ -185,6 +186,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         episodes = queries.scope_episodes(session, "ticker", ticker, since=trend.since)
         headlines = queries.company_headlines(session, ticker, now=now, page=page, size=PAGE_SIZE)
         name = queries.company_names(session, [ticker]).get(ticker)
+        corrections = latest_for_articles(session, [h.id for h in headlines.rows], ticker=ticker)
     bands = [
         Band(a.window_start, a.resolved_at or now, f"alert #{a.id} ({a.state}), z={a.deviation:.1f}")
         for a in episodes
@@ -205,6 +207,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         ),
         "episodes": episodes,
         "headlines": headlines,
+        "corrections": corrections,
     }
 
 
@@ -231,6 +234,11 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
             queries.company_names(session, [row.scope_key]).get(row.scope_key)
             if row.scope_type == "ticker"
             else None
+        )
+        corrections = latest_for_articles(
+            session,
+            [h["article_id"] for h in headlines if h.get("article_id")],
+            ticker=correction_ticker(row),
         )
     events = [(row.started_at, "fired", f"{row.negative_share:.0%} negative of {row.volume}")]
     events += [(d.evaluated_at or d.created_at, kind, f"email #{d.id} {d.status}") for d, kind in deliveries]
@@ -259,6 +267,8 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         "deliveries": deliveries,
         "active_silences": active,
         "durations": list(DURATIONS),
+        "corrections": corrections,
+        "correction_ticker": correction_ticker(row),
     }
 
 
@@ -283,6 +293,40 @@ def silence(db: Database, alert_id: int, *, duration: str, reason: str, now: dat
         if row is None:
             return None
         return set_silence(session, row.scope_type, row.scope_key, duration=duration, reason=reason, now=now)
+
+
+def correction_ticker(alert: Alert) -> str | None:
+    """The company an alert page's corrections are for: its ticker, else the whole article."""
+    return alert.scope_key if alert.scope_type == "ticker" else None
+
+
+# --- corrections ---------------------------------------------------------------------------
+
+
+def correct(
+    db: Database, article_id: int, *, ticker: str | None, label: str, who: str, now: datetime
+) -> Recorded | None:
+    """Store a correction made on a page; None if there is no such article, ValueError for
+    a bad label, person or ticker."""
+    if article_id <= 0:
+        return None
+    with db.transaction() as session:
+        return record(session, article_id, label=label, who=who, ticker=ticker, now=now)
+
+
+def correct_from_alert(
+    db: Database, alert_id: int, article_id: int, *, label: str, who: str, now: datetime
+) -> Recorded | None:
+    """A correction made on an alert's page: for the alert's company (or the whole article
+    when the alert is a source's or the market's). None if the alert or article is unknown."""
+    if alert_id <= 0:
+        return None
+    with db.session() as session:
+        row = session.get(Alert, alert_id)
+        ticker = correction_ticker(row) if row is not None else None
+    if row is None:
+        return None
+    return correct(db, article_id, ticker=ticker, label=label, who=who, now=now)
 
 
 # --- feeds ---------------------------------------------------------------------------------

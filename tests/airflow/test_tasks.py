@@ -115,3 +115,31 @@ def test_finetune_reads_a_recipe_and_refuses_a_bad_one_in_one_line(settings, tmp
     # A DAG override is checked by TrainConfig's own range, not by a copy in the DAG.
     with pytest.raises(AirflowFailException, match="epochs"):
         finetune_train("manual__r3", settings=settings, recipe="finsent-minilm-v1", epochs=0)
+
+
+def test_finetune_with_the_feedback_source_snapshots_the_corrections(db, settings) -> None:
+    # The DAG's `options` param names the source; the task exports the corrections it reads.
+    from pathlib import Path
+
+    from trends_helpers import add_article, add_feed
+
+    from pipeline.feedback import record
+
+    with db.transaction() as s:
+        feed = add_feed(s, "https://news.example/rss", "Wire")
+        article = add_article(s, feed, "a1", "Acme recall widens to Europe", NOW, tickers=("ACME",))
+        record(s, article, label="negative", who="ann", ticker="ACME", now=NOW)
+    data = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
+    configured = settings.model_copy(update={"training_data_dir": data})
+    out = Path(
+        finetune_train(
+            "manual__fb",
+            settings=configured,
+            sources=["fpb-split", "feedback"],
+            max_steps=1,
+            batch_size=4,
+            max_length=24,
+        )
+    )
+    assert "Acme recall widens to Europe" in (out / "feedback.jsonl").read_text()
+    assert "Analyst corrections: 1 rows" in (out / "README.md").read_text()

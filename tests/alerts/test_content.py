@@ -113,3 +113,17 @@ def test_grouped_subject_and_resolved_items_have_no_chart(payload):
     msg = _parse(_build({"evaluated_at": NOW.isoformat(), "items": [first, gone]}))
     assert sum(p.get_content_type() == "image/png" for p in msg.walk()) == 1
     assert "Resolved: OLD (ticker)" in msg.get_body(("html",)).get_content()
+
+
+def test_headlines_link_to_their_correction_form_when_the_web_address_is_set(payload):
+    plain = _parse(_build(payload))
+    assert "wrong label" not in plain.get_body(("html",)).get_content().lower()
+    payload["web_url"] = "https://finsent.example.com/finsent/"
+    msg = _parse(_build(payload))
+    alert_id = payload["items"][0]["alert_id"]
+    link = f"https://finsent.example.com/finsent/alert/{alert_id}#article-1"
+    assert f'<a href="{link}">wrong label?</a>' in msg.get_body(("html",)).get_content()
+    assert f"Wrong label? {link}" in msg.get_body(("plain",)).get_content()
+    payload["items"][0]["headlines"][0]["article_id"] = '1"><script>'  # not an id: no link
+    html = _parse(_build(payload)).get_body(("html",)).get_content()
+    assert "#article-1" not in html and "<script>" not in html

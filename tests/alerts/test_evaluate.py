@@ -295,3 +295,14 @@ def test_confidence_weighting_discounts_unsure_negatives(db, settings, wire):
 
     assert [n.kind for n in evaluate(db, weighted, now=NOW, notify=False).notices] == []
     assert [n.kind for n in evaluate(db, counted, now=NOW + timedelta(minutes=1)).notices] == ["fired"]
+
+
+def test_the_web_address_is_frozen_in_the_payload_when_set(db, settings, wire):
+    _quiet_ticker(db, wire)
+    with db.transaction() as s:
+        add_burst(s, wire, ticker="ACME", end=NOW, count=12, negatives=10, company="Acme Corp")
+    linked = settings.model_copy(update={"web_url": "https://finsent.example.com/"})
+    evaluate(db, linked, now=NOW)
+    (delivery,) = _deliveries(db)
+    assert delivery.payload["web_url"] == "https://finsent.example.com/"
+    assert all(isinstance(h["article_id"], int) for h in delivery.payload["items"][0]["headlines"])

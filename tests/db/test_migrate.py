@@ -217,3 +217,41 @@ def test_0010_adds_link_relevance_and_takes_it_away(empty_database_url: str) -> 
             assert conn.execute(text("SELECT count(*) FROM article_entities")).scalar() == 2
     finally:
         engine.dispose()
+
+
+def test_0011_keeps_corrections_apart_from_scores(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    insert = (
+        "INSERT INTO corrections (article_id, ticker, label, corrected_by) VALUES (:a, :t, :l, :w) "
+        "RETURNING id"
+    )
+    try:
+        upgrade(engine, "0011")
+        with engine.begin() as conn:
+            article = _raw_article(conn, _raw_feed(conn), "k")
+            conn.execute(
+                text(
+                    "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
+                    "p_neutral, p_positive, score) VALUES (:a, 'm', 'neutral', 0.1, 0.8, 0.1, 0)"
+                ),
+                {"a": article},
+            )
+            conn.execute(text(insert), {"a": article, "t": None, "l": "negative", "w": "ann"})
+            conn.execute(text(insert), {"a": article, "t": "ACME", "l": "positive", "w": "ann"})
+            conn.execute(text(insert), {"a": article, "t": "ACME", "l": "neutral", "w": "bob"})
+        # One row per (article, company or none, person), the whole-article row included.
+        for ticker in (None, "ACME"):
+            with pytest.raises(Exception, match="uq_corrections_"), engine.begin() as conn:
+                conn.execute(text(insert), {"a": article, "t": ticker, "l": "neutral", "w": "ann"})
+        with pytest.raises(Exception, match="ck_corrections_label"), engine.begin() as conn:
+            conn.execute(text(insert), {"a": article, "t": "OTHER", "l": "bearish", "w": "ann"})
+        with engine.begin() as conn:  # re-scoring and relinking leave corrections alone
+            conn.execute(text("DELETE FROM sentiment_scores"))
+            conn.execute(text("DELETE FROM article_entities"))
+            assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 3
+        downgrade(engine, "0010")
+        assert "corrections" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == 1
+    finally:
+        engine.dispose()

@@ -1,0 +1,36 @@
+"""Analysts' corrections of the model's labels, and their way back into training.
+
+``record`` stores one (the web form does); ``list_corrections`` and ``write_corrections``
+serve ``finsent feedback list|export``; ``training_examples`` gives the rows the training
+source ``feedback`` reads (``finsent train --source feedback``). See docs/feedback.md.
+"""
+
+from pipeline.feedback.corrections import (
+    LABELS,
+    CorrectionRow,
+    Recorded,
+    latest_for_articles,
+    list_corrections,
+    record,
+)
+from pipeline.feedback.export import (
+    FORMATS,
+    SNAPSHOT_FILE,
+    training_examples,
+    write_corrections,
+    write_training_snapshot,
+)
+
+__all__ = [
+    "FORMATS",
+    "LABELS",
+    "SNAPSHOT_FILE",
+    "CorrectionRow",
+    "Recorded",
+    "latest_for_articles",
+    "list_corrections",
+    "record",
+    "training_examples",
+    "write_corrections",
+    "write_training_snapshot",
+]

@@ -1,0 +1,187 @@
+"""Storing and reading corrections: one row per (article, company or none, person).
+
+A correction names the score it corrects (the article's latest: its model version and
+label), read when it is made, so a later re-scoring does not change what was corrected.
+A newer correction by the same person for the same article and company replaces theirs
+(an upsert on the partial unique indexes of migration 0011); other people's stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from pipeline.db.models import Article, Correction, SentimentScore
+from pipeline.score.labels import LABELS
+from pipeline.trends.queries import normalise_ticker
+
+log = logging.getLogger(__name__)
+
+MAX_WHO = 200  # an email address or a name; longer is not a person
+
+
+@dataclass(frozen=True)
+class Recorded:
+    correction_id: int
+    article_id: int
+    ticker: str | None
+    label: str
+    model_version: str | None
+    model_label: str | None
+
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """A correction with the headline it is about (what list and export show)."""
+
+    id: int
+    article_id: int
+    ticker: str | None
+    label: str
+    model_version: str | None
+    model_label: str | None
+    corrected_by: str
+    corrected_at: datetime
+    title: str
+    url: str | None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "article_id": self.article_id,
+            "ticker": self.ticker,
+            "label": self.label,
+            "model_version": self.model_version,
+            "model_label": self.model_label,
+            "corrected_by": self.corrected_by,
+            "corrected_at": self.corrected_at.isoformat(),
+            "title": self.title,
+            "url": self.url,
+        }
+
+
+def clean_who(raw: str | None) -> str:
+    """The person, as given (spaces collapsed); ValueError when it is empty or too long."""
+    who = " ".join((raw or "").split())
+    if not who:
+        raise ValueError("say who makes the correction (a name or an email address)")
+    if len(who) > MAX_WHO:
+        raise ValueError(f"'who' is longer than {MAX_WHO} characters")
+    return who
+
+
+def clean_label(raw: str | None) -> str:
+    label = (raw or "").strip().lower()
+    if label not in LABELS:
+        raise ValueError(f"label {raw!r} is not one of {', '.join(LABELS)}")
+    return label
+
+
+def record(
+    session: Session,
+    article_id: int,
+    *,
+    label: str,
+    who: str,
+    ticker: str | None = None,
+    now: datetime,
+) -> Recorded | None:
+    """Store ``who``'s correction of the article (for ``ticker``, or the whole article).
+
+    Returns None when there is no such article; ValueError names a bad label, person or
+    ticker. The caller commits.
+    """
+    label, who = clean_label(label), clean_who(who)
+    ticker = normalise_ticker(ticker) if ticker else None
+    if session.get(Article, article_id) is None:
+        return None
+    latest = session.execute(
+        select(SentimentScore.model_version, SentimentScore.label)
+        .where(SentimentScore.article_id == article_id)
+        .order_by(SentimentScore.scored_at.desc(), SentimentScore.id.desc())
+        .limit(1)
+    ).first()
+    model_version, model_label = (latest.model_version, latest.label) if latest else (None, None)
+    values = {
+        "article_id": article_id,
+        "ticker": ticker,
+        "label": label,
+        "model_version": model_version,
+        "model_label": model_label,
+        "corrected_by": who,
+        "corrected_at": now,
+    }
+    stmt = insert(Correction).values(**values)
+    keys = ["article_id", "ticker", "corrected_by"] if ticker else ["article_id", "corrected_by"]
+    where = text("ticker IS NOT NULL") if ticker else text("ticker IS NULL")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        index_where=where,
+        set_={k: stmt.excluded[k] for k in ("label", "model_version", "model_label", "corrected_at")},
+    )
+    correction_id = session.execute(stmt.returning(Correction.id)).scalar_one()
+    log.info(
+        "correction #%s: article %s%s is %s (model %s said %s)",
+        correction_id,
+        article_id,
+        f" for {ticker}" if ticker else "",
+        label,
+        model_version,
+        model_label,
+    )
+    return Recorded(correction_id, article_id, ticker, label, model_version, model_label)
+
+
+def list_corrections(
+    session: Session, *, since: datetime | None = None, limit: int | None = None
+) -> list[CorrectionRow]:
+    """Corrections made at or after ``since`` (all when None), oldest first."""
+    query = (
+        select(Correction, Article.title, Article.url)
+        .join(Article, Article.id == Correction.article_id)
+        .order_by(Correction.corrected_at, Correction.id)
+    )
+    if since is not None:
+        query = query.where(Correction.corrected_at >= since)
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        CorrectionRow(
+            c.id,
+            c.article_id,
+            c.ticker,
+            c.label,
+            c.model_version,
+            c.model_label,
+            c.corrected_by,
+            c.corrected_at,
+            title,
+            url,
+        )
+        for c, title, url in session.execute(query).all()
+    ]
+
+
+def latest_for_articles(
+    session: Session, article_ids: Iterable[int], *, ticker: str | None
+) -> dict[int, Correction]:
+    """Each article's latest correction that applies on a page: for ``ticker`` or for the
+    whole article (``ticker`` None: whole-article corrections only)."""
+    ids = sorted(set(article_ids))
+    if not ids:
+        return {}
+    query = select(Correction).where(Correction.article_id.in_(ids))
+    if ticker is None:
+        query = query.where(Correction.ticker.is_(None))
+    else:
+        query = query.where((Correction.ticker == ticker) | Correction.ticker.is_(None))
+    latest: dict[int, Correction] = {}
+    for row in session.scalars(query.order_by(Correction.corrected_at, Correction.id)):
+        latest[row.article_id] = row  # ordered oldest first: the last one wins
+    return latest

@@ -1,0 +1,72 @@
+"""Corrections out: JSON lines or CSV for people and tools, and the training snapshot.
+
+The training source ``feedback`` reads a snapshot in the export's JSON-lines shape (a
+``title`` and a ``label`` per line), so ``finsent feedback export > f.jsonl`` is also a file
+``finsent train --feedback-file`` takes. The snapshot written next to a model leaves out
+who made each correction: a model folder travels further than the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.orm import Session
+
+from pipeline.feedback.corrections import CorrectionRow, list_corrections
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("jsonl", "csv")
+# The snapshot's name in a training run's folder (finsent train, the fine-tune task).
+SNAPSHOT_FILE = "feedback.jsonl"
+COLUMNS = (
+    "id",
+    "article_id",
+    "ticker",
+    "label",
+    "model_version",
+    "model_label",
+    "corrected_by",
+    "corrected_at",
+    "title",
+    "url",
+)
+# Not in the snapshot a model is trained from (see the module's docstring).
+PRIVATE = ("corrected_by",)
+
+
+def write_corrections(rows: list[CorrectionRow], stream: TextIO, fmt: str = "jsonl") -> int:
+    """Write ``rows`` in ``fmt`` (jsonl: one object a line; csv: a header, then a row each)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        writer = csv.DictWriter(stream, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(r.as_dict() for r in rows)
+    else:
+        for row in rows:
+            stream.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
+    return len(rows)
+
+
+def training_examples(session: Session) -> list[dict]:
+    """Every stored correction as a training row (``title``, ``label`` and where it came
+    from). Each person's latest for an (article, company) is the only one stored; a
+    company's correction trains on the article's headline, the text the analyst judged
+    (the classifier has no per-company input yet)."""
+    rows = list_corrections(session)
+    return [{k: v for k, v in r.as_dict().items() if k not in PRIVATE} for r in rows]
+
+
+def write_training_snapshot(rows: list[dict], path: Path) -> int:
+    """Write ``training_examples`` rows to ``path`` (JSON lines); returns how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    log.info("feedback: %d corrections written to %s", len(rows), path)
+    return len(rows)

@@ -1,0 +1,107 @@
+"""Recording corrections: the score corrected, one per person, kept through re-scoring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, func, select
+from trends_helpers import add_article, add_feed, add_score
+
+from pipeline.db.engine import Database
+from pipeline.db.models import ArticleEntity, Correction, SentimentScore
+from pipeline.feedback import latest_for_articles, list_corrections, record
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def article(db: Database) -> int:
+    with db.transaction() as s:
+        feed = add_feed(s, "https://news.example/rss", "Wire")
+        article_id = add_article(s, feed, "a1", "Acme recalls widgets", NOW, tickers=("ACME", "BETA"))
+        add_score(s, article_id, "positive", model="m1", scored_at=NOW)
+    return article_id
+
+
+def test_a_correction_names_the_score_it_corrects(db: Database, article: int) -> None:
+    with db.transaction() as s:
+        done = record(s, article, label="Negative", who="  ann@example.com ", ticker="$acme", now=NOW)
+    assert done is not None
+    assert (done.ticker, done.label, done.model_version, done.model_label) == (
+        "ACME",
+        "negative",
+        "m1",
+        "positive",
+    )
+    with db.session() as s:
+        (row,) = list_corrections(s)
+    assert (row.corrected_by, row.title, row.corrected_at) == ("ann@example.com", "Acme recalls widgets", NOW)
+
+
+def test_a_newer_correction_by_the_same_person_replaces_theirs(db: Database, article: int) -> None:
+    later = NOW + timedelta(hours=1)
+    with db.transaction() as s:
+        record(s, article, label="negative", who="ann", ticker="ACME", now=NOW)
+        record(s, article, label="neutral", who="ann", now=NOW)  # the whole article: another row
+        record(s, article, label="positive", who="bob", ticker="ACME", now=NOW)
+        add_score(s, article, "negative", model="m2", scored_at=NOW + timedelta(minutes=30))
+        record(s, article, label="neutral", who="ann", ticker="ACME", now=later)
+        record(s, article, label="negative", who="ann", now=later)
+    with db.session() as s:
+        rows = {(r.corrected_by, r.ticker): r for r in list_corrections(s)}
+    assert len(rows) == 3
+    ann = rows[("ann", "ACME")]
+    assert (ann.label, ann.model_version, ann.model_label, ann.corrected_at) == (
+        "neutral",
+        "m2",
+        "negative",
+        later,
+    )
+    assert rows[("ann", None)].label == "negative"
+    assert rows[("bob", "ACME")].label == "positive"
+
+
+def test_rescoring_and_relinking_keep_corrections(db: Database, article: int) -> None:
+    with db.transaction() as s:
+        record(s, article, label="negative", who="ann", ticker="ACME", now=NOW)
+    with db.transaction() as s:
+        s.execute(delete(SentimentScore))
+        s.execute(delete(ArticleEntity))
+        add_score(s, article, "neutral", model="m3", scored_at=NOW)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Correction)) == 1
+
+
+def test_bad_input_is_refused_and_an_unknown_article_is_none(db: Database, article: int) -> None:
+    with db.transaction() as s:
+        with pytest.raises(ValueError, match="bearish"):
+            record(s, article, label="bearish", who="ann", now=NOW)
+        with pytest.raises(ValueError, match="who"):
+            record(s, article, label="negative", who="   ", now=NOW)
+        with pytest.raises(ValueError, match="longer"):
+            record(s, article, label="negative", who="x" * 201, now=NOW)
+        with pytest.raises(ValueError, match="not a ticker"):
+            record(s, article, label="negative", who="ann", ticker="<b>", now=NOW)
+        assert record(s, 999_999, label="negative", who="ann", now=NOW) is None
+
+
+def test_an_unscored_article_can_be_corrected(db: Database) -> None:
+    with db.transaction() as s:
+        feed = add_feed(s, "https://news.example/rss", "Wire")
+        article = add_article(s, feed, "a2", "Acme names a CFO", NOW, tickers=("ACME",))
+        done = record(s, article, label="neutral", who="ann", now=NOW)
+    assert done is not None and (done.model_version, done.model_label) == (None, None)
+
+
+def test_since_and_the_latest_correction_a_page_shows(db: Database, article: int) -> None:
+    with db.transaction() as s:
+        record(s, article, label="negative", who="ann", ticker="ACME", now=NOW)
+        record(s, article, label="neutral", who="bob", now=NOW + timedelta(hours=2))
+        record(s, article, label="positive", who="cy", ticker="BETA", now=NOW + timedelta(hours=3))
+    with db.session() as s:
+        assert [r.corrected_by for r in list_corrections(s, since=NOW + timedelta(hours=1))] == ["bob", "cy"]
+        assert latest_for_articles(s, [article], ticker="ACME")[article].corrected_by == "bob"
+        assert latest_for_articles(s, [article], ticker="BETA")[article].label == "positive"
+        assert latest_for_articles(s, [article], ticker=None)[article].corrected_by == "bob"
+        assert latest_for_articles(s, [], ticker="ACME") == {}

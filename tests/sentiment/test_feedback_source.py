@@ -1,0 +1,81 @@
+"""The ``feedback`` training source: a corrections snapshot read as (headline, label) rows,
+and the model card's count of them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from pipeline.sentiment.card import write_model_card
+from pipeline.sentiment.data import (
+    DataFormatError,
+    check_source_spec,
+    load_sources,
+    read_feedback,
+)
+
+from .test_card import _release_inputs
+
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
+
+
+def _snapshot(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_feedback_rows_are_headlines_with_the_analysts_label(tmp_path: Path) -> None:
+    path = _snapshot(
+        tmp_path / "f.jsonl",
+        [
+            {"title": "Acme recalls widgets", "label": "negative", "ticker": "ACME"},
+            {"text": "Beta names a CFO", "label": "Neutral"},
+            {"title": "Earnings missed expectations .", "label": "positive"},  # an FPB test row
+        ],
+    )
+    rows = read_feedback(path)
+    assert [(r.text, r.label, r.source) for r in rows[:2]] == [
+        ("Acme recalls widgets", 0, "feedback"),
+        ("Beta names a CFO", 1, "feedback"),
+    ]
+    examples, weights, infos = load_sources(["fpb-split", "feedback*2"], DATA, feedback_file=path)
+    mine = [e for e, w in zip(examples, weights, strict=True) if e.source == "feedback"]
+    assert len(mine) == 2  # the benchmark's test sentence is dropped, as from every source
+    assert infos[-1].name == "feedback" and infos[-1].rows == 2 and infos[-1].weight == 2
+
+
+def test_feedback_needs_its_snapshot_and_well_formed_lines(tmp_path: Path) -> None:
+    check_source_spec("feedback")  # a known name: the snapshot is written when the run starts
+    with pytest.raises(DataFormatError, match="finsent feedback export"):
+        load_sources(["feedback"], DATA)
+    bad = _snapshot(tmp_path / "bad.jsonl", [{"title": "x", "label": "bearish"}])
+    with pytest.raises(DataFormatError, match=r"bad\.jsonl:1"):
+        read_feedback(bad)
+    (tmp_path / "junk.jsonl").write_text("not json\n")
+    with pytest.raises(DataFormatError, match=r"junk\.jsonl:1: not a correction"):
+        read_feedback(tmp_path / "junk.jsonl")
+
+
+def test_no_corrections_is_a_warning_not_an_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    empty = _snapshot(tmp_path / "empty.jsonl", [])
+    with caplog.at_level(logging.WARNING):
+        examples, _, infos = load_sources(["fpb-split", "feedback"], DATA, feedback_file=empty)
+    assert examples and infos[-1].rows == 0
+    assert "no analyst corrections yet" in caplog.text
+
+
+def test_the_card_counts_the_corrections_a_model_learnt_from(tmp_path: Path) -> None:
+    info, metrics = _release_inputs()
+    (tmp_path / "a").mkdir()
+    assert "Analyst corrections" not in write_model_card(tmp_path / "a", info, metrics).read_text()
+    info["sources"].append(
+        {"name": "feedback", "path": "f.jsonl", "sha256": "0" * 64, "rows": 7, "weight": 1.0}
+    )
+    info["config"]["feedback_file"] = "runs/x/feedback.jsonl"
+    (tmp_path / "b").mkdir()
+    card = write_model_card(tmp_path / "b", info, metrics).read_text()
+    assert "Analyst corrections: 7 rows" in card
+    assert "--feedback-file runs/x/feedback.jsonl" in card

@@ -1,0 +1,112 @@
+"""Corrections from the company and alert pages: stored for the page's company, one per
+person, shown escaped, refused from other sites and for bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import delete, select
+
+from pipeline.db.models import Article, Correction
+
+from .conftest import HOSTILE_TITLE
+from .test_app import vlta_alert
+
+
+def _article_id(demo_db, title: str) -> int:
+    with demo_db.session() as s:
+        return s.scalars(select(Article.id).where(Article.title == title)).one()
+
+
+def _corrections(demo_db) -> list[Correction]:
+    with demo_db.session() as s:
+        return list(s.scalars(select(Correction).order_by(Correction.id)))
+
+
+@pytest.fixture(autouse=True)
+def _no_corrections(demo_db):
+    yield
+    with demo_db.transaction() as s:
+        s.execute(delete(Correction))
+
+
+def test_company_page_offers_a_form_per_headline(client, demo_db):
+    page = client.get("/company/VLTA").text
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    assert f'id="article-{hostile}"' in page
+    assert 'action="VLTA/correct"' in page
+    assert page.count('name="label" value="negative"') >= 2 and "for VLTA" in page
+
+
+def test_a_correction_lands_in_the_table_and_on_the_page(client, demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    who = '<b>Ann</b> "A" <ann@example.com>'
+    r = client.post(
+        "/company/vlta/correct",
+        data={"article_id": str(hostile), "label": "neutral", "who": who, "page": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert re.fullmatch(rf"\.\./VLTA\?corrected=\d+&page=1#article-{hostile}", r.headers["location"])
+    (row,) = _corrections(demo_db)
+    assert (row.article_id, row.ticker, row.label, row.corrected_by) == (hostile, "VLTA", "neutral", who)
+    assert (row.model_version, row.model_label) == ("web-keywords-v1", "negative")
+    page = client.get(f"/company/VLTA?corrected={row.id}").text
+    assert f"Correction #{row.id} saved" in page
+    assert "<b>Ann</b>" not in page and "&lt;b&gt;Ann&lt;/b&gt;" in page  # shown, escaped
+    assert 'value="&lt;b&gt;Ann&lt;/b&gt;' in page  # and remembered for the next form
+    # A newer correction by the same person replaces theirs; another person's is kept.
+    client.post("/company/VLTA/correct", data={"article_id": str(hostile), "label": "positive", "who": who})
+    client.post("/company/VLTA/correct", data={"article_id": str(hostile), "label": "negative", "who": "bob"})
+    rows = _corrections(demo_db)
+    assert sorted((c.corrected_by, c.label) for c in rows) == [(who, "positive"), ("bob", "negative")]
+
+
+def test_an_alert_pages_correction_is_for_the_alerts_company(client, demo_db):
+    alert = vlta_alert(demo_db)
+    page = client.get(f"/alert/{alert.id}").text
+    ids = [int(i) for i in re.findall(r'name="article_id" value="(\d+)"', page)]
+    assert ids and f'action="{alert.id}/correct"' in page
+    r = client.post(
+        f"/alert/{alert.id}/correct",
+        data={"article_id": str(ids[0]), "label": "neutral", "who": "ann"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith(f"../{alert.id}?corrected=")
+    (row,) = _corrections(demo_db)
+    assert (row.article_id, row.ticker, row.label) == (ids[0], "VLTA", "neutral")
+    assert "by ann" in client.get(f"/alert/{alert.id}").text
+
+
+def test_a_proxys_user_header_names_who(client, demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    r = client.post(
+        "/company/VLTA/correct",
+        data={"article_id": str(hostile), "label": "neutral", "who": "someone else"},
+        headers={"X-Forwarded-Email": "ann@example.com"},
+    )
+    assert r.status_code == 200
+    assert [c.corrected_by for c in _corrections(demo_db)] == ["ann@example.com"]
+
+
+def test_bad_corrections_are_refused_and_store_nothing(client, demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    alert = vlta_alert(demo_db)
+    good = {"article_id": str(hostile), "label": "neutral", "who": "ann"}
+    cases = [
+        ("/company/VLTA/correct", {**good, "label": "bearish"}, {}, 400),
+        ("/company/VLTA/correct", {**good, "who": "  "}, {}, 400),
+        ("/company/%3Cb%3E/correct", good, {}, 400),
+        ("/company/VLTA/correct", {**good, "article_id": "999999999"}, {}, 404),
+        ("/company/VLTA/correct", {**good, "article_id": "1; DROP TABLE corrections"}, {}, 404),
+        ("/alert/999999/correct", good, {}, 404),
+        ("/company/VLTA/correct", good, {"Origin": "https://evil.example"}, 403),
+        (f"/alert/{alert.id}/correct", good, {"Referer": "https://evil.example/page"}, 403),
+    ]
+    for path, data, headers, status in cases:
+        r = client.post(path, data=data, headers=headers, follow_redirects=False)
+        assert r.status_code == status, (path, data, headers, r.status_code)
+    big = client.post("/company/VLTA/correct", data={**good, "who": "x" * 100_000})
+    assert big.status_code in (400, 413)
+    assert _corrections(demo_db) == []
