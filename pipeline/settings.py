@@ -201,6 +201,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    ui_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Token that unlocks the web pages' writes (corrections, silences): analysts log in "
+            "with it or send it as 'Authorization: Bearer'. Unset: the pages are read-only."
+        ),
+    )
+
     # --- email (SMTP) -------------------------------------------------------------
     smtp_host: str | None = Field(default=None, description="SMTP server host.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
@@ -322,7 +330,7 @@ class Settings(BaseSettings):
         return self.data_dir / PROMOTION_FILE
 
 
-SECRET_FIELDS = frozenset({"database_url", "smtp_password", "webhook_url", "webhook_secret"})
+SECRET_FIELDS = frozenset({"database_url", "smtp_password", "webhook_url", "webhook_secret", "ui_token"})
 
 
 @dataclass(frozen=True)
