@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -82,7 +82,7 @@ class Access:
     what authenticated the request (its forms then need CSRF tokens)."""
 
     mode: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never shown, even by a debug print
     session: str | None = None
     by_header: bool = False
 

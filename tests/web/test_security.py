@@ -90,6 +90,8 @@ def test_a_wrong_token_is_refused(browser, demo_db):
     page = browser.get("/company/VLTA").text
     assert 'action="./login"' in page or 'action="../login"' in page
     assert 'action="VLTA/correct"' not in page  # no form until logged in
+    alert_page = browser.get(f"/alert/{vlta_alert(demo_db).id}").text
+    assert alert_page.count('action="../login"') == 1 and "/silence" not in alert_page
     data = {"article_id": str(hostile), "label": "neutral", "who": "ann"}
     assert browser.post("/company/VLTA/correct", data=data).status_code == 403
     wrong = browser.post("/company/VLTA/correct", data=data, headers={"Authorization": "Bearer nope"})
