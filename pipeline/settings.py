@@ -65,6 +65,9 @@ def is_email_address(value: str) -> bool:
     return named is not None and _EMAIL.match(named.group(1).strip()) is not None
 
 
+UI_TOKEN_MIN_LENGTH = 16
+
+
 class Settings(BaseSettings):
     """FinSent's effective configuration (see ``finsent config``)."""
 
@@ -201,6 +204,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    ui_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Token that unlocks the web pages' writes (corrections, silences): analysts log in "
+            "with it or send it as 'Authorization: Bearer'. Unset: the pages are read-only."
+        ),
+    )
+
     # --- email (SMTP) -------------------------------------------------------------
     smtp_host: str | None = Field(default=None, description="SMTP server host.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
@@ -271,6 +282,20 @@ class Settings(BaseSettings):
             )
         return ",".join(dict.fromkeys(names))
 
+    @field_validator("ui_token", mode="after")
+    @classmethod
+    def _ui_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Empty means unset (docker compose passes an empty variable through): read-only.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < UI_TOKEN_MIN_LENGTH:
+            # The token is all that guards the writes: a short one is guessed.
+            raise ValueError(
+                f"too short: use at least {UI_TOKEN_MIN_LENGTH} characters, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
     @field_validator("web_url", mode="after")
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:
@@ -322,7 +347,7 @@ class Settings(BaseSettings):
         return self.data_dir / PROMOTION_FILE
 
 
-SECRET_FIELDS = frozenset({"database_url", "smtp_password", "webhook_url", "webhook_secret"})
+SECRET_FIELDS = frozenset({"database_url", "smtp_password", "webhook_url", "webhook_secret", "ui_token"})
 
 
 @dataclass(frozen=True)

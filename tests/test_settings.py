@@ -151,6 +151,20 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "s3cret" not in str(s.model_dump())
 
 
+def test_ui_token_is_a_masked_secret_empty_means_unset_short_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FINSENT_UI_TOKEN", "a-long-enough-ui-token")
+    s = load_settings().settings
+    assert display_value("ui_token", s.ui_token) == "***" and "a-long-enough" not in repr(s)
+    monkeypatch.setenv("FINSENT_UI_TOKEN", "")  # docker compose passes an unset variable as ""
+    assert load_settings().settings.ui_token is None
+    monkeypatch.setenv("FINSENT_UI_TOKEN", "short-secret")
+    with pytest.raises(ConfigError, match=r"ui_token.*too short: use at least 16") as info:
+        load_settings()
+    assert "short-secret" not in str(info.value)
+
+
 def test_mask_url_never_leaks_unparsable() -> None:
     assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert "pw" not in mask_url("not a url :pw@")

@@ -7,13 +7,16 @@ in a frame. The pages link relatively, so they work under that prefix unchanged.
 The database is the one the tasks use (Airflow connection ``finsent_postgres`` or
 FINSENT_DATABASE_URL), opened on the first page request, never at import: the API server,
 the scheduler and ``airflow plugins`` import this module without needing the database.
-Airflow does not authenticate plugin apps: the pages are as visible as the API server is.
+Airflow does not authenticate plugin apps: the pages are as visible as the API server is,
+so each write must carry both FinSent's UI token (FINSENT_UI_TOKEN; unset: read-only) and a
+valid Airflow login (:mod:`pipeline.airflow.web_auth`).
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from pipeline.airflow.web_auth import require_airflow_user
 from pipeline.web import create_app
 
 URL_PREFIX = "/finsent"
@@ -36,10 +39,24 @@ def _open_database():
     return open_database(settings, migrate=False, check_schema=True)
 
 
+def _ui_token() -> str | None:
+    # Read per request (settings may come from Airflow's connection and variables, which
+    # need Airflow's database: never at import).
+    from pipeline.airflow.config import task_settings
+
+    secret = task_settings().ui_token
+    return secret.get_secret_value() if secret is not None else None
+
+
+def build_app():
+    """The app as the plugin mounts it (tests build it the same way)."""
+    return create_app(_open_database, token=_ui_token, write_guard=require_airflow_user)
+
+
 class FinSentPlugin(AirflowPlugin):
     name = "finsent"
     fastapi_apps = [  # noqa: RUF012 (AirflowPlugin declares these as class-level lists)
-        {"app": create_app(_open_database), "url_prefix": URL_PREFIX, "name": "FinSent"},
+        {"app": build_app(), "url_prefix": URL_PREFIX, "name": "FinSent"},
     ]
     external_views = [  # noqa: RUF012
         {
@@ -53,4 +70,4 @@ class FinSentPlugin(AirflowPlugin):
     ]
 
 
-__all__ = ["URL_PREFIX", "FinSentPlugin"]
+__all__ = ["URL_PREFIX", "FinSentPlugin", "build_app"]

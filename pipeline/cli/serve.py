@@ -36,7 +36,7 @@ def _check_port(host: str, port: int) -> None:
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on (0.0.0.0: every interface; the pages have no login).",
+    help="Address to listen on (0.0.0.0: every interface; writes need FINSENT_UI_TOKEN).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8050, show_default=True)
 @click.pass_obj
@@ -52,8 +52,12 @@ def serve_cmd(app, host: str, port: int) -> None:
     from pipeline.web import create_app
 
     _check_port(host, port)
+    secret = app.settings.ui_token
+    token = secret.get_secret_value() if secret is not None else None  # validated: never empty
     with app.database() as db:
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"database: {db.display_url}{' (embedded)' if db.embedded else ''}")
         click.echo(f"FinSent on http://{shown}:{port}/ (Ctrl-C stops it)")
-        uvicorn.run(create_app(db), host=host, port=port, log_level="warning", access_log=False)
+        if token is None:
+            click.echo("read-only: set FINSENT_UI_TOKEN to allow corrections and silences")
+        uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning", access_log=False)

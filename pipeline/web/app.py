@@ -9,7 +9,10 @@ package: nothing is fetched from the internet.
 The pages only read, through the trends and alerts query modules, except two forms: the
 silence form on the alert page, which writes the row ``finsent alerts silence`` writes, and
 the correction form on each headline (company and alert pages), which stores an analyst's
-label through :mod:`pipeline.feedback`.
+label through :mod:`pipeline.feedback`. Writes need the UI token (:mod:`pipeline.web.security`):
+without FINSENT_UI_TOKEN the app is read-only; with it, a write carries the token (login cookie
+plus a CSRF token, or a bearer header), and a host may require more of each write (the
+Airflow plugin checks Airflow's JWT).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
-from pipeline.web import pages
+from pipeline.web import pages, security
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +47,23 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _LazyDatabase:
-    """Opens the database on first use (the Airflow plugin is imported long before a page
-    is asked for, and must not connect at import), then keeps it for the app's life."""
+class _Lazy:
+    """Opens the database (or reads another value) on first use (the Airflow plugin is
+    imported long before a page is asked for, and must not connect at import), then keeps
+    it for the app's life."""
 
-    def __init__(self, opener: Callable[[], Database]):
+    def __init__(self, opener: Callable[[], Any]):
         self._opener = opener
-        self._db: Database | None = None
+        self._done = False
+        self._db: Any = None
         self._lock = threading.Lock()
 
-    def get(self) -> Database:
-        if self._db is None:
+    def get(self) -> Any:
+        if not self._done:
             with self._lock:
-                if self._db is None:
+                if not self._done:
                     self._db = self._opener()
+                    self._done = True
         return self._db
 
 
@@ -80,24 +86,103 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def create_app(database: Database | Callable[[], Database], *, clock: Clock = _utcnow) -> FastAPI:
+def create_app(
+    database: Database | Callable[[], Database],
+    *,
+    clock: Clock = _utcnow,
+    token: str | Callable[[], str | None] | None = None,
+    write_guard: security.WriteGuard | None = None,
+) -> FastAPI:
     """The app over ``database`` (an open one, or a function that opens it on first use).
 
-    ``clock`` gives "now" (tests and replays pin it); every page reads it once.
+    ``clock`` gives "now" (tests and replays pin it); every page reads it once. ``token`` is
+    the UI token that unlocks writes (None: read-only), or a function giving it (read on
+    the first request that needs it, so a host can load its settings late). ``write_guard``
+    is a further check every write must pass (the Airflow plugin's: a valid Airflow JWT).
     """
-    lazy = _LazyDatabase(database if callable(database) else (lambda: database))
+    lazy = _Lazy(database if callable(database) else (lambda: database))
+
+    # A host's token function is read once, on the first request that needs it (the plugin
+    # reads Airflow's settings, which must not happen at import), then kept for the app's life.
+    lazy_token = _Lazy(token if callable(token) else (lambda: token))  # type: ignore[arg-type]
+
+    def ui_token() -> str | None:
+        return lazy_token.get() or None
+
     templates = _templates()
     app = FastAPI(title="FinSent", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-        context = {"root": relative_root(request), **context}
+        context = {
+            "root": relative_root(request),
+            "here": _here(request),
+            **context,
+        }
+        if "writes" not in context:
+            context["writes"] = security.access(request, ui_token())
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     def not_found(request: Request, message: str, suggestions: list[str] | None = None) -> HTMLResponse:
         return render(
             request, "not_found.html", {"message": message, "suggestions": suggestions or []}, status=404
         )
+
+    def refused(request: Request, status: int, message: str) -> HTMLResponse:
+        # No forms on a refusal page: it need not read the token (a host's write guard
+        # refuses before the token is ever loaded).
+        context = {"message": message, "writes": security.Access("refused")}
+        return render(request, "error.html", context, status=status)
+
+    async def guard(request: Request, purpose: str) -> tuple[Any, Response | None]:
+        """The posted form, or the page refusing the write (cross-site, the host's check,
+        no or wrong token, missing or stale CSRF token)."""
+        if not _same_origin(request):
+            return None, refused(request, 403, "cross-site form refused")
+        if write_guard is not None:
+            why = await write_guard(request)
+            if why is not None:
+                return None, refused(request, 401, why)
+        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        refusal = security.check_write(request, ui_token(), form, purpose)
+        if refusal is not None:
+            log.warning("write to %s refused: %s", request.url.path, refusal.message)
+            return None, refused(request, refusal.status, refusal.message)
+        return form, None
+
+    @app.post("/login", response_class=HTMLResponse)
+    async def login(request: Request) -> Response:
+        if not _same_origin(request):
+            return refused(request, 403, "cross-site form refused")
+        if write_guard is not None and (why := await write_guard(request)) is not None:
+            return refused(request, 401, why)
+        token_now = ui_token()
+        if token_now is None:
+            return refused(request, 403, security.ENABLE_HINT)
+        form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+        if not security.token_matches(token_now, str(form.get("token", ""))):
+            log.warning("login refused: wrong token")
+            return refused(request, 403, "Wrong token: writes stay locked.")
+        response = RedirectResponse(_safe_back(str(form.get("back", ""))), status_code=303)
+        response.set_cookie(
+            security.SESSION_COOKIE,
+            security.new_session(token_now),
+            max_age=security.SESSION_MAX_AGE_S,
+            path=_cookie_path(request),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.post("/logout", response_class=HTMLResponse)
+    async def logout(request: Request) -> Response:
+        if not _same_origin(request):
+            return refused(request, 403, "cross-site form refused")
+        form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+        response = RedirectResponse(_safe_back(str(form.get("back", ""))), status_code=303)
+        response.delete_cookie(security.SESSION_COOKIE, path=_cookie_path(request))
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -143,9 +228,9 @@ def create_app(database: Database | Callable[[], Database], *, clock: Clock = _u
 
     @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
     async def correct_company(request: Request, ticker: str) -> Response:
-        if not _same_origin(request):
-            return render(request, "error.html", {"message": "cross-site form refused"}, status=403)
-        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        form, refusal = await guard(request, "correct")
+        if refusal is not None:
+            return refusal
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
         who = _who(request, form)
         try:
@@ -173,10 +258,10 @@ def create_app(database: Database | Callable[[], Database], *, clock: Clock = _u
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)
     async def correct_alert(request: Request, alert_id: str) -> Response:
-        if not _same_origin(request):
-            return render(request, "error.html", {"message": "cross-site form refused"}, status=403)
+        form, refusal = await guard(request, "correct")
+        if refusal is not None:
+            return refusal
         number = _int(alert_id, 0)
-        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
         who = _who(request, form)
         try:
@@ -192,10 +277,10 @@ def create_app(database: Database | Callable[[], Database], *, clock: Clock = _u
 
     @app.post("/alert/{alert_id}/silence", response_class=HTMLResponse)
     async def silence(request: Request, alert_id: str) -> Response:
-        if not _same_origin(request):
-            return render(request, "error.html", {"message": "cross-site form refused"}, status=403)
+        form, refusal = await guard(request, "silence")
+        if refusal is not None:
+            return refusal
         number = _int(alert_id, 0)
-        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
         duration, reason = str(form.get("duration", "")), str(form.get("reason", ""))
         try:
             result = pages.silence(lazy.get(), number, duration=duration, reason=reason, now=clock())
@@ -250,6 +335,36 @@ def _remember_who(response: Response, who: str) -> Response:
             WHO_COOKIE, quote(who, safe=""), max_age=365 * 86400, httponly=True, samesite="strict"
         )
     return response
+
+
+def _here(request: Request) -> str:
+    """This page relative to the app's root (where a login form sends the browser back)."""
+    path = request.url.path
+    root_path = request.scope.get("root_path") or ""
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    query = request.url.query
+    return path.lstrip("/") + (f"?{query}" if query else "")
+
+
+def _cookie_path(request: Request) -> str:
+    # Under Airflow the app lives at a prefix: its cookie is for that prefix only.
+    return (request.scope.get("root_path") or "").rstrip("/") + "/"
+
+
+def _safe_back(back: str) -> str:
+    """Where a login sends the browser back to: a page of this app, relative to its root
+    (the login form names it); anything else (another site, an absolute path) goes home."""
+    if (
+        not back
+        or back.startswith(("/", "\\"))
+        or "//" in back
+        or ".." in back
+        or ":" in back.split("?")[0]
+        or any(c in back for c in "\\\r\n")
+    ):
+        return "./"
+    return back
 
 
 def _same_origin(request: Request) -> bool:

@@ -50,7 +50,9 @@ def test_a_page_correction_trains_the_next_model_and_its_card_counts_it(
         ]
         for article in ids:
             add_score(s, article, "positive", model="m1", scored_at=NOW)
-    with TestClient(create_app(db, clock=lambda: NOW)) as client:
+    token = "training-test-ui-token"
+    app = create_app(db, clock=lambda: NOW, token=token)
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         for article, label in zip(ids, ["negative", "neutral"], strict=True):
             r = client.post(
                 "/company/ACME/correct",

@@ -26,6 +26,9 @@ from pipeline.trends.rollups import refresh_rollups
 from pipeline.web import create_app
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+# The UI token the tests' app is given; the `client` sends it as a bearer header (a script's
+# way): tests of the browser's way (login, CSRF) are in test_security.py.
+UI_TOKEN = "test-ui-token-5f0c2b9e7d"
 HOSTILE_TITLE = '<script>alert("x")</script> VLTA <img src=x onerror=alert(1)> & "quotes"'
 HOSTILE_SOURCE = "<b>Evil</b> Wire"
 
@@ -108,5 +111,6 @@ def demo_db(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="module")
 def client(demo_db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_db, clock=lambda: NOW)) as c:
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN)
+    with TestClient(app, headers={"Authorization": f"Bearer {UI_TOKEN}"}) as c:
         yield c

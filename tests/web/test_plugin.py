@@ -101,3 +101,71 @@ def test_airflow_api_server_mounts_and_serves_the_pages(tmp_path, database_url, 
     assert out.returncode == 0, out.stderr[-3000:]
     (result,) = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert result == ["200", "200", "404", "True", "True", "True", "True"], out.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_mounted_in_airflow_a_write_needs_airflows_login(tmp_path, database_url, demo_db):
+    """Through Airflow's own mounting and auth manager: a write with a JWT Airflow issued and
+    the UI token is stored; without the JWT, or with one Airflow did not sign, it is refused."""
+    from sqlalchemy import delete, select
+
+    from pipeline.db.models import Article, Correction
+
+    from .conftest import HOSTILE_TITLE
+
+    with demo_db.session() as s:
+        article = s.scalars(select(Article.id).where(Article.title == HOSTILE_TITLE)).one()
+    script = textwrap.dedent(
+        f"""
+        import jwt
+        from fastapi import FastAPI
+        from fastapi.testclient import TestClient
+        from airflow import settings
+        from airflow.api_fastapi.app import create_auth_manager, init_plugins
+        from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+        from airflow.models.revoked_token import RevokedToken
+
+        RevokedToken.__table__.create(settings.engine, checkfirst=True)  # what `airflow db migrate` makes
+        auth = create_auth_manager()
+        auth.init()
+        good = auth.generate_jwt(SimpleAuthManagerUser(username="ann", role="admin"))
+        forged = jwt.encode({{"sub": "ann", "role": "admin"}}, "x" * 64, algorithm="HS512")
+        app = FastAPI()
+        init_plugins(app)
+        client = TestClient(app)
+        form = {{"article_id": "{article}", "label": "neutral", "who": "ann"}}
+        ui = {{"Authorization": "Bearer test-ui-token-for-airflow"}}
+
+        def post(headers, cookies=None):
+            client.cookies.clear()
+            for k, v in (cookies or {{}}).items():
+                client.cookies.set(k, v)
+            r = client.post(
+                "/finsent/company/VLTA/correct", data=form, headers=headers, follow_redirects=False
+            )
+            return str(r.status_code)
+
+        print("RESULT", post(ui), post(ui, {{"_token": forged}}), post({{}}, {{"_token": good}}),
+              post(ui, {{"_token": good}}))
+        """
+    )
+    env = _airflow_env(tmp_path, database_url)
+    env.update(
+        FINSENT_UI_TOKEN="test-ui-token-for-airflow",
+        AIRFLOW__API_AUTH__JWT_SECRET="s" * 64,
+        AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        (result,) = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        # No JWT: 401; a JWT Airflow did not sign: 401; Airflow's login without the UI token:
+        # 403; both: stored (303).
+        assert result == ["401", "401", "403", "303"], out.stdout[-3000:]
+        with demo_db.session() as s:
+            assert [c.corrected_by for c in s.scalars(select(Correction))] == ["ann"]
+    finally:
+        with demo_db.transaction() as s:
+            s.execute(delete(Correction))
