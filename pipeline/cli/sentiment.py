@@ -6,10 +6,12 @@ commands so ``finsent --help`` stays fast.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -520,24 +522,48 @@ def eval_cmd(
     click.echo(f"confusion matrix: {png}", err=as_json)
 
 
-def read_text_lines(stream: Any) -> list[str]:
-    """Lines of a byte stream as text: UTF-8 (a leading BOM and CRLF endings are dropped).
+#: Input lines scored per round by ``classify``: memory is bounded by this, not by the
+#: input, and a few thousand texts are enough for length-sorted batches to pad little.
+CLASSIFY_CHUNK_LINES = 4096
+_READ_BYTES = 1 << 20
+
+
+def iter_text_lines(stream: Any, bad: list[int] | None = None) -> Iterator[str]:
+    """Lines of a byte stream as text, read in blocks: UTF-8 (a leading BOM and CRLF
+    endings are dropped).
 
     A line that is not valid UTF-8 (a latin-1 export, say) is kept with U+FFFD for the bad
-    bytes and named in one warning, rather than failing every other line's output.
+    bytes and its number appended to ``bad``, rather than failing every other line's output.
     """
-    lines: list[str] = []
-    bad: list[int] = []
-    data = stream.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    # bytes.splitlines: \n, \r\n and old-Mac \r endings, as text mode read them.
-    for lineno, raw in enumerate(data.splitlines(), start=1):
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(raw.decode("utf-8", errors="replace"))
-            bad.append(lineno)
+    pending = b""
+    lineno = 0
+    while True:
+        block = stream.read(_READ_BYTES)
+        data = pending + block
+        if not data:
+            return
+        # bytes.splitlines: \n, \r\n and old-Mac \r endings, as text mode read them. The last
+        # piece may be cut by the block (or be a \r whose \n is in the next block): kept back.
+        pieces = data.splitlines(keepends=True)
+        pending = b""
+        if block and pieces and not pieces[-1].endswith(b"\n"):
+            pending = pieces.pop()
+        for raw in pieces:
+            lineno += 1
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith((b"\n", b"\r")) else raw
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield raw.decode("utf-8", errors="replace")
+                if bad is not None:
+                    bad.append(lineno)
+        if not block:
+            return
+
+
+def _warn_not_utf8(bad: list[int]) -> None:
     if bad:
         shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         click.echo(
@@ -545,6 +571,14 @@ def read_text_lines(stream: Any) -> list[str]:
             "were replaced by U+FFFD (re-encode the input as UTF-8 to score those lines exactly)",
             err=True,
         )
+
+
+def read_text_lines(stream: Any) -> list[str]:
+    """All lines of a byte stream as text (iter_text_lines), with one warning on stderr
+    naming the lines that were not UTF-8."""
+    bad: list[int] = []
+    lines = list(iter_text_lines(stream, bad))
+    _warn_not_utf8(bad)
     return lines
 
 
@@ -576,7 +610,6 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision:
     """
     if input_file is None and sys.stdin.isatty():
         raise click.UsageError("no input: pass --input FILE or pipe texts on stdin")
-    lines = read_text_lines(input_file or sys.stdin.buffer)
     _quiet_transformers()
     from pipeline.score.classifier import SentimentClassifier
 
@@ -588,11 +621,18 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision:
         )
     except FinSentError as exc:
         raise click.ClickException(str(exc)) from None
-    texts = [line for line in lines if line.strip()]
-    results = iter(clf.predict(texts))
-    for line in lines:
-        if not line.strip():
-            click.echo("{}")
-            continue
-        r = next(results)
-        click.echo(json.dumps({"label": r.label, "probabilities": r.probabilities, "score": r.score}))
+    # Streamed in chunks of lines: memory is bounded by the chunk, whatever the input's size.
+    bad: list[int] = []
+    lines = iter_text_lines(input_file or sys.stdin.buffer, bad)
+    while chunk := list(itertools.islice(lines, CLASSIFY_CHUNK_LINES)):
+        texts = [line for line in chunk if line.strip()]
+        results = iter(clf.predict(texts))
+        out = []
+        for line in chunk:
+            if not line.strip():
+                out.append("{}")
+                continue
+            r = next(results)
+            out.append(json.dumps({"label": r.label, "probabilities": r.probabilities, "score": r.score}))
+        click.echo("\n".join(out))
+    _warn_not_utf8(bad)
