@@ -141,6 +141,7 @@ def test_every_command_brings_the_embedded_database_up_to_date(
     assert f"schema:   {head_revision()} (code expects {head_revision()})" in status.output
 
 
+@pytest.mark.slow
 def test_db_upgrade_and_feed_management(runner: CliRunner, empty_database_url: str, tmp_path: Path) -> None:
     env = {"FINSENT_DATABASE_URL": empty_database_url}
     up = invoke(runner, "db", "upgrade", env=env)
@@ -167,6 +168,7 @@ def test_db_upgrade_and_feed_management(runner: CliRunner, empty_database_url: s
     assert missing.exit_code == 1 and "no such feed: 42" in missing.stderr
 
 
+@pytest.mark.slow
 def test_console_script_help_is_fast_and_torch_free() -> None:
     code = (
         "import sys; from pipeline.cli import cli\n"

@@ -66,6 +66,7 @@ def test_demo_run_end_to_end_twice(tmp_path_factory: pytest.TempPathFactory) -> 
     assert not (data_dir / "pgdata" / "postmaster.pid").exists()
 
 
+@pytest.mark.slow
 def test_run_refuses_unmigrated_external_database(empty_database_url: str, tmp_path: Path) -> None:
     proc = finsent(tmp_path / "d", "run", extra_env={"FINSENT_DATABASE_URL": empty_database_url})
     assert proc.returncode == 1

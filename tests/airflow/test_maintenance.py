@@ -58,6 +58,7 @@ def count(db, model) -> int:
         return session.execute(select(func.count()).select_from(model)).scalar_one()
 
 
+@pytest.mark.slow
 def test_prune_deletes_only_rows_older_than_the_cutoff(db, history) -> None:
     deleted = prune_fetches(db, before=NOW - timedelta(days=30), batch=7)
     # Days 30..39 are older than the cutoff (each at -2h), for two feeds.

@@ -117,6 +117,7 @@ def test_finetune_reads_a_recipe_and_refuses_a_bad_one_in_one_line(settings, tmp
         finetune_train("manual__r3", settings=settings, recipe="finsent-minilm-v1", epochs=0)
 
 
+@pytest.mark.slow
 def test_finetune_with_the_feedback_source_snapshots_the_corrections(db, settings) -> None:
     # The DAG's `options` param names the source; the task exports the corrections it reads.
     from pathlib import Path

@@ -28,6 +28,7 @@ def run(db, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return invoke
 
 
+@pytest.mark.slow
 def test_check_writes_the_alert_to_the_outbox_once(db, run, tmp_path):
     with db.transaction() as s:
         feed = add_feed(s, "Wire")

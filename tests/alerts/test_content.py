@@ -91,6 +91,7 @@ def test_feed_text_is_escaped_in_html(payload):
     assert "Acme &lt;Corp&gt;" in html
 
 
+@pytest.mark.slow
 def test_same_payload_same_message(payload):
     a = _build(copy.deepcopy(payload)).as_bytes()
     b = _build(copy.deepcopy(payload)).as_bytes()

@@ -80,6 +80,7 @@ def test_sends_once_over_smtp(db, smtp_settings, smtp_server):
     assert row.sent_at >= row.created_at and row.sent_at > NOW
 
 
+@pytest.mark.slow
 def test_failed_send_stays_pending_and_is_retried_when_the_server_is_back(db, smtp_settings, smtp_server):
     _spike(db, smtp_settings)
     smtp_server.stop()
@@ -104,6 +105,7 @@ def test_failed_send_stays_pending_and_is_retried_when_the_server_is_back(db, sm
     assert row.status == "sent" and row.attempts == 3
 
 
+@pytest.mark.slow
 def test_crash_between_send_and_commit_does_not_send_twice(db, smtp_settings, smtp_server, monkeypatch):
     _spike(db, smtp_settings)
 
@@ -134,6 +136,7 @@ def test_crash_between_send_and_commit_does_not_send_twice(db, smtp_settings, sm
     assert smtp_server.message_ids == [row.message_id, row.message_id]
 
 
+@pytest.mark.slow
 def test_crash_before_the_message_is_handed_over_resends_it(db, smtp_settings, smtp_server, monkeypatch):
     _spike(db, smtp_settings)
     from pipeline.alerts.transports import smtp as transport_mod
@@ -152,6 +155,7 @@ def test_crash_before_the_message_is_handed_over_resends_it(db, smtp_settings, s
     assert smtp_server.received[0].message["Message-ID"] == _rows(db)[0].message_id
 
 
+@pytest.mark.slow
 def test_outbox_writes_one_eml_per_message_and_survives_a_crash(db, settings, monkeypatch):
     _spike(db, settings)
 
@@ -174,6 +178,7 @@ def test_outbox_writes_one_eml_per_message_and_survives_a_crash(db, settings, mo
     assert _rows(db)[0].status == "sent"
 
 
+@pytest.mark.slow
 def test_gives_up_after_max_attempts_and_can_be_requeued(db, smtp_settings, smtp_server):
     _spike(db, smtp_settings)
     smtp_server.stop()
@@ -194,6 +199,7 @@ def test_outbox_transport_paths(tmp_path):
     assert not t.already_delivered(Outgoing(1, "<nope@x>", {"items": []}, [], NOW))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI for a test certificate")
 def test_starttls_with_login(db, settings, tmp_path):
     server_tls, client_tls = self_signed_tls(tmp_path)
@@ -227,6 +233,7 @@ def test_starttls_with_login(db, settings, tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_no_recipients_over_smtp_waits_for_configuration(db, smtp_settings, smtp_server):
     unconfigured = smtp_settings.model_copy(update={"alert_recipients": []})
     _spike(db, unconfigured)
@@ -239,6 +246,7 @@ def test_no_recipients_over_smtp_waits_for_configuration(db, smtp_settings, smtp
     assert _rows(db)[0].recipients == ["desk@example.com"]
 
 
+@pytest.mark.slow
 def test_an_unrenderable_row_does_not_block_the_others(db, smtp_settings, smtp_server):
     _spike(db, smtp_settings, "ACME")
     with db.transaction() as s:

@@ -60,6 +60,7 @@ def _counts(db) -> tuple[int, int, int]:
         )
 
 
+@pytest.mark.slow
 def test_demo_raises_one_alert_for_the_burst_company_and_nothing_twice(db, settings):
     first = run_module.run_once(db, settings, now=NOW, demo=True, classifier=KeywordClassifier())
 

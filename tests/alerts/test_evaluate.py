@@ -41,6 +41,7 @@ def _quiet_ticker(
         add_history(s, feed, ticker=ticker, end=NOW, hours=hours, per_hour=per_hour, negative_share=share)
 
 
+@pytest.mark.slow
 def test_spike_fires_once_with_numbers_and_baseline(db, settings, wire):
     _quiet_ticker(db, wire)
     with db.transaction() as s:
@@ -70,6 +71,7 @@ def test_spike_fires_once_with_numbers_and_baseline(db, settings, wire):
     assert report.firing == later.firing == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("bystander_relevance", "fires_for"), [(10, ["ACME"]), (80, ["ACME", "BYST"])])
 def test_a_passing_mention_is_left_out_of_that_companys_alert(
     db, settings, wire, bystander_relevance, fires_for
@@ -114,6 +116,7 @@ def test_a_backfill_before_a_later_evaluation_sends_no_email(db, settings, wire)
     assert _deliveries(db) == []
 
 
+@pytest.mark.slow
 def test_steady_gloom_does_not_page_but_a_usually_quiet_ticker_does(db, settings, wire):
     with db.transaction() as s:
         add_history(s, wire, ticker="GLUM", end=NOW, hours=48, per_hour=10, negative_share=0.7)
@@ -126,6 +129,7 @@ def test_steady_gloom_does_not_page_but_a_usually_quiet_ticker_does(db, settings
     assert [(n.scope_key, n.kind) for n in report.fired] == [("CALM", "fired")]
 
 
+@pytest.mark.slow
 def test_resolution_has_hysteresis(db, settings, wire):
     _quiet_ticker(db, wire, hours=60)
     with db.transaction() as s:
@@ -151,6 +155,7 @@ def test_resolution_has_hysteresis(db, settings, wire):
     assert [a.state for a in _alerts(db)] == ["resolved", "firing"]
 
 
+@pytest.mark.slow
 def test_repeat_interval(db, settings, wire):
     settings = settings.model_copy(update={"alert_repeat_hours": 2.0})
     _quiet_ticker(db, wire, hours=60)
@@ -162,6 +167,7 @@ def test_repeat_interval(db, settings, wire):
     assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")], [("ACME", "repeat")]]
 
 
+@pytest.mark.slow
 def test_simultaneous_alerts_are_grouped_per_recipient(db, settings, wire):
     settings = settings.model_copy(update={"alert_recipients": ["desk@example.com"]})
     for ticker in ("ACME", "BOLT"):
@@ -220,6 +226,7 @@ def test_no_look_ahead_counts_only_articles_first_seen_before_now(db, settings, 
     assert [n.kind for n in evaluate(db, settings, now=NOW + timedelta(minutes=20)).notices] == ["fired"]
 
 
+@pytest.mark.slow
 def test_one_company_burst_is_not_also_a_market_or_source_alert(db, settings, wire):
     with db.transaction() as s:
         other = add_feed(s, "Other", tags=["us"])

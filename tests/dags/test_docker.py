@@ -108,6 +108,7 @@ def test_dockerfile_builds_from_python_slim_with_cpu_torch_and_copies_what_exist
             assert (REPO_ROOT / part).exists(), f"Dockerfile copies missing {part}"
 
 
+@pytest.mark.slow
 def test_the_commands_used_exist_in_this_airflow() -> None:
     out = subprocess.run([AIRFLOW, "--help"], capture_output=True, text=True, timeout=120).stdout
     for command in ("api-server", "scheduler", "dag-processor", "triggerer", "celery", "pools", "db"):

@@ -92,6 +92,7 @@ def test_dag_file_imports_only_the_sdk_at_top_level(path: Path) -> None:
             assert name in ALLOWED_TOP_LEVEL, f"{path.name}: top-level import of {name}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_parses_fast_without_heavy_imports_or_connections(path: Path, tmp_path: Path) -> None:
     result = _probe(path, _probe_env(tmp_path))
@@ -142,6 +143,7 @@ def test_ingest_and_maintenance_have_data_intervals(dagbag) -> None:
         assert isinstance(dagbag.dags[dag_id].timetable, CronDataIntervalTimetable), dag_id
 
 
+@pytest.mark.slow
 def test_queues_pools_and_schedules_come_from_the_environment(tmp_path: Path) -> None:
     env = _probe_env(
         tmp_path,

@@ -94,6 +94,7 @@ def test_an_unscored_article_can_be_corrected(db: Database) -> None:
     assert done is not None and (done.model_version, done.model_label) == (None, None)
 
 
+@pytest.mark.slow
 def test_since_and_the_latest_correction_a_page_shows(db: Database, article: int) -> None:
     with db.transaction() as s:
         record(s, article, label="negative", who="ann", ticker="ACME", now=NOW)

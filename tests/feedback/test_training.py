@@ -39,6 +39,7 @@ def _train(out: Path, *sources: str) -> CliRunner:
     return CliRunner().invoke(train_cmd, args)
 
 
+@pytest.mark.slow
 def test_a_page_correction_trains_the_next_model_and_its_card_counts_it(
     db: Database, env: None, tmp_path: Path
 ) -> None:

@@ -24,6 +24,7 @@ def run(runner: CliRunner, *args: str):
     return runner.invoke(cli, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_ingest_exits_zero_when_some_feeds_fail(runner, db, feed_server: FeedServer):
     good = feed_server.add("/good", rss_feed(3))
     bad = feed_server.add("/bad", b"nope", status=502, content_type="text/plain")
@@ -39,6 +40,7 @@ def test_ingest_exits_zero_when_some_feeds_fail(runner, db, feed_server: FeedSer
     assert "never" in listed.output  # the bad feed never succeeded
 
 
+@pytest.mark.slow
 def test_feeds_list_shows_the_polling_interval_a_feed_asks_for(runner, db, feed_server: FeedServer):
     hinted = feed_server.add("/hinted", rss_feed(1, channel_extra="<ttl>120</ttl>"))
     plain = feed_server.add("/plain", rss_feed(1, prefix="plain"))
@@ -176,6 +178,7 @@ def test_feeds_relink_after_a_watchlist_edit(runner, db, tmp_path, monkeypatch):
     assert bad.exit_code != 0 and "does not exist" in bad.output and "Traceback" not in bad.output
 
 
+@pytest.mark.slow
 def test_the_demo_and_tagged_feeds_can_be_removed_together(runner, db, tmp_path, feed_server: FeedServer):
     from sqlalchemy import func, select, text
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from ingest_helpers import NOW
 from sqlalchemy import func, select
 
@@ -56,6 +57,7 @@ def test_prepare_demo_renders_once_with_dates_relative_to_now(tmp_path):
     assert {p: p.read_bytes() for p in again.feed_paths} == before
 
 
+@pytest.mark.slow
 def test_demo_ingests_then_is_all_duplicates(db, settings, tmp_path):
     bundle = prepare_demo(tmp_path, NOW)
     with db.transaction() as session:

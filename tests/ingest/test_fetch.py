@@ -27,6 +27,7 @@ def get(fetcher: Fetcher, url: str, **kw):
     return fetcher.fetch(FeedRequest(feed_id=1, url=url, **kw))
 
 
+@pytest.mark.slow
 def test_ok_sends_honest_headers_and_decompresses(fetcher, feed_server: FeedServer):
     body = rss_feed(3)
     url = feed_server.add("/feed", body, gzip=True, etag='"abc"')
@@ -38,6 +39,7 @@ def test_ok_sends_honest_headers_and_decompresses(fetcher, feed_server: FeedServ
     assert "if-none-match" not in seen
 
 
+@pytest.mark.slow
 def test_conditional_get(fetcher, feed_server: FeedServer):
     lm = http_date(datetime(2026, 11, 1, tzinfo=UTC))
     url = feed_server.add("/feed", rss_feed(1), etag='"v2"', last_modified=lm)
@@ -46,6 +48,7 @@ def test_conditional_get(fetcher, feed_server: FeedServer):
     assert (result.outcome, result.status, result.body) == ("not_modified", 304, None)
 
 
+@pytest.mark.slow
 def test_redirects_are_followed_but_bounded(fetcher, feed_server: FeedServer):
     target = feed_server.add("/real", rss_feed(1))
     url = feed_server.add("/old", redirect_to=target)
@@ -56,6 +59,7 @@ def test_redirects_are_followed_but_bounded(fetcher, feed_server: FeedServer):
     assert result.outcome == "http_error" and "more than 5 redirects" in result.error
 
 
+@pytest.mark.slow
 def test_timeouts(fetcher, feed_server: FeedServer):
     slow = feed_server.add("/slow", rss_feed(1), delay_s=2)
     result = get(fetcher, slow)
@@ -66,6 +70,7 @@ def test_timeouts(fetcher, feed_server: FeedServer):
     assert result.outcome == "timeout" and "not complete" in result.error
 
 
+@pytest.mark.slow
 def test_size_caps(fetcher, feed_server: FeedServer):
     huge = feed_server.add("/huge", b"x" * (50 * 1024 * 1024))
     result = get(fetcher, huge)
@@ -89,6 +94,7 @@ def test_inflater_never_holds_more_than_the_limit():
         Inflater("br", 100)
 
 
+@pytest.mark.slow
 def test_rate_limits_and_server_errors(fetcher, feed_server: FeedServer):
     result = get(fetcher, feed_server.add("/429", b"", status=429, headers={"Retry-After": "120"}))
     assert (result.outcome, result.retry_after_s) == ("rate_limited", 120.0)
@@ -120,6 +126,7 @@ def test_unreachable_hosts_and_files(fetcher, tmp_path: Path):
     assert get(fetcher, big.as_uri()).outcome == "too_large"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("status", "permanent"), [(301, True), (308, True), (302, False), (303, False), (307, False)]
 )
@@ -134,6 +141,7 @@ def test_only_permanent_redirects_report_a_new_location(fetcher, feed_server: Fe
     assert result.outcome == "not_modified" and result.moved_to == (target if permanent else None)
 
 
+@pytest.mark.slow
 def test_a_moved_feed_lives_where_the_permanent_hops_end(fetcher, feed_server: FeedServer):
     target = feed_server.add("/today", rss_feed(1))
     middle = feed_server.add("/home", redirect_to=target, redirect_status=302)
@@ -147,6 +155,7 @@ def test_a_moved_feed_lives_where_the_permanent_hops_end(fetcher, feed_server: F
     assert get(fetcher, late).moved_to is None
 
 
+@pytest.mark.slow
 def test_a_permanent_redirect_to_an_error_is_not_a_move(fetcher, feed_server: FeedServer):
     gone = feed_server.add("/gone", b"", status=404)
     result = get(fetcher, feed_server.add("/old", redirect_to=gone, redirect_status=301))

@@ -33,6 +33,7 @@ def _feed(db, feed_id: int) -> Feed:
         return session.get(Feed, feed_id)
 
 
+@pytest.mark.slow
 def test_new_then_duplicates_then_edited_title_updates_in_place(db, settings, feed_server: FeedServer):
     url = feed_server.add("/rss", rss_feed(5))
     (feed_id,) = _add(db, url)
@@ -67,6 +68,7 @@ def test_new_then_duplicates_then_edited_title_updates_in_place(db, settings, fe
     assert _count(db, Fetch, Fetch.feed_id == feed_id) == 3
 
 
+@pytest.mark.slow
 def test_conditional_get_304_costs_no_parsing(db, settings, feed_server: FeedServer):
     url = feed_server.add("/rss", rss_feed(3), etag='"v1"', last_modified=http_date(NOW))
     (feed_id,) = _add(db, url)
@@ -89,6 +91,7 @@ def test_conditional_get_304_costs_no_parsing(db, settings, feed_server: FeedSer
     assert report.duplicates == 3  # what the 304 re-confirms
 
 
+@pytest.mark.slow
 def test_unchanged_body_without_validators_is_not_parsed_again(db, settings, feed_server: FeedServer):
     url = feed_server.add("/rss", rss_feed(3))
     _add(db, url)
@@ -98,6 +101,7 @@ def test_unchanged_body_without_validators_is_not_parsed_again(db, settings, fee
     assert report.failed == 0
 
 
+@pytest.mark.slow
 def test_syndicated_story_is_linked_to_its_first_copy(db, settings, feed_server: FeedServer):
     title = "Acme Corp recalls 40,000 industrial drills over overheating batteries"
     a = feed_server.add("/a", rss([rss_item("a1", title, when=NOW - timedelta(hours=2))]))
@@ -127,6 +131,7 @@ def test_syndicated_story_is_linked_to_its_first_copy(db, settings, feed_server:
     assert rows["c1"].is_novel and rows["d1"].is_novel
 
 
+@pytest.mark.slow
 def test_tickers_are_linked_once_per_article(db, settings, feed_server: FeedServer, tmp_path: Path):
     wl = tmp_path / "watchlist.csv"
     wl.write_text(WATCHLIST)
@@ -159,6 +164,7 @@ LAUGHS = (
 )
 
 
+@pytest.mark.slow
 def test_bad_feeds_are_recorded_while_good_ones_are_stored(db, settings, feed_server: FeedServer):
     settings = settings.model_copy(update={"fetch_timeout_s": 2.0, "fetch_max_bytes": 1024 * 1024})
     good = feed_server.add("/good", rss_feed(4))
@@ -217,6 +223,7 @@ def test_bad_feeds_are_recorded_while_good_ones_are_stored(db, settings, feed_se
     assert "HTTP 500" in text and "next try" in text and "warning:" in text
 
 
+@pytest.mark.slow
 def test_backoff_doubles_and_success_resets(db, settings, feed_server: FeedServer):
     url = feed_server.add("/flaky", b"down", status=503, content_type="text/plain")
     (feed_id,) = _add(db, url)
@@ -233,6 +240,7 @@ def test_backoff_doubles_and_success_resets(db, settings, feed_server: FeedServe
     assert (feed.consecutive_failures, feed.last_error, feed.next_fetch_at) == (0, None, None)
 
 
+@pytest.mark.slow
 def test_gzip_and_local_files(db, settings, feed_server: FeedServer, tmp_path: Path):
     url = feed_server.add("/gz", rss_feed(3, prefix="gz"), gzip=True)
     path = tmp_path / "local.xml"
@@ -248,6 +256,7 @@ def test_gzip_and_local_files(db, settings, feed_server: FeedServer, tmp_path: P
     assert report.new == 3 + 2 + 2
 
 
+@pytest.mark.slow
 def test_injection_strings_are_stored_as_plain_text(db, settings, feed_server: FeedServer):
     nasty = [
         "Robert'); DROP TABLE articles;-- rallies",
@@ -271,6 +280,7 @@ def test_injection_strings_are_stored_as_plain_text(db, settings, feed_server: F
     assert _count(db, Article) == 5  # the table is still there
 
 
+@pytest.mark.slow
 def test_future_and_missing_dates(db, settings, feed_server: FeedServer):
     items = [
         rss_item(
@@ -298,6 +308,7 @@ def test_watchlist_is_read_from_settings(db, settings, tmp_path: Path):
         ingest(db, settings.model_copy(update={"watchlist_path": bad}), now=NOW)
 
 
+@pytest.mark.slow
 def test_a_permanent_redirect_moves_the_feed_and_keeps_its_articles(
     db, settings, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ):
@@ -318,6 +329,7 @@ def test_a_permanent_redirect_moves_the_feed_and_keeps_its_articles(
     assert _count(db, Article) == 4 and _count(db, Article, Article.feed_id == feed_id) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [302, 303, 307])
 def test_a_temporary_redirect_keeps_the_feed_url(db, settings, feed_server: FeedServer, status):
     new = feed_server.add("/today", rss_feed(2))
@@ -327,6 +339,7 @@ def test_a_temporary_redirect_keeps_the_feed_url(db, settings, feed_server: Feed
     assert _feed(db, feed_id).url == old
 
 
+@pytest.mark.slow
 def test_a_move_onto_another_feeds_url_is_refused(
     db, settings, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ):
@@ -342,6 +355,7 @@ def test_a_move_onto_another_feeds_url_is_refused(
     assert "moved permanently:" not in caplog.text
 
 
+@pytest.mark.slow
 def test_a_permanent_redirect_to_a_page_that_is_no_feed_is_not_followed_for_good(
     db, settings, feed_server: FeedServer
 ):
@@ -352,6 +366,7 @@ def test_a_permanent_redirect_to_a_page_that_is_no_feed_is_not_followed_for_good
     assert _feed(db, feed_id).url == old
 
 
+@pytest.mark.slow
 def test_a_feeds_ttl_sets_its_next_fetch(db, settings, feed_server: FeedServer):
     url = feed_server.add("/rss", rss_feed(2, channel_extra="<ttl>60</ttl>"), etag='"v1"')
     (feed_id,) = _add(db, url)
@@ -376,6 +391,7 @@ def test_a_feeds_ttl_sets_its_next_fetch(db, settings, feed_server: FeedServer):
     assert (feed.poll_interval_s, feed.next_fetch_at) == (None, None)
 
 
+@pytest.mark.slow
 def test_polling_hints_are_capped_and_read_from_the_syndication_module(db, settings, feed_server: FeedServer):
     huge = feed_server.add("/huge", rss_feed(1, prefix="huge", channel_extra="<ttl>100000</ttl>"))
     sy = feed_server.add(
@@ -400,6 +416,7 @@ def test_polling_hints_are_capped_and_read_from_the_syndication_module(db, setti
     ] == ["unchanged"]
 
 
+@pytest.mark.slow
 def test_items_sharing_a_link_without_guid_are_all_kept(db, settings, feed_server: FeedServer):
     home = "https://news.example.com/"
     items = [rss_item(i, f"Acme story number {i} moves the markets", guid="", link=home) for i in range(20)]
@@ -416,6 +433,7 @@ def test_items_sharing_a_link_without_guid_are_all_kept(db, settings, feed_serve
     assert _count(db, Article) == 20
 
 
+@pytest.mark.slow
 def test_links_that_differ_only_after_2000_characters_are_distinct(db, settings, feed_server: FeedServer):
     base = "https://news.example.com/a?q=" + "x" * 2000
     items = [
@@ -427,6 +445,7 @@ def test_links_that_differ_only_after_2000_characters_are_distinct(db, settings,
         assert {len(u) for u in session.execute(select(Article.url)).scalars()} == {2000}
 
 
+@pytest.mark.slow
 def test_a_ticker_at_the_end_of_a_huge_title_is_linked(db, settings, feed_server: FeedServer, tmp_path: Path):
     wl = tmp_path / "watchlist.csv"
     wl.write_text(WATCHLIST)

@@ -297,6 +297,7 @@ def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_crossfit_bad_arguments_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
     # A data dir that does not exist: were the arguments accepted, the folds would fail fast.
     args = [*args, "--data-dir", str(tmp_path / "no-data")] if "--" in args else args

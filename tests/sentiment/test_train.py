@@ -231,6 +231,7 @@ def test_transfer_drops_known_rows_and_refuses_other_splits_or_no_teacher(tmp_pa
     assert len(load_transfer(config, train_ex, val_ex)[0]) == 1
 
 
+@pytest.mark.slow
 def test_teacher_runs_in_bf16_where_the_cpu_has_it_and_stays_close_to_fp32(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,6 +74,7 @@ def test_article_sentiment_is_the_latest_model(db, seeded) -> None:
     assert unscored == 0
 
 
+@pytest.mark.slow
 def test_ticker_feed_market_views(db, seeded) -> None:
     acme = one(db, "SELECT * FROM v_ticker_sentiment_daily WHERE ticker = 'ACME' AND bucket = :d", d=TODAY)
     assert (acme["n_articles"], acme["n_negative"], acme["n_novel"]) == (4, 3, 3)

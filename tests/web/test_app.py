@@ -36,6 +36,7 @@ def vlta_alert(demo_db) -> Alert:
         return s.scalars(select(Alert).where(Alert.scope_type == "ticker", Alert.scope_key == "VLTA")).one()
 
 
+@pytest.mark.slow
 def test_overview_is_served_at_the_root_with_alert_movers_and_chart(client, demo_db):
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 200
@@ -198,6 +199,7 @@ def _silences(demo_db) -> int:
         return len(s.scalars(select(AlertSilence)).all())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", ["", "/finsent", "/proxy/deep/finsent"])
 def test_every_link_resolves_at_the_root_and_under_a_prefix(demo_db, prefix):
     """Crawl from the overview, mounted as Airflow mounts plugin apps: every link is a page."""

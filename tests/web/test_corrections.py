@@ -31,6 +31,7 @@ def _no_corrections(demo_db):
         s.execute(delete(Correction))
 
 
+@pytest.mark.slow
 def test_company_page_offers_a_form_per_headline(client, demo_db):
     page = client.get("/company/VLTA").text
     hostile = _article_id(demo_db, HOSTILE_TITLE)

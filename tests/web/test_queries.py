@@ -15,6 +15,7 @@ from pipeline.web import queries
 from .conftest import NOW
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("by", ["hour", "day"])
 def test_feed_trends_are_load_trend_for_each_feed_in_one_query(demo_db, by):
     with demo_db.session() as s:

@@ -65,6 +65,7 @@ def _csrf(page: str, action: str) -> str:
     return re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
 
 
+@pytest.mark.slow
 def test_without_a_token_the_app_is_read_only(demo_db):
     alert = vlta_alert(demo_db)
     hostile = _article_id(demo_db, HOSTILE_TITLE)

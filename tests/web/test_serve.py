@@ -55,6 +55,7 @@ def test_serve_shows_the_overview_at_the_root_on_localhost(tmp_path, database_ur
     assert f"http://127.0.0.1:{port}/" in out
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_port_in_use_in_one_line(tmp_path, database_url):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -48,6 +48,7 @@ def memo() -> Iterator[type[MemoTransport]]:
         unregister("memo")
 
 
+@pytest.mark.slow
 def test_a_registered_transport_is_a_setting_and_receives_the_alert(db, settings, memo, monkeypatch):
     assert {"outbox", "smtp", "webhook", "memo"} <= set(transport_classes())
     monkeypatch.setenv("FINSENT_ALERT_TRANSPORT", "memo,outbox")

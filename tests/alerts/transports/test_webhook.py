@@ -108,6 +108,7 @@ def _rows(db) -> list[AlertDelivery]:
         return list(s.scalars(select(AlertDelivery).order_by(AlertDelivery.id)))
 
 
+@pytest.mark.slow
 def test_generic_json_is_signed_and_carries_the_delivery_id(db, settings):
     with webhook_server() as hook:
         s = _settings(settings, hook)
@@ -129,6 +130,7 @@ def test_generic_json_is_signed_and_carries_the_delivery_id(db, settings):
     assert [i["scope_key"] for i in data["items"]] == ["ACME"]
 
 
+@pytest.mark.slow
 def test_slack_and_teams_formats_and_hostile_titles(db, settings):
     hostile = "<!channel> <https://evil.example|click> & co\r\nBcc: x@evil.example"
     with webhook_server() as hook:
@@ -151,6 +153,7 @@ def test_slack_and_teams_formats_and_hostile_titles(db, settings):
     assert texts[0].startswith("[FinSent] NEGATIVE spike") and any("<!channel>" in t for t in texts)
 
 
+@pytest.mark.slow
 def test_5xx_408_429_are_retried_honouring_retry_after_and_other_4xx_fail(db, settings):
     with webhook_server((503, {"Retry-After": "300"}), 408, (429, {"Retry-After": "1"}), 200) as hook:
         s = _settings(settings, hook)
@@ -176,6 +179,7 @@ def test_5xx_408_429_are_retried_honouring_retry_after_and_other_4xx_fail(db, se
         assert deliver_pending(db, s, now=NOW + timedelta(days=1)).failed == [] and len(hook.requests) == 1
 
 
+@pytest.mark.slow
 def test_a_timeout_after_the_body_was_sent_is_unknown_and_never_resent(db, settings):
     with webhook_server("stall") as hook:
         s = _settings(settings, hook)
@@ -188,6 +192,7 @@ def test_a_timeout_after_the_body_was_sent_is_unknown_and_never_resent(db, setti
         assert len(hook.requests) == 1
 
 
+@pytest.mark.slow
 def test_once_per_alert_across_a_crash_and_a_retry(db, settings, monkeypatch):
     with webhook_server(502) as hook:
         s = _settings(settings, hook)
@@ -209,6 +214,7 @@ def test_once_per_alert_across_a_crash_and_a_retry(db, settings, monkeypatch):
         assert len(hook.requests) == 2  # the 502 and the one that arrived
 
 
+@pytest.mark.slow
 def test_email_and_webhook_at_once_each_get_the_alert_once(db, settings):
     with webhook_server() as hook:
         s = _settings(settings, hook, alert_transport="outbox,webhook")
