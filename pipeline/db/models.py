@@ -152,6 +152,11 @@ class ArticleEntity(Base):
     # How much the article is about this company, 0-100 (pipeline/companies/relevance.py);
     # NULL for links made before relevance existed, until `finsent feeds relink`.
     relevance: Mapped[int | None] = mapped_column(SmallInteger, comment="0-100, see docs/companies.md")
+    # The first mention as written ("Ford", "BofA", "NASDAQ:VLTA"): what the company-level
+    # scorer marks in the text. NULL for links made before 0012, until a relink.
+    mention: Mapped[str | None] = mapped_column(
+        Text, comment="first mention as written; NULL: linked before 0012"
+    )
     # Denormalised from articles so "ticker over time" is one index range scan.
     published_at: Mapped[datetime] = mapped_column(TZ)
 
@@ -180,6 +185,38 @@ class SentimentScore(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "model_version", name="uq_sentiment_scores_article_model"),
         Index("brin_sentiment_scores_scored_at", "scored_at", postgresql_using="brin"),
+    )
+
+
+class EntityScore(Base):
+    """A model's verdict on an article *for one company* (pipeline/score/target.py marks the
+    mention). Unique per (article, ticker, model version), point in time like SentimentScore;
+    company trends and alerts read it, source and market scopes read the article's score."""
+
+    __tablename__ = "entity_scores"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    ticker: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[str] = mapped_column(String(128))
+    mention: Mapped[str | None] = mapped_column(Text, comment="the mention the model read; NULL: none found")
+    label: Mapped[str] = mapped_column(String(16))
+    p_negative: Mapped[float] = mapped_column(REAL)
+    p_neutral: Mapped[float] = mapped_column(REAL)
+    p_positive: Mapped[float] = mapped_column(REAL)
+    score: Mapped[float] = mapped_column(REAL, comment="p_positive - p_negative")
+    scored_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    content_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="articles.content_hash of the text scored"
+    )
+
+    __table_args__ = (
+        UniqueConstraint(
+            "article_id", "ticker", "model_version", name="uq_entity_scores_article_ticker_model"
+        ),
+        CheckConstraint("label IN ('negative', 'neutral', 'positive')", name="label"),
+        Index("brin_entity_scores_scored_at", "scored_at", postgresql_using="brin"),
+        {"comment": "sentiment of an article for one company (docs/companies.md); point in time per model"},
     )
 
 

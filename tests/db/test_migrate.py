@@ -255,3 +255,41 @@ def test_0011_keeps_corrections_apart_from_scores(empty_database_url: str) -> No
             assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_0012_adds_company_scores_and_mentions_and_takes_them_away(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    score = (
+        "INSERT INTO entity_scores (article_id, ticker, model_version, mention, label, p_negative, "
+        "p_neutral, p_positive, score) VALUES (:a, :t, :m, :mention, :l, 0.7, 0.2, 0.1, -0.6)"
+    )
+    try:
+        upgrade(engine, "0011")
+        with engine.begin() as conn:
+            article = _raw_article(conn, _raw_feed(conn), "k")
+            conn.execute(
+                text(
+                    "INSERT INTO article_entities (article_id, ticker, matched_by, published_at) "
+                    "VALUES (:a, 'F', 'name', '2026-11-20T12:00:00Z')"
+                ),
+                {"a": article},
+            )
+        upgrade(engine, "0012")
+        with engine.begin() as conn:
+            # Links made before 0012 have no mention until a relink.
+            assert conn.execute(text("SELECT mention FROM article_entities")).scalar() is None
+            conn.execute(text(score), {"a": article, "t": "F", "m": "v1", "mention": "Ford", "l": "negative"})
+            conn.execute(text(score), {"a": article, "t": "F", "m": "v2", "mention": "Ford", "l": "negative"})
+        # One row per (article, company, model version); labels are the three classes only.
+        with pytest.raises(Exception, match="uq_entity_scores_"), engine.begin() as conn:
+            conn.execute(text(score), {"a": article, "t": "F", "m": "v1", "mention": None, "l": "neutral"})
+        with pytest.raises(Exception, match="ck_entity_scores_label"), engine.begin() as conn:
+            conn.execute(text(score), {"a": article, "t": "TSLA", "m": "v1", "mention": None, "l": "bearish"})
+        with engine.begin() as conn:  # deleting the article takes its company scores
+            conn.execute(text("DELETE FROM articles"))
+            assert conn.execute(text("SELECT count(*) FROM entity_scores")).scalar() == 0
+        downgrade(engine, "0011")
+        assert "entity_scores" not in inspect(engine).get_table_names()
+        assert "mention" not in {c["name"] for c in inspect(engine).get_columns("article_entities")}
+    finally:
+        engine.dispose()
