@@ -46,6 +46,7 @@ from pipeline.score.loading import (
     model_version_of,
     read_temperature,
 )
+from pipeline.score.target import DEFAULT_STYLE, encode_target_inputs, format_target_input, read_target_style
 
 if TYPE_CHECKING:
     import torch
@@ -194,6 +195,9 @@ class SentimentClassifier:
     cls_id: int | None = None
     sep_id: int | None = None
     pad_id: int | None = None
+    # How the model reads a target (pipeline/score/target.py); None: an article-level
+    # model, which scores a targeted text as the whole text's tone.
+    target_style: str | None = None
 
     def __post_init__(self) -> None:
         if self.cls_id is None:
@@ -262,7 +266,13 @@ class SentimentClassifier:
             batch_size=batch_size or (512 if on_cuda else 64),
             label_columns=label_columns,
             precision=precision,
+            target_style=read_target_style(model_dir),
         )
+
+    @property
+    def target_aware(self) -> bool:
+        """Whether the model was trained to score a text for a given target."""
+        return self.target_style is not None
 
     # -- core ----------------------------------------------------------------------------
 
@@ -362,6 +372,53 @@ class SentimentClassifier:
             out[i] += w * window_probs[row]
             weight[i] += w
         return out / weight[:, None]
+
+    def predict_targets_proba(self, texts: Sequence[str], targets: Sequence[str | None]) -> np.ndarray:
+        """(n, 3) probabilities of each text *for its target* (None or blank: the whole text).
+
+        The input is ``format_target_input`` in the model's style: the mention marked in the
+        text (one segment, the fast path ``predict_proba`` takes), or, for a target the text
+        does not contain, the target as a second segment. An article-level model reads the
+        same input; its answer is then the text's overall tone.
+        """
+        if isinstance(texts, str):
+            raise TypeError("predict_targets_proba expects a list of texts, not a single string")
+        if len(texts) != len(targets):
+            raise ValueError(f"{len(texts)} texts but {len(targets)} targets")
+        style = self.target_style or DEFAULT_STYLE
+        inputs = [
+            format_target_input(text, target, style) for text, target in zip(texts, targets, strict=True)
+        ]
+        out = np.zeros((len(inputs), len(LABELS)))
+        single = [i for i, (_, second) in enumerate(inputs) if second is None]
+        paired = [i for i, (_, second) in enumerate(inputs) if second is not None]
+        if single:
+            out[single] = self.predict_proba([inputs[i][0] for i in single])
+        if paired:
+            out[paired] = self._forward_pairs([inputs[i] for i in paired])
+        return out
+
+    def predict_targets(self, texts: Sequence[str], targets: Sequence[str | None]) -> list[SentimentResult]:
+        """One result per (text, target), in input order (see ``predict_targets_proba``)."""
+        return self._results(self.predict_targets_proba(texts, targets))
+
+    def _forward_pairs(self, inputs: Sequence[tuple[str, str | None]]) -> np.ndarray:
+        """Calibrated probabilities for two-segment inputs (a target the text does not
+        name). Rare in practice (the linker gives mentions as written), so the plain
+        tokenizer path: the first segment is cut to the window, never the target."""
+        import torch
+
+        columns = torch.tensor(self.label_columns, device=self.device)
+        chunks = []
+        with torch.inference_mode():
+            for first in range(0, len(inputs), self.batch_size):
+                batch = encode_target_inputs(
+                    self.tokenizer, inputs[first : first + self.batch_size], self.max_length
+                )
+                logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
+                logits = logits.float()[:, columns] / self.temperature
+                chunks.append(torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64))
+        return np.concatenate(chunks)
 
     def _results(self, probs: np.ndarray) -> list[SentimentResult]:
         """One result per probability row (Python floats, rounded to 6 places)."""

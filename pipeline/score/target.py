@@ -16,18 +16,23 @@ the model learns exactly the input it is served.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
     "DEFAULT_STYLE",
     "STYLES",
+    "TARGET_FILE",
     "TargetInput",
     "encode_target_inputs",
     "format_target_input",
     "normalise_target",
+    "read_target_style",
+    "write_target_style",
 ]
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,11 @@ OPEN_MARK, CLOSE_MARK = "<<", ">>"
 # A target is a mention (a company name, ticker, index, ...), never a paragraph: longer
 # input is cut so that the text, not the target, keeps the token budget.
 MAX_TARGET_CHARS = 100
+
+# A model folder trained on targeted rows says so, and how it reads a target, in this file
+# (written by training, copied by the release); a folder without it is an article-level
+# model: it can be asked about a target, but its answer is the text's overall tone.
+TARGET_FILE = "target.json"
 
 # (first segment, second segment or None for a one-segment input)
 TargetInput = tuple[str, str | None]
@@ -101,3 +111,29 @@ def encode_target_inputs(tokenizer: Any, inputs: Sequence[TargetInput], max_leng
             enc = tokenizer(first, second, truncation="longest_first", max_length=max_length)
         features.append(dict(enc))
     return tokenizer.pad(features, padding=True, return_tensors="pt")
+
+
+def read_target_style(model_dir: str | Path) -> Style | None:
+    """The target style a model folder was trained with, or None for an article-level model."""
+    path = Path(model_dir) / TARGET_FILE
+    if not path.is_file():
+        return None
+    try:
+        style = json.loads(path.read_text(encoding="utf-8")).get("style")
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(
+            f"{path}: not a JSON object with a 'style' ({exc}); rewrite it or remove it"
+        ) from None
+    if style not in STYLES:
+        raise ValueError(f"{path}: style {style!r} is not one of {', '.join(STYLES)}")
+    return style
+
+
+def write_target_style(model_dir: str | Path, style: Style = DEFAULT_STYLE) -> Path:
+    """Mark a model folder as target-aware (training does this for runs with targeted rows)."""
+    if style not in STYLES:
+        raise ValueError(f"target style {style!r}: use one of {', '.join(STYLES)}")
+    path = Path(model_dir) / TARGET_FILE
+    record = {"style": style, "markers": [OPEN_MARK, CLOSE_MARK], "max_target_chars": MAX_TARGET_CHARS}
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -265,3 +265,46 @@ def test_special_token_ids_come_from_the_tokenizer(clf: SentimentClassifier) -> 
     built = SentimentClassifier(model=clf.model, tokenizer=other, model_dir=clf.model_dir, model_version="x")
     assert (built.cls_id, built.sep_id, built.pad_id) == (0, 2, 1)
     assert (clf.cls_id, clf.sep_id, clf.pad_id) == (101, 102, 0)
+
+
+def test_a_model_folder_without_target_file_is_article_level(clf: SentimentClassifier) -> None:
+    assert clf.target_style is None and not clf.target_aware
+
+
+def test_target_aware_folder_is_read(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from pipeline.score.target import write_target_style
+
+    folder = tmp_path / "aware"
+    shutil.copytree(tiny_model, folder)
+    write_target_style(folder)
+    aware = SentimentClassifier.load(folder, device="cpu", precision="fp32")
+    assert aware.target_aware and aware.target_style == "markers"
+    (folder / "target.json").write_text('{"style": "sideways"}')
+    with pytest.raises(ValueError, match=r"target\.json: style 'sideways'"):
+        SentimentClassifier.load(folder, device="cpu", precision="fp32")
+
+
+def test_predict_targets_marks_mentions_and_pairs_absent_targets(clf: SentimentClassifier) -> None:
+    import numpy as np
+
+    from pipeline.score.target import format_target_input
+
+    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    targets = [None, "Ford", "Tesla", "TSLA", " "]
+    probs = clf.predict_targets_proba([text] * len(targets), targets)
+    assert probs.shape == (5, 3) and np.allclose(probs.sum(axis=1), 1)
+    # No target (or a blank one) is the article input, exactly.
+    whole = clf.predict_proba([text])[0]
+    assert np.allclose(probs[0], whole) and np.allclose(probs[4], whole)
+    # A mention in the text is read marked, through the same path as any text.
+    marked = format_target_input(text, "Ford")[0]
+    assert np.allclose(probs[1], clf.predict_proba([marked])[0])
+    assert not np.allclose(probs[1], probs[2])
+    # A target the text does not name goes as a second segment: another input again.
+    assert not np.allclose(probs[3], whole)
+    results = clf.predict_targets([text, text], ["Ford", None])
+    assert [r.label for r in results] == [max(r.probabilities, key=r.probabilities.get) for r in results]
+    with pytest.raises(ValueError, match="2 texts but 1 targets"):
+        clf.predict_targets([text, text], ["Ford"])
