@@ -7,7 +7,8 @@ Charts are SVG drawn here (:mod:`pipeline.web.charts`) and the one stylesheet sh
 package: nothing is fetched from the internet.
 
 The pages only read, through the trends and alerts query modules, except two forms: the
-silence form on the alert page, which writes the row ``finsent alerts silence`` writes, and
+silence form on the alert page, which writes the row ``finsent alerts silence`` writes
+(through :mod:`pipeline.alerts.silences`, as the command does), and
 the correction form on each headline (company and alert pages), which stores an analyst's
 label through :mod:`pipeline.feedback`. Writes need the UI token (:mod:`pipeline.web.security`):
 without FINSENT_UI_TOKEN the app is read-only; with it, a write carries the token (login cookie
