@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
+from pipeline.feedback import Recorded
 from pipeline.web import pages, security
 
 log = logging.getLogger(__name__)
@@ -227,25 +228,44 @@ def create_app(
         result.update(corrected=_int(corrected, 0) or None, who=_remembered_who(request))
         return render(request, "company.html", result)
 
-    @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
-    async def correct_company(request: Request, ticker: str) -> Response:
+    async def correct(
+        request: Request,
+        store: Callable[[Database, int, str, str], Recorded | None],
+        missing: Callable[[Any], str],
+        back: Callable[[Recorded, Any], str],
+    ) -> Response:
+        """A correction posted from a headline's form, on the company and alert pages alike:
+        ``store(db, article_id, label, who)`` keeps it (None: nothing to correct, answered
+        404 with ``missing(form)``); the browser then goes to ``back(done, form)``, at the
+        headline."""
         form, refusal = await guard(request, "correct")
         if refusal is not None:
             return refusal
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
         who = _who(request, form)
         try:
-            done = pages.correct(
-                lazy.get(), article_id, ticker=ticker, label=str(form.get("label", "")), who=who, now=clock()
-            )
+            done = store(lazy.get(), article_id, str(form.get("label", "")), who)
         except ValueError as exc:
             return render(request, "error.html", {"message": str(exc)}, status=400)
         if done is None:
-            return not_found(request, f"There is no article #{form.get('article_id', '')}.")
-        page = _int(str(form.get("page", "")), 1)
-        by = "&by=day" if form.get("by") == "day" else ""
-        back = f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
-        return _remember_who(RedirectResponse(f"{back}#article-{article_id}", status_code=303), who)
+            return not_found(request, missing(form))
+        target = f"{back(done, form)}#article-{article_id}"
+        return _remember_who(RedirectResponse(target, status_code=303), who)
+
+    @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
+    async def correct_company(request: Request, ticker: str) -> Response:
+        def store(db: Database, article_id: int, label: str, who: str) -> Recorded | None:
+            return pages.correct(db, article_id, ticker=ticker, label=label, who=who, now=clock())
+
+        def back(done: Recorded, form: Any) -> str:
+            page = _int(str(form.get("page", "")), 1)
+            by = "&by=day" if form.get("by") == "day" else ""
+            return f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
+
+        def missing(form: Any) -> str:
+            return f"There is no article #{form.get('article_id', '')}."
+
+        return await correct(request, store, missing, back)
 
     @app.get("/alert/{alert_id}", response_class=HTMLResponse)
     def alert(request: Request, alert_id: str, silenced: str = "", corrected: str = "") -> Response:
@@ -259,22 +279,18 @@ def create_app(
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)
     async def correct_alert(request: Request, alert_id: str) -> Response:
-        form, refusal = await guard(request, "correct")
-        if refusal is not None:
-            return refusal
         number = _int(alert_id, 0)
-        article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
-        who = _who(request, form)
-        try:
-            done = pages.correct_from_alert(
-                lazy.get(), number, article_id, label=str(form.get("label", "")), who=who, now=clock()
-            )
-        except ValueError as exc:
-            return render(request, "error.html", {"message": str(exc)}, status=400)
-        if done is None:
-            return not_found(request, f"There is no alert #{alert_id} or no such article on it.")
-        back = f"../{number}?corrected={done.correction_id}#article-{article_id}"
-        return _remember_who(RedirectResponse(back, status_code=303), who)
+
+        def store(db: Database, article_id: int, label: str, who: str) -> Recorded | None:
+            return pages.correct_from_alert(db, number, article_id, label=label, who=who, now=clock())
+
+        def back(done: Recorded, form: Any) -> str:
+            return f"../{number}?corrected={done.correction_id}"
+
+        def missing(form: Any) -> str:
+            return f"There is no alert #{alert_id} or no such article on it."
+
+        return await correct(request, store, missing, back)
 
     @app.post("/alert/{alert_id}/silence", response_class=HTMLResponse)
     async def silence(request: Request, alert_id: str) -> Response:
