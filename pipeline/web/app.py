@@ -94,6 +94,7 @@ def create_app(
     clock: Clock = _utcnow,
     token: str | Callable[[], str | None] | None = None,
     write_guard: security.WriteGuard | None = None,
+    limiter: security.AttemptLimiter | None = None,
 ) -> FastAPI:
     """The app over ``database`` (an open one, or a function that opens it on first use).
 
@@ -101,6 +102,8 @@ def create_app(
     the UI token that unlocks writes (None: read-only), or a function giving it (read on
     the first request that needs it, so a host can load its settings late). ``write_guard``
     is a further check every write must pass (the Airflow plugin's: a valid Airflow JWT).
+    ``limiter`` counts wrong tokens per client (default: this app's own, with
+    :data:`security.MAX_BAD_TOKENS` per :data:`security.BAD_TOKEN_WINDOW_S`).
     """
     lazy = _Lazy(database if callable(database) else (lambda: database))
 
@@ -111,6 +114,7 @@ def create_app(
     def ui_token() -> str | None:
         return lazy_token.get() or None
 
+    attempts = limiter if limiter is not None else security.AttemptLimiter()
     templates = _templates()
     app = FastAPI(title="FinSent", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -136,11 +140,24 @@ def create_app(
         context = {"message": message, "writes": security.Access("refused")}
         return render(request, "error.html", context, status=status)
 
+    def throttled(request: Request) -> HTMLResponse | None:
+        """The 429 page when this client offered too many wrong tokens of late, else None."""
+        wait = attempts.retry_after(security.client_key(request))
+        if wait is None:
+            return None
+        log.warning("write to %s refused: too many wrong tokens from %s", request.url.path, request.client)
+        refusal = security.too_many(wait)
+        response = refused(request, refusal.status, refusal.message)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     async def guard(request: Request, purpose: str) -> tuple[Any, Response | None]:
         """The posted form, or the page refusing the write (cross-site, the host's check,
         no or wrong token, missing or stale CSRF token)."""
         if not _same_origin(request):
             return None, refused(request, 403, "cross-site form refused")
+        if (slow_down := throttled(request)) is not None:
+            return None, slow_down
         if write_guard is not None:
             why = await write_guard(request)
             if why is not None:
@@ -149,6 +166,8 @@ def create_app(
         refusal = security.check_write(request, ui_token(), form, purpose)
         if refusal is not None:
             log.warning("write to %s refused: %s", request.url.path, refusal.message)
+            if refusal.bad_token:
+                attempts.failed(security.client_key(request))
             return None, refused(request, refusal.status, refusal.message)
         return form, None
 
@@ -156,6 +175,8 @@ def create_app(
     async def login(request: Request) -> Response:
         if not _same_origin(request):
             return refused(request, 403, "cross-site form refused")
+        if (slow_down := throttled(request)) is not None:
+            return slow_down
         if write_guard is not None and (why := await write_guard(request)) is not None:
             return refused(request, 401, why)
         token_now = ui_token()
@@ -164,6 +185,7 @@ def create_app(
         form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
         if not security.token_matches(token_now, str(form.get("token", ""))):
             log.warning("login refused: wrong token")
+            attempts.failed(security.client_key(request))
             return refused(request, 403, "Wrong token: writes stay locked.")
         response = RedirectResponse(_safe_back(str(form.get("back", ""))), status_code=303)
         response.set_cookie(
