@@ -12,6 +12,7 @@ browser fails: CI must not pass by not looking.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -22,9 +23,12 @@ from typing import Any
 
 import pytest
 from alerts_helpers import free_port
+from click.testing import CliRunner
 from sqlalchemy import delete, select
 
+from pipeline.cli import cli
 from pipeline.db.models import Article, Correction
+from pipeline.feedback.export import training_examples
 from pipeline.web import create_app
 
 from .conftest import HOSTILE_TITLE, NOW, UI_TOKEN
@@ -220,7 +224,7 @@ def test_company_chart_is_drawn(server, browser, tmp_path):
 
 
 def test_a_correction_made_in_the_browser_lands_in_the_table(
-    server, browser, demo_db, tmp_path, no_corrections
+    server, browser, demo_db, database_url, tmp_path, no_corrections
 ):
     from selenium.webdriver.common.by import By
 
@@ -246,6 +250,13 @@ def test_a_correction_made_in_the_browser_lands_in_the_table(
     # No console error on the page the form led back to.
     assert not [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     _shot(browser, tmp_path, "company-vlta-corrected")
+    # Where analysts and training find it: `finsent feedback export`, and the training rows.
+    exported = CliRunner().invoke(cli, ["feedback", "export"], env={"FINSENT_DATABASE_URL": database_url})
+    assert exported.exit_code == 0, exported.output
+    (line,) = [json.loads(x) for x in exported.stdout.splitlines()]
+    assert (line["title"], line["ticker"], line["label"]) == (HOSTILE_TITLE, "VLTA", "neutral")
+    with demo_db.session() as s:
+        assert [r["label"] for r in training_examples(s)] == ["neutral"]
 
 
 def test_a_correction_without_the_token_is_refused(server, browser, demo_db, tmp_path, no_corrections):
