@@ -2,7 +2,8 @@
 
 ``detect`` holds the statistics (pure functions), ``queries`` the SQL, ``evaluate`` the
 alert life cycle and the outbox rows it queues, ``content``/``chart`` the email, and
-``transport``/``delivery`` the sending. ``service`` is the entry point the pipeline calls.
+``transport``/``delivery`` the sending, ``silences`` the muting that ``finsent alerts
+silence`` and the alert page set. ``service`` is the entry point the pipeline calls.
 """
 
 from typing import Any

@@ -250,8 +250,7 @@ def silence_cmd(
     --source takes the source's name as alerts show it (or a feed id from `finsent feeds
     list`); a key that matches nothing known is kept, with a warning naming the nearest ones.
     """
-    from pipeline.alerts.scopes import resolve_scope_key
-    from pipeline.db.models import AlertSilence
+    from pipeline.alerts.silences import add_silence, check_future
 
     kind, key = _scope(ticker, source, tag, market)
     now = _utcnow()
@@ -262,21 +261,20 @@ def silence_cmd(
             "a silence must last longer than 0: give e.g. 30m, 4h or 2d", param_hint="--for"
         )
     ends = until if until is not None else now + duration
-    if ends <= now:
-        raise click.BadParameter(
-            f"{ends:%Y-%m-%d %H:%M}Z is in the past: give a future time", param_hint="--until"
-        )
+    try:
+        check_future(ends, now)  # before opening the database
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--until") from None
     with app.database() as db, db.transaction() as s:
-        resolved = resolve_scope_key(s.connection(), kind, key)
-        if resolved.note:
-            click.echo(resolved.note)
-        if resolved.warning:
-            click.echo(f"warning: {resolved.warning}", err=True)
-        key = resolved.key
-        row = AlertSilence(scope_type=kind, scope_key=key, starts_at=now, ends_at=ends, reason=reason)
-        s.add(row)
-        s.flush()
-        click.echo(f"silence #{row.id}: {kind} {key or ''}".rstrip() + f" muted until {ends:%Y-%m-%d %H:%M}Z")
+        made = add_silence(s, kind, key, ends_at=ends, reason=reason, now=now, via="cli")
+        if made.note:
+            click.echo(made.note)
+        if made.warning:
+            click.echo(f"warning: {made.warning}", err=True)
+    click.echo(
+        f"silence #{made.silence_id}: {kind} {made.scope_key or ''}".rstrip()
+        + f" muted until {ends:%Y-%m-%d %H:%M}Z"
+    )
 
 
 @alerts.command("unsilence")
@@ -284,19 +282,15 @@ def silence_cmd(
 @click.pass_obj
 def unsilence_cmd(app, silence_ids: tuple[int, ...]) -> None:
     """End silences now (by the ids `finsent alerts list` shows)."""
-    from sqlalchemy import select
-
-    from pipeline.db.models import AlertSilence
+    from pipeline.alerts.silences import NoSuchSilence, end_silences
 
     now = _utcnow()
     with app.database() as db, db.transaction() as s:
-        found = {r.id: r for r in s.scalars(select(AlertSilence).where(AlertSilence.id.in_(silence_ids)))}
-        missing = [i for i in silence_ids if i not in found]
-        if missing:
-            raise click.BadParameter(f"no silence #{missing[0]}: see `finsent alerts list`")
-        for row in found.values():
-            row.ends_at = min(row.ends_at, now)
-    click.echo(f"ended {len(found)} silence(s)")
+        try:
+            ended = end_silences(s, silence_ids, now=now)
+        except NoSuchSilence as exc:
+            raise click.BadParameter(str(exc)) from None
+    click.echo(f"ended {ended} silence(s)")
 
 
 @alerts.command("test-email")

@@ -7,7 +7,8 @@ Charts are SVG drawn here (:mod:`pipeline.web.charts`) and the one stylesheet sh
 package: nothing is fetched from the internet.
 
 The pages only read, through the trends and alerts query modules, except two forms: the
-silence form on the alert page, which writes the row ``finsent alerts silence`` writes, and
+silence form on the alert page, which writes the row ``finsent alerts silence`` writes
+(through :mod:`pipeline.alerts.silences`, as the command does), and
 the correction form on each headline (company and alert pages), which stores an analyst's
 label through :mod:`pipeline.feedback`. Writes need the UI token (:mod:`pipeline.web.security`):
 without FINSENT_UI_TOKEN the app is read-only; with it, a write carries the token (login cookie
@@ -35,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
+from pipeline.feedback import Recorded
 from pipeline.web import pages, security
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ def create_app(
     clock: Clock = _utcnow,
     token: str | Callable[[], str | None] | None = None,
     write_guard: security.WriteGuard | None = None,
+    limiter: security.AttemptLimiter | None = None,
 ) -> FastAPI:
     """The app over ``database`` (an open one, or a function that opens it on first use).
 
@@ -99,6 +102,8 @@ def create_app(
     the UI token that unlocks writes (None: read-only), or a function giving it (read on
     the first request that needs it, so a host can load its settings late). ``write_guard``
     is a further check every write must pass (the Airflow plugin's: a valid Airflow JWT).
+    ``limiter`` counts wrong tokens per client (default: this app's own, with
+    :data:`security.MAX_BAD_TOKENS` per :data:`security.BAD_TOKEN_WINDOW_S`).
     """
     lazy = _Lazy(database if callable(database) else (lambda: database))
 
@@ -109,6 +114,7 @@ def create_app(
     def ui_token() -> str | None:
         return lazy_token.get() or None
 
+    attempts = limiter if limiter is not None else security.AttemptLimiter()
     templates = _templates()
     app = FastAPI(title="FinSent", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -134,11 +140,24 @@ def create_app(
         context = {"message": message, "writes": security.Access("refused")}
         return render(request, "error.html", context, status=status)
 
+    def throttled(request: Request) -> HTMLResponse | None:
+        """The 429 page when this client offered too many wrong tokens of late, else None."""
+        wait = attempts.retry_after(security.client_key(request))
+        if wait is None:
+            return None
+        log.warning("write to %s refused: too many wrong tokens from %s", request.url.path, request.client)
+        refusal = security.too_many(wait)
+        response = refused(request, refusal.status, refusal.message)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     async def guard(request: Request, purpose: str) -> tuple[Any, Response | None]:
         """The posted form, or the page refusing the write (cross-site, the host's check,
         no or wrong token, missing or stale CSRF token)."""
         if not _same_origin(request):
             return None, refused(request, 403, "cross-site form refused")
+        if (slow_down := throttled(request)) is not None:
+            return None, slow_down
         if write_guard is not None:
             why = await write_guard(request)
             if why is not None:
@@ -147,6 +166,8 @@ def create_app(
         refusal = security.check_write(request, ui_token(), form, purpose)
         if refusal is not None:
             log.warning("write to %s refused: %s", request.url.path, refusal.message)
+            if refusal.bad_token:
+                attempts.failed(security.client_key(request))
             return None, refused(request, refusal.status, refusal.message)
         return form, None
 
@@ -154,6 +175,8 @@ def create_app(
     async def login(request: Request) -> Response:
         if not _same_origin(request):
             return refused(request, 403, "cross-site form refused")
+        if (slow_down := throttled(request)) is not None:
+            return slow_down
         if write_guard is not None and (why := await write_guard(request)) is not None:
             return refused(request, 401, why)
         token_now = ui_token()
@@ -162,6 +185,7 @@ def create_app(
         form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
         if not security.token_matches(token_now, str(form.get("token", ""))):
             log.warning("login refused: wrong token")
+            attempts.failed(security.client_key(request))
             return refused(request, 403, "Wrong token: writes stay locked.")
         response = RedirectResponse(_safe_back(str(form.get("back", ""))), status_code=303)
         response.set_cookie(
@@ -226,25 +250,44 @@ def create_app(
         result.update(corrected=_int(corrected, 0) or None, who=_remembered_who(request))
         return render(request, "company.html", result)
 
-    @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
-    async def correct_company(request: Request, ticker: str) -> Response:
+    async def correct(
+        request: Request,
+        store: Callable[[Database, int, str, str], Recorded | None],
+        missing: Callable[[Any], str],
+        back: Callable[[Recorded, Any], str],
+    ) -> Response:
+        """A correction posted from a headline's form, on the company and alert pages alike:
+        ``store(db, article_id, label, who)`` keeps it (None: nothing to correct, answered
+        404 with ``missing(form)``); the browser then goes to ``back(done, form)``, at the
+        headline."""
         form, refusal = await guard(request, "correct")
         if refusal is not None:
             return refusal
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
         who = _who(request, form)
         try:
-            done = pages.correct(
-                lazy.get(), article_id, ticker=ticker, label=str(form.get("label", "")), who=who, now=clock()
-            )
+            done = store(lazy.get(), article_id, str(form.get("label", "")), who)
         except ValueError as exc:
             return render(request, "error.html", {"message": str(exc)}, status=400)
         if done is None:
-            return not_found(request, f"There is no article #{form.get('article_id', '')}.")
-        page = _int(str(form.get("page", "")), 1)
-        by = "&by=day" if form.get("by") == "day" else ""
-        back = f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
-        return _remember_who(RedirectResponse(f"{back}#article-{article_id}", status_code=303), who)
+            return not_found(request, missing(form))
+        target = f"{back(done, form)}#article-{article_id}"
+        return _remember_who(RedirectResponse(target, status_code=303), who)
+
+    @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
+    async def correct_company(request: Request, ticker: str) -> Response:
+        def store(db: Database, article_id: int, label: str, who: str) -> Recorded | None:
+            return pages.correct(db, article_id, ticker=ticker, label=label, who=who, now=clock())
+
+        def back(done: Recorded, form: Any) -> str:
+            page = _int(str(form.get("page", "")), 1)
+            by = "&by=day" if form.get("by") == "day" else ""
+            return f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
+
+        def missing(form: Any) -> str:
+            return f"There is no article #{form.get('article_id', '')}."
+
+        return await correct(request, store, missing, back)
 
     @app.get("/alert/{alert_id}", response_class=HTMLResponse)
     def alert(request: Request, alert_id: str, silenced: str = "", corrected: str = "") -> Response:
@@ -258,22 +301,18 @@ def create_app(
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)
     async def correct_alert(request: Request, alert_id: str) -> Response:
-        form, refusal = await guard(request, "correct")
-        if refusal is not None:
-            return refusal
         number = _int(alert_id, 0)
-        article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
-        who = _who(request, form)
-        try:
-            done = pages.correct_from_alert(
-                lazy.get(), number, article_id, label=str(form.get("label", "")), who=who, now=clock()
-            )
-        except ValueError as exc:
-            return render(request, "error.html", {"message": str(exc)}, status=400)
-        if done is None:
-            return not_found(request, f"There is no alert #{alert_id} or no such article on it.")
-        back = f"../{number}?corrected={done.correction_id}#article-{article_id}"
-        return _remember_who(RedirectResponse(back, status_code=303), who)
+
+        def store(db: Database, article_id: int, label: str, who: str) -> Recorded | None:
+            return pages.correct_from_alert(db, number, article_id, label=label, who=who, now=clock())
+
+        def back(done: Recorded, form: Any) -> str:
+            return f"../{number}?corrected={done.correction_id}"
+
+        def missing(form: Any) -> str:
+            return f"There is no alert #{alert_id} or no such article on it."
+
+        return await correct(request, store, missing, back)
 
     @app.post("/alert/{alert_id}/silence", response_class=HTMLResponse)
     async def silence(request: Request, alert_id: str) -> Response:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.alerts.queries import top_headlines
+from pipeline.alerts.silences import DURATIONS, SilenceSet, add_silence_for
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert
 from pipeline.errors import FinSentError
@@ -33,7 +34,6 @@ from pipeline.trends.queries import (
 )
 from pipeline.web import queries
 from pipeline.web.charts import Band, Chart, Line, render_svg, sparkline
-from pipeline.web.silence import DURATIONS, SilenceSet, set_silence
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,9 @@ def silence(db: Database, alert_id: int, *, duration: str, reason: str, now: dat
         row = session.get(Alert, alert_id)
         if row is None:
             return None
-        return set_silence(session, row.scope_type, row.scope_key, duration=duration, reason=reason, now=now)
+        return add_silence_for(
+            session, row.scope_type, row.scope_key, duration=duration, reason=reason, now=now, via="web"
+        )
 
 
 def correction_ticker(alert: Alert) -> str | None:

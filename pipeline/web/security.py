@@ -6,13 +6,22 @@ from ``POST /login``. The cookie holds a random nonce and an HMAC of it keyed by
 never the token: reading a cookie store does not reveal it, and changing the token ends
 every session. A form posted with the cookie must also carry a CSRF token, an HMAC of that
 session and the form's purpose, which another site cannot compute.
+
+Guessing the token is slowed down: a client (by its address) that offers a wrong token, a
+forged cookie or a wrong bearer header :data:`MAX_BAD_TOKENS` times within
+:data:`BAD_TOKEN_WINDOW_S` is answered 429 on every write and login until the oldest of those
+attempts is a window old (:class:`AttemptLimiter`; reads are never limited).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,12 +37,93 @@ SESSION_MAX_AGE_S = 7 * 86400
 WriteGuard = Callable[[Request], Awaitable[str | None]]
 
 
+# Wrong tokens a client may offer per window before its writes and logins answer 429.
+MAX_BAD_TOKENS = 10
+BAD_TOKEN_WINDOW_S = 60.0
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """A write refused: the HTTP status and a message for the page."""
+    """A write refused: the HTTP status and a message for the page. ``bad_token``: the
+    request offered a token (bearer header or login cookie) and it was wrong, which counts
+    against the client's attempts."""
 
     status: int
     message: str
+    bad_token: bool = False
+
+
+class AttemptLimiter:
+    """Wrong-token attempts per client over a sliding window, one per app.
+
+    Thread-safe (sync routes run in a thread pool). Memory is bounded: beyond
+    ``max_clients`` tracked clients, expired entries are dropped, then the oldest clients.
+    """
+
+    def __init__(
+        self,
+        limit: int = MAX_BAD_TOKENS,
+        window_s: float = BAD_TOKEN_WINDOW_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ):
+        if limit < 1 or window_s <= 0:
+            raise ValueError(f"attempt limit {limit} per {window_s} s: both must be positive")
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._max_clients = max_clients
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> int | None:
+        """Whole seconds until ``client`` may try again, or None when it may now."""
+        now = self._clock()
+        with self._lock:
+            failures = self._failures.get(client)
+            if failures is None:
+                return None
+            self._expire(failures, now)
+            if not failures:
+                del self._failures[client]
+                return None
+            if len(failures) < self.limit:
+                return None
+            return max(1, math.ceil(failures[0] + self.window_s - now))
+
+    def failed(self, client: str) -> None:
+        """Count a wrong token offered by ``client``."""
+        now = self._clock()
+        with self._lock:
+            failures = self._failures.pop(client, None) or deque(maxlen=self.limit)
+            self._expire(failures, now)
+            failures.append(now)
+            self._failures[client] = failures  # re-inserted: the dict's order is by last failure
+            if len(self._failures) > self._max_clients:
+                self._prune(now)
+
+    def _expire(self, failures: deque[float], now: float) -> None:
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+
+    def _prune(self, now: float) -> None:
+        for client in list(self._failures):
+            self._expire(self._failures[client], now)
+            if not self._failures[client]:
+                del self._failures[client]
+        while len(self._failures) > self._max_clients:
+            del self._failures[next(iter(self._failures))]
+
+
+def client_key(request: Request) -> str:
+    """Whom attempts are counted for: the client's address (behind a proxy, the proxy's,
+    unless the server is told to trust forwarded headers)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def too_many(retry_after: int) -> Refusal:
+    return Refusal(429, f"Too many wrong tokens from this address: try again in {retry_after} s.")
 
 
 def _key(token: str) -> bytes:
@@ -120,7 +210,10 @@ def check_write(request: Request, token: str | None, form: object, purpose: str)
     if seen.mode == "off":
         return Refusal(403, ENABLE_HINT)
     if seen.mode == "login":
-        return Refusal(403, "Log in with the FinSent UI token to make changes (wrong or missing token).")
+        offered = bearer(request) is not None or bool(request.cookies.get(SESSION_COOKIE))
+        return Refusal(
+            403, "Log in with the FinSent UI token to make changes (wrong or missing token).", offered
+        )
     if seen.by_header:
         return None
     sent = str(getattr(form, "get", lambda *_: "")(CSRF_FIELD, "") or "")
@@ -130,18 +223,23 @@ def check_write(request: Request, token: str | None, form: object, purpose: str)
 
 
 __all__ = [
+    "BAD_TOKEN_WINDOW_S",
     "CSRF_FIELD",
     "ENABLE_HINT",
+    "MAX_BAD_TOKENS",
     "SESSION_COOKIE",
     "SESSION_MAX_AGE_S",
     "Access",
+    "AttemptLimiter",
     "Refusal",
     "WriteGuard",
     "access",
     "bearer",
     "check_write",
+    "client_key",
     "csrf_token",
     "new_session",
     "token_matches",
+    "too_many",
     "valid_session",
 ]

@@ -3,19 +3,26 @@ deployment mounts, and serving the pages through Airflow's own mounting code."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+from alerts_helpers import free_port
 from fastapi import FastAPI
 
 from pipeline.paths import REPO_ROOT
 
 PLUGINS_FOLDER = REPO_ROOT / "docker" / "plugins"
+# How long `airflow api-server` may take to answer (about 15 s on two busy cores).
+STARTUP_S = 90
 
 
 def test_plugin_declares_the_app_and_a_navigation_entry():
@@ -55,21 +62,98 @@ def _airflow_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return env
 
 
+def _kill_group(proc: subprocess.Popen) -> str:
+    """Stop a process started in its own session, and everything it started (the API
+    server's uvicorn workers); its output."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            out, _ = proc.communicate(timeout=wait)
+            return out or ""
+        except subprocess.TimeoutExpired:
+            continue
+    return ""
+
+
+@pytest.mark.integration
 @pytest.mark.slow
-def test_airflow_lists_the_plugin(tmp_path, database_url):
-    airflow = Path(sys.executable).with_name("airflow")
-    out = subprocess.run(
-        [str(airflow), "plugins", "-o", "json"],
-        env=_airflow_env(tmp_path, database_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+def test_airflow_api_server_lists_and_serves_the_plugin(tmp_path, database_url, demo_db):
+    """The real thing: `airflow api-server` on a free port, its plugins folder the one the
+    docker deployment mounts. `airflow plugins` lists FinSent, the API server serves its pages
+    under /finsent/ and offers the "FinSent" navigation entry to Airflow's UI."""
+    if os.environ.get("FINSENT_SKIP_INTEGRATION"):
+        pytest.skip("integration test skipped (FINSENT_SKIP_INTEGRATION is set)")
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = _airflow_env(tmp_path, database_url)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # Its own metadata database (SQLite in the temporary home: `db migrate` takes seconds).
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path / 'airflow-home' / 'airflow.db'}",
+        # Airflow's simple auth manager, everyone an admin: the plugin list is readable
+        # without a login (the pages themselves are not behind Airflow's login anyway).
+        AIRFLOW__CORE__AUTH_MANAGER=(
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__API_AUTH__JWT_SECRET="s" * 64,
+        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
     )
-    listed = {p["name"]: p for p in json.loads(out.stdout[out.stdout.index("[") :])}
-    plugin = listed["finsent"]
-    assert plugin["fastapi_apps"][0]["url_prefix"] == "/finsent"
-    assert plugin["external_views"][0]["url_route"] == "finsent"
+    (tmp_path / "airflow-home").mkdir()
+    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=180)
+    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
+
+    port = free_port()
+    server = subprocess.Popen(
+        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: killed whole, workers included
+    )
+    try:
+        # While the API server starts: the plugin as `airflow plugins` lists it.
+        listed = subprocess.run(
+            [airflow, "plugins", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert listed.returncode == 0, listed.stderr[-3000:]
+        plugins = {p["name"]: p for p in json.loads(listed.stdout[listed.stdout.index("[") :])}
+        assert plugins["finsent"]["fastapi_apps"][0]["url_prefix"] == "/finsent"
+        assert plugins["finsent"]["external_views"][0]["url_route"] == "finsent"
+
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            try:
+                page = httpx.get(f"{base}/finsent/", timeout=10)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, f"airflow api-server exited: {_kill_group(server)[-3000:]}"
+                assert time.monotonic() < deadline, f"airflow api-server did not answer in {STARTUP_S} s"
+                time.sleep(0.5)
+        assert page.status_code == 200, page.text[-2000:]
+        assert "Market overview" in page.text and 'href="./company/VLTA"' in page.text
+        assert 'href="./static/style.css"' in page.text
+        company = httpx.get(f"{base}/finsent/company/VLTA", timeout=10)
+        assert company.status_code == 200 and "Voltara" in company.text
+        assert httpx.get(f"{base}/finsent/static/style.css", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/finsent/company/VLTAX", timeout=10).status_code == 404
+        # Read-only there without FINSENT_UI_TOKEN; an anonymous write is refused all the same.
+        write = httpx.post(
+            f"{base}/finsent/company/VLTA/correct", data={"article_id": "1", "label": "neutral"}, timeout=10
+        )
+        assert write.status_code in (401, 403)
+        # What Airflow's UI builds its navigation from.
+        served = httpx.get(f"{base}/api/v2/plugins", timeout=10)
+        assert served.status_code == 200, served.text[-2000:]
+        (finsent,) = [p for p in served.json()["plugins"] if p["name"] == "finsent"]
+        (view,) = finsent["external_views"]
+        assert (view["name"], view["href"], view["destination"]) == ("FinSent", "finsent/", "nav")
+        assert finsent["fastapi_apps"][0]["url_prefix"] == "/finsent"
+    finally:
+        _kill_group(server)
+    assert server.returncode is not None
 
 
 @pytest.mark.slow

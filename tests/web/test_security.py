@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from pipeline.airflow.plugin import build_app
 from pipeline.db.models import AlertSilence, Correction
 from pipeline.web import create_app
+from pipeline.web.security import AttemptLimiter
 
 from .conftest import HOSTILE_TITLE, NOW, UI_TOKEN
 from .test_app import vlta_alert
@@ -193,3 +194,62 @@ def test_mounted_in_airflow_an_anonymous_write_is_refused(demo_db, monkeypatch):
             assert r.status_code in (401, 403), (path, headers, r.status_code)
             assert "Airflow" in r.text and UI_TOKEN not in r.text
     assert _count(demo_db, Correction) == 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_attempt_limiter_counts_per_client_over_a_sliding_window():
+    clock = _Clock()
+    limiter = AttemptLimiter(3, 60, clock=clock, max_clients=2)
+    for _ in range(2):
+        limiter.failed("10.0.0.1")
+        clock.now += 10
+    assert limiter.retry_after("10.0.0.1") is None  # two of three
+    limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 40  # the first failure was 20 s ago
+    assert limiter.retry_after("10.0.0.2") is None  # another client is not held back
+    clock.now += 40
+    assert limiter.retry_after("10.0.0.1") is None
+    # Bounded: beyond max_clients, the client that failed longest ago is forgotten first.
+    limiter.failed("10.0.0.2")
+    limiter.failed("10.0.0.3")
+    assert len(limiter._failures) == 2 and "10.0.0.1" not in limiter._failures
+    with pytest.raises(ValueError, match="must be positive"):
+        AttemptLimiter(0, 60)
+
+
+@pytest.mark.slow
+def test_too_many_wrong_tokens_answer_429_until_the_window_passes(demo_db):
+    clock = _Clock()
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    form = {"article_id": str(hostile), "label": "neutral", "who": "ann"}
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN, limiter=AttemptLimiter(3, 60, clock=clock))
+    with TestClient(app) as c:
+        # No token at all is not a guess: it does not count.
+        for _ in range(5):
+            assert c.post("/company/VLTA/correct", data=form).status_code == 403
+        # Wrong tokens do, whichever way they come: a login, a bearer header, a forged cookie.
+        assert c.post("/login", data={"token": "guess-1"}).status_code == 403
+        bad = {"Authorization": "Bearer guess-2"}
+        assert c.post("/company/VLTA/correct", data=form, headers=bad).status_code == 403
+        c.cookies.set("finsent_session", "forged.cafe")
+        assert c.post("/company/VLTA/correct", data=form).status_code == 403
+        c.cookies.clear()
+        # Now even the right token is held back, for logins and writes; pages still read.
+        r = c.post("/login", data={"token": UI_TOKEN}, follow_redirects=False)
+        assert r.status_code == 429 and r.headers["retry-after"] == "60"
+        assert "Too many wrong tokens" in r.text
+        good = {"Authorization": f"Bearer {UI_TOKEN}"}
+        assert c.post("/company/VLTA/correct", data=form, headers=good).status_code == 429
+        assert c.get("/company/VLTA").status_code == 200
+        assert _count(demo_db, Correction) == 0
+        clock.now += 60
+        assert c.post("/login", data={"token": UI_TOKEN}, follow_redirects=False).status_code == 303
+        stored = c.post("/company/VLTA/correct", data=form, headers=good, follow_redirects=False)
+        assert stored.status_code == 303 and _count(demo_db, Correction) == 1
