@@ -87,9 +87,11 @@ def has_requests(lines: Sequence[str]) -> bool:
 
 
 def _type_name(value: Any) -> str:
-    return "null" if value is None else {dict: "object", list: "array", bool: "boolean"}.get(
-        type(value), "number" if isinstance(value, int | float) else type(value).__name__
-    )
+    """A JSON value's type as JSON names it (bool before int: True is an int in Python)."""
+    if value is None:
+        return "null"
+    named = {dict: "object", list: "array", bool: "boolean", str: "string"}.get(type(value))
+    return named or ("number" if isinstance(value, int | float) else type(value).__name__)
 
 
 def parse_line(line: str) -> Request | None:
@@ -113,7 +115,7 @@ def parse_line(line: str) -> Request | None:
     unknown = [key for key in obj if key not in KEYS]
     if unknown:
         raise RequestError(
-            f"unknown key {unknown[0]!r}: a request has \"text\" and optionally \"target\", e.g. {EXAMPLE}"
+            f'unknown key {unknown[0]!r}: a request has "text" and optionally "target", e.g. {EXAMPLE}'
         )
     if "text" not in obj:
         raise RequestError(f'"text" is missing: give the text to score, e.g. {EXAMPLE}')
@@ -361,9 +363,7 @@ class ChunkScorer:
         return [entry if isinstance(entry, str) else self._record(entry, whole, targeted) for entry in plan]
 
     @staticmethod
-    def _record(
-        item: _Line, whole: Sequence[SentimentResult], targeted: Sequence[SentimentResult]
-    ) -> str:
+    def _record(item: _Line, whole: Sequence[SentimentResult], targeted: Sequence[SentimentResult]) -> str:
         record: dict[str, Any] = _scores(whole[item.text_row])
         if item.target is not None:
             record["target"] = {
