@@ -55,8 +55,6 @@ logger = logging.getLogger(__name__)
 #: The keys of a JSON request line.
 KEYS = ("text", "target")
 EXAMPLE = '{"text": "...", "target": "Tesla"}'
-# Curly and straight apostrophes are the same letter to a reader (the linker folds them).
-_APOSTROPHES = "'\u2019"
 
 
 class RequestError(ValueError):
@@ -147,11 +145,21 @@ def find_span(text: str, needle: str) -> str | None:
 
     Apostrophes match either form, so the linker's "Lowe's" finds "Lowe’s" in the text.
     """
-    if not needle:
+    # Folding ’ to ' keeps every offset, so the match is cut from the text as written.
+    folded, wanted = text.replace("\u2019", "'"), needle.replace("\u2019", "'")
+    # Most calls look for what is not there: a substring test costs far less than a regex.
+    if not wanted or wanted.lower() not in folded.lower():
         return None
-    body = "".join(f"[{_APOSTROPHES}]" if c in _APOSTROPHES else re.escape(c) for c in needle)
-    match = re.search(rf"(?<!\w){body}(?!\w)", text, re.IGNORECASE)
-    return match.group(0) if match else None
+    match = re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", folded, re.IGNORECASE)
+    return text[match.start() : match.end()] if match else None
+
+
+def _as_written(text: str, mention: str) -> str:
+    """A linker mention as the text writes it: the linker reads ’ as ', same offsets."""
+    if mention in text:
+        return mention
+    at = text.replace("\u2019", "'").find(mention)
+    return text[at : at + len(mention)] if at >= 0 else mention
 
 
 def _keys(target: str) -> set[str]:
@@ -174,6 +182,7 @@ class TargetResolver:
 
         self.universe = universe
         self.linker: TickerLinker = TickerLinker(universe)
+        self._names_cache: dict[str, frozenset[str]] = {}
 
     @cached_property
     def _by_name(self) -> dict[str, str]:
@@ -187,14 +196,21 @@ class TargetResolver:
     def link(self, text: str) -> list[EntityMatch]:
         return self.linker.link(text)
 
+    def _company_names(self, ticker: str) -> frozenset[str]:
+        """A company's names, aliases and tickers, lower-cased (built once per company)."""
+        names = self._names_cache.get(ticker)
+        if names is None:
+            company = self.universe.company(ticker)
+            found = {ticker.lower()}
+            if company is not None:
+                found.update(text.lower().replace("\u2019", "'") for text, _ in company.names())
+                found.update(t.lower() for t in company.tickers())
+            names = self._names_cache[ticker] = frozenset(found)
+        return names
+
     def _names_of(self, match: EntityMatch) -> set[str]:
         """Every spelling that names a linked company: its names, aliases, tickers, mention."""
-        names = {match.ticker.lower(), match.mention.lower().replace("\u2019", "'")}
-        company = self.universe.company(match.ticker)
-        if company is not None:
-            names.update(text.lower().replace("\u2019", "'") for text, _ in company.names())
-            names.update(t.lower() for t in company.tickers())
-        return names
+        return {*self._company_names(match.ticker), match.mention.lower().replace("\u2019", "'")}
 
     def _is_ticker_of(self, target: str, match: EntityMatch) -> bool:
         """Whether ``target`` is written as one of the linked company's tickers (TSLA, $TSLA,
@@ -241,7 +257,7 @@ class TargetResolver:
                 # A ticker is resolved to the company's mention (what the linker and
                 # --entities mark: "Berkshire Hathaway" for BRK.B); a name as written stays.
                 mention = None if self._is_ticker_of(target, match) else span
-                mention = mention or find_span(text, match.mention) or match.mention
+                mention = mention or _as_written(text, match.mention)
                 return ResolvedTarget(mention, match.ticker)
         if span is not None:
             return ResolvedTarget(span, None)
@@ -346,7 +362,7 @@ class ChunkScorer:
             if self.entities:
                 item.entities = []
                 for match in matches or []:
-                    mention = find_span(request.text, match.mention) or match.mention
+                    mention = _as_written(request.text, match.mention)
                     item.entities.append((match, mention, pair(item.text_row, mention)))
             plan.append(item)
 
