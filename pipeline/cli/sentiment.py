@@ -602,11 +602,23 @@ def read_text_lines(stream: Any) -> list[str]:
     default=None,
     help="Weight precision (default: FINSENT_MODEL_PRECISION, 'auto').",
 )
-def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision: str | None) -> None:
+@click.option(
+    "--entities",
+    is_flag=True,
+    help="Link each text's companies with the configured universe and score each one "
+    '("entities": ticker, name, mention, relevance, label, probabilities, score).',
+)
+def classify_cmd(
+    input_file: Any, model: str | None, batch_size: int, precision: str | None, entities: bool
+) -> None:
     """Classify texts: one per input line in, one JSON object per line out.
 
     Each output has "label", "probabilities" (negative/neutral/positive) and
     "score" (p_positive - p_negative). Empty lines give empty objects to keep line numbers.
+    A line may also be a JSON object {"text": "...", "target": "Tesla"}: the output then
+    adds "target" with the sentiment for that target (a mention, a ticker of the universe
+    or any span of the text). A line that is not a valid request gives {"line", "error"}
+    and the exit status 1 at the end. No database is needed.
     """
     if input_file is None and sys.stdin.isatty():
         raise click.UsageError("no input: pass --input FILE or pipe texts on stdin")
@@ -624,7 +636,14 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision:
     # Streamed in chunks of lines: memory is bounded by the chunk, whatever the input's size.
     bad: list[int] = []
     lines = iter_text_lines(input_file or sys.stdin.buffer, bad)
+    requests: Any = None  # pipeline.score.requests.ChunkScorer, for chunks with JSON lines
+    done = 0
     while chunk := list(itertools.islice(lines, CLASSIFY_CHUNK_LINES)):
+        done += len(chunk)
+        if entities or _has_requests(chunk):
+            requests = requests or _chunk_scorer(clf, entities)
+            click.echo("\n".join(requests.score(chunk, first_line=done - len(chunk) + 1)))
+            continue
         texts = [line for line in chunk if line.strip()]
         results = iter(clf.predict(texts))
         out = []
@@ -636,3 +655,29 @@ def classify_cmd(input_file: Any, model: str | None, batch_size: int, precision:
             out.append(json.dumps({"label": r.label, "probabilities": r.probabilities, "score": r.score}))
         click.echo("\n".join(out))
     _warn_not_utf8(bad)
+    summary = requests.error_summary() if requests is not None else None
+    if summary:
+        click.echo(summary, err=True)
+        raise SystemExit(1)
+
+
+def _has_requests(chunk: list[str]) -> bool:
+    from pipeline.score.requests import has_requests
+
+    return has_requests(chunk)
+
+
+def _chunk_scorer(clf: Any, entities: bool) -> Any:
+    """classify's scorer for JSON request lines and --entities (pipeline.score.requests),
+    reading the company universe from settings when first needed: files, no database."""
+    from pipeline.score.requests import ChunkScorer
+
+    def universe() -> Any:
+        from pipeline.companies.universe import companies_for
+
+        try:
+            return companies_for(_settings())
+        except FinSentError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return ChunkScorer(clf, universe, entities=entities, warn=lambda line: click.echo(line, err=True))

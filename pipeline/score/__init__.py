@@ -7,6 +7,8 @@
 - :mod:`pipeline.score.classifier`: inference (windows, precision, article scores).
 - :mod:`pipeline.score.service`: the score stage (``score_pending``).
 - :mod:`pipeline.score.target`: how a text is scored for one company (the mention marked).
+- :mod:`pipeline.score.requests`: ``finsent classify``'s JSON request lines (a text and
+  its target) and ``--entities``: parsing, target resolution, one model call per chunk.
 
 Serving imports nothing from the training lab (:mod:`pipeline.sentiment`); the lab imports
 serving (tests/score/test_layering.py enforces it). Importing this package loads no model
