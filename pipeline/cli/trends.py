@@ -125,7 +125,8 @@ def trends_cmd(
     click.echo(trend.render())
     if headlines:
         click.echo(
-            f"\nnewest headlines, label for {scope.label} ((article): no company score, the article's):"
+            f"\nnewest headlines, label for {scope.label} "
+            '("(article)": no company score, the article\'s label):'
         )
         for headline in headlines:
             click.echo("  " + headline.render())
