@@ -9,6 +9,7 @@ from sqlalchemy import text
 from trends_helpers import add_article, add_entity_score, add_feed, add_score, at, clear_trends
 
 from pipeline.paths import REPO_ROOT as REPO
+from pipeline.trends import rollups
 from pipeline.trends.rollups import pending_hours, refresh_rollups
 
 MIGRATION = REPO / "pipeline" / "db" / "migrations" / "versions" / "0013_entity_score_triggers.py"
@@ -50,7 +51,11 @@ def link(session, article_id: int, ticker: str, relevance: int | None) -> None:
     )
 
 
-def test_two_companies_in_one_headline_count_with_their_own_labels(tdb) -> None:
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-range", "bulk"])
+def test_two_companies_in_one_headline_count_with_their_own_labels(tdb, monkeypatch, bulk) -> None:
+    if bulk:  # the one-scan path of a backfill reads company scores the same way
+        monkeypatch.setattr(rollups, "BULK_HOURS", 0)
+        monkeypatch.setattr(rollups, "BULK_MIN_DENSITY", 0.0)
     with tdb.transaction() as s:
         feed = add_feed(s, "https://wire.example/rss", "Wire")
         a = add_article(
