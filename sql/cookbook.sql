@@ -16,6 +16,14 @@
 -- :'name' with the tool's own parameter syntax. Times are UTC; buckets start at UTC hours/days.
 -- Each query starts at a "-- name:" line; tests/test_trends_cookbook.py runs every one of them
 -- against a hand-built data set and checks the rows.
+--
+-- Company or article sentiment: per-ticker figures (v_ticker_*, and the queries below that
+-- join article_entities) are the company's own sentiment: the entity_scores row of
+-- (article, ticker, the model version of the article's current score), else the article's
+-- score (label_of = 'article': an article-level model, or scored before company scores).
+-- Passing mentions (article_entities.relevance < 30) do not count for a company; every other
+-- link counts once. Sources, the market and v_article_sentiment are the article's own score.
+-- See sql/trends_company.sql.
 
 -- name: most_negative_vs_norm
 -- Which companies turned most negative today against their own 30-day norm?
@@ -79,24 +87,28 @@ LEFT JOIN (
 ORDER BY g.bucket;
 
 -- name: top_negative_headlines
--- The most negative headlines about a ticker since :'since' (current model's verdict; first
--- copies only, so a syndicated story appears once).
+-- The most negative headlines for a ticker since :'since': negative for that company (its
+-- own score from the current model, else the article's: label_of says which); first copies
+-- only, so a syndicated story appears once.
 SELECT
     v.published_at,
     f.name AS feed,
     v.title,
     v.url,
-    round(v.p_negative::numeric, 2) AS p_negative,
+    round(coalesce(es.p_negative, v.p_negative)::numeric, 2) AS p_negative,
+    CASE WHEN es.id IS NULL THEN 'article' ELSE 'company' END AS label_of,
     v.model_version
 FROM article_entities e
 JOIN v_article_sentiment v ON v.article_id = e.article_id
 JOIN feeds f ON f.id = v.feed_id
+LEFT JOIN entity_scores es  -- the company's own score (unique index probe)
+  ON es.article_id = e.article_id AND es.ticker = e.ticker AND es.model_version = v.model_version
 WHERE e.ticker = :'ticker'
   AND (e.relevance IS NULL OR e.relevance >= 30)  -- not a passing mention (docs/companies.md)
   AND e.published_at >= :'since'::timestamptz
-  AND v.label = 'negative'
+  AND coalesce(es.label, v.label) = 'negative'
   AND v.is_novel
-ORDER BY v.p_negative DESC, v.published_at DESC
+ORDER BY coalesce(es.p_negative, v.p_negative) DESC, v.published_at DESC
 LIMIT :'limit'::int;
 
 -- name: most_negative_sources
@@ -116,8 +128,8 @@ ORDER BY negative_share DESC, articles DESC, feed_id;
 
 -- name: alerts_with_context
 -- Alerts since :'since' with what preceded them: the scope's volume and negative share in the
--- 24 hours before the alert's window, and (ticker alerts) the most negative first-copy
--- headlines inside the window.
+-- 24 hours before the alert's window, and (ticker alerts) the first-copy headlines inside the
+-- window most negative for that company (its own score, else the article's).
 SELECT
     h.alert_id,
     h.scope_type,
@@ -135,17 +147,19 @@ FROM v_alert_history h
 LEFT JOIN LATERAL (
     SELECT array_agg(top.title ORDER BY top.p_negative DESC, top.published_at) AS headlines
     FROM (
-        SELECT v.title, v.p_negative, v.published_at
+        SELECT v.title, coalesce(es.p_negative, v.p_negative) AS p_negative, v.published_at
         FROM article_entities e
         JOIN v_article_sentiment v ON v.article_id = e.article_id
+        LEFT JOIN entity_scores es
+          ON es.article_id = e.article_id AND es.ticker = e.ticker AND es.model_version = v.model_version
         WHERE h.scope_type = 'ticker'
           AND e.ticker = h.scope_key
           AND (e.relevance IS NULL OR e.relevance >= 30)
           AND e.published_at >= h.window_start
           AND e.published_at < h.window_end
-          AND v.label = 'negative'
+          AND coalesce(es.label, v.label) = 'negative'
           AND v.is_novel
-        ORDER BY v.p_negative DESC, v.published_at
+        ORDER BY 2 DESC, v.published_at
         LIMIT 3
     ) top
 ) hl ON true
@@ -259,17 +273,21 @@ ORDER BY v.published_at DESC;
 
 -- name: who_is_negative_about
 -- Who is negative about a ticker: each source's articles on it since :'since' and how many
--- were negative (current scores, syndicated copies included: each source chose to run them).
+-- were negative for that company (its own score from the current model, else the article's;
+-- syndicated copies included: each source chose to run them).
 SELECT
     f.id AS feed_id,
     f.name AS feed,
     count(*) AS articles,
-    count(*) FILTER (WHERE v.label = 'negative') AS negative,
-    round(count(*) FILTER (WHERE v.label = 'negative')::numeric / count(*), 3) AS negative_share,
-    round(avg(v.score)::numeric, 3) AS mean_score
+    count(*) FILTER (WHERE coalesce(es.label, v.label) = 'negative') AS negative,
+    round(count(*) FILTER (WHERE coalesce(es.label, v.label) = 'negative')::numeric / count(*), 3)
+        AS negative_share,
+    round(avg(coalesce(es.score, v.score))::numeric, 3) AS mean_score
 FROM article_entities e
 JOIN v_article_sentiment v ON v.article_id = e.article_id
 JOIN feeds f ON f.id = v.feed_id
+LEFT JOIN entity_scores es
+  ON es.article_id = e.article_id AND es.ticker = e.ticker AND es.model_version = v.model_version
 WHERE e.ticker = :'ticker'
   AND (e.relevance IS NULL OR e.relevance >= 30)  -- not a passing mention (docs/companies.md)
   AND e.published_at >= :'since'::timestamptz

@@ -10,6 +10,10 @@
 --     article by its confidence (its top class probability), so hesitant verdicts count less.
 --   * novel_* columns count only first copies of a story (articles.is_novel), so one
 --     syndicated wire story carried by ten feeds counts once.
+--   * Whose sentiment: ticker views count each article about the company with the company's
+--     own score (entity_scores of the current model version, else the article's score;
+--     passing mentions, relevance < 30, not at all), since revision 0013 (sql/trends_company.sql).
+--     Feed and market views, and v_article_sentiment, use the article's own score.
 --   * The hourly/daily views read the rollup tables (sql/trends_rollups.sql): they are as
 --     fresh as the last refresh_rollups() (the pipeline runs it after every scoring run;
 --     SELECT count(*) FROM trends_dirty_hours > 0 means a refresh is pending).
@@ -81,7 +85,8 @@ SELECT
     d.sum_weighted_score / nullif(d.sum_confidence, 0) AS weighted_score
 FROM sentiment_daily d;
 
--- Per ticker (article_entities: one article can mention several tickers and counts for each).
+-- Per ticker (article_entities: one article can mention several tickers and counts for each,
+-- with its sentiment for that company: see Conventions).
 CREATE VIEW v_ticker_sentiment_hourly AS
 SELECT
     bucket, scope_key AS ticker, n_articles, n_novel, n_negative, n_neutral, n_positive,
@@ -117,7 +122,7 @@ FROM v_sentiment_daily v
 JOIN feeds f ON f.id::text = v.scope_key
 WHERE v.scope_type = 'feed';
 
--- The whole market: every scored article once, whatever it mentions.
+-- The whole market: every scored article once, whatever it mentions, with its own score.
 CREATE VIEW v_market_sentiment_hourly AS
 SELECT
     bucket, n_articles, n_novel, n_negative, n_neutral, n_positive,

@@ -26,6 +26,7 @@ from pipeline.db.models import (
     AlertDelivery,
     Article,
     ArticleEntity,
+    EntityScore,
     Feed,
     SentimentScore,
 )
@@ -120,6 +121,32 @@ def add_score(
             p_positive=p_pos,
             score=p_pos - p_neg,
             scored_at=scored_at or NOW - timedelta(minutes=5),
+        )
+    )
+
+
+def add_entity_score(
+    session,
+    article_id: int,
+    ticker: str,
+    label: str,
+    *,
+    model: str = "m1",
+    probs: tuple[float, float, float] | None = None,
+) -> None:
+    """The article's sentiment for one company (what the target-aware scorer writes)."""
+    p_neg, p_neu, p_pos = probs or PROBS[label]
+    session.execute(
+        insert(EntityScore).values(
+            article_id=article_id,
+            ticker=ticker,
+            model_version=model,
+            label=label,
+            p_negative=p_neg,
+            p_neutral=p_neu,
+            p_positive=p_pos,
+            score=p_pos - p_neg,
+            scored_at=NOW - timedelta(minutes=5),
         )
     )
 

@@ -89,6 +89,19 @@ def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def headline_verdict(item: dict[str, Any], headline: dict[str, Any]) -> str:
+    """How negative a headline is, and for whom: ``87% negative for VLTA`` (the company's own
+    score), ``87% negative (whole article)`` (no company score: the article's stands in), or
+    ``87% negative`` (aggregate scopes, and payloads frozen before company scores)."""
+    verdict = f"{headline['p_negative']:.0%} negative"
+    of = headline.get("label_of")
+    if item.get("scope_type") != "ticker" or of is None:
+        return verdict
+    if of == "company":
+        return f"{verdict} for {item['scope_key']}"
+    return f"{verdict} (whole article)"
+
+
 def correction_link(web_url: str | None, item: dict[str, Any], headline: dict[str, Any]) -> str | None:
     """The headline's row on the alert's page, where its correction form is (FINSENT_WEB_URL
     frozen in the payload); None without a web address or an article id."""
@@ -106,7 +119,7 @@ def _text_item(item: dict[str, Any], web_url: str | None = None) -> str:
         lines += ["", "  Top negative headlines:"]
         for h in item["headlines"]:
             lines.append(f"  - {one_line(h['title'])}")
-            lines.append(f"    {h['source']}, {_when(h['published_at'])}, {h['p_negative']:.0%} negative")
+            lines.append(f"    {h['source']}, {_when(h['published_at'])}, {headline_verdict(item, h)}")
             if h.get("url"):
                 lines.append(f"    {h['url']}")
             link = correction_link(web_url, item, h)
@@ -143,7 +156,7 @@ def _html_item(item: dict[str, Any], cid: str | None, web_url: str | None = None
             correct = f' · <a href="{e(link, quote=True)}">wrong label?</a>' if link else ""
             parts.append(
                 f"<li>{linked}<br><small>{e(h['source'])} · {e(_when(h['published_at']))} · "
-                f"{h['p_negative']:.0%} negative{correct}</small></li>"
+                f"{e(headline_verdict(item, h))}{correct}</small></li>"
             )
         parts.append("</ul>")
     parts.append(

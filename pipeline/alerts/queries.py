@@ -7,6 +7,10 @@ the score of an explicit ``model_version``. In a backfill that score may have be
 after ``now``; a score is a function of the article's text, which was known at ``now``, so
 this leaks no future news, only a possibly newer model (pin ``model_version`` to avoid it).
 Only novel articles count: a syndicated story is one story, however many feeds carry it.
+
+A ticker counts each article with the company's own sentiment (its ``entity_scores`` row
+of the same model version, else the article's score) and leaves out passing mentions;
+sources, tags and the market count the article's own score.
 """
 
 from __future__ import annotations
@@ -41,13 +45,14 @@ a AS (
       {extra}
 ),
 s AS (
-    SELECT DISTINCT ON (ss.article_id) ss.article_id, ss.label, ss.p_negative, ss.p_neutral, ss.p_positive
+    SELECT DISTINCT ON (ss.article_id) ss.article_id, ss.model_version, ss.label,
+           ss.p_negative, ss.p_neutral, ss.p_positive
     FROM sentiment_scores ss JOIN a ON a.id = ss.article_id
     WHERE CAST(:model_version AS text) IS NULL OR ss.model_version = CAST(:model_version AS text)
     ORDER BY ss.article_id, ss.scored_at DESC, ss.id DESC
 ),
 x AS (
-    SELECT a.id, a.feed_id, a.bucket, (s.label = 'negative')::int AS neg,
+    SELECT a.id, a.feed_id, a.bucket, s.model_version, s.label, (s.label = 'negative')::int AS neg,
            CASE WHEN :confidence THEN greatest(s.p_negative, s.p_neutral, s.p_positive) ELSE 1.0 END AS w
     FROM a JOIN s ON s.article_id = a.id
 )
@@ -58,12 +63,33 @@ _AGG = "count(*) AS volume, sum(x.neg * x.w) AS negatives, sum(x.w) AS weight"
 # A passing mention (relevance below the line) does not count for its company.
 COUNTS = counts_sql("e")
 
+# A company's windows count its own sentiment: the entity score of the model version the
+# article's score came from (one probe of the unique (article_id, ticker, model_version)
+# index), else the article's score. Every counted link weighs 1 (or the verdict's confidence
+# with weighting = confidence); a passing mention does not count at all.
+COMPANY_LABEL = "coalesce(es.label, s.label)"
+COMPANY_P_NEGATIVE = "coalesce(es.p_negative, s.p_negative)"
+COMPANY_SCORE_JOIN = (
+    "LEFT JOIN entity_scores es ON es.article_id = {article} AND es.ticker = {ticker} "
+    "AND es.model_version = s.model_version"
+)
+
+_TICKER_ROWS = f"""
+    SELECT e.ticker, x.bucket, (coalesce(es.label, x.label) = 'negative')::int AS neg,
+           CASE WHEN NOT :confidence THEN 1.0
+                WHEN es.id IS NULL THEN x.w
+                ELSE greatest(es.p_negative, es.p_neutral, es.p_positive) END AS w
+    FROM x JOIN article_entities e ON e.article_id = x.id AND {COUNTS}
+    LEFT JOIN entity_scores es
+      ON es.article_id = x.id AND es.ticker = e.ticker AND es.model_version = x.model_version
+"""
+
 _BUCKETS_SQL = f"""
 WITH {_SCORED}
 SELECT 'market' AS scope_type, '' AS scope_key, x.bucket, {_AGG} FROM x GROUP BY x.bucket
 UNION ALL
-SELECT 'ticker', e.ticker, x.bucket, {_AGG}
-FROM x JOIN article_entities e ON e.article_id = x.id AND {COUNTS} GROUP BY e.ticker, x.bucket
+SELECT 'ticker', t.ticker, t.bucket, count(*), sum(t.neg * t.w), sum(t.w)
+FROM ({_TICKER_ROWS}) t GROUP BY t.ticker, t.bucket
 UNION ALL
 SELECT 'source', {SOURCE_NAME_SQL}, x.bucket, {_AGG}
 FROM x JOIN feeds f ON f.id = x.feed_id GROUP BY 2, x.bucket
@@ -127,11 +153,6 @@ def scope_series(
 
 
 def _scope_filter(scope_type: str) -> str:
-    if scope_type == "ticker":
-        return (
-            "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
-            f"AND e.ticker = :key AND {COUNTS})"
-        )
     if scope_type == "source":
         return f"AND {SOURCE_NAME_SQL} = :key"
     if scope_type == "tag":
@@ -149,22 +170,40 @@ def top_headlines(
     model_version: str | None = None,
     exclude_tickers: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """The window's most confidently negative novel articles of the scope."""
+    """The window's most confidently negative novel articles of the scope.
+
+    For a ticker, negative *for that company*: its entity score when there is one
+    (``"label_of": "company"``), else the article's (``"label_of": "article"``); a headline
+    that is bad news for a rival and good news for the company is not one of them. Other
+    scopes rank by the article's own score.
+    """
     scope_type, key = scope
     exclude = _EXCLUDE_TICKERS if exclude_tickers else ""
+    if scope_type == "ticker":
+        company = (
+            f"JOIN article_entities e ON e.article_id = a.id AND e.ticker = :key AND {COUNTS}\n    "
+            + COMPANY_SCORE_JOIN.format(article="a.id", ticker="e.ticker")
+        )
+        label, p_negative, of = COMPANY_LABEL, COMPANY_P_NEGATIVE, "es.id IS NOT NULL"
+        scope_filter = ""
+    else:
+        company, label, p_negative, of = "", "s.label", "s.p_negative", "false"
+        scope_filter = _scope_filter(scope_type)
     sql = f"""
-    SELECT a.id, a.title, a.url, a.published_at, {SOURCE_NAME_SQL} AS source, s.label, s.p_negative
+    SELECT a.id, a.title, a.url, a.published_at, {SOURCE_NAME_SQL} AS source,
+           {label} AS label, {p_negative} AS p_negative, {of} AS of_company
     FROM articles a
     JOIN feeds f ON f.id = a.feed_id
     JOIN LATERAL (
-        SELECT ss.label, ss.p_negative FROM sentiment_scores ss
+        SELECT ss.model_version, ss.label, ss.p_negative FROM sentiment_scores ss
         WHERE ss.article_id = a.id
           AND (CAST(:model_version AS text) IS NULL OR ss.model_version = CAST(:model_version AS text))
         ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1
     ) s ON true
+    {company}
     WHERE a.published_at > :start AND a.published_at <= :now AND a.first_seen_at <= :now AND a.is_novel
-      AND s.label = 'negative' {_scope_filter(scope_type)} {exclude}
-    ORDER BY s.p_negative DESC, a.published_at DESC, a.id
+      AND {label} = 'negative' {scope_filter} {exclude}
+    ORDER BY {p_negative} DESC, a.published_at DESC, a.id
     LIMIT :limit
     """
     bind: dict[str, Any] = {
@@ -184,6 +223,8 @@ def top_headlines(
             "published_at": r.published_at.isoformat(),
             "source": r.source,
             "p_negative": round(float(r.p_negative), 4),
+            "label": r.label,
+            "label_of": "company" if r.of_company else "article",
         }
         for r in session.execute(text(sql), bind)
     ]
@@ -210,20 +251,35 @@ def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
     """A ready-to-run query (psql) listing the scope's articles of a window with scores."""
     scope_type, key = scope
     filters = {
-        "ticker": "AND EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
-        f"AND e.ticker = {_literal(key)} AND {COUNTS})",
         "source": f"AND {SOURCE_NAME_SQL} = {_literal(key)}",
         "tag": f"AND {_literal(key)} = ANY(f.tags)",
         "market": "",
     }
+    latest = (
+        "JOIN LATERAL (SELECT * FROM sentiment_scores ss WHERE ss.article_id = a.id\n"
+        "              ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1) s ON true\n"
+    )
+    window = f"WHERE a.published_at > '{start.isoformat()}' AND a.published_at <= '{end.isoformat()}'\n"
+    if scope_type == "ticker":
+        # The company's own label (its entity score, else the article's), as the alert counts.
+        return (
+            f"SELECT a.published_at, f.name AS source, {COMPANY_LABEL} AS label,\n"
+            f"       round({COMPANY_P_NEGATIVE}::numeric, 3) AS p_negative,\n"
+            "       CASE WHEN es.id IS NULL THEN 'article' ELSE 'company' END AS label_of,\n"
+            "       e.relevance, a.is_novel, a.title, a.url\n"
+            "FROM articles a\n"
+            "JOIN feeds f ON f.id = a.feed_id\n"
+            f"JOIN article_entities e ON e.article_id = a.id AND e.ticker = {_literal(key)} AND {COUNTS}\n"
+            + latest
+            + COMPANY_SCORE_JOIN.format(article="a.id", ticker="e.ticker")
+            + "\n"
+            + window
+            + "ORDER BY a.published_at DESC;"
+        )
     return (
         "SELECT a.published_at, f.name AS source, s.label, round(s.p_negative::numeric, 3) AS p_negative,\n"
         "       a.is_novel, a.title, a.url\n"
         "FROM articles a\n"
-        "JOIN feeds f ON f.id = a.feed_id\n"
-        "JOIN LATERAL (SELECT * FROM sentiment_scores ss WHERE ss.article_id = a.id\n"
-        "              ORDER BY ss.scored_at DESC LIMIT 1) s ON true\n"
-        f"WHERE a.published_at > '{start.isoformat()}' AND a.published_at <= '{end.isoformat()}'\n"
-        f"  {filters[scope_type]}\n"
+        "JOIN feeds f ON f.id = a.feed_id\n" + latest + window + f"  {filters[scope_type]}\n"
         "ORDER BY a.published_at DESC;"
     )

@@ -52,6 +52,8 @@ def sample_payload(now: datetime) -> dict[str, Any]:
                 "published_at": (now - timedelta(minutes=10)).isoformat(),
                 "source": "FinSent",
                 "p_negative": 0.97,
+                "label": "negative",
+                "label_of": "company",
             }
         ],
         "chart": {"end": now.isoformat(), "step_minutes": 60, "volumes": volumes, "shares": shares},

@@ -46,6 +46,15 @@ def _parse_now(value: str | None) -> datetime:
     show_default=True,
     help="Bring the rollups up to date first (needs write access; skipped for read-only roles).",
 )
+@click.option(
+    "--headlines",
+    "n_headlines",
+    type=click.IntRange(min=0, max=100),
+    default=5,
+    show_default=True,
+    help="With a TICKER: list its newest N headlines of the period with their label for that "
+    "company (0: none).",
+)
 @click.option("--now", "now_text", hidden=True, help="Pretend it is this time (tests, replays).")
 @click.pass_obj
 def trends_cmd(
@@ -56,6 +65,7 @@ def trends_cmd(
     by: str,
     plot_path: Path | None,
     refresh: bool,
+    n_headlines: int,
     now_text: str | None,
 ) -> None:
     """Sentiment of TICKER (or --market) per hour or day, as a table.
@@ -63,9 +73,15 @@ def trends_cmd(
     Buckets are UTC hours or days; hours without news are left out. Shares are of scored
     articles; `mean` is the mean of p_positive - p_negative, `weighted` weights it by the
     model's confidence. The same numbers are in the v_*_sentiment_* SQL views.
+
+    A TICKER's figures are the company's own sentiment (its score from a target-aware
+    model, else the article's) over the articles about it: passing mentions do not count.
+    The market's are the articles' own scores. Below a TICKER's table, its newest headlines
+    with their label for that company; "(article)" marks one without a company score.
     """
     from pipeline.trends.queries import (
         Scope,
+        company_headlines,
         load_trend,
         normalise_ticker,
         parse_since,
@@ -94,6 +110,9 @@ def trends_cmd(
         if refresh:
             _refresh(db)
         trend = load_trend(db, scope, since=since, now=now, by=by)
+        headlines = []
+        if scope.scope_type == "ticker" and trend.points:
+            headlines = company_headlines(db, scope.scope_key, since=since, now=now, limit=n_headlines)
         known = scope.scope_type == "market" or bool(trend.points) or ticker_known(db, scope.scope_key)
         near = [] if known else similar_tickers(db, scope.scope_key)
     if not trend.points:
@@ -104,6 +123,13 @@ def trends_cmd(
         click.echo(f"no data for {scope.label} since {since:%Y-%m-%d %H:%M} UTC{hint}")
         return
     click.echo(trend.render())
+    if headlines:
+        click.echo(
+            f"\nnewest headlines, label for {scope.label} "
+            '("(article)": no company score, the article\'s label):'
+        )
+        for headline in headlines:
+            click.echo("  " + headline.render())
     if plot_path is not None:
         from pipeline.trends.plot import plot_trend
 

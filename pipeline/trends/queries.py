@@ -2,6 +2,8 @@
 
 Used by ``finsent trends``; the same numbers as the v_*_sentiment_hourly/daily views, plus
 the period's totals (exact: summed from the rollups' counts and sums, not averaged shares).
+A ticker's trend is the company's own sentiment (see sql/trends_company.sql); its latest
+headlines (:func:`company_headlines`) carry the label for that company.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
+from pipeline.companies.relevance import counts_sql
 from pipeline.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -233,3 +236,63 @@ def similar_tickers(db: Database, ticker: str, limit: int = 3) -> list[str]:
     with db.engine.connect() as conn:
         known = known_tickers(conn)
     return difflib.get_close_matches(ticker, known, n=limit, cutoff=0.6)
+
+
+@dataclass(frozen=True)
+class CompanyHeadline:
+    """A headline as it counts for one company: its label for that company."""
+
+    published_at: datetime
+    title: str
+    source: str
+    label: str
+    p_negative: float
+    p_positive: float
+    label_of: Literal["company", "article"]  # article: no company score, the article's label
+    relevance: int | None
+
+    def render(self) -> str:
+        when = self.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        mark = " (article)" if self.label_of == "article" else ""
+        title = " ".join(self.title.split())
+        return f"{when}  {self.label + mark:<18}  {title} [{self.source}]"
+
+
+# The company's newest counted mentions (the (ticker, published_at) index, newest first),
+# first copies only, each with its current score and the company's own score of that model
+# version (unique (article_id, ticker, model_version) index): the rows the trend counts.
+_COMPANY_HEADLINES = f"""
+    SELECT a.published_at, a.title, coalesce(nullif(f.name, ''), f.url) AS source,
+           coalesce(es.label, s.label) AS label,
+           coalesce(es.p_negative, s.p_negative) AS p_negative,
+           coalesce(es.p_positive, s.p_positive) AS p_positive,
+           CASE WHEN es.id IS NULL THEN 'article' ELSE 'company' END AS label_of,
+           e.relevance
+    FROM article_entities e
+    JOIN articles a ON a.id = e.article_id
+    JOIN feeds f ON f.id = a.feed_id
+    CROSS JOIN LATERAL (
+        SELECT ss.model_version, ss.label, ss.p_negative, ss.p_positive FROM sentiment_scores ss
+        WHERE ss.article_id = a.id ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1
+    ) s
+    LEFT JOIN entity_scores es
+      ON es.article_id = a.id AND es.ticker = e.ticker AND es.model_version = s.model_version
+    WHERE e.ticker = :ticker AND {counts_sql("e")}
+      AND e.published_at >= :since AND e.published_at <= :now AND a.is_novel
+    ORDER BY e.published_at DESC, e.article_id DESC
+    LIMIT :limit
+"""
+
+
+def company_headlines(
+    db: Database, ticker: str, *, since: datetime, now: datetime, limit: int
+) -> list[CompanyHeadline]:
+    """The ticker's newest scored first-copy headlines in [since, now] that count for it (no
+    passing mentions), each labelled for that company: its entity score when the current
+    model wrote one, else the article's label (``label_of="article"``)."""
+    if limit <= 0:
+        return []
+    bind = {"ticker": ticker, "since": since, "now": now, "limit": limit}
+    with db.engine.connect() as conn:
+        rows = conn.execute(text(_COMPANY_HEADLINES), bind).all()
+    return [CompanyHeadline(*row) for row in rows]

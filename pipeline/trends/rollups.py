@@ -54,10 +54,11 @@ ROLLUP_COLUMNS = (
 # published_at, then primary keys, never a scan of the whole table.
 CURRENT_IN_RANGES = """
     SELECT a.id, a.feed_id, a.is_novel, date_trunc('hour', a.published_at, 'UTC') AS bucket,
-           s.label, s.score, greatest(s.p_negative, s.p_neutral, s.p_positive) AS confidence
+           s.model_version, s.label, s.score,
+           greatest(s.p_negative, s.p_neutral, s.p_positive) AS confidence
     FROM articles a
     CROSS JOIN LATERAL (
-        SELECT s.label, s.score, s.p_negative, s.p_neutral, s.p_positive
+        SELECT s.model_version, s.label, s.score, s.p_negative, s.p_neutral, s.p_positive
         FROM sentiment_scores s
         WHERE s.article_id = a.id
         ORDER BY s.scored_at DESC, s.id DESC
@@ -74,7 +75,7 @@ CURRENT_BULK = """
     SELECT DISTINCT ON (s.article_id)
         s.article_id AS id, a.feed_id, a.is_novel,
         date_trunc('hour', a.published_at, 'UTC') AS bucket,
-        s.label, s.score, greatest(s.p_negative, s.p_neutral, s.p_positive) AS confidence
+        s.model_version, s.label, s.score, greatest(s.p_negative, s.p_neutral, s.p_positive) AS confidence
     FROM articles a
     JOIN sentiment_scores s ON s.article_id = a.id
     WHERE a.published_at >= :lo AND a.published_at < :hi
@@ -94,6 +95,24 @@ NEGATED_SUMS = ", ".join(f"-{c.strip()}" for c in SUMS.split(","))
 # A passing mention (relevance below the line) does not count for its company.
 COUNTS = counts_sql("e")
 
+# Ticker scopes read the company's own sentiment: the entity score of the same model version
+# as the article's current score (one probe of the unique (article_id, ticker, model_version)
+# index per counted link), else the article's score (an article-level model, an article scored
+# before company scoring). Every counted link weighs 1: the rollups keep integer counts, and
+# relevance decides whether an article is about the company, not how much. Feed and market
+# scopes keep the article's score.
+COMPANY_ROWS = f"""
+    SELECT c.bucket, c.is_novel, e.ticker,
+           coalesce(es.label, c.label) AS label,
+           coalesce(es.score, c.score) AS score,
+           CASE WHEN es.id IS NULL THEN c.confidence
+                ELSE greatest(es.p_negative, es.p_neutral, es.p_positive) END AS confidence
+    FROM cur c
+    JOIN article_entities e ON e.article_id = c.id AND {COUNTS}
+    LEFT JOIN entity_scores es
+      ON es.article_id = c.id AND es.ticker = e.ticker AND es.model_version = c.model_version
+"""
+
 INSERT_HOURLY = f"""
 WITH cur AS ({{current}}),
 fresh AS (
@@ -103,9 +122,8 @@ fresh AS (
     SELECT bucket, 'feed', feed_id::text, {AGGREGATES.format(c="")}
     FROM cur GROUP BY bucket, feed_id
     UNION ALL
-    SELECT c.bucket, 'ticker', e.ticker, {AGGREGATES.format(c="c.")}
-    FROM cur c JOIN article_entities e ON e.article_id = c.id AND {COUNTS}
-    GROUP BY c.bucket, e.ticker
+    SELECT bucket, 'ticker', ticker, {AGGREGATES.format(c="")}
+    FROM ({COMPANY_ROWS}) company GROUP BY bucket, ticker
 ){{track}}
 """
 PLAIN_INSERT = f"""

@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pipeline.alerts.queries import SOURCE_NAME_SQL
+from pipeline.companies.relevance import PASSING_MENTION
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
 from pipeline.trends.queries import Granularity, Scope, Trend, TrendPoint, bucket_start
@@ -92,18 +93,29 @@ def _page(rows: list[Any], number: int, size: int) -> Page:
 
 # The (ticker, published_at) index gives the newest mentions first; the page is cut from the
 # mentions alone (an OFFSET over the joined rows would read the skipped rows' articles and
-# scores too), then only its rows read their article, feed and latest score (the article's:
-# per-company scores do not exist yet).
+# scores too), then only its rows read their article, feed, latest score and the company's
+# own score of that model version (one probe of the unique (article_id, ticker,
+# model_version) index). label_of says whose label it is: "company" (the entity score),
+# "article" (none for this company: the article's stands in) or NULL (unscored). Passing
+# mentions are listed too (relevance says so); trends and alerts leave them out.
 _COMPANY_HEADLINES = text(
     f"""
     WITH page AS (
-        SELECT e.article_id, e.published_at FROM article_entities e
+        SELECT e.article_id, e.published_at, e.relevance FROM article_entities e
         WHERE e.ticker = :ticker AND e.published_at <= :now
         ORDER BY e.published_at DESC, e.article_id DESC
         LIMIT :limit OFFSET :offset
     )
     SELECT a.id, a.title, a.url, a.published_at, {SOURCE_NAME_SQL} AS source, a.is_novel,
-           s.label, s.p_negative, s.p_neutral, s.p_positive, s.model_version
+           coalesce(es.label, s.label) AS label,
+           coalesce(es.p_negative, s.p_negative) AS p_negative,
+           coalesce(es.p_neutral, s.p_neutral) AS p_neutral,
+           coalesce(es.p_positive, s.p_positive) AS p_positive,
+           s.model_version,
+           CASE WHEN es.id IS NOT NULL THEN 'company' WHEN s.label IS NOT NULL THEN 'article' END
+               AS label_of,
+           e.relevance,
+           e.relevance IS NOT NULL AND e.relevance < {PASSING_MENTION} AS passing
     FROM page e
     JOIN articles a ON a.id = e.article_id
     JOIN feeds f ON f.id = a.feed_id
@@ -112,13 +124,16 @@ _COMPANY_HEADLINES = text(
         FROM sentiment_scores ss WHERE ss.article_id = a.id
         ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1
     ) s ON true
+    LEFT JOIN entity_scores es
+      ON es.article_id = a.id AND es.ticker = :ticker AND es.model_version = s.model_version
     ORDER BY e.published_at DESC, e.article_id DESC
     """
 )
 
 
 def company_headlines(session: Session, ticker: str, *, now: datetime, page: int, size: int) -> Page:
-    """A page of the articles that mention ``ticker``, newest first, with their latest score."""
+    """A page of the articles that mention ``ticker``, newest first, each with its label for
+    that company (the entity score of the article's current model, else the article's)."""
     rows = session.execute(
         _COMPANY_HEADLINES,
         {"ticker": ticker, "now": now, "limit": size + 1, "offset": (page - 1) * size},

@@ -128,3 +128,20 @@ def test_headlines_link_to_their_correction_form_when_the_web_address_is_set(pay
     payload["items"][0]["headlines"][0]["article_id"] = '1"><script>'  # not an id: no link
     html = _parse(_build(payload)).get_body(("html",)).get_content()
     assert "#article-1" not in html and "<script>" not in html
+
+
+def test_ticker_headlines_say_whose_label_they_are(payload):
+    """A company score reads "for ACME"; the article's standing in reads "(whole article)";
+    a payload frozen before company scores (no label_of) renders as it always did."""
+    first, second = payload["items"][0]["headlines"]
+    first["label_of"], second["label_of"] = "company", "article"
+    msg = _parse(_build(payload))
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "93% negative for ACME" in part
+        assert "90% negative (whole article)" in part
+    del first["label_of"], second["label_of"]
+    text = _parse(_build(payload)).get_body(("plain",)).get_content()
+    assert any(line.endswith(", 93% negative") for line in text.splitlines())
+    assert "for ACME" not in text and "whole article" not in text

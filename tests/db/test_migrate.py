@@ -293,3 +293,42 @@ def test_0012_adds_company_scores_and_mentions_and_takes_them_away(empty_databas
         assert "mention" not in {c["name"] for c in inspect(engine).get_columns("article_entities")}
     finally:
         engine.dispose()
+
+
+def test_0013_company_scores_queue_their_hours_and_the_downgrade_removes_only_that(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    triggers = text(
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'entity_scores'::regclass AND NOT tgisinternal "
+        "ORDER BY tgname"
+    )
+    score = (
+        "INSERT INTO entity_scores (article_id, ticker, model_version, label, p_negative, p_neutral, "
+        "p_positive, score) VALUES (:a, 'F', 'v1', 'negative', 0.7, 0.2, 0.1, -0.6)"
+    )
+    try:
+        upgrade(engine, "0013")
+        with engine.begin() as conn:
+            assert conn.execute(triggers).scalars().all() == [
+                "trends_entity_scores_delete",
+                "trends_entity_scores_insert",
+                "trends_entity_scores_update",
+            ]
+            article = _raw_article(conn, _raw_feed(conn), "k")
+            conn.execute(text("DELETE FROM trends_dirty_hours"))
+            conn.execute(text(score), {"a": article})
+            assert conn.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar() == 1
+        downgrade(engine, "0012")
+        with engine.begin() as conn:
+            assert conn.execute(triggers).scalars().all() == []
+            # The queue function stays: sentiment_scores' triggers (0003) still use it.
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM pg_proc WHERE proname = 'trends_queue_score_hours'")
+                ).scalar()
+                == 1
+            )
+        upgrade(engine)
+    finally:
+        engine.dispose()

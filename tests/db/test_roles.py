@@ -160,7 +160,10 @@ def test_trends_command_works_for_the_read_only_role(
             cli, ["trends", "ACME", "--since", "1d", "--now", NOW.isoformat()], catch_exceptions=False
         )
         assert result.exit_code == 0, result.output
-        assert result.output.splitlines()[-1].split()[:2] == ["total", "4"]
+        lines = result.output.splitlines()
+        assert next(line for line in lines if line.startswith("total")).split()[:2] == ["total", "4"]
+        # The headlines with their company labels are readable too (entity_scores included).
+        assert lines[-1].split()[2:4] == ["negative", "(article)"]
     finally:
         clear_trends(db)
 

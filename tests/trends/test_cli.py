@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from trends_helpers import NOW, clear_trends, seed
+from sqlalchemy import text
+from trends_helpers import NOW, add_entity_score, clear_trends, seed
 
 from pipeline.cli import cli
 from pipeline.trends.queries import parse_since
@@ -26,6 +27,7 @@ def run_cli(db, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     def run(*args: str):
         return CliRunner().invoke(cli, ["trends", *args, "--now", NOW.isoformat()], catch_exceptions=False)
 
+    run.db = db
     yield run
     clear_trends(db)
 
@@ -36,11 +38,37 @@ def test_ticker_by_hour(run_cli) -> None:
     lines = result.output.splitlines()
     assert lines[0].startswith("ACME sentiment by hour, 2026-11-20 00:00 to 2026-11-20 12:30 UTC (3 hours")
     assert lines[2].split()[:6] == ["2026-11-20", "09:00", "2", "1", "100.0", "0.0"]
-    total = lines[-1].split()
+    total = next(line for line in lines if line.startswith("total")).split()
     assert total[:5] == ["total", "4", "3", "75.0", "25.0"]
     # One of the three negatives is a syndicated copy: counted once, 2 of 3 first copies.
     assert lines[1].endswith("novel neg%")
     assert total[-1] == "66.7"
+
+
+def test_ticker_headlines_carry_the_label_for_that_company(run_cli) -> None:
+    with run_cli.db.engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT item_key, id FROM articles")).tuples().all())
+    with run_cli.db.transaction() as s:
+        add_entity_score(s, ids["a4"], "ACME", "positive")  # the article is neutral overall
+        add_entity_score(s, ids["a3"], "ACME", "positive", model="m1")  # not the current model
+    result = run_cli("acme", "--since", "2026-11-20")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = lines.index(
+        'newest headlines, label for ACME ("(article)": no company score, the article\'s label):'
+    )
+    listed = [line.split() for line in lines[at + 1 :]]
+    # First copies only, newest first: a4 (company score), a3 (m2's article label), a1.
+    assert [r[2:4] for r in listed] == [
+        ["positive", "Acme"],
+        ["negative", "(article)"],
+        ["negative", "(article)"],
+    ]
+    # The table counts the company's own label too: a4 is positive for ACME now.
+    total = next(line for line in lines if line.startswith("total")).split()
+    assert total[:7] == ["total", "4", "3", "75.0", "0.0", "25.0", total[6]]
+    none = run_cli("acme", "--since", "2026-11-20", "--headlines", "0")
+    assert "newest headlines" not in none.output
 
 
 def test_the_header_starts_where_the_first_whole_bucket_does(run_cli) -> None:

@@ -216,3 +216,25 @@ def test_file_runs_in_psql(db, database_url: str) -> None:
         with db.engine.begin() as c:
             c.execute(text("DROP TABLE prices"))
         clear_trends(db)
+
+
+def test_company_queries_read_the_companys_own_score(conn) -> None:
+    """top_negative_headlines and who_is_negative_about: a company score of the article's
+    current model replaces the article's label for that company; another model's does not."""
+    articles = conn.info["seeded"].articles
+    insert = text(
+        "INSERT INTO entity_scores (article_id, ticker, model_version, label, p_negative, p_neutral, "
+        "p_positive, score) VALUES (:a, 'ACME', :m, :l, :n, 0.1, :p, :p - :n)"
+    )
+    conn.execute(insert, {"a": articles["a1"], "m": "m1", "l": "positive", "n": 0.05, "p": 0.85})
+    conn.execute(insert, {"a": articles["a4"], "m": "m1", "l": "negative", "n": 0.8, "p": 0.1})
+    conn.execute(
+        insert, {"a": articles["a3"], "m": "m1", "l": "positive", "n": 0.05, "p": 0.85}
+    )  # a3 is m2's
+    rows = run(conn, "top_negative_headlines", since=TODAY)
+    assert pick(rows, "title", "p_negative", "label_of") == [
+        ("Acme opens new plant", D("0.80"), "company"),
+        ("Acme CFO resigns", D("0.70"), "article"),
+    ]
+    rows = run(conn, "who_is_negative_about", since=TODAY)
+    assert pick(rows, "feed", "articles", "negative") == [("Blog", 2, 2), ("Wire", 2, 1)]

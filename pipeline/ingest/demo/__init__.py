@@ -1,6 +1,9 @@
 """The bundled demo: five fictional publishers, twelve fictional companies, three days of
 news and a burst of negative headlines about one of them (Voltara Motors, VLTA) in the
-hour before ``now``.
+hour before ``now``. Two burst stories name another company: one in its favour ("Voltara
+Motors slumps ... while chip supplier Northwind Semiconductor gains"), one in passing
+(Aerowind Airlines, late in a long summary): company-level sentiment and relevance keep
+both out of the Voltara alert and out of alerts of their own.
 
 ``stories.csv`` holds the stories with their age in minutes and the publishers that ran
 them (several for syndicated stories); :func:`prepare_demo` renders them once into RSS
