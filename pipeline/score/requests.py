@@ -53,7 +53,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The keys of a JSON request line.
-KEYS = ("text", "target")
+KEYS = ("text", "target", "id")
 EXAMPLE = '{"text": "...", "target": "Tesla"}'
 
 
@@ -65,6 +65,9 @@ class RequestError(ValueError):
 class Request:
     text: str
     target: str | None = None  # normalised (whitespace collapsed); None: the whole text only
+    # The caller's own key (a string or a number), echoed first in the output line so that
+    # results join back to the input without counting lines; None: not given.
+    id: str | int | float | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,12 @@ def parse_line(line: str) -> Request | None:
     unknown = [key for key in obj if key not in KEYS]
     if unknown:
         raise RequestError(
-            f'unknown key {unknown[0]!r}: a request has "text" and optionally "target", e.g. {EXAMPLE}'
+            f'unknown key {unknown[0]!r}: a request has "text" and optionally "target" and "id", '
+            f"e.g. {EXAMPLE}"
         )
+    ident = obj.get("id")
+    if ident is not None and (isinstance(ident, bool) or not isinstance(ident, str | int | float)):
+        raise RequestError(f'"id" must be a string or a number, not {_type_name(ident)}')
     if "text" not in obj:
         raise RequestError(f'"text" is missing: give the text to score, e.g. {EXAMPLE}')
     text = obj["text"]
@@ -124,7 +131,7 @@ def parse_line(line: str) -> Request | None:
         raise RequestError('"text" is blank: give the text to score')
     target = obj.get("target")
     if target is None:
-        return Request(text)
+        return Request(text, None, ident)
     if not isinstance(target, str):
         raise RequestError(
             f'"target" must be a string (a company, a ticker or any span of the text), '
@@ -136,7 +143,7 @@ def parse_line(line: str) -> Request | None:
             '"target" is blank: name a company, a ticker or another span of the text, '
             'or leave "target" out to score the whole text'
         )
-    return Request(text, normalised)
+    return Request(text, normalised, ident)
 
 
 def find_span(text: str, needle: str) -> str | None:
@@ -283,6 +290,7 @@ class _Line:
     target: ResolvedTarget | None = None
     target_row: int = -1
     entities: list[tuple[EntityMatch, str, int]] | None = None  # (match, mention, row)
+    id: str | int | float | None = None  # the request's own key, echoed
 
 
 class ChunkScorer:
@@ -351,6 +359,7 @@ class ChunkScorer:
                 plan.append("{}")
                 continue
             item = _Line(len(texts))
+            item.id = request.id
             texts.append(request.text)
             matches: list[EntityMatch] | None = None
             if request.target is not None or self.entities:
@@ -380,7 +389,8 @@ class ChunkScorer:
 
     @staticmethod
     def _record(item: _Line, whole: Sequence[SentimentResult], targeted: Sequence[SentimentResult]) -> str:
-        record: dict[str, Any] = _scores(whole[item.text_row])
+        record: dict[str, Any] = {} if item.id is None else {"id": item.id}
+        record.update(_scores(whole[item.text_row]))
         if item.target is not None:
             record["target"] = {
                 "mention": item.target.mention,

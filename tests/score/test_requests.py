@@ -110,6 +110,22 @@ def test_json_lines_parse_to_requests() -> None:
     )
     assert parse_line(json.dumps({"text": TESLA_FORD})) == Request(TESLA_FORD)
     assert parse_line(json.dumps({"text": TESLA_FORD, "target": None})) == Request(TESLA_FORD)
+    # The caller's own key comes back with the result.
+    assert parse_line(json.dumps({"id": "r-7", "text": TESLA_FORD})) == Request(TESLA_FORD, None, "r-7")
+    assert parse_line(json.dumps({"id": 12, "text": TESLA_FORD, "target": "Ford"})).id == 12
+    with pytest.raises(RequestError, match='"id" must be a string or a number, not object'):
+        parse_line(json.dumps({"id": {"a": 1}, "text": TESLA_FORD}))
+
+
+def test_the_id_is_echoed_first_in_the_output_line(tiny_model: Path) -> None:
+    from pipeline.score.classifier import SentimentClassifier
+
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    scorer = ChunkScorer(clf, lambda: load_universe("sp500"), warn=lambda _: None)
+    lines = scorer.score([json.dumps({"id": "a1", "text": TESLA_FORD, "target": "Ford"}), TESLA_FORD], 1)
+    first, second = (json.loads(line) for line in lines)
+    assert next(iter(first)) == "id" and first["id"] == "a1" and first["target"]["mention"] == "Ford"
+    assert "id" not in second
 
 
 @pytest.mark.parametrize(
