@@ -156,6 +156,11 @@ def train_options(command: Any) -> Any:
     for name, option, default in reversed(options()):
         if option.flag is None:
             continue
+        if option.kind is bool:  # an on/off switch: the flag alone turns it on
+            command = click.option(
+                option.flag, name, is_flag=True, default=default, help=option.help or None
+            )(command)
+            continue
         command = click.option(
             option.flag,
             name,

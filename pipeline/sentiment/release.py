@@ -62,6 +62,7 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     import torch
 
     from pipeline.score.loading import load_sequence_classifier
+    from pipeline.score.target import TARGET_FILE
     from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
     from pipeline.sentiment.train import save_weights
 
@@ -72,6 +73,8 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     save_weights(model.to(torch.float16), tokenizer, dest)
     for name in COPIED:
         shutil.copy2(src / name, dest / name)
+    if (src / TARGET_FILE).is_file():  # a target-aware model says how it reads a target
+        shutil.copy2(src / TARGET_FILE, dest / TARGET_FILE)
 
     info = json.loads((src / "training_config.json").read_text())
     # The card's reproduce command should write the release directly.
@@ -84,6 +87,15 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     metrics["released"] = {
         precision: served_metrics(dest, precision, *rows) for precision in ("fp32", "bf16", "int8")
     }
+    if (dest / TARGET_FILE).is_file():
+        from pipeline.score.classifier import SentimentClassifier
+        from pipeline.sentiment.entity_eval import entity_test_rows, served_entity_metrics
+        from pipeline.sentiment.train import ENTITY_SET
+
+        entity_rows = entity_test_rows(data_dir)
+        for precision in ("fp32", "bf16") if entity_rows else ():
+            clf = SentimentClassifier.load(dest, device="cpu", precision=precision)
+            metrics["released"][precision][ENTITY_SET] = served_entity_metrics(clf, entity_rows)
     metrics["released"]["note"] = (
         "released fp16 weights loaded in fp32 / bf16 / int8 dynamic quantisation (CPU),"
         " calibrated, max_length 128 with windowing"
@@ -97,6 +109,8 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     for kind, sets in metrics["released"].items():
         if isinstance(sets, dict):
             for name, m in sets.items():
+                if "accuracy" not in m:  # the entity check: pairs and baseline, logged below
+                    m = m["target"]["all"]
                 logger.info(
                     "released %s %s: accuracy %.4f macro-F1 %.4f", kind, name, m["accuracy"], m["macro_f1"]
                 )

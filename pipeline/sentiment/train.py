@@ -28,9 +28,11 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.paths import REPO_ROOT
 from pipeline.score.labels import ID2LABEL, LABEL2ID
+from pipeline.score.target import write_target_style
 from pipeline.sentiment.config import FALLBACK_BASE_MODEL, TrainConfig, options
 from pipeline.sentiment.data import (
     NO_LABEL,
+    TARGETED_SOURCES,
     DataFormatError,
     Example,
     SourceInfo,
@@ -57,6 +59,9 @@ if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
+
+# metrics.json key of the entity-level check (SEntFiN test rows, pipeline.sentiment.entity_eval)
+ENTITY_SET = "sentfin-test"
 
 
 def base_model_error(base_model: str, exc: BaseException) -> str:
@@ -226,6 +231,15 @@ def validation_f1(
     labels = np.array([ex.label for ex in examples])
     m = compute_metrics(logits, labels)
     return m.macro_f1, m.accuracy, logits
+
+
+def use_autocast(amp: str, device: str) -> bool:
+    """Whether training runs under bf16 autocast: ``auto`` where the hardware multiplies
+    bf16 (CUDA with bf16; CPUs with AMX or AVX512-BF16, where emulated bf16 would be slower
+    than fp32), never with ``off``."""
+    if amp == "off":
+        return False
+    return teacher_dtype(device) == "bf16"
 
 
 def teacher_dtype(device: str) -> str:
@@ -611,6 +625,15 @@ def load_data(config: TrainConfig) -> TrainData:
         )
         heldout = [examples[i] for i in heldout_idx]
         logger.info("cross-fit fold %d/%d: %d rows held out", config.cv_fold, config.cv_folds, len(heldout))
+    headline_rows = load_headline_rows(config.data_dir)
+    if headline_rows:
+        # The headline check stays blind whatever else the split holds: with more sources
+        # than fpb-split and tfns the split draws other TFNS rows for validation.
+        held = {normalise_text(ex.text) for ex in headline_rows}
+        kept = [i for i in train_idx if normalise_text(examples[i].text) not in held]
+        if len(kept) < len(train_idx):
+            logger.info("left %d headline-check rows out of training", len(train_idx) - len(kept))
+        train_idx = kept
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]
@@ -634,7 +657,7 @@ def load_data(config: TrainConfig) -> TrainData:
         selection=select_ex,
         heldout=heldout,
         sources=sources + transfer_sources,
-        headline_rows=load_headline_rows(config.data_dir),
+        headline_rows=headline_rows,
     )
 
 
@@ -706,8 +729,15 @@ def train_loop(
     from tqdm.auto import tqdm
 
     # ---- optimiser and schedule -----------------------------------------------------
-    # bf16 autocast on CUDA only: on CPU fp32 is the safe default for training.
-    use_amp = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    amp_device = "cuda" if device.startswith("cuda") else "cpu"
+    use_amp = use_autocast(config.amp, device)
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    logger.info(
+        "bf16 autocast %s%s",
+        "on" if use_amp else "off",
+        ", word embeddings frozen" if config.freeze_embeddings else "",
+    )
     groups = param_groups(model, config.lr, config.weight_decay, config.layer_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=device.startswith("cuda"))
     steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
@@ -760,7 +790,7 @@ def train_loop(
             inputs = collate(batches.encoded, batch_ids, tokenizer.pad_token_id or 0, device)
             y = batches.labels[batch_ids].to(device)
             w = batches.weights[batch_ids].to(device)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+            with torch.autocast(device_type=amp_device, dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(**inputs).logits
             soft = covered = None
             if batches.soft_targets is not None and batches.has_soft is not None:
@@ -871,6 +901,12 @@ def evaluate_run(
                 metrics[HEADLINE_SET]["macro_f1"],
                 blindness(metrics[RECORD_KEY]["seen_in_lineage"], len(headline_rows)),
             )
+    if config.eval_benchmarks and targeted(config):
+        from pipeline.sentiment.entity_eval import entity_test_rows
+
+        rows = entity_test_rows(config.data_dir)
+        if rows:
+            metrics[ENTITY_SET] = entity_check(model, tokenizer, rows, device)
     if data.heldout:
         held_logits = predict_logits(
             model, tokenizer, [ex.text for ex in data.heldout], 128, config.max_length, device
@@ -879,6 +915,49 @@ def evaluate_run(
         metrics["heldout"] = compute_metrics(held_logits, held_labels, temperature).to_dict()
         write_heldout_logits(Path(config.out_dir) / HELDOUT_FILE, data.heldout, held_logits)
     return metrics, temperature, (val_raw.ece, val_cal.ece)
+
+
+def targeted(config: TrainConfig) -> bool:
+    """Whether the run trains on rows read for a company (then the model is target-aware)."""
+    return any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in config.sources)
+
+
+def entity_check(model: Any, tokenizer: Any, rows: list[Any], device: str) -> dict[str, Any]:
+    """SEntFiN test rows scored for each company (mention marked) and with the headline's
+    label copied, at the serving window (128 tokens)."""
+    import torch
+
+    from pipeline.score.target import encode_target_inputs, format_target_input
+    from pipeline.sentiment.entity_eval import entity_metrics
+    from pipeline.sentiment.evaluate import model_label_order
+
+    def labels_of(inputs: list[tuple[str, str | None]]) -> np.ndarray:
+        order = model_label_order(model)
+        out = np.zeros(len(inputs), dtype=np.int64)
+        with torch.inference_mode():
+            for start in range(0, len(inputs), 128):
+                batch = encode_target_inputs(tokenizer, inputs[start : start + 128], 128)
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
+                out[start : start + 128] = logits[:, order].argmax(axis=1)
+        return out
+
+    model.eval()
+    target = labels_of([format_target_input(r.text, r.target) for r in rows])
+    texts = sorted({r.text for r in rows})
+    whole = dict(zip(texts, labels_of([(t, None) for t in texts]), strict=True))
+    result = {
+        "target": entity_metrics(target, rows),
+        "copy_article_label": entity_metrics(np.array([whole[r.text] for r in rows]), rows),
+    }
+    for kind in ("target", "copy_article_label"):
+        logger.info(
+            "%s %s: accuracy %.4f (mixed rows %.4f)",
+            ENTITY_SET,
+            kind,
+            result[kind]["all"]["accuracy"],
+            result[kind]["mixed"]["accuracy"],
+        )
+    return result
 
 
 def _headline_inherited(
@@ -934,6 +1013,8 @@ def save_checkpoint(
     save_weights(model, tokenizer, out)
     model.to(torch.float32)
     write_calibration(out, temperature, ece_before, ece_after, n_val)
+    if targeted(config):
+        write_target_style(out)
     training_info = {
         "config": config.to_json(),
         "sources": [asdict(s) for s in sources],
@@ -972,7 +1053,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
         if option.flag is None:
             continue
         kind = None if option.kind is bool else option.kind
-        if option.multiple:
+        if option.kind is bool:
+            p.add_argument(option.flag, dest=name, action="store_true", default=default, help=option.help)
+        elif option.multiple:
             p.add_argument(option.flag, action="append", dest=name, default=[], help=option.help)
         else:
             p.add_argument(

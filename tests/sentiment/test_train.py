@@ -343,9 +343,9 @@ def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> 
     metrics = json.loads((checkpoint / "metrics.json").read_text())
     record = metrics["headline_check"]
     assert metrics["tfns-heldout"]["n"] == record["rows"] == 3
-    expected = headline_rows_in_training(["fpb-split*2", "tfns"], 0.25, 42)
     # From the bundled encoder (no classification head): nothing inherited; selected on FPB rows.
-    assert record["seen_in_training"] == record["seen_in_lineage"] == expected
+    assert headline_rows_in_training(["fpb-split*2", "tfns"], 0.25, 42) == 0
+    assert record["seen_in_training"] == record["seen_in_lineage"] == 0
     assert record["seen_in_selection"] == 0
     card = (checkpoint / "README.md").read_text()
     assert "| tfns-heldout | 3 |" in card and "this model is blind" in card
@@ -353,22 +353,22 @@ def test_checkpoint_reports_and_records_the_headline_check(checkpoint: Path) -> 
 
 @pytest.mark.slow
 def test_headline_rows_seen_are_counted_and_passed_down_the_lineage(tmp_path: Path) -> None:
-    # TFNS alone with split seed 7 puts two of the three headline rows in training.
-    expected = headline_rows_in_training(["tfns"], 0.25, 7)
-    assert expected == 2
+    # TFNS alone with split seed 7 would put two of the three headline rows in training:
+    # they are left out of it (never trained on), the third is a validation row.
+    assert headline_rows_in_training(["tfns"], 0.25, 7) == 2
     first = train(tiny_config(tmp_path / "first", sources=["tfns"], split_seed=7)).out_dir
     record = json.loads((first / "metrics.json").read_text())["headline_check"]
     # With no FPB validation rows, selection falls back to all of them: the third row.
-    assert record["seen_in_training"] == expected and record["seen_in_selection"] == 1
-    assert record["seen_in_lineage"] == expected + 1
-    # Fine-tuned from it on FPB alone: it trains on none itself but inherits its base's rows.
+    assert record["seen_in_training"] == 0 and record["seen_in_selection"] == 1
+    assert record["seen_in_lineage"] == 1
+    # Fine-tuned from it on FPB alone: it selects on none itself but inherits its base's row.
     second = train(tiny_config(tmp_path / "second", base_model=str(first))).out_dir
     record = json.loads((second / "metrics.json").read_text())["headline_check"]
-    assert record["seen_in_training"] == 0 and record["seen_in_lineage"] == expected + 1
+    assert record["seen_in_training"] == 0 and record["seen_in_lineage"] == 1
     # Taught by it: the teacher's exposure comes along too.
     third = train(tiny_config(tmp_path / "third", teachers=[str(first)])).out_dir
     lineage = json.loads((third / "metrics.json").read_text())["headline_check"]["seen_in_lineage"]
-    assert lineage == expected + 1
+    assert lineage == 1
 
 
 @pytest.mark.slow
@@ -430,3 +430,71 @@ def test_a_device_that_is_not_there_is_a_config_error() -> None:
         resolve_device("gpu")
     with pytest.raises(ConfigError, match="use --device auto or cpu"):
         resolve_device("cuda:64")
+
+
+@pytest.mark.slow
+def test_company_rows_make_a_target_aware_model_with_an_entity_check(tmp_path: Path) -> None:
+    """SEntFiN rows (mention marked) and synthetic mixed headlines train a model whose
+    folder says it reads targets, reports the entity check, and keeps its word embeddings
+    when asked to."""
+    from safetensors.torch import load_file
+
+    from pipeline.score.classifier import SentimentClassifier
+    from pipeline.score.target import read_target_style
+    from pipeline.sentiment.config import default_base_model
+
+    config = tiny_config(
+        tmp_path / "m",
+        sources=["fpb-split", "sentfin", "sentfin-mixed"],
+        eval_benchmarks=True,
+        freeze_embeddings=True,
+        amp="off",
+    )
+    out = train(config).out_dir
+    assert read_target_style(out) == "markers"
+    metrics = json.loads((out / "metrics.json").read_text())
+    check = metrics["sentfin-test"]
+    assert set(check) == {"target", "copy_article_label"}
+    assert check["target"]["all"]["n"] == 5 and check["target"]["mixed"]["n"] == 4
+    info = json.loads((out / "training_config.json").read_text())
+    assert info["config"]["freeze_embeddings"] is True and info["config"]["amp"] == "off"
+    assert {s["name"] for s in info["sources"]} == {"fpb-split", "sentfin", "sentfin-mixed"}
+    # Frozen: the trained word embeddings are the base encoder's, bit for bit.
+    key = "bert.embeddings.word_embeddings.weight"
+    base = load_file(str(Path(default_base_model()) / "model.safetensors"))
+    base_key = next(k for k in base if k.endswith("embeddings.word_embeddings.weight"))
+    assert (load_file(str(out / "model.safetensors"))[key] == base[base_key]).all()
+    assert SentimentClassifier.load(out, device="cpu", precision="fp32").target_aware
+    # A run on sentence rows alone is an article-level model, as before.
+    plain = train(tiny_config(tmp_path / "plain")).out_dir
+    assert read_target_style(plain) is None
+
+
+def test_company_sources_read_rows_with_the_mention_marked() -> None:
+    from pipeline.sentiment.data import SYNTHETIC_MIXED_HEADLINES, read_source
+
+    rows = read_source("sentfin", DATA)
+    assert "<< Infosys >> shares surge 5% on strong Q3 results" in {ex.text for ex in rows}
+    assert all("<<" in ex.text and ex.source == "sentfin" for ex in rows)
+    assert len(rows) == 7  # the train rows: one per (headline, company)
+    mixed = read_source("sentfin-mixed", DATA)
+    assert len(mixed) == 2 * SYNTHETIC_MIXED_HEADLINES
+    assert all(ex.text.count("<<") == 1 and ex.source == "sentfin-mixed" for ex in mixed)
+
+
+def test_autocast_follows_the_hardware_unless_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.sentiment import train as train_module
+
+    monkeypatch.setattr(train_module, "teacher_dtype", lambda device: "bf16")
+    assert train_module.use_autocast("auto", "cpu") and not train_module.use_autocast("off", "cpu")
+    monkeypatch.setattr(train_module, "teacher_dtype", lambda device: "fp32")
+    assert not train_module.use_autocast("auto", "cpu")
+
+
+def test_switches_are_flags_on_the_argv_entry_point(tmp_path: Path) -> None:
+    from pipeline.sentiment.train import build_arg_parser, config_from_args
+
+    args = ["--data-dir", str(DATA), "--out", str(tmp_path / "m"), "--freeze-embeddings", "--amp", "off"]
+    config = config_from_args(build_arg_parser().parse_args(args))
+    assert config.freeze_embeddings is True and config.amp == "off"
+    assert config_from_args(build_arg_parser().parse_args(args[:4])).freeze_embeddings is False
