@@ -11,7 +11,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from pipeline.score.target import TARGET_FILE
 from pipeline.sentiment.data import FEEDBACK_SOURCE
+from pipeline.sentiment.entity_eval import ENTITY_SET
 from pipeline.sentiment.headlines import HEADLINE_SET, RECORD_KEY, blindness
 
 CARD_NOTES_FILE = "card_notes.md"
@@ -77,6 +79,10 @@ def train_command(config: dict[str, Any]) -> str:
     if config.get("teachers") or config.get("soft_targets"):
         parts += ["--distill-alpha", str(config["distill_alpha"])]
         parts += ["--distill-temperature", str(config["distill_temperature"])]
+    if config.get("freeze_embeddings"):
+        parts += ["--freeze-embeddings"]
+    if config.get("amp") == "off":
+        parts += ["--amp", "off"]
     # --overwrite: the command rebuilds this very folder, which exists wherever the card is read.
     parts += ["--out", str(config["out_dir"]), "--overwrite"]
     return shlex.join(parts)
@@ -111,6 +117,59 @@ LIMITATIONS = [
     " probabilities also depend on the texts that share its batch. fp32 is exact.",
     "",
 ]
+
+
+# A target-aware model answers per company; the rest of LIMITATIONS holds for it too.
+TARGETED_LIMITATIONS = [
+    line
+    if not line.startswith("- One label per text")
+    else "- Company-level labels are learned from Indian business headlines (SEntFiN) and synthetic"
+    " two-company headlines; the mention must be marked as written in the text (a ticker the text"
+    " does not contain is read as a second segment, which the model saw rarely)."
+    for line in LIMITATIONS
+]
+
+
+def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
+    """How a target is passed and the entity-level check, for a target-aware model."""
+    if not (out / TARGET_FILE).is_file():
+        return []
+    lines = [
+        "## Company-level sentiment",
+        "",
+        "This model scores a text *for a given company* (`target.json`). Mark the company's"
+        " mention, as written, with `<< >>`: `Tesla jumps, while << Ford >> slumps on recall`"
+        " is the sentiment for Ford. `pipeline.score.target.format_target_input(text, target)`"
+        ' builds that input, `finsent classify` takes `{"text": ..., "target": ...}` lines,'
+        " and the pipeline scores every (article, company) pair it links. A text without"
+        " markers is scored as a whole, as an article-level model does.",
+        "",
+        "Entity-level check: the `test` rows of SEntFiN's `sentfin_split.tsv` (one row per"
+        " (headline, company); mixed = headlines whose companies carry different labels),"
+        " never used for training or selection; the baseline copies the headline's own label"
+        " to each company (what one score per article gives).",
+        "",
+        "| model | rows | accuracy | macro-F1 | mixed rows | mixed accuracy | mixed macro-F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    checks = [
+        (f"released {kind}", (metrics.get("released") or {}).get(kind, {}).get(ENTITY_SET))
+        for kind in ("fp32", "bf16")
+    ]
+    checks.append(("checkpoint (fp32, training code)", metrics.get(ENTITY_SET)))
+    for name, check in checks:
+        if not check:
+            continue
+        for kind, label in (
+            ("target", "for each company"),
+            ("copy_article_label", "baseline: headline label copied"),
+        ):
+            a, m = check[kind]["all"], check[kind]["mixed"]
+            lines.append(
+                f"| {name}, {label} | {a['n']} | {a['accuracy']:.4f} | {a['macro_f1']:.4f} | {m['n']} |"
+                f" {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
+            )
+    return [*lines, ""]
 
 
 def _reproduce(config: dict[str, Any]) -> list[str]:
@@ -165,6 +224,8 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         ]
         for kind in ("fp32", "bf16", "int8"):
             for name, m in released.get(kind, {}).items():
+                if name == ENTITY_SET:  # pairs, not texts: the company-level section
+                    continue
                 lines.append(
                     f"| {kind} | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['ece']:.4f} |"
                 )
@@ -220,6 +281,7 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
                 f" {int(r['support'])} |"
             )
         lines.append("")
+    lines += _company_level(out, metrics)
     split_seed = config["seed"] if config.get("split_seed") is None else config["split_seed"]
     lines += ["## Training data", "", "| source | rows | weight | sha256 |", "|---|---:|---:|---|"]
     for s in training_info["sources"]:
@@ -242,10 +304,16 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         f" and label (seed {split_seed}); early stopping on validation macro-F1"
         f" ({config.get('select_on') or 'all'} rows).",
         "",
-        *LIMITATIONS,
+        *(TARGETED_LIMITATIONS if (out / TARGET_FILE).is_file() else LIMITATIONS),
         *_reproduce(config),
-        "Data: Financial PhraseBank v1.0 (CC BY-NC-SA 3.0) and Twitter Financial News"
-        " Sentiment (MIT). The model inherits the non-commercial terms of the PhraseBank.",
+        (
+            "Data: Financial PhraseBank v1.0 (CC BY-NC-SA 3.0), Twitter Financial News Sentiment (MIT)"
+            " and SEntFiN 1.0 (MIT; Sinha et al. 2022)."
+            if (out / TARGET_FILE).is_file()
+            else "Data: Financial PhraseBank v1.0 (CC BY-NC-SA 3.0) and Twitter Financial News"
+            " Sentiment (MIT)."
+        )
+        + " The model inherits the non-commercial terms of the PhraseBank.",
         "",
     ]
     notes = out / CARD_NOTES_FILE

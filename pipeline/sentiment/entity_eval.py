@@ -17,9 +17,12 @@ import numpy as np
 
 from pipeline.sentiment.entity_data import SENTFIN_FILE, EntityRow, read_sentfin
 
-__all__ = ["entity_metrics", "entity_test_rows", "served_entity_metrics"]
+__all__ = ["ENTITY_SET", "entity_metrics", "entity_test_rows", "served_entity_metrics"]
 
 logger = logging.getLogger(__name__)
+
+# The metrics.json key of the check (checkpoint and released numbers alike).
+ENTITY_SET = "sentfin-test"
 
 
 def entity_test_rows(data_dir: Path) -> list[EntityRow]:

@@ -89,8 +89,7 @@ def release(src: Path, dest: Path, data_dir: Path, notes: Path | None = None) ->
     }
     if (dest / TARGET_FILE).is_file():
         from pipeline.score.classifier import SentimentClassifier
-        from pipeline.sentiment.entity_eval import entity_test_rows, served_entity_metrics
-        from pipeline.sentiment.train import ENTITY_SET
+        from pipeline.sentiment.entity_eval import ENTITY_SET, entity_test_rows, served_entity_metrics
 
         entity_rows = entity_test_rows(data_dir)
         for precision in ("fp32", "bf16") if entity_rows else ():

@@ -45,6 +45,7 @@ from pipeline.sentiment.data import (
     sha256_file,
     stratified_split,
 )
+from pipeline.sentiment.entity_eval import ENTITY_SET
 from pipeline.sentiment.headlines import (
     HEADLINE_SET,
     RECORD_KEY,
@@ -59,9 +60,6 @@ if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
-
-# metrics.json key of the entity-level check (SEntFiN test rows, pipeline.sentiment.entity_eval)
-ENTITY_SET = "sentfin-test"
 
 
 def base_model_error(base_model: str, exc: BaseException) -> str:
