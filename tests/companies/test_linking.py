@@ -194,7 +194,8 @@ def _mentions(db) -> dict[tuple[str, str], str | None]:
     with db.engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT a.item_key, e.ticker, e.mention FROM article_entities e JOIN articles a ON a.id = e.article_id"
+                "SELECT a.item_key, e.ticker, e.mention "
+                "FROM article_entities e JOIN articles a ON a.id = e.article_id"
             )
         )
         return {(key, ticker): mention for key, ticker, mention in rows}
