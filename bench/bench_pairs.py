@@ -40,7 +40,8 @@ from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v1"
 TFNS = SHARED_DATA_DIR / "tfns" / "sent_train.csv"
 
-Articles = tuple[list[str], list[str | None], list[list[str]]]  # titles, summaries, mentions
+# titles, summaries, mentions (per article), and the relevance of each link (per article)
+Articles = tuple[list[str], list[str | None], list[list[str]], list[list[int]]]
 
 
 def demo_articles() -> Articles:
@@ -54,14 +55,15 @@ def demo_articles() -> Articles:
         path = Path(tmp) / "watchlist.csv"
         path.write_bytes(_data("watchlist.csv").read_bytes())
         linker = TickerLinker(load_universe(DEFAULT_UNIVERSE, load_watchlist(path)))
-    titles, summaries, mentions = [], [], []
+    titles, summaries, mentions, relevance = [], [], [], []
     for story in load_stories():
-        links = [m.mention for m in linker.link(linkable_text(story.title, story.summary))]
+        links = linker.link(linkable_text(story.title, story.summary))
         for _ in story.publishers:  # each publisher's copy is an article of its own
             titles.append(story.title)
             summaries.append(story.summary or None)
-            mentions.append(links)
-    return titles, summaries, mentions
+            mentions.append([m.mention for m in links])
+            relevance.append([m.relevance for m in links])
+    return titles, summaries, mentions, relevance
 
 
 def tfns_articles(path: Path, n: int) -> Articles:
@@ -71,7 +73,13 @@ def tfns_articles(path: Path, n: int) -> Articles:
     linker = TickerLinker(load_universe(DEFAULT_UNIVERSE))
     with path.open(encoding="utf-8", newline="") as fh:
         texts = [row["text"] for row in csv.DictReader(fh)][:n]
-    return texts, [None] * len(texts), [[m.mention for m in linker.link(t)] for t in texts]
+    links = [linker.link(t) for t in texts]
+    return (
+        texts,
+        [None] * len(texts),
+        [[m.mention for m in row] for row in links],
+        [[m.relevance for m in row] for row in links],
+    )
 
 
 def target_aware_copy(model: Path, tmp: Path) -> Path:
@@ -84,7 +92,7 @@ def target_aware_copy(model: Path, tmp: Path) -> Path:
 
 
 def measure(clf, data: Articles, rounds: int) -> dict[str, float]:
-    titles, summaries, mentions = data
+    titles, summaries, mentions, _ = data
     clf.score_articles(titles[:64], summaries[:64])  # warm-up: allocator, kernels
     best = {"articles": float("inf"), "pairs": float("inf")}
     for _ in range(rounds):
@@ -99,10 +107,11 @@ def measure(clf, data: Articles, rounds: int) -> dict[str, float]:
 
 
 def describe(name: str, data: Articles, clf, best: dict[str, float]) -> dict[str, object]:
+    from pipeline.companies.relevance import PASSING_MENTION
     from pipeline.score.classifier import split_sentences
     from pipeline.score.target import mark_target, normalise_target
 
-    titles, summaries, mentions = data
+    titles, summaries, mentions, relevance = data
     pairs = sum(map(len, mentions))
     texts = sum(1 + len(split_sentences(s or "")) for s in summaries)
     read = 0  # texts read for the pairs (marked, or the headline with a second segment)
@@ -125,6 +134,10 @@ def describe(name: str, data: Articles, clf, best: dict[str, float]) -> dict[str
         "with a company": sum(1 for m in mentions if m),
         "pairs": pairs,
         "pairs/article": pairs / len(titles),
+        # Passing mentions count in no company trend or alert (docs/companies.md, Relevance).
+        f"pairs with relevance >= {PASSING_MENTION}": sum(
+            r >= PASSING_MENTION for row in relevance for r in row
+        ),
         "article texts": texts,
         "pair texts": read,
         # The combined call scores each distinct input once (syndicated copies in a chunk);
