@@ -91,7 +91,11 @@ def score(now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
     with database(settings) as db:
         report = score_pending(db, settings, now=now)
     log.info("%s", report.render())
-    return {"scored": report.scored, "model_version": report.model_version}
+    return {
+        "scored": report.scored,
+        "entity_scored": report.entity_scored,
+        "model_version": report.model_version,
+    }
 
 
 @airflow_errors

@@ -72,7 +72,7 @@ def score_cmd(app, model_path: str | None, limit: int | None) -> None:
     with app.database() as database:
         report = score_pending(database, settings, limit=limit, progress=sys.stderr.isatty())
         click.echo(report.render())  # stored whatever happens next
-        if report.scored:
-            # The trend views read the rollups: up to date with the new scores now, not at
-            # the next run.
+        if report.scored or report.entity_scored:
+            # The trend views read the rollups: up to date with the new scores (article or
+            # company) now, not at the next run.
             click.echo(f"rollups: {refresh_rollups(database)} buckets refreshed")

@@ -469,7 +469,7 @@ RELINK_PAGE = """
     FOR SHARE
 """
 RELINK_CURRENT = """
-    SELECT article_id, ticker, company, matched_by, relevance FROM article_entities
+    SELECT article_id, ticker, company, matched_by, relevance, mention FROM article_entities
     WHERE article_id = ANY(CAST(:ids AS bigint[]))
 """
 RELINK_DELETE = """
@@ -478,25 +478,29 @@ RELINK_DELETE = """
     WHERE e.article_id = k.article_id AND e.ticker = k.ticker
 """
 RELINK_INSERT = """
-    INSERT INTO article_entities (article_id, ticker, company, matched_by, relevance, published_at)
+    INSERT INTO article_entities (article_id, ticker, company, matched_by, relevance, mention, published_at)
     SELECT * FROM unnest(
         CAST(:ids AS bigint[]), CAST(:tickers AS text[]), CAST(:companies AS text[]),
-        CAST(:matched_by AS text[]), CAST(:relevance AS smallint[]), CAST(:published_at AS timestamptz[])
+        CAST(:matched_by AS text[]), CAST(:relevance AS smallint[]), CAST(:mentions AS text[]),
+        CAST(:published_at AS timestamptz[])
     )
 """
 RELINK_UPDATE = """
-    UPDATE article_entities e SET company = k.company, matched_by = k.matched_by, relevance = k.relevance
+    UPDATE article_entities e
+    SET company = k.company, matched_by = k.matched_by, relevance = k.relevance, mention = k.mention
     FROM unnest(
         CAST(:ids AS bigint[]), CAST(:tickers AS text[]), CAST(:companies AS text[]),
-        CAST(:matched_by AS text[]), CAST(:relevance AS smallint[])
-    ) AS k (article_id, ticker, company, matched_by, relevance)
+        CAST(:matched_by AS text[]), CAST(:relevance AS smallint[]), CAST(:mentions AS text[])
+    ) AS k (article_id, ticker, company, matched_by, relevance, mention)
     WHERE e.article_id = k.article_id AND e.ticker = k.ticker
 """
 
 
-def _link_columns(
-    keys: list[tuple[int, str]], wanted: dict[tuple[int, str], tuple[str | None, str, int | None]]
-) -> dict[str, list]:
+# What a link says besides its (article, ticker) key: company, matched_by, relevance, mention.
+_Link = tuple[str | None, str, int | None, str | None]
+
+
+def _link_columns(keys: list[tuple[int, str]], wanted: dict[tuple[int, str], _Link]) -> dict[str, list]:
     """The unnest() arrays of RELINK_INSERT / RELINK_UPDATE for these (article, ticker) links."""
     return {
         "ids": [a for a, _ in keys],
@@ -504,6 +508,7 @@ def _link_columns(
         "companies": [wanted[k][0] for k in keys],
         "matched_by": [wanted[k][1] for k in keys],
         "relevance": [wanted[k][2] for k in keys],
+        "mentions": [wanted[k][3] for k in keys],
     }
 
 
@@ -513,7 +518,7 @@ class RelinkReport:
     changed: int = 0  # articles whose links changed
     added: int = 0  # links added (a ticker the article is now linked to)
     removed: int = 0  # links removed
-    updated: int = 0  # same ticker, another company name, signal or relevance
+    updated: int = 0  # same ticker, another company name, signal, relevance or mention
 
     def summary(self) -> str:
         return (
@@ -532,8 +537,8 @@ def relink_articles(
 ) -> RelinkReport:
     """Re-link stored articles (those published since ``since``, or all) to the companies
     of ``watchlist`` (a universe with the watchlist applied: see universe.companies_for),
-    as ingestion would link them today, relevance included. Idempotent: a second run changes
-    nothing.
+    as ingestion would link them today, relevance and mention included. Idempotent: a
+    second run changes nothing.
 
     Works page by page, one transaction each, so memory and locks stay bounded whatever
     the size of the table, and an interrupted run keeps what it did (run it again to
@@ -560,14 +565,19 @@ def relink_articles(
             after = rows[-1].id
             ids = [r.id for r in rows]
             current = {
-                (r.article_id, r.ticker): (r.company, r.matched_by, r.relevance)
+                (r.article_id, r.ticker): (r.company, r.matched_by, r.relevance, r.mention)
                 for r in conn.execute(text(RELINK_CURRENT), {"ids": ids})
             }
-            wanted: dict[tuple[int, str], tuple[str | None, str, int | None]] = {}
+            wanted: dict[tuple[int, str], _Link] = {}
             published = {r.id: r.published_at for r in rows}
             for r in rows:
                 for match in linker.link(linkable_text(r.title, r.summary)):
-                    wanted[(r.id, match.ticker)] = (match.company, match.matched_by, match.relevance)
+                    wanted[(r.id, match.ticker)] = (
+                        match.company,
+                        match.matched_by,
+                        match.relevance,
+                        match.mention or None,  # a link made before 0012 gets its mention here
+                    )
             added = [key for key in wanted if key not in current]
             removed = [key for key in current if key not in wanted]
             updated = [key for key, value in wanted.items() if key in current and current[key] != value]

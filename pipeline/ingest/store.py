@@ -576,6 +576,8 @@ def _store_articles(
                     "company": match.company,
                     "matched_by": match.matched_by,
                     "relevance": match.relevance,
+                    # What the company-level scorer marks; "" (no mention known) is NULL.
+                    "mention": match.mention or None,
                     "published_at": published_at,
                 }
             )

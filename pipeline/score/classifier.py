@@ -46,7 +46,15 @@ from pipeline.score.loading import (
     model_version_of,
     read_temperature,
 )
-from pipeline.score.target import DEFAULT_STYLE, encode_target_inputs, format_target_input, read_target_style
+from pipeline.score.target import (
+    DEFAULT_STYLE,
+    TargetInput,
+    encode_target_inputs,
+    format_target_input,
+    mark_target,
+    normalise_target,
+    read_target_style,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +64,7 @@ __all__ = [
     "PRECISIONS",
     "SentimentClassifier",
     "SentimentResult",
+    "TargetResult",
     "available_cores",
     "cpu_has_native_bf16",
     "int8_layer_names",
@@ -87,6 +96,21 @@ class SentimentResult:
             "score": self.score,
             "model_version": self.model_version,
         }
+
+
+@dataclass(frozen=True)
+class TargetResult(SentimentResult):
+    """The sentiment of an article for one target (``score_article_targets``)."""
+
+    target: str | None  # the target as the model read it (normalised); None: the whole article
+    # The target when a text of the article names it (read marked), else None: the score
+    # then comes from the headline with the target as a second segment.
+    mention: str | None
+
+
+# How one result is put together from the probabilities of a chunk's inputs: the headline's
+# row (or a fallback's), and the summary sentences' rows (averaged).
+_Recipe = tuple[int | None, list[int]]
 
 
 def available_cores() -> int:
@@ -477,6 +501,136 @@ class SentimentClassifier:
                 p = neutral
             article_probs.append(p)
         return self._results(np.array(article_probs).reshape(-1, len(LABELS)))
+
+    def score_article_targets(
+        self,
+        titles: Sequence[str | None],
+        summaries: Sequence[str | None],
+        mentions: Sequence[Sequence[str | None]],
+    ) -> list[list[TargetResult]]:
+        """Score each article for each of its targets: ``result[i][j]`` is article ``i``
+        read for ``mentions[i][j]`` (a company's mention as written, e.g. "Ford", "BofA",
+        "$AAPL").
+
+        The rule, per (article, mention):
+
+        - the texts of the article that name the mention (whole word, any case) are scored
+          with the mention marked (``format_target_input``): the headline, and the summary
+          split into sentences (``split_sentences``). Sentences that do not name it are
+          left out: they are about something else, or about the company under another name;
+        - when both the headline and some sentences name it, the headline carries
+          ``HEADLINE_WEIGHT`` of the score and the sentences' mean the rest, as in
+          ``score_articles``; otherwise the texts that name it decide alone;
+        - when no text names it (a mention the stored text lost, a company name where the
+          press writes a short name), the headline (or, without one, the summary) is scored
+          with the target as a second segment, and ``mention`` of the result is None;
+        - a None or blank mention is the whole article: the result equals ``score_articles``.
+
+        Every input of the call goes through one batched model call (one more for the rare
+        second-segment inputs), so a chunk's pairs share length buckets. An article-level
+        model answers too, with each text's overall tone; ``target_aware`` tells them apart.
+        """
+        return self.score_articles_with_targets(titles, summaries, mentions, articles=False)[1]
+
+    def score_articles_with_targets(
+        self,
+        titles: Sequence[str | None],
+        summaries: Sequence[str | None],
+        mentions: Sequence[Sequence[str | None]],
+        *,
+        articles: bool = True,
+    ) -> tuple[list[SentimentResult], list[list[TargetResult]]]:
+        """``score_articles`` and ``score_article_targets`` from one batched model call:
+        the article scores (``articles=True``; else an empty list) and the per-target ones.
+
+        Identical inputs are scored once (an article's plain headline serves its own score
+        and a None target's)."""
+        if not len(titles) == len(summaries) == len(mentions):
+            raise ValueError(
+                f"{len(titles)} titles, {len(summaries)} summaries and {len(mentions)} mention lists"
+            )
+        style = self.target_style or DEFAULT_STYLE
+        single: dict[str, int] = {}  # one-segment input -> its row among the singles
+        paired: dict[TargetInput, int] = {}  # two-segment input -> its row among the pairs
+
+        def add(item: TargetInput) -> int:
+            # Singles are rows 0..; pairs are numbered apart and offset after the call.
+            first, second = item
+            if second is None:
+                return single.setdefault(first, len(single))
+            return -1 - paired.setdefault(item, len(paired))
+
+        article_recipes: list[_Recipe] = []
+        target_recipes: list[list[tuple[_Recipe, str | None, str | None]]] = []
+        for title, summary, targets in zip(titles, summaries, mentions, strict=True):
+            head = title.strip() if title and title.strip() else None
+            sentences = split_sentences(summary or "")
+            if articles:
+                article_recipes.append(
+                    (None if head is None else add((head, None)), [add((s, None)) for s in sentences])
+                )
+            recipes = []
+            for raw in targets:
+                target = normalise_target(raw)
+                if target is None:
+                    recipe = (
+                        None if head is None else add((head, None)),
+                        [add((s, None)) for s in sentences],
+                    )
+                    recipes.append((recipe, None, None))
+                    continue
+                marked_head = None if head is None else mark_target(head, target)
+                marked = [(s, m) for s in sentences if (m := mark_target(s, target)) is not None]
+                if marked_head is None and not marked:
+                    text = head or (summary or "").strip()
+                    recipe = (add((text, target)) if text else None, [])
+                    recipes.append((recipe, target, None))
+                    continue
+                if style == "markers":
+                    head_row = None if marked_head is None else add((marked_head, None))
+                    rows = [add((m, None)) for _, m in marked]
+                else:  # segment: the text as written, the target second
+                    head_row = None if marked_head is None else add((head, target))
+                    rows = [add((s, target)) for s, _ in marked]
+                recipes.append(((head_row, rows), target, target))
+            target_recipes.append(recipes)
+
+        probs = np.zeros((len(single) + len(paired), len(LABELS)))
+        if single:
+            probs[: len(single)] = self.predict_proba(list(single))
+        if paired:
+            probs[len(single) :] = self._forward_pairs(list(paired))
+        offset = len(single)
+
+        def combine(recipe: _Recipe) -> np.ndarray:
+            head_row, rows = recipe
+            head_p = None if head_row is None else probs[head_row if head_row >= 0 else offset - 1 - head_row]
+            rest = [r if r >= 0 else offset - 1 - r for r in rows]
+            summary_p = probs[rest].mean(axis=0) if rest else None
+            if head_p is not None and summary_p is not None:
+                return HEADLINE_WEIGHT * head_p + (1 - HEADLINE_WEIGHT) * summary_p
+            if head_p is not None:
+                return head_p
+            if summary_p is not None:
+                return summary_p
+            return np.array([0.0, 1.0, 0.0])  # nothing to read: neutral, as score_articles
+
+        article_results = self._results(
+            np.array([combine(r) for r in article_recipes]).reshape(-1, len(LABELS))
+        )
+        flat = [item for recipes in target_recipes for item in recipes]
+        scored = self._results(np.array([combine(r) for r, _, _ in flat]).reshape(-1, len(LABELS)))
+        out: list[list[TargetResult]] = []
+        at = 0
+        for recipes in target_recipes:
+            row = []
+            for (_, target, mention), res in zip(recipes, scored[at : at + len(recipes)], strict=True):
+                row.append(
+                    TargetResult(res.label, res.probabilities, res.score, res.model_version, target, mention)
+                )
+            out.append(row)
+            at += len(recipes)
+        return article_results, out
 
 
 def score_articles(

@@ -2,6 +2,12 @@
 
 Scores are keyed by (article, model version): re-running scores nothing twice, and a new
 model adds its own rows next to the old ones (point-in-time history).
+
+A target-aware model (a folder with target.json, pipeline/score/target.py) also scores each
+article for each company it is linked to: one ``entity_scores`` row per (article, ticker,
+model version), written in the same transaction as the article's score, and backfilled
+for articles scored before (before migration 0012, or by an article-level model). An
+article-level model writes no company scores: company trends then read the article's.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
+from pipeline.companies.watchlist import Company
 from pipeline.db.engine import Database
-from pipeline.db.models import Article, SentimentScore
+from pipeline.db.models import Article, ArticleEntity, EntityScore, SentimentScore
+from pipeline.ingest.normalise import linkable_text
 from pipeline.score.registry import ServingModel, serving_model
+from pipeline.score.target import mark_target, normalise_target, read_target_style
 from pipeline.settings import Settings
 
 __all__ = ["PAGE_SIZE", "Classifier", "ScoreReport", "load_classifier", "score_pending"]
@@ -33,6 +42,10 @@ PAGE_SIZE = 512
 
 
 class Classifier(Protocol):
+    """What the score stage needs of a model. A target-aware one (``target_aware`` true)
+    also has ``score_articles_with_targets`` and ``score_article_targets``
+    (pipeline.score.classifier.SentimentClassifier)."""
+
     model_version: str
 
     def score_articles(self, titles: Sequence[str], summaries: Sequence[str | None]) -> list[Any]: ...
@@ -42,11 +55,17 @@ class Classifier(Protocol):
 class ScoreReport:
     scored: int
     model_version: str | None
+    # (article, company) scores written: those of the articles scored now, and the
+    # backfill of articles scored before (0 with an article-level model).
+    entity_scored: int = 0
 
     def render(self) -> str:
+        companies = f", {self.entity_scored} company scores" if self.entity_scored else ""
         if not self.scored:
+            if self.entity_scored:
+                return f"scoring: no new articles{companies} with {self.model_version}"
             return f"scoring: nothing new to score (model {self.model_version})"
-        return f"scoring: {self.scored} articles scored with {self.model_version}"
+        return f"scoring: {self.scored} articles scored{companies} with {self.model_version}"
 
 
 def load_classifier(settings: Settings, model_path: str | Path | ServingModel | None = None) -> Classifier:
@@ -74,30 +93,45 @@ def score_pending(
     model_path: str | None = None,
     model: ServingModel | None = None,
 ) -> ScoreReport:
-    """Score every article without a score for the classifier's model version.
+    """Score every article without a score for the classifier's model version, and, with a
+    target-aware model, each of its (article, company) pairs; then backfill the pairs of
+    articles scored before that lack one (``limit`` counts the articles of both passes).
 
     Without a classifier given, ``model`` (a run's checked serving model), else the one at
     ``model_path``, else the one the registry picks, is loaded only when something needs
     scoring (its version comes from the folder alone): a scheduled run with no new
     articles skips the seconds a model load takes.
+
+    Each page is one transaction, so an interrupted run keeps what it wrote and the next
+    one goes on from there; a re-run writes nothing.
     """
     pending: int | None = None
+    pairs_pending: int | None = None
     if classifier is None:
         # Resolved and checked once per run: the caller may have done it already.
         model = model or serving_model(settings, model_path)
         version = model.version
         pending = _count_pending(db, version)
-        if not pending:
+        pairs_pending = _count_backfill(db, version) if read_target_style(model.path) is not None else 0
+        if not pending and not pairs_pending:
             log.info("nothing to score with %s; model not loaded", version)
             return ScoreReport(0, version)
         classifier = load_classifier(settings, model)
     version = classifier.model_version  # the same as above: both come from the folder
+    aware = bool(getattr(classifier, "target_aware", False))
+    if not aware:
+        log.info(
+            "model %s is not target-aware: no company scores written (company trends and "
+            "alerts read the article's score)",
+            version,
+        )
     total = _count_pending(db, version) if pending is None else pending
     if limit is not None:
         total = min(total, limit)
     scored = 0
+    entity_scored = 0
     last_id = 0
-    bar = _progress(total, progress)
+    bar = _progress(total, progress, "scoring", "article")
     try:
         while limit is None or scored < limit:
             page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - scored)
@@ -108,10 +142,18 @@ def score_pending(
                     .order_by(Article.id)
                     .limit(page)
                 ).all()
+                links = _links_of(session, [r.id for r in rows]) if aware and rows else {}
             if not rows:
                 break
-            results = classifier.score_articles([r.title for r in rows], [r.summary for r in rows])
+            titles, summaries = [r.title for r in rows], [r.summary for r in rows]
             stamp = now or datetime.now(UTC)
+            entity_values: list[dict[str, Any]] = []
+            if aware:
+                targets = [[_target(r, link) for link in links.get(r.id, ())] for r in rows]
+                results, per_target = classifier.score_articles_with_targets(titles, summaries, targets)
+                entity_values = _entity_values(rows, links, per_target, version, stamp)
+            else:
+                results = classifier.score_articles(titles, summaries)
             values = [
                 {
                     "article_id": row.id,
@@ -134,13 +176,156 @@ def score_pending(
                         set_={col: stmt.excluded[col] for col in RESCORED_COLUMNS},
                     )
                 )
+                # The article's company scores commit with its own: never one without the other.
+                _store_entity_scores(session, entity_values)
             scored += len(rows)
+            entity_scored += len(entity_values)
             last_id = rows[-1].id
             bar.update(len(rows))
     finally:
         bar.close()
-    log.info("scored %d articles with %s", scored, version)
-    return ScoreReport(scored, version)
+    if aware and (limit is None or scored < limit):
+        entity_scored += _backfill(
+            db,
+            classifier,
+            version,
+            limit=None if limit is None else limit - scored,
+            progress=progress,
+            now=now,
+            total=pairs_pending,
+        )
+    log.info("scored %d articles and %d (article, company) pairs with %s", scored, entity_scored, version)
+    return ScoreReport(scored, version, entity_scored)
+
+
+def _backfill(
+    db: Database,
+    classifier: Any,
+    version: str,
+    *,
+    limit: int | None,
+    progress: bool,
+    now: datetime | None,
+    total: int | None,
+) -> int:
+    """Score the (article, company) pairs that lack a current company score, of articles
+    whose own score is current: those scored before 0012 or by an article-level model,
+    and links added since (a relink). Returns the pairs written."""
+    if total is None:
+        total = _count_backfill(db, version)
+    if not total:
+        return 0
+    written = 0
+    articles = 0
+    last_id = 0
+    bar = _progress(total, progress, "company scores", "pair")
+    try:
+        while limit is None or articles < limit:
+            page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - articles)
+            with db.session() as session:
+                rows = session.execute(
+                    select(Article.id, Article.title, Article.summary, Article.content_hash)
+                    .where(Article.id > last_id, _has_score(version), _lacks_entity_score(version))
+                    .order_by(Article.id)
+                    .limit(page)
+                ).all()
+                links = _links_of(session, [r.id for r in rows], missing=version) if rows else {}
+            if not rows:
+                break
+            targets = [[_target(r, link) for link in links.get(r.id, ())] for r in rows]
+            per_target = classifier.score_article_targets(
+                [r.title for r in rows], [r.summary for r in rows], targets
+            )
+            values = _entity_values(rows, links, per_target, version, now or datetime.now(UTC))
+            with db.transaction() as session:
+                _store_entity_scores(session, values)
+            written += len(values)
+            articles += len(rows)
+            last_id = rows[-1].id
+            bar.update(len(values))
+    finally:
+        bar.close()
+    log.info("backfilled %d (article, company) pairs of %d articles with %s", written, articles, version)
+    return written
+
+
+def _target(row: Any, link: Any) -> str:
+    """What the scorer looks for in the article for a link: the mention as written, else
+    (a link made before 0012, until `finsent feeds relink`) the company's name or its short
+    form or the cashtag when the text has one of them, else the name, read as a second
+    segment. Bare tickers are not tried: "IT" or "A" would match ordinary words."""
+    if link.mention and normalise_target(link.mention):
+        return link.mention
+    names = [name for name, _ in Company(link.ticker, link.company).names()] if link.company else []
+    candidates = [*names, f"${link.ticker}"]
+    text = linkable_text(row.title or "", row.summary)
+    for candidate in candidates:
+        target = normalise_target(candidate)
+        if target and mark_target(text, target) is not None:
+            return candidate
+    return names[-1] if names else link.ticker
+
+
+def _links_of(session: Any, article_ids: list[int], *, missing: str | None = None) -> dict[int, list[Any]]:
+    """The links of these articles, in ticker order; with ``missing`` (a model version),
+    only those without a current company score by that model."""
+    stmt = (
+        select(ArticleEntity.article_id, ArticleEntity.ticker, ArticleEntity.company, ArticleEntity.mention)
+        .where(ArticleEntity.article_id.in_(article_ids))
+        .order_by(ArticleEntity.article_id, ArticleEntity.ticker)
+    )
+    if missing is not None:
+        stmt = stmt.join(Article, Article.id == ArticleEntity.article_id).where(
+            ~_has_entity_score(missing, ArticleEntity.ticker)
+        )
+    out: dict[int, list[Any]] = {}
+    for link in session.execute(stmt):
+        out.setdefault(link.article_id, []).append(link)
+    return out
+
+
+def _entity_values(
+    rows: Sequence[Any],
+    links: dict[int, list[Any]],
+    per_target: Sequence[Sequence[Any]],
+    version: str,
+    stamp: datetime,
+) -> list[dict[str, Any]]:
+    """entity_scores rows for the pairs of a page (``per_target[i]`` follows
+    ``links[rows[i].id]``); content_hash is the text that was read."""
+    values = []
+    for row, results in zip(rows, per_target, strict=True):
+        for link, res in zip(links.get(row.id, ()), results, strict=True):
+            values.append(
+                {
+                    "article_id": row.id,
+                    "ticker": link.ticker,
+                    "model_version": version,
+                    "mention": res.mention,
+                    "label": res.label,
+                    "p_negative": float(res.probabilities["negative"]),
+                    "p_neutral": float(res.probabilities["neutral"]),
+                    "p_positive": float(res.probabilities["positive"]),
+                    "score": float(res.score),
+                    "scored_at": stamp,
+                    "content_hash": row.content_hash,
+                }
+            )
+    return values
+
+
+def _store_entity_scores(session: Any, values: list[dict[str, Any]]) -> None:
+    """Insert company scores; a pair scored before on older text gets the new verdict
+    (as sentiment_scores: the row is only written again when its text changed)."""
+    if not values:
+        return
+    stmt = insert(EntityScore).values(values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            constraint="uq_entity_scores_article_ticker_model",
+            set_={col: stmt.excluded[col] for col in ("mention", *RESCORED_COLUMNS)},
+        )
+    )
 
 
 def _has_score(version: str):
@@ -168,6 +353,39 @@ def _has_score(version: str):
     )
 
 
+def _has_entity_score(version: str, ticker: Any):
+    """A current company score by this model for (Article, ticker): of the article's present
+    text, as ``_has_score`` decides for the article's own score."""
+    return (
+        select(EntityScore.id)
+        .where(
+            EntityScore.article_id == Article.id,
+            EntityScore.ticker == ticker,
+            EntityScore.model_version == version,
+            or_(
+                EntityScore.content_hash == Article.content_hash,
+                and_(
+                    EntityScore.content_hash.is_(None),
+                    or_(Article.updated_at.is_(None), EntityScore.scored_at >= Article.updated_at),
+                ),
+            ),
+        )
+        # Articles (and links) come from the enclosing query, also two levels up
+        # (_lacks_entity_score): auto-correlation only looks one level up.
+        .correlate_except(EntityScore)
+        .exists()
+    )
+
+
+def _lacks_entity_score(version: str):
+    """The article has a link without a current company score by this model."""
+    return (
+        select(ArticleEntity.ticker)
+        .where(ArticleEntity.article_id == Article.id, ~_has_entity_score(version, ArticleEntity.ticker))
+        .exists()
+    )
+
+
 def _count_pending(db: Database, version: str) -> int:
     with db.session() as session:
         return session.execute(
@@ -175,7 +393,18 @@ def _count_pending(db: Database, version: str) -> int:
         ).scalar_one()
 
 
-def _progress(total: int, enabled: bool):
+def _count_backfill(db: Database, version: str) -> int:
+    """(article, company) pairs of articles with a current score that lack a company score."""
+    with db.session() as session:
+        return session.execute(
+            select(func.count())
+            .select_from(ArticleEntity)
+            .join(Article, Article.id == ArticleEntity.article_id)
+            .where(_has_score(version), ~_has_entity_score(version, ArticleEntity.ticker))
+        ).scalar_one()
+
+
+def _progress(total: int, enabled: bool, desc: str = "scoring", unit: str = "article"):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="scoring", unit="article", disable=not enabled or total == 0)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled or total == 0)

@@ -30,6 +30,7 @@ __all__ = [
     "TargetInput",
     "encode_target_inputs",
     "format_target_input",
+    "mark_target",
     "normalise_target",
     "read_target_style",
     "write_target_style",
@@ -65,9 +66,10 @@ def normalise_target(target: str | None) -> str | None:
     return cleaned[:MAX_TARGET_CHARS] or None
 
 
-def _mark(text: str, mention: str) -> str | None:
+def mark_target(text: str, mention: str) -> str | None:
     """The text with the first whole-word, case-insensitive occurrence of ``mention``
-    wrapped in markers, or None when the text does not contain it."""
+    (already normalised: see normalise_target) wrapped in markers, or None when the text
+    does not contain it."""
     pattern = re.compile(rf"(?<!\w){re.escape(mention)}(?!\w)", re.IGNORECASE)
     match = pattern.search(text)
     if match is None:
@@ -90,7 +92,7 @@ def format_target_input(text: str, target: str | None = None, style: Style = DEF
     if mention is None:
         return text, None
     if style == "markers":
-        marked = _mark(text, mention)
+        marked = mark_target(text, mention)
         if marked is not None:
             return marked, None
     return text, mention

@@ -190,6 +190,45 @@ def test_relink_follows_the_watchlist_and_is_idempotent(db, stored: Path):
     assert _dirty(db) == 0  # an unchanged page writes nothing, so no hour is queued
 
 
+def _mentions(db) -> dict[tuple[str, str], str | None]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.item_key, e.ticker, e.mention "
+                "FROM article_entities e JOIN articles a ON a.id = e.article_id"
+            )
+        )
+        return {(key, ticker): mention for key, ticker, mention in rows}
+
+
+def test_ingest_stores_the_first_mention_and_relink_fills_or_updates_it(db, stored: Path):
+    # As written in the text: the scorer marks exactly this span.
+    assert _mentions(db) == {
+        ("v1", "VLTA"): "Voltara Motors",
+        ("v2", "VLTA"): "Voltara",
+        ("b1", "VLTA"): "Voltara",
+        ("z1", "ZED"): "$ZED",
+    }
+    # Links made before migration 0012 have no mention: a relink fills it, and a link that
+    # only gains its mention counts as updated.
+    with db.transaction() as session:
+        session.execute(text("UPDATE article_entities SET mention = NULL WHERE ticker = 'VLTA'"))
+    filled = relink_articles(db, load_watchlist(stored), batch_size=2)
+    assert (filled.added, filled.removed, filled.updated, filled.changed) == (0, 0, 3, 3)
+    assert _mentions(db)[("v2", "VLTA")] == "Voltara"
+    assert relink_articles(db, load_watchlist(stored)).updated == 0
+
+    # A universe that now names the company otherwise: the mention follows the new match.
+    stored.write_text(WATCHLIST_V2)
+    relink_articles(db, load_watchlist(stored))
+    assert _mentions(db) == {
+        ("v1", "VLTA"): "Voltara Motors",
+        ("o1", "ORBX"): "Orbix Cloud Systems",
+        ("b1", "ORBX"): "Orbix Cloud Systems",
+        ("z1", "ZED"): "$ZED",
+    }
+
+
 def test_relink_since_touches_only_recent_articles(db, stored: Path):
     stored.write_text("ticker,name,aliases\n")  # every company removed
     report = relink_articles(db, load_watchlist(stored), since=NOW - timedelta(hours=2, minutes=30))

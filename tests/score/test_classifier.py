@@ -308,3 +308,101 @@ def test_predict_targets_marks_mentions_and_pairs_absent_targets(clf: SentimentC
     assert [r.label for r in results] == [max(r.probabilities, key=r.probabilities.get) for r in results]
     with pytest.raises(ValueError, match="2 texts but 1 targets"):
         clf.predict_targets([text, text], ["Ford"])
+
+
+@pytest.fixture(scope="module")
+def aware(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> SentimentClassifier:
+    import shutil
+
+    from pipeline.score.target import write_target_style
+
+    folder = tmp_path_factory.mktemp("aware") / "tiny-aware"
+    shutil.copytree(tiny_model, folder)
+    write_target_style(folder)
+    return SentimentClassifier.load(folder, device="cpu", precision="fp32", batch_size=3)
+
+
+def _p(result) -> np.ndarray:
+    return np.array([result.probabilities[k] for k in ("negative", "neutral", "positive")])
+
+
+def test_score_article_targets_reads_the_texts_that_name_the_company(aware: SentimentClassifier) -> None:
+    from pipeline.score.classifier import HEADLINE_WEIGHT
+    from pipeline.score.target import format_target_input
+
+    title = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    summary = "Ford recalls 40,000 cars. Analysts expect more deliveries. Tesla guides higher."
+    [[ford, tesla, orbix]] = aware.score_article_targets([title], [summary], [["Ford", "tesla", "Orbix"]])
+    marked = [format_target_input(t, "Ford")[0] for t in (title, "Ford recalls 40,000 cars.")]
+    head, sentence = aware.predict_proba(marked)
+    # Headline and the one sentence that names Ford, weighted as score_articles weighs them.
+    np.testing.assert_allclose(_p(ford), HEADLINE_WEIGHT * head + (1 - HEADLINE_WEIGHT) * sentence, atol=2e-6)
+    assert (ford.target, ford.mention) == ("Ford", "Ford")
+    tesla_texts = [format_target_input(t, "tesla")[0] for t in (title, "Tesla guides higher.")]
+    tesla_head, tesla_sentence = aware.predict_proba(tesla_texts)
+    expected = HEADLINE_WEIGHT * tesla_head + (1 - HEADLINE_WEIGHT) * tesla_sentence
+    np.testing.assert_allclose(_p(tesla), expected, atol=2e-6)
+    assert tesla.mention == "tesla" and not np.array_equal(_p(ford), _p(tesla))
+    # Named nowhere: the headline with the target as a second segment.
+    np.testing.assert_allclose(_p(orbix), aware.predict_targets_proba([title], ["Orbix"])[0], atol=2e-6)
+    assert (orbix.target, orbix.mention) == ("Orbix", None)
+    assert {r.model_version for r in (ford, tesla, orbix)} == {aware.model_version}
+
+
+def test_score_article_targets_edge_cases(aware: SentimentClassifier) -> None:
+    from pipeline.score.target import format_target_input
+
+    titles = ["Voltara recalls SUVs", None, "", "Markets close flat"]
+    summaries = ["Brakes fail. Voltara shares fall.", "Orbix wins a contract. Its shares rise.", None, None]
+    mentions = [["Voltara", None, " "], ["Orbix"], ["Orbix"], []]
+    articles, targets = aware.score_articles_with_targets(titles, summaries, mentions)
+    assert [len(t) for t in targets] == [3, 1, 1, 0]
+    # No target (None or blank) is the article's own score.
+    expected = aware.score_articles(titles, summaries)
+    for got, want in zip(articles, expected, strict=True):
+        np.testing.assert_allclose(_p(got), _p(want), atol=2e-6)
+    np.testing.assert_allclose(_p(targets[0][1]), _p(expected[0]), atol=2e-6)
+    np.testing.assert_allclose(_p(targets[0][2]), _p(expected[0]), atol=2e-6)
+    # No headline: the sentences that name the company alone.
+    only = aware.predict_proba([format_target_input("Orbix wins a contract.", "Orbix")[0]])[0]
+    np.testing.assert_allclose(_p(targets[1][0]), only, atol=2e-6)
+    # Nothing to read at all: neutral, as an empty article.
+    assert targets[2][0].probabilities == {"negative": 0.0, "neutral": 1.0, "positive": 0.0}
+    assert aware.score_article_targets([], [], []) == []
+    with pytest.raises(ValueError, match="2 titles, 2 summaries and 1 mention lists"):
+        aware.score_article_targets(["a", "b"], [None, None], [["A"]])
+
+
+def test_score_article_targets_is_one_batched_call(aware: SentimentClassifier, monkeypatch) -> None:
+    calls: list[int] = []
+    forward = aware._forward
+
+    def counting(sequences):
+        calls.append(len(sequences))
+        return forward(sequences)
+
+    monkeypatch.setattr(aware, "_forward", counting)
+    titles = [f"Voltara and Orbix report quarter {i}" for i in range(4)]
+    summaries = ["Voltara beats. Orbix misses. Guidance unchanged."] * 4
+    aware.score_articles_with_targets(titles, summaries, [["Voltara", "Orbix"]] * 4)
+    # 4 plain headlines + 3 distinct plain sentences + 2 marked headlines each + 2 marked
+    # sentences (the same four times: scored once), in one model pass.
+    assert calls == [4 + 3 + 4 * 2 + 2]
+
+
+def test_segment_style_scores_the_naming_texts_with_the_target_second(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from pipeline.score.target import write_target_style
+
+    folder = tmp_path / "segment"
+    shutil.copytree(tiny_model, folder)
+    write_target_style(folder, "segment")
+    seg = SentimentClassifier.load(folder, device="cpu", precision="fp32")
+    [[r]] = seg.score_article_targets(["Tesla jumps, Ford slumps"], [None], [["Ford"]])
+    np.testing.assert_allclose(
+        _p(r), seg.predict_targets_proba(["Tesla jumps, Ford slumps"], ["Ford"])[0], atol=2e-6
+    )
+    assert r.mention == "Ford"

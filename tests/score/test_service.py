@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.db.models import Article, Feed, SentimentScore
@@ -194,3 +194,187 @@ def test_scores_from_before_the_hash_keep_the_time_rule(db, settings) -> None:
         first = s.execute(select(Article.id).order_by(Article.id)).scalars().first()
         s.execute(update(Article).where(Article.id == first).values(updated_at=NOW + timedelta(hours=1)))
     assert score_pending(db, settings, classifier=clf, now=NOW + timedelta(hours=2)).scored == 1
+
+
+# --- company scores (entity_scores) with a target-aware model ----------------------------
+
+
+@pytest.fixture(scope="module")
+def aware_folder(tmp_path_factory: pytest.TempPathFactory):
+    from score_helpers import tiny_model_folder
+
+    return tiny_model_folder(tmp_path_factory.mktemp("aware") / "tiny-aware", target_style="markers")
+
+
+@pytest.fixture(scope="module")
+def aware(aware_folder):
+    from pipeline.score.classifier import SentimentClassifier
+
+    return SentimentClassifier.load(aware_folder, device="cpu", precision="fp32")
+
+
+# (title, summary, links as (ticker, company, mention))
+STORIES = [
+    (
+        "Voltara shares jump after record deliveries, while Orbix slumps on recall",
+        "Orbix recalls 40,000 cars. Voltara guides higher.",
+        [("VLTA", "Voltara Motors Inc.", "Voltara"), ("ORBX", "Orbix Cloud Systems Inc.", "Orbix")],
+    ),
+    ("Voltara Motors recalls SUVs", None, [("VLTA", "Voltara Motors Inc.", None)]),  # linked before 0012
+    ("$ZED jumps after a surprise buyback", "Analysts cheer.", [("ZED", None, "$ZED")]),
+    ("Markets close flat", "Nothing moved.", []),
+]
+
+
+def seed_linked(db, stories=STORIES) -> list[int]:
+    from pipeline.db.models import ArticleEntity
+
+    with db.transaction() as s:
+        feed_id = s.execute(insert(Feed).values(url="https://x.example/rss").returning(Feed.id)).scalar_one()
+        ids = []
+        for i, (title, summary, links) in enumerate(stories):
+            article_id = s.execute(
+                insert(Article)
+                .values(
+                    feed_id=feed_id,
+                    item_key=f"s{i}",
+                    title=title,
+                    summary=summary,
+                    published_at=NOW,
+                    first_seen_at=NOW,
+                    content_hash=f"{i:064d}",
+                )
+                .returning(Article.id)
+            ).scalar_one()
+            ids.append(article_id)
+            for ticker, company, mention in links:
+                s.execute(
+                    insert(ArticleEntity).values(
+                        article_id=article_id,
+                        ticker=ticker,
+                        company=company,
+                        matched_by="name",
+                        relevance=80,
+                        mention=mention,
+                        published_at=NOW,
+                    )
+                )
+    return ids
+
+
+def entity_rows(db) -> list[tuple]:
+    from pipeline.db.models import EntityScore
+
+    with db.session() as s:
+        return s.execute(
+            select(
+                EntityScore.article_id,
+                EntityScore.ticker,
+                EntityScore.model_version,
+                EntityScore.mention,
+                EntityScore.label,
+                EntityScore.content_hash,
+            ).order_by(EntityScore.article_id, EntityScore.ticker)
+        ).all()
+
+
+def test_a_target_aware_model_scores_each_article_company_pair(db, settings, aware) -> None:
+    ids = seed_linked(db)
+    report = score_pending(db, settings, classifier=aware, now=NOW)
+    assert (report.scored, report.entity_scored) == (4, 4)
+    assert report.render() == f"scoring: 4 articles scored, 4 company scores with {aware.model_version}"
+    rows = entity_rows(db)
+    v = aware.model_version
+    assert [(a, t, m, mention, h) for a, t, m, mention, _, h in rows] == [
+        # A multi-company article: one row per company, each read at its own mention.
+        (ids[0], "ORBX", v, "Orbix", f"{0:064d}"),
+        (ids[0], "VLTA", v, "Voltara", f"{0:064d}"),
+        # A link without a mention (made before 0012): the company's short name, found.
+        (ids[1], "VLTA", v, "Voltara Motors", f"{1:064d}"),
+        (ids[2], "ZED", v, "$ZED", f"{2:064d}"),
+    ]
+    # The stored verdict is the scorer's for that (article, mention).
+    [[orbix, voltara]] = aware.score_article_targets([STORIES[0][0]], [STORIES[0][1]], [["Orbix", "Voltara"]])
+    assert [r[4] for r in rows[:2]] == [orbix.label, voltara.label]
+    # Re-running writes nothing.
+    again = score_pending(db, settings, classifier=aware, now=NOW)
+    assert (again.scored, again.entity_scored) == (0, 0)
+    assert again.render() == f"scoring: nothing new to score (model {v})"
+    assert entity_rows(db) == rows
+
+
+def test_pairs_of_articles_scored_before_are_backfilled(db, settings, aware, monkeypatch) -> None:
+    from pipeline.db.models import ArticleEntity
+
+    monkeypatch.setattr("pipeline.score.service.PAGE_SIZE", 1)  # one article per page
+    ids = seed_linked(db)
+    # Scored by the same version before its company scores existed (before 0012).
+    assert score_pending(db, settings, classifier=KeywordClassifier(aware.model_version), now=NOW).scored == 4
+    assert entity_rows(db) == []
+    limited = score_pending(db, settings, classifier=aware, now=NOW, limit=1)
+    assert (limited.scored, limited.entity_scored) == (0, 2)  # the first article's two companies
+    rest = score_pending(db, settings, classifier=aware, now=NOW)
+    assert (rest.scored, rest.entity_scored) == (0, 2)
+    assert rest.render() == f"scoring: no new articles, 2 company scores with {aware.model_version}"
+    assert len(entity_rows(db)) == 4
+    # A link added later (a relink) is scored on the next run, alone.
+    with db.transaction() as s:
+        s.execute(
+            insert(ArticleEntity).values(
+                article_id=ids[3], ticker="MKT", company="Markets Inc.", matched_by="name", published_at=NOW
+            )
+        )
+    assert score_pending(db, settings, classifier=aware, now=NOW).entity_scored == 1
+    assert (ids[3], "MKT", aware.model_version, "Markets", f"{3:064d}") in [
+        (a, t, m, mention, h) for a, t, m, mention, _, h in entity_rows(db)
+    ]
+    assert score_pending(db, settings, classifier=aware, now=NOW).entity_scored == 0
+
+
+def test_an_edited_article_gets_new_company_scores(db, settings, aware) -> None:
+    from sqlalchemy import update
+
+    ids = seed_linked(db)
+    score_pending(db, settings, classifier=aware, now=NOW)
+    with db.transaction() as s:
+        s.execute(
+            update(Article)
+            .where(Article.id == ids[0])
+            .values(title="Orbix soars, Voltara sinks", content_hash="e" * 64, updated_at=NOW)
+        )
+    report = score_pending(db, settings, classifier=aware, now=NOW)
+    assert (report.scored, report.entity_scored) == (1, 2)
+    rows = [r for r in entity_rows(db) if r[0] == ids[0]]
+    assert len(rows) == 2 and {r[5] for r in rows} == {"e" * 64}  # replaced, not added
+
+
+def test_an_article_level_model_writes_no_company_scores(db, settings, caplog) -> None:
+    import logging
+
+    seed_linked(db)
+    with caplog.at_level(logging.INFO, logger="pipeline.score.service"):
+        report = score_pending(db, settings, classifier=KeywordClassifier("kw"), now=NOW)
+    assert (report.scored, report.entity_scored) == (4, 0) and entity_rows(db) == []
+    assert sum("not target-aware" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_the_model_is_loaded_for_a_backfill_only(db, settings, aware_folder, monkeypatch) -> None:
+    from pipeline.score import service
+
+    seed_linked(db)
+    loads: list[str] = []
+    real = service.load_classifier
+
+    def counting(settings, model=None):
+        loads.append(model.version)
+        return real(settings.model_copy(update={"model_precision": "fp32"}), model)
+
+    monkeypatch.setattr("pipeline.score.service.load_classifier", counting)
+    first = score_pending(db, settings, model_path=str(aware_folder), now=NOW)
+    assert (first.scored, first.entity_scored, len(loads)) == (4, 4, 1)
+    assert score_pending(db, settings, model_path=str(aware_folder), now=NOW).entity_scored == 0
+    assert len(loads) == 1  # nothing to do: not loaded
+    with db.transaction() as s:
+        s.execute(text("DELETE FROM entity_scores WHERE ticker = 'ZED'"))
+    assert score_pending(db, settings, model_path=str(aware_folder), now=NOW).entity_scored == 1
+    assert len(loads) == 2
