@@ -3,7 +3,10 @@
 A candidate becomes the pipeline default only if it is at least as good as the current
 model on FPB-50 and FPB-all, on both accuracy and macro-F1, and not worse by more than
 ``HEADLINE_TOLERANCE`` on the headline check (``pipeline.sentiment.headlines``) when both
-models are known to be blind to its rows. Promotion writes the chosen path to
+models are known to be blind to its rows. A target-aware candidate (it scores each company
+of a text) must also beat the current model on the entity-level check, overall and on
+the rows where one headline's companies differ; it may then give up to one point on FPB
+(``TARGET_AWARE_TOLERANCE``). Promotion writes the chosen path to
 ``<data_dir>/models/current.json``.
 
 Which model serves is the serving registry's answer (``pipeline.score.registry``:
@@ -23,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ModelError
 from pipeline.score import registry
 from pipeline.score.loading import load_sequence_classifier, read_temperature
+from pipeline.score.target import read_target_style
 from pipeline.sentiment.data import rows_fingerprint
+from pipeline.sentiment.entity_eval import ENTITY_SET, entity_test_rows
 from pipeline.sentiment.headlines import HEADLINE_SET, blindness, load_headline_rows, recorded_seen
 
 if TYPE_CHECKING:
@@ -37,6 +42,12 @@ GATE_METRICS = ("accuracy", "macro_f1")
 # is there to stop real regressions (A2 in docs/model-experiments.md: 13 points), not to rank
 # candidates on noise, so a drop of up to one point passes.
 HEADLINE_TOLERANCE = 0.01
+# A target-aware candidate (one that scores each company of a text, ``target.json``) may
+# give up to one point on FPB, if it is better than the current model on the entity-level
+# check (SEntFiN test rows) overall and on the mixed rows, where one score per article is
+# wrong by construction: the trade the company-level issue sets.
+TARGET_AWARE_TOLERANCE = 0.01
+ENTITY_GATE_SLICES = ("all", "mixed")
 
 
 @dataclass
@@ -46,6 +57,9 @@ class GateDecision:
     current: dict[str, dict[str, float]] | None
     failures: list[str] = field(default_factory=list)
     headline_note: str = ""
+    # Entity-level accuracy (overall and mixed rows) of both models, when the candidate
+    # is target-aware: {"candidate": {"all": 0.84, "mixed": 0.73}, "current": {...}}
+    entity: dict[str, dict[str, float]] | None = None
 
     def table(self) -> str:
         head = "| set | metric | current | candidate | delta |"
@@ -61,6 +75,12 @@ class GateDecision:
                     continue
                 lines.append(
                     f"| {name} | {metric} | {cur[metric]:.4f} | {cand:.4f} | {cand - cur[metric]:+.4f} |"
+                )
+        if self.entity is not None:
+            for part in ENTITY_GATE_SLICES:
+                cand, cur = self.entity["candidate"][part], self.entity["current"][part]
+                lines.append(
+                    f"| {ENTITY_SET} ({part}) | accuracy | {cur:.4f} | {cand:.4f} | {cand - cur:+.4f} |"
                 )
         verdict = "PROMOTE" if self.promote else "KEEP CURRENT"
         why = f" ({'; '.join(self.failures)})" if self.failures else ""
@@ -92,6 +112,7 @@ def decide(
     candidate_seen: int | None = None,
     current_seen: int | None = None,
     headline_tolerance: float = HEADLINE_TOLERANCE,
+    entity: Mapping[str, Mapping[str, float]] | None = None,
 ) -> GateDecision:
     """Promote when every FPB gate metric of the candidate is >= the current one
     (- tolerance) and, if both models are blind to the headline check (``*_seen == 0``),
@@ -101,10 +122,22 @@ def decide(
     candidate it would pass unearned, as the current model it would set a bar honest
     candidates cannot reach. Then the check is reported, not applied.
     ``current`` None means there is no model yet: the candidate is promoted.
+
+    ``entity`` (a target-aware candidate): entity-level accuracy of both models,
+    ``{"candidate": {"all", "mixed"}, "current": {"all", "mixed"}}`` (an article-level
+    current model counts with its headline label copied to each company, as the pipeline
+    would use it). The candidate must beat the current model on both slices; then FPB may
+    drop by up to ``TARGET_AWARE_TOLERANCE``.
     """
     cand = _pick(candidate)
     cur = _pick(current) if current is not None else None
     failures = []
+    if entity is not None and cur is not None:
+        tolerance = max(tolerance, TARGET_AWARE_TOLERANCE)
+        for part in ENTITY_GATE_SLICES:
+            c, k = entity["candidate"][part], entity["current"][part]
+            if c <= k:
+                failures.append(f"{ENTITY_SET} ({part}) accuracy {c:.4f} <= {k:.4f}")
     if cur is not None:
         for name in GATE_SETS:
             for metric in GATE_METRICS:
@@ -127,8 +160,25 @@ def decide(
                 if c < k - headline_tolerance:
                     failures.append(f"{HEADLINE_SET} {metric} {c:.4f} < {k:.4f} - {headline_tolerance:.2f}")
     return GateDecision(
-        promote=not failures, candidate=cand, current=cur, failures=failures, headline_note=note
+        promote=not failures,
+        candidate=cand,
+        current=cur,
+        failures=failures,
+        headline_note=note,
+        entity={k: dict(v) for k, v in entity.items()} if entity is not None and cur is not None else None,
     )
+
+
+def entity_accuracy(model_path: str | Path, rows: list[Any]) -> dict[str, float]:
+    """Entity-level accuracy (overall, mixed rows) of a model folder as the pipeline uses it:
+    a target-aware model scores each company, an article-level one gives each company its
+    headline's label (fp32, calibrated)."""
+    from pipeline.score.classifier import SentimentClassifier
+    from pipeline.sentiment.entity_eval import served_entity_metrics
+
+    clf = SentimentClassifier.load(model_path, device="cpu", precision="fp32")
+    check = served_entity_metrics(clf, rows)[("target" if clf.target_aware else "copy_article_label")]
+    return {part: check[part]["accuracy"] for part in ENTITY_GATE_SLICES}
 
 
 def gate_baseline(settings: Settings) -> str | None:
@@ -187,11 +237,22 @@ def run_gate(
         current = benchmark_model(current_path, training_data_dir, headline_rows)
     else:
         logger.warning("current model %s is missing; the candidate has nothing to beat", current_path)
+    entity = None
+    if current is not None and read_target_style(candidate_path) is not None:
+        rows = entity_test_rows(training_data_dir)
+        if rows:
+            entity = {
+                "candidate": entity_accuracy(candidate_path, rows),
+                "current": entity_accuracy(current_path, rows),
+            }
+        else:
+            logger.warning("no SEntFiN test rows: the target-aware candidate is gated on FPB alone")
     decision = decide(
         cand,
         current,
         candidate_seen=recorded_seen(candidate_path, fingerprint),
         current_seen=recorded_seen(current_path, fingerprint) if current_path else None,
+        entity=entity,
     )
     if decision.promote and promote:
         path = write_promotion(data_dir, candidate_path, cand)

@@ -125,3 +125,40 @@ def test_headline_check_missing_on_one_side_is_reported_only() -> None:
     assert decision.promote and "nothing to compare with" in decision.table()
     assert "| tfns-heldout | accuracy | - | 0.6000 | - |" in decision.table()
     assert decide(current, candidate, candidate_seen=0, current_seen=0).promote is False  # FPB decides
+
+
+def test_a_target_aware_candidate_trades_up_to_a_point_of_fpb_for_company_level_accuracy() -> None:
+    current = metrics(0.83, 0.8165, 0.9736, 0.961)
+    slightly_lower = metrics(0.833, 0.8138, 0.9714, 0.9611)  # v2's trade: within one point
+    better = {"candidate": {"all": 0.84, "mixed": 0.73}, "current": {"all": 0.72, "mixed": 0.48}}
+    decision = decide(slightly_lower, current, entity=better)
+    assert decision.promote, decision.failures
+    assert "| sentfin-test (mixed) | accuracy | 0.4800 | 0.7300 | +0.2500 |" in decision.table()
+    # Without the entity-level gain the strict rule holds, and the gain must show on both slices.
+    assert not decide(slightly_lower, current).promote
+    only_overall = {"candidate": {"all": 0.84, "mixed": 0.45}, "current": {"all": 0.72, "mixed": 0.48}}
+    decision = decide(slightly_lower, current, entity=only_overall)
+    assert not decision.promote
+    assert decision.failures == ["sentfin-test (mixed) accuracy 0.4500 <= 0.4800"]
+    # More than a point of FPB is too much, whatever the company-level gain.
+    assert not decide(metrics(0.81, 0.80, 0.97, 0.96), current, entity=better).promote
+
+
+def test_entity_accuracy_of_an_article_level_model_copies_the_headline_label(tmp_path: Path) -> None:
+    """What the gate compares a target-aware candidate with: the released (article-level)
+    model gives each company its headline's label, as the pipeline would use it."""
+    import numpy as np
+
+    from pipeline.sentiment.entity_data import EntityRow
+    from pipeline.sentiment.gate import entity_accuracy
+
+    rows = [
+        EntityRow("Tesla jumps, while Ford slumps on recall", "Tesla", 2, "t", True),
+        EntityRow("Tesla jumps, while Ford slumps on recall", "Ford", 0, "t", True),
+        EntityRow("Apple shares fall on weak iPhone demand", "Apple", 0, "t", False),
+    ]
+    acc = entity_accuracy(RELEASED_MODEL, rows)
+    assert set(acc) == {"all", "mixed"}
+    # One label per headline: exactly one of the two Tesla/Ford rows can be right.
+    assert acc["mixed"] == 0.5
+    assert any(np.isclose(acc["all"], k / 3) for k in range(4))
