@@ -58,11 +58,11 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CPU_BACKENDS",
     "HEADLINE_WEIGHT",
     "PRECISIONS",
     "SentimentClassifier",
     "SentimentResult",
-    "CPU_BACKENDS",
     "available_cores",
     "cpu_has_native_bf16",
     "int8_layer_names",
