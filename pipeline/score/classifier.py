@@ -146,6 +146,8 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
 # What FINSENT_CPU_BACKEND accepts: "auto" takes OpenVINO for fp32/bf16 on a CPU when the
 # openvino extra is installed, else eager PyTorch.
 CPU_BACKENDS = ("auto", "torch", "openvino")
+# oneDNN kernels kept for eager CPU inference (see SentimentClassifier.load).
+_ONEDNN_CACHE_CAPACITY = 64
 
 
 def _openvino_model(model: Any, precision: str, threads: int) -> Any:
@@ -322,6 +324,10 @@ class SentimentClassifier:
         threads = num_threads or available_cores()
         if not on_cuda:
             torch.set_num_threads(threads)
+            # oneDNN keeps a kernel per (batch, length) shape it has seen, 1,024 by default:
+            # length-sorted batches rarely repeat a shape, so the cache only grows (+80 MB per
+            # 300 shapes of one layer). Read at oneDNN's first kernel, so it takes effect here.
+            os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(_ONEDNN_CACHE_CAPACITY))
         model, tokenizer = load_sequence_classifier(
             model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
         )
