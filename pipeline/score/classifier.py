@@ -148,6 +148,9 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
 CPU_BACKENDS = ("auto", "torch", "openvino")
 # oneDNN kernels kept for eager CPU inference (see SentimentClassifier.load).
 _ONEDNN_CACHE_CAPACITY = 64
+# Tokens per batch row a batch may average before it is cut shorter (_batch_bounds): above
+# the typical news sentence (about 30), so only batches of long texts are cut.
+_TOKENS_PER_ROW = 40
 
 
 def _openvino_model(model: Any, precision: str, threads: int) -> Any:
@@ -186,8 +189,32 @@ def _openvino_model(model: Any, precision: str, threads: int) -> Any:
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         "PERFORMANCE_HINT": "LATENCY",  # one stream: a batch uses every core
         "INFERENCE_NUM_THREADS": threads,
+        # No cache of kernels per input shape: length-sorted batches rarely repeat a shape,
+        # so the cache only grew (1.10 GB peak at 12,000 texts against 0.95 GB without it,
+        # same speed). An internal property: a release that drops it compiles without.
+        "CPU_RUNTIME_CACHE_CAPACITY": 0,
     }
-    return ov.Core().compile_model(graph, "CPU", config)
+    core = ov.Core()
+    try:
+        compiled = core.compile_model(graph, "CPU", config)
+    except RuntimeError:
+        del config["CPU_RUNTIME_CACHE_CAPACITY"]
+        compiled = core.compile_model(graph, "CPU", config)
+    del graph
+    _release_freed_memory()
+    return compiled
+
+
+def _release_freed_memory() -> None:
+    """Hand the conversion's freed buffers (a traced copy of the model) back to the OS, so
+    that scoring's own allocations start from a lower peak."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: reused, only not returned
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _try_openvino(model: Any, precision: str, threads: int, *, required: bool) -> Any:
@@ -391,6 +418,25 @@ class SentimentClassifier:
             return [enc.ids for enc in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
+    def _batch_bounds(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
+        """(first, last) row ranges of the batches over windows sorted by length.
+
+        ``batch_size`` rows, fewer where the batch's longest window would make it more than
+        ``batch_size`` x _TOKENS_PER_ROW tokens: a batch of long texts then takes no more
+        memory for its activations than a typical one (peak memory is set by the largest
+        batch), and the matrix products keep a few thousand rows either way.
+        """
+        budget = self.batch_size * _TOKENS_PER_ROW
+        bounds = []
+        first, n = 0, len(sorted_lengths)
+        while first < n:
+            last = min(first + self.batch_size, n)
+            # Sorted ascending: the last row is the longest, and dropping rows only shortens it.
+            rows = max(1, min(last - first, budget // (int(sorted_lengths[last - 1]) + 2)))
+            bounds.append((first, first + rows))
+            first += rows
+        return bounds
+
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
         """Calibrated probabilities (our label order) for token windows, bucketed by length.
 
@@ -413,8 +459,8 @@ class SentimentClassifier:
         # cuts batch k+1, instead of waiting for a copy back after every batch.
         batches: list[torch.Tensor] = []
         with torch.inference_mode():
-            for first in range(0, n, self.batch_size):
-                idx = order[first : first + self.batch_size]
+            for first, last in self._batch_bounds(lengths[order]):
+                idx = order[first:last]
                 rows = lengths[idx][:, None]
                 cols = np.arange(int(rows.max()) + 2)[None, :]
                 body = (cols >= 1) & (cols <= rows)

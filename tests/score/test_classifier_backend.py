@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 from pathlib import Path
 
@@ -121,3 +122,16 @@ def test_openvino_scores_as_eager(tiny_model: Path, precision: str, tolerance: f
     # A text's result does not depend on its batch-mates.
     alone = np.concatenate([ov.predict_proba([t]) for t in TEXTS])
     np.testing.assert_allclose(alone, got, atol=tolerance / 10 if precision == "bf16" else 1e-5)
+
+
+def test_batches_of_long_texts_are_cut_to_the_token_budget(tiny_model: Path) -> None:
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", batch_size=4, backend="torch")
+    budget = 4 * classifier_module._TOKENS_PER_ROW
+    lengths = np.array([3, 5, 8, 9, 10, 30, 60, 126, 126, 126])
+    bounds = clf._batch_bounds(lengths)
+    assert bounds[0] == (0, 4)  # short texts: full batches
+    assert [b for _, b in bounds][-1] == len(lengths)
+    assert all(a < b for a, b in bounds) and all(b == a2 for (_, b), (a2, _) in itertools.pairwise(bounds))
+    for first, last in bounds:
+        assert last - first <= 4
+        assert last - first == 1 or (last - first) * (lengths[last - 1] + 2) <= budget
