@@ -23,7 +23,7 @@ On CUDA the model runs in fp16 with larger batches.
 On a CPU, where the ``openvino`` extra is installed (``pip install 'finsent[openvino]'``),
 the fp32 and bf16 paths run the same weights through an OpenVINO graph converted in memory
 at load (a few seconds, nothing written): it fuses the bias, GELU, layer norm and attention
-that eager PyTorch runs as separate passes over memory, 2-3x the eager speed on these
+that eager PyTorch runs as separate passes over memory, 1.6-3.6x the eager speed on these
 shapes (``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch`` keeps
 eager PyTorch.
 
