@@ -232,9 +232,12 @@ def _try_openvino(model: Any, precision: str, threads: int, *, required: bool) -
     try:
         return _openvino_model(model, precision, threads)
     except Exception as exc:  # an unconverted model still scores, on the eager path
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if required:
-            raise ModelError(f"OpenVINO could not convert the model: {exc}") from exc
-        logger.warning("OpenVINO could not convert the model (%s); scoring with eager PyTorch", exc)
+            raise ModelError(
+                f"OpenVINO could not convert the model: {first} (FINSENT_CPU_BACKEND=torch scores without it)"
+            ) from exc
+        logger.warning("OpenVINO could not convert the model (%s); scoring with eager PyTorch", first)
         return None
 
 
