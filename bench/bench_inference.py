@@ -123,7 +123,9 @@ def run_host(model_path: str, texts: list[str], ours: bool) -> float:
     if ours:
         from pipeline.score.classifier import SentimentClassifier
 
-        clf = SentimentClassifier.load(model_path, device="cpu", precision="fp32", batch_size=1024)
+        clf = SentimentClassifier.load(
+            model_path, device="cpu", precision="fp32", batch_size=1024, backend="torch"
+        )
         clf.model = stub
         clf.predict(texts[:64])
         start = time.perf_counter()

@@ -165,9 +165,13 @@ def seed_loop(model_path: str, texts: list[str]) -> float:
 # -- (d) finsent classify -------------------------------------------------------------------
 
 
-def run_classify(model_path: str, input_path: Path, extra: list[str], tree: Path) -> tuple[float, float, int]:
+def run_classify(
+    model_path: str, input_path: Path, extra: list[str], tree: Path, env_extra: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB) and output lines of one `finsent classify` process."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+    # The tree first; entries already on PYTHONPATH (an extra installed with --target) stay.
+    path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     cmd = [
         sys.executable,
         "-m",
@@ -205,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         "--tree", type=Path, default=ROOT, help="source tree whose classify runs (e.g. a main checkout)"
     )
     p.add_argument("--classify-args", default="", help="extra classify options, e.g. '--batch-size 256'")
+    p.add_argument(
+        "--eager",
+        action="store_true",
+        help="also run classify with FINSENT_CPU_BACKEND=torch (eager PyTorch), same run",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
@@ -223,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((Path(args.model) / "config.json").read_text())
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu}, {cores} cores, torch {torch.__version__}")
     shown = " ".join(flags) or "none of " + ", ".join(FLAGS_OF_INTEREST)
-    print(f"# CPU flags: {shown}; serving precision: {precision}")
+    import importlib.util
+
+    backend = os.environ.get("FINSENT_CPU_BACKEND") or (
+        "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
+    )
+    print(f"# CPU flags: {shown}; serving precision: {precision}; classify backend: {backend}")
     print(f"# load average {os.getloadavg()[0]:.1f} (shared machine: compare the fractions, not the figures)")
 
     texts = distinct_texts(args.data_dir, args.n)
@@ -256,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         tn, rssn, lines = run_classify(args.model, big, extra_classify, args.tree)
         assert lines == len(texts), f"{lines} output lines for {len(texts)} texts"
         t50b, _, _ = run_classify(args.model, small, extra_classify, args.tree)
+        eager = None
+        if args.eager:
+            torch_env = {"FINSENT_CPU_BACKEND": "torch"}
+            e50, _, _ = run_classify(args.model, small, extra_classify, args.tree, torch_env)
+            en, erss, _ = run_classify(args.model, big, extra_classify, args.tree, torch_env)
+            eager = (e50, en, erss)
         roof2 = roofline(config, dtype, args.gemm_tokens, args.gemm_seconds)
         rss4 = None
         if args.rss:
@@ -304,6 +324,20 @@ def main(argv: list[str] | None = None) -> int:
         [f"classify, {n:,} texts", f"{n:,}", f"{tn:.1f}", f"{n / tn:,.0f}", "-", "-", f"{rssn:.0f}"],
         ["**classify steady state**", f"{n:,}", f"{tn - (t50 + t50b) / 2:.1f}", f"**{steady:,.0f}**", *ours],
     ]
+    if eager is not None:
+        e50, en, erss = eager
+        e_steady = n / (en - e50)
+        rows.append(
+            [
+                "classify steady state, FINSENT_CPU_BACKEND=torch",
+                f"{n:,}",
+                f"{en - e50:.1f}",
+                f"{e_steady:,.0f}",
+                f"{e_steady / limit:.1%}",
+                f"{e_steady / seed:.1f}x",
+                f"{erss:.0f}",
+            ]
+        )
     if rss4 is not None:
         rows.append([f"classify, {4 * n:,} texts (memory)", f"{4 * n:,}", "-", "-", "-", "-", f"{rss4:.0f}"])
     for cells in rows:

@@ -20,6 +20,13 @@ precision (``precision``):
 
 On CUDA the model runs in fp16 with larger batches.
 
+On a CPU, where the ``openvino`` extra is installed (``pip install 'finsent[openvino]'``),
+the fp32 and bf16 paths run the same weights through an OpenVINO graph converted in memory
+at load (a few seconds, nothing written): it fuses the bias, GELU, layer norm and attention
+that eager PyTorch runs as separate passes over memory, 1.6-3.6x the eager speed on these
+shapes (``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch`` keeps
+eager PyTorch.
+
 Texts longer than the model window are never truncated silently: they are cut into
 overlapping token windows whose probabilities are averaged (weighted by window length).
 """
@@ -60,6 +67,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CPU_BACKENDS",
     "HEADLINE_WEIGHT",
     "PRECISIONS",
     "SentimentClassifier",
@@ -160,6 +168,104 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
     return precision
 
 
+# What FINSENT_CPU_BACKEND accepts: "auto" takes OpenVINO for fp32/bf16 on a CPU when the
+# openvino extra is installed, else eager PyTorch.
+CPU_BACKENDS = ("auto", "torch", "openvino")
+# oneDNN kernels kept for eager CPU inference (see SentimentClassifier.load).
+_ONEDNN_CACHE_CAPACITY = 64
+# Tokens per batch row a batch may average before it is cut shorter (_batch_bounds): above
+# the typical news sentence (about 30), so only batches of long texts are cut.
+_TOKENS_PER_ROW = 40
+
+
+def _openvino_model(model: Any, precision: str, threads: int) -> Any:
+    """An OpenVINO CompiledModel computing ``model``'s logits from (input_ids, attention_mask).
+
+    ``model`` must still be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
+    per layer as its kernels need, from the same weights the eager path rounds.
+    """
+    import warnings
+
+    import openvino as ov
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
+    with warnings.catch_warnings(), torch.no_grad():
+        # Tracing warns about Python-level checks in transformers' mask code (padding beyond
+        # the key length, causal flag): both are constant for an encoder fed full masks.
+        warnings.simplefilter("ignore")
+        graph = ov.convert_model(
+            Logits(model),
+            example_input=example,
+            input=[ov.PartialShape([-1, -1]), ov.PartialShape([-1, -1])],
+            # Copies, not views, of the weights: load casts the module to bf16 afterwards,
+            # which frees the fp32 tensors a shared constant would still point into.
+            share_weights=False,
+        )
+    config = {
+        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+        "PERFORMANCE_HINT": "LATENCY",  # one stream: a batch uses every core
+        "INFERENCE_NUM_THREADS": threads,
+        # No cache of kernels per input shape: length-sorted batches rarely repeat a shape,
+        # so the cache only grew (1.10 GB peak at 12,000 texts against 0.95 GB without it,
+        # same speed). An internal property: a release that drops it compiles without.
+        "CPU_RUNTIME_CACHE_CAPACITY": 0,
+    }
+    core = ov.Core()
+    try:
+        compiled = core.compile_model(graph, "CPU", config)
+    except RuntimeError:
+        del config["CPU_RUNTIME_CACHE_CAPACITY"]
+        compiled = core.compile_model(graph, "CPU", config)
+    del graph
+    _release_freed_memory()
+    return compiled
+
+
+def _release_freed_memory() -> None:
+    """Hand the conversion's freed buffers (a traced copy of the model) back to the OS, so
+    that scoring's own allocations start from a lower peak."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: reused, only not returned
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _try_openvino(model: Any, precision: str, threads: int, *, required: bool) -> Any:
+    """The OpenVINO graph of ``model``, or None (eager PyTorch) where openvino is missing or
+    the conversion fails and the backend was not asked for by name."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:
+        if required:
+            raise ModelError(
+                "FINSENT_CPU_BACKEND=openvino but openvino is not installed: "
+                "pip install 'finsent[openvino]', or use FINSENT_CPU_BACKEND=auto"
+            )
+        return None
+    try:
+        return _openvino_model(model, precision, threads)
+    except Exception as exc:  # an unconverted model still scores, on the eager path
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if required:
+            raise ModelError(
+                f"OpenVINO could not convert the model: {first} (FINSENT_CPU_BACKEND=torch scores without it)"
+            ) from exc
+        logger.warning("OpenVINO could not convert the model (%s); scoring with eager PyTorch", first)
+        return None
+
+
 def int8_layer_names(model: Any) -> list[str]:
     """The Linear layers the int8 path quantises: those that do not narrow their input.
 
@@ -222,6 +328,9 @@ class SentimentClassifier:
     # How the model reads a target (pipeline/score/target.py); None: an article-level
     # model, which scores a targeted text as the whole text's tone.
     target_style: str | None = None
+    # OpenVINO's compiled graph of ``model`` (CPU, fp32/bf16) when that backend is in use;
+    # ``model`` stays the PyTorch module either way.
+    compiled: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cls_id is None:
@@ -242,13 +351,15 @@ class SentimentClassifier:
         max_length: int = 128,
         batch_size: int | None = None,
         version: str | None = None,
+        backend: str | None = None,
     ) -> SentimentClassifier:
         """Load a model folder.
 
         ``device``: None picks CUDA when present, else CPU. ``precision``: one of
         PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.
         ``version``: the folder's model_version_of when the caller already has it (a
-        run hashes the weights once).
+        run hashes the weights once). ``backend``: one of CPU_BACKENDS (default:
+        FINSENT_CPU_BACKEND, else "auto").
         """
         model_dir = check_model_dir(path)
         import torch
@@ -263,8 +374,18 @@ class SentimentClassifier:
                 "precision bf16 on a CPU without native bf16 (AMX, AVX512-BF16): emulated, several "
                 "times slower than fp32 (BENCHMARKS.md); auto would pick fp32 here"
             )
+        backend = backend or os.environ.get("FINSENT_CPU_BACKEND") or "auto"
+        if backend not in CPU_BACKENDS:
+            raise ModelError(
+                f"unknown CPU backend {backend!r} (FINSENT_CPU_BACKEND): use one of {', '.join(CPU_BACKENDS)}"
+            )
+        threads = num_threads or available_cores()
         if not on_cuda:
-            torch.set_num_threads(num_threads or available_cores())
+            torch.set_num_threads(threads)
+            # oneDNN keeps a kernel per (batch, length) shape it has seen, 1,024 by default:
+            # length-sorted batches rarely repeat a shape, so the cache only grows (+80 MB per
+            # 300 shapes of one layer). Read at oneDNN's first kernel, so it takes effect here.
+            os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(_ONEDNN_CACHE_CAPACITY))
         model, tokenizer = load_sequence_classifier(
             model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
         )
@@ -272,6 +393,9 @@ class SentimentClassifier:
         tokenizer.model_max_length = 1_000_000
         label_columns = model_label_order(model)
         model.eval()
+        compiled = None
+        if not on_cuda and precision in ("fp32", "bf16") and backend != "torch":
+            compiled = _try_openvino(model, precision, threads, required=backend == "openvino")
         if precision == "bf16":
             model.to(torch.bfloat16)
         elif precision == "int8":
@@ -291,6 +415,7 @@ class SentimentClassifier:
             label_columns=label_columns,
             precision=precision,
             target_style=read_target_style(model_dir),
+            compiled=compiled,
         )
 
     @property
@@ -330,6 +455,25 @@ class SentimentClassifier:
             return [enc.ids for enc in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
+    def _batch_bounds(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
+        """(first, last) row ranges of the batches over windows sorted by length.
+
+        ``batch_size`` rows, fewer where the batch's longest window would make it more than
+        ``batch_size`` x _TOKENS_PER_ROW tokens: a batch of long texts then takes no more
+        memory for its activations than a typical one (peak memory is set by the largest
+        batch), and the matrix products keep a few thousand rows either way.
+        """
+        budget = self.batch_size * _TOKENS_PER_ROW
+        bounds = []
+        first, n = 0, len(sorted_lengths)
+        while first < n:
+            last = min(first + self.batch_size, n)
+            # Sorted ascending: the last row is the longest, and dropping rows only shortens it.
+            rows = max(1, min(last - first, budget // (int(sorted_lengths[last - 1]) + 2)))
+            bounds.append((first, first + rows))
+            first += rows
+        return bounds
+
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
         """Calibrated probabilities (our label order) for token windows, bucketed by length.
 
@@ -346,12 +490,14 @@ class SentimentClassifier:
         starts = np.cumsum(lengths) - lengths
         order = np.argsort(lengths, kind="stable")
         columns = torch.tensor(self.label_columns, device=self.device)
+        # One request per call: a request is not thread-safe, the compiled graph is.
+        request = self.compiled.create_infer_request() if self.compiled is not None else None
         # Results stay on the device until the end: a GPU computes batch k while the host
         # cuts batch k+1, instead of waiting for a copy back after every batch.
         batches: list[torch.Tensor] = []
         with torch.inference_mode():
-            for first in range(0, n, self.batch_size):
-                idx = order[first : first + self.batch_size]
+            for first, last in self._batch_bounds(lengths[order]):
+                idx = order[first:last]
                 rows = lengths[idx][:, None]
                 cols = np.arange(int(rows.max()) + 2)[None, :]
                 body = (cols >= 1) & (cols <= rows)
@@ -360,10 +506,14 @@ class SentimentClassifier:
                 ids[:, 0] = self.cls_id
                 ids[np.arange(len(idx)), rows[:, 0] + 1] = self.sep_id
                 mask = (cols < rows + 2).astype(np.int64)
-                logits = self.model(
-                    input_ids=torch.from_numpy(ids).to(self.device),
-                    attention_mask=torch.from_numpy(mask).to(self.device),
-                ).logits
+                if request is not None:
+                    # The output aliases the request's buffer: the column pick below copies it.
+                    logits = torch.from_numpy(request.infer([ids, mask])[0])
+                else:
+                    logits = self.model(
+                        input_ids=torch.from_numpy(ids).to(self.device),
+                        attention_mask=torch.from_numpy(mask).to(self.device),
+                    ).logits
                 logits = logits.float()[:, columns] / self.temperature
                 batches.append(torch.softmax(logits, dim=-1))
             ordered = torch.cat(batches).cpu().numpy().astype(np.float64)

