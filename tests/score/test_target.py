@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.paths import MODELS_DIR
+from pipeline.score.registry import released_model
 from pipeline.score.target import (
     CLOSE_MARK,
     OPEN_MARK,
@@ -109,8 +109,8 @@ def test_encode_mixes_one_and_two_segment_rows() -> None:
 def test_encode_with_the_real_tokenizer_keeps_the_target_as_segment_two() -> None:
     transformers = pytest.importorskip("transformers")
 
-    model_dir = MODELS_DIR / "finsent-minilm-v1"
-    if not (model_dir / "tokenizer.json").is_file():
+    model_dir = released_model()
+    if model_dir is None or not (model_dir / "tokenizer.json").is_file():
         pytest.skip("released model not in this tree")
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
     batch = encode_target_inputs(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from pipeline.paths import MODELS_DIR
+from pipeline.score.registry import released_model
+from pipeline.score.target import TARGET_FILE
 from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
 
-RELEASE = MODELS_DIR / "finsent-minilm-v1"
+RELEASE = released_model()
 NOTES_HEADING = "## About this release"
 SECTIONS = ("## Intended use", "## Evaluation", "## Training data", "## Limitations", "## Reproduce")
 
@@ -24,6 +26,8 @@ def _regenerate(tmp_path: Path, notes: str | None, config_extra: dict | None = N
     out.mkdir()
     if notes is not None:
         (out / CARD_NOTES_FILE).write_text(notes)
+    if (RELEASE / TARGET_FILE).is_file():  # a target-aware release's card says how to pass a target
+        shutil.copy2(RELEASE / TARGET_FILE, out / TARGET_FILE)
     info, metrics = _release_inputs()
     info["config"].update(config_extra or {})
     return write_model_card(out, info, metrics).read_text()

@@ -10,11 +10,12 @@ import click
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.paths import MODELS_DIR, RECIPES_DIR
+from pipeline.paths import RECIPES_DIR
+from pipeline.score.registry import released_model
 from pipeline.sentiment.config import TrainConfig, load_recipe, options
 
-RELEASE = MODELS_DIR / "finsent-minilm-v1"
-RECIPE = RECIPES_DIR / "finsent-minilm-v1.toml"
+RELEASE = released_model()
+RECIPE = RECIPES_DIR / f"{RELEASE.name}.toml"
 # What a recipe leaves to the machine it runs on: the data's location and a terminal's bar.
 ENVIRONMENT = {"data_dir", "progress"}
 
