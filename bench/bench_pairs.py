@@ -19,7 +19,7 @@ The model is ``--model`` (default: the release) copied to a temporary folder wit
 target.json, so that it counts as target-aware: the figures are the cost of the inputs,
 not of the weights, which a target-aware release shares in size. Usage::
 
-    .venv/bin/python bench/bench_pairs.py [--model models/finsent-minilm-v1] [--tfns-n 4000]
+    .venv/bin/python bench/bench_pairs.py [--model models/finsent-minilm-v2] [--tfns-n 4000]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 from pipeline.score.service import PAGE_SIZE
 
-DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v1"
+DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v2"
 TFNS = SHARED_DATA_DIR / "tfns" / "sent_train.csv"
 
 # titles, summaries, mentions (per article), and the relevance of each link (per article)

@@ -401,4 +401,6 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for name in ("data_dir", "out_dir"):
         if name in values:
             values[name] = Path(values[name])
+    if values.get("select_on") in ("all", ""):  # TOML has no null: "all" is every validation row
+        values["select_on"] = None
     return values

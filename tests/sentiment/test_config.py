@@ -16,8 +16,8 @@ from pipeline.sentiment.config import TrainConfig, load_recipe, options
 
 RELEASE = released_model()
 RECIPE = RECIPES_DIR / f"{RELEASE.name}.toml"
-# What a recipe leaves to the machine it runs on: the data's location and a terminal's bar.
-ENVIRONMENT = {"data_dir", "progress"}
+# What a recipe leaves to the run: the data's location, a terminal's bar, the corrections snapshot.
+ENVIRONMENT = {"data_dir", "progress", "feedback_file"}
 
 
 def test_the_release_recipe_is_the_released_models_recorded_training_config() -> None:

@@ -2,7 +2,7 @@
 
 Needs the shared labelled data (FINSENT_TRAINING_DATA_DIR or <repo>/../shared/data);
 skipped with a reason when it is absent. Floors are one point under the measured numbers
-in models/finsent-minilm-v1/metrics.json, for the precision the pipeline serves on this
+in models/finsent-minilm-v2/metrics.json, for the precision the pipeline serves on this
 machine ("auto": bf16 where the CPU has native bf16, else fp32).
 """
 
@@ -20,16 +20,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 
 # The release these figures were measured on (the registry serves the first models/* folder).
-RELEASED_MODEL = MODELS_DIR / "finsent-minilm-v1"
+RELEASED_MODEL = MODELS_DIR / "finsent-minilm-v2"
 DATA_DIR = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 SPLIT = DATA_DIR / "financial_phrasebank" / "fpb_split.tsv"
 
 # FPB-50 accuracy and macro-F1 measured on the released model per serving precision (see
 # its model card); floors are one point lower.
-MEASURED_FPB50 = {"fp32": (0.8299, 0.8165), "bf16": (0.8299, 0.8176), "int8": (0.8299, 0.8167)}
-# The same on the headline check (the 954 TFNS rows split seed 42 holds out). bf16 was
-# measured where it is emulated (equal to fp32 there); native bf16 moves FPB by <= 0.3 points.
-MEASURED_HEADLINES = {"fp32": (0.8585, 0.8194), "bf16": (0.8585, 0.8194), "int8": (0.8606, 0.8208)}
+MEASURED_FPB50 = {"fp32": (0.8443, 0.8269), "bf16": (0.8412, 0.8226), "int8": (0.8402, 0.8208)}
+# The same on the headline check (the 954 TFNS rows split seed 42 holds out), measured on a
+# CPU with native bf16 (AVX512-BF16).
+MEASURED_HEADLINES = {"fp32": (0.8753, 0.8414), "bf16": (0.8742, 0.8404), "int8": (0.8721, 0.8374)}
 
 pytestmark = [
     pytest.mark.skipif(not SPLIT.is_file(), reason=f"labelled data not found at {SPLIT}"),
@@ -92,14 +92,18 @@ def test_floors_follow_the_numbers_recorded_with_the_release() -> None:
             assert (accuracy, macro_f1) == (round(recorded["accuracy"], 4), round(recorded["macro_f1"], 4))
 
 
-def test_release_records_that_its_lineage_never_trained_on_the_headline_rows() -> None:
-    # Models fine-tuned from the release inherit this, so the gate can apply its headline guard.
+def test_release_records_its_exposure_to_the_headline_rows() -> None:
+    # v2 never trained on the headline rows but chose its epoch on every validation row,
+    # 93 of them headline rows: models fine-tuned from it inherit that count, and the gate
+    # reports the headline check against it instead of applying the guard.
     from pipeline.sentiment.data import rows_fingerprint
-    from pipeline.sentiment.headlines import inherited_seen, load_headline_rows, recorded_seen
+    from pipeline.sentiment.headlines import RECORD_KEY, inherited_seen, load_headline_rows, recorded_seen
 
     fingerprint = rows_fingerprint(load_headline_rows(DATA_DIR))
-    assert recorded_seen(RELEASED_MODEL, fingerprint) == 0
-    assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 0
+    record = json.loads((RELEASED_MODEL / "metrics.json").read_text())[RECORD_KEY]
+    assert record["seen_in_training"] == 0 and record["seen_in_selection"] == 93
+    assert recorded_seen(RELEASED_MODEL, fingerprint) == 93
+    assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 93
 
 
 @pytest.mark.slow
