@@ -32,6 +32,7 @@ import numpy as np
 
 from pipeline.paths import MODELS_DIR, REPO_ROOT, SHARED_DATA_DIR
 from pipeline.score.labels import ID2LABEL, LABEL2ID
+from pipeline.score.registry import released_model
 from pipeline.score.target import DEFAULT_STYLE, STYLES, encode_target_inputs, format_target_input
 from pipeline.sentiment.data import (
     load_benchmarks,
@@ -51,7 +52,7 @@ from pipeline.sentiment.headlines import SPLIT_SEED, VAL_FRACTION
 
 logger = logging.getLogger("target_aware")
 
-RELEASED = MODELS_DIR / "finsent-minilm-v1"
+RELEASED = released_model() or MODELS_DIR / "finsent-minilm-v2"  # --init released
 RUNS = REPO_ROOT / "runs" / "target"
 EVAL_MAX_LENGTH = 128  # the gate scores sentences at 128 tokens
 
