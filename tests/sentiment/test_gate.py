@@ -157,8 +157,16 @@ def test_entity_accuracy_of_an_article_level_model_copies_the_headline_label(tmp
         EntityRow("Tesla jumps, while Ford slumps on recall", "Ford", 0, "t", True),
         EntityRow("Apple shares fall on weak iPhone demand", "Apple", 0, "t", False),
     ]
-    acc = entity_accuracy(RELEASED_MODEL, rows)
+    # The release without target.json is an article-level model.
+    import shutil
+
+    article_level = tmp_path / "article-level"
+    shutil.copytree(RELEASED_MODEL, article_level)
+    (article_level / "target.json").unlink(missing_ok=True)
+    acc = entity_accuracy(article_level, rows)
     assert set(acc) == {"all", "mixed"}
     # One label per headline: exactly one of the two Tesla/Ford rows can be right.
     assert acc["mixed"] == 0.5
     assert any(np.isclose(acc["all"], k / 3) for k in range(4))
+    # The release itself reads each company: both right.
+    assert entity_accuracy(RELEASED_MODEL, rows)["mixed"] == 1.0
