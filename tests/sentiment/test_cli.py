@@ -85,6 +85,9 @@ def test_importing_cli_does_not_import_torch() -> None:
     ],
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
+    # The fixture data dir, so that each case meets its own error, not a missing ../shared/data.
+    if "--data-dir" not in args:
+        args = [*args, "--data-dir", str(DATA)]
     result = CliRunner().invoke(train_cmd, args)
     assert result.exit_code == 2, result.output
     assert needle in result.output
