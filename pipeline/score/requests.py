@@ -1,8 +1,9 @@
 """Analyst requests to ``finsent classify``: a text scored for a target, and per company.
 
-An input line is either plain text (scored as a whole, as always) or, when it starts with
-``{``, one JSON object ``{"text": "...", "target": "Tesla"}``. Each input line gives exactly
-one output line: the whole text's ``label``, ``probabilities`` and ``score``; with a target,
+An input line is either one JSON object ``{"text": "...", "target": "Tesla"}`` or plain
+text (scored as a whole, as always; also a line that starts with ``{`` but is not JSON).
+Each input line gives exactly one output line: the whole text's ``label``,
+``probabilities`` and ``score``; with a target,
 ``"target": {"mention", "ticker", "label", "probabilities", "score"}`` for that target;
 with ``entities``, every company the linker finds in the text, each scored for itself. A
 line that is not a valid request gives ``{"line": N, "error": "..."}`` and the others are
@@ -79,7 +80,7 @@ class ResolvedTarget:
 
 
 def is_request_line(line: str) -> bool:
-    """Whether a line is a JSON request (it starts with ``{``) rather than plain text."""
+    """Whether a line may be a JSON request (it starts with ``{``); ``parse_line`` decides."""
     return line.lstrip().startswith("{")
 
 
@@ -98,8 +99,8 @@ def _type_name(value: Any) -> str:
 def parse_line(line: str) -> Request | None:
     """The request a line holds, or None for a blank line (which gives ``{}``).
 
-    Plain text is the whole line, unchanged. Raises RequestError for a JSON line that is
-    not a valid request.
+    Plain text (anything that is not one JSON object) is the whole line, unchanged. Raises
+    RequestError for a JSON object that is not a valid request.
     """
     if not line.strip():
         return None
@@ -107,12 +108,13 @@ def parse_line(line: str) -> Request | None:
         return Request(line)
     try:
         obj = json.loads(line)
-    except ValueError as exc:
-        reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise RequestError(
-            f"not valid JSON ({reason}): a line that starts with '{{' must be one JSON object "
-            f"such as {EXAMPLE}"
-        ) from None
+    except ValueError:
+        # Not JSON: plain text that happens to start with "{" (a template, a code snippet),
+        # scored as a whole as it always was. A broken request line is scored this way too,
+        # which its output shows: no "target" key.
+        return Request(line)
+    if not isinstance(obj, dict):
+        return Request(line)
     unknown = [key for key in obj if key not in KEYS]
     if unknown:
         raise RequestError(

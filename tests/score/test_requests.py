@@ -129,10 +129,17 @@ def test_the_id_is_echoed_first_in_the_output_line(tiny_model: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "line",
+    ['{"text": "Tesla jumps", "target": "Tesla"', '{"text": "Tesla jumps"} trailing', "{AAPL} jumps 5%"],
+)
+def test_a_line_that_starts_with_a_brace_but_is_not_json_is_plain_text(line: str) -> None:
+    # Plain text keeps working as before, whatever its first character.
+    assert parse_line(line) == Request(line)
+
+
+@pytest.mark.parametrize(
     ("line", "needle"),
     [
-        ('{"text": "Tesla jumps", "target": "Tesla"', "not valid JSON"),
-        ('{"text": "Tesla jumps"} trailing', "not valid JSON"),
         ('{"txt": "Tesla jumps"}', "unknown key 'txt'"),
         ('{"target": "Tesla"}', '"text" is missing'),
         ('{"text": 5}', '"text" must be a string, not number'),
@@ -268,12 +275,15 @@ def test_an_article_level_model_gives_each_target_the_texts_tone_and_warns_once(
 
 def test_bad_lines_give_an_error_object_with_their_number(tiny_model: Path) -> None:
     scorer, _, _ = _scorer(tiny_model)
-    out = [json.loads(line) for line in scorer.score(["ok", '{"text": 1}', "", '{"t'], first_line=11)]
+    lines = ["ok", '{"text": 1}', "", '{"t', '{"txt": "x"}']
+    out = [json.loads(line) for line in scorer.score(lines, first_line=11)]
     assert set(out[0]) == {"label", "probabilities", "score"}
     assert out[1]["line"] == 12 and '"text" must be a string' in out[1]["error"]
-    assert out[2] == {} and out[3]["line"] == 14
-    assert scorer.error_lines == [12, 14]
-    assert "2 input line(s) were not valid requests (line 12, 14)" in (scorer.error_summary() or "")
+    assert out[2] == {} and out[4]["line"] == 15
+    # Not JSON: plain text, scored as a whole as before.
+    assert set(out[3]) == {"label", "probabilities", "score"}
+    assert scorer.error_lines == [12, 15]
+    assert "2 input line(s) were not valid requests (line 12, 15)" in (scorer.error_summary() or "")
 
 
 def test_the_universe_is_not_read_for_plain_lines(tiny_model: Path) -> None:
