@@ -136,12 +136,7 @@ def score_pending(
         while limit is None or scored < limit:
             page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - scored)
             with db.session() as session:
-                rows = session.execute(
-                    select(Article.id, Article.title, Article.summary, Article.content_hash)
-                    .where(Article.id > last_id, ~_has_score(version))
-                    .order_by(Article.id)
-                    .limit(page)
-                ).all()
+                rows = _article_page(session, last_id, page, ~_has_score(version))
                 links = _links_of(session, [r.id for r in rows]) if aware and rows else {}
             if not rows:
                 break
@@ -223,12 +218,9 @@ def _backfill(
         while limit is None or articles < limit:
             page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - articles)
             with db.session() as session:
-                rows = session.execute(
-                    select(Article.id, Article.title, Article.summary, Article.content_hash)
-                    .where(Article.id > last_id, _has_score(version), _lacks_entity_score(version))
-                    .order_by(Article.id)
-                    .limit(page)
-                ).all()
+                rows = _article_page(
+                    session, last_id, page, _has_score(version), _lacks_entity_score(version)
+                )
                 links = _links_of(session, [r.id for r in rows], missing=version) if rows else {}
             if not rows:
                 break
@@ -326,6 +318,17 @@ def _store_entity_scores(session: Any, values: list[dict[str, Any]]) -> None:
             set_={col: stmt.excluded[col] for col in ("mention", *RESCORED_COLUMNS)},
         )
     )
+
+
+def _article_page(session: Any, after: int, n: int, *where: Any) -> list[Any]:
+    """The next ``n`` articles after id ``after`` meeting ``where`` (keyset paging: each
+    page is an index range, so an interrupted run resumes without rescanning)."""
+    return session.execute(
+        select(Article.id, Article.title, Article.summary, Article.content_hash)
+        .where(Article.id > after, *where)
+        .order_by(Article.id)
+        .limit(n)
+    ).all()
 
 
 def _has_score(version: str):
