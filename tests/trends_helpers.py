@@ -106,14 +106,20 @@ def add_score(
     article_id: int,
     label: str,
     *,
+    ticker: str | None = None,
     model: str = "m1",
     scored_at: datetime | None = None,
     probs: tuple[float, float, float] | None = None,
 ) -> None:
+    """The article's sentiment (a sentiment_scores row) or, with ``ticker``, its sentiment
+    for that one company (an entity_scores row, what the target-aware scorer writes);
+    ``probs`` defaults to PROBS[label]."""
     p_neg, p_neu, p_pos = probs or PROBS[label]
+    table, company = (SentimentScore, {}) if ticker is None else (EntityScore, {"ticker": ticker})
     session.execute(
-        insert(SentimentScore).values(
+        insert(table).values(
             article_id=article_id,
+            **company,
             model_version=model,
             label=label,
             p_negative=p_neg,
@@ -121,32 +127,6 @@ def add_score(
             p_positive=p_pos,
             score=p_pos - p_neg,
             scored_at=scored_at or NOW - timedelta(minutes=5),
-        )
-    )
-
-
-def add_entity_score(
-    session,
-    article_id: int,
-    ticker: str,
-    label: str,
-    *,
-    model: str = "m1",
-    probs: tuple[float, float, float] | None = None,
-) -> None:
-    """The article's sentiment for one company (what the target-aware scorer writes)."""
-    p_neg, p_neu, p_pos = probs or PROBS[label]
-    session.execute(
-        insert(EntityScore).values(
-            article_id=article_id,
-            ticker=ticker,
-            model_version=model,
-            label=label,
-            p_negative=p_neg,
-            p_neutral=p_neu,
-            p_positive=p_pos,
-            score=p_pos - p_neg,
-            scored_at=NOW - timedelta(minutes=5),
         )
     )
 

@@ -8,30 +8,19 @@ from datetime import timedelta
 import pytest
 from alerts_helpers import MODEL, NOW, add_burst, add_feed, add_history
 from sqlalchemy import select, text
+from trends_helpers import add_score
 
 from pipeline.alerts.content import headline_verdict
 from pipeline.alerts.evaluate import evaluate
 from pipeline.alerts.params import AlertParams
 from pipeline.alerts.queries import scope_sql, top_headlines
-from pipeline.db.models import AlertDelivery, EntityScore
+from pipeline.db.models import AlertDelivery
 
 PROBS = {"negative": (0.9, 0.07, 0.03), "neutral": (0.1, 0.8, 0.1), "positive": (0.03, 0.07, 0.9)}
 
 
 def company_score(session, article_id: int, ticker: str, label: str, model: str = MODEL) -> None:
-    neg, neu, pos = PROBS[label]
-    session.add(
-        EntityScore(
-            article_id=article_id,
-            ticker=ticker,
-            model_version=model,
-            label=label,
-            p_negative=neg,
-            p_neutral=neu,
-            p_positive=pos,
-            score=pos - neg,
-        )
-    )
+    add_score(session, article_id, label, ticker=ticker, model=model, probs=PROBS[label])
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
-from trends_helpers import NOW, add_entity_score, clear_trends, seed
+from trends_helpers import NOW, add_score, clear_trends, seed
 
 from pipeline.cli import cli
 from pipeline.trends.queries import parse_since
@@ -49,8 +49,8 @@ def test_ticker_headlines_carry_the_label_for_that_company(run_cli) -> None:
     with run_cli.db.engine.connect() as conn:
         ids = dict(conn.execute(text("SELECT item_key, id FROM articles")).tuples().all())
     with run_cli.db.transaction() as s:
-        add_entity_score(s, ids["a4"], "ACME", "positive")  # the article is neutral overall
-        add_entity_score(s, ids["a3"], "ACME", "positive", model="m1")  # not the current model
+        add_score(s, ids["a4"], "positive", ticker="ACME")  # the article is neutral overall
+        add_score(s, ids["a3"], "positive", ticker="ACME", model="m1")  # not the current model
     result = run_cli("acme", "--since", "2026-11-20")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 from sqlalchemy import text
-from trends_helpers import add_article, add_entity_score, add_feed, add_score, at, clear_trends
+from trends_helpers import add_article, add_feed, add_score, at, clear_trends
 
 from pipeline.paths import REPO_ROOT as REPO
 from pipeline.trends import rollups
@@ -68,8 +68,8 @@ def test_two_companies_in_one_headline_count_with_their_own_labels(tdb, monkeypa
         link(s, a, "VLTA", 80)
         link(s, a, "NRTH", 50)
         add_score(s, a, "negative")
-        add_entity_score(s, a, "VLTA", "negative")
-        add_entity_score(s, a, "NRTH", "positive")
+        add_score(s, a, "negative", ticker="VLTA")
+        add_score(s, a, "positive", ticker="NRTH")
     refresh_rollups(tdb)
     assert hourly(tdb, "ticker", "VLTA") == (1, 1, 0, 0)
     assert hourly(tdb, "ticker", "NRTH") == (1, 0, 0, 1)  # not the article's negative
@@ -84,7 +84,7 @@ def test_company_score_of_another_model_is_not_read_and_the_article_score_stands
         link(s, a, "VLTA", 80)
         link(s, a, "NRTH", None)  # linked before relevance: counts
         add_score(s, a, "neutral", model="m2")  # the current score: an article-level model
-        add_entity_score(s, a, "VLTA", "negative", model="m1")  # an older model's verdict
+        add_score(s, a, "negative", ticker="VLTA", model="m1")  # an older model's verdict
     refresh_rollups(tdb)
     assert hourly(tdb, "ticker", "VLTA") == (1, 0, 1, 0)
     assert hourly(tdb, "ticker", "NRTH") == (1, 0, 1, 0)
@@ -97,7 +97,7 @@ def test_passing_mention_does_not_count_with_its_company_score_either(tdb) -> No
         link(s, a, "VLTA", 90)
         link(s, a, "AERW", 8)
         add_score(s, a, "negative")
-        add_entity_score(s, a, "AERW", "negative")
+        add_score(s, a, "negative", ticker="AERW")
     refresh_rollups(tdb)
     assert hourly(tdb, "ticker", "AERW") is None
 
@@ -114,7 +114,7 @@ def test_company_scores_written_changed_and_removed_queue_their_hours(tdb) -> No
 
     # The scorer writes the company scores later (a backfill): the hour is queued and redone.
     with tdb.transaction() as s:
-        add_entity_score(s, a, "NRTH", "positive")
+        add_score(s, a, "positive", ticker="NRTH")
     assert pending_hours(tdb) == 1
     refresh_rollups(tdb)
     assert hourly(tdb, "ticker", "NRTH") == (1, 0, 0, 1)

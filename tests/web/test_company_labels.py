@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from trends_helpers import add_article, add_entity_score, add_feed, add_score
+from trends_helpers import add_article, add_feed, add_score
 
 from pipeline.web import create_app, queries
 
@@ -39,11 +39,11 @@ def seed(db) -> None:
             link(s, article, "VLTA", 85)
             link(s, article, "NRTH", relevance)
         add_score(s, mixed, "negative", model="m2")
-        add_entity_score(s, mixed, "VLTA", "negative", model="m2")
-        add_entity_score(s, mixed, "NRTH", "positive", model="m2")
+        add_score(s, mixed, "negative", ticker="VLTA", model="m2")
+        add_score(s, mixed, "positive", ticker="NRTH", model="m2")
         add_score(s, passing, "negative", model="m2")
         add_score(s, old, "positive", model="m2")
-        add_entity_score(s, old, "NRTH", "negative", model="m1")  # not the current model's
+        add_score(s, old, "negative", ticker="NRTH", model="m1")  # not the current model's
 
 
 def test_company_headlines_carry_the_companys_own_label(db) -> None:
