@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from pipeline.db.engine import make_engine
 from pipeline.db.migrate import check_schema, current_revision, downgrade, head_revision, upgrade
@@ -26,43 +27,45 @@ TABLES = {
 }
 
 
-def test_upgrade_then_downgrade_on_empty_database(empty_database_url: str) -> None:
+@pytest.fixture
+def engine(empty_database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database with no schema, disposed after the test."""
     engine = make_engine(empty_database_url)
     try:
-        assert current_revision(engine) is None
-        with pytest.raises(SchemaError, match="run `finsent db upgrade`"):
-            check_schema(engine)
-        upgrade(engine)
-        assert current_revision(engine) == head_revision()
-        assert set(inspect(engine).get_table_names()) >= TABLES
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_then_downgrade_on_empty_database(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    with pytest.raises(SchemaError, match="run `finsent db upgrade`"):
         check_schema(engine)
-        upgrade(engine)  # a second upgrade is a no-op
-        downgrade(engine, "base")
-        assert current_revision(engine) is None
-        assert not (TABLES & set(inspect(engine).get_table_names()))
-        upgrade(engine)  # and back up again: downgrade left nothing behind
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    check_schema(engine)
+    upgrade(engine)  # a second upgrade is a no-op
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert not (TABLES & set(inspect(engine).get_table_names()))
+    upgrade(engine)  # and back up again: downgrade left nothing behind
+    assert current_revision(engine) == head_revision()
 
 
-def test_schema_behind_and_ahead_are_refused(empty_database_url: str) -> None:
-    engine = make_engine(empty_database_url)
-    try:
-        upgrade(engine, "0001")
-        if head_revision() != "0001":
-            with pytest.raises(SchemaError, match="behind the code"):
-                check_schema(engine)
-        upgrade(engine)
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
-        with pytest.raises(SchemaError, match="newer than this FinSent") as info:
+def test_schema_behind_and_ahead_are_refused(engine: Engine) -> None:
+    upgrade(engine, "0001")
+    if head_revision() != "0001":
+        with pytest.raises(SchemaError, match="behind the code"):
             check_schema(engine)
-        assert "\n" not in str(info.value)
-        with pytest.raises(SchemaError, match="newer than this FinSent"):
-            upgrade(engine)  # what commands on the embedded database do first
-    finally:
-        engine.dispose()
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(SchemaError, match="newer than this FinSent") as info:
+        check_schema(engine)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SchemaError, match="newer than this FinSent"):
+        upgrade(engine)  # what commands on the embedded database do first
 
 
 def test_single_head() -> None:
@@ -115,190 +118,165 @@ def _raw_article(conn, feed_id: int, key: str, **columns) -> int:
     ).scalar()
 
 
-def test_0006_repairs_copies_whose_first_copy_was_purged(empty_database_url: str) -> None:
+def test_0006_repairs_copies_whose_first_copy_was_purged(engine: Engine) -> None:
     # Databases purged before the fix keep copies that point at a deleted first copy.
-    engine = make_engine(empty_database_url)
-    try:
-        upgrade(engine, "0005")
-        with engine.begin() as conn:
-            feed = _raw_feed(conn)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        feed = _raw_feed(conn)
 
-            def article(key: str, cluster: int | None, novel: bool) -> int:
-                return _raw_article(conn, feed, key, cluster_id=cluster, is_novel=novel)
+        def article(key: str, cluster: int | None, novel: bool) -> int:
+            return _raw_article(conn, feed, key, cluster_id=cluster, is_novel=novel)
 
-            first = article("first", None, True)
-            conn.execute(text("UPDATE articles SET cluster_id = id WHERE id = :i"), {"i": first})
-            copy = article("copy", first, False)
-            orphan_a = article("orphan-a", 999_999, False)  # its first copy was purged
-            orphan_b = article("orphan-b", 999_999, False)
-        upgrade(engine)
-        with engine.connect() as conn:
-            rows = dict(
-                (r.id, (r.cluster_id, r.is_novel))
-                for r in conn.execute(text("SELECT id, cluster_id, is_novel FROM articles"))
-            )
-        assert rows[first] == (first, True) and rows[copy] == (first, False)
-        assert rows[orphan_a] == (orphan_a, True) and rows[orphan_b] == (orphan_a, False)
-    finally:
-        engine.dispose()
+        first = article("first", None, True)
+        conn.execute(text("UPDATE articles SET cluster_id = id WHERE id = :i"), {"i": first})
+        copy = article("copy", first, False)
+        orphan_a = article("orphan-a", 999_999, False)  # its first copy was purged
+        orphan_b = article("orphan-b", 999_999, False)
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = dict(
+            (r.id, (r.cluster_id, r.is_novel))
+            for r in conn.execute(text("SELECT id, cluster_id, is_novel FROM articles"))
+        )
+    assert rows[first] == (first, True) and rows[copy] == (first, False)
+    assert rows[orphan_a] == (orphan_a, True) and rows[orphan_b] == (orphan_a, False)
 
 
-def test_0008_starts_from_the_latest_evaluation_alerts_record(empty_database_url: str) -> None:
-    engine = make_engine(empty_database_url)
-    try:
-        upgrade(engine, "0007")
-        with engine.begin() as conn:
+def test_0008_starts_from_the_latest_evaluation_alerts_record(engine: Engine) -> None:
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at, "
+                "window_start, window_end, volume, negative_share, baseline_share, deviation) VALUES "
+                "('ticker', 'ACME', 'resolved', :t, :t, :t, :t, 10, 0.5, 0.1, 4.0)"
+            ),
+            {"t": "2026-11-20T12:00:00Z"},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        seeded = conn.execute(text("SELECT evaluated_at FROM alert_evaluations")).scalars().all()
+    assert seeded == [datetime(2026, 11, 20, 12, tzinfo=UTC)]
+
+
+def test_0007_gives_current_scores_their_text_and_marks_no_hour(engine: Engine) -> None:
+    upgrade(engine, "0006")
+    with engine.begin() as conn:
+        feed = _raw_feed(conn)
+        ids = {}
+        for key, updated in (("plain", None), ("edited", "2026-11-20T13:00:00Z")):
+            ids[key] = _raw_article(conn, feed, key, content_hash=key * 8, updated_at=updated)
             conn.execute(
                 text(
-                    "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at, "
-                    "window_start, window_end, volume, negative_share, baseline_share, deviation) VALUES "
-                    "('ticker', 'ACME', 'resolved', :t, :t, :t, :t, 10, 0.5, 0.1, 4.0)"
+                    "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
+                    "p_neutral, p_positive, score, scored_at) VALUES (:a, 'm', 'neutral', 0.1, 0.8, "
+                    "0.1, 0, '2026-11-20T12:00:00Z')"
                 ),
-                {"t": "2026-11-20T12:00:00Z"},
+                {"a": ids[key]},
             )
-        upgrade(engine)
-        with engine.connect() as conn:
-            seeded = conn.execute(text("SELECT evaluated_at FROM alert_evaluations")).scalars().all()
-        assert seeded == [datetime(2026, 11, 20, 12, tzinfo=UTC)]
-    finally:
-        engine.dispose()
+        conn.execute(text("DELETE FROM trends_dirty_hours"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        hashes = dict(conn.execute(text("SELECT article_id, content_hash FROM sentiment_scores")).all())
+        dirty = conn.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar()
+    assert hashes == {ids["plain"]: "plain" * 8, ids["edited"]: None}  # the edit is scored again
+    assert dirty == 0
 
 
-def test_0007_gives_current_scores_their_text_and_marks_no_hour(empty_database_url: str) -> None:
-    engine = make_engine(empty_database_url)
-    try:
-        upgrade(engine, "0006")
-        with engine.begin() as conn:
-            feed = _raw_feed(conn)
-            ids = {}
-            for key, updated in (("plain", None), ("edited", "2026-11-20T13:00:00Z")):
-                ids[key] = _raw_article(conn, feed, key, content_hash=key * 8, updated_at=updated)
-                conn.execute(
-                    text(
-                        "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
-                        "p_neutral, p_positive, score, scored_at) VALUES (:a, 'm', 'neutral', 0.1, 0.8, "
-                        "0.1, 0, '2026-11-20T12:00:00Z')"
-                    ),
-                    {"a": ids[key]},
-                )
-            conn.execute(text("DELETE FROM trends_dirty_hours"))
-        upgrade(engine)
-        with engine.connect() as conn:
-            hashes = dict(conn.execute(text("SELECT article_id, content_hash FROM sentiment_scores")).all())
-            dirty = conn.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar()
-        assert hashes == {ids["plain"]: "plain" * 8, ids["edited"]: None}  # the edit is scored again
-        assert dirty == 0
-    finally:
-        engine.dispose()
-
-
-def test_0010_adds_link_relevance_and_takes_it_away(empty_database_url: str) -> None:
-    engine = make_engine(empty_database_url)
+def test_0010_adds_link_relevance_and_takes_it_away(engine: Engine) -> None:
     link = (
         "INSERT INTO article_entities (article_id, ticker, company, matched_by, published_at{col}) "
         "VALUES (:a, :t, NULL, 'cashtag', '2026-11-20T12:00:00Z'{val})"
     )
-    try:
-        upgrade(engine, "0009")
-        with engine.begin() as conn:
-            article = _raw_article(conn, _raw_feed(conn), "k")
-            conn.execute(text(link.format(col="", val="")), {"a": article, "t": "OLD"})
-        upgrade(engine, "0010")
-        with engine.begin() as conn:
-            conn.execute(text(link.format(col=", relevance", val=", 80")), {"a": article, "t": "NEW"})
-            rows = dict(conn.execute(text("SELECT ticker, relevance FROM article_entities")).all())
-        assert rows == {"OLD": None, "NEW": 80}  # links made before 0010 wait for a relink
-        with pytest.raises(Exception, match="ck_article_entities_relevance_range"), engine.begin() as conn:
-            conn.execute(text("UPDATE article_entities SET relevance = 101"))
-        downgrade(engine, "0009")
-        columns = {c["name"] for c in inspect(engine).get_columns("article_entities")}
-        assert "relevance" not in columns
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM article_entities")).scalar() == 2
-    finally:
-        engine.dispose()
+    upgrade(engine, "0009")
+    with engine.begin() as conn:
+        article = _raw_article(conn, _raw_feed(conn), "k")
+        conn.execute(text(link.format(col="", val="")), {"a": article, "t": "OLD"})
+    upgrade(engine, "0010")
+    with engine.begin() as conn:
+        conn.execute(text(link.format(col=", relevance", val=", 80")), {"a": article, "t": "NEW"})
+        rows = dict(conn.execute(text("SELECT ticker, relevance FROM article_entities")).all())
+    assert rows == {"OLD": None, "NEW": 80}  # links made before 0010 wait for a relink
+    with pytest.raises(Exception, match="ck_article_entities_relevance_range"), engine.begin() as conn:
+        conn.execute(text("UPDATE article_entities SET relevance = 101"))
+    downgrade(engine, "0009")
+    columns = {c["name"] for c in inspect(engine).get_columns("article_entities")}
+    assert "relevance" not in columns
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM article_entities")).scalar() == 2
 
 
-def test_0011_keeps_corrections_apart_from_scores(empty_database_url: str) -> None:
-    engine = make_engine(empty_database_url)
+def test_0011_keeps_corrections_apart_from_scores(engine: Engine) -> None:
     insert = (
         "INSERT INTO corrections (article_id, ticker, label, corrected_by) VALUES (:a, :t, :l, :w) "
         "RETURNING id"
     )
-    try:
-        upgrade(engine, "0011")
-        with engine.begin() as conn:
-            article = _raw_article(conn, _raw_feed(conn), "k")
-            conn.execute(
-                text(
-                    "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
-                    "p_neutral, p_positive, score) VALUES (:a, 'm', 'neutral', 0.1, 0.8, 0.1, 0)"
-                ),
-                {"a": article},
-            )
-            conn.execute(text(insert), {"a": article, "t": None, "l": "negative", "w": "ann"})
-            conn.execute(text(insert), {"a": article, "t": "ACME", "l": "positive", "w": "ann"})
-            conn.execute(text(insert), {"a": article, "t": "ACME", "l": "neutral", "w": "bob"})
-        # One row per (article, company or none, person), the whole-article row included.
-        for ticker in (None, "ACME"):
-            with pytest.raises(Exception, match="uq_corrections_"), engine.begin() as conn:
-                conn.execute(text(insert), {"a": article, "t": ticker, "l": "neutral", "w": "ann"})
-        with pytest.raises(Exception, match="ck_corrections_label"), engine.begin() as conn:
-            conn.execute(text(insert), {"a": article, "t": "OTHER", "l": "bearish", "w": "ann"})
-        with engine.begin() as conn:  # re-scoring and relinking leave corrections alone
-            conn.execute(text("DELETE FROM sentiment_scores"))
-            conn.execute(text("DELETE FROM article_entities"))
-            assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 3
-        downgrade(engine, "0010")
-        assert "corrections" not in inspect(engine).get_table_names()
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == 1
-    finally:
-        engine.dispose()
+    upgrade(engine, "0011")
+    with engine.begin() as conn:
+        article = _raw_article(conn, _raw_feed(conn), "k")
+        conn.execute(
+            text(
+                "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
+                "p_neutral, p_positive, score) VALUES (:a, 'm', 'neutral', 0.1, 0.8, 0.1, 0)"
+            ),
+            {"a": article},
+        )
+        conn.execute(text(insert), {"a": article, "t": None, "l": "negative", "w": "ann"})
+        conn.execute(text(insert), {"a": article, "t": "ACME", "l": "positive", "w": "ann"})
+        conn.execute(text(insert), {"a": article, "t": "ACME", "l": "neutral", "w": "bob"})
+    # One row per (article, company or none, person), the whole-article row included.
+    for ticker in (None, "ACME"):
+        with pytest.raises(Exception, match="uq_corrections_"), engine.begin() as conn:
+            conn.execute(text(insert), {"a": article, "t": ticker, "l": "neutral", "w": "ann"})
+    with pytest.raises(Exception, match="ck_corrections_label"), engine.begin() as conn:
+        conn.execute(text(insert), {"a": article, "t": "OTHER", "l": "bearish", "w": "ann"})
+    with engine.begin() as conn:  # re-scoring and relinking leave corrections alone
+        conn.execute(text("DELETE FROM sentiment_scores"))
+        conn.execute(text("DELETE FROM article_entities"))
+        assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 3
+    downgrade(engine, "0010")
+    assert "corrections" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == 1
 
 
-def test_0012_adds_company_scores_and_mentions_and_takes_them_away(empty_database_url: str) -> None:
-    engine = make_engine(empty_database_url)
+def test_0012_adds_company_scores_and_mentions_and_takes_them_away(engine: Engine) -> None:
     score = (
         "INSERT INTO entity_scores (article_id, ticker, model_version, mention, label, p_negative, "
         "p_neutral, p_positive, score) VALUES (:a, :t, :m, :mention, :l, 0.7, 0.2, 0.1, -0.6)"
     )
-    try:
-        upgrade(engine, "0011")
-        with engine.begin() as conn:
-            article = _raw_article(conn, _raw_feed(conn), "k")
-            conn.execute(
-                text(
-                    "INSERT INTO article_entities (article_id, ticker, matched_by, published_at) "
-                    "VALUES (:a, 'F', 'name', '2026-11-20T12:00:00Z')"
-                ),
-                {"a": article},
-            )
-        upgrade(engine, "0012")
-        with engine.begin() as conn:
-            # Links made before 0012 have no mention until a relink.
-            assert conn.execute(text("SELECT mention FROM article_entities")).scalar() is None
-            conn.execute(text(score), {"a": article, "t": "F", "m": "v1", "mention": "Ford", "l": "negative"})
-            conn.execute(text(score), {"a": article, "t": "F", "m": "v2", "mention": "Ford", "l": "negative"})
-        # One row per (article, company, model version); labels are the three classes only.
-        with pytest.raises(Exception, match="uq_entity_scores_"), engine.begin() as conn:
-            conn.execute(text(score), {"a": article, "t": "F", "m": "v1", "mention": None, "l": "neutral"})
-        with pytest.raises(Exception, match="ck_entity_scores_label"), engine.begin() as conn:
-            conn.execute(text(score), {"a": article, "t": "TSLA", "m": "v1", "mention": None, "l": "bearish"})
-        with engine.begin() as conn:  # deleting the article takes its company scores
-            conn.execute(text("DELETE FROM articles"))
-            assert conn.execute(text("SELECT count(*) FROM entity_scores")).scalar() == 0
-        downgrade(engine, "0011")
-        assert "entity_scores" not in inspect(engine).get_table_names()
-        assert "mention" not in {c["name"] for c in inspect(engine).get_columns("article_entities")}
-    finally:
-        engine.dispose()
+    upgrade(engine, "0011")
+    with engine.begin() as conn:
+        article = _raw_article(conn, _raw_feed(conn), "k")
+        conn.execute(
+            text(
+                "INSERT INTO article_entities (article_id, ticker, matched_by, published_at) "
+                "VALUES (:a, 'F', 'name', '2026-11-20T12:00:00Z')"
+            ),
+            {"a": article},
+        )
+    upgrade(engine, "0012")
+    with engine.begin() as conn:
+        # Links made before 0012 have no mention until a relink.
+        assert conn.execute(text("SELECT mention FROM article_entities")).scalar() is None
+        conn.execute(text(score), {"a": article, "t": "F", "m": "v1", "mention": "Ford", "l": "negative"})
+        conn.execute(text(score), {"a": article, "t": "F", "m": "v2", "mention": "Ford", "l": "negative"})
+    # One row per (article, company, model version); labels are the three classes only.
+    with pytest.raises(Exception, match="uq_entity_scores_"), engine.begin() as conn:
+        conn.execute(text(score), {"a": article, "t": "F", "m": "v1", "mention": None, "l": "neutral"})
+    with pytest.raises(Exception, match="ck_entity_scores_label"), engine.begin() as conn:
+        conn.execute(text(score), {"a": article, "t": "TSLA", "m": "v1", "mention": None, "l": "bearish"})
+    with engine.begin() as conn:  # deleting the article takes its company scores
+        conn.execute(text("DELETE FROM articles"))
+        assert conn.execute(text("SELECT count(*) FROM entity_scores")).scalar() == 0
+    downgrade(engine, "0011")
+    assert "entity_scores" not in inspect(engine).get_table_names()
+    assert "mention" not in {c["name"] for c in inspect(engine).get_columns("article_entities")}
 
 
 def test_0013_company_scores_queue_their_hours_and_the_downgrade_removes_only_that(
-    empty_database_url: str,
+    engine: Engine,
 ) -> None:
-    engine = make_engine(empty_database_url)
     triggers = text(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'entity_scores'::regclass AND NOT tgisinternal "
         "ORDER BY tgname"
@@ -307,28 +285,25 @@ def test_0013_company_scores_queue_their_hours_and_the_downgrade_removes_only_th
         "INSERT INTO entity_scores (article_id, ticker, model_version, label, p_negative, p_neutral, "
         "p_positive, score) VALUES (:a, 'F', 'v1', 'negative', 0.7, 0.2, 0.1, -0.6)"
     )
-    try:
-        upgrade(engine, "0013")
-        with engine.begin() as conn:
-            assert conn.execute(triggers).scalars().all() == [
-                "trends_entity_scores_delete",
-                "trends_entity_scores_insert",
-                "trends_entity_scores_update",
-            ]
-            article = _raw_article(conn, _raw_feed(conn), "k")
-            conn.execute(text("DELETE FROM trends_dirty_hours"))
-            conn.execute(text(score), {"a": article})
-            assert conn.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar() == 1
-        downgrade(engine, "0012")
-        with engine.begin() as conn:
-            assert conn.execute(triggers).scalars().all() == []
-            # The queue function stays: sentiment_scores' triggers (0003) still use it.
-            assert (
-                conn.execute(
-                    text("SELECT count(*) FROM pg_proc WHERE proname = 'trends_queue_score_hours'")
-                ).scalar()
-                == 1
-            )
-        upgrade(engine)
-    finally:
-        engine.dispose()
+    upgrade(engine, "0013")
+    with engine.begin() as conn:
+        assert conn.execute(triggers).scalars().all() == [
+            "trends_entity_scores_delete",
+            "trends_entity_scores_insert",
+            "trends_entity_scores_update",
+        ]
+        article = _raw_article(conn, _raw_feed(conn), "k")
+        conn.execute(text("DELETE FROM trends_dirty_hours"))
+        conn.execute(text(score), {"a": article})
+        assert conn.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar() == 1
+    downgrade(engine, "0012")
+    with engine.begin() as conn:
+        assert conn.execute(triggers).scalars().all() == []
+        # The queue function stays: sentiment_scores' triggers (0003) still use it.
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM pg_proc WHERE proname = 'trends_queue_score_hours'")
+            ).scalar()
+            == 1
+        )
+    upgrade(engine)
