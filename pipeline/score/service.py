@@ -13,9 +13,10 @@ article-level model writes no company scores: company trends then read the artic
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,16 +131,10 @@ def score_pending(
         total = min(total, limit)
     scored = 0
     entity_scored = 0
-    last_id = 0
     bar = _progress(total, progress, "scoring", "article")
     try:
-        while limit is None or scored < limit:
-            page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - scored)
-            with db.session() as session:
-                rows = _article_page(session, last_id, page, ~_has_score(version))
-                links = _links_of(session, [r.id for r in rows]) if aware and rows else {}
-            if not rows:
-                break
+        pages = _article_pages(db, limit, ~_has_score(version), links_of=_links_of if aware else None)
+        for rows, links in pages:
             titles, summaries = [r.title for r in rows], [r.summary for r in rows]
             stamp = now or datetime.now(UTC)
             entity_values: list[dict[str, Any]] = []
@@ -175,7 +170,6 @@ def score_pending(
                 _store_entity_scores(session, entity_values)
             scored += len(rows)
             entity_scored += len(entity_values)
-            last_id = rows[-1].id
             bar.update(len(rows))
     finally:
         bar.close()
@@ -212,18 +206,16 @@ def _backfill(
         return 0
     written = 0
     articles = 0
-    last_id = 0
     bar = _progress(total, progress, "company scores", "pair")
     try:
-        while limit is None or articles < limit:
-            page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - articles)
-            with db.session() as session:
-                rows = _article_page(
-                    session, last_id, page, _has_score(version), _lacks_entity_score(version)
-                )
-                links = _links_of(session, [r.id for r in rows], missing=version) if rows else {}
-            if not rows:
-                break
+        pages = _article_pages(
+            db,
+            limit,
+            _has_score(version),
+            _lacks_entity_score(version),
+            links_of=partial(_links_of, missing=version),
+        )
+        for rows, links in pages:
             targets = [[_target(r, link) for link in links.get(r.id, ())] for r in rows]
             per_target = classifier.score_article_targets(
                 [r.title for r in rows], [r.summary for r in rows], targets
@@ -233,7 +225,6 @@ def _backfill(
                 _store_entity_scores(session, values)
             written += len(values)
             articles += len(rows)
-            last_id = rows[-1].id
             bar.update(len(values))
     finally:
         bar.close()
@@ -318,6 +309,30 @@ def _store_entity_scores(session: Any, values: list[dict[str, Any]]) -> None:
             set_={col: stmt.excluded[col] for col in ("mention", *RESCORED_COLUMNS)},
         )
     )
+
+
+def _article_pages(
+    db: Database,
+    limit: int | None,
+    *where: Any,
+    links_of: Callable[[Any, list[int]], dict[int, list[Any]]] | None,
+) -> Iterator[tuple[list[Any], dict[int, list[Any]]]]:
+    """The articles meeting ``where`` in id order, ``limit`` at most, as pages of up to
+    PAGE_SIZE with their links by article (``links_of``; none without it). Each page is
+    read in its own short session, and the next only once the caller has written this one
+    (its own transaction): the model never runs inside a database transaction."""
+    read = 0
+    last_id = 0
+    while limit is None or read < limit:
+        page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - read)
+        with db.session() as session:
+            rows = _article_page(session, last_id, page, *where)
+            links = links_of(session, [r.id for r in rows]) if links_of and rows else {}
+        if not rows:
+            return
+        yield rows, links
+        read += len(rows)
+        last_id = rows[-1].id
 
 
 def _article_page(session: Any, after: int, n: int, *where: Any) -> list[Any]:
