@@ -145,17 +145,7 @@ def score_pending(
             else:
                 results = classifier.score_articles(titles, summaries)
             values = [
-                {
-                    "article_id": row.id,
-                    "model_version": version,
-                    "label": res.label,
-                    "p_negative": float(res.probabilities["negative"]),
-                    "p_neutral": float(res.probabilities["neutral"]),
-                    "p_positive": float(res.probabilities["positive"]),
-                    "score": float(res.score),
-                    "scored_at": stamp,
-                    "content_hash": row.content_hash,
-                }
+                {"article_id": row.id, "model_version": version, **_verdict(res, stamp, row.content_hash)}
                 for row, res in zip(rows, results, strict=True)
             ]
             stmt = insert(SentimentScore).values(values)
@@ -285,16 +275,24 @@ def _entity_values(
                     "ticker": link.ticker,
                     "model_version": version,
                     "mention": res.mention,
-                    "label": res.label,
-                    "p_negative": float(res.probabilities["negative"]),
-                    "p_neutral": float(res.probabilities["neutral"]),
-                    "p_positive": float(res.probabilities["positive"]),
-                    "score": float(res.score),
-                    "scored_at": stamp,
-                    "content_hash": row.content_hash,
+                    **_verdict(res, stamp, row.content_hash),
                 }
             )
     return values
+
+
+def _verdict(res: Any, stamp: datetime, content_hash: str | None) -> dict[str, Any]:
+    """The RESCORED_COLUMNS of a score row (article or company): the result, when it was
+    scored and the hash of the text that was read."""
+    return {
+        "label": res.label,
+        "p_negative": float(res.probabilities["negative"]),
+        "p_neutral": float(res.probabilities["neutral"]),
+        "p_positive": float(res.probabilities["positive"]),
+        "score": float(res.score),
+        "scored_at": stamp,
+        "content_hash": content_hash,
+    }
 
 
 def _store_entity_scores(session: Any, values: list[dict[str, Any]]) -> None:
