@@ -4,7 +4,7 @@ Everything runs on the same cores in one invocation, interleaved (roofline, seed
 roofline again), because the machine is often shared and absolute numbers drift with load;
 the fractions of the roofline are what to compare. Usage::
 
-    .venv/bin/python bench/bench_roofline.py [--n 76000] [--seed-n 400] [--rss]
+    .venv/bin/python bench/bench_roofline.py [--n 76000] [--seed-n 400] [--rss] [--pairs] [--eager]
 
 (a) roofline: GFLOP/s of the model's own matrix products (tokens x 384 @ 384 x 1536,
     tokens x 1536 @ 1536 x 384, tokens x 384 @ 384 x 384 for the attention projections) in
@@ -17,6 +17,13 @@ the fractions of the roofline are what to compare. Usage::
     3-4 s start included), on --n distinct texts (TFNS + FPB-50 sentences, later rounds
     prefixed so that no line repeats), and on 50; steady state = time(N) - time(50).
     Peak RSS of each subprocess; --rss adds a run on 4N texts for memory growth.
+(e) --pairs: `finsent classify --entities` on the same texts: each text and each (text,
+    company) pair the default universe links in it, the workload `finsent score` runs with
+    a target-aware model; its fraction is FLOPs done per second (texts and pairs, counted
+    from their own token lengths) against the roofline's rate.
+(f) a diagnostic: the model's matrix products back to back (every layer's weights, each
+    reading the one before, nothing else), against the model mix above: what the sequence
+    alone costs on this CPU, the ceiling for any scorer that only removes the other work.
 """
 
 from __future__ import annotations
@@ -133,6 +140,73 @@ def roofline(config: dict, dtype: object, tokens: int, seconds: float) -> dict:
     return {"shapes": rates, "model_gflops": layer_flops / layer_time}
 
 
+def gemm_sequence(config: dict, dtype: object, tokens: int, seconds: float) -> float:
+    """Best-of-3 GFLOP/s of the encoder's matrix products back to back, as a forward pass
+    runs them: every layer's own weights, each product reading the one before (nothing
+    else: no attention, bias, GELU or norm). Against ``roofline`` (one product repeated on
+    the same operands, cache-hot) this shows what the sequence alone costs on this CPU."""
+    import torch
+    from torch.nn.functional import linear
+
+    h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    weights = [
+        [torch.randn(n, k).to(dtype) for k, n in ((h, h), (h, h), (h, h), (h, h), (h, i), (i, h))]
+        for _ in range(layers)
+    ]
+    x = torch.randn(tokens, h).to(dtype)
+
+    def forward() -> None:
+        hidden = x
+        for q, k, v, o, up, down in weights:
+            linear(hidden, q), linear(hidden, k)
+            attended = linear(linear(hidden, v), o)
+            hidden = linear(linear(attended, up), down)
+
+    flops = 2 * tokens * layers * (4 * h * h + 2 * h * i)
+    best = 0.0
+    with torch.inference_mode():
+        forward()
+        for _ in range(3):
+            reps, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds / 3:
+                forward()
+                reps += 1
+            best = max(best, flops * reps / elapsed / 1e9)
+    return best
+
+
+def pair_inputs(model_path: str, texts: list[str]) -> list[tuple[str, str | None]]:
+    """The model inputs of `classify --entities` on ``texts``: each text, and each (text,
+    company) pair the default universe links in it, formatted as the scorer formats them
+    (ChunkScorer's own plan, run with a recorder in place of the model)."""
+    from pipeline.companies.universe import DEFAULT_UNIVERSE, load_universe
+    from pipeline.score.classifier import SentimentResult
+    from pipeline.score.requests import ChunkScorer
+    from pipeline.score.target import DEFAULT_STYLE, format_target_input, read_target_style
+
+    style = read_target_style(model_path) or DEFAULT_STYLE
+    asked: list[tuple[str, str | None]] = []
+
+    class Recorder:
+        target_aware = True
+        model_version = "recorder"
+        neutral = SentimentResult("neutral", {"negative": 0.0, "neutral": 1.0, "positive": 0.0}, 0.0, "-")
+
+        def predict_targets(self, batch: list[str], targets: list[str | None]) -> list[SentimentResult]:
+            asked.extend(format_target_input(t, q, style) for t, q in zip(batch, targets, strict=True))
+            return [self.neutral] * len(batch)
+
+        def predict(self, batch: list[str]) -> list[SentimentResult]:
+            asked.extend((t, None) for t in batch)
+            return [self.neutral] * len(batch)
+
+    universe = load_universe(DEFAULT_UNIVERSE)
+    scorer = ChunkScorer(Recorder(), lambda: universe, entities=True)  # type: ignore[arg-type]
+    for first in range(0, len(texts), 4096):
+        scorer.score(texts[first : first + 4096], first + 1)
+    return asked
+
+
 def flops_per_token(config: dict, seq_len: float) -> float:
     """Multiply-adds x 2 per token of the encoder (+ attention scores at this length)."""
     h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
@@ -214,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run classify with FINSENT_CPU_BACKEND=torch (eager PyTorch), same run",
     )
+    p.add_argument(
+        "--pairs",
+        action="store_true",
+        help="also run classify --entities (each text and its (text, company) pairs), same run",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
@@ -252,6 +331,22 @@ def main(argv: list[str] | None = None) -> int:
     fpt = flops_per_token(config, avg_tokens)
     print(f"# {len(texts):,} distinct texts, {avg_tokens:.1f} tokens on average; {fpt / 1e6:.1f} MFLOP/token")
 
+    pairs = None
+    if args.pairs:
+        inputs = pair_inputs(args.model, texts)
+        enc = backend.encode_batch_fast([a for a, _ in inputs], add_special_tokens=True)
+        second = backend.encode_batch_fast([b or "" for _, b in inputs], add_special_tokens=False)
+        input_tokens = [
+            min(len(e.ids) + (len(s2.ids) + 1 if b else 0), 128)
+            for e, s2, (_, b) in zip(enc, second, inputs, strict=True)
+        ]
+        pair_avg = sum(input_tokens) / len(input_tokens)
+        pair_flops = flops_per_token(config, pair_avg) * sum(input_tokens)
+        print(
+            f"# --entities: {len(inputs):,} model inputs ({len(inputs) - len(texts):,} (text, company) "
+            f"pairs), {pair_avg:.1f} tokens on average; {pair_flops / 1e12:.2f} TFLOP in all"
+        )
+
     extra = args.classify_args.split()
     extra_classify = extra  # none: the defaults, as a user runs it
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
             e50, _, _ = run_classify(args.model, small, extra_classify, args.tree, torch_env)
             en, erss, _ = run_classify(args.model, big, extra_classify, args.tree, torch_env)
             eager = (e50, en, erss)
+        if args.pairs:
+            p50, _, _ = run_classify(args.model, small, ["--entities", *extra_classify], args.tree)
+            pn, prss, plines = run_classify(args.model, big, ["--entities", *extra_classify], args.tree)
+            assert plines == len(texts), f"{plines} output lines for {len(texts)} texts"
+            pairs = (p50, pn, prss)
+        sequence = gemm_sequence(config, dtype, args.gemm_tokens, args.gemm_seconds)
         roof2 = roofline(config, dtype, args.gemm_tokens, args.gemm_seconds)
         rss4 = None
         if args.rss:
@@ -304,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     mix = f"{roof1['model_gflops']:,.0f} / {roof2['model_gflops']:,.0f}"
     print(row(" | ".join(["model mix", mix, f"{roof32['model_gflops']:,.0f}"])))
+    print()
+    print(
+        f"the model's products back to back ({args.gemm_tokens} tokens, every layer's weights, "
+        f"nothing else): {sequence:,.0f} GFLOP/s {precision} = {sequence / roof:.0%} of the model mix"
+    )
     print()
     print(f"limit at {avg_tokens:.1f} tokens/text: {limit:,.0f} texts/s ({precision}), {limit32:,.0f} (fp32)")
     print()
@@ -336,6 +442,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"{e_steady / limit:.1%}",
                 f"{e_steady / seed:.1f}x",
                 f"{erss:.0f}",
+            ]
+        )
+    if pairs is not None:
+        p50, pn, prss = pairs
+        p_seconds = pn - p50
+        rows.append(
+            [
+                f"classify --entities steady state ({len(inputs):,} model inputs: texts and pairs)",
+                f"{n:,}",
+                f"{p_seconds:.1f}",
+                f"{n / p_seconds:,.0f} texts, {len(inputs) / p_seconds:,.0f} inputs",
+                # FLOPs done per second against the roofline's rate: the pairs are longer inputs.
+                f"{pair_flops / p_seconds / 1e9 / roof:.1%}",
+                f"{len(inputs) / p_seconds / seed:.1f}x (inputs)",
+                f"{prss:.0f}",
             ]
         )
     if rss4 is not None:
