@@ -117,4 +117,46 @@ def test_batches_of_long_texts_are_cut_to_the_token_budget(tiny_model: Path) -> 
     assert all(a < b for a, b in bounds) and all(b == a2 for (_, b), (a2, _) in itertools.pairwise(bounds))
     for first, last in bounds:
         assert last - first <= 4
-        assert last - first == 1 or (last - first) * (lengths[last - 1] + 2) <= budget
+        width = classifier_module._padded_width(int(lengths[last - 1]))
+        assert last - first == 1 or (last - first) * width <= budget
+
+
+def test_batch_widths_are_padded_to_the_step_and_results_do_not_move(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Widths come in steps of _WIDTH_STEP (few shapes: kernels reused, caches small); the
+    extra columns are masked, so a text scores as it does alone at its own length."""
+    step = classifier_module._WIDTH_STEP
+    assert [classifier_module._padded_width(n) for n in (0, step - 2, step - 1, 126)] == [
+        step,
+        step,
+        2 * step,
+        128,
+    ]
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", batch_size=2, backend="torch")
+    widths: list[int] = []
+    forward = clf.model.forward
+
+    def spy(**kwargs: object) -> object:
+        widths.append(kwargs["input_ids"].shape[1])  # type: ignore[attr-defined]
+        return forward(**kwargs)
+
+    monkeypatch.setattr(clf.model, "forward", spy)
+    got = clf.predict_proba(TEXTS)
+    assert widths and all(w % step == 0 for w in widths)
+    monkeypatch.setattr(classifier_module, "_WIDTH_STEP", 1)  # no padding: each text's own width
+    np.testing.assert_allclose(got, np.concatenate([clf.predict_proba([t]) for t in TEXTS]), atol=1e-5)
+
+
+def test_heap_is_trimmed_after_calls_of_several_batches(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long stream's resident size stays flat: freed batch memory goes back to the OS once
+    per call of several batches (a classify chunk, a score page), not after every text."""
+    trims: list[int] = []
+    monkeypatch.setattr(classifier_module, "_trim_heap", lambda: trims.append(1))
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", batch_size=2, backend="torch")
+    clf.predict_proba(TEXTS[:1])
+    assert trims == []
+    clf.predict_proba(TEXTS)
+    assert trims == [1]
