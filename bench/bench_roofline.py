@@ -179,6 +179,7 @@ def pair_inputs(model_path: str, texts: list[str]) -> list[tuple[str, str | None
     """The model inputs of `classify --entities` on ``texts``: each text, and each (text,
     company) pair the default universe links in it, formatted as the scorer formats them
     (ChunkScorer's own plan, run with a recorder in place of the model)."""
+    from pipeline.cli.sentiment import CLASSIFY_CHUNK_LINES
     from pipeline.companies.universe import DEFAULT_UNIVERSE, load_universe
     from pipeline.score.classifier import SentimentResult
     from pipeline.score.requests import ChunkScorer
@@ -202,8 +203,8 @@ def pair_inputs(model_path: str, texts: list[str]) -> list[tuple[str, str | None
 
     universe = load_universe(DEFAULT_UNIVERSE)
     scorer = ChunkScorer(Recorder(), lambda: universe, entities=True)  # type: ignore[arg-type]
-    for first in range(0, len(texts), 4096):
-        scorer.score(texts[first : first + 4096], first + 1)
+    for first in range(0, len(texts), CLASSIFY_CHUNK_LINES):
+        scorer.score(texts[first : first + CLASSIFY_CHUNK_LINES], first + 1)
     return asked
 
 

@@ -177,7 +177,7 @@ CPU_BACKENDS = ("auto", "torch", "openvino")
 _ONEDNN_CACHE_CAPACITY = 16
 # Batch widths ([CLS] and [SEP] included) are padded up to a multiple of this: a dozen
 # shapes for news texts instead of one per token count, so kernels are reused and the
-# kernel caches stay small (at most 3.5 padded tokens a row on average).
+# kernel caches stay small (a batch gains at most 7 columns, 3.5 on average).
 _WIDTH_STEP = 8
 # Tokens per batch row a batch may average before it is cut shorter (_batch_bounds): above
 # the typical news sentence (about 30), so only batches of long texts are cut.
