@@ -208,3 +208,49 @@ def test_create_readonly_role_is_a_db_command(runner: CliRunner) -> None:
     role_help = invoke(runner, "db", "create-readonly-role", "--help")
     assert role_help.exit_code == 0 and "--force" in role_help.output
     assert "create-readonly-role" not in COMMANDS  # not a top-level command
+
+
+def _finsent(args: list[str], data_dir: Path, **popen: object) -> subprocess.Popen:
+    """`finsent ARGS` in a child process on the embedded database of ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")}
+    env.update(FINSENT_DATA_DIR=str(data_dir), XDG_CONFIG_HOME=str(data_dir / "cfg"))
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env=env, **popen)  # type: ignore[call-overload]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_serve_and_the_embedded_database_it_started(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # systemd and `docker stop` send SIGTERM: the server must go, and so must the embedded
+    # PostgreSQL that `serve` started (before, it kept running with no process holding it).
+    import signal
+    import socket
+    import time
+
+    from pipeline.settings import load_settings
+
+    data_dir = Path(tmp_path_factory.mktemp("sig"))  # short: the server's socket lives there
+    pgdata = load_settings(data_dir=data_dir).settings.embedded_pgdata
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = _finsent(
+        ["serve", "--port", str(port)], data_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.3)
+        assert (pgdata / "postmaster.pid").exists()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "finsent: terminated" in err
+    assert not (pgdata / "postmaster.pid").exists(), "the embedded PostgreSQL is still running"

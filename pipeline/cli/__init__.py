@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +50,34 @@ COMMANDS: dict[str, str] = {
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process that SIGTERM ended
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (``kill``, systemd, ``docker stop``).
+
+    Python's default action ends the process on the spot: no ``finally`` runs, so an
+    embedded PostgreSQL started by this process kept running after ``finsent serve`` was
+    stopped that way. Raised instead, it unwinds like Ctrl-C: open transactions roll back and
+    the database handle is released (the server stops when this was its last user).
+    """
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while a command runs; the old handler after."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach only main
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class AppContext:
@@ -128,7 +158,8 @@ class FinSentCLI(LazyGroup):
             args if args is not None else sys.argv[1:]
         )
         try:
-            rv = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+            with _sigterm_unwinds():
+                rv = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -148,6 +179,9 @@ class FinSentCLI(LazyGroup):
         except KeyboardInterrupt:
             click.echo("finsent: interrupted", err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo("finsent: terminated", err=True)
+            sys.exit(EXIT_TERMINATED)
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
