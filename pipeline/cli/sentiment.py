@@ -55,7 +55,10 @@ def _data_dir_hint(value: Path | None) -> str:
     """What to fix when the labelled data is not found: the flag if given, else the setting."""
     if value is not None:
         return "--data-dir"
-    return "FINSENT_TRAINING_DATA_DIR (labelled data; or pass --data-dir)"
+    return (
+        "FINSENT_TRAINING_DATA_DIR (labelled data, laid out as docs/model.md#labelled-data says; "
+        "or pass --data-dir)"
+    )
 
 
 def _state_settings(state_dir: Path | None, training_data_dir: Path | None = None) -> Any:
@@ -660,6 +663,9 @@ def classify_cmd(
             out.append(json.dumps({"label": r.label, "probabilities": r.probabilities, "score": r.score}))
         click.echo("\n".join(out))
     _warn_not_utf8(bad)
+    warning = requests.plain_text_warning() if requests is not None else None
+    if warning:
+        click.echo(warning, err=True)
     summary = requests.error_summary() if requests is not None else None
     if summary:
         click.echo(summary, err=True)

@@ -4,7 +4,7 @@ An input line is either one JSON object ``{"text": "...", "target": "Tesla"}`` o
 text (scored as a whole, as always; also a line that starts with ``{`` but is not JSON).
 Each input line gives exactly one output line: the whole text's ``label``,
 ``probabilities`` and ``score``; with a target,
-``"target": {"mention", "ticker", "label", "probabilities", "score"}`` for that target;
+``"target": {"mention", "ticker", "in_text", "label", "probabilities", "score"}`` for that target;
 with ``entities``, every company the linker finds in the text, each scored for itself. A
 line that is not a valid request gives ``{"line": N, "error": "..."}`` and the others are
 still scored.
@@ -77,6 +77,9 @@ class ResolvedTarget:
     #: model was asked about (the target as given, or a universe company's name for its ticker).
     mention: str
     ticker: str | None  # the universe's symbol (BRK.B, GOOGL), None for anything else
+    #: Whether the text names the target. False: the model read it as a second segment and
+    #: its label is a judgement about a company the text never mentions (often its tone).
+    in_text: bool = True
 
 
 def is_request_line(line: str) -> bool:
@@ -276,8 +279,8 @@ class TargetResolver:
                 found = find_span(text, name)
                 if found is not None:
                     return ResolvedTarget(found, company.ticker)
-            return ResolvedTarget(_short_name(company), company.ticker)
-        return ResolvedTarget(target, None)
+            return ResolvedTarget(_short_name(company), company.ticker, in_text=False)
+        return ResolvedTarget(target, None, in_text=False)
 
 
 def _scores(result: SentimentResult) -> dict[str, Any]:
@@ -314,6 +317,10 @@ class ChunkScorer:
         self.clf = clf
         self.entities = entities
         self.error_lines: list[int] = []
+        # Lines that start with "{" but are not JSON, scored as plain text: most likely a
+        # request cut or mistyped, so the caller is told (a warning, not an error: a text may
+        # start with a brace).
+        self.plain_brace_lines: list[int] = []
         self._universe = universe
         self._resolver: TargetResolver | None = None
         self._warn = warn
@@ -360,6 +367,8 @@ class ChunkScorer:
             if request is None:
                 plan.append("{}")
                 continue
+            if request.text == line and is_request_line(line):  # a request's text never is its line
+                self.plain_brace_lines.append(first_line + offset)
             item = _Line(len(texts))
             item.id = request.id
             texts.append(request.text)
@@ -397,6 +406,7 @@ class ChunkScorer:
             record["target"] = {
                 "mention": item.target.mention,
                 "ticker": item.target.ticker,
+                "in_text": item.target.in_text,
                 **_scores(targeted[item.target_row]),
             }
         if item.entities is not None:
@@ -412,13 +422,30 @@ class ChunkScorer:
             ]
         return json.dumps(record)
 
+    def plain_text_warning(self) -> str | None:
+        """One line for stderr naming the lines that start with ``{`` but were read as plain
+        text (not JSON), or None."""
+        if not self.plain_brace_lines:
+            return None
+        return (
+            f"finsent classify: warning: {len(self.plain_brace_lines)} line(s) start with {{ but are "
+            f"not JSON (line {_line_list(self.plain_brace_lines)}): scored as plain text, with no "
+            '"target"; fix the JSON to make such a line a request'
+        )
+
     def error_summary(self) -> str | None:
         """One line for stderr naming the lines that were not valid requests, or None."""
         if not self.error_lines:
             return None
         bad = self.error_lines
-        shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        shown = _line_list(bad)
         return (
             f"finsent classify: {len(bad)} input line(s) were not valid requests (line {shown}): "
             'their output lines hold {"line", "error"} saying what to fix; every other line was scored'
         )
+
+
+def _line_list(numbers: Sequence[int], shown: int = 10) -> str:
+    """Line numbers for a one-line message: the first ``shown``, then how many more."""
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return ", ".join(map(str, numbers[:shown])) + more

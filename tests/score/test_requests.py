@@ -184,7 +184,8 @@ def _resolve(resolver: TargetResolver, text: str, target: str) -> ResolvedTarget
 def test_targets_resolve_to_the_mention_and_the_universe_ticker(
     resolver: TargetResolver, text: str, target: str, mention: str, ticker: str | None
 ) -> None:
-    assert _resolve(resolver, text, target) == ResolvedTarget(mention, ticker)
+    named = target not in ("AAPL", "Bitcoin")  # the last two: the text does not name them
+    assert _resolve(resolver, text, target) == ResolvedTarget(mention, ticker, in_text=named)
 
 
 # -- one chunk, one model call -------------------------------------------------------------
@@ -302,7 +303,9 @@ def test_classify_mixes_plain_and_json_lines_one_output_each(tiny_model: Path, n
         assert got["label"] == want["label"] and got["score"] == pytest.approx(want["score"], abs=1e-5)
     assert {k: out[1][k] for k in ("label", "score")} == {k: out[0][k] for k in ("label", "score")}
     assert out[1]["target"]["mention"] == "Ford" and out[1]["target"]["ticker"] == "F"
-    assert set(out[1]["target"]) == {"mention", "ticker", "label", "probabilities", "score"}
+    assert set(out[1]["target"]) == {"mention", "ticker", "in_text", "label", "probabilities", "score"}
+    assert out[1]["target"]["in_text"] is True
+    assert out[4]["target"]["in_text"] is False  # "Brent crude" is not in that text
     assert (out[3]["target"]["mention"], out[3]["target"]["ticker"]) == ("Tesla", "TSLA")
     assert (out[4]["target"]["mention"], out[4]["target"]["ticker"]) == ("Brent crude", None)
     assert "is article-level" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
@@ -341,6 +344,25 @@ def test_classify_bad_lines_are_reported_and_exit_non_zero(tiny_model: Path, no_
     assert len(out) == 4 and "label" in out[0] and "label" in out[3]
     assert out[1]["line"] == 2 and out[2]["line"] == 3
     assert "not valid requests (line 2, 3)" in result.stderr
+
+
+def test_classify_warns_about_lines_that_look_like_broken_requests(tiny_model: Path, no_database: Path):
+    lines = [
+        '{"text": "Tesla jumps", "target": "Tesla"',  # the closing brace lost
+        json.dumps({"text": NO_COMPANY, "target": "Microsoft"}),  # a company the text never names
+        "{AAPL} jumps 5%",
+    ]
+    result, out = classify(tiny_model, lines)
+    assert result.exit_code == 0, result.output  # still scored: a text may start with a brace
+    assert "target" not in out[0] and "target" not in out[2]
+    assert out[1]["target"]["ticker"] == "MSFT" and out[1]["target"]["in_text"] is False
+    warning = [line for line in result.stderr.splitlines() if "not JSON" in line]
+    assert warning == [
+        "finsent classify: warning: 2 line(s) start with { but are not JSON (line 1, 3): scored as "
+        'plain text, with no "target"; fix the JSON to make such a line a request'
+    ]
+    plain, _ = classify(tiny_model, ["Tesla jumps", json.dumps({"text": "Tesla jumps"})])
+    assert plain.exit_code == 0 and "not JSON" not in plain.stderr
 
 
 def test_classify_reads_the_configured_watchlist(tiny_model: Path, no_database: Path, monkeypatch) -> None:
