@@ -3,7 +3,8 @@
 ``detect`` holds the statistics (pure functions), ``queries`` the SQL, ``evaluate`` the
 alert life cycle and the outbox rows it queues, ``content``/``chart`` the email, and
 ``transport``/``delivery`` the sending, ``silences`` the muting that ``finsent alerts
-silence`` and the alert page set. ``service`` is the entry point the pipeline calls.
+silence`` and the alert page set, ``withdraw`` the quiet end of alerts whose articles were
+purged. ``service`` is the entry point the pipeline calls.
 """
 
 from typing import Any

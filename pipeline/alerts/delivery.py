@@ -26,6 +26,8 @@ on its own before the next side effect:
   permanent refusal (SMTP 5xx, HTTP 4xx other than 408/429) is ``failed`` at once. Failed
   rows are kept, listed by ``finsent alerts list`` and re-queued by ``finsent alerts deliver
   --retry-failed`` (or one by one with ``--resend ID``).
+* ``withdrawn`` (set by :mod:`pipeline.alerts.withdraw`, from ``pending`` or ``failed`` only):
+  its alert's articles were purged; final, never sent.
 """
 
 from __future__ import annotations

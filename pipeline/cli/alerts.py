@@ -170,6 +170,7 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
                             "volume": a.volume,
                             "baseline_share": a.baseline_share,
                             "deviation": a.deviation,
+                            "withdrawn": (a.details or {}).get("withdrawn"),
                         }
                         for a in rows
                     ],
@@ -206,6 +207,8 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
     for a in rows:
         scope = "market" if a.scope_type == "market" else f"{a.scope_type} {a.scope_key}"
         until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
+        if (a.details or {}).get("withdrawn"):
+            until += " (withdrawn: " + a.details["withdrawn"] + ")"
         click.echo(
             f"#{a.id:<5} {a.state:<8} {scope:<28} since {a.started_at:%Y-%m-%d %H:%M}Z{until}  "
             f"{a.negative_share:.0%} negative of {a.volume} "

@@ -166,9 +166,23 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
                     )
                 chosen += [str(i) for i in found]
             results = remove_feeds(session, list(dict.fromkeys(chosen)), purge=purge)
+            withdrawn = []
+            if any(r.action == "purged" for r in results):
+                from datetime import UTC, datetime
+
+                from pipeline.alerts.withdraw import withdraw_orphaned_alerts
+
+                # An alert that stood only on the purged articles would otherwise be found
+                # calm by the next check and emailed as RESOLVED: news that no longer exists.
+                withdrawn = withdraw_orphaned_alerts(
+                    session, now=datetime.now(UTC), reason="its articles were purged with their feed"
+                )
         for r in results:  # committed: said before the refresh below, whatever it does
             extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
             click.echo(f"{r.action}  {r.url}{extra}")
+        for alert in withdrawn:
+            scope = f"{alert.scope_type} {alert.scope_key}".strip()
+            click.echo(f"withdrawn  alert #{alert.id} {scope} (its articles are gone; no email)")
         if any(r.action == "purged" for r in results):
             from pipeline.trends.rollups import refresh_rollups
 
