@@ -107,7 +107,8 @@ def render_svg(chart: Chart) -> str:
         bar_h = plot_h * volume / top_volume
         parts.append(
             f'<rect class="bar" x="{x(when):.1f}" y="{_TOP + plot_h - bar_h:.1f}" width="{bar_w:.1f}" '
-            f'height="{bar_h:.1f}"><title>{when:%Y-%m-%d %H:%M} UTC: {volume} articles</title></rect>'
+            f'height="{bar_h:.1f}"><title>{when:%Y-%m-%d %H:%M} UTC: {volume} '
+            f"article{'' if volume == 1 else 's'}</title></rect>"
         )
     for pct in (0, 25, 50, 75, 100):
         y = y_share(pct / 100)

@@ -93,14 +93,15 @@ def trend_chart(
     )
 
 
-def _norm(db: Database, scope: Scope, now: datetime) -> float | None:
-    """The scope's negative share over the 30 UTC days before today (the cookbook's norm)."""
+def _norm(db: Database, scope: Scope, now: datetime) -> tuple[float, int] | None:
+    """The scope's negative share over the 30 UTC days before today (the cookbook's norm),
+    and how many articles it rests on; None without any."""
     today = bucket_start(now, "day")
     history = load_trend(
         db, scope, since=today - timedelta(days=NORM_DAYS), now=today - timedelta(microseconds=1), by="day"
     )
     total = history.total
-    return total.negative_share if total else None
+    return (total.negative_share, total.articles) if total else None
 
 
 # --- market overview ---------------------------------------------------------------------
@@ -181,7 +182,8 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
     since = now - timedelta(days=days)
     scope = Scope.ticker(ticker)
     trend = load_trend(db, scope, since=since, now=now, by=by)
-    baseline = _norm(db, scope, now)
+    norm = _norm(db, scope, now)
+    baseline = norm[0] if norm else None
     with db.session() as session:
         episodes = queries.scope_episodes(session, "ticker", ticker, since=trend.since)
         headlines = queries.company_headlines(session, ticker, now=now, page=page, size=PAGE_SIZE)
@@ -199,6 +201,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         "days": days,
         "total": trend.total,
         "baseline": baseline,
+        "baseline_articles": norm[1] if norm else 0,
         "chart": trend_chart(
             trend,
             f"{ticker}: articles and sentiment per {by}, last {days} days",

@@ -83,6 +83,9 @@ def test_company_page_lists_headlines_newest_first_with_scores_and_marks_the_epi
     assert times and times == sorted(times, reverse=True)
     assert '<span class="label negative">negative</span>' in html
     assert "0.90" in html
+    # The page's norm and the alert's baseline differ: each says what it rests on.
+    assert re.search(r"Norm \(30 days before today\): [\d.]+% negative of \d+ articles?", html)
+    assert re.search(r"vs [\d.]+% baseline \(short history, blended with a prior\)", html)
 
 
 def test_company_headlines_are_paginated(client):
