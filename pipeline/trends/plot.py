@@ -39,8 +39,9 @@ def plot_trend(trend: Trend, path: Path) -> Path:
     top.axhline(0, color="#999999", linewidth=0.5)
     top.set_ylim(-1.05, 1.05)
     top.set_ylabel("share / score")
-    top.legend(loc="upper left", fontsize="small")
-    top.set_title(
+    # Outside the plot: news in the first hours of the range must not hide behind it.
+    top.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, fontsize="small", frameon=False)
+    fig.suptitle(
         f"{trend.scope.label}: sentiment by {trend.by}, "
         f"{trend.since:%Y-%m-%d %H:%M} to {trend.until:%Y-%m-%d %H:%M} UTC"
     )
@@ -52,6 +53,8 @@ def plot_trend(trend: Trend, path: Path) -> Path:
     locator = AutoDateLocator()
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    # The range the title names, not just the buckets that had news: a quiet start shows.
+    bottom.set_xlim(trend.since, trend.until)
 
     fig.savefig(path, dpi=110)
     log.info("trend chart written to %s", path)
