@@ -15,7 +15,9 @@ def companies_cmd(app, query: str | None, as_json: bool) -> None:
     """List the companies of the universe (FINSENT_UNIVERSE) with the watchlist applied.
 
     QUERY keeps the companies whose ticker, name or alias contains it (any case). The
-    first line says which universe is configured and where its facts came from.
+    first line says which universe is configured and where its facts came from. The demo's
+    fictional companies (VLTA, ...) come from its own watchlist, which only `finsent run
+    --demo` applies.
     """
     from pipeline.companies.universe import companies_for, describe
 
@@ -47,6 +49,11 @@ def companies_cmd(app, query: str | None, as_json: bool) -> None:
         return
     click.echo(f"universe: {describe(app.settings)}")
     click.echo(f"{len(rows)} of {len(companies)} companies" if query else f"{len(companies)} companies")
+    if query and not rows:
+        click.echo(
+            "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md); the demo's "
+            "companies are known only inside `finsent run --demo`"
+        )
     for c in rows:
         also = ", ".join((*c.share_classes, *c.aliases))
         click.echo(f"  {c.ticker:<12} {c.name:<42} {c.country or '-':<3} {also}".rstrip())

@@ -161,6 +161,12 @@ def test_companies_command_says_where_the_universe_came_from(settings, tmp_path,
     first, count, row = result.output.splitlines()[:3]
     assert "S&P 500" in first and "August 2026" in first and "public domain" in first
     assert count == "1 of 673 companies" and row.split()[0] == "GOOGL" and "GOOG," in row
+    missing = CliRunner().invoke(cli, ["companies", "VLTA"], catch_exceptions=False)
+    assert missing.output.splitlines()[1:] == [
+        "0 of 673 companies",
+        "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md); the demo's "
+        "companies are known only inside `finsent run --demo`",
+    ]
     monkeypatch.setenv("FINSENT_UNIVERSE", str(tmp_path / "nope.csv"))
     bad = CliRunner().invoke(cli, ["companies"])
     assert bad.exit_code != 0 and "nope.csv does not exist" in bad.output and "Traceback" not in bad.output
