@@ -66,14 +66,22 @@ def add_feed_entries(
     """Add (location, name, tags) rows, e.g. from an OPML file; all or nothing, like add_feeds."""
     errors: list[str] = []
     rows: dict[str, tuple[str | None, list[str]]] = {}
+    stored: dict | None = None
     for raw, name, tags in entries:
         try:
             url = normalise_feed_location(raw, sources)
         except ConfigError as exc:
-            errors.append(str(exc).removeprefix("config: "))
-            continue
+            # A registered local file that is gone now (FINSENT_FEEDS re-adds it every run) is
+            # that feed's fetch failure at ingest, not a reason to refuse the whole run.
+            stored = _stored_feeds(session) if stored is None else stored
+            known = _registered_spelling(raw, stored)
+            if known is None:
+                errors.append(str(exc).removeprefix("config: "))
+                continue
+            url = known
         rows.setdefault(url, (name, tags))  # keeps order, drops repeats within the call
-    stored = _stored_feeds(session) if rows else {}
+    if stored is None:
+        stored = _stored_feeds(session) if rows else {}
     for url in rows:
         if url not in stored:
             # Only new ones: a registered local feed that is broken now (a writer caught
@@ -119,6 +127,17 @@ def _stored_feeds(session: Session) -> dict:
         with contextlib.suppress(ConfigError):  # e.g. an invalid port: the stored spelling only
             found.setdefault(_canonical(row.url), row)
     return found
+
+
+def _registered_spelling(raw: str, stored: dict) -> str | None:
+    """The key under which ``stored`` holds the feed at ``raw``, worked out without the
+    disk (the file may be gone), or None when no registered feed is at that location."""
+    value = raw.strip()
+    candidates = [value, _canonical(value)]
+    if len(urlsplit(value).scheme) <= 1:  # a path, as the file source reads it
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            candidates.append(str(Path(value).expanduser().resolve()))
+    return next((c for c in candidates if c in stored), None)
 
 
 def _canonical(stored: str) -> str:

@@ -199,6 +199,26 @@ def test_a_registered_local_feed_that_broke_does_not_block_adding(db, tmp_path):
     assert not again.added
 
 
+def test_a_registered_local_feed_whose_file_is_gone_does_not_block_adding(db, tmp_path):
+    # Deleted (or its disk unmounted) after it was registered: before, every run that
+    # re-added FINSENT_FEEDS failed with "neither an http(s) URL nor an existing file".
+    wire = tmp_path / "wire.xml"
+    wire.write_text("<rss version='2.0'><channel><title>t</title></channel></rss>")
+    with db.transaction() as session:
+        (first,) = add_feeds(session, [str(wire)])
+    wire.unlink()
+    with db.transaction() as session:
+        again = add_feeds(session, [str(wire), wire.as_uri(), "https://news.example.com/rss"])
+    # the path and its file:// URL are one feed: reported once, as already there
+    assert [(r.feed_id, r.added) for r in again[:1]] == [(first.feed_id, False)]
+    assert len(again) == 2 and again[1].added
+    # A file never registered is still refused, with nothing stored.
+    with pytest.raises(ConfigError, match="neither an http"), db.transaction() as session:
+        add_feeds(session, [str(tmp_path / "never.xml"), "https://other.example.com/rss"])
+    with db.session() as session:
+        assert session.execute(select(func.count()).select_from(Feed)).scalar_one() == 2
+
+
 def test_a_feed_named_twice_is_removed_once(db):
     with db.transaction() as session:
         (feed,) = add_feeds(session, ["https://twice.example.com/rss"])
