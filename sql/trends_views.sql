@@ -220,6 +220,8 @@ LEFT JOIN LATERAL (
          OR (al.scope_type = 'source' AND h.scope_type = 'feed' AND h.scope_key IN (
                 SELECT f.id::text FROM feeds f WHERE coalesce(nullif(f.name, ''), f.url) = al.scope_key))
       )
-      AND h.bucket >= al.window_start - interval '24 hours'
-      AND h.bucket < al.window_start
+      -- The 24 whole hours before the hour the window starts in: a window that starts
+      -- mid-hour must not count its own first hour (where the spike is) as before.
+      AND h.bucket >= date_trunc('hour', al.window_start) - interval '24 hours'
+      AND h.bucket < date_trunc('hour', al.window_start)
 ) pre ON true;

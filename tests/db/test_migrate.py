@@ -307,3 +307,16 @@ def test_0013_company_scores_queue_their_hours_and_the_downgrade_removes_only_th
             == 1
         )
     upgrade(engine)
+
+
+def test_0014_alert_history_context_stops_before_the_windows_hour_and_the_downgrade_restores_it(
+    engine: Engine,
+) -> None:
+    definition = text("SELECT pg_get_viewdef('v_alert_history'::regclass)")
+    upgrade(engine, "0014")
+    with engine.begin() as conn:
+        assert "date_trunc('hour'" in conn.execute(definition).scalar()
+    downgrade(engine, "0013")
+    with engine.begin() as conn:
+        assert "date_trunc" not in conn.execute(definition).scalar()
+    upgrade(engine)

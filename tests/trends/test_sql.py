@@ -12,7 +12,8 @@ from trends_helpers import NOW, TODAY, at, clear_trends, seed
 from pipeline.paths import REPO_ROOT as REPO
 from pipeline.trends.rollups import refresh_rollups
 
-MIGRATION = REPO / "pipeline" / "db" / "migrations" / "versions" / "0003_trends.py"
+VERSIONS = REPO / "pipeline" / "db" / "migrations" / "versions"
+MIGRATION = VERSIONS / "0003_trends.py"
 
 VIEWS = {
     "v_article_sentiment",
@@ -29,8 +30,8 @@ VIEWS = {
 }
 
 
-def load_migration():
-    spec = importlib.util.spec_from_file_location("migration_0003", MIGRATION)
+def load_migration(path=MIGRATION):
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,7 +40,11 @@ def load_migration():
 def test_sql_files_are_the_migrations_sql() -> None:
     migration = load_migration()
     assert (REPO / "sql" / "trends_rollups.sql").read_text() == migration.ROLLUPS_SQL
-    assert (REPO / "sql" / "trends_views.sql").read_text() == migration.VIEWS_SQL
+    # The views as 0003 created them, with v_alert_history as 0014 replaced it.
+    alert_history = load_migration(VERSIONS / "0014_alert_history_before_window.py")
+    assert migration.VIEWS_SQL.count(alert_history.BODY_0003) == 1
+    views = migration.VIEWS_SQL.replace(alert_history.BODY_0003, alert_history.BODY)
+    assert (REPO / "sql" / "trends_views.sql").read_text() == views
     # The downgrade drops every view the upgrade creates.
     assert set(migration.VIEWS) == VIEWS
 
@@ -136,6 +141,23 @@ def test_alert_history(db, seeded) -> None:
     firing = one(db, "SELECT * FROM v_alert_history WHERE alert_id = :id", id=seeded.alerts["acme"])
     assert firing["duration"] == NOW - at(20, 12)  # still firing: up to the last evaluation
     assert (firing["n_articles_24h_before"], firing["negative_share_24h_before"]) == (1, 0.0)
+
+
+def test_alert_history_context_ends_before_the_hour_the_window_starts_in(db, seeded) -> None:
+    # Evaluations every 15 minutes give windows that start mid-hour: the hour a window starts
+    # in holds the spike (a1, a2 at 09:10 and 09:40), not what came before it.
+    with db.transaction() as s:
+        alert_id = s.execute(
+            text(
+                "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at,"
+                " resolved_at, window_start, window_end, volume, negative_share, baseline_share, deviation)"
+                " VALUES ('ticker', 'ACME', 'resolved', :t, :t, :t, :ws, :t, 2, 1.0, 0.0, 5.0) RETURNING id"
+            ),
+            {"t": at(20, 10, 20), "ws": at(20, 9, 20)},
+        ).scalar_one()
+    row = one(db, "SELECT * FROM v_alert_history WHERE alert_id = :id", id=alert_id)
+    # 09:00 Nov 19 .. 08:00 Nov 20: only acme-19 (10:00 Nov 19, positive)
+    assert (row["n_articles_24h_before"], row["negative_share_24h_before"]) == (1, 0.0)
 
 
 def test_alert_history_maps_source_alerts_and_grouped_emails(db, seeded) -> None:
