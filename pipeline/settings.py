@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
     )
     score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
+    cpu_backend: Literal["auto", "torch", "openvino"] = Field(
+        default="auto",
+        description="What runs the model on a CPU (fp32/bf16). auto: OpenVINO where the "
+        "openvino extra is installed, else eager PyTorch. torch: eager PyTorch. openvino: "
+        "refused if the extra is not installed.",
+    )
     model_precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
@@ -316,7 +322,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("model_precision", mode="before")
+    @field_validator("model_precision", "cpu_backend", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -188,6 +188,16 @@ def test_a_renamed_setting_says_what_replaced_it(tmp_path: Path, monkeypatch: py
         load_settings(cfg)
 
 
+def test_the_cpu_backend_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().settings.cpu_backend == "auto"
+    assert load_settings(write_config(tmp_path, 'cpu_backend = "torch"\n')).settings.cpu_backend == "torch"
+    monkeypatch.setenv("FINSENT_CPU_BACKEND", " OpenVINO ")
+    assert load_settings().settings.cpu_backend == "openvino"
+    monkeypatch.setenv("FINSENT_CPU_BACKEND", "onnx")
+    with pytest.raises(ConfigError, match="setting 'cpu_backend' from env FINSENT_CPU_BACKEND"):
+        load_settings()
+
+
 def test_every_numeric_setting_declares_a_range() -> None:
     # Without an upper bound an absurd value (fetch_max_bytes = 10**23) passed and broke every
     # feed at run time; each number's range is declared on its field, and only there.
@@ -229,6 +239,7 @@ def test_unknown_env_variable_warns_with_the_nearest_name(
 ) -> None:
     monkeypatch.setenv("FINSENT_ALERT_RECIPENTS", "ops@example.com")
     monkeypatch.setenv("FINSENT_INGEST_SHARDS", "4")  # read by the DAG files: known
+    monkeypatch.setenv("FINSENT_CPU_BACKEND", "torch")  # a setting (it was warned about once)
     monkeypatch.setenv("FINSENT_TEST_WHATEVER", "1")  # the test suite's own
     with caplog.at_level("WARNING", logger="pipeline.settings"):
         loaded = load_settings()

@@ -637,6 +637,7 @@ def classify_cmd(
         clf = SentimentClassifier.load(
             model or _default_model(None),
             precision=precision or _settings().model_precision,
+            backend=_settings().cpu_backend,
             batch_size=batch_size,
         )
     except FinSentError as exc:

@@ -80,7 +80,9 @@ def load_classifier(settings: Settings, model_path: str | Path | ServingModel | 
     # which report the model version themselves.
     hf_logging.disable_progress_bar()
     model = model_path if isinstance(model_path, ServingModel) else serving_model(settings, model_path)
-    return SentimentClassifier.load(model.path, precision=settings.model_precision, version=model.version)
+    return SentimentClassifier.load(
+        model.path, precision=settings.model_precision, backend=settings.cpu_backend, version=model.version
+    )
 
 
 def score_pending(
