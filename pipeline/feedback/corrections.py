@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Article, Correction, SentimentScore
+from pipeline.db.models import Article, Correction, EntityScore, SentimentScore
 from pipeline.score.labels import LABELS
 from pipeline.trends.queries import normalise_ticker
 
@@ -101,12 +101,25 @@ def record(
     ticker = normalise_ticker(ticker) if ticker else None
     if session.get(Article, article_id) is None:
         return None
-    latest = session.execute(
-        select(SentimentScore.model_version, SentimentScore.label)
-        .where(SentimentScore.article_id == article_id)
-        .order_by(SentimentScore.scored_at.desc(), SentimentScore.id.desc())
-        .limit(1)
-    ).first()
+    latest = None
+    if ticker:
+        # What the model said for that company (its own score), as the company page shows it;
+        # the article's label stands in only where the company has none.
+        latest = session.execute(
+            select(EntityScore.model_version, EntityScore.label)
+            .where(EntityScore.article_id == article_id, EntityScore.ticker == ticker)
+            .order_by(EntityScore.scored_at.desc(), EntityScore.id.desc())
+            .limit(1)
+        ).first()
+    latest = (
+        latest
+        or session.execute(
+            select(SentimentScore.model_version, SentimentScore.label)
+            .where(SentimentScore.article_id == article_id)
+            .order_by(SentimentScore.scored_at.desc(), SentimentScore.id.desc())
+            .limit(1)
+        ).first()
+    )
     model_version, model_label = (latest.model_version, latest.label) if latest else (None, None)
     values = {
         "article_id": article_id,

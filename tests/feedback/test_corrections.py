@@ -39,6 +39,20 @@ def test_a_correction_names_the_score_it_corrects(db: Database, article: int) ->
     assert (row.corrected_by, row.title, row.corrected_at) == ("ann@example.com", "Acme recalls widgets", NOW)
 
 
+def test_a_company_correction_names_that_companys_own_score(db: Database, article: int) -> None:
+    # "positive for BETA" on a headline the model already scores positive for BETA (its own
+    # score) agrees with the model, whatever the whole article's label.
+    with db.transaction() as s:
+        add_score(s, article, "negative", model="m2", scored_at=NOW + timedelta(hours=1))  # the article
+        add_score(s, article, "positive", ticker="BETA", model="m2", scored_at=NOW + timedelta(hours=1))
+    with db.transaction() as s:
+        beta = record(s, article, label="positive", who="ann", ticker="BETA", now=NOW)
+        acme = record(s, article, label="positive", who="ann", ticker="ACME", now=NOW)
+    assert beta is not None and (beta.model_version, beta.model_label) == ("m2", "positive")
+    # no score of its own: the article's stands in, as on the company page
+    assert acme is not None and (acme.model_version, acme.model_label) == ("m2", "negative")
+
+
 def test_a_newer_correction_by_the_same_person_replaces_theirs(db: Database, article: int) -> None:
     later = NOW + timedelta(hours=1)
     with db.transaction() as s:
