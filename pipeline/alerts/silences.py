@@ -112,18 +112,22 @@ def add_silence_for(
     )
 
 
-def end_silences(session: Session, silence_ids: Iterable[int], *, now: datetime) -> int:
-    """End these silences now (one already over keeps its end); how many. NoSuchSilence names
-    the first id that is not one, and then nothing is ended."""
+def end_silences(
+    session: Session, silence_ids: Iterable[int], *, now: datetime
+) -> tuple[list[int], list[int]]:
+    """End these silences now: (the ids ended, the ids already over, which keep their end).
+    NoSuchSilence names the first id that is not one, and then nothing is ended."""
     wanted = list(dict.fromkeys(silence_ids))
     found = {r.id: r for r in session.scalars(select(AlertSilence).where(AlertSilence.id.in_(wanted)))}
     for silence_id in wanted:
         if silence_id not in found:
             raise NoSuchSilence(silence_id)
-    for row in found.values():
-        row.ends_at = min(row.ends_at, now)
-    log.info("ended silence(s) %s", ", ".join(f"#{i}" for i in wanted))
-    return len(found)
+    ended = [i for i in wanted if found[i].ends_at > now]
+    for silence_id in ended:
+        found[silence_id].ends_at = now
+    if ended:
+        log.info("ended silence(s) %s", ", ".join(f"#{i}" for i in ended))
+    return ended, [i for i in wanted if i not in ended]
 
 
 __all__ = [

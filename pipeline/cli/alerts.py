@@ -290,10 +290,16 @@ def unsilence_cmd(app, silence_ids: tuple[int, ...]) -> None:
     now = _utcnow()
     with app.database() as db, db.transaction() as s:
         try:
-            ended = end_silences(s, silence_ids, now=now)
+            ended, over = end_silences(s, silence_ids, now=now)
         except NoSuchSilence as exc:
             raise click.BadParameter(str(exc)) from None
-    click.echo(f"ended {ended} silence(s)")
+    click.echo(f"ended {len(ended)} silence(s)" + (" " + _ids(ended) if ended else ""))
+    if over:
+        click.echo(f"already over, left as they were: {_ids(over)}")
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids)
 
 
 @alerts.command("test-email")

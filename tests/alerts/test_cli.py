@@ -54,8 +54,12 @@ def test_silence_list_unsilence(run):
     made = run("silence", "--ticker", "acme", "--for", "4h", "--reason", "earnings call")
     assert made.exit_code == 0 and "ticker ACME muted until" in made.output
     assert "(earnings call)" in run("list").output
-    assert run("unsilence", "1").exit_code == 0
+    ended = run("unsilence", "1")
+    assert ended.exit_code == 0 and "ended 1 silence(s) #1" in ended.output
     assert "silence #1" not in run("list").output
+    again = run("unsilence", "1")
+    assert again.exit_code == 0 and "ended 0 silence(s)" in again.output
+    assert "already over, left as they were: #1" in again.output
     muted = run("mute", "--market", "--for", "1h")  # the word many reach for first
     assert muted.exit_code == 0 and "silence #2: market muted until" in muted.output
     assert run("unmute", "2").exit_code == 0

@@ -74,6 +74,12 @@ def test_ending_silences_ends_all_or_none(db, wire):
         end_silences(s, [first.silence_id, 999], now=later)
     assert _rows(db)[0].ends_at == NOW + timedelta(days=1)
     with db.transaction() as s:
-        assert end_silences(s, [first.silence_id, over.silence_id, first.silence_id], now=later) == 2
+        ended = end_silences(s, [first.silence_id, over.silence_id, first.silence_id], now=later)
+    assert ended == ([first.silence_id], [over.silence_id])
+    with db.transaction() as s:  # ending it again ends nothing
+        assert end_silences(s, [first.silence_id], now=later + timedelta(minutes=1)) == (
+            [],
+            [first.silence_id],
+        )
     # One already over keeps its end.
     assert [r.ends_at for r in _rows(db)] == [later, NOW + timedelta(hours=1)]
