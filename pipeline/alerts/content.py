@@ -221,8 +221,14 @@ def build_message(
     msg.add_alternative(body, subtype="html")
     html_part = msg.get_payload()[1]
     for cid, png in charts:
+        # inline: shown in the HTML where its cid is; as an attachment mail clients list it too.
         html_part.add_related(
-            png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('.')[0]}.png"
+            png,
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            filename=f"{cid.split('.')[0]}.png",
+            disposition="inline",
         )
     # Fixed boundaries: a retry of the same delivery produces the very same bytes.
     digest = hashlib.sha256(message_id.encode()).hexdigest()[:24]

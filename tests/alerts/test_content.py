@@ -69,6 +69,7 @@ def test_structure_text_html_and_inline_chart(payload):
     html = msg.get_body(("html",)).get_content()
     png = next(p for p in msg.walk() if p.get_content_type() == "image/png")
     cid = png["Content-ID"].strip("<>")
+    assert png.get_content_disposition() == "inline"  # not listed as an attachment
     assert f'src="cid:{cid}"' in html
     assert png.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
     text = msg.get_body(("plain",)).get_content()
