@@ -225,13 +225,19 @@ ORDER BY bucket;
 
 -- name: most_mentioned_today
 -- Volume leaders: the most-covered tickers today (UTC day of :'now'), with how unusual that
--- volume is against their 30-day daily average.
+-- volume is against their daily average over the 30 days before (counting only the days
+-- with any news stored: a database younger than 30 days must not make every ticker look busy).
 WITH today AS (
     SELECT ticker, n_articles, negative_share
     FROM v_ticker_sentiment_daily
     WHERE bucket = date_trunc('day', :'now'::timestamptz, 'UTC')
+), covered AS (
+    SELECT count(*) AS days
+    FROM v_market_sentiment_daily
+    WHERE bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '30 days'
+      AND bucket < date_trunc('day', :'now'::timestamptz, 'UTC')
 ), norm AS (
-    SELECT ticker, sum(n_articles) / 30.0 AS per_day
+    SELECT ticker, sum(n_articles)::numeric AS articles
     FROM v_ticker_sentiment_daily
     WHERE bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '30 days'
       AND bucket < date_trunc('day', :'now'::timestamptz, 'UTC')
@@ -240,10 +246,12 @@ WITH today AS (
 SELECT
     t.ticker,
     t.n_articles AS articles_today,
-    round(coalesce(n.per_day, 0), 2) AS per_day_30d,
-    round(t.n_articles / n.per_day, 1) AS volume_ratio,
-    round(t.negative_share::numeric, 3) AS negative_share_today
+    round(coalesce(n.articles / nullif(c.days, 0), 0), 2) AS per_day_30d,
+    round(t.n_articles * c.days / n.articles, 1) AS volume_ratio,
+    round(t.negative_share::numeric, 3) AS negative_share_today,
+    c.days AS days_with_news_30d
 FROM today t
+CROSS JOIN covered c
 LEFT JOIN norm n USING (ticker)
 ORDER BY t.n_articles DESC, t.ticker
 LIMIT :'limit'::int;

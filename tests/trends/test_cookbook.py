@@ -143,10 +143,12 @@ def test_ticker_rolling_negative_share(conn) -> None:
 
 def test_most_mentioned_today(conn) -> None:
     rows = run(conn, "most_mentioned_today")
-    assert pick(rows, "ticker", "articles_today", "per_day_30d", "volume_ratio") == [
-        ("ACME", 4, D("0.27"), D("15.0")),
-        ("BOLT", 2, D("0.27"), D("7.5")),
-        ("CRUX", 2, D("0.13"), D("15.0")),
+    # Averages over the 7 days with news before today (Nov 13-19), not over 30: ACME had 8
+    # articles then (one a day and the deal), BOLT 8, CRUX 4.
+    assert pick(rows, "ticker", "articles_today", "per_day_30d", "volume_ratio", "days_with_news_30d") == [
+        ("ACME", 4, D("1.14"), D("3.5"), 7),
+        ("BOLT", 2, D("1.14"), D("1.8"), 7),
+        ("CRUX", 2, D("0.57"), D("3.5"), 7),
     ]
 
 
