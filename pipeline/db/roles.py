@@ -55,7 +55,14 @@ class RoleReport:
         lines = [
             f"read-only role {self.name} {verb}: SELECT on {self.relations} tables and views in "
             f"{self.database}.{self.schema}, and on those created later by the migrating role",
-            "password: " + ("set" if self.password_set else "none (use --password-env for TCP logins)"),
+            "password: "
+            + (
+                "set"
+                if self.password_set
+                else "none (use --password-env for TCP logins)"
+                if self.created
+                else "unchanged (--password-env sets a new one)"
+            ),
         ]
         if self.revoked:
             lines.append("revoked: " + ", ".join(self.revoked))

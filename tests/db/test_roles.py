@@ -127,6 +127,10 @@ def test_cli_creates_the_role(runner_env, role_name: str, monkeypatch: pytest.Mo
     assert f"read-only role {role_name} created" in result.output
     assert "password: set" in result.output
     assert "pw-from-env" not in result.output
+    again = CliRunner().invoke(cli, ["db", "create-readonly-role", role_name], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert f"read-only role {role_name} updated" in again.output
+    assert "password: unchanged (--password-env sets a new one)" in again.output
 
 
 def test_cli_errors_are_one_line(runner_env, role_name: str) -> None:
