@@ -65,12 +65,17 @@ def airflow_variable(key: str) -> Any:
         ) from None
 
 
+def postgres_conn_id() -> str:
+    """The Airflow connection FinSent's database comes from (renamed by the env var)."""
+    return os.environ.get("FINSENT_AIRFLOW_POSTGRES_CONN_ID", POSTGRES_CONN_ID)
+
+
 def database_url_from_connection(conn: ConnectionLike) -> str:
     """A SQLAlchemy URL from an Airflow ``postgres`` connection (schema = database name)."""
     from sqlalchemy.engine import URL
 
     if not conn.host:
-        raise ConfigError(f"Airflow connection '{POSTGRES_CONN_ID}' has no host: set the PostgreSQL host")
+        raise ConfigError(f"Airflow connection '{postgres_conn_id()}' has no host: set the PostgreSQL host")
     # A host that is a directory is a Unix socket (libpq's rule); it goes in the query, since
     # a URL's host part cannot hold a path.
     socket_dir = conn.host.startswith("/")
@@ -97,7 +102,7 @@ def airflow_overrides(
 ) -> dict[str, Any]:
     """Setting values from Airflow (Variable and connections), minus those the env sets."""
     values: dict[str, Any] = {}
-    pg_id = os.environ.get("FINSENT_AIRFLOW_POSTGRES_CONN_ID", POSTGRES_CONN_ID)
+    pg_id = postgres_conn_id()
     smtp_id = os.environ.get("FINSENT_AIRFLOW_SMTP_CONN_ID", SMTP_CONN_ID)
     pg = connection(pg_id)
     if pg is not None:

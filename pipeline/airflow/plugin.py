@@ -23,7 +23,7 @@ URL_PREFIX = "/finsent"
 
 
 def _open_database():
-    from pipeline.airflow.config import task_settings
+    from pipeline.airflow.config import postgres_conn_id, task_settings
     from pipeline.db.engine import open_database
     from pipeline.errors import ConfigError
 
@@ -33,7 +33,7 @@ def _open_database():
         # server's container would be a different, empty database from the workers' one.
         raise ConfigError(
             "no database configured for Airflow: define the Airflow connection "
-            "'finsent_postgres' or set FINSENT_DATABASE_URL on the API server"
+            f"'{postgres_conn_id()}' or set FINSENT_DATABASE_URL on the API server"
         )
     # Never migrates (airflow-init does, once per deployment); kept open for the app's life.
     return open_database(settings, migrate=False, check_schema=True)

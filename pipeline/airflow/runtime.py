@@ -127,6 +127,7 @@ def database(settings: Settings) -> Iterator[Database]:
     in airflow-init), so a worker running older code refuses a newer schema instead of
     writing to it.
     """
+    from pipeline.airflow.config import postgres_conn_id
     from pipeline.db.engine import open_database
 
     if settings.database_url is None:
@@ -134,7 +135,7 @@ def database(settings: Settings) -> Iterator[Database]:
         # machines would each start their own and the runs would not see each other's rows.
         raise ConfigError(
             "no database configured for Airflow: define the Airflow connection "
-            "'finsent_postgres' or set FINSENT_DATABASE_URL on every Airflow component"
+            f"'{postgres_conn_id()}' or set FINSENT_DATABASE_URL on every Airflow component"
         )
     db = open_database(settings, migrate=False, check_schema=True)
     try:

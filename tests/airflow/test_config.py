@@ -125,6 +125,8 @@ def test_connection_ids_can_be_renamed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FINSENT_AIRFLOW_POSTGRES_CONN_ID", "warehouse")
     connection, variable = lookups({"warehouse": Conn("postgres", host="wh")})
     assert airflow_overrides(connection, variable)["database_url"].startswith("postgresql+psycopg2://wh")
+    with pytest.raises(ConfigError, match="connection 'warehouse' has no host"):  # the id in use
+        database_url_from_connection(Conn("postgres"))
 
 
 def test_unknown_variable_key_names_the_culprit() -> None:

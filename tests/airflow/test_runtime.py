@@ -115,9 +115,12 @@ def test_lost_database_connection_is_transient() -> None:
     assert info.value.transient
 
 
-def test_tasks_refuse_the_embedded_database(settings) -> None:
+def test_tasks_refuse_the_embedded_database(settings, monkeypatch: pytest.MonkeyPatch) -> None:
     local = settings.model_copy(update={"database_url": None})
     with pytest.raises(ConfigError, match="finsent_postgres"), database(local):
+        pass
+    monkeypatch.setenv("FINSENT_AIRFLOW_POSTGRES_CONN_ID", "warehouse")  # the id in use is named
+    with pytest.raises(ConfigError, match="connection 'warehouse' or set"), database(local):
         pass
 
 
