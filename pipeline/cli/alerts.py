@@ -209,6 +209,16 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
         until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
         if (a.details or {}).get("withdrawn"):
             until += " (withdrawn: " + a.details["withdrawn"] + ")"
+        muted = [
+            sil
+            for sil in silences
+            if sil.scope_type == a.scope_type
+            and (a.scope_type == "market" or sil.scope_key == a.scope_key)
+            and sil.starts_at <= now
+        ]
+        if a.state == "firing" and muted:
+            last = max(muted, key=lambda sil: sil.ends_at)
+            until += f" (silenced until {last.ends_at:%Y-%m-%d %H:%M}Z by #{last.id})"
         click.echo(
             f"#{a.id:<5} {a.state:<8} {scope:<28} since {a.started_at:%Y-%m-%d %H:%M}Z{until}  "
             f"{a.negative_share:.0%} negative of {a.volume} "

@@ -113,9 +113,10 @@ class Trend:
     def render(self) -> str:
         """The trend as a fixed-width table with a totals line (hours/days without news omitted)."""
         fmt = "%Y-%m-%d %H:%M" if self.by == "hour" else "%Y-%m-%d"
+        buckets = f"{len(self.points)} {self.by}{'' if len(self.points) == 1 else 's'}"
         title = (
             f"{self.scope.label} sentiment by {self.by}, {self.since:%Y-%m-%d %H:%M} to "
-            f"{self.until:%Y-%m-%d %H:%M} UTC ({len(self.points)} {self.by}s with news)"
+            f"{self.until:%Y-%m-%d %H:%M} UTC ({buckets} with news)"
         )
         header = f"{'bucket (UTC)':<16}  {'articles':>8}  {'novel':>6}  {'neg%':>6}  {'neu%':>6}  {'pos%':>6}"
         header += f"  {'mean':>7}  {'weighted':>8}  {'novel neg%':>10}"
