@@ -43,9 +43,10 @@ def resolve_scope_key(conn: Connection, scope_type: str, key: str) -> ScopeKey:
         names = list(dict.fromkeys(sources.values()))
         if key in names:
             return ScopeKey(key)
-        if key.isascii() and key.isdigit() and int(key) in sources:
-            name = sources[int(key)]
-            return ScopeKey(name, note=f"feed #{key} is source '{name}'")
+        number = key.removeprefix("#")  # `feeds list` shows ids as #3
+        if number.isascii() and number.isdigit() and int(number) in sources:
+            name = sources[int(number)]
+            return ScopeKey(name, note=f"feed #{number} is source '{name}'")
         return _by_case(key, names, "source") or ScopeKey(
             key, warning=_unknown("no feed is source", key, names)
         )

@@ -34,6 +34,7 @@ def test_a_feed_id_or_another_case_becomes_the_source_alerts_carry(conn) -> None
         by_id.key == "MarketWire Financial News"
         and by_id.note == f"feed #{wire} is source 'MarketWire Financial News'"
     )
+    assert resolve_scope_key(c, "source", f"#{wire}") == by_id  # as `feeds list` writes ids
     by_case = resolve_scope_key(c, "source", "marketwire financial news")
     assert by_case.key == "MarketWire Financial News" and by_case.warning is None
     assert resolve_scope_key(c, "tag", "us").key == "US"
