@@ -55,6 +55,7 @@ def test_demo_run_end_to_end_twice(tmp_path_factory: pytest.TempPathFactory) -> 
     assert len(emails) == 1
     assert "VLTA" in emails[0].read_text()
     assert str(outbox) in out
+    assert out.rstrip().splitlines()[-1].startswith("next: `finsent trends VLTA`")
 
     second = finsent(data_dir, "run", "--demo", extra_env=env)
     assert second.returncode == 0, second.stderr[-3000:]

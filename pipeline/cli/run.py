@@ -52,6 +52,12 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
     click.echo(report.render())
     if "alerts" in stages and "outbox" in app.settings.alert_transports:
         click.echo(f"alert emails (.eml): {app.settings.outbox_dir}")
+    if demo:
+        # What a first-time user does next; the demo's feeds stay registered until removed.
+        click.echo(
+            "next: `finsent trends VLTA` (the demo company's trend), `finsent serve` (the web pages), "
+            "`finsent feeds remove --demo --purge` before real use (docs/getting-started.md)"
+        )
 
 
 @click.command("score")
