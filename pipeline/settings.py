@@ -543,6 +543,18 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
 
 
+def json_value(name: str, value: Any) -> Any:
+    """How ``finsent config --json`` gives a value: JSON's own types (null, numbers, booleans,
+    arrays), secrets masked as in :func:`display_value`, anything else as its string."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list):
+        return [json_value(name, v) for v in value]
+    if isinstance(value, SecretStr):
+        return display_value(name, value)
+    return str(value)
+
+
 def display_value(name: str, value: Any) -> str:
     """How ``finsent config`` shows a value: secrets masked, lists joined."""
     if value is None:

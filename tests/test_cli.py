@@ -109,6 +109,28 @@ def test_config_masks_secrets_and_shows_sources(runner: CliRunner, tmp_path: Pat
     assert "[command line]" not in result.output.split("data_dir")[0]
 
 
+def test_config_json_keeps_json_types(runner: CliRunner) -> None:
+    import json
+
+    env = {
+        "FINSENT_ALERT_RECIPIENTS": "a@x.example, b@x.example",
+        "FINSENT_SMTP_PASSWORD": "hunter2",
+        "FINSENT_DATABASE_URL": "postgresql://u:topsecret@db:5432/x",
+    }
+    result = invoke(runner, "config", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "topsecret" not in result.output
+    settings = json.loads(result.output)
+    assert settings["alert_recipients"] == {
+        "value": ["a@x.example", "b@x.example"],
+        "source": "env FINSENT_ALERT_RECIPIENTS",
+    }
+    assert settings["fetch_concurrency"]["value"] == 16 and settings["alert_threshold"]["value"] == 3.0
+    assert settings["model_path"]["value"] is None
+    assert settings["smtp_password"]["value"] == "***"
+    assert settings["database_url"]["value"] == "postgresql://u:***@db:5432/x"
+
+
 def test_database_down_is_one_line(runner: CliRunner) -> None:
     result = runner.invoke(
         cli, ["feeds", "list"], env={"FINSENT_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline.settings import Settings, display_value
+from pipeline.settings import Settings, display_value, json_value
 
 
 @click.command("config")
@@ -19,13 +19,17 @@ def config_cmd(app, as_json: bool) -> None:
     config file, defaults. Passwords are always shown as ***.
     """
     loaded = app.loaded
+    if as_json:
+        typed = {
+            name: {"value": json_value(name, getattr(loaded.settings, name)), "source": loaded.sources[name]}
+            for name in Settings.model_fields
+        }
+        click.echo(json.dumps(typed, indent=2))
+        return
     rows = [
         (name, display_value(name, getattr(loaded.settings, name)), loaded.sources[name])
         for name in Settings.model_fields
     ]
-    if as_json:
-        click.echo(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
-        return
     click.echo(f"config file: {loaded.config_file or '(none)'}")
     width = max(len(n) for n, _, _ in rows)
     vwidth = min(max(len(v) for _, v, _ in rows), 60)
