@@ -55,6 +55,12 @@ def _parse_now(value: str | None) -> datetime:
     help="With a TICKER: list its newest N headlines of the period with their label for that "
     "company (0: none).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object (scope, period, rows, totals, headlines) instead of the table.",
+)
 @click.option("--now", "now_text", hidden=True, help="Pretend it is this time (tests, replays).")
 @click.pass_obj
 def trends_cmd(
@@ -66,6 +72,7 @@ def trends_cmd(
     plot_path: Path | None,
     refresh: bool,
     n_headlines: int,
+    as_json: bool,
     now_text: str | None,
 ) -> None:
     """Sentiment of TICKER (or --market) per hour or day, as a table.
@@ -115,22 +122,42 @@ def trends_cmd(
             headlines = company_headlines(db, scope.scope_key, since=since, now=now, limit=n_headlines)
         known = scope.scope_type == "market" or bool(trend.points) or ticker_known(db, scope.scope_key)
         near = [] if known else similar_tickers(db, scope.scope_key)
-    if not trend.points:
+    if as_json:
+        import json
+
+        total = trend.total
+        click.echo(
+            json.dumps(
+                {
+                    "scope": scope.scope_type,
+                    "key": scope.scope_key if scope.scope_type == "ticker" else None,
+                    "by": by,
+                    "since": trend.since.astimezone(UTC).isoformat(),
+                    "until": trend.until.astimezone(UTC).isoformat(),
+                    "rows": [p.as_dict() for p in trend.points],
+                    "total": total.as_dict() | {"bucket": None} if total else None,
+                    "headlines": [h.as_dict() for h in headlines],
+                    "known": known,
+                }
+            )
+        )
+    elif not trend.points:
         hint = ""
         if not known:
             hint = " (no article has ever mentioned it: check the spelling"
             hint += f"; did you mean {' or '.join(near)}?)" if near else ")"
         click.echo(f"no data for {scope.label} since {since:%Y-%m-%d %H:%M} UTC{hint}")
         return
-    click.echo(trend.render())
-    if headlines:
+    else:
+        click.echo(trend.render())
+    if headlines and not as_json:
         click.echo(
             f"\nnewest headlines, label for {scope.label} "
             '("(article)": no company score, the article\'s label):'
         )
         for headline in headlines:
             click.echo("  " + headline.render())
-    if plot_path is not None:
+    if plot_path is not None and trend.points:
         from pipeline.trends.plot import plot_trend
 
         try:
@@ -139,7 +166,7 @@ def trends_cmd(
             raise click.ClickException(
                 f"chart {plot_path} not written ({exc.strerror or exc}): the table above stands"
             ) from None
-        click.echo(f"chart: {plot_path}")
+        click.echo(f"chart: {plot_path}", err=as_json)  # stdout holds only the JSON
 
 
 def _check_plot_path(path: Path) -> None:

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 
@@ -83,6 +83,23 @@ class TrendPoint:
     @property
     def weighted_score(self) -> float | None:
         return self.sum_weighted_score / self.sum_confidence if self.sum_confidence else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as ``finsent trends --json`` gives it (the table's columns, unrounded)."""
+        return {
+            "bucket": self.bucket.astimezone(UTC).isoformat(),
+            "articles": self.articles,
+            "novel": self.novel,
+            "negative": self.negative,
+            "neutral": self.neutral,
+            "positive": self.positive,
+            "negative_share": self.negative_share,
+            "neutral_share": self.neutral_share,
+            "positive_share": self.positive_share,
+            "mean_score": self.mean_score,
+            "weighted_score": self.weighted_score,
+            "novel_negative_share": self.novel_negative_share,
+        }
 
 
 @dataclass(frozen=True)
@@ -251,6 +268,18 @@ class CompanyHeadline:
     p_positive: float
     label_of: Literal["company", "article"]  # article: no company score, the article's label
     relevance: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "published_at": self.published_at.astimezone(UTC).isoformat(),
+            "title": self.title,
+            "source": self.source,
+            "label": self.label,
+            "label_of": self.label_of,
+            "p_negative": self.p_negative,
+            "p_positive": self.p_positive,
+            "relevance": self.relevance,
+        }
 
     def render(self) -> str:
         when = self.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")

@@ -45,6 +45,29 @@ def test_ticker_by_hour(run_cli) -> None:
     assert total[-1] == "66.7"
 
 
+def test_json_has_the_tables_numbers_and_headlines(run_cli) -> None:
+    import json
+
+    result = run_cli("acme", "--since", "2026-11-20", "--json", "--headlines", "2")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["scope"], out["key"], out["by"], out["known"]) == ("ticker", "ACME", "hour", True)
+    assert out["since"] == "2026-11-20T00:00:00+00:00" and len(out["rows"]) == 3
+    nine = out["rows"][0]
+    assert (nine["bucket"], nine["articles"], nine["novel"], nine["negative_share"]) == (
+        "2026-11-20T09:00:00+00:00",
+        2,
+        1,
+        1.0,
+    )
+    total = out["total"]
+    assert (total["articles"], total["negative"], total["bucket"]) == (4, 3, None)
+    assert total["novel_negative_share"] == pytest.approx(2 / 3)
+    assert len(out["headlines"]) == 2 and out["headlines"][0]["label_of"] in ("company", "article")
+    nothing = json.loads(run_cli("nosuch", "--json").stdout)
+    assert (nothing["rows"], nothing["total"], nothing["known"]) == ([], None, False)
+
+
 def test_ticker_headlines_carry_the_label_for_that_company(run_cli) -> None:
     with run_cli.db.engine.connect() as conn:
         ids = dict(conn.execute(text("SELECT item_key, id FROM articles")).tuples().all())
