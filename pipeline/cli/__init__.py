@@ -50,6 +50,8 @@ COMMANDS: dict[str, str] = {
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+# SQLSTATE 25006: a write in a read-only transaction (`finsent db create-readonly-role`'s roles).
+READ_ONLY_TRANSACTION = "25006"
 EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process that SIGTERM ended
 
 
@@ -188,9 +190,11 @@ class FinSentCLI(LazyGroup):
             if debug:
                 raise
             if isinstance(exc, SQLAlchemyError):
-                click.echo(
-                    f"finsent: error: database: {first_line(getattr(exc, 'orig', None) or exc)}", err=True
-                )
+                orig = getattr(exc, "orig", None)
+                hint = ""
+                if getattr(orig, "pgcode", None) == READ_ONLY_TRANSACTION:
+                    hint = ": this command writes, and the database role it connects as is read-only"
+                click.echo(f"finsent: error: database: {first_line(orig or exc)}{hint}", err=True)
             else:
                 click.echo(
                     f"finsent: error: unexpected {type(exc).__name__}: {mask_secrets(str(exc))} "

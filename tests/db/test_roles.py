@@ -168,6 +168,13 @@ def test_trends_command_works_for_the_read_only_role(
         assert next(line for line in lines if line.startswith("total")).split()[:2] == ["total", "4"]
         # The headlines with their company labels are readable too (entity_scores included).
         assert lines[-1].split()[2:4] == ["negative", "(article)"]
+        # A command that writes says why it cannot, in one line.
+        muted = CliRunner().invoke(cli, ["alerts", "silence", "--ticker", "ACME", "--for", "1h"])
+        assert muted.exit_code == 1
+        assert muted.stderr.strip().endswith(
+            "this command writes, and the database role it connects as is read-only"
+        )
+        assert "\n" not in muted.stderr.strip()
     finally:
         clear_trends(db)
 
