@@ -218,7 +218,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
             handler.addFilter(MaskingFilter())
     # Third-party chatter is not what a FinSent user came for.
-    for noisy in ("httpx", "httpcore", "alembic", "pgserver", "filelock"):
+    for noisy in ("httpx", "httpcore", "alembic", "pgserver", "filelock", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
