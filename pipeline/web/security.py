@@ -2,10 +2,14 @@
 
 Without a token (FINSENT_UI_TOKEN) the pages are read-only. With one, a write carries it,
 either as ``Authorization: Bearer <token>`` (scripts) or as the login cookie a browser gets
-from ``POST /login``. The cookie holds a random nonce and an HMAC of it keyed by the token,
-never the token: reading a cookie store does not reveal it, and changing the token ends
-every session. A form posted with the cookie must also carry a CSRF token, an HMAC of that
-session and the form's purpose, which another site cannot compute.
+from ``POST /login``. The cookie holds a random nonce, the time it was issued and an HMAC of
+both keyed by the token, never the token: reading a cookie store does not reveal it, the
+server refuses it after :data:`SESSION_MAX_AGE_S` whatever the browser keeps, and changing
+the token ends every session. Sessions are not stored (so every worker of a multi-process
+server accepts them): logging out deletes the browser's cookie, and a copy made before
+stays valid until it expires or the token changes. A form posted with the cookie must
+also carry a CSRF token, an HMAC of that session and the form's purpose, which another site
+cannot compute.
 
 Guessing the token is slowed down: a client (by its address) that offers a wrong token, a
 forged cookie or a wrong bearer header :data:`MAX_BAD_TOKENS` times within
@@ -135,17 +139,23 @@ def _mac(token: str, *parts: str) -> str:
     return hmac.new(_key(token), "\0".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
-def new_session(token: str) -> str:
-    """A login cookie's value: ``nonce.mac`` (the token is not in it)."""
+def new_session(token: str, now: float | None = None) -> str:
+    """A login cookie's value: ``nonce.issued.mac`` (the token is not in it). ``issued`` (Unix
+    seconds) is under the MAC, so the server, not only the browser, ends it after
+    :data:`SESSION_MAX_AGE_S`; a copied cookie is no good for longer."""
     nonce = secrets.token_urlsafe(18)
-    return f"{nonce}.{_mac(token, 'session', nonce)}"
+    issued = str(int(time.time() if now is None else now))
+    return f"{nonce}.{issued}.{_mac(token, 'session', nonce, issued)}"
 
 
-def valid_session(token: str, value: str | None) -> bool:
-    if not value or value.count(".") != 1:
+def valid_session(token: str, value: str | None, now: float | None = None) -> bool:
+    if not value or value.count(".") != 2:
         return False
-    nonce, mac = value.split(".")
-    return hmac.compare_digest(mac.encode(), _mac(token, "session", nonce).encode())
+    nonce, issued, mac = value.split(".")
+    if not hmac.compare_digest(mac.encode(), _mac(token, "session", nonce, issued).encode()):
+        return False
+    age = (time.time() if now is None else now) - int(issued)  # a digit string: the MAC held
+    return 0 <= age < SESSION_MAX_AGE_S
 
 
 def token_matches(token: str, offered: str | None) -> bool:

@@ -129,6 +129,20 @@ def test_login_then_a_correction_is_stored(browser, demo_db):
     assert browser.post("/company/VLTA/correct", data=data).status_code == 403
 
 
+def test_the_server_ends_a_session_after_its_age_whatever_the_browser_keeps():
+    from pipeline.web.security import SESSION_MAX_AGE_S, new_session, valid_session
+
+    start = 1_800_000_000.0
+    cookie = new_session(UI_TOKEN, now=start)
+    assert UI_TOKEN not in cookie
+    assert valid_session(UI_TOKEN, cookie, now=start + 60)
+    assert not valid_session(UI_TOKEN, cookie, now=start + SESSION_MAX_AGE_S)  # a copied cookie too
+    assert not valid_session(UI_TOKEN + "x", cookie, now=start + 60)  # the token changed
+    nonce, _, mac = cookie.split(".")
+    younger = f"{nonce}.{int(start + SESSION_MAX_AGE_S)}.{mac}"  # an issue time moved on
+    assert not valid_session(UI_TOKEN, younger, now=start + SESSION_MAX_AGE_S + 60)
+
+
 def _get_corrections(demo_db) -> list[Correction]:
     with demo_db.session() as s:
         return list(s.scalars(select(Correction)))
