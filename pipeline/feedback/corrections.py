@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Article, Correction, EntityScore, SentimentScore
+from pipeline.db.models import Article, ArticleEntity, Correction, EntityScore, SentimentScore
 from pipeline.score.labels import LABELS
 from pipeline.trends.queries import normalise_ticker
 
@@ -101,6 +101,10 @@ def record(
     ticker = normalise_ticker(ticker) if ticker else None
     if session.get(Article, article_id) is None:
         return None
+    if ticker and session.get(ArticleEntity, (article_id, ticker)) is None:
+        # A label "for" a company the article is not linked to would become a training row
+        # about text that never names it.
+        raise ValueError(f"article {article_id} is not about {ticker}: correct it for a company it names")
     latest = None
     if ticker:
         # What the model said for that company (its own score), as the company page shows it;

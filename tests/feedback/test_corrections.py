@@ -53,6 +53,13 @@ def test_a_company_correction_names_that_companys_own_score(db: Database, articl
     assert acme is not None and (acme.model_version, acme.model_label) == ("m2", "negative")
 
 
+def test_a_correction_for_a_company_the_article_is_not_about_is_refused(db: Database, article: int) -> None:
+    with pytest.raises(ValueError, match=f"article {article} is not about ZZZZ"), db.transaction() as s:
+        record(s, article, label="negative", who="ann", ticker="ZZZZ", now=NOW)
+    with db.session() as s:
+        assert list_corrections(s) == []
+
+
 def test_a_newer_correction_by_the_same_person_replaces_theirs(db: Database, article: int) -> None:
     later = NOW + timedelta(hours=1)
     with db.transaction() as s:

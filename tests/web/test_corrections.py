@@ -19,6 +19,16 @@ def _article_id(demo_db, title: str) -> int:
         return s.scalars(select(Article.id).where(Article.title == title)).one()
 
 
+def _article_id_about(demo_db, ticker: str, not_ticker: str) -> int:
+    """An article linked to ``ticker`` and not to ``not_ticker``."""
+    from pipeline.db.models import ArticleEntity
+
+    with demo_db.session() as s:
+        about = select(ArticleEntity.article_id).where(ArticleEntity.ticker == ticker)
+        other = select(ArticleEntity.article_id).where(ArticleEntity.ticker == not_ticker)
+        return s.scalars(about.except_(other).limit(1)).one()
+
+
 def _corrections(demo_db) -> list[Correction]:
     with demo_db.session() as s:
         return list(s.scalars(select(Correction).order_by(Correction.id)))
@@ -102,6 +112,14 @@ def test_bad_corrections_are_refused_and_store_nothing(client, demo_db):
         ("/company/VLTA/correct", {**good, "article_id": "999999999"}, {}, 404),
         ("/company/VLTA/correct", {**good, "article_id": "1; DROP TABLE corrections"}, {}, 404),
         ("/alert/999999/correct", good, {}, 404),
+        # a company the article is not about, on its page or through the address
+        ("/company/ZZZZ/correct", good, {}, 400),
+        (
+            "/company/NRTH/correct",
+            {**good, "article_id": str(_article_id_about(demo_db, "VLTA", "NRTH"))},
+            {},
+            400,
+        ),
         ("/company/VLTA/correct", good, {"Origin": "https://evil.example"}, 403),
         (f"/alert/{alert.id}/correct", good, {"Referer": "https://evil.example/page"}, 403),
     ]
