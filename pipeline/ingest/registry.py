@@ -130,11 +130,15 @@ def _stored_feeds(session: Session) -> dict:
 
 
 def _registered_spelling(raw: str, stored: dict) -> str | None:
-    """The key under which ``stored`` holds the feed at ``raw``, worked out without the
-    disk (the file may be gone), or None when no registered feed is at that location."""
+    """For a local feed file (a path or a file:// URL), the key under which ``stored``
+    holds it, worked out without the disk (the file may be gone); None for anything else or
+    when no registered feed is at that location (another kind's errors stand as they are)."""
     value = raw.strip()
+    scheme = urlsplit(value).scheme.lower()
+    if scheme != "file" and len(scheme) > 1:
+        return None
     candidates = [value, _canonical(value)]
-    if len(urlsplit(value).scheme) <= 1:  # a path, as the file source reads it
+    if scheme != "file":  # a path, as the file source reads it
         with contextlib.suppress(OSError, RuntimeError, ValueError):
             candidates.append(str(Path(value).expanduser().resolve()))
     return next((c for c in candidates if c in stored), None)
