@@ -37,6 +37,9 @@ DURATIONS = MappingProxyType(
 
 # A reason longer than this is cut (it is shown in lists and on the alert page).
 MAX_REASON = 500
+# A silence asked for again within this time, for the same scope, reason and end (give or
+# take as much), is the one already set.
+REPEAT_WINDOW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,22 @@ def add_silence(
     check_future(ends_at, now)
     reason = (reason or "").strip()[:MAX_REASON] or None
     resolved = resolve_scope_key(session.connection(), scope_type, scope_key)
+    # The same silence asked for again moments later (a form posted twice, a command run
+    # twice) is the one already set, not a second row.
+    same = session.scalars(
+        select(AlertSilence)
+        .where(AlertSilence.scope_type == scope_type, AlertSilence.scope_key == resolved.key)
+        .where(AlertSilence.reason.is_not_distinct_from(reason))
+        .where(AlertSilence.starts_at >= now - REPEAT_WINDOW, AlertSilence.starts_at <= now)
+        .where(AlertSilence.ends_at.between(ends_at - REPEAT_WINDOW, ends_at + REPEAT_WINDOW))
+        .order_by(AlertSilence.id)
+        .limit(1)
+    ).first()
+    if same is not None:
+        log.info("silence #%s asked for again (%s): kept as it is", same.id, via)
+        return SilenceSet(
+            same.id, scope_type, resolved.key, same.ends_at, note=resolved.note, warning=resolved.warning
+        )
     row = AlertSilence(
         scope_type=scope_type, scope_key=resolved.key, starts_at=now, ends_at=ends_at, reason=reason
     )

@@ -56,6 +56,22 @@ def test_the_web_offers_fixed_lengths_and_cuts_long_reasons(db, wire):
     assert len(row.reason or "") == MAX_REASON
 
 
+def test_the_same_silence_asked_for_twice_is_set_once(db, wire):
+    # A form posted twice (a double click, a reload) sets one silence.
+    with db.transaction() as s:
+        first = add_silence_for(s, "ticker", "VLTA", duration="4h", reason="earnings", now=NOW)
+        again = add_silence_for(
+            s, "ticker", "VLTA", duration="4h", reason="earnings", now=NOW + timedelta(seconds=20)
+        )
+        other = add_silence_for(s, "ticker", "VLTA", duration="1d", reason="earnings", now=NOW)
+        later = add_silence_for(
+            s, "ticker", "VLTA", duration="4h", reason="earnings", now=NOW + timedelta(hours=1)
+        )
+    assert again.silence_id == first.silence_id and again.ends_at == first.ends_at
+    assert len({first.silence_id, other.silence_id, later.silence_id}) == 3
+    assert len(_rows(db)) == 3
+
+
 def test_a_silence_must_end_in_the_future(db, wire):
     with db.transaction() as s, pytest.raises(ValueError, match="in the past: give a future time"):
         add_silence(s, "market", "", ends_at=NOW, reason=None, now=NOW)
