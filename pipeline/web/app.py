@@ -88,6 +88,16 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+# On every response. Framing is allowed from the same origin only: Airflow's UI shows the
+# pages in a frame of its own (external_views), another site may not.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def create_app(
     database: Database | Callable[[], Database],
     *,
@@ -118,6 +128,16 @@ def create_app(
     templates = _templates()
     app = FastAPI(title="FinSent", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            # Pages hold CSRF tokens and what an analyst may not want left on a shared proxy.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         context = {

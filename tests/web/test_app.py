@@ -60,6 +60,21 @@ def test_every_page_answers_with_relative_links_only(client, path):
         assert not url.startswith("/"), f"{path}: absolute link {url}"
 
 
+def test_pages_carry_security_headers_and_are_not_cached(client):
+    page = client.get("/company/VLTA")
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"  # Airflow's UI frames the pages
+    assert page.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert page.headers["referrer-policy"] == "same-origin"
+    missing = client.get("/company/NOSUCH")
+    assert missing.status_code == 404 and missing.headers["cache-control"] == "no-store"
+    css = next(u for u in links(page.text) if u.endswith(".css"))
+    style = client.get("/company/" + css)
+    assert style.status_code == 200 and "no-store" not in style.headers.get("cache-control", "")
+    assert style.headers["x-content-type-options"] == "nosniff"
+
+
 def test_alert_page_shows_evidence_life_cycle_and_deliveries(client, demo_db):
     alert = vlta_alert(demo_db)
     r = client.get(f"/alert/{alert.id}")
