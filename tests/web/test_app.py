@@ -60,6 +60,20 @@ def test_every_page_answers_with_relative_links_only(client, path):
         assert not url.startswith("/"), f"{path}: absolute link {url}"
 
 
+@pytest.mark.parametrize(
+    ("path", "back"),
+    [
+        ("/?page=999999", "?days=3&amp;page=1"),
+        ("/feeds?page=999", "?page=1"),
+        ("/company/VLTA?page=999", "?by=hour&amp;page=1"),
+    ],
+)
+def test_a_page_past_the_end_says_so_and_links_to_the_first(client, path, back):
+    html = client.get(path).text
+    assert "is past the last one" in html and f'href="{back}"' in html
+    assert "No alert is firing" not in html and "No feeds yet" not in html
+
+
 def test_pages_carry_security_headers_and_are_not_cached(client):
     page = client.get("/company/VLTA")
     assert page.headers["cache-control"] == "no-store"
