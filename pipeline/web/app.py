@@ -267,7 +267,8 @@ def create_app(
         )
         if isinstance(result, pages.Unknown):
             return not_found(request, result.message, result.suggestions)
-        result.update(corrected=_int(corrected, 0) or None, who=_remembered_who(request))
+        shown = pages.confirmed(lazy.get(), correction=_int(corrected, 0), ticker=result["ticker"])
+        result.update(corrected=shown, who=_remembered_who(request))
         return render(request, "company.html", result)
 
     async def correct(
@@ -315,8 +316,10 @@ def create_app(
         ctx = pages.alert(lazy.get(), number, now=clock()) if number > 0 else None
         if ctx is None:
             return not_found(request, f"There is no alert #{alert_id}.")
-        ctx["silenced"] = _int(silenced, 0) or None
-        ctx.update(corrected=_int(corrected, 0) or None, who=_remembered_who(request))
+        ctx["silenced"] = pages.confirmed(lazy.get(), silence=_int(silenced, 0), alert=number)
+        ctx.update(
+            corrected=pages.confirmed(lazy.get(), correction=_int(corrected, 0)), who=_remembered_who(request)
+        )
         return render(request, "alert.html", ctx)
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.alerts.queries import top_headlines
 from pipeline.alerts.silences import DURATIONS, SilenceSet, add_silence_for
 from pipeline.db.engine import Database
-from pipeline.db.models import Alert
+from pipeline.db.models import Alert, AlertSilence, Correction
 from pipeline.errors import FinSentError
 from pipeline.feedback import Recorded, latest_for_articles, record
 from pipeline.ingest.registry import list_feeds
@@ -306,6 +306,34 @@ def correction_ticker(alert: Alert) -> str | None:
 
 
 # --- corrections ---------------------------------------------------------------------------
+
+
+def confirmed(
+    db: Database,
+    *,
+    correction: int | None = None,
+    ticker: str | None = None,
+    silence: int | None = None,
+    alert: int | None = None,
+) -> int | None:
+    """The id a page's "saved" notice names, if that row exists and belongs to the page (a
+    correction for its company, a silence of its alert's scope), else None: a link with a
+    made-up ``?corrected=`` or ``?silenced=`` announces nothing."""
+    with db.session() as session:
+        if correction:
+            row = session.get(Correction, correction)
+            if row is not None and (ticker is None or row.ticker == ticker):
+                return correction
+        if silence and alert:
+            muted, scoped = session.get(AlertSilence, silence), session.get(Alert, alert)
+            if (
+                muted is not None
+                and scoped is not None
+                and muted.scope_type == scoped.scope_type
+                and (scoped.scope_type == "market" or muted.scope_key == scoped.scope_key)
+            ):
+                return silence
+    return None
 
 
 def correct(

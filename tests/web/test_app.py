@@ -210,6 +210,8 @@ def test_silence_form_adds_the_silence_the_command_would(client, demo_db):
     assert (row.ends_at - NOW).total_seconds() == 4 * 3600
     after = client.get(f"/alert/{alert.id}?silenced={row.id}").text
     assert f"Silence #{row.id} set" in after and "&lt;i&gt;known&lt;/i&gt;" in after
+    # A made-up id in a link announces nothing.
+    assert "set.</p>" not in client.get(f"/alert/{alert.id}?silenced={row.id + 99}").text
 
 
 def test_silence_form_refuses_bad_lengths_missing_alerts_and_other_sites(client, demo_db):

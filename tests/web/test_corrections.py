@@ -65,6 +65,8 @@ def test_a_correction_lands_in_the_table_and_on_the_page(client, demo_db):
     assert (row.model_version, row.model_label) == ("web-keywords-v1", "negative")
     page = client.get(f"/company/VLTA?corrected={row.id}").text
     assert f"Correction #{row.id} saved" in page
+    assert "saved:" not in client.get(f"/company/VLTA?corrected={row.id + 77}").text  # made up
+    assert "saved:" not in client.get(f"/company/NRTH?corrected={row.id}").text  # another company's
     assert "<b>Ann</b>" not in page and "&lt;b&gt;Ann&lt;/b&gt;" in page  # shown, escaped
     assert 'value="&lt;b&gt;Ann&lt;/b&gt;' in page  # and remembered for the next form
     # A newer correction by the same person replaces theirs; another person's is kept.
