@@ -162,7 +162,9 @@ def _movers(session, now: datetime) -> tuple[list[dict[str, Any]], str | None]:
         log.warning("no ranking of companies: %s", exc)
         return [], str(exc)
     rows = query.run(session.connection(), now=now, min_articles=MOVER_MIN_ARTICLES, limit=MOVERS)
-    return rows, None
+    # The cookbook ranks every company; under this heading only those more negative than
+    # their norm belong (one calmer than usual is not news here).
+    return [r for r in rows if r["change"] is not None and r["change"] > 0], None
 
 
 # --- company -------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ def test_overview_is_served_at_the_root_with_alert_movers_and_chart(client, demo
     assert "Voltara" in html
     assert html.count("<svg") >= 2  # the market chart and a sparkline per source
     assert "MarketWire Financial News" in html
+    # Under "most negative today", only companies more negative than their norm.
+    movers = html[
+        html.index("Most negative today") : html.index("</section>", html.index("Most negative today"))
+    ]
+    changes = re.findall(r'<td class="n">(-?[\d.]+)%</td>\s*<td class="n">[-\d.]+</td>\s*</tr>', movers)
+    assert changes and all(float(c) > 0 for c in changes)
 
 
 @pytest.mark.parametrize("path", ["/", "/company/VLTA", "/company/VLTA?by=day", "/feeds", "/?days=30"])
