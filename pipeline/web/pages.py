@@ -245,7 +245,10 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
             [h["article_id"] for h in headlines if h.get("article_id")],
             ticker=correction_ticker(row),
         )
-    events = [(row.started_at, "fired", f"{row.negative_share:.0%} negative of {row.volume}")]
+    # The numbers it fired with (the row's own follow each evaluation since).
+    fired = (row.details or {}).get("fired_with") or {}
+    share, volume = fired.get("negative_share", row.negative_share), fired.get("volume", row.volume)
+    events = [(row.started_at, "fired", f"{share:.0%} negative of {volume}")]
     events += [(d.evaluated_at or d.created_at, kind, f"email #{d.id} {d.status}") for d, kind in deliveries]
     events += [
         (

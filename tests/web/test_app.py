@@ -109,6 +109,23 @@ def test_alert_page_shows_evidence_life_cycle_and_deliveries(client, demo_db):
         assert not url.startswith("/")
 
 
+def test_the_fired_event_shows_the_numbers_it_fired_with(client, demo_db):
+    alert = vlta_alert(demo_db)
+    fired = alert.details["fired_with"]
+    with demo_db.transaction() as s:  # later evaluations move the row's own numbers
+        s.get(Alert, alert.id).negative_share, s.get(Alert, alert.id).volume = 0.123, 999
+    try:
+        html = client.get(f"/alert/{alert.id}").text
+        assert f"{fired['negative_share']:.0%} negative of {fired['volume']}" in html
+        assert "12% negative of 999" not in html.split("Life cycle")[-1].split("</table>")[0]
+    finally:
+        with demo_db.transaction() as s:
+            s.get(Alert, alert.id).negative_share, s.get(Alert, alert.id).volume = (
+                alert.negative_share,
+                alert.volume,
+            )
+
+
 def test_company_page_lists_headlines_newest_first_with_scores_and_marks_the_episode(client):
     html = client.get("/company/vlta").text  # any case: tickers are normalised
     assert "Voltara" in html
