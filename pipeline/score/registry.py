@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,11 +50,20 @@ class ServingModel:
 
 
 def released_model(models_dir: Path = MODELS_DIR) -> Path | None:
-    """The released model committed under ``models/`` (None if there is none)."""
+    """The released model committed under ``models/`` (None if there is none).
+
+    One release is committed; an older one restored beside it from git (a recipe that trains
+    from it does) must not take over serving or the gate's comparison: the newest by version
+    number wins (finsent-minilm-v10 after v9)."""
     if not models_dir.is_dir():
         return None
-    found = sorted(p.parent for p in models_dir.glob("*/config.json"))
-    return found[0] if found else None
+    found = sorted((p.parent for p in models_dir.glob("*/config.json")), key=_version_order)
+    return found[-1] if found else None
+
+
+def _version_order(path: Path) -> list[tuple[int, int | str]]:
+    """A folder name's natural order: its runs of digits compare as numbers."""
+    return [(1, int(part)) if part.isdigit() else (0, part) for part in re.split(r"(\d+)", path.name) if part]
 
 
 def promoted_model(data_dir: Path, *, strict: bool = False) -> str | None:

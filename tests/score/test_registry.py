@@ -48,6 +48,19 @@ def test_a_promoted_model_that_is_gone_falls_back_to_the_release(tmp_path: Path)
         assert resolve_model_path(state(tmp_path)) == str(released_model())
 
 
+def test_an_older_release_restored_beside_the_current_one_does_not_take_over(tmp_path: Path) -> None:
+    # A recipe restores finsent-minilm-v1 from git to train from it; v2 must stay the release
+    # (it was the alphabetically first folder that served, and that the gate compared with).
+    models = tmp_path / "models"
+    for name in ("finsent-minilm-v1", "finsent-minilm-v2", "finsent-minilm-v10", "finsent-minilm-v9"):
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text("{}")
+    assert released_model(models) == models / "finsent-minilm-v10"
+    (models / "finsent-minilm-v10" / "config.json").unlink()
+    (models / "finsent-minilm-v9" / "config.json").unlink()
+    assert released_model(models) == models / "finsent-minilm-v2"
+
+
 def test_no_released_model_without_a_model_folder(tmp_path: Path) -> None:
     empty = tmp_path / "models"
     empty.mkdir()
