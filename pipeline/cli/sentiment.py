@@ -276,13 +276,19 @@ def train_cmd(**opts: Any) -> None:
         for path in getattr(config, name):
             if not Path(path).is_file():
                 raise click.BadParameter(f"{path} is not a file", param_hint=option_of(name).flag)
+    exported = None
     if FEEDBACK_SOURCE in names and config.feedback_file is None:
-        config.feedback_file = str(_export_feedback(out, alone=set(names) == {FEEDBACK_SOURCE}))
+        exported = _export_feedback(out, alone=set(names) == {FEEDBACK_SOURCE})
+        config.feedback_file = str(exported)
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")
         decision = run_gate(result.out_dir, _state_settings(state_dir, data_dir), promote=promote)
     except DataFormatError as exc:
+        if exported is not None and [*out.iterdir()] == [exported]:
+            # Refused before training wrote anything: the snapshot alone would make the
+            # same command refuse the folder as "already holds files".
+            exported.unlink()
         raise click.ClickException(str(exc)) from None
     except FinSentError as exc:
         raise click.ClickException(str(exc)) from None

@@ -641,6 +641,12 @@ def load_data(config: TrainConfig) -> TrainData:
     # (or val_ex: a source with too few rows for a validation share; selection_source has
     # already refused names that are not training sources.)
     select_ex = [ex for ex in val_ex if config.select_on in (None, ex.source)] or val_ex
+    if not select_ex:
+        # Refused before training, not after: the checkpoint is chosen on these rows.
+        raise DataFormatError(
+            f"too few rows for a validation share ({len(examples)} labelled in all, "
+            f"--val-fraction {config.val_fraction:g}): add a source (e.g. --source fpb-split) or more rows"
+        )
     logger.info(
         "train %d, validation %d (selection on %d %s rows)",
         len(train_ex),

@@ -82,3 +82,22 @@ def test_feedback_alone_with_no_corrections_is_one_line(db: Database, env: None,
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "no analyst corrections in the database yet" in result.output
     assert not (tmp_path / "empty").exists()  # refused before anything was written
+
+
+def test_feedback_alone_with_too_few_rows_for_validation_is_refused_before_training(
+    db: Database, env: None, tmp_path: Path
+) -> None:
+    # Two corrections: both go to training and none is left to choose the checkpoint on.
+    from pipeline.feedback import record
+
+    with db.transaction() as s:
+        feed = add_feed(s, "https://news.example/rss", "Wire")
+        for i, (title, label) in enumerate([("Acme recall widens", "negative"), ("Acme beats", "positive")]):
+            article = add_article(s, feed, f"b{i}", title, NOW, tickers=("ACME",))
+            record(s, article, label=label, who="ann", now=NOW)
+    out = tmp_path / "few"
+    result = _train(out, "feedback")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "too few rows for a validation share (2 labelled in all" in result.output
+    # Nothing left behind: the same command with more data is not refused for a full folder.
+    assert not any(out.iterdir()) if out.exists() else True
