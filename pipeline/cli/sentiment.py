@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 SOURCE_HELP = (
     "Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
-    "csv:PATH; append *W to weight its loss (e.g. 'fpb-split*2'). "
+    "sentfin, sentfin-mixed (company-labelled headlines), csv:PATH, feedback (analysts' "
+    "corrections); append *W to weight its loss (e.g. 'fpb-split*2'). "
     "Default: fpb-split and tfns."
 )
 
