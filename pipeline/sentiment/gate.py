@@ -60,10 +60,12 @@ class GateDecision:
     # Entity-level accuracy (overall and mixed rows) of both models, when the candidate
     # is target-aware: {"candidate": {"all": 0.84, "mixed": 0.73}, "current": {...}}
     entity: dict[str, dict[str, float]] | None = None
+    # The model compared with (its folder), so the table says what "current" is.
+    current_model: str | None = None
 
     def table(self) -> str:
         head = "| set | metric | current | candidate | delta |"
-        lines = [head, "|---|---|---:|---:|---:|"]
+        lines = [f"current: {self.current_model or '(none)'}", head, "|---|---|---:|---:|---:|"]
         for name in (*GATE_SETS, HEADLINE_SET):
             if name not in self.candidate:
                 continue
@@ -254,6 +256,7 @@ def run_gate(
         current_seen=recorded_seen(current_path, fingerprint) if current_path else None,
         entity=entity,
     )
+    decision.current_model = str(current_path) if current_path else None
     if decision.promote and promote:
         path = write_promotion(data_dir, candidate_path, cand)
         logger.info("promoted %s (recorded in %s)", candidate_path, path)

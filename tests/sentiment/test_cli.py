@@ -102,6 +102,7 @@ def test_train_malformed_soft_targets_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_train_prints_the_gate_with_the_headline_check(tmp_path: Path) -> None:
+    from pipeline.score.registry import released_model
     from pipeline.sentiment.gate import write_promotion
 
     def run(out: str) -> str:
@@ -115,6 +116,7 @@ def test_train_prints_the_gate_with_the_headline_check(tmp_path: Path) -> None:
     # the real data's rows, so its blindness to these is unknown and the check is reported.
     output = run("m1")
     assert "| tfns-heldout | accuracy |" in output
+    assert "current: " + str(released_model()) in output  # what "current" is, named
     assert "reported only, the current model is of unknown blindness" in output
     # Against a promoted model trained on this data with the release's split: both blind.
     write_promotion(tmp_path / "state", tmp_path / "m1")

@@ -41,6 +41,7 @@ def test_rejects_when_any_metric_is_worse() -> None:
 def test_no_current_model_promotes() -> None:
     decision = decide(metrics(0.5, 0.4, 0.6, 0.5), None)
     assert decision.promote and "PROMOTE" in decision.table()
+    assert decision.table().startswith("current: (none)\n")
 
 
 def test_promotion_record_and_gate_baseline(tmp_path: Path) -> None:
