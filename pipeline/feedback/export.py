@@ -56,8 +56,8 @@ def write_corrections(rows: list[CorrectionRow], stream: TextIO, fmt: str = "jso
 def training_examples(session: Session) -> list[dict]:
     """Every stored correction as a training row (``title``, ``label`` and where it came
     from). Each person's latest for an (article, company) is the only one stored; a
-    company's correction trains on the article's headline, the text the analyst judged
-    (the classifier has no per-company input yet)."""
+    company's correction trains as a label of the article's headline, the text the analyst
+    judged (the feedback source has no target column yet, docs/feedback.md)."""
     rows = list_corrections(session)
     return [{k: v for k, v in r.as_dict().items() if k not in PRIVATE} for r in rows]
 
