@@ -263,6 +263,22 @@ class AlertEvaluation(Base):
     ran_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), comment="wall clock")
 
 
+class UiSession(Base):
+    """A login to the web pages (docs/web.md): the server's record of a session cookie, so
+    that logging out ends it for every worker of the app and the server decides its expiry."""
+
+    __tablename__ = "ui_sessions"
+
+    nonce_hash: Mapped[str] = mapped_column(
+        String(64), primary_key=True, comment="sha256 of the cookie's nonce; the cookie is never stored"
+    )
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    ended_at: Mapped[datetime | None] = mapped_column(TZ, comment="logged out")
+
+    __table_args__ = (Index("ix_ui_sessions_expires_at", "expires_at"),)
+
+
 class AlertSilence(Base):
     """A scope muted until a time (Alertmanager-style silence)."""
 

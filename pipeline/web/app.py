@@ -38,6 +38,7 @@ from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
 from pipeline.feedback import Recorded
 from pipeline.web import pages, security
+from pipeline.web.sessions import SessionRecords
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def create_app(
         return lazy_token.get() or None
 
     attempts = limiter if limiter is not None else security.AttemptLimiter()
+    sessions = SessionRecords(lazy.get, clock, security.SESSION_MAX_AGE_S)
     templates = _templates()
     app = FastAPI(title="FinSent", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -146,7 +148,7 @@ def create_app(
             **context,
         }
         if "writes" not in context:
-            context["writes"] = security.access(request, ui_token())
+            context["writes"] = security.access(request, ui_token(), sessions.alive)
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     def not_found(request: Request, message: str, suggestions: list[str] | None = None) -> HTMLResponse:
@@ -183,7 +185,7 @@ def create_app(
             if why is not None:
                 return None, refused(request, 401, why)
         form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
-        refusal = security.check_write(request, ui_token(), form, purpose)
+        refusal = security.check_write(request, ui_token(), form, purpose, sessions.alive)
         if refusal is not None:
             log.warning("write to %s refused: %s", request.url.path, refusal.message)
             if refusal.bad_token:
@@ -207,10 +209,12 @@ def create_app(
             log.warning("login refused: wrong token")
             attempts.failed(security.client_key(request))
             return refused(request, 403, "Wrong token: writes stay locked.")
+        cookie = security.new_session(token_now)
+        sessions.start(security.session_nonce(cookie))
         response = RedirectResponse(_safe_back(str(form.get("back", ""))), status_code=303)
         response.set_cookie(
             security.SESSION_COOKIE,
-            security.new_session(token_now),
+            cookie,
             max_age=security.SESSION_MAX_AGE_S,
             path=_cookie_path(request),
             httponly=True,
@@ -224,6 +228,10 @@ def create_app(
         if not _same_origin(request):
             return refused(request, 403, "cross-site form refused")
         form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+        cookie = request.cookies.get(security.SESSION_COOKIE)
+        token_now = ui_token()
+        if token_now is not None and security.valid_session(token_now, cookie):
+            sessions.end(security.session_nonce(cookie))  # every copy of the cookie, every worker
         response = RedirectResponse(_safe_back(str(form.get("back", ""))), status_code=303)
         response.delete_cookie(security.SESSION_COOKIE, path=_cookie_path(request))
         return response

@@ -5,9 +5,9 @@ either as ``Authorization: Bearer <token>`` (scripts) or as the login cookie a b
 from ``POST /login``. The cookie holds a random nonce, the time it was issued and an HMAC of
 both keyed by the token, never the token: reading a cookie store does not reveal it, the
 server refuses it after :data:`SESSION_MAX_AGE_S` whatever the browser keeps, and changing
-the token ends every session. Sessions are not stored (so every worker of a multi-process
-server accepts them): logging out deletes the browser's cookie, and a copy made before
-stays valid until it expires or the token changes. A form posted with the cookie must
+the token ends every session. The server also records each session
+(:mod:`pipeline.web.sessions`, in the database every worker reads): logging out ends it
+there, so a copy of the cookie made before is refused too. A form posted with the cookie must
 also carry a CSRF token, an HMAC of that session and the form's purpose, which another site
 cannot compute.
 
@@ -158,6 +158,11 @@ def valid_session(token: str, value: str | None, now: float | None = None) -> bo
     return 0 <= age < SESSION_MAX_AGE_S
 
 
+def session_nonce(value: str) -> str:
+    """The nonce of a login cookie (its first part): what the server's record is keyed by."""
+    return value.split(".", 1)[0]
+
+
 def token_matches(token: str, offered: str | None) -> bool:
     """Constant-time comparison of an offered token with the configured one."""
     if not offered:
@@ -192,13 +197,19 @@ class Access:
         return csrf_token(self.token, self.session, purpose)
 
 
-def access(request: Request, token: str | None) -> Access:
+# Whether the server still holds a session (by its nonce): pipeline.web.sessions.
+SessionCheck = Callable[[str], bool]
+
+
+def access(request: Request, token: str | None, alive: SessionCheck | None = None) -> Access:
+    """What the request may do. ``alive``: the server's record of sessions; a cookie that
+    verifies but was logged out (or never recorded) is no login."""
     if not token:
         return Access("off")
     if token_matches(token, bearer(request)):
         return Access("on", token, by_header=True)
     session = request.cookies.get(SESSION_COOKIE)
-    if valid_session(token, session):
+    if valid_session(token, session) and (alive is None or alive(session_nonce(session))):
         return Access("on", token, session=session)
     return Access("login", token)
 
@@ -210,13 +221,15 @@ ENABLE_HINT = (
 )
 
 
-def check_write(request: Request, token: str | None, form: object, purpose: str) -> Refusal | None:
+def check_write(
+    request: Request, token: str | None, form: object, purpose: str, alive: SessionCheck | None = None
+) -> Refusal | None:
     """None when this write may go ahead, else why not.
 
     A bearer token needs no CSRF token: a browser never adds that header to another site's
     form. A session cookie does, as a browser sends it with any form posted here.
     """
-    seen = access(request, token)
+    seen = access(request, token, alive)
     if seen.mode == "off":
         return Refusal(403, ENABLE_HINT)
     if seen.mode == "login":
@@ -242,6 +255,7 @@ __all__ = [
     "Access",
     "AttemptLimiter",
     "Refusal",
+    "SessionCheck",
     "WriteGuard",
     "access",
     "bearer",
@@ -249,6 +263,7 @@ __all__ = [
     "client_key",
     "csrf_token",
     "new_session",
+    "session_nonce",
     "token_matches",
     "too_many",
     "valid_session",

@@ -320,3 +320,16 @@ def test_0014_alert_history_context_stops_before_the_windows_hour_and_the_downgr
     with engine.begin() as conn:
         assert "date_trunc" not in conn.execute(definition).scalar()
     upgrade(engine)
+
+
+def test_0015_ui_sessions_up_and_down(engine: Engine) -> None:
+    upgrade(engine, "0015")
+    assert "ui_sessions" in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO ui_sessions (nonce_hash, expires_at) VALUES (:h, now() + interval '1 day')"),
+            {"h": "a" * 64},
+        )
+    downgrade(engine, "0014")
+    assert "ui_sessions" not in inspect(engine).get_table_names()
+    upgrade(engine)

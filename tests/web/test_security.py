@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from pipeline.airflow.plugin import build_app
-from pipeline.db.models import AlertSilence, Correction
+from pipeline.db.models import AlertSilence, Correction, UiSession
 from pipeline.web import create_app
-from pipeline.web.security import AttemptLimiter
+from pipeline.web.security import SESSION_MAX_AGE_S, AttemptLimiter
 
 from .conftest import HOSTILE_TITLE, NOW, UI_TOKEN
 from .test_app import vlta_alert
@@ -129,8 +129,46 @@ def test_login_then_a_correction_is_stored(browser, demo_db):
     assert browser.post("/company/VLTA/correct", data=data).status_code == 403
 
 
+def test_logging_out_ends_the_session_for_every_copy_of_the_cookie_and_every_worker(demo_db):
+    from datetime import timedelta
+
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    # Two apps on one database: the workers of one server (uvicorn, Airflow's API server).
+    one, two = (create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN) for _ in range(2))
+    with TestClient(one) as first, TestClient(two) as second:
+        assert _login(first).status_code == 303
+        cookie = first.cookies["finsent_session"]
+        second.cookies.set("finsent_session", cookie)
+        page = second.get("/company/VLTA").text
+        assert 'action="VLTA/correct"' in page  # the other worker knows the session
+        data = {
+            "article_id": str(hostile),
+            "label": "neutral",
+            "who": "ann",
+            "csrf": _csrf(page, "VLTA/correct"),
+        }
+        assert second.post("/company/VLTA/correct", data=data, follow_redirects=False).status_code == 303
+        assert first.post("/logout", data={"back": "company/VLTA"}, follow_redirects=False).status_code == 303
+        # A copy of the cookie taken before logging out is refused, on either worker.
+        for client in (first, second):
+            client.cookies.set("finsent_session", cookie)
+            assert client.post("/company/VLTA/correct", data=data).status_code == 403
+            assert 'action="VLTA/correct"' not in client.get("/company/VLTA").text
+    # The server's record expires with the cookie, whatever the browser keeps.
+    with TestClient(create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN)) as c:
+        assert _login(c).status_code == 303
+        kept = c.cookies["finsent_session"]
+    later = NOW + timedelta(seconds=SESSION_MAX_AGE_S + 60)
+    with TestClient(create_app(demo_db, clock=lambda: later, token=UI_TOKEN)) as c:
+        c.cookies.set("finsent_session", kept)
+        assert 'action="VLTA/correct"' not in c.get("/company/VLTA").text
+    with demo_db.session() as s:
+        stored = s.scalars(select(UiSession.nonce_hash)).all()
+    assert stored and not any(h in kept or h in cookie for h in stored)  # hashes, not cookies
+
+
 def test_the_server_ends_a_session_after_its_age_whatever_the_browser_keeps():
-    from pipeline.web.security import SESSION_MAX_AGE_S, new_session, valid_session
+    from pipeline.web.security import new_session, valid_session
 
     start = 1_800_000_000.0
     cookie = new_session(UI_TOKEN, now=start)
