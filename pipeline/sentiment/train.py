@@ -280,6 +280,8 @@ def teacher_probabilities(
         teacher, tokenizer = load_sequence_classifier(path)
         if dtype is not None:
             teacher = teacher.to(dtype)
+        # Minutes on a CPU before the first training step: said before, not only after.
+        logger.info("teacher %s scoring %d training texts (%s)...", path, len(texts), dtype or torch.float32)
         logits = torch.from_numpy(
             predict_logits(teacher.to(device), tokenizer, texts, 128, max_length, device)
         )
