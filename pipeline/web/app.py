@@ -264,6 +264,21 @@ def create_app(
         wanted = ticker.strip()
         if not wanted:  # an empty search: back to the overview
             return RedirectResponse("./", status_code=303)
+        try:
+            known = pages.ticker_known(lazy.get(), pages.normalise_ticker(wanted))
+        except ValueError:  # not a ticker's shape ("Voltara Motors"): a name, perhaps
+            known = False
+        if not known:
+            named = pages.tickers_named(lazy.get(), wanted)
+            if len(named) == 1:
+                wanted = named[0]
+            elif named:
+                more = " (and more: type more of the name)" if len(named) > pages.NAME_MATCHES else ""
+                return not_found(
+                    request,
+                    f"Several companies' names contain '{wanted}'{more}.",
+                    named[: pages.NAME_MATCHES],
+                )
         return RedirectResponse(f"company/{quote(wanted, safe='')}", status_code=303)
 
     @app.get("/company/{ticker}", response_class=HTMLResponse)

@@ -27,6 +27,7 @@ from pipeline.trends.queries import (
     Scope,
     Trend,
     bucket_start,
+    known_tickers,
     load_trend,
     normalise_ticker,
     similar_tickers,
@@ -168,6 +169,21 @@ def _movers(session, now: datetime) -> tuple[list[dict[str, Any]], str | None]:
 
 
 # --- company -------------------------------------------------------------------------------
+
+# Most companies a name search lists on its "did you mean" page.
+NAME_MATCHES = 5
+
+
+def tickers_named(db: Database, words: str) -> list[str]:
+    """Mentioned tickers whose company name contains ``words`` (any case): the search box
+    takes "Voltara" as well as "VLTA". One name per ticker, from its latest mentions."""
+    needle = " ".join(words.split()).casefold()
+    if len(needle) < 2:
+        return []
+    with db.session() as session:
+        known = known_tickers(session.connection())
+        names = queries.company_names(session, known)
+    return sorted(t for t, name in names.items() if name and needle in name.casefold())[: NAME_MATCHES + 1]
 
 
 def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int) -> dict[str, Any] | Unknown:

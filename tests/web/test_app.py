@@ -202,6 +202,16 @@ def test_search_box_goes_to_the_company_page(client):
         r = client.get(empty)
         assert r.status_code == 200 and "Market overview" in r.text, empty
     assert client.get("/company?ticker=%3Cb%3E").status_code == 404
+    # A company's name finds it too (the demo's Voltara Motors is VLTA).
+    for name in ("Voltara Motors", "voltara"):
+        r = client.get("/company", params={"ticker": name}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "company/VLTA", name
+    r = client.get("/company", params={"ticker": "no such company anywhere"})
+    assert r.status_code == 404
+    several = client.get("/company", params={"ticker": "line"})  # Brookline, Harborline, ...
+    assert several.status_code == 404
+    assert "Several companies&#39; names contain &#39;line&#39;" in several.text
+    assert 'href="../company/BRKL"' in several.text or 'href="./company/BRKL"' in several.text
 
 
 def test_feeds_page_shows_each_feeds_health(client):
