@@ -209,12 +209,11 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
         until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
         if (a.details or {}).get("withdrawn"):
             until += " (withdrawn: " + a.details["withdrawn"] + ")"
+        # Matched as the evaluation mutes: the same (scope type, key); the market's key is "".
         muted = [
             sil
             for sil in silences
-            if sil.scope_type == a.scope_type
-            and (a.scope_type == "market" or sil.scope_key == a.scope_key)
-            and sil.starts_at <= now
+            if (sil.scope_type, sil.scope_key) == (a.scope_type, a.scope_key) and sil.starts_at <= now
         ]
         if a.state == "firing" and muted:
             last = max(muted, key=lambda sil: sil.ends_at)

@@ -350,8 +350,7 @@ def confirmed(
             if (
                 muted is not None
                 and scoped is not None
-                and muted.scope_type == scoped.scope_type
-                and (scoped.scope_type == "market" or muted.scope_key == scoped.scope_key)
+                and (muted.scope_type, muted.scope_key) == (scoped.scope_type, scoped.scope_key)
             ):
                 return silence
     return None
