@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -270,16 +270,7 @@ class CompanyHeadline:
     relevance: int | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "published_at": self.published_at.astimezone(UTC).isoformat(),
-            "title": self.title,
-            "source": self.source,
-            "label": self.label,
-            "label_of": self.label_of,
-            "p_negative": self.p_negative,
-            "p_positive": self.p_positive,
-            "relevance": self.relevance,
-        }
+        return {**asdict(self), "published_at": self.published_at.astimezone(UTC).isoformat()}
 
     def render(self) -> str:
         when = self.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
