@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from pipeline.db.models import Article, Feed
 from pipeline.errors import ConfigError
 from pipeline.ingest.sources import FeedSource, source_for
+from pipeline.ingest.sources.file import FileSource
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +67,19 @@ def add_feed_entries(
     """Add (location, name, tags) rows, e.g. from an OPML file; all or nothing, like add_feeds."""
     errors: list[str] = []
     rows: dict[str, tuple[str | None, list[str]]] = {}
-    stored: dict | None = None
+    stored = _stored_feeds(session) if entries else {}
     for raw, name, tags in entries:
         try:
             url = normalise_feed_location(raw, sources)
         except ConfigError as exc:
             # A registered local file that is gone now (FINSENT_FEEDS re-adds it every run) is
             # that feed's fetch failure at ingest, not a reason to refuse the whole run.
-            stored = _stored_feeds(session) if stored is None else stored
             known = _registered_spelling(raw, stored)
             if known is None:
                 errors.append(str(exc).removeprefix("config: "))
                 continue
             url = known
         rows.setdefault(url, (name, tags))  # keeps order, drops repeats within the call
-    if stored is None:
-        stored = _stored_feeds(session) if rows else {}
     for url in rows:
         if url not in stored:
             # Only new ones: a registered local feed that is broken now (a writer caught
@@ -134,11 +132,10 @@ def _registered_spelling(raw: str, stored: dict) -> str | None:
     holds it, worked out without the disk (the file may be gone); None for anything else or
     when no registered feed is at that location (another kind's errors stand as they are)."""
     value = raw.strip()
-    scheme = urlsplit(value).scheme.lower()
-    if scheme != "file" and len(scheme) > 1:
+    if not FileSource.claims(value):
         return None
     candidates = [value, _canonical(value)]
-    if scheme != "file":  # a path, as the file source reads it
+    if urlsplit(value).scheme.lower() != "file":  # a path, as the file source reads it
         with contextlib.suppress(OSError, RuntimeError, ValueError):
             candidates.append(str(Path(value).expanduser().resolve()))
     return next((c for c in candidates if c in stored), None)
