@@ -201,7 +201,7 @@ class Access:
 SessionCheck = Callable[[str], bool]
 
 
-def access(request: Request, token: str | None, alive: SessionCheck | None = None) -> Access:
+def access(request: Request, token: str | None, alive: SessionCheck) -> Access:
     """What the request may do. ``alive``: the server's record of sessions; a cookie that
     verifies but was logged out (or never recorded) is no login."""
     if not token:
@@ -209,7 +209,7 @@ def access(request: Request, token: str | None, alive: SessionCheck | None = Non
     if token_matches(token, bearer(request)):
         return Access("on", token, by_header=True)
     session = request.cookies.get(SESSION_COOKIE)
-    if valid_session(token, session) and (alive is None or alive(session_nonce(session))):
+    if valid_session(token, session) and alive(session_nonce(session)):
         return Access("on", token, session=session)
     return Access("login", token)
 
@@ -222,7 +222,7 @@ ENABLE_HINT = (
 
 
 def check_write(
-    request: Request, token: str | None, form: object, purpose: str, alive: SessionCheck | None = None
+    request: Request, token: str | None, form: object, purpose: str, alive: SessionCheck
 ) -> Refusal | None:
     """None when this write may go ahead, else why not.
 
