@@ -100,4 +100,4 @@ def test_feedback_alone_with_too_few_rows_for_validation_is_refused_before_train
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "too few rows for a validation share (2 labelled in all" in result.output
     # Nothing left behind: the same command with more data is not refused for a full folder.
-    assert not any(out.iterdir()) if out.exists() else True
+    assert not out.exists() or not any(out.iterdir())
