@@ -50,6 +50,10 @@ class CorrectionRow:
     corrected_at: datetime
     title: str
     url: str | None
+    # The company's first mention as written in the article ("Ford", "BofA"), the target a
+    # company's correction trains; None for a whole-article correction (or a link made
+    # before mentions were stored).
+    mention: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -63,6 +67,7 @@ class CorrectionRow:
             "corrected_at": self.corrected_at.isoformat(),
             "title": self.title,
             "url": self.url,
+            "mention": self.mention,
         }
 
 
@@ -160,8 +165,12 @@ def list_corrections(
 ) -> list[CorrectionRow]:
     """Corrections made at or after ``since`` (all when None), oldest first."""
     query = (
-        select(Correction, Article.title, Article.url)
+        select(Correction, Article.title, Article.url, ArticleEntity.mention)
         .join(Article, Article.id == Correction.article_id)
+        .outerjoin(
+            ArticleEntity,
+            (ArticleEntity.article_id == Correction.article_id) & (ArticleEntity.ticker == Correction.ticker),
+        )
         .order_by(Correction.corrected_at, Correction.id)
     )
     if since is not None:
@@ -180,8 +189,9 @@ def list_corrections(
             c.corrected_at,
             title,
             url,
+            mention,
         )
-        for c, title, url in session.execute(query).all()
+        for c, title, url, mention in session.execute(query).all()
     ]
 
 

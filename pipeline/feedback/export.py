@@ -1,7 +1,8 @@
 """Corrections out: JSON lines or CSV for people and tools, and the training snapshot.
 
 The training source ``feedback`` reads a snapshot in the export's JSON-lines shape (a
-``title`` and a ``label`` per line), so ``finsent feedback export > f.jsonl`` is also a file
+``title`` and a ``label`` per line, and for a company's correction its ``ticker`` and
+``mention``), so ``finsent feedback export > f.jsonl`` is also a file
 ``finsent train --feedback-file`` takes. The snapshot written next to a model leaves out
 who made each correction: a model folder travels further than the database.
 """
@@ -34,6 +35,7 @@ COLUMNS = (
     "corrected_at",
     "title",
     "url",
+    "mention",  # last: columns added later go at the end, so CSV readers by position keep working
 )
 # Not in the snapshot a model is trained from (see the module's docstring).
 PRIVATE = ("corrected_by",)
@@ -54,10 +56,10 @@ def write_corrections(rows: list[CorrectionRow], stream: TextIO, fmt: str = "jso
 
 
 def training_examples(session: Session) -> list[dict]:
-    """Every stored correction as a training row (``title``, ``label`` and where it came
-    from). Each person's latest for an (article, company) is the only one stored; a
-    company's correction trains as a label of the article's headline, the text the analyst
-    judged (the feedback source has no target column yet, docs/feedback.md)."""
+    """Every stored correction as a training row (``title``, ``label``, the company's
+    ``ticker`` and ``mention``, and where it came from). Each person's latest for an
+    (article, company) is the only one stored; the feedback source reads a company's
+    correction as the headline for that company (docs/feedback.md)."""
     rows = list_corrections(session)
     return [{k: v for k, v in r.as_dict().items() if k not in PRIVATE} for r in rows]
 

@@ -29,6 +29,7 @@ __all__ = [
     "TARGET_FILE",
     "TargetInput",
     "encode_target_inputs",
+    "find_mention",
     "format_target_input",
     "mark_target",
     "normalise_target",
@@ -66,12 +67,17 @@ def normalise_target(target: str | None) -> str | None:
     return cleaned[:MAX_TARGET_CHARS] or None
 
 
+def find_mention(text: str, mention: str) -> re.Match[str] | None:
+    """The first whole-word, case-insensitive occurrence of ``mention`` (already
+    normalised: see normalise_target) in ``text``, or None."""
+    return re.search(rf"(?<!\w){re.escape(mention)}(?!\w)", text, re.IGNORECASE)
+
+
 def mark_target(text: str, mention: str) -> str | None:
     """The text with the first whole-word, case-insensitive occurrence of ``mention``
     (already normalised: see normalise_target) wrapped in markers, or None when the text
     does not contain it."""
-    pattern = re.compile(rf"(?<!\w){re.escape(mention)}(?!\w)", re.IGNORECASE)
-    match = pattern.search(text)
+    match = find_mention(text, mention)
     if match is None:
         return None
     return f"{text[: match.start()]}{OPEN_MARK} {match.group(0)} {CLOSE_MARK}{text[match.end() :]}"

@@ -207,9 +207,19 @@ def read_label_csv(path: Path, source: str | None = None) -> list[Example]:
 
 def read_feedback(path: Path, source: str = FEEDBACK_SOURCE) -> list[Example]:
     """Corrections as rows: JSON lines with the headline (``title``, or ``text``) and the
-    analyst's ``label`` (``finsent feedback export``'s shape)."""
+    analyst's ``label`` (``finsent feedback export``'s shape).
+
+    A company's correction (a ``ticker``) is a label for that company, not for the whole
+    headline ("Tesla jumps, while Ford slumps" is negative for Ford only): it is read as the
+    target-aware model reads a company, its ``mention`` (else the ticker) marked in the
+    headline. One whose company is not written in the headline (named in the summary only)
+    cannot be marked and is left out, counted in the log, like SEntFiN rows of that kind.
+    """
+    from pipeline.score.target import format_target_input
+
     _require_file(path)
     examples = []
+    unmarked = 0
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -223,7 +233,20 @@ def read_feedback(path: Path, source: str = FEEDBACK_SOURCE) -> list[Example]:
                 ) from None
             if not isinstance(text, str) or not text.strip():
                 raise DataFormatError(f"{path}:{lineno}: the correction has no title")
-            examples.append(Example(text.strip(), parse_label(str(label), path, lineno), source))
+            label_id = parse_label(str(label), path, lineno)
+            target = row.get("mention") or row.get("ticker")
+            if target:
+                text, second = format_target_input(text.strip(), str(target))
+                if second is not None:
+                    unmarked += 1
+                    continue
+            examples.append(Example(text.strip(), label_id, source))
+    if unmarked:
+        logger.info(
+            "source %s: %d company corrections left out (the company is not written in the headline)",
+            source,
+            unmarked,
+        )
     return examples
 
 

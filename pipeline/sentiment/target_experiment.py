@@ -33,7 +33,14 @@ import numpy as np
 from pipeline.paths import MODELS_DIR, REPO_ROOT, SHARED_DATA_DIR
 from pipeline.score.labels import ID2LABEL, LABEL2ID
 from pipeline.score.registry import released_model
-from pipeline.score.target import DEFAULT_STYLE, STYLES, encode_target_inputs, format_target_input
+from pipeline.score.target import (
+    DEFAULT_STYLE,
+    STYLES,
+    encode_target_inputs,
+    find_mention,
+    format_target_input,
+    normalise_target,
+)
 from pipeline.sentiment.data import (
     load_benchmarks,
     load_sources,
@@ -68,6 +75,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", required=True)
     p.add_argument("--init", default="released", help="released, base, or a model folder")
     p.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE)
+    p.add_argument(
+        "--head",
+        choices=("cls", "mention"),
+        default="cls",
+        help="cls: one input per target, read at [CLS] (--style says how the target is passed); "
+        "mention: the plain text, a target read from its mention's tokens (one pass serves "
+        "the text and every company it names; a target the text lacks goes as a second segment)",
+    )
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CPUs with bf16 units)")
     p.add_argument("--data-dir", type=Path, default=SHARED_DATA_DIR)
     p.add_argument("--synthetic", type=int, default=3000, help="synthetic mixed headlines (2 rows each)")
     p.add_argument("--tfns-fraction", type=float, default=1.0, help="share of TFNS train rows used")
@@ -142,26 +158,77 @@ def load_model(init: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def inputs_of(rows: list[EntityRow], style: str) -> list[tuple[str, str | None]]:
-    return [format_target_input(r.text, r.target, style) for r in rows]  # type: ignore[arg-type]
+# (first segment, second segment, character span of the mention read by the mention head)
+Item = tuple[str, str | None, tuple[int, int] | None]
 
 
-def predict(model: Any, tokenizer: Any, inputs: list[tuple[str, str | None]], max_length: int) -> np.ndarray:
+def inputs_of(rows: list[EntityRow], style: str) -> list[Item]:
+    """Model inputs; ``style`` "mention" (the mention head) keeps the text plain and notes
+    the mention's span, a target the text lacks going as a second segment."""
+    items: list[Item] = []
+    for r in rows:
+        mention = normalise_target(r.target)
+        match = find_mention(r.text, mention) if mention and style == "mention" else None
+        if match is not None:
+            items.append((r.text, None, match.span()))
+        else:
+            first, second = format_target_input(r.text, r.target, "segment" if style == "mention" else style)  # type: ignore[arg-type]
+            items.append((first, second, None))
+    return items
+
+
+def encode(tokenizer: Any, items: list[Item], max_length: int) -> tuple[dict[str, Any], Any]:
+    """The batch, and for the mention head a (rows, tokens) pooling matrix: the mean of the
+    mention's tokens, or [CLS] for a row without a span (or whose mention was cut off)."""
+    import torch
+
+    batch = encode_target_inputs(tokenizer, [(a, b) for a, b, _ in items], max_length)
+    if all(span is None for _, _, span in items):
+        return batch, None  # every row read at [CLS]: the model's own forward
+    weights = torch.zeros(batch["input_ids"].shape, dtype=torch.float32)
+    for row, (text, _, span) in enumerate(items):
+        tokens: list[int] = []
+        if span is not None:
+            offsets = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)[
+                "offset_mapping"
+            ]
+            tokens = [k for k, (a, b) in enumerate(offsets) if b > a and a < span[1] and b > span[0]]
+        if tokens:
+            weights[row, tokens] = 1.0 / len(tokens)
+        else:
+            weights[row, 0] = 1.0
+    return batch, weights
+
+
+def forward(model: Any, batch: dict[str, Any], weights: Any) -> Any:
+    """Logits: the model's own head, at [CLS] or at the pooled mention tokens."""
+    import torch
+
+    if weights is None:
+        return model(**batch).logits
+    hidden = model.bert(**batch).last_hidden_state
+    pooled = torch.einsum("bl,blh->bh", weights.to(hidden.dtype), hidden)
+    pooled = model.bert.pooler.activation(model.bert.pooler.dense(pooled))
+    return model.classifier(model.dropout(pooled))
+
+
+def predict(model: Any, tokenizer: Any, inputs: list, max_length: int) -> np.ndarray:
     """Logits (label order negative, neutral, positive), length-sorted batches."""
     import torch
 
     from pipeline.sentiment.evaluate import model_label_order
 
+    items: list[Item] = [(i[0], i[1], i[2] if len(i) > 2 else None) for i in inputs]
     order = model_label_order(model)
-    idx = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]) + len(inputs[i][1] or ""))
-    out = np.zeros((len(inputs), len(LABEL2ID)), dtype=np.float32)
+    idx = sorted(range(len(items)), key=lambda i: len(items[i][0]) + len(items[i][1] or ""))
+    out = np.zeros((len(items), len(LABEL2ID)), dtype=np.float32)
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(idx), 128):
             part = idx[start : start + 128]
-            batch = encode_target_inputs(tokenizer, [inputs[i] for i in part], max_length)
-            out[part] = model(**batch).logits.float().numpy()[:, order]
+            batch, weights = encode(tokenizer, [items[i] for i in part], max_length)
+            out[part] = forward(model, batch, weights).float().numpy()[:, order]
     model.train(was_training)
     return out
 
@@ -291,8 +358,9 @@ def train(args: argparse.Namespace, data: dict[str, list[EntityRow]]) -> tuple[A
             )
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * mult
-            batch = encode_target_inputs(tokenizer, [inputs[i] for i in ids], args.max_length)
-            logits = model(**batch).logits.float()
+            batch, weights = encode(tokenizer, [inputs[i] for i in ids], args.max_length)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.amp):
+                logits = forward(model, batch, weights).float()
             ce = F.cross_entropy(logits, labels[ids], reduction="none")
             kd = F.kl_div(F.log_softmax(logits / temp, -1), soft[ids], reduction="none").sum(-1) * temp**2
             covered = has_soft[ids].float()
@@ -337,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = parse_args(argv)
+    if args.head == "mention":
+        args.style = "mention"  # inputs_of reads the style
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from trends_helpers import add_article, add_feed, add_score
 
 from pipeline.db.engine import Database
+from pipeline.db.models import ArticleEntity
 from pipeline.feedback import (
     list_corrections,
     record,
@@ -29,6 +31,7 @@ def corrected(db: Database) -> Database:
     with db.transaction() as s:
         feed = add_feed(s, "https://news.example/rss", "Wire")
         article = add_article(s, feed, "a1", TITLE, NOW, tickers=("ACME",))
+        s.execute(update(ArticleEntity).values(mention="Acme"))  # as the linker records it
         add_score(s, article, "positive", model="m1", scored_at=NOW)
         record(s, article, label="negative", who="ann@example.com", ticker="ACME", now=NOW)
     return db
@@ -43,10 +46,11 @@ def test_jsonl_and_csv_carry_every_field(corrected: Database) -> None:
     row = json.loads(line)
     assert row["title"] == TITLE and row["label"] == "negative" and row["model_label"] == "positive"
     assert row["corrected_by"] == "ann@example.com" and row["corrected_at"] == NOW.isoformat()
+    assert row["ticker"] == "ACME" and row["mention"] == "Acme"  # the span training marks
     out = io.StringIO()
     write_corrections(rows, out, "csv")
     (parsed,) = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert parsed["title"] == TITLE and parsed["ticker"] == "ACME"
+    assert parsed["title"] == TITLE and parsed["ticker"] == "ACME" and parsed["mention"] == "Acme"
     with pytest.raises(ValueError, match="xml"):
         write_corrections(rows, io.StringIO(), "xml")
 

@@ -38,7 +38,7 @@ def test_feedback_rows_are_headlines_with_the_analysts_label(tmp_path: Path) -> 
     )
     rows = read_feedback(path)
     assert [(r.text, r.label, r.source) for r in rows[:2]] == [
-        ("Acme recalls widgets", 0, "feedback"),
+        ("<< Acme >> recalls widgets", 0, "feedback"),  # a company's correction: for the company
         ("Beta names a CFO", 1, "feedback"),
     ]
     examples, weights, infos = load_sources(["fpb-split", "feedback*2"], DATA, feedback_file=path)
@@ -79,3 +79,27 @@ def test_the_card_counts_the_corrections_a_model_learnt_from(tmp_path: Path) -> 
     card = write_model_card(tmp_path / "b", info, metrics).read_text()
     assert "Analyst corrections: 7 rows" in card
     assert "--feedback-file runs/x/feedback.jsonl" in card
+
+
+def test_a_company_correction_trains_the_headline_for_that_company_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    title = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    path = _snapshot(
+        tmp_path / "f.jsonl",
+        [
+            {"title": title, "label": "negative", "ticker": "F", "mention": "Ford"},
+            {"title": title, "label": "positive", "ticker": "TSLA", "mention": "Tesla"},
+            {"title": title, "label": "positive"},  # the whole article
+            # named in the summary only: no span of the headline to mark, so not a headline label
+            {"title": "Automakers slide on tariffs", "label": "negative", "ticker": "F", "mention": "Ford"},
+        ],
+    )
+    with caplog.at_level(logging.INFO):
+        rows = read_feedback(path)
+    assert [(r.text, r.label) for r in rows] == [
+        ("Tesla shares jump after record deliveries, while << Ford >> slumps on recall", 0),
+        ("<< Tesla >> shares jump after record deliveries, while Ford slumps on recall", 2),
+        (title, 2),
+    ]
+    assert "1 company corrections left out" in caplog.text
