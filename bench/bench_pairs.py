@@ -15,9 +15,12 @@ Two sets:
 - tfns: TFNS news headlines (``../shared/data/tfns/sent_train.csv``, the first ``--tfns-n``
   rows), linked with the default universe (cashtags and names).
 
-The model is ``--model`` (default: the release) copied to a temporary folder with a
-target.json, so that it counts as target-aware: the figures are the cost of the inputs,
-not of the weights, which a target-aware release shares in size. Usage::
+The model is ``--model`` (default: the release) copied to a temporary folder; an
+article-level model gets a target.json (``--style``, default markers) so that it counts as
+target-aware: the figures are the cost of the inputs, not of the weights, which a
+target-aware release shares in size. A target-aware model keeps its own style unless
+``--style`` names another: ``--style markers`` and ``--style mention`` on one model compare
+the two readings' cost in one run. Usage::
 
     .venv/bin/python bench/bench_pairs.py [--model models/finsent-minilm-v2] [--tfns-n 4000]
 """
@@ -84,12 +87,13 @@ def tfns_articles(path: Path, n: int) -> Articles:
     )
 
 
-def target_aware_copy(model: Path, tmp: Path) -> Path:
-    from pipeline.score.target import write_target_style
+def target_aware_copy(model: Path, tmp: Path, style: str | None) -> Path:
+    from pipeline.score.target import DEFAULT_STYLE, read_target_style, write_target_style
 
-    folder = tmp / model.name
+    folder = tmp / f"{model.name}-{style or 'own'}"
     shutil.copytree(model, folder)
-    write_target_style(folder)
+    if style is not None or read_target_style(folder) is None:
+        write_target_style(folder, style or DEFAULT_STYLE)  # type: ignore[arg-type]
     return folder
 
 
@@ -128,7 +132,8 @@ def describe(name: str, data: Articles, clf, best: dict[str, float]) -> dict[str
     titles, summaries, mentions, relevance = data
     pairs = sum(map(len, mentions))
     texts = sum(1 + len(split_sentences(s or "")) for s in summaries)
-    read = 0  # texts read for the pairs (marked, or the headline with a second segment)
+    mention = clf.target_style == "mention"  # a company is read from its text's own pass
+    read = 0  # extra texts read for the pairs (marked, or the headline with a second segment)
     unique_plain: set[str] = set()
     unique_all: set[tuple[str, str | None]] = set()
     for title, summary, targets in zip(titles, summaries, mentions, strict=True):
@@ -138,12 +143,14 @@ def describe(name: str, data: Articles, clf, best: dict[str, float]) -> dict[str
         for target in targets:
             t = normalise_target(target)
             marked = [m for p in parts if t and (m := mark_target(p, t)) is not None]
-            read += max(1, len(marked)) if t else len(parts)
-            unique_all.update((m, None) for m in marked)
+            read += (0 if marked else 1) if mention else max(1, len(marked)) if t else len(parts)
+            if not mention:
+                unique_all.update((m, None) for m in marked)
             if t and not marked:
                 unique_all.add((title, t))
     return {
         "set": name,
+        "style": clf.target_style,
         "articles": len(titles),
         "with a company": sum(1 for m in mentions if m),
         "pairs": pairs,
@@ -175,6 +182,12 @@ def main() -> None:
     )
     parser.add_argument("--precision", default="auto", help="as FINSENT_MODEL_PRECISION (default auto)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    parser.add_argument(
+        "--style",
+        action="append",
+        choices=("markers", "mention"),
+        help="target style to measure (repeat to compare; default: the model's own, else markers)",
+    )
     args = parser.parse_args()
 
     from transformers.utils import logging as hf_logging
@@ -183,15 +196,17 @@ def main() -> None:
 
     hf_logging.disable_progress_bar()
     sets = {"demo": demo_articles(), "tfns": tfns_articles(args.tfns, args.tfns_n)}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        clf = SentimentClassifier.load(
-            target_aware_copy(args.model, Path(tmp)), device=args.device, precision=args.precision
-        )
-        assert clf.target_aware
-        rows = [
-            describe(name, data, clf, measure(clf, data, args.rounds, args.chunk))
-            for name, data in sets.items()
-        ]
+        for style in args.style or [None]:
+            clf = SentimentClassifier.load(
+                target_aware_copy(args.model, Path(tmp), style), device=args.device, precision=args.precision
+            )
+            assert clf.target_aware
+            rows += [
+                describe(name, data, clf, measure(clf, data, args.rounds, args.chunk))
+                for name, data in sets.items()
+            ]
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}, "

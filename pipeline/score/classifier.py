@@ -59,6 +59,7 @@ from pipeline.score.target import (
     encode_target_inputs,
     format_target_input,
     mark_target,
+    mention_span,
     normalise_target,
     read_target_style,
 )
@@ -118,7 +119,8 @@ class TargetResult(SentimentResult):
 
 # How one result is put together from the probabilities of a chunk's inputs: the headline's
 # row (or a fallback's), and the summary sentences' rows (averaged).
-_Recipe = tuple[int | None, list[int]]
+# (headline input, summary inputs): each (kind, row), kind "single", "pair" or "read"
+_Recipe = tuple[tuple[str, int] | None, list[tuple[str, int]]]
 
 
 def available_cores() -> int:
@@ -413,6 +415,19 @@ class SentimentClassifier:
         )
         # We window long texts ourselves; silence the "longer than 512" tokenizer warning.
         tokenizer.model_max_length = 1_000_000
+        target_style = read_target_style(model_dir)
+        if target_style == "mention":
+            from pipeline.score.mention import check_mention_head
+
+            try:
+                check_mention_head(model)
+            except ValueError as exc:
+                raise ModelError(f"{model_dir}: {exc}", transient=False) from None
+            if getattr(tokenizer, "backend_tokenizer", None) is None:
+                raise ModelError(
+                    f"{model_dir}: the 'mention' target style needs a fast tokenizer (tokenizer.json)",
+                    transient=False,
+                )
         label_columns = model_label_order(model)
         model.eval()
         compiled = None
@@ -436,7 +451,7 @@ class SentimentClassifier:
             batch_size=batch_size or (512 if on_cuda else 64),
             label_columns=label_columns,
             precision=precision,
-            target_style=read_target_style(model_dir),
+            target_style=target_style,
             compiled=compiled,
         )
 
@@ -447,18 +462,23 @@ class SentimentClassifier:
 
     # -- core ----------------------------------------------------------------------------
 
+    def _window_starts(self, n: int) -> list[int]:
+        """Where the token windows covering ``n`` tokens start; one window for short texts."""
+        body = self.max_length - 2
+        if n <= body:
+            return [0]
+        stride = body - body // 4  # 25% overlap so no sentence is only seen cut in half
+        starts = []
+        for start in range(0, n, stride):
+            starts.append(start)
+            if start + body >= n:
+                break
+        return starts
+
     def _windows(self, ids: list[int]) -> list[list[int]]:
         """Token windows covering a text (without [CLS]/[SEP]); one window for short texts."""
         body = self.max_length - 2
-        if len(ids) <= body:
-            return [ids]
-        stride = body - body // 4  # 25% overlap so no sentence is only seen cut in half
-        windows = []
-        for start in range(0, len(ids), stride):
-            windows.append(ids[start : start + body])
-            if start + body >= len(ids):
-                break
-        return windows
+        return [ids[start : start + body] for start in self._window_starts(len(ids))]
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids without special tokens, never truncated.
@@ -496,14 +516,25 @@ class SentimentClassifier:
             first += rows
         return bounds
 
-    def _forward(self, sequences: list[list[int]]) -> np.ndarray:
+    def _forward(self, sequences: list[list[int]], pools: Sequence[tuple[int, int, int]] = ()) -> np.ndarray:
         """Calibrated probabilities (our label order) for token windows, bucketed by length.
 
         Each window gets [CLS] ... [SEP]. The padded batches are cut from one flat id array
         with numpy indexing rather than built row by row: on a GPU the host must keep up
         with tens of thousands of texts per second.
+
+        ``pools`` (the ``mention`` style): (window, first, last) token ranges of a window
+        (positions without [CLS]) read through the head from the same pass
+        (pipeline/score/mention.py); their probabilities are appended after the windows'.
         """
         import torch
+
+        from pipeline.score.mention import mention_logits, pool_weights
+
+        by_window: dict[int, list[int]] = {}
+        for k, (window, _, _) in enumerate(pools):
+            by_window.setdefault(window, []).append(k)
+        pooled: list[tuple[list[int], torch.Tensor]] = []
 
         n = len(sequences)
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=n)
@@ -528,7 +559,22 @@ class SentimentClassifier:
                 ids[:, 0] = self.cls_id
                 ids[np.arange(len(idx)), rows[:, 0] + 1] = self.sep_id
                 mask = (cols < rows + 2).astype(np.int64)
-                if request is not None:
+                reads = [(row, k) for row, w in enumerate(idx.tolist()) for k in by_window.get(w, ())]
+                if reads:
+                    # The windows' own rows read at [CLS], then one row per pooled range.
+                    spans = [None] * len(idx) + [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
+                    which = [*range(len(idx)), *(row for row, _ in reads)]
+                    both = mention_logits(
+                        self.model,
+                        torch.from_numpy(ids).to(self.device),
+                        torch.from_numpy(mask).to(self.device),
+                        pool_weights(ids.shape[1], spans).to(self.device),
+                        torch.tensor(which, device=self.device),
+                    )
+                    logits, extra = both[: len(idx)], both[len(idx) :]
+                    extra = extra.float()[:, columns] / self.temperature
+                    pooled.append(([k for _, k in reads], torch.softmax(extra, dim=-1)))
+                elif request is not None:
                     # The output aliases the request's buffer: the column pick below copies it.
                     logits = torch.from_numpy(request.infer([ids, mask])[0])
                 else:
@@ -541,6 +587,11 @@ class SentimentClassifier:
             ordered = torch.cat(batches).cpu().numpy().astype(np.float64)
         probs = np.empty_like(ordered)
         probs[order] = ordered
+        if pools:
+            extra_probs = np.zeros((len(pools), probs.shape[1]))
+            for ks, p in pooled:
+                extra_probs[ks] = p.cpu().numpy().astype(np.float64)
+            probs = np.concatenate([probs, extra_probs])
         if self.device == "cpu" and n > self.batch_size:
             _trim_heap()  # once per call of several batches: a chunk of classify, a page of score
         return probs
@@ -571,6 +622,67 @@ class SentimentClassifier:
             weight[i] += w
         return out / weight[:, None]
 
+    def predict_span_proba(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's probabilities (as ``predict_proba``) and, from the same pass, those read
+        at each of its character spans (``spans[i]``: the mentions of text ``i``; the
+        ``mention`` target style). A long text's span is read in the first window that holds
+        it; a span no token covers reads as the whole text."""
+        if len(texts) != len(spans):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} span lists")
+        if not texts:
+            return np.zeros((0, len(LABELS))), []
+        from pipeline.score.mention import token_span
+
+        body = self.max_length - 2
+        wanted = [i for i, row in enumerate(spans) if row]
+        token_ids = self._token_ids(list(texts))
+        offsets: dict[int, list[tuple[int, int]]] = {}
+        if wanted:
+            encoded = self.tokenizer.backend_tokenizer.encode_batch(
+                [texts[i] for i in wanted], add_special_tokens=False
+            )
+            offsets = {i: enc.offsets for i, enc in zip(wanted, encoded, strict=True)}
+        sequences: list[list[int]] = []
+        owner: list[int] = []
+        pools: list[tuple[int, int, int]] = []
+        reads: list[tuple[int, int]] = []  # (text, span) of each pool
+        whole: list[tuple[int, int]] = []  # spans no token covers: the text's own reading
+        for i, ids in enumerate(token_ids):
+            first_window = len(sequences)
+            starts = self._window_starts(len(ids))
+            for start in starts:
+                sequences.append(ids[start : start + body])
+                owner.append(i)
+            for j, span in enumerate(spans[i]):
+                tokens = token_span(offsets[i], span)
+                if tokens is None:
+                    whole.append((i, j))
+                    continue
+                a, b = tokens
+                w = next((k for k, st in enumerate(starts) if st <= a and b <= st + body), None)
+                if w is None:  # longer than a window: from the window it starts in
+                    w = max(k for k, st in enumerate(starts) if st <= a)
+                st = starts[w]
+                pools.append((first_window + w, a - st, min(b, st + body) - st))
+                reads.append((i, j))
+        out = self._forward(sequences, pools)
+        window_probs, pool_probs = out[: len(sequences)], out[len(sequences) :]
+        probs = np.zeros((len(texts), len(LABELS)))
+        weight = np.zeros(len(texts))
+        for row, i in enumerate(owner):
+            w = len(sequences[row]) + 2
+            probs[i] += w * window_probs[row]
+            weight[i] += w
+        probs /= weight[:, None]
+        per_text = [np.zeros((len(row), len(LABELS))) for row in spans]
+        for (i, j), p in zip(reads, pool_probs, strict=True):
+            per_text[i][j] = p
+        for i, j in whole:
+            per_text[i][j] = probs[i]
+        return probs, per_text
+
     def predict_targets_proba(self, texts: Sequence[str], targets: Sequence[str | None]) -> np.ndarray:
         """(n, 3) probabilities of each text *for its target* (None or blank: the whole text).
 
@@ -590,6 +702,26 @@ class SentimentClassifier:
         out = np.zeros((len(inputs), len(LABELS)))
         single = [i for i, (_, second) in enumerate(inputs) if second is None]
         paired = [i for i, (_, second) in enumerate(inputs) if second is not None]
+        if style == "mention":
+            # Read at the mention: each distinct text once, however many targets it has.
+            read = [(i, mention_span(texts[i], targets[i])) for i in single]
+            spanned = [(i, span) for i, span in read if span is not None]
+            plain = [i for i, span in read if span is None]
+            if plain:
+                out[plain] = self.predict_proba([texts[i] for i in plain])
+            if spanned:
+                distinct = list(dict.fromkeys(texts[i] for i, _ in spanned))
+                at = {text: k for k, text in enumerate(distinct)}
+                wanted: list[list[tuple[int, int]]] = [[] for _ in distinct]
+                slot = []
+                for i, span in spanned:
+                    row = wanted[at[texts[i]]]
+                    slot.append((at[texts[i]], len(row)))
+                    row.append(span)
+                _, per_text = self.predict_span_proba(distinct, wanted)
+                for (i, _), (k, j) in zip(spanned, slot, strict=True):
+                    out[i] = per_text[k][j]
+            single = []
         if single:
             out[single] = self.predict_proba([inputs[i][0] for i in single])
         if paired:
@@ -726,13 +858,23 @@ class SentimentClassifier:
         style = self.target_style or DEFAULT_STYLE
         single: dict[str, int] = {}  # one-segment input -> its row among the singles
         paired: dict[TargetInput, int] = {}  # two-segment input -> its row among the pairs
+        # mention style: (text, character span) -> its row among the reads at a mention,
+        # which come from the same pass as the text (a single)
+        spanned: dict[tuple[str, tuple[int, int]], int] = {}
 
-        def add(item: TargetInput) -> int:
-            # Singles are rows 0..; pairs are numbered apart and offset after the call.
+        def add(item: TargetInput) -> tuple[str, int]:
+            # Each kind is numbered apart; combine() places them after the call.
             first, second = item
             if second is None:
-                return single.setdefault(first, len(single))
-            return -1 - paired.setdefault(item, len(paired))
+                return "single", single.setdefault(first, len(single))
+            return "pair", paired.setdefault(item, len(paired))
+
+        def add_read(text: str, target: str) -> tuple[str, int] | None:
+            span = mention_span(text, target)
+            if span is None:
+                return None
+            single.setdefault(text, len(single))
+            return "read", spanned.setdefault((text, span), len(spanned))
 
         article_recipes: list[_Recipe] = []
         target_recipes: list[list[tuple[_Recipe, str | None, str | None]]] = []
@@ -760,7 +902,10 @@ class SentimentClassifier:
                     recipe = (add((text, target)) if text else None, [])
                     recipes.append((recipe, target, None))
                     continue
-                if style == "markers":
+                if style == "mention":
+                    head_row = None if marked_head is None else add_read(head, target)  # type: ignore[arg-type]
+                    rows = [r for s, _ in marked if (r := add_read(s, target)) is not None]
+                elif style == "markers":
                     head_row = None if marked_head is None else add((marked_head, None))
                     rows = [add((m, None)) for _, m in marked]
                 else:  # segment: the text as written, the target second
@@ -769,17 +914,29 @@ class SentimentClassifier:
                 recipes.append(((head_row, rows), target, target))
             target_recipes.append(recipes)
 
-        probs = np.zeros((len(single) + len(paired), len(LABELS)))
-        if single:
+        offset = {"single": 0, "pair": len(single), "read": len(single) + len(paired)}
+        probs = np.zeros((len(single) + len(paired) + len(spanned), len(LABELS)))
+        if spanned:
+            texts = list(single)
+            wanted: list[list[tuple[int, int]]] = [[] for _ in texts]
+            for text, span in spanned:
+                wanted[single[text]].append(span)
+            text_probs, per_text = self.predict_span_proba(texts, wanted)
+            probs[: len(single)] = text_probs
+            seen = [0] * len(texts)
+            for (text, _), row in spanned.items():  # insertion order: each text's spans in order
+                k = single[text]
+                probs[offset["read"] + row] = per_text[k][seen[k]]
+                seen[k] += 1
+        elif single:
             probs[: len(single)] = self.predict_proba(list(single))
         if paired:
-            probs[len(single) :] = self._forward_pairs(list(paired))
-        offset = len(single)
+            probs[len(single) : offset["read"]] = self._forward_pairs(list(paired))
 
         def combine(recipe: _Recipe) -> np.ndarray:
             head_row, rows = recipe
-            head_p = None if head_row is None else probs[head_row if head_row >= 0 else offset - 1 - head_row]
-            rest = [r if r >= 0 else offset - 1 - r for r in rows]
+            head_p = None if head_row is None else probs[offset[head_row[0]] + head_row[1]]
+            rest = [offset[kind] + r for kind, r in rows]
             summary_p = probs[rest].mean(axis=0) if rest else None
             if head_p is not None and summary_p is not None:
                 return HEADLINE_WEIGHT * head_p + (1 - HEADLINE_WEIGHT) * summary_p

@@ -32,15 +32,20 @@ __all__ = [
     "find_mention",
     "format_target_input",
     "mark_target",
+    "mention_span",
     "normalise_target",
     "read_target_style",
+    "unmark",
     "write_target_style",
 ]
 
 logger = logging.getLogger(__name__)
 
-Style = Literal["segment", "markers"]
-STYLES: tuple[str, ...] = ("segment", "markers")
+# segment: the target as a second segment; markers: the mention marked, one input per
+# target; mention: the text read once, each target at its mention's tokens
+# (pipeline/score/mention.py), a target the text lacks as a second segment.
+Style = Literal["segment", "markers", "mention"]
+STYLES: tuple[str, ...] = ("segment", "markers", "mention")
 DEFAULT_STYLE: Style = "markers"
 OPEN_MARK, CLOSE_MARK = "<<", ">>"
 # A target is a mention (a company name, ticker, index, ...), never a paragraph: longer
@@ -73,6 +78,29 @@ def find_mention(text: str, mention: str) -> re.Match[str] | None:
     return re.search(rf"(?<!\w){re.escape(mention)}(?!\w)", text, re.IGNORECASE)
 
 
+def mention_span(text: str, target: str | None) -> tuple[int, int] | None:
+    """The character span of ``target``'s first whole-word occurrence in ``text`` (what the
+    ``mention`` style reads), or None (no target, or the text does not contain it)."""
+    mention = normalise_target(target)
+    match = None if mention is None else find_mention(text, mention)
+    return None if match is None else match.span()
+
+
+def unmark(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The plain text and the mention's character span of a marked input (``mark_target``'s
+    output), or None for a text without markers. Training rows are stored marked; a
+    ``mention`` model reads them this way."""
+    start = text.find(OPEN_MARK + " ")
+    if start < 0:
+        return None
+    end = text.find(" " + CLOSE_MARK, start + len(OPEN_MARK) + 1)
+    if end < 0:
+        return None
+    mention = text[start + len(OPEN_MARK) + 1 : end]
+    plain = text[:start] + mention + text[end + len(CLOSE_MARK) + 1 :]
+    return plain, (start, start + len(mention))
+
+
 def mark_target(text: str, mention: str) -> str | None:
     """The text with the first whole-word, case-insensitive occurrence of ``mention``
     (already normalised: see normalise_target) wrapped in markers, or None when the text
@@ -90,7 +118,9 @@ def format_target_input(text: str, target: str | None = None, style: Style = DEF
     - ``segment``: ``(text, target)``;
     - ``markers``: ``(text with << mention >>, None)``; a target the text does not contain
       (a ticker for a name, a paraphrase) falls back to the second segment, so any target
-      is scored and none is an error.
+      is scored and none is an error;
+    - ``mention``: ``(text, None)`` when the text contains the mention (the model reads it
+      at ``mention_span``), else the second segment, as for markers.
     """
     if style not in STYLES:
         raise ValueError(f"target style {style!r}: use one of {', '.join(STYLES)}")
@@ -101,6 +131,8 @@ def format_target_input(text: str, target: str | None = None, style: Style = DEF
         marked = mark_target(text, mention)
         if marked is not None:
             return marked, None
+    if style == "mention" and find_mention(text, mention) is not None:
+        return text, None
     return text, mention
 
 

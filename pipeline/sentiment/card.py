@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from pipeline.score.target import TARGET_FILE
+from pipeline.score.target import TARGET_FILE, read_target_style
 from pipeline.sentiment.data import FEEDBACK_SOURCE
 from pipeline.sentiment.entity_eval import ENTITY_SET
 from pipeline.sentiment.headlines import HEADLINE_SET, RECORD_KEY, blindness
@@ -128,21 +128,59 @@ TARGETED_LIMITATIONS = [
     " does not contain is read as a second segment, which the model saw rarely)."
     for line in LIMITATIONS
 ]
+# The same for a model that reads a company at its mention (style ``mention``).
+MENTION_LIMITATIONS = [
+    line.replace(
+        "the mention must be marked as written in the text",
+        "the company must be named in the text as written",
+    )
+    for line in TARGETED_LIMITATIONS
+]
 
 
 def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
     """How a target is passed and the entity-level check, for a target-aware model."""
     if not (out / TARGET_FILE).is_file():
         return []
+    if read_target_style(out) == "mention":
+        how = [
+            "This model scores a text *for a given company* (`target.json`, style `mention`). The"
+            " text is read once, as written; the sentiment for a company is read at its mention:"
+            " the mean of the last layer's states over the mention's tokens, put through the"
+            " model's own head (the pooler's dense layer and tanh, then the classifier), where the"
+            " text's own label reads the `[CLS]` state. In `Tesla jumps, while Ford slumps on"
+            " recall` the states of `Ford` give the sentiment for Ford. Scoring every company a"
+            " text names costs no extra pass over the text. With `transformers` alone:",
+            "",
+            "```python",
+            'enc = tokenizer(text, return_offsets_mapping=True, return_tensors="pt")',
+            'offsets = enc.pop("offset_mapping")[0].tolist()',
+            'start = text.index("Ford"); end = start + len("Ford")',
+            "span = [k for k, (a, b) in enumerate(offsets) if b > a and a < end and b > start]",
+            "hidden = model.base_model(**enc).last_hidden_state[0, span].mean(0)",
+            "pooler = model.base_model.pooler",
+            "logits = model.classifier(pooler.activation(pooler.dense(hidden)))",
+            "```",
+            "",
+            "`pipeline.score.mention` holds that reading (`mention_logits`), `finsent classify` takes"
+            ' `{"text": ..., "target": ...}` lines, and the pipeline scores every (article, company)'
+            " pair it links from the article's own pass. A target the text does not contain (a"
+            " ticker for a name) is read as a second segment at `[CLS]`. `model(**enc)` gives the"
+            " whole text's label, as an article-level model does.",
+        ]
+    else:
+        how = [
+            "This model scores a text *for a given company* (`target.json`). Mark the company's"
+            " mention, as written, with `<< >>`: `Tesla jumps, while << Ford >> slumps on recall`"
+            " is the sentiment for Ford. `pipeline.score.target.format_target_input(text, target)`"
+            ' builds that input, `finsent classify` takes `{"text": ..., "target": ...}` lines,'
+            " and the pipeline scores every (article, company) pair it links. A text without"
+            " markers is scored as a whole, as an article-level model does.",
+        ]
     lines = [
         "## Company-level sentiment",
         "",
-        "This model scores a text *for a given company* (`target.json`). Mark the company's"
-        " mention, as written, with `<< >>`: `Tesla jumps, while << Ford >> slumps on recall`"
-        " is the sentiment for Ford. `pipeline.score.target.format_target_input(text, target)`"
-        ' builds that input, `finsent classify` takes `{"text": ..., "target": ...}` lines,'
-        " and the pipeline scores every (article, company) pair it links. A text without"
-        " markers is scored as a whole, as an article-level model does.",
+        *how,
         "",
         "Entity-level check: the `test` rows of SEntFiN's `sentfin_split.tsv` (one row per"
         " (headline, company); mixed = headlines whose companies carry different labels),"
@@ -304,7 +342,13 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         f" and label (seed {split_seed}); early stopping on validation macro-F1"
         f" ({config.get('select_on') or 'all'} rows).",
         "",
-        *(TARGETED_LIMITATIONS if (out / TARGET_FILE).is_file() else LIMITATIONS),
+        *(
+            LIMITATIONS
+            if not (out / TARGET_FILE).is_file()
+            else MENTION_LIMITATIONS
+            if read_target_style(out) == "mention"
+            else TARGETED_LIMITATIONS
+        ),
         *_reproduce(config),
         (
             "Data: Financial PhraseBank v1.0 (CC BY-NC-SA 3.0), Twitter Financial News Sentiment (MIT)"

@@ -111,6 +111,41 @@ def compute_metrics(
     )
 
 
+def _mention_logits(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int,
+    max_length: int,
+    device: str | torch.device,
+) -> np.ndarray:
+    import torch
+
+    from pipeline.score.mention import encode_reads, mention_logits, pool_weights
+
+    order = model_label_order(model)
+    ids, spans = encode_reads(tokenizer, texts, max_length)
+    sorted_idx = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    pad = tokenizer.pad_token_id or 0
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(sorted_idx), batch_size):
+            idx = sorted_idx[start : start + batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            weights = pool_weights(width, [spans[i] for i in idx])
+            logits = mention_logits(model, input_ids.to(device), mask.to(device), weights.to(device))
+            out[idx] = logits.float().cpu().numpy()[:, order]
+    model.train(was_training)
+    return out
+
+
 def predict_logits(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -118,10 +153,17 @@ def predict_logits(
     batch_size: int = 64,
     max_length: int = 128,
     device: str | torch.device = "cpu",
+    *,
+    mention: bool = False,
 ) -> np.ndarray:
-    """Logits in our label order, batched with dynamic padding over length-sorted texts."""
+    """Logits in our label order, batched with dynamic padding over length-sorted texts.
+
+    ``mention``: the model reads a company at its mention (target style ``mention``): a
+    marked text is read plain at the mention's tokens (pipeline/score/mention.py)."""
     import torch
 
+    if mention:
+        return _mention_logits(model, tokenizer, texts, batch_size, max_length, device)
     order = model_label_order(model)
     sorted_idx = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)

@@ -225,7 +225,15 @@ def validation_f1(
     """(macro-F1, accuracy, logits) on the selection subset of validation."""
     from pipeline.sentiment.evaluate import compute_metrics, predict_logits
 
-    logits = predict_logits(model, tokenizer, [ex.text for ex in examples], 128, config.max_length, device)
+    logits = predict_logits(
+        model,
+        tokenizer,
+        [ex.text for ex in examples],
+        128,
+        config.max_length,
+        device,
+        mention=reads_mentions(config),
+    )
     labels = np.array([ex.label for ex in examples])
     m = compute_metrics(logits, labels)
     return m.macro_f1, m.accuracy, logits
@@ -558,6 +566,9 @@ class Batches:
     soft_targets: torch.Tensor | None
     has_soft: torch.Tensor | None
     teacher_precision: str | None
+    # target style mention: the token span each row is read at (None: [CLS]); None: every
+    # row at [CLS], the model's own forward
+    reads: list[tuple[int, int] | None] | None = None
 
 
 @dataclass
@@ -690,7 +701,13 @@ def encode(config: TrainConfig, tokenizer: Any, data: TrainData, device: str) ->
     import torch
 
     texts = [ex.text for ex in data.train]
-    encoded = tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
+    reads = None
+    if reads_mentions(config):
+        from pipeline.score.mention import encode_reads
+
+        encoded, reads = encode_reads(tokenizer, texts, config.max_length)
+    else:
+        encoded = tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
     labels = torch.tensor([ex.label for ex in data.train])
     soft_targets, has_soft = None, None
     teacher_precision = teacher_dtype(device) if config.teachers else None
@@ -717,6 +734,7 @@ def encode(config: TrainConfig, tokenizer: Any, data: TrainData, device: str) ->
         soft_targets=soft_targets,
         has_soft=has_soft,
         teacher_precision=teacher_precision,
+        reads=reads,
     )
 
 
@@ -733,6 +751,8 @@ def train_loop(
     keep the best weights, stop after ``patience`` evaluations without a gain."""
     import torch
     from tqdm.auto import tqdm
+
+    from pipeline.score.mention import mention_logits, pool_weights
 
     # ---- optimiser and schedule -----------------------------------------------------
     amp_device = "cuda" if device.startswith("cuda") else "cpu"
@@ -797,7 +817,12 @@ def train_loop(
             y = batches.labels[batch_ids].to(device)
             w = batches.weights[batch_ids].to(device)
             with torch.autocast(device_type=amp_device, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(**inputs).logits
+                if batches.reads is None:
+                    logits = model(**inputs).logits
+                else:  # each row read where it is served: [CLS], or its company's mention
+                    width = inputs["input_ids"].shape[1]
+                    weights = pool_weights(width, [batches.reads[i] for i in batch_ids]).to(device)
+                    logits = mention_logits(model, inputs["input_ids"], inputs["attention_mask"], weights)
             soft = covered = None
             if batches.soft_targets is not None and batches.has_soft is not None:
                 soft = batches.soft_targets[batch_ids].to(device)
@@ -912,10 +937,16 @@ def evaluate_run(
 
         rows = entity_test_rows(config.data_dir)
         if rows:
-            metrics[ENTITY_SET] = entity_check(model, tokenizer, rows, device)
+            metrics[ENTITY_SET] = entity_check(model, tokenizer, rows, device, mention=reads_mentions(config))
     if data.heldout:
         held_logits = predict_logits(
-            model, tokenizer, [ex.text for ex in data.heldout], 128, config.max_length, device
+            model,
+            tokenizer,
+            [ex.text for ex in data.heldout],
+            128,
+            config.max_length,
+            device,
+            mention=reads_mentions(config),
         )
         held_labels = np.array([ex.label for ex in data.heldout])
         metrics["heldout"] = compute_metrics(held_logits, held_labels, temperature).to_dict()
@@ -928,23 +959,41 @@ def targeted(config: TrainConfig) -> bool:
     return any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in config.sources)
 
 
-def entity_check(model: Any, tokenizer: Any, rows: list[Any], device: str) -> dict[str, Any]:
-    """SEntFiN test rows scored for each company (mention marked) and with the headline's
-    label copied, at the serving window (128 tokens)."""
+def reads_mentions(config: TrainConfig) -> bool:
+    """Whether the run's company rows are read at the mention (target style ``mention``)."""
+    return targeted(config) and config.target_style == "mention"
+
+
+def entity_check(
+    model: Any, tokenizer: Any, rows: list[Any], device: str, *, mention: bool = False
+) -> dict[str, Any]:
+    """SEntFiN test rows scored for each company (mention marked, or with ``mention`` read
+    at the mention's tokens) and with the headline's label copied, at the serving window
+    (128 tokens)."""
     import torch
 
     from pipeline.score.target import encode_target_inputs, format_target_input
     from pipeline.sentiment.entity_eval import entity_metrics
-    from pipeline.sentiment.evaluate import model_label_order
+    from pipeline.sentiment.evaluate import model_label_order, predict_logits
 
     def labels_of(inputs: list[tuple[str, str | None]]) -> np.ndarray:
         order = model_label_order(model)
         out = np.zeros(len(inputs), dtype=np.int64)
+        one = [i for i, (_, second) in enumerate(inputs) if second is None]
+        if mention and one:  # marked texts read at the mention, plain ones at [CLS]
+            logits = predict_logits(
+                model, tokenizer, [inputs[i][0] for i in one], 128, 128, device, mention=True
+            )
+            out[one] = logits.argmax(axis=1)
+            inputs_left = [(i, inputs[i]) for i, (_, second) in enumerate(inputs) if second is not None]
+        else:
+            inputs_left = list(enumerate(inputs))
         with torch.inference_mode():
-            for start in range(0, len(inputs), 128):
-                batch = encode_target_inputs(tokenizer, inputs[start : start + 128], 128)
+            for start in range(0, len(inputs_left), 128):
+                part = inputs_left[start : start + 128]
+                batch = encode_target_inputs(tokenizer, [item for _, item in part], 128)
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
-                out[start : start + 128] = logits[:, order].argmax(axis=1)
+                out[[i for i, _ in part]] = logits[:, order].argmax(axis=1)
         return out
 
     model.eval()
@@ -1020,7 +1069,7 @@ def save_checkpoint(
     model.to(torch.float32)
     write_calibration(out, temperature, ece_before, ece_after, n_val)
     if targeted(config):
-        write_target_style(out)
+        write_target_style(out, config.target_style)  # type: ignore[arg-type]
     training_info = {
         "config": config.to_json(),
         "sources": [asdict(s) for s in sources],

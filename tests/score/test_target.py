@@ -119,3 +119,16 @@ def test_encode_with_the_real_tokenizer_keeps_the_target_as_segment_two() -> Non
     first = tok.decode(batch["input_ids"][0][batch["attention_mask"][0].bool()])
     assert first.endswith("[SEP] ford [SEP]")
     assert batch["token_type_ids"][1].sum().item() == 0
+
+
+def test_mention_style_keeps_the_text_plain_and_finds_the_span() -> None:
+    from pipeline.score.target import format_target_input, mark_target, mention_span, unmark
+
+    text = "Tesla jumps, while Ford slumps on recall"
+    assert format_target_input(text, "ford", "mention") == (text, None)
+    assert format_target_input(text, "GM", "mention") == (text, "GM")  # absent: second segment
+    assert mention_span(text, " Ford ") == (19, 23) and mention_span(text, "Fo") is None
+    assert mention_span(text, None) is None
+    marked = mark_target(text, "ford")
+    assert marked is not None and unmark(marked) == (text, (19, 23))  # the exact inverse
+    assert unmark(text) is None and unmark("a << b") is None

@@ -498,3 +498,50 @@ def test_switches_are_flags_on_the_argv_entry_point(tmp_path: Path) -> None:
     config = config_from_args(build_arg_parser().parse_args(args))
     assert config.freeze_embeddings is True and config.amp == "off"
     assert config_from_args(build_arg_parser().parse_args(args[:4])).freeze_embeddings is False
+
+
+@pytest.mark.slow
+def test_mention_style_trains_company_rows_at_their_mention(tmp_path: Path) -> None:
+    """target_style mention: the company rows are read plain at the mention's tokens (the
+    reading the serving classifier uses), the folder says so, and the entity check runs."""
+    import unittest.mock
+
+    from pipeline.score.classifier import SentimentClassifier
+    from pipeline.score.mention import encode_reads
+    from pipeline.score.target import read_target_style
+    from pipeline.sentiment import train as train_module
+
+    seen: list = []
+    real = train_module.encode
+
+    def spy(config, tokenizer, data, device):  # the rows as the loop gets them
+        batches = real(config, tokenizer, data, device)
+        seen.append(batches)
+        return batches
+
+    config = tiny_config(
+        tmp_path / "m",
+        sources=["fpb-split", "sentfin"],
+        eval_benchmarks=True,
+        target_style="mention",
+        amp="off",
+    )
+    with unittest.mock.patch.object(train_module, "encode", spy):
+        out = train(config).out_dir
+    assert read_target_style(out) == "mention"
+    (batches,) = seen
+    assert batches.reads is not None
+    marked = [i for i, span in enumerate(batches.reads) if span is not None]
+    assert marked and len(marked) < len(batches.reads)  # company rows at a mention, sentences at [CLS]
+    tokenizer = SentimentClassifier.load(out, device="cpu", precision="fp32").tokenizer
+    first = batches.encoded[marked[0]]
+    assert "<" not in tokenizer.decode(first)  # read plain: no markers
+    ids, spans = encode_reads(tokenizer, ["<< Acme >> up"], 32)
+    a, b = spans[0]
+    assert tokenizer.decode(ids[0][a:b]) == "acme"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sentfin-test"]["target"]["all"]["n"] == 5
+    assert json.loads((out / "training_config.json").read_text())["config"]["target_style"] == "mention"
+    clf = SentimentClassifier.load(out, device="cpu", precision="fp32", backend="torch")
+    assert clf.target_style == "mention"
+    assert "read at its mention" in (out / "README.md").read_text()
