@@ -112,8 +112,8 @@ class TargetResult(SentimentResult):
     """The sentiment of an article for one target (``score_article_targets``)."""
 
     target: str | None  # the target as the model read it (normalised); None: the whole article
-    # The target when a text of the article names it (read marked), else None: the score
-    # then comes from the headline with the target as a second segment.
+    # The target when a text of the article names it (read marked, or at its mention), else
+    # None: the score then comes from the headline with the target as a second segment.
     mention: str | None
 
 
@@ -821,9 +821,11 @@ class SentimentClassifier:
         The rule, per (article, mention):
 
         - the texts of the article that name the mention (whole word, any case) are scored
-          with the mention marked (``format_target_input``): the headline, and the summary
-          split into sentences (``split_sentences``). Sentences that do not name it are
-          left out: they are about something else, or about the company under another name;
+          with the mention marked (``format_target_input``), or for a ``mention``-style
+          model read at the mention from the text's own pass (``predict_span_proba``): the
+          headline, and the summary split into sentences (``split_sentences``). Sentences
+          that do not name it are left out: they are about something else, or about the
+          company under another name;
         - when both the headline and some sentences name it, the headline carries
           ``HEADLINE_WEIGHT`` of the score and the sentences' mean the rest, as in
           ``score_articles``; otherwise the texts that name it decide alone;
