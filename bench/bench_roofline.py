@@ -205,6 +205,9 @@ def pair_inputs(model_path: str, texts: list[str]) -> list[tuple[str, str | None
     scorer = ChunkScorer(Recorder(), lambda: universe, entities=True)  # type: ignore[arg-type]
     for first in range(0, len(texts), CLASSIFY_CHUNK_LINES):
         scorer.score(texts[first : first + CLASSIFY_CHUNK_LINES], first + 1)
+    if style == "mention":
+        # A mention-style model reads each distinct text once, its companies from that pass.
+        return list(dict.fromkeys(asked))
     return asked
 
 

@@ -689,7 +689,8 @@ class SentimentClassifier:
         The input is ``format_target_input`` in the model's style: the mention marked in the
         text (one segment, the fast path ``predict_proba`` takes), or, for a target the text
         does not contain, the target as a second segment. An article-level model reads the
-        same input; its answer is then the text's overall tone.
+        same input; its answer is then the text's overall tone. A ``mention``-style model
+        reads each distinct text once, its targets at their mentions (``predict_span_proba``).
         """
         if isinstance(texts, str):
             raise TypeError("predict_targets_proba expects a list of texts, not a single string")
@@ -702,25 +703,21 @@ class SentimentClassifier:
         out = np.zeros((len(inputs), len(LABELS)))
         single = [i for i, (_, second) in enumerate(inputs) if second is None]
         paired = [i for i, (_, second) in enumerate(inputs) if second is not None]
-        if style == "mention":
-            # Read at the mention: each distinct text once, however many targets it has.
-            read = [(i, mention_span(texts[i], targets[i])) for i in single]
-            spanned = [(i, span) for i, span in read if span is not None]
-            plain = [i for i, span in read if span is None]
-            if plain:
-                out[plain] = self.predict_proba([texts[i] for i in plain])
-            if spanned:
-                distinct = list(dict.fromkeys(texts[i] for i, _ in spanned))
-                at = {text: k for k, text in enumerate(distinct)}
-                wanted: list[list[tuple[int, int]]] = [[] for _ in distinct]
-                slot = []
-                for i, span in spanned:
-                    row = wanted[at[texts[i]]]
-                    slot.append((at[texts[i]], len(row)))
-                    row.append(span)
-                _, per_text = self.predict_span_proba(distinct, wanted)
-                for (i, _), (k, j) in zip(spanned, slot, strict=True):
-                    out[i] = per_text[k][j]
+        if style == "mention" and single:
+            # One pass per distinct text: its own reading for a row without a target, the
+            # reading at the mention for a row with one (however many targets it has).
+            distinct = list(dict.fromkeys(texts[i] for i in single))
+            at = {text: k for k, text in enumerate(distinct)}
+            wanted: list[list[tuple[int, int]]] = [[] for _ in distinct]
+            slot: list[tuple[int, int | None]] = []  # (distinct text, span index or None)
+            for i in single:
+                span, k = mention_span(texts[i], targets[i]), at[texts[i]]
+                slot.append((k, None if span is None else len(wanted[k])))
+                if span is not None:
+                    wanted[k].append(span)
+            text_probs, per_text = self.predict_span_proba(distinct, wanted)
+            for i, (k, j) in zip(single, slot, strict=True):
+                out[i] = text_probs[k] if j is None else per_text[k][j]
             single = []
         if single:
             out[single] = self.predict_proba([inputs[i][0] for i in single])

@@ -155,3 +155,20 @@ def test_a_model_without_a_bert_style_head_is_refused(folder: Path, tmp_path: Pa
     shutil.copy(folder / "target.json", other / "target.json")
     with pytest.raises(ModelError, match="BERT-style pooler"):
         SentimentClassifier.load(other, device="cpu", precision="fp32", backend="torch")
+
+
+def test_a_text_and_its_targets_cost_one_pass(
+    clf: SentimentClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """classify sends each text with no target and again per target: the text is read once."""
+    windows: list[int] = []
+    real = clf._forward
+
+    def counting(sequences, pools=()):
+        windows.append(len(sequences))
+        return real(sequences, pools)
+
+    monkeypatch.setattr(clf, "_forward", counting)
+    probs = clf.predict_targets_proba([TITLE, TITLE, TITLE], [None, "Ford", "Tesla"])
+    assert windows == [1]  # one window of one text, three readings
+    np.testing.assert_allclose(probs[0], clf.predict_proba([TITLE])[0], atol=1e-6)
