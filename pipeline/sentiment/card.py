@@ -83,6 +83,8 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--freeze-embeddings"]
     if config.get("amp") == "off":
         parts += ["--amp", "off"]
+    if config.get("target_style", "markers") != "markers":
+        parts += ["--target-style", str(config["target_style"])]
     # --overwrite: the command rebuilds this very folder, which exists wherever the card is read.
     parts += ["--out", str(config["out_dir"]), "--overwrite"]
     return shlex.join(parts)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from pipeline.score.registry import released_model
-from pipeline.score.target import TARGET_FILE
+from pipeline.score.target import TARGET_FILE, read_target_style, write_target_style
 from pipeline.sentiment.card import CARD_NOTES_FILE, write_model_card
 
 RELEASE = released_model()
@@ -66,5 +66,19 @@ def test_release_card_says_the_headline_rows_are_held_out(tmp_path: Path) -> Non
 def test_a_target_aware_release_card_says_how_to_pass_a_target(tmp_path: Path) -> None:
     card = _regenerate(tmp_path, notes=None)
     section = card[card.index("## Company-level sentiment") : card.index("## Training data")]
-    assert "<< Ford >>" in section and "| released fp32, for each company | 2182 |" in section
+    how = "read at its mention" if read_target_style(RELEASE) == "mention" else "<< Ford >>"
+    assert how in section and "| released fp32, for each company | 2182 |" in section
     assert "baseline: headline label copied" in section
+
+
+def test_a_mention_style_card_shows_the_reading_and_reproduces_it(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    out.mkdir()
+    write_target_style(out, "mention")
+    info, metrics = _release_inputs()
+    info["config"]["target_style"] = "mention"
+    card = write_model_card(out, info, metrics).read_text()
+    section = card[card.index("## Company-level sentiment") : card.index("## Training data")]
+    assert "read at its mention" in section and "model.base_model.pooler" in section
+    assert "<< Ford >>" not in section
+    assert "--target-style mention" in card and "the company must be named in the text" in card
