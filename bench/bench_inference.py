@@ -3,7 +3,7 @@
 Same texts (a seeded sample of TFNS), same model. Each method runs in its own subprocess
 so its peak RSS is its own. Usage::
 
-    .venv/bin/python bench/bench_inference.py [--model models/finsent-minilm-v2] [--n 2000]
+    .venv/bin/python bench/bench_inference.py [--model models/finsent-minilm-v3] [--n 2000]
 
 Methods:
   seed     the original loop: padding='max_length' (128), batch 16, no_grad, fp32
@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 
-DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v2"
+DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v3"
 DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 
 

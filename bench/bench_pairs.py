@@ -22,7 +22,7 @@ target-aware release shares in size. A target-aware model keeps its own style un
 ``--style`` names another: ``--style markers`` and ``--style mention`` on one model compare
 the two readings' cost in one run. Usage::
 
-    .venv/bin/python bench/bench_pairs.py [--model models/finsent-minilm-v2] [--tfns-n 4000]
+    .venv/bin/python bench/bench_pairs.py [--model models/finsent-minilm-v3] [--tfns-n 4000]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 from pipeline.score.service import PAGE_SIZE
 
-DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v2"
+DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v3"
 TFNS = SHARED_DATA_DIR / "tfns" / "sent_train.csv"
 
 # titles, summaries, mentions (per article), and the relevance of each link (per article)

@@ -7,7 +7,7 @@ differ from fp32, the largest change of a probability against fp32, texts/s over
 same rows, and how far a headline's result moves when it is scored alone instead of in its
 batch. fp32 is the baseline, so every other row reads as a ratio against it. Usage::
 
-    .venv/bin/python bench/bench_precision.py [--model models/finsent-minilm-v2] [--precisions fp32,bf16,int8]
+    .venv/bin/python bench/bench_precision.py [--model models/finsent-minilm-v3] [--precisions fp32,bf16,int8]
 
 ``int8-all`` (not a serving option) is the earlier int8 recipe, for comparison.
 """
@@ -48,7 +48,7 @@ def load(model: str, precision: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(MODELS_DIR / "finsent-minilm-v2"))
+    parser.add_argument("--model", default=str(MODELS_DIR / "finsent-minilm-v3"))
     parser.add_argument("--data-dir", default=str(SHARED_DATA_DIR))
     parser.add_argument("--precisions", default="fp32,bf16,int8")
     args = parser.parse_args()

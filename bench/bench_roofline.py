@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR  # noqa: E402
 
-DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v2"
+DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v3"
 DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 FLAGS_OF_INTEREST = ("amx_bf16", "amx_tile", "amx_int8", "avx512_bf16", "avx512f", "avx512_vnni", "avx2")
 # Later rounds of the text set start with one of these, so every line is distinct and the

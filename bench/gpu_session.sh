@@ -56,7 +56,7 @@ timeout 240 python3 bench/bench_inference.py --data-dir .gpu/data \
 # 2. Fine-tune on the GPU: the first release's data mix (FPB x2 + TFNS), 4 epochs, bf16
 #    autocast; metrics.json's history has the wall time of every epoch end.
 rm -rf /tmp/finsent-gpu-train  # a warm machine may hold an earlier run's checkpoint
-timeout 240 python3 -m pipeline.sentiment.train --base-model models/finsent-minilm-v2 \
+timeout 240 python3 -m pipeline.sentiment.train --base-model models/finsent-minilm-v3 \
     --data-dir .gpu/data --source 'fpb-split*2' --source tfns --epochs 4 --lr 1e-4 \
     --layer-decay 0.9 --max-length 64 --seed 42 --no-progress --out /tmp/finsent-gpu-train \
     2>&1 | tee "$OUT/train.log" || status=1

@@ -10,8 +10,8 @@ precision (``precision``):
 - ``bf16``: the default on CPUs that multiply bf16 in hardware (AMX, AVX512-BF16). Within
   0.3 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
 - ``fp32``: exact; the default on other CPUs, where bf16 is emulated (5.7-7.1x slower than fp32).
-- ``int8``: dynamic quantisation, opt-in only: per-channel weight scales, and the Linear
-  layers that narrow their input (feed-forward down-projections, the head) stay fp32. On
+- ``int8``: dynamic quantisation, opt-in only: per-channel weight scales, only the Linear
+  layers fed by a layer norm (query/key/value, feed-forward up-projection); the rest stay fp32. On
   the release it stays within half a point of fp32 on FPB and the headline check, but
   changes 1-2% of labels against fp32, and because activations are scaled per batch a
   text's probabilities move with the texts that share its batch (2% of headline labels
@@ -290,22 +290,37 @@ def _try_openvino(model: Any, precision: str, threads: int, *, required: bool) -
         return None
 
 
-def int8_layer_names(model: Any) -> list[str]:
-    """The Linear layers the int8 path quantises: those that do not narrow their input.
+# BERT's Linear layers that read a layer norm's output: the attention's query, key and
+# value projections and the feed-forward up-projection (see int8_layer_names).
+_INT8_BERT_LAYERS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "intermediate.dense",
+)
 
-    Dynamic quantisation scales a layer's input by one number per batch. The layers that
-    narrow (the feed-forward down-projections, 1536 -> 384 in MiniLM, and the classifier
-    head) read GELU outputs with a few large outliers, and that one scale crushes the rest;
-    kept in fp32 they remove about 70% of int8's label changes against fp32 (43 -> 12 on
-    FPB-50) for part of its speed-up (bench/bench_precision.py, BENCHMARKS.md).
+
+def int8_layer_names(model: Any) -> list[str]:
+    """The Linear layers the int8 path quantises: those that read a layer norm's output.
+
+    Dynamic quantisation scales a layer's input by one number per batch, so it suits inputs
+    of an even scale. In a BERT those are the query/key/value projections and the
+    feed-forward up-projection, fed by layer norms. The others read outliers: the
+    feed-forward down-projections (1536 -> 384 in MiniLM) read GELU outputs, the attention
+    output projection the heads' weighted values, the pooler a [CLS] or mention state
+    before its tanh, the head the pooled output. Kept in fp32 they remove most of int8's
+    label changes against fp32 for part of its speed-up (bench/bench_precision.py,
+    BENCHMARKS.md). Another architecture falls back to the layers that do not narrow their
+    input.
     """
     import torch
 
-    return [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features
-    ]
+    linear = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    normed = [name for name in linear if name.endswith(_INT8_BERT_LAYERS)]
+    if normed:
+        return normed
+    modules = dict(model.named_modules())
+    return [name for name in linear if modules[name].in_features <= modules[name].out_features]
 
 
 def quantize_int8(model: Any) -> Any:

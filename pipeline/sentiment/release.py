@@ -1,6 +1,6 @@
 """Turn a training checkpoint into a release folder under ``models/``.
 
-    python -m pipeline.sentiment.release /tmp/run models/finsent-minilm-v2 [--notes NOTES.md]
+    python -m pipeline.sentiment.release /tmp/run models/finsent-minilm-v3 [--notes NOTES.md]
 
 Writes fp16 safetensors (half the size; served in fp32 or int8 after loading), the
 tokenizer, ``calibration.json``, ``training_config.json`` and ``metrics.json`` extended with

@@ -59,7 +59,7 @@ from pipeline.sentiment.headlines import SPLIT_SEED, VAL_FRACTION
 
 logger = logging.getLogger("target_aware")
 
-RELEASED = released_model() or MODELS_DIR / "finsent-minilm-v2"  # --init released
+RELEASED = released_model() or MODELS_DIR / "finsent-minilm-v3"  # --init released
 RUNS = REPO_ROOT / "runs" / "target"
 EVAL_MAX_LENGTH = 128  # the gate scores sentences at 128 tokens
 

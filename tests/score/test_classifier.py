@@ -88,18 +88,19 @@ def test_batched_equals_one_by_one_int8(tiny_model: Path) -> None:
             assert a.probabilities[k] == pytest.approx(b.probabilities[k], abs=0.03)
 
 
-def test_int8_keeps_the_narrowing_layers_in_fp32(tiny_model: Path) -> None:
+def test_int8_quantises_only_the_layers_that_read_a_layer_norm(tiny_model: Path) -> None:
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
 
     q = SentimentClassifier.load(tiny_model, device="cpu", precision="int8")
     kinds = {name: type(m) for name, m in q.model.named_modules()}
-    # Widening or square layers are quantised: attention projections, the FFN up-projection.
-    for name in ("attention.self.query", "attention.output.dense", "intermediate.dense"):
+    # Fed by a layer norm: the query/key/value projections and the FFN up-projection.
+    for name in ("attention.self.query", "attention.self.key", "attention.self.value", "intermediate.dense"):
         assert kinds[f"bert.encoder.layer.0.{name}"] is QuantizedLinear, name
-    # The FFN down-projection (64 -> 32 here) and the head (32 -> 3) stay fp32.
-    assert kinds["bert.encoder.layer.0.output.dense"] is torch.nn.Linear
-    assert kinds["classifier"] is torch.nn.Linear
+    # Fed by outliers: the attention output, the FFN down-projection, the pooler, the head.
+    for name in ("bert.encoder.layer.0.attention.output.dense", "bert.encoder.layer.0.output.dense"):
+        assert kinds[name] is torch.nn.Linear, name
+    assert kinds["bert.pooler.dense"] is torch.nn.Linear and kinds["classifier"] is torch.nn.Linear
     # Weights carry one scale per output channel, not one per tensor.
     scheme = q.model.bert.encoder.layer[0].intermediate.dense.weight().qscheme()
     assert scheme == torch.per_channel_affine

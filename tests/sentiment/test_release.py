@@ -2,7 +2,7 @@
 
 Needs the shared labelled data (FINSENT_TRAINING_DATA_DIR or <repo>/../shared/data);
 skipped with a reason when it is absent. Floors are one point under the measured numbers
-in models/finsent-minilm-v2/metrics.json, for the precision the pipeline serves on this
+in models/finsent-minilm-v3/metrics.json, for the precision the pipeline serves on this
 machine ("auto": bf16 where the CPU has native bf16, else fp32).
 """
 
@@ -20,16 +20,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 
 # The release these figures were measured on (the registry serves the first models/* folder).
-RELEASED_MODEL = MODELS_DIR / "finsent-minilm-v2"
+RELEASED_MODEL = MODELS_DIR / "finsent-minilm-v3"
 DATA_DIR = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 SPLIT = DATA_DIR / "financial_phrasebank" / "fpb_split.tsv"
 
 # FPB-50 accuracy and macro-F1 measured on the released model per serving precision (see
 # its model card); floors are one point lower.
-MEASURED_FPB50 = {"fp32": (0.8443, 0.8269), "bf16": (0.8412, 0.8226), "int8": (0.8402, 0.8208)}
+MEASURED_FPB50 = {"fp32": (0.8381, 0.8244), "bf16": (0.8371, 0.8226), "int8": (0.8361, 0.8188)}
 # The same on the headline check (the 954 TFNS rows split seed 42 holds out), measured on a
 # CPU with native bf16 (AVX512-BF16).
-MEASURED_HEADLINES = {"fp32": (0.8753, 0.8414), "bf16": (0.8742, 0.8404), "int8": (0.8721, 0.8374)}
+MEASURED_HEADLINES = {"fp32": (0.8732, 0.8391), "bf16": (0.8732, 0.8391), "int8": (0.8711, 0.8353)}
 
 pytestmark = [
     pytest.mark.skipif(not SPLIT.is_file(), reason=f"labelled data not found at {SPLIT}"),
@@ -93,17 +93,18 @@ def test_floors_follow_the_numbers_recorded_with_the_release() -> None:
 
 
 def test_release_records_its_exposure_to_the_headline_rows() -> None:
-    # v2 never trained on the headline rows but chose its epoch on every validation row,
-    # 93 of them headline rows: models fine-tuned from it inherit that count, and the gate
-    # reports the headline check against it instead of applying the guard.
+    # v3 never trained on the headline rows and chose its epoch on SEntFiN rows, but descends
+    # from v2 (base model and teacher), which chose its epoch on every validation row, 93 of
+    # them headline rows: the lineage counts both (186), and the gate reports the headline
+    # check against it instead of applying the guard.
     from pipeline.sentiment.data import rows_fingerprint
     from pipeline.sentiment.headlines import RECORD_KEY, inherited_seen, load_headline_rows, recorded_seen
 
     fingerprint = rows_fingerprint(load_headline_rows(DATA_DIR))
     record = json.loads((RELEASED_MODEL / "metrics.json").read_text())[RECORD_KEY]
-    assert record["seen_in_training"] == 0 and record["seen_in_selection"] == 93
-    assert recorded_seen(RELEASED_MODEL, fingerprint) == 93
-    assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 93
+    assert record["seen_in_training"] == 0 and record["seen_in_selection"] == 0
+    assert recorded_seen(RELEASED_MODEL, fingerprint) == 186
+    assert inherited_seen(str(RELEASED_MODEL), None, fingerprint) == 186
 
 
 @pytest.mark.slow
