@@ -83,8 +83,9 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--freeze-embeddings"]
     if config.get("amp") == "off":
         parts += ["--amp", "off"]
-    if config.get("target_style", "markers") != "markers":
-        parts += ["--target-style", str(config["target_style"])]
+    if any(str(src).startswith("sentfin") for src in config.get("sources") or []):
+        # A run before the option existed read companies with markers.
+        parts += ["--target-style", str(config.get("target_style", "markers"))]
     # --overwrite: the command rebuilds this very folder, which exists wherever the card is read.
     parts += ["--out", str(config["out_dir"]), "--overwrite"]
     return shlex.join(parts)
@@ -146,13 +147,10 @@ def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
         return []
     if read_target_style(out) == "mention":
         how = [
-            "This model scores a text *for a given company* (`target.json`, style `mention`). The"
-            " text is read once, as written; the sentiment for a company is read at its mention:"
-            " the mean of the last layer's states over the mention's tokens, put through the"
-            " model's own head (the pooler's dense layer and tanh, then the classifier), where the"
-            " text's own label reads the `[CLS]` state. In `Tesla jumps, while Ford slumps on"
-            " recall` the states of `Ford` give the sentiment for Ford. Scoring every company a"
-            " text names costs no extra pass over the text. With `transformers` alone:",
+            "This model scores a text and each company it names from one pass (`target.json`,"
+            " style `mention`): a company's sentiment is the head (pooler dense + tanh, classifier)"
+            " on the mean of the last layer's states over its mention; the text's own label reads"
+            " `[CLS]`. For Ford in `text`, with `transformers` alone:",
             "",
             "```python",
             'enc = tokenizer(text, return_offsets_mapping=True, return_tensors="pt")',
@@ -164,11 +162,9 @@ def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
             "logits = model.classifier(pooler.activation(pooler.dense(hidden)))",
             "```",
             "",
-            "`pipeline.score.mention` holds that reading (`mention_logits`), `finsent classify` takes"
-            ' `{"text": ..., "target": ...}` lines, and the pipeline scores every (article, company)'
-            " pair it links from the article's own pass. A target the text does not contain (a"
-            " ticker for a name) is read as a second segment at `[CLS]`. `model(**enc)` gives the"
-            " whole text's label, as an article-level model does.",
+            '`finsent classify` takes `{"text": ..., "target": ...}` lines. A target the text does'
+            " not contain is read as a second segment at `[CLS]`; `model(**enc)` gives the whole"
+            " text's label.",
         ]
     else:
         how = [
@@ -196,7 +192,8 @@ def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
         (f"released {kind}", (metrics.get("released") or {}).get(kind, {}).get(ENTITY_SET))
         for kind in ("fp32", "bf16")
     ]
-    checks.append(("checkpoint (fp32, training code)", metrics.get(ENTITY_SET)))
+    if not checks[0][1]:  # not released yet: the training code's numbers (metrics.json keeps both)
+        checks.append(("checkpoint (fp32, training code)", metrics.get(ENTITY_SET)))
     for name, check in checks:
         if not check:
             continue

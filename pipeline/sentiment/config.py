@@ -250,16 +250,17 @@ class TrainConfig:
         help="Keep the word embeddings fixed (continued training on a small register keeps the "
         "vocabulary intact).",
     )
-    # How a run with company rows (sources sentfin, sentfin-mixed, feedback) reads a company
-    # (pipeline/score/target.py): markers, one input per (text, company), the mention marked;
-    # mention, the text read once and each company at its mention's tokens
-    # (pipeline/score/mention.py), so scoring a text's companies costs no extra pass.
+    # How a run with company rows (sources sentfin, sentfin-mixed) reads a company
+    # (pipeline/score/target.py): mention, the text read once and each company at its
+    # mention's tokens (pipeline/score/mention.py), so scoring a text's companies costs no
+    # extra pass (the release's reading, measured better on mixed rows too:
+    # docs/model-target-aware.md); markers, one input per (text, company), the mention marked.
     target_style: str = opt(
-        "markers",
+        "mention",
         flag="--target-style",
         choices=("markers", "mention"),
-        help="How company rows are read: markers = one marked input per company; mention = the "
-        "text once, each company at its mention's tokens (no extra pass per company).",
+        help="How company rows are read: mention = the text once, each company at its mention's "
+        "tokens (no extra pass per company); markers = one marked input per company.",
     )
     progress: bool = opt(True, flag=None, kind=bool)
     # Evaluate on the canonical FPB test rows after training, if present (reporting only).
