@@ -192,8 +192,10 @@ def _padded_width(length: int) -> int:
     return -(-(length + 2) // _WIDTH_STEP) * _WIDTH_STEP
 
 
-def _openvino_model(model: Any, precision: str, threads: int) -> Any:
-    """An OpenVINO CompiledModel computing ``model``'s logits from (input_ids, attention_mask).
+def _openvino_model(model: Any, precision: str, threads: int, *, hidden: bool = False) -> Any:
+    """An OpenVINO CompiledModel computing ``model``'s logits from (input_ids, attention_mask),
+    and with ``hidden`` (the ``mention`` style) the last layer's states as a second output,
+    which the mention reading pools (pipeline/score/mention.py).
 
     ``model`` must still be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
     per layer as its kernels need, from the same weights the eager path rounds.
@@ -211,13 +213,18 @@ def _openvino_model(model: Any, precision: str, threads: int) -> Any:
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    class LogitsAndStates(Logits):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+            out = self.inner.base_model(input_ids=input_ids, attention_mask=attention_mask)
+            return self.inner.classifier(out.pooler_output), out.last_hidden_state
+
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
     with warnings.catch_warnings(), torch.no_grad():
         # Tracing warns about Python-level checks in transformers' mask code (padding beyond
         # the key length, causal flag): both are constant for an encoder fed full masks.
         warnings.simplefilter("ignore")
         graph = ov.convert_model(
-            Logits(model),
+            (LogitsAndStates if hidden else Logits)(model),
             example_input=example,
             input=[ov.PartialShape([-1, -1]), ov.PartialShape([-1, -1])],
             # Copies, not views, of the weights: load casts the module to bf16 afterwards,
@@ -266,7 +273,7 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _try_openvino(model: Any, precision: str, threads: int, *, required: bool) -> Any:
+def _try_openvino(model: Any, precision: str, threads: int, *, required: bool, hidden: bool = False) -> Any:
     """The OpenVINO graph of ``model``, or None (eager PyTorch) where openvino is missing or
     the conversion fails and the backend was not asked for by name."""
     import importlib.util
@@ -279,7 +286,7 @@ def _try_openvino(model: Any, precision: str, threads: int, *, required: bool) -
             )
         return None
     try:
-        return _openvino_model(model, precision, threads)
+        return _openvino_model(model, precision, threads, hidden=hidden)
     except Exception as exc:  # an unconverted model still scores, on the eager path
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if required:
@@ -447,7 +454,9 @@ class SentimentClassifier:
         model.eval()
         compiled = None
         if not on_cuda and precision in ("fp32", "bf16") and backend != "torch":
-            compiled = _try_openvino(model, precision, threads, required=backend == "openvino")
+            compiled = _try_openvino(
+                model, precision, threads, required=backend == "openvino", hidden=target_style == "mention"
+            )
         if precision == "bf16":
             model.to(torch.bfloat16)
         elif precision == "int8":
@@ -544,7 +553,7 @@ class SentimentClassifier:
         """
         import torch
 
-        from pipeline.score.mention import mention_logits, pool_weights
+        from pipeline.score.mention import head_logits, mention_logits, pool_weights
 
         by_window: dict[int, list[int]] = {}
         for k, (window, _, _) in enumerate(pools):
@@ -575,7 +584,20 @@ class SentimentClassifier:
                 ids[np.arange(len(idx)), rows[:, 0] + 1] = self.sep_id
                 mask = (cols < rows + 2).astype(np.int64)
                 reads = [(row, k) for row, w in enumerate(idx.tolist()) for k in by_window.get(w, ())]
-                if reads:
+                extra = None
+                if request is not None:
+                    # The output aliases the request's buffer: the column pick below copies it.
+                    outputs = request.infer([ids, mask])
+                    logits = torch.from_numpy(outputs[0])
+                    if reads:  # the mention graph's second output: the last layer's states
+                        spans = [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
+                        extra = head_logits(
+                            self.model,
+                            torch.from_numpy(outputs[1]),
+                            pool_weights(ids.shape[1], spans),
+                            torch.tensor([row for row, _ in reads]),
+                        )
+                elif reads:
                     # The windows' own rows read at [CLS], then one row per pooled range.
                     spans = [None] * len(idx) + [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
                     which = [*range(len(idx)), *(row for row, _ in reads)]
@@ -587,16 +609,14 @@ class SentimentClassifier:
                         torch.tensor(which, device=self.device),
                     )
                     logits, extra = both[: len(idx)], both[len(idx) :]
-                    extra = extra.float()[:, columns] / self.temperature
-                    pooled.append(([k for _, k in reads], torch.softmax(extra, dim=-1)))
-                elif request is not None:
-                    # The output aliases the request's buffer: the column pick below copies it.
-                    logits = torch.from_numpy(request.infer([ids, mask])[0])
                 else:
                     logits = self.model(
                         input_ids=torch.from_numpy(ids).to(self.device),
                         attention_mask=torch.from_numpy(mask).to(self.device),
                     ).logits
+                if extra is not None:
+                    extra = extra.float()[:, columns] / self.temperature
+                    pooled.append(([k for _, k in reads], torch.softmax(extra, dim=-1)))
                 logits = logits.float()[:, columns] / self.temperature
                 batches.append(torch.softmax(logits, dim=-1))
             ordered = torch.cat(batches).cpu().numpy().astype(np.float64)
@@ -652,13 +672,14 @@ class SentimentClassifier:
 
         body = self.max_length - 2
         wanted = [i for i, row in enumerate(spans) if row]
-        token_ids = self._token_ids(list(texts))
+        token_ids = self._token_ids(list(texts))  # also switches the backend's truncation off
         offsets: dict[int, list[tuple[int, int]]] = {}
         if wanted:
             encoded = self.tokenizer.backend_tokenizer.encode_batch(
                 [texts[i] for i in wanted], add_special_tokens=False
             )
-            offsets = {i: enc.offsets for i, enc in zip(wanted, encoded, strict=True)}
+            for i, enc in zip(wanted, encoded, strict=True):
+                token_ids[i], offsets[i] = enc.ids, enc.offsets  # ids and offsets of one encoding
         sequences: list[list[int]] = []
         owner: list[int] = []
         pools: list[tuple[int, int, int]] = []

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check_mention_head", "encode_reads", "mention_logits", "pool_weights", "token_span"]
+__all__ = [
+    "check_mention_head",
+    "encode_reads",
+    "head_logits",
+    "mention_logits",
+    "pool_weights",
+    "token_span",
+]
 
 Span = tuple[int, int]
 
@@ -35,17 +42,18 @@ def token_span(offsets: Sequence[tuple[int, int]], span: Span) -> Span | None:
 
 
 def encode_reads(
-    tokenizer: Any, texts: Sequence[str], max_length: int
+    tokenizer: Any, texts: Sequence[str], max_length: int, marked: Sequence[bool] | None = None
 ) -> tuple[list[list[int]], list[Span | None]]:
     """Token ids (special tokens included) and the span each row is read at, for rows as
     training stores them: a marked text (``mark_target``'s output) is read plain at its
-    mention's tokens, any other text at [CLS] (None)."""
+    mention's tokens, any other text at [CLS] (None). ``marked`` says which rows may carry
+    markers (default: all); a span is None too where truncation cut the mention off."""
     from pipeline.score.target import unmark
 
     plain: list[str] = []
     chars: list[Span | None] = []
-    for text in texts:
-        read = unmark(text)
+    for k, text in enumerate(texts):
+        read = unmark(text) if marked is None or marked[k] else None
         plain.append(text if read is None else read[0])
         chars.append(None if read is None else read[1])
     enc = tokenizer(plain, truncation=True, max_length=max_length, return_offsets_mapping=True)
@@ -80,13 +88,22 @@ def mention_logits(
     """Logits of the model's head read at pooled positions: output row ``r`` pools batch row
     ``rows[r]`` (default: row ``r``) with ``weights[r]``. One encoder pass per batch row,
     however many rows read it."""
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return head_logits(model, hidden, weights, rows)
+
+
+def head_logits(
+    model: Any, hidden: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The head read at pooled positions of last-layer states already computed (``hidden``,
+    (batch, tokens, width); an OpenVINO graph's second output): see mention_logits."""
     import torch
 
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     if rows is not None:
         hidden = hidden[rows]
     pooled = torch.einsum("rl,rlh->rh", weights.to(device=hidden.device, dtype=hidden.dtype), hidden)
     pooler = model.base_model.pooler
+    pooled = pooled.to(pooler.dense.weight.dtype)  # the head's own precision (states may be fp32)
     return model.classifier(model.dropout(pooler.activation(pooler.dense(pooled))))
 
 

@@ -205,15 +205,17 @@ def read_label_csv(path: Path, source: str | None = None) -> list[Example]:
     return examples
 
 
-def read_feedback(path: Path, source: str = FEEDBACK_SOURCE) -> list[Example]:
+def read_feedback(path: Path, source: str = FEEDBACK_SOURCE, *, for_companies: bool = False) -> list[Example]:
     """Corrections as rows: JSON lines with the headline (``title``, or ``text``) and the
     analyst's ``label`` (``finsent feedback export``'s shape).
 
-    A company's correction (a ``ticker``) is a label for that company, not for the whole
-    headline ("Tesla jumps, while Ford slumps" is negative for Ford only): it is read as the
-    target-aware model reads a company, its ``mention`` (else the ticker) marked in the
-    headline. One whose company is not written in the headline (named in the summary only)
-    cannot be marked and is left out, counted in the log, like SEntFiN rows of that kind.
+    ``for_companies`` (a run that trains a target-aware model): a company's correction (a
+    ``ticker``) is a label for that company, not for the whole headline ("Tesla jumps, while
+    Ford slumps" is negative for Ford only), so it is read as such a model reads a company,
+    its ``mention`` (else the ticker) marked in the headline; one whose company is not
+    written in the headline (named in the summary only) cannot be marked and is left out,
+    counted in the log, like SEntFiN rows of that kind. An article-level run reads every
+    correction as a label of its headline, the only reading such a model has.
     """
     from pipeline.score.target import format_target_input
 
@@ -235,7 +237,7 @@ def read_feedback(path: Path, source: str = FEEDBACK_SOURCE) -> list[Example]:
                 raise DataFormatError(f"{path}:{lineno}: the correction has no title")
             label_id = parse_label(str(label), path, lineno)
             target = row.get("mention") or row.get("ticker")
-            if target:
+            if target and for_companies:
                 text, second = format_target_input(text.strip(), str(target))
                 if second is not None:
                     unmarked += 1
@@ -309,10 +311,12 @@ def check_source_spec(spec: str) -> None:
         source_path(name, Path("."))
 
 
-def read_source(spec: str, data_dir: Path, feedback_file: str | Path | None = None) -> list[Example]:
+def read_source(
+    spec: str, data_dir: Path, feedback_file: str | Path | None = None, *, for_companies: bool = False
+) -> list[Example]:
     path = source_path(spec, data_dir, feedback_file)
     if spec == FEEDBACK_SOURCE:
-        return read_feedback(path)
+        return read_feedback(path, for_companies=for_companies)
     if spec == "fpb-split":
         return read_fpb_split(path, split="train")
     if spec in FPB_ORIGINAL_FILES:
@@ -354,6 +358,7 @@ def load_sources(
     *,
     log_level: int = logging.INFO,
     feedback_file: str | Path | None = None,
+    for_companies: bool | None = None,
 ) -> tuple[list[Example], list[float], list[SourceInfo]]:
     """Load and mix training sources.
 
@@ -361,15 +366,19 @@ def load_sources(
     description of each source with its sha256 for the checkpoint. Canonical FPB test
     sentences are removed from every source so the benchmark stays clean. ``log_level``
     lowers the per-source lines for loads that only rebuild a split (the headline check).
-    ``feedback_file`` is the corrections snapshot the ``feedback`` source reads.
+    ``feedback_file`` is the corrections snapshot the ``feedback`` source reads;
+    ``for_companies`` says whether its company corrections are read for the company (see
+    read_feedback; default: when a company source is among ``specs``).
     """
+    if for_companies is None:
+        for_companies = any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in specs)
     test_sentences = canonical_test_sentences(data_dir)
     examples: list[Example] = []
     weights: list[float] = []
     infos: list[SourceInfo] = []
     for raw_spec in specs:
         name, weight = parse_source_spec(raw_spec)
-        rows = read_source(name, data_dir, feedback_file)
+        rows = read_source(name, data_dir, feedback_file, for_companies=for_companies)
         if not rows and name == FEEDBACK_SOURCE:
             logger.warning(
                 "source feedback: no analyst corrections yet (make some on the web pages; "

@@ -28,9 +28,10 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.paths import REPO_ROOT
 from pipeline.score.labels import ID2LABEL, LABEL2ID
-from pipeline.score.target import write_target_style
+from pipeline.score.target import read_target_style, write_target_style
 from pipeline.sentiment.config import FALLBACK_BASE_MODEL, TrainConfig, options
 from pipeline.sentiment.data import (
+    FEEDBACK_SOURCE,
     NO_LABEL,
     TARGETED_SOURCES,
     DataFormatError,
@@ -623,7 +624,7 @@ def setup_device(config: TrainConfig) -> str:
 def load_data(config: TrainConfig) -> TrainData:
     """Training, validation, selection and held-out rows (and the transfer texts)."""
     examples, weights, sources = load_sources(
-        config.sources, config.data_dir, feedback_file=config.feedback_file
+        config.sources, config.data_dir, feedback_file=config.feedback_file, for_companies=targeted(config)
     )
     if not examples:
         raise ValueError("no training examples: check --source and --data-dir")
@@ -701,11 +702,24 @@ def encode(config: TrainConfig, tokenizer: Any, data: TrainData, device: str) ->
     import torch
 
     texts = [ex.text for ex in data.train]
+    weights = torch.tensor(data.weights, dtype=torch.float32)
     reads = None
     if reads_mentions(config):
         from pipeline.score.mention import encode_reads
+        from pipeline.score.target import unmark
 
-        encoded, reads = encode_reads(tokenizer, texts, config.max_length)
+        # Only company rows carry markers; any other text is read whole, whatever it holds.
+        marked = [
+            ex.source in (*TARGETED_SOURCES, FEEDBACK_SOURCE) and unmark(ex.text) is not None
+            for ex in data.train
+        ]
+        encoded, reads = encode_reads(tokenizer, texts, config.max_length, marked)
+        # A company row whose mention max_length cut off has nothing to read it at: at [CLS]
+        # it would teach the company's label as the text's, so it does not count.
+        cut = [i for i, (m, span) in enumerate(zip(marked, reads, strict=True)) if m and span is None]
+        if cut:
+            weights[cut] = 0.0
+            logger.info("%d company rows left out: their mention is beyond --max-length", len(cut))
     else:
         encoded = tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
     labels = torch.tensor([ex.label for ex in data.train])
@@ -730,7 +744,7 @@ def encode(config: TrainConfig, tokenizer: Any, data: TrainData, device: str) ->
         encoded=encoded,
         lengths=[len(seq) for seq in encoded],
         labels=labels,
-        weights=torch.tensor(data.weights, dtype=torch.float32),
+        weights=weights,
         soft_targets=soft_targets,
         has_soft=has_soft,
         teacher_precision=teacher_precision,
@@ -828,7 +842,7 @@ def train_loop(
                 soft = batches.soft_targets[batch_ids].to(device)
                 covered = batches.has_soft[batch_ids].to(device)
             per_example = example_losses(logits.float(), y, soft, covered, config)
-            loss = (per_example * w).sum() / w.sum()
+            loss = (per_example * w).sum() / w.sum().clamp_min(1e-8)  # rows may weigh 0
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -955,8 +969,12 @@ def evaluate_run(
 
 
 def targeted(config: TrainConfig) -> bool:
-    """Whether the run trains on rows read for a company (then the model is target-aware)."""
-    return any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in config.sources)
+    """Whether the run makes a target-aware model: it trains on rows read for a company, or
+    continues a target-aware model (a fine-tune of the release on corrections stays one)."""
+    if any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in config.sources):
+        return True
+    base = Path(config.base_model).expanduser()
+    return base.is_dir() and read_target_style(base) is not None
 
 
 def reads_mentions(config: TrainConfig) -> bool:

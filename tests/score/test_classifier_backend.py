@@ -160,3 +160,27 @@ def test_heap_is_trimmed_after_calls_of_several_batches(
     assert trims == []
     clf.predict_proba(TEXTS)
     assert trims == [1]
+
+
+@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
+def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: str, tolerance: float) -> None:
+    """A mention-style model: the graph also gives the last layer's states, so a text's own
+    reading comes from OpenVINO whether or not its batch holds a company to read."""
+    pytest.importorskip("openvino")
+    from score_helpers import tiny_model_folder
+
+    from pipeline.score.target import mention_span
+
+    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
+    eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
+    ov = SentimentClassifier.load(folder, device="cpu", precision=precision, backend="openvino", batch_size=2)
+    assert ov.compiled is not None
+    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")], [], []]
+    texts = [text, *TEXTS[:2]]
+    own, reads = ov.predict_span_proba(texts, spans)
+    np.testing.assert_allclose(own, ov.predict_proba(texts), atol=1e-6)
+    eager_own, eager_reads = eager.predict_span_proba(texts, spans)
+    np.testing.assert_allclose(own, eager_own, atol=tolerance)
+    np.testing.assert_allclose(reads[0], eager_reads[0], atol=tolerance)
+    assert not np.allclose(reads[0][0], reads[0][1])

@@ -36,11 +36,13 @@ def test_feedback_rows_are_headlines_with_the_analysts_label(tmp_path: Path) -> 
             {"title": "Earnings missed expectations .", "label": "positive"},  # an FPB test row
         ],
     )
-    rows = read_feedback(path)
+    rows = read_feedback(path)  # an article-level run: every correction labels its headline
     assert [(r.text, r.label, r.source) for r in rows[:2]] == [
-        ("<< Acme >> recalls widgets", 0, "feedback"),  # a company's correction: for the company
+        ("Acme recalls widgets", 0, "feedback"),
         ("Beta names a CFO", 1, "feedback"),
     ]
+    # A target-aware run reads a company's correction for the company.
+    assert read_feedback(path, for_companies=True)[0].text == "<< Acme >> recalls widgets"
     examples, weights, infos = load_sources(["fpb-split", "feedback*2"], DATA, feedback_file=path)
     mine = [e for e, w in zip(examples, weights, strict=True) if e.source == "feedback"]
     assert len(mine) == 2  # the benchmark's test sentence is dropped, as from every source
@@ -96,10 +98,15 @@ def test_a_company_correction_trains_the_headline_for_that_company_only(
         ],
     )
     with caplog.at_level(logging.INFO):
-        rows = read_feedback(path)
+        rows = read_feedback(path, for_companies=True)
     assert [(r.text, r.label) for r in rows] == [
         ("Tesla shares jump after record deliveries, while << Ford >> slumps on recall", 0),
         ("<< Tesla >> shares jump after record deliveries, while Ford slumps on recall", 2),
         (title, 2),
     ]
     assert "1 company corrections left out" in caplog.text
+    # load_sources reads them so when the run has company rows (then its model is target-aware)
+    examples, _, _ = load_sources(["sentfin", "feedback"], DATA, feedback_file=path)
+    assert "<< Ford >>" in next(e.text for e in examples if e.source == "feedback")
+    plain, _, _ = load_sources(["fpb-split", "feedback"], DATA, feedback_file=path)
+    assert all("<<" not in e.text for e in plain)

@@ -545,3 +545,36 @@ def test_mention_style_trains_company_rows_at_their_mention(tmp_path: Path) -> N
     clf = SentimentClassifier.load(out, device="cpu", precision="fp32", backend="torch")
     assert clf.target_style == "mention"
     assert "from one pass" in (out / "README.md").read_text()
+
+
+def test_a_run_from_a_target_aware_model_stays_target_aware(tmp_path: Path) -> None:
+    """Fine-tuning the release on corrections alone keeps a model that reads companies."""
+    from pipeline.score.target import write_target_style
+    from pipeline.sentiment.train import reads_mentions, targeted
+
+    base = tmp_path / "base"
+    base.mkdir()
+    write_target_style(base, "mention")
+    assert targeted(tiny_config(tmp_path / "m", base_model=str(base), sources=["fpb-split", "feedback"]))
+    assert reads_mentions(tiny_config(tmp_path / "m", base_model=str(base)))
+    assert not targeted(tiny_config(tmp_path / "m"))  # the base encoder reads no company
+
+
+def test_mention_rows_read_only_company_rows_and_drop_a_mention_cut_off(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from pipeline.sentiment.config import default_base_model
+    from pipeline.sentiment.data import Example
+    from pipeline.sentiment.train import TrainData, encode
+
+    rows = [
+        Example("<< Acme >> recalls widgets", 0, "sentfin"),
+        Example("a long headline that goes on and on before it names << Acme >>", 0, "sentfin"),
+        Example("odd << tweet >> text", 2, "tfns"),  # not a company row: read whole
+    ]
+    data = TrainData(rows, [1.0, 1.0, 1.0], [], [], [], [], [])
+    config = tiny_config(tmp_path / "m", sources=["sentfin"], max_length=8)
+    batches = encode(config, AutoTokenizer.from_pretrained(default_base_model()), data, "cpu")
+    assert batches.reads is not None
+    assert batches.reads[0] is not None and batches.reads[1] is None and batches.reads[2] is None
+    assert batches.weights.tolist() == [1.0, 0.0, 1.0]  # the cut mention does not count
