@@ -375,6 +375,11 @@ def create_app(
             return not_found(request, f"There is no alert #{alert_id}.")
         return RedirectResponse(f"../{number}?silenced={result.silence_id}", status_code=303)
 
+    @app.get("/companies", response_class=HTMLResponse)
+    def companies(request: Request, page: str = "1", days: str = "7") -> Response:
+        ctx = pages.companies(lazy.get(), now=clock(), days=_int(days, 7, high=90), page=_int(page, 1))
+        return render(request, "companies.html", ctx)
+
     @app.get("/feeds", response_class=HTMLResponse)
     def feeds(request: Request, page: str = "1") -> Response:
         return render(request, "feeds.html", pages.feeds(lazy.get(), now=clock(), page=_int(page, 1)))

@@ -387,6 +387,16 @@ def correct_from_alert(
 INTAKE_DAYS = 7
 
 
+def companies(db: Database, *, now: datetime, days: int, page: int) -> dict[str, Any]:
+    """Every company with news in the last ``days`` days, busiest first, with its name."""
+    with db.session() as session:
+        listed = queries.companies_page(
+            session, since=now - timedelta(days=days), now=now, page=page, size=PAGE_SIZE
+        )
+        names = queries.company_names(session, [r.ticker for r in listed.rows])
+    return {"now": now, "days": days, "page": listed, "names": names}
+
+
 def feeds(db: Database, *, now: datetime, page: int) -> dict[str, Any]:
     with db.session() as session:
         every = list_feeds(session, include_disabled=True)

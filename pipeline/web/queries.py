@@ -2,7 +2,8 @@
 
 Trends, the "most negative against its norm" ranking, an alert's top headlines, ticker
 suggestions and company names come from ``pipeline.trends`` and ``pipeline.alerts``; this
-module adds only what they lack: a company's headlines newest first (one page at a time),
+module adds only what they lack: every company with news in a period (one page at a time),
+a company's headlines newest first (one page at a time),
 an alert's deliveries and the scope's silences, each feed's last fetch and intake, and company
 names read at a bounded cost.
 Every list is read one page at a time (LIMIT n + 1 tells whether there is a next page), so
@@ -89,6 +90,40 @@ class Page:
 
 def _page(rows: list[Any], number: int, size: int) -> Page:
     return Page(rows=rows[:size], number=number, has_next=len(rows) > size)
+
+
+# Companies with news since a day, busiest first, from the daily rollups (what the company
+# pages and alerts count: each company's own labels, passing mentions left out); the
+# (scope_type, bucket) index reads only the period's rows.
+_COMPANIES = text(
+    """
+    SELECT scope_key AS ticker, sum(n_articles) AS articles,
+           sum(n_negative)::double precision / nullif(sum(n_articles), 0) AS negative_share,
+           sum(n_positive)::double precision / nullif(sum(n_articles), 0) AS positive_share,
+           max(bucket) AS last_day
+    FROM sentiment_daily
+    WHERE scope_type = 'ticker' AND bucket >= :since AND bucket <= :now
+    GROUP BY scope_key
+    HAVING sum(n_articles) > 0
+    ORDER BY sum(n_articles) DESC, scope_key
+    LIMIT :limit OFFSET :offset
+    """
+)
+
+
+def companies_page(session: Session, *, since: datetime, now: datetime, page: int, size: int) -> Page:
+    """A page of the companies with news between the UTC day of ``since`` and ``now``, the
+    busiest first: articles, negative and positive shares, the last day with news."""
+    rows = session.execute(
+        _COMPANIES,
+        {
+            "since": bucket_start(since, "day"),
+            "now": now,
+            "limit": size + 1,
+            "offset": (page - 1) * size,
+        },
+    ).all()
+    return _page(list(rows), page, size)
 
 
 # The (ticker, published_at) index gives the newest mentions first; the page is cut from the

@@ -4,6 +4,7 @@ silence set from an alert's page is the row `finsent alerts silence` writes."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -56,7 +57,10 @@ def test_overview_is_served_at_the_root_with_alert_movers_and_chart(client, demo
     assert changes and all(float(c) > 0 for c in changes)
 
 
-@pytest.mark.parametrize("path", ["/", "/company/VLTA", "/company/VLTA?by=day", "/feeds", "/?days=30"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/company/VLTA", "/company/VLTA?by=day", "/feeds", "/?days=30", "/companies", "/companies?days=30"],
+)
 def test_every_page_answers_with_relative_links_only(client, path):
     r = client.get(path)
     assert r.status_code == 200, r.text[:500]
@@ -71,6 +75,7 @@ def test_every_page_answers_with_relative_links_only(client, path):
     [
         ("/?page=999999", "?days=3&amp;page=1"),
         ("/feeds?page=999", "?page=1"),
+        ("/companies?page=999", "?days=7&amp;page=1"),
         ("/company/VLTA?page=999", "?by=hour&amp;page=1"),
     ],
 )
@@ -187,6 +192,7 @@ def test_unknown_or_malformed_ticker_is_a_404_with_did_you_mean(client, path, su
         "/company/VLTA/extra",
         "/?page=abc",
         "/feeds?page=-3",
+        "/companies?days=abc&page=<b>",
         "/company/VLTA?page=x&by=<b>",
     ],
 )
@@ -212,6 +218,30 @@ def test_search_box_goes_to_the_company_page(client):
     assert several.status_code == 404
     assert "Several companies&#39; names contain &#39;line&#39;" in several.text
     assert 'href="./company/BRKL"' in several.text  # the page is at /company: its root is ./
+
+
+def test_companies_page_lists_every_company_with_news_busiest_first(client, demo_db):
+    from sqlalchemy import text
+
+    html = client.get("/companies").text
+    assert 'href="./company/VLTA"' in html and "Voltara Motors" in html
+    rows = re.findall(
+        r'<a href="./company/([^"]+)">[^<]+</a></td>\s*<td>[^<]*</td>\s*<td class="n">(\d+)</td>', html
+    )
+    with demo_db.session() as s:  # the daily rollups over the same 7 UTC days
+        expected = s.execute(
+            text(
+                "SELECT scope_key, sum(n_articles) FROM sentiment_daily WHERE scope_type = 'ticker'"
+                " AND bucket >= date_trunc('day', CAST(:since AS timestamptz), 'UTC') AND bucket <= :now"
+                " GROUP BY scope_key HAVING sum(n_articles) > 0"
+                " ORDER BY sum(n_articles) DESC, scope_key LIMIT 25"
+            ),
+            {"since": NOW - timedelta(days=7), "now": NOW},
+        ).all()
+    assert [(t, int(n)) for t, n in rows] == [(t, int(n)) for t, n in expected]
+    assert [int(n) for _, n in rows] == sorted((int(n) for _, n in rows), reverse=True)
+    assert client.get("/companies?days=1").status_code == 200
+    assert "<strong>30</strong>" in client.get("/companies?days=30").text
 
 
 def test_feeds_page_shows_each_feeds_health(client):
