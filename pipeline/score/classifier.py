@@ -347,6 +347,20 @@ def quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
+def _average_windows(
+    window_probs: np.ndarray, sequences: list[list[int]], owner: list[int], n: int
+) -> np.ndarray:
+    """(n, 3) per-text probabilities from their windows' (``owner[k]``: the text of window
+    ``k``), weighted by window length ([CLS]/[SEP] included); one window is itself."""
+    out = np.zeros((n, len(LABELS)))
+    weight = np.zeros(n)
+    for row, i in enumerate(owner):
+        w = len(sequences[row]) + 2
+        out[i] += w * window_probs[row]
+        weight[i] += w
+    return out / weight[:, None]
+
+
 def split_sentences(text: str) -> list[str]:
     """Cheap sentence splitter for news prose (no model, no download)."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
@@ -585,12 +599,13 @@ class SentimentClassifier:
                 mask = (cols < rows + 2).astype(np.int64)
                 reads = [(row, k) for row, w in enumerate(idx.tolist()) for k in by_window.get(w, ())]
                 extra = None
+                # Each pooled range in batch positions ([CLS] is position 0).
+                spans = [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
                 if request is not None:
                     # The output aliases the request's buffer: the column pick below copies it.
                     outputs = request.infer([ids, mask])
                     logits = torch.from_numpy(outputs[0])
                     if reads:  # the mention graph's second output: the last layer's states
-                        spans = [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
                         extra = head_logits(
                             self.model,
                             torch.from_numpy(outputs[1]),
@@ -599,13 +614,12 @@ class SentimentClassifier:
                         )
                 elif reads:
                     # The windows' own rows read at [CLS], then one row per pooled range.
-                    spans = [None] * len(idx) + [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
                     which = [*range(len(idx)), *(row for row, _ in reads)]
                     both = mention_logits(
                         self.model,
                         torch.from_numpy(ids).to(self.device),
                         torch.from_numpy(mask).to(self.device),
-                        pool_weights(ids.shape[1], spans).to(self.device),
+                        pool_weights(ids.shape[1], [None] * len(idx) + spans).to(self.device),
                         torch.tensor(which, device=self.device),
                     )
                     logits, extra = both[: len(idx)], both[len(idx) :]
@@ -647,15 +661,7 @@ class SentimentClassifier:
             for window in self._windows(ids):
                 sequences.append(window)
                 owner.append(i)
-        window_probs = self._forward(sequences)
-        # Long texts: average their windows, weighted by window length ([CLS]/[SEP] included).
-        out = np.zeros((len(texts), len(LABELS)))
-        weight = np.zeros(len(texts))
-        for row, i in enumerate(owner):
-            w = len(sequences[row]) + 2
-            out[i] += w * window_probs[row]
-            weight[i] += w
-        return out / weight[:, None]
+        return _average_windows(self._forward(sequences), sequences, owner, len(texts))
 
     def predict_span_proba(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
@@ -704,14 +710,8 @@ class SentimentClassifier:
                 pools.append((first_window + w, a - st, min(b, st + body) - st))
                 reads.append((i, j))
         out = self._forward(sequences, pools)
-        window_probs, pool_probs = out[: len(sequences)], out[len(sequences) :]
-        probs = np.zeros((len(texts), len(LABELS)))
-        weight = np.zeros(len(texts))
-        for row, i in enumerate(owner):
-            w = len(sequences[row]) + 2
-            probs[i] += w * window_probs[row]
-            weight[i] += w
-        probs /= weight[:, None]
+        probs = _average_windows(out[: len(sequences)], sequences, owner, len(texts))
+        pool_probs = out[len(sequences) :]
         per_text = [np.zeros((len(row), len(LABELS))) for row in spans]
         for (i, j), p in zip(reads, pool_probs, strict=True):
             per_text[i][j] = p

@@ -127,20 +127,16 @@ def _mention_logits(
     ids, spans = encode_reads(tokenizer, texts, max_length)
     sorted_idx = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-    pad = tokenizer.pad_token_id or 0
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(sorted_idx), batch_size):
             idx = sorted_idx[start : start + batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            weights = pool_weights(width, [spans[i] for i in idx])
-            logits = mention_logits(model, input_ids.to(device), mask.to(device), weights.to(device))
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+            weights = pool_weights(batch["input_ids"].shape[1], [spans[i] for i in idx])
+            logits = mention_logits(
+                model, batch["input_ids"].to(device), batch["attention_mask"].to(device), weights.to(device)
+            )
             out[idx] = logits.float().cpu().numpy()[:, order]
     model.train(was_training)
     return out

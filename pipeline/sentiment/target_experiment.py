@@ -37,9 +37,8 @@ from pipeline.score.target import (
     DEFAULT_STYLE,
     STYLES,
     encode_target_inputs,
-    find_mention,
     format_target_input,
-    normalise_target,
+    mention_span,
 )
 from pipeline.sentiment.data import (
     load_benchmarks,
@@ -167,10 +166,9 @@ def inputs_of(rows: list[EntityRow], style: str) -> list[Item]:
     the mention's span, a target the text lacks going as a second segment."""
     items: list[Item] = []
     for r in rows:
-        mention = normalise_target(r.target)
-        match = find_mention(r.text, mention) if mention and style == "mention" else None
-        if match is not None:
-            items.append((r.text, None, match.span()))
+        span = mention_span(r.text, r.target) if style == "mention" else None
+        if span is not None:
+            items.append((r.text, None, span))
         else:
             first, second = format_target_input(r.text, r.target, "segment" if style == "mention" else style)  # type: ignore[arg-type]
             items.append((first, second, None))
@@ -180,36 +178,29 @@ def inputs_of(rows: list[EntityRow], style: str) -> list[Item]:
 def encode(tokenizer: Any, items: list[Item], max_length: int) -> tuple[dict[str, Any], Any]:
     """The batch, and for the mention head a (rows, tokens) pooling matrix: the mean of the
     mention's tokens, or [CLS] for a row without a span (or whose mention was cut off)."""
-    import torch
+    from pipeline.score.mention import pool_weights, token_span
 
     batch = encode_target_inputs(tokenizer, [(a, b) for a, b, _ in items], max_length)
     if all(span is None for _, _, span in items):
         return batch, None  # every row read at [CLS]: the model's own forward
-    weights = torch.zeros(batch["input_ids"].shape, dtype=torch.float32)
-    for row, (text, _, span) in enumerate(items):
-        tokens: list[int] = []
-        if span is not None:
-            offsets = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)[
-                "offset_mapping"
-            ]
-            tokens = [k for k, (a, b) in enumerate(offsets) if b > a and a < span[1] and b > span[0]]
-        if tokens:
-            weights[row, tokens] = 1.0 / len(tokens)
-        else:
-            weights[row, 0] = 1.0
-    return batch, weights
+
+    def read_at(text: str, span: tuple[int, int] | None) -> tuple[int, int] | None:
+        if span is None:
+            return None
+        enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
+        return token_span(enc["offset_mapping"], span)
+
+    spans = [read_at(text, span) for text, _, span in items]
+    return batch, pool_weights(batch["input_ids"].shape[1], spans)
 
 
 def forward(model: Any, batch: dict[str, Any], weights: Any) -> Any:
     """Logits: the model's own head, at [CLS] or at the pooled mention tokens."""
-    import torch
+    from pipeline.score.mention import mention_logits
 
     if weights is None:
         return model(**batch).logits
-    hidden = model.bert(**batch).last_hidden_state
-    pooled = torch.einsum("bl,blh->bh", weights.to(hidden.dtype), hidden)
-    pooled = model.bert.pooler.activation(model.bert.pooler.dense(pooled))
-    return model.classifier(model.dropout(pooled))
+    return mention_logits(model, batch["input_ids"], batch["attention_mask"], weights)
 
 
 def predict(model: Any, tokenizer: Any, inputs: list, max_length: int) -> np.ndarray:
