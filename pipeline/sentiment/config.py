@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.paths import SHARED_DATA_DIR
+from pipeline.paths import REPO_ROOT, SHARED_DATA_DIR
 
 __all__ = [
     "FALLBACK_BASE_MODEL",
@@ -383,6 +383,20 @@ def options() -> list[tuple[str, Option, Any]]:
     return out
 
 
+# Recipe keys that name models or files of an earlier run: a relative one is read from the
+# repository root where it is not found from the working directory, so that a recipe naming
+# the release (models/...) runs from anywhere, e.g. in an Airflow worker.
+_RECIPE_MODEL_PATHS = ("base_model", "teachers", "soft_targets", "transfer")
+
+
+def _from_repo_root(value: str) -> str:
+    """``value`` as given, unless it is a relative path that exists under REPO_ROOT only."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists() or not (REPO_ROOT / path).exists():
+        return value
+    return str(REPO_ROOT / path)
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """The TrainConfig values a recipe file sets (TOML, field names as keys).
 
@@ -413,6 +427,11 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for name in ("data_dir", "out_dir"):
         if name in values:
             values[name] = Path(values[name])
+    for name in _RECIPE_MODEL_PATHS:
+        if isinstance(values.get(name), str):
+            values[name] = _from_repo_root(values[name])
+        elif isinstance(values.get(name), list):
+            values[name] = [_from_repo_root(v) for v in values[name]]
     if values.get("select_on") in ("all", ""):  # TOML has no null: "all" is every validation row
         values["select_on"] = None
     return values

@@ -124,3 +124,18 @@ def test_every_bundled_recipe_is_a_valid_training_config(recipe: Path) -> None:
     values = load_recipe(recipe)
     assert "out_dir" in values  # finsent train needs it; every bundled recipe states it
     TrainConfig(**values).validate()
+
+
+def test_a_recipes_relative_model_paths_are_read_from_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retraining recipe names the release as models/...: it must run from an Airflow
+    worker's directory too, while a path found from the working directory stays as given."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    values = load_recipe(RECIPES_DIR / "finsent-minilm-v3-feedback.toml")
+    assert values["base_model"] == str(RELEASE) and values["teachers"] == [str(RELEASE)]
+    recipe = tmp_path / "local.toml"
+    recipe.write_text('base_model = "runs/mine"\nteachers = ["runs/mine", "no/such/model"]\n')
+    values = load_recipe(recipe)
+    assert values["base_model"] == "runs/mine" and values["teachers"] == ["runs/mine", "no/such/model"]
