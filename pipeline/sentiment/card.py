@@ -147,10 +147,10 @@ def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
         return []
     if read_target_style(out) == "mention":
         how = [
-            "This model scores a text and each company it names from one pass (`target.json`,"
+            "One pass scores a text and each company it names (`target.json`,"
             " style `mention`): a company's sentiment is the head (pooler dense + tanh, classifier)"
-            " on the mean of the last layer's states over its mention; the text's own label reads"
-            " `[CLS]`. For Ford in `text`, with `transformers` alone:",
+            " on the mean of the last layer's states over its mention. For Ford in `text`, with"
+            " `transformers` alone:",
             "",
             "```python",
             'enc = tokenizer(text, return_offsets_mapping=True, return_tensors="pt")',
@@ -160,11 +160,11 @@ def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
             "hidden = model.base_model(**enc).last_hidden_state[0, span].mean(0)",
             "pooler = model.base_model.pooler",
             "logits = model.classifier(pooler.activation(pooler.dense(hidden)))",
+            "probs = (logits / temperature).softmax(-1)  # calibration.json's",
             "```",
             "",
-            '`finsent classify` takes `{"text": ..., "target": ...}` lines. A target the text does'
-            " not contain is read as a second segment at `[CLS]`; `model(**enc)` gives the whole"
-            " text's label.",
+            '`finsent classify` takes `{"text": ..., "target": ...}` lines. A target not in the text'
+            " is read as a second segment at `[CLS]`; `model(**enc)` gives the whole text's label.",
         ]
     else:
         how = [

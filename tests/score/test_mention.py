@@ -51,7 +51,9 @@ def _read_by_hand(clf: SentimentClassifier, text: str, mention: str) -> np.ndarr
         hidden = model.base_model(**enc).last_hidden_state[0, span].mean(0)
         pooler = model.base_model.pooler
         logits = model.classifier(pooler.activation(pooler.dense(hidden)))
-    return torch.softmax(logits.float()[clf.label_columns] / clf.temperature, -1).numpy()
+        temperature = clf.temperature
+        probs = (logits.float() / temperature).softmax(-1)
+    return probs[clf.label_columns].numpy()
 
 
 def test_token_span_and_pool_weights() -> None:

@@ -67,7 +67,9 @@ def test_release_card_says_the_headline_rows_are_held_out(tmp_path: Path) -> Non
 def test_a_target_aware_release_card_says_how_to_pass_a_target(tmp_path: Path) -> None:
     card = _regenerate(tmp_path, notes=None)
     section = card[card.index("## Company-level sentiment") : card.index("## Training data")]
-    how = "from one pass" if read_target_style(RELEASE) == "mention" else "<< Ford >>"
+    how = (
+        "One pass scores a text and each company" if read_target_style(RELEASE) == "mention" else "<< Ford >>"
+    )
     assert how in section and "| released fp32, for each company | 2182 |" in section
     assert "baseline: headline label copied" in section
 
@@ -80,6 +82,7 @@ def test_a_mention_style_card_shows_the_reading_and_reproduces_it(tmp_path: Path
     info["config"]["target_style"] = "mention"
     card = write_model_card(out, info, metrics).read_text()
     section = card[card.index("## Company-level sentiment") : card.index("## Training data")]
-    assert "from one pass" in section and "model.base_model.pooler" in section
+    assert "One pass scores a text and each company" in section and "model.base_model.pooler" in section
+    assert "(logits / temperature).softmax(-1)" in section  # calibrated, as served
     assert "<< Ford >>" not in section
     assert "--target-style mention" in card and "the company must be named in the text" in card
