@@ -102,9 +102,9 @@ class Settings(BaseSettings):
     score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
     cpu_backend: Literal["auto", "torch", "openvino"] = Field(
         default="auto",
-        description="What runs the model on a CPU (fp32/bf16). auto: OpenVINO where the "
-        "openvino extra is installed, else eager PyTorch. torch: eager PyTorch. openvino: "
-        "refused if the extra is not installed.",
+        description="What runs the model on a CPU (fp32/bf16). auto: OpenVINO (a dependency), "
+        "eager PyTorch where it is missing or cannot convert the model. torch: eager PyTorch. "
+        "openvino: OpenVINO or a one-line error.",
     )
     model_precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         default="auto",

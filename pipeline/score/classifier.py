@@ -20,12 +20,12 @@ precision (``precision``):
 
 On CUDA the model runs in fp16 with larger batches.
 
-On a CPU, where the ``openvino`` extra is installed (``pip install 'finsent[openvino]'``),
-the fp32 and bf16 paths run the same weights through an OpenVINO graph converted in memory
-at load (a few seconds, nothing written): it fuses the bias, GELU, layer norm and attention
-that eager PyTorch runs as separate passes over memory, 1.6-3.6x the eager speed on these
-shapes (``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch`` keeps
-eager PyTorch.
+On a CPU the fp32 and bf16 paths run the same weights through an OpenVINO graph (a
+dependency) converted in memory at load (about 3 seconds, nothing written): it fuses the
+bias, GELU, layer norm and attention that eager PyTorch runs as separate passes over
+memory, 1.15-1.4x the eager speed on a quiet machine and more under load
+(``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch`` keeps eager
+PyTorch, which is also the fallback where OpenVINO is missing or cannot convert a model.
 
 Texts longer than the model window are never truncated silently: they are cut into
 overlapping token windows whose probabilities are averaged (weighted by window length).
@@ -170,8 +170,8 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
     return precision
 
 
-# What FINSENT_CPU_BACKEND accepts: "auto" takes OpenVINO for fp32/bf16 on a CPU when the
-# openvino extra is installed, else eager PyTorch.
+# What FINSENT_CPU_BACKEND accepts: "auto" takes OpenVINO for fp32/bf16 on a CPU where it
+# imports and converts the model, else eager PyTorch.
 CPU_BACKENDS = ("auto", "torch", "openvino")
 # oneDNN kernels kept for eager CPU inference (see SentimentClassifier.load): the shapes of
 # one call's batches (_WIDTH_STEP) fit; 16 against 64 measured the same speed with 130 MB
@@ -181,15 +181,20 @@ _ONEDNN_CACHE_CAPACITY = 16
 # shapes for news texts instead of one per token count, so kernels are reused and the
 # kernel caches stay small (a batch gains at most 7 columns, 3.5 on average).
 _WIDTH_STEP = 8
+# The OpenVINO graph keeps no kernel per shape (CPU_RUNTIME_CACHE_CAPACITY 0 in
+# _openvino_model), so padding would only be extra work: each batch is as wide as its
+# longest text (1.11x the throughput of steps of 8 on an AVX512-BF16 Zen 4, BENCHMARKS.md).
+_WIDTH_STEP_OPENVINO = 1
 # Tokens per batch row a batch may average before it is cut shorter (_batch_bounds): above
 # the typical news sentence (about 30), so only batches of long texts are cut.
 _TOKENS_PER_ROW = 40
 
 
-def _padded_width(length: int) -> int:
+def _padded_width(length: int, step: int | None = None) -> int:
     """Columns of a batch whose longest window has ``length`` tokens: [CLS] and [SEP] added,
-    rounded up to _WIDTH_STEP."""
-    return -(-(length + 2) // _WIDTH_STEP) * _WIDTH_STEP
+    rounded up to ``step`` (default _WIDTH_STEP)."""
+    step = step or _WIDTH_STEP
+    return -(-(length + 2) // step) * step
 
 
 def _openvino_model(model: Any, precision: str, threads: int, *, hidden: bool = False) -> Any:
@@ -281,8 +286,8 @@ def _try_openvino(model: Any, precision: str, threads: int, *, required: bool, h
     if importlib.util.find_spec("openvino") is None:
         if required:
             raise ModelError(
-                "FINSENT_CPU_BACKEND=openvino but openvino is not installed: "
-                "pip install 'finsent[openvino]', or use FINSENT_CPU_BACKEND=auto"
+                "FINSENT_CPU_BACKEND=openvino but openvino is not installed: reinstall finsent "
+                "(it depends on openvino) or pip install 'openvino>=2025.1', or use FINSENT_CPU_BACKEND=auto"
             )
         return None
     try:
@@ -535,6 +540,10 @@ class SentimentClassifier:
             return [enc.ids for enc in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
+    def _width(self, length: int) -> int:
+        """Columns of a batch whose longest window has ``length`` tokens, on this backend."""
+        return _padded_width(length, _WIDTH_STEP_OPENVINO if self.compiled is not None else None)
+
     def _batch_bounds(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
         """(first, last) row ranges of the batches over windows sorted by length.
 
@@ -549,7 +558,7 @@ class SentimentClassifier:
         while first < n:
             last = min(first + self.batch_size, n)
             # Sorted ascending: the last row is the longest, and dropping rows only shortens it.
-            rows = max(1, min(last - first, budget // _padded_width(int(sorted_lengths[last - 1]))))
+            rows = max(1, min(last - first, budget // self._width(int(sorted_lengths[last - 1]))))
             bounds.append((first, first + rows))
             first += rows
         return bounds
@@ -590,7 +599,7 @@ class SentimentClassifier:
             for first, last in self._batch_bounds(lengths[order]):
                 idx = order[first:last]
                 rows = lengths[idx][:, None]
-                cols = np.arange(_padded_width(int(rows.max())))[None, :]
+                cols = np.arange(self._width(int(rows.max())))[None, :]
                 body = (cols >= 1) & (cols <= rows)
                 at = starts[idx][:, None] + np.clip(cols - 1, 0, None)
                 ids = np.where(body, flat[np.minimum(at, len(flat) - 1)], self.pad_id)

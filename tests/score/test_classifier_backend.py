@@ -1,4 +1,4 @@
-"""The CPU backend of SentimentClassifier: OpenVINO where installed, eager PyTorch otherwise."""
+"""The CPU backend of SentimentClassifier: OpenVINO by default, eager PyTorch as the fallback."""
 
 from __future__ import annotations
 
@@ -62,21 +62,23 @@ def test_auto_without_openvino_is_eager_and_named_backend_is_refused(
 ) -> None:
     _without_openvino(monkeypatch)
     assert SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").compiled is None
-    with pytest.raises(ModelError, match=r"pip install 'finsent\[openvino\]'"):
+    with pytest.raises(ModelError, match=r"openvino is not installed: reinstall finsent"):
         SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="openvino")
+
+
+def test_auto_is_openvino_on_a_cpu(tiny_model: Path) -> None:
+    """OpenVINO is a dependency: a plain install scores through its graph, whose batches are
+    as wide as their longest text (no per-shape kernel cache to spare)."""
+    clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    assert clf.compiled is not None
+    assert clf._width(5) == 7  # [CLS] + 5 + [SEP]
+    eager = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="torch")
+    assert eager._width(5) == classifier_module._WIDTH_STEP
 
 
 def test_failed_conversion_falls_back_to_eager(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if importlib.util.find_spec("openvino") is None:
-        find_spec = importlib.util.find_spec
-        monkeypatch.setattr(
-            importlib.util,
-            "find_spec",
-            lambda name, *a: object() if name == "openvino" else find_spec(name, *a),
-        )
-
     def broken(*args: object) -> None:
         raise RuntimeError("unsupported op")
 
@@ -93,7 +95,6 @@ def test_int8_stays_eager(tiny_model: Path) -> None:
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
 def test_openvino_scores_as_eager(tiny_model: Path, precision: str, tolerance: float) -> None:
-    pytest.importorskip("openvino")
     eager = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="torch")
     ov = SentimentClassifier.load(
         tiny_model, device="cpu", precision=precision, backend="openvino", batch_size=2
@@ -166,7 +167,6 @@ def test_heap_is_trimmed_after_calls_of_several_batches(
 def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: str, tolerance: float) -> None:
     """A mention-style model: the graph also gives the last layer's states, so a text's own
     reading comes from OpenVINO whether or not its batch holds a company to read."""
-    pytest.importorskip("openvino")
     from score_helpers import tiny_model_folder
 
     from pipeline.score.target import mention_span
