@@ -289,6 +289,11 @@ def _try_openvino(model: Any, precision: str, threads: int, *, required: bool, h
                 "FINSENT_CPU_BACKEND=openvino but openvino is not installed: reinstall finsent "
                 "(it depends on openvino) or pip install 'openvino>=2025.1', or use FINSENT_CPU_BACKEND=auto"
             )
+        # A dependency missing is a damaged install, not a choice: say so, then still score.
+        logger.warning(
+            "openvino is not installed (finsent depends on it): scoring with eager PyTorch, "
+            "1.15-1.4x slower; reinstall finsent, or set FINSENT_CPU_BACKEND=torch to choose eager"
+        )
         return None
     try:
         return _openvino_model(model, precision, threads, hidden=hidden)

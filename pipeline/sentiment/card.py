@@ -160,7 +160,7 @@ def _company_level(out: Path, metrics: dict[str, Any]) -> list[str]:
             "hidden = model.base_model(**enc).last_hidden_state[0, span].mean(0)",
             "pooler = model.base_model.pooler",
             "logits = model.classifier(pooler.activation(pooler.dense(hidden)))",
-            "probs = (logits / temperature).softmax(-1)  # calibration.json's",
+            'probs = (logits / T).softmax(-1)  # T = calibration.json\'s "temperature"',
             "```",
             "",
             '`finsent classify` takes `{"text": ..., "target": ...}` lines. A target not in the text'
@@ -247,7 +247,7 @@ def write_model_card(out: Path, training_info: dict[str, Any], metrics: dict[str
         "Canonical benchmark: the `test` rows of `financial_phrasebank/fpb_split.tsv`"
         " (FPB-50 = all test rows, FPB-all = test rows with 100% annotator agreement)."
         " Never used for training or model selection. ECE before/after temperature scaling"
-        " (temperature fitted on validation).",
+        " (fitted on validation).",
         "",
     ]
     released = metrics.get("released")

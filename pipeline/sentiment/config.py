@@ -390,9 +390,11 @@ _RECIPE_MODEL_PATHS = ("base_model", "teachers", "soft_targets", "transfer")
 
 
 def _from_repo_root(value: str) -> str:
-    """``value`` as given, unless it is a relative path that exists under REPO_ROOT only."""
+    """``value`` as given, unless it is a relative path that exists under REPO_ROOT only
+    (one written ``./`` or ``../`` means the working directory and stays as given)."""
     path = Path(value).expanduser()
-    if path.is_absolute() or path.exists() or not (REPO_ROOT / path).exists():
+    explicit = value.startswith(("./", "../"))
+    if explicit or path.is_absolute() or path.exists() or not (REPO_ROOT / path).exists():
         return value
     return str(REPO_ROOT / path)
 

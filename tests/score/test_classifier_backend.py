@@ -58,10 +58,11 @@ def _without_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_without_openvino_is_eager_and_named_backend_is_refused(
-    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     _without_openvino(monkeypatch)
     assert SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").compiled is None
+    assert "openvino is not installed (finsent depends on it)" in caplog.text
     with pytest.raises(ModelError, match=r"openvino is not installed: reinstall finsent"):
         SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="openvino")
 

@@ -51,8 +51,8 @@ def _read_by_hand(clf: SentimentClassifier, text: str, mention: str) -> np.ndarr
         hidden = model.base_model(**enc).last_hidden_state[0, span].mean(0)
         pooler = model.base_model.pooler
         logits = model.classifier(pooler.activation(pooler.dense(hidden)))
-        temperature = clf.temperature
-        probs = (logits.float() / temperature).softmax(-1)
+        T = clf.temperature  # the card's name for it
+        probs = (logits.float() / T).softmax(-1)
     return probs[clf.label_columns].numpy()
 
 

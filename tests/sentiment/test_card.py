@@ -83,6 +83,8 @@ def test_a_mention_style_card_shows_the_reading_and_reproduces_it(tmp_path: Path
     card = write_model_card(out, info, metrics).read_text()
     section = card[card.index("## Company-level sentiment") : card.index("## Training data")]
     assert "One pass scores a text and each company" in section and "model.base_model.pooler" in section
-    assert "(logits / temperature).softmax(-1)" in section  # calibrated, as served
+    assert (
+        '(logits / T).softmax(-1)  # T = calibration.json\'s "temperature"' in section
+    )  # calibrated, as served
     assert "<< Ford >>" not in section
     assert "--target-style mention" in card and "the company must be named in the text" in card

@@ -10,7 +10,7 @@ import click
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.paths import RECIPES_DIR
+from pipeline.paths import MODELS_DIR, RECIPES_DIR
 from pipeline.score.registry import released_model
 from pipeline.sentiment.config import TrainConfig, load_recipe, options
 
@@ -132,10 +132,19 @@ def test_a_recipes_relative_model_paths_are_read_from_the_repository_root(
     """The retraining recipe names the release as models/...: it must run from an Airflow
     worker's directory too, while a path found from the working directory stays as given."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "runs" / "mine").mkdir(parents=True)
     values = load_recipe(RECIPES_DIR / "finsent-minilm-v3-feedback.toml")
-    assert values["base_model"] == str(RELEASE) and values["teachers"] == [str(RELEASE)]
+    v3 = str(MODELS_DIR / "finsent-minilm-v3")
+    assert values["base_model"] == v3 and values["teachers"] == [v3]
+    # Found from here (even where the repository has the same path), explicitly local, or
+    # nowhere: as given.
+    (tmp_path / "models" / "finsent-minilm-v3").mkdir(parents=True)
     recipe = tmp_path / "local.toml"
-    recipe.write_text('base_model = "runs/mine"\nteachers = ["runs/mine", "no/such/model"]\n')
+    recipe.write_text(
+        'base_model = "models/finsent-minilm-v3"\n'
+        'teachers = ["./recipes", "no/such/model", "sentence-transformers/all-MiniLM-L6-v2"]\n'
+        'transfer = ["recipes/finsent-minilm-v3.toml"]\n'
+    )
     values = load_recipe(recipe)
-    assert values["base_model"] == "runs/mine" and values["teachers"] == ["runs/mine", "no/such/model"]
+    assert values["base_model"] == "models/finsent-minilm-v3"
+    assert values["teachers"] == ["./recipes", "no/such/model", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert values["transfer"] == [str(RECIPES_DIR / "finsent-minilm-v3.toml")]
