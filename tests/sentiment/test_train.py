@@ -544,7 +544,7 @@ def test_mention_style_trains_company_rows_at_their_mention(tmp_path: Path) -> N
     assert json.loads((out / "training_config.json").read_text())["config"]["target_style"] == "mention"
     clf = SentimentClassifier.load(out, device="cpu", precision="fp32", backend="torch")
     assert clf.target_style == "mention"
-    assert "from one pass" in (out / "README.md").read_text()
+    assert "One pass scores a text and each company" in (out / "README.md").read_text()
 
 
 def test_a_run_from_a_target_aware_model_stays_target_aware(tmp_path: Path) -> None:
