@@ -7,7 +7,10 @@ fresh database on that server and drops it afterwards; without it an embedded Po
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +25,10 @@ from pipeline.settings import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Converted OpenVINO graphs (pipeline/score/classifier.py) go to this run's own cache, shared
+# by its tests and its subprocesses, never the user's ~/.cache; removed when the run ends.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="finsent-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

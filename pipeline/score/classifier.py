@@ -21,7 +21,8 @@ precision (``precision``):
 On CUDA the model runs in fp16 with larger batches.
 
 On a CPU the fp32 and bf16 paths run the same weights through an OpenVINO graph (a
-dependency) converted in memory at load (about 3 seconds, nothing written): it fuses the
+dependency), converted at a model version's first load (about 3 seconds) and then read from
+openvino_cache_dir() (about 0.5 s): it fuses the
 bias, GELU, layer norm and attention that eager PyTorch runs as separate passes over
 memory, 1.15-1.4x the eager speed on a quiet machine and more under load
 (``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch`` keeps eager
@@ -197,14 +198,81 @@ def _padded_width(length: int, step: int | None = None) -> int:
     return -(-(length + 2) // step) * step
 
 
-def _openvino_model(model: Any, precision: str, threads: int, *, hidden: bool = False) -> Any:
-    """An OpenVINO CompiledModel computing ``model``'s logits from (input_ids, attention_mask),
-    and with ``hidden`` (the ``mention`` style) the last layer's states as a second output,
-    which the mention reading pools (pipeline/score/mention.py).
+# Bumped when _convert_to_openvino's graph changes (its inputs, outputs or wrappers), so
+# that no cached graph of the former shape is read.
+_OPENVINO_GRAPH_FORMAT = 1
 
-    ``model`` must still be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
-    per layer as its kernels need, from the same weights the eager path rounds.
-    """
+
+def openvino_cache_dir() -> Path:
+    """Where converted OpenVINO graphs are kept: ``$XDG_CACHE_HOME/finsent/openvino``
+    (default ``~/.cache/finsent/openvino``). Safe to delete; a load converts again."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "finsent" / "openvino"
+
+
+def _openvino_cache_key(model_dir: Path, version: str, hidden: bool) -> str:
+    """What a converted graph depends on: the weights (``version``), the config, the graph's
+    outputs and the versions of the code that traced and converted it."""
+    import hashlib
+
+    import openvino
+    import torch
+    import transformers
+
+    parts = [
+        version,
+        (model_dir / "config.json").read_text(encoding="utf-8"),
+        "states" if hidden else "logits",
+        openvino.__version__,
+        torch.__version__,
+        transformers.__version__,
+        str(_OPENVINO_GRAPH_FORMAT),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def _cached_openvino_graph(model: Any, hidden: bool, cached: Path | None) -> Any:
+    """The OpenVINO graph of ``model``: read from ``cached`` (an .xml path) when an earlier
+    load saved it there (0.01 s against about 2 s to convert), else converted and saved
+    there. A cache that cannot be read or written only costs the conversion."""
+    import openvino as ov
+
+    if cached is not None and cached.is_file() and cached.with_suffix(".bin").is_file():
+        try:
+            return ov.Core().read_model(cached)
+        except RuntimeError as exc:  # a damaged file: convert again and replace it
+            logger.warning("cached OpenVINO graph %s unreadable (%s); converting again", cached, exc)
+    graph = _convert_to_openvino(model, hidden)
+    if cached is not None:
+        try:
+            _save_atomically(graph, cached)
+        except (OSError, RuntimeError) as exc:
+            logger.info("OpenVINO graph not cached in %s (%s)", cached.parent, exc)
+    return graph
+
+
+def _save_atomically(graph: Any, cached: Path) -> None:
+    """Save the graph as ``cached`` (.xml) and its weights (.bin) so that a process loading
+    at the same moment never reads half a file: written aside, then renamed into place,
+    weights first (the .xml is what a reader looks for)."""
+    import shutil
+    import tempfile
+
+    import openvino as ov
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=".saving-", dir=cached.parent))
+    try:
+        # fp32 weights as converted: bf16 is applied at compile time, as for a fresh graph.
+        ov.save_model(graph, aside / "model.xml", compress_to_fp16=False)
+        os.replace(aside / "model.bin", cached.with_suffix(".bin"))
+        os.replace(aside / "model.xml", cached)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _convert_to_openvino(model: Any, hidden: bool) -> Any:
+    """Trace ``model`` (fp32) into an OpenVINO graph with dynamic batch and width."""
     import warnings
 
     import openvino as ov
@@ -236,6 +304,23 @@ def _openvino_model(model: Any, precision: str, threads: int, *, hidden: bool = 
             # which frees the fp32 tensors a shared constant would still point into.
             share_weights=False,
         )
+    return graph
+
+
+def _openvino_model(
+    model: Any, precision: str, threads: int, *, hidden: bool = False, cached: Path | None = None
+) -> Any:
+    """An OpenVINO CompiledModel computing ``model``'s logits from (input_ids, attention_mask),
+    and with ``hidden`` (the ``mention`` style) the last layer's states as a second output,
+    which the mention reading pools (pipeline/score/mention.py). ``cached``: where the
+    converted graph is kept between processes (_cached_openvino_graph).
+
+    ``model`` must still be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
+    per layer as its kernels need, from the same weights the eager path rounds.
+    """
+    import openvino as ov
+
+    graph = _cached_openvino_graph(model, hidden, cached)
     config = {
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         "PERFORMANCE_HINT": "LATENCY",  # one stream: a batch uses every core
@@ -278,7 +363,15 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _try_openvino(model: Any, precision: str, threads: int, *, required: bool, hidden: bool = False) -> Any:
+def _try_openvino(
+    model: Any,
+    precision: str,
+    threads: int,
+    *,
+    required: bool,
+    hidden: bool = False,
+    cache_as: tuple[Path, str] | None = None,
+) -> Any:
     """The OpenVINO graph of ``model``, or None (eager PyTorch) where openvino is missing or
     the conversion fails and the backend was not asked for by name."""
     import importlib.util
@@ -296,7 +389,10 @@ def _try_openvino(model: Any, precision: str, threads: int, *, required: bool, h
         )
         return None
     try:
-        return _openvino_model(model, precision, threads, hidden=hidden)
+        cached = None
+        if cache_as is not None:  # (model folder, version): the graph kept between processes
+            cached = openvino_cache_dir() / f"{_openvino_cache_key(*cache_as, hidden)}.xml"
+        return _openvino_model(model, precision, threads, hidden=hidden, cached=cached)
     except Exception as exc:  # an unconverted model still scores, on the eager path
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if required:
@@ -478,8 +574,14 @@ class SentimentClassifier:
         model.eval()
         compiled = None
         if not on_cuda and precision in ("fp32", "bf16") and backend != "torch":
+            version = version or model_version_of(model_dir)
             compiled = _try_openvino(
-                model, precision, threads, required=backend == "openvino", hidden=target_style == "mention"
+                model,
+                precision,
+                threads,
+                required=backend == "openvino",
+                hidden=target_style == "mention",
+                cache_as=(model_dir, version),
             )
         if precision == "bf16":
             model.to(torch.bfloat16)

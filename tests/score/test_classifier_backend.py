@@ -185,3 +185,54 @@ def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: s
     np.testing.assert_allclose(own, eager_own, atol=tolerance)
     np.testing.assert_allclose(reads[0], eager_reads[0], atol=tolerance)
     assert not np.allclose(reads[0][0], reads[0][1])
+
+
+def test_a_converted_graph_is_kept_and_read_back_by_the_next_load(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The conversion (about 2 s for the release) happens once per model version; a later
+    process reads the saved graph and scores exactly as the converted one did."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    saved = sorted(p.suffix for p in classifier_module.openvino_cache_dir().iterdir())
+    assert saved == [".bin", ".xml"]
+
+    def no_conversion(*args: object) -> None:
+        raise AssertionError("converted again instead of reading the cache")
+
+    monkeypatch.setattr(classifier_module, "_convert_to_openvino", no_conversion)
+    second = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    assert second.compiled is not None
+    np.testing.assert_array_equal(second.predict_proba(TEXTS), first.predict_proba(TEXTS))
+
+
+def test_the_cache_key_follows_the_weights_and_the_graphs_outputs(tiny_model: Path) -> None:
+    key = classifier_module._openvino_cache_key
+    assert key(tiny_model, "m-aaaa", False) == key(tiny_model, "m-aaaa", False)
+    assert (
+        len(
+            {
+                key(tiny_model, "m-aaaa", False),
+                key(tiny_model, "m-bbbb", False),
+                key(tiny_model, "m-aaaa", True),
+            }
+        )
+        == 3
+    )
+
+
+def test_a_damaged_or_unwritable_cache_only_costs_the_conversion(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    expected = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").predict_proba(TEXTS)
+    (xml,) = classifier_module.openvino_cache_dir().glob("*.xml")
+    xml.write_text("<not a graph")
+    again = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
+    assert again.compiled is not None and "converting again" in caplog.text
+    np.testing.assert_allclose(again.predict_proba(TEXTS), expected, atol=1e-6)
+    assert xml.read_text().startswith("<?xml")  # replaced by a good one
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # its cache dir cannot be created
+    assert SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").compiled is not None
