@@ -193,7 +193,6 @@ def finetune_train(
     """
     from pipeline.errors import ConfigError
     from pipeline.feedback import SNAPSHOT_FILE, training_examples, write_training_snapshot
-    from pipeline.paths import RECIPES_DIR
     from pipeline.sentiment.config import TrainConfig, load_recipe
     from pipeline.sentiment.data import FEEDBACK_SOURCE, parse_source_spec
     from pipeline.sentiment.train import train
@@ -208,10 +207,7 @@ def finetune_train(
         raise ConfigError(f"fine-tune params {', '.join(unknown)} are not training options", stage="train")
     values: dict[str, Any] = {}
     if recipe:
-        path = Path(recipe).expanduser()
-        if not path.suffix and not path.exists():
-            path = RECIPES_DIR / f"{recipe}.toml"
-        values = load_recipe(path)
+        values = load_recipe(recipe)
     values.update(overrides)
     # Where the run reads and writes is the deployment's, whatever the recipe says.
     values.update(data_dir=settings.training_data_dir, out_dir=out_dir, progress=False)

@@ -180,10 +180,9 @@ def train_options(command: Any) -> Any:
 @click.command(name="train")
 @click.option(
     "--recipe",
-    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="TOML file of training options (field names of TrainConfig, e.g. "
-    "recipes/finsent-minilm-v1.toml); options given here override its values.",
+    help="TOML file of training options (field names of TrainConfig), or a name in recipes/ "
+    "(e.g. finsent-minilm-v3-feedback); options given here override its values.",
 )
 @train_options
 @click.option(

@@ -589,7 +589,10 @@ class SentimentClassifier:
             model = quantize_int8(model)
         model.to(device)
         version = version or model_version_of(model_dir)
-        logger.info("model %s loaded: %s on %s (asked: %s)", version, precision, device, asked)
+        engine = "OpenVINO" if compiled is not None else "PyTorch"
+        logger.info(
+            "model %s loaded: %s on %s with %s (asked: %s)", version, precision, device, engine, asked
+        )
         return cls(
             model=model,
             tokenizer=tokenizer,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.paths import REPO_ROOT, SHARED_DATA_DIR
+from pipeline.paths import RECIPES_DIR, REPO_ROOT, SHARED_DATA_DIR
 
 __all__ = [
     "FALLBACK_BASE_MODEL",
@@ -399,18 +399,33 @@ def _from_repo_root(value: str) -> str:
     return str(REPO_ROOT / path)
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """The TrainConfig values a recipe file sets (TOML, field names as keys).
+def recipe_path(recipe: str | Path) -> Path:
+    """The file a recipe names: a path from the working directory, else from the repository
+    root, or a name in recipes/ (``finsent-minilm-v3-feedback``); as given if none exists."""
+    path = Path(recipe).expanduser()
+    candidates = [path]
+    if not path.is_absolute():
+        candidates.append(REPO_ROOT / path)
+        if not path.suffix:
+            candidates.append(RECIPES_DIR / f"{path}.toml")
+    return next((c for c in candidates if c.is_file()), path)
+
+
+def load_recipe(recipe: str | Path) -> dict[str, Any]:
+    """The TrainConfig values a recipe file sets (TOML, field names as keys); ``recipe`` as
+    recipe_path reads it.
 
     A key that is not a training option, or a value out of its range, is a one-line
     ConfigError naming the key and the file."""
-    path = Path(path).expanduser()
+    path = recipe_path(recipe)
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(
-            f"recipe {path} does not exist: check the path given to --recipe", stage="train"
+            f"recipe {path} does not exist: give a recipe file or a name in {RECIPES_DIR} "
+            "(e.g. finsent-minilm-v3-feedback)",
+            stage="train",
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"recipe {path} is not valid TOML ({exc}): fix it", stage="train") from None

@@ -106,7 +106,9 @@ def test_a_model_promoted_by_the_finetune_dag_is_what_scoring_uses(settings, tmp
 def test_finetune_reads_a_recipe_and_refuses_a_bad_one_in_one_line(settings, tmp_path) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    with pytest.raises(AirflowFailException, match=r"no-such-recipe\.toml does not exist"):
+    with pytest.raises(
+        AirflowFailException, match=r"no-such-recipe does not exist: give a recipe file or a name in"
+    ):
         finetune_train("manual__r1", settings=settings, recipe="no-such-recipe")
     bad = tmp_path / "bad.toml"
     bad.write_text("epochz = 3\n")

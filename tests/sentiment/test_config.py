@@ -133,6 +133,9 @@ def test_a_recipes_relative_model_paths_are_read_from_the_repository_root(
     worker's directory too, while a path found from the working directory stays as given."""
     monkeypatch.chdir(tmp_path)
     values = load_recipe(RECIPES_DIR / "finsent-minilm-v3-feedback.toml")
+    # The recipe itself by name or by its path in the repository, from anywhere.
+    assert load_recipe("finsent-minilm-v3-feedback") == values
+    assert load_recipe("recipes/finsent-minilm-v3-feedback.toml") == values
     v3 = str(MODELS_DIR / "finsent-minilm-v3")
     assert values["base_model"] == v3 and values["teachers"] == [v3]
     # Found from here (even where the repository has the same path), explicitly local, or
