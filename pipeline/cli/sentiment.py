@@ -620,7 +620,9 @@ def read_text_lines(stream: Any) -> list[str]:
     "--entities",
     is_flag=True,
     help="Link each text's companies with the configured universe and score each one "
-    '("entities": ticker, name, mention, relevance, label, probabilities, score).',
+    '("entities": ticker, name, mention, relevance, label, probabilities, score). relevance: '
+    "0-100, how much the text is about the company (80+ the headline's only company; "
+    "docs/companies.md#relevance).",
 )
 def classify_cmd(
     input_file: Any, model: str | None, batch_size: int, precision: str | None, entities: bool
