@@ -572,9 +572,9 @@ class SentimentClassifier:
                 )
         label_columns = model_label_order(model)
         model.eval()
+        version = version or model_version_of(model_dir)  # also names the cached OpenVINO graph
         compiled = None
         if not on_cuda and precision in ("fp32", "bf16") and backend != "torch":
-            version = version or model_version_of(model_dir)
             compiled = _try_openvino(
                 model,
                 precision,
@@ -588,7 +588,6 @@ class SentimentClassifier:
         elif precision == "int8":
             model = quantize_int8(model)
         model.to(device)
-        version = version or model_version_of(model_dir)
         engine = "OpenVINO" if compiled is not None else "PyTorch"
         logger.info(
             "model %s loaded: %s on %s with %s (asked: %s)", version, precision, device, engine, asked

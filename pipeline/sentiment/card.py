@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.score.target import TARGET_FILE, read_target_style
-from pipeline.sentiment.data import FEEDBACK_SOURCE, TARGETED_SOURCES, parse_source_spec
+from pipeline.sentiment.data import FEEDBACK_SOURCE, has_company_source
 from pipeline.sentiment.entity_eval import ENTITY_SET
 from pipeline.sentiment.headlines import HEADLINE_SET, RECORD_KEY, blindness
 
@@ -83,7 +83,7 @@ def train_command(config: dict[str, Any]) -> str:
         parts += ["--freeze-embeddings"]
     if config.get("amp") == "off":
         parts += ["--amp", "off"]
-    if any(parse_source_spec(str(src))[0] in TARGETED_SOURCES for src in config.get("sources") or []):
+    if has_company_source(config.get("sources") or []):
         # A run before the option existed read companies with markers.
         parts += ["--target-style", str(config.get("target_style", "markers"))]
     # --overwrite: the command rebuilds this very folder, which exists wherever the card is read.

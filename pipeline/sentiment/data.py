@@ -27,6 +27,7 @@ import logging
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,6 +291,11 @@ def source_path(spec: str, data_dir: Path, feedback_file: str | Path | None = No
     raise DataFormatError(f"unknown source {spec!r}; use one of {', '.join(KNOWN_SOURCES)}")
 
 
+def has_company_source(specs: Iterable[str]) -> bool:
+    """Whether any of the source specs names a company-labelled source (TARGETED_SOURCES)."""
+    return any(parse_source_spec(str(spec))[0] in TARGETED_SOURCES for spec in specs)
+
+
 def parse_source_spec(spec: str) -> tuple[str, float]:
     """``name`` or ``name*WEIGHT`` (e.g. ``fpb-split*2``) -> (name, weight)."""
     name, star, weight = spec.rpartition("*")
@@ -371,7 +377,7 @@ def load_sources(
     read_feedback; default: when a company source is among ``specs``).
     """
     if for_companies is None:
-        for_companies = any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in specs)
+        for_companies = has_company_source(specs)
     test_sentences = canonical_test_sentences(data_dir)
     examples: list[Example] = []
     weights: list[float] = []

@@ -39,6 +39,7 @@ from pipeline.sentiment.data import (
     SourceInfo,
     canonical_test_sentences,
     cv_fold_split,
+    has_company_source,
     load_sources,
     normalise_text,
     parse_source_spec,
@@ -971,7 +972,7 @@ def evaluate_run(
 def targeted(config: TrainConfig) -> bool:
     """Whether the run makes a target-aware model: it trains on rows read for a company, or
     continues a target-aware model (a fine-tune of the release on corrections stays one)."""
-    if any(parse_source_spec(spec)[0] in TARGETED_SOURCES for spec in config.sources):
+    if has_company_source(config.sources):
         return True
     base = Path(config.base_model).expanduser()
     return base.is_dir() and read_target_style(base) is not None
