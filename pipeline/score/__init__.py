@@ -5,6 +5,8 @@
 - :mod:`pipeline.score.loading`: check a model folder, name its version, load any Hugging
   Face sequence classifier (the one loader serving, the gate, releases and training share).
 - :mod:`pipeline.score.classifier`: inference (windows, precision, article scores).
+- :mod:`pipeline.score.bert_graph`: a BERT's forward pass written for OpenVINO's graph
+  (the last layer at [CLS] only where only the logits are read).
 - :mod:`pipeline.score.service`: the score stage (``score_pending``).
 - :mod:`pipeline.score.target`: how a text is scored for one company (the mention marked).
 - :mod:`pipeline.score.requests`: ``finsent classify``'s JSON request lines (a text and

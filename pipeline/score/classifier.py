@@ -21,12 +21,15 @@ precision (``precision``):
 On CUDA the model runs in fp16 with larger batches.
 
 On a CPU the fp32 and bf16 paths run the same weights through an OpenVINO graph (a
-dependency), converted at a model version's first load (about 3 seconds) and then read from
-openvino_cache_dir() (about 0.5 s): it fuses the
-bias, GELU, layer norm and attention that eager PyTorch runs as separate passes over
-memory, 1.15-1.4x the eager speed on a quiet machine and more under load
-(``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch`` keeps eager
-PyTorch, which is also the fallback where OpenVINO is missing or cannot convert a model.
+dependency), converted at a model version's first load (about 3 seconds per graph) and then
+read from openvino_cache_dir() (about 0.5 s). It fuses the bias, GELU and layer norms that
+eager PyTorch runs as separate passes over memory; a BERT is traced from its forward pass
+written for export (pipeline/score/bert_graph.py: the last layer at [CLS] only, attention
+as batched matrix products), and batches run on OpenVINO's streams, two in flight per
+stream: 1.56-1.7x the eager speed on an AMX Xeon, 1.15-1.4x on AMD Zen 4 and 5 (measured
+before the [CLS]-only graph; ``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch``
+keeps eager PyTorch, which is also the fallback where OpenVINO is missing or cannot convert
+a model.
 
 Texts longer than the model window are never truncated silently: they are cut into
 overlapping token windows whose probabilities are averaged (weighted by window length).
@@ -38,7 +41,9 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,17 +140,26 @@ def available_cores() -> int:
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
+def _cpu_flags(cpuinfo: Path) -> set[str]:
+    """The CPU's feature flags (Linux), empty where they cannot be read."""
+    try:
+        return set(cpuinfo.read_text(errors="replace").split())
+    except OSError:
+        return set()
+
+
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU multiplies bf16 in hardware (AMX or AVX512-BF16; Linux flags).
 
     Elsewhere (or where the flags cannot be read) bf16 matmuls are emulated and slower
     than fp32, so "auto" takes fp32 there.
     """
-    try:
-        flags = set(cpuinfo.read_text(errors="replace").split())
-    except OSError:
-        return False
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return bool(_cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU has AMX bf16 tiles (Linux flags)."""
+    return "amx_bf16" in _cpu_flags(cpuinfo)
 
 
 def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = None) -> str:
@@ -183,9 +197,11 @@ _ONEDNN_CACHE_CAPACITY = 16
 # kernel caches stay small (a batch gains at most 7 columns, 3.5 on average).
 _WIDTH_STEP = 8
 # The OpenVINO graph keeps no kernel per shape (CPU_RUNTIME_CACHE_CAPACITY 0 in
-# _openvino_model), so padding would only be extra work: each batch is as wide as its
-# longest text (1.11x the throughput of steps of 8 on an AVX512-BF16 Zen 4, BENCHMARKS.md).
-_WIDTH_STEP_OPENVINO = 1
+# _compile_openvino), so padding is only extra work (1.11x the throughput of steps of 8 on
+# an AVX512-BF16 Zen 4, BENCHMARKS.md), except on AMX in bf16: there its attention runs
+# about a fifth faster per column at widths that fill its 16-row tiles, so a batch is padded
+# to the next multiple of 16 where that adds at most a fifth of its width (_openvino_width).
+_AMX_TILE_ROWS = 16
 # Tokens per batch row a batch may average before it is cut shorter (_batch_bounds): above
 # the typical news sentence (about 30), so only batches of long texts are cut.
 _TOKENS_PER_ROW = 40
@@ -198,9 +214,17 @@ def _padded_width(length: int, step: int | None = None) -> int:
     return -(-(length + 2) // step) * step
 
 
+def _openvino_width(length: int, tile: int) -> int:
+    """Columns of an OpenVINO batch whose longest window has ``length`` tokens: [CLS] and
+    [SEP] added, padded to a multiple of ``tile`` only where that adds at most a fifth."""
+    width = length + 2
+    padded = -(-width // tile) * tile
+    return padded if padded * 5 <= width * 6 else width
+
+
 # Bumped when _convert_to_openvino's graph changes (its inputs, outputs or wrappers), so
 # that no cached graph of the former shape is read.
-_OPENVINO_GRAPH_FORMAT = 1
+_OPENVINO_GRAPH_FORMAT = 2
 
 
 def openvino_cache_dir() -> Path:
@@ -272,11 +296,17 @@ def _save_atomically(graph: Any, cached: Path) -> None:
 
 
 def _convert_to_openvino(model: Any, hidden: bool) -> Any:
-    """Trace ``model`` (fp32) into an OpenVINO graph with dynamic batch and width."""
+    """Trace ``model`` (fp32) into an OpenVINO graph with dynamic batch and width.
+
+    A plain BERT is traced from its forward pass written for export
+    (pipeline/score/bert_graph.py): the logits graph computes the last layer at [CLS] only;
+    with ``hidden`` the last layer's states are a second output, at every position."""
     import warnings
 
     import openvino as ov
     import torch
+
+    from pipeline.score.bert_graph import bert_graph_module, supports_bert_graph
 
     class Logits(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -291,13 +321,17 @@ def _convert_to_openvino(model: Any, hidden: bool) -> Any:
             out = self.inner.base_model(input_ids=input_ids, attention_mask=attention_mask)
             return self.inner.classifier(out.pooler_output), out.last_hidden_state
 
+    if supports_bert_graph(model):
+        wrapped = bert_graph_module(model, states=hidden)
+    else:
+        wrapped = LogitsAndStates(model) if hidden else Logits(model)
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
     with warnings.catch_warnings(), torch.no_grad():
         # Tracing warns about Python-level checks in transformers' mask code (padding beyond
         # the key length, causal flag): both are constant for an encoder fed full masks.
         warnings.simplefilter("ignore")
         graph = ov.convert_model(
-            (LogitsAndStates if hidden else Logits)(model),
+            wrapped,
             example_input=example,
             input=[ov.PartialShape([-1, -1]), ov.PartialShape([-1, -1])],
             # Copies, not views, of the weights: load casts the module to bf16 afterwards,
@@ -305,6 +339,31 @@ def _convert_to_openvino(model: Any, hidden: bool) -> Any:
             share_weights=False,
         )
     return graph
+
+
+def _compile_openvino(graph: Any, precision: str, threads: int) -> Any:
+    """Compile an OpenVINO graph for this CPU at ``precision`` on ``threads`` cores."""
+    import openvino as ov
+
+    config = {
+        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+        # Streams of one or a few cores, each running its own batch (_forward keeps two in
+        # flight per stream): a batch of short texts is too small a job to share between
+        # cores without them waiting on each other (1.18x on an AMX Xeon's 2 cores).
+        "PERFORMANCE_HINT": "THROUGHPUT",
+        "INFERENCE_NUM_THREADS": threads,
+        # No cache of kernels per input shape: length-sorted batches rarely repeat a shape,
+        # so the cache only grew (1.10 GB peak at 12,000 texts against 0.95 GB without it,
+        # same speed). An internal property: a release that drops it compiles without.
+        "CPU_RUNTIME_CACHE_CAPACITY": 0,
+    }
+    core = ov.Core()
+    try:
+        compiled = core.compile_model(graph, "CPU", config)
+    except RuntimeError:
+        del config["CPU_RUNTIME_CACHE_CAPACITY"]
+        compiled = core.compile_model(graph, "CPU", config)
+    return compiled
 
 
 def _openvino_model(
@@ -318,27 +377,27 @@ def _openvino_model(
     ``model`` must still be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
     per layer as its kernels need, from the same weights the eager path rounds.
     """
-    import openvino as ov
-
     graph = _cached_openvino_graph(model, hidden, cached)
-    config = {
-        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-        "PERFORMANCE_HINT": "LATENCY",  # one stream: a batch uses every core
-        "INFERENCE_NUM_THREADS": threads,
-        # No cache of kernels per input shape: length-sorted batches rarely repeat a shape,
-        # so the cache only grew (1.10 GB peak at 12,000 texts against 0.95 GB without it,
-        # same speed). An internal property: a release that drops it compiles without.
-        "CPU_RUNTIME_CACHE_CAPACITY": 0,
-    }
-    core = ov.Core()
-    try:
-        compiled = core.compile_model(graph, "CPU", config)
-    except RuntimeError:
-        del config["CPU_RUNTIME_CACHE_CAPACITY"]
-        compiled = core.compile_model(graph, "CPU", config)
+    compiled = _compile_openvino(graph, precision, threads)
     del graph
     _release_freed_memory()
     return compiled
+
+
+def _openvino_states_loader(
+    model: Any, precision: str, threads: int, cached: Path | None
+) -> Callable[[], Any]:
+    """A function compiling the logits-and-states graph (the ``mention`` style's reading)
+    when a call first reads a mention: converted now, while ``model`` is in fp32, and
+    compiled later, so that scoring texts alone never holds that second graph in memory."""
+    import openvino as ov
+
+    graph = _cached_openvino_graph(model, True, cached)
+    if cached is not None and cached.is_file():
+        del graph  # read back from the cache when needed, not held converted in memory
+        _release_freed_memory()
+        return lambda: _compile_openvino(ov.Core().read_model(cached), precision, threads)
+    return lambda: _compile_openvino(graph, precision, threads)
 
 
 def _release_freed_memory() -> None:
@@ -371,9 +430,11 @@ def _try_openvino(
     required: bool,
     hidden: bool = False,
     cache_as: tuple[Path, str] | None = None,
-) -> Any:
-    """The OpenVINO graph of ``model``, or None (eager PyTorch) where openvino is missing or
-    the conversion fails and the backend was not asked for by name."""
+) -> tuple[Any, Callable[[], Any] | None] | None:
+    """The OpenVINO logits graph of ``model`` and, with ``hidden`` (the ``mention`` style),
+    a loader of its logits-and-states graph (_openvino_states_loader); None (eager PyTorch)
+    where openvino is missing or the conversion fails and the backend was not asked for by
+    name."""
     import importlib.util
 
     if importlib.util.find_spec("openvino") is None:
@@ -385,14 +446,19 @@ def _try_openvino(
         # A dependency missing is a damaged install, not a choice: say so, then still score.
         logger.warning(
             "openvino is not installed (finsent depends on it): scoring with eager PyTorch, "
-            "1.15-1.4x slower; reinstall finsent, or set FINSENT_CPU_BACKEND=torch to choose eager"
+            "1.15-1.6x slower; reinstall finsent, or set FINSENT_CPU_BACKEND=torch to choose eager"
         )
         return None
+
+    def cached(states: bool) -> Path | None:  # (model folder, version): kept between processes
+        if cache_as is None:
+            return None
+        return openvino_cache_dir() / f"{_openvino_cache_key(*cache_as, states)}.xml"
+
     try:
-        cached = None
-        if cache_as is not None:  # (model folder, version): the graph kept between processes
-            cached = openvino_cache_dir() / f"{_openvino_cache_key(*cache_as, hidden)}.xml"
-        return _openvino_model(model, precision, threads, hidden=hidden, cached=cached)
+        compiled = _openvino_model(model, precision, threads, cached=cached(False))
+        states = _openvino_states_loader(model, precision, threads, cached(True)) if hidden else None
+        return compiled, states
     except Exception as exc:  # an unconverted model still scores, on the eager path
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if required:
@@ -494,9 +560,22 @@ class SentimentClassifier:
     # How the model reads a target (pipeline/score/target.py); None: an article-level
     # model, which scores a targeted text as the whole text's tone.
     target_style: str | None = None
-    # OpenVINO's compiled graph of ``model`` (CPU, fp32/bf16) when that backend is in use;
-    # ``model`` stays the PyTorch module either way.
+    # OpenVINO's compiled graph of ``model``'s logits (CPU, fp32/bf16) when that backend is
+    # in use; ``model`` stays the PyTorch module either way.
     compiled: Any = field(default=None, repr=False, compare=False)
+    # The ``mention`` style on OpenVINO: compiles the graph that also returns the last
+    # layer's states, on the first call that reads a mention (states_graph).
+    compile_states: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    # OpenVINO batches are padded to multiples of this where it pays (_openvino_width).
+    width_tile: int = 1
+    _states: Any = field(default=None, init=False, repr=False, compare=False)
+    # Idle OpenVINO requests of ``compiled`` kept between calls: making one costs about
+    # 14 ms (its buffers), a few percent of a 4,096-text chunk when made per call.
+    _idle: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
+    _idle_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _states_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.cls_id is None:
@@ -573,9 +652,9 @@ class SentimentClassifier:
         label_columns = model_label_order(model)
         model.eval()
         version = version or model_version_of(model_dir)  # also names the cached OpenVINO graph
-        compiled = None
+        openvino = None
         if not on_cuda and precision in ("fp32", "bf16") and backend != "torch":
-            compiled = _try_openvino(
+            openvino = _try_openvino(
                 model,
                 precision,
                 threads,
@@ -588,6 +667,8 @@ class SentimentClassifier:
         elif precision == "int8":
             model = quantize_int8(model)
         model.to(device)
+        compiled, compile_states = openvino or (None, None)
+        tiles = compiled is not None and precision == "bf16" and cpu_has_amx()
         engine = "OpenVINO" if compiled is not None else "PyTorch"
         logger.info(
             "model %s loaded: %s on %s with %s (asked: %s)", version, precision, device, engine, asked
@@ -605,6 +686,8 @@ class SentimentClassifier:
             precision=precision,
             target_style=target_style,
             compiled=compiled,
+            compile_states=compile_states,
+            width_tile=_AMX_TILE_ROWS if tiles else 1,
         )
 
     @property
@@ -649,9 +732,57 @@ class SentimentClassifier:
             return [enc.ids for enc in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
-    def _width(self, length: int) -> int:
-        """Columns of a batch whose longest window has ``length`` tokens, on this backend."""
-        return _padded_width(length, _WIDTH_STEP_OPENVINO if self.compiled is not None else None)
+    def _width(self, length: int, openvino: bool = True) -> int:
+        """Columns of a batch whose longest window has ``length`` tokens, on OpenVINO (where
+        the model has a graph) or on eager PyTorch."""
+        if openvino and (self.compiled is not None or self._states is not None):
+            return _openvino_width(length, self.width_tile)
+        return _padded_width(length)
+
+    def states_graph(self) -> Any:
+        """The OpenVINO graph returning logits and the last layer's states (the ``mention``
+        reading), compiled on first use; None where the model has none (eager PyTorch, or
+        not the ``mention`` style).
+
+        From then on it scores texts too, in place of the logits graph, which is let go
+        before it is compiled: both at once took ``classify --entities`` past 1 GB (1.05 GB
+        at 10,000 texts). A text's result then no longer depends on whether its batch-mates
+        hold a mention."""
+        with self._states_lock:
+            if self._states is None and self.compile_states is not None:
+                logits, self.compiled = self.compiled, None  # a call under way keeps its own
+                with self._idle_lock:
+                    self._idle.clear()  # its requests would keep the logits graph alive
+                _release_freed_memory()
+                try:
+                    self._states = self.compile_states()
+                except Exception as exc:  # e.g. its cached file deleted since the load
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    logger.warning(
+                        "OpenVINO could not load the mention graph (%s); reading mentions with eager PyTorch",
+                        first,
+                    )
+                    self.compile_states = None
+                    self.compiled = logits
+                    return None
+                self.compiled = self._states
+            return self._states
+
+    def _take_idle(self, graph: Any) -> list[Any]:
+        """The idle requests kept for ``graph`` (taken: a request serves one call at a time)."""
+        with self._idle_lock:
+            if graph is None or graph is not self.compiled:
+                return []
+            taken = list(self._idle)
+            self._idle.clear()
+            return taken
+
+    def _keep_idle(self, graph: Any, requests: list[Any], most: int) -> None:
+        """Keep up to ``most`` idle requests of ``graph`` for the next call, if it is still
+        the graph in use."""
+        with self._idle_lock:
+            if graph is not None and graph is self.compiled:
+                self._idle.extend(requests[: max(0, most - len(self._idle))])
 
     def _batch_bounds(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
         """(first, last) row ranges of the batches over windows sorted by length.
@@ -699,16 +830,51 @@ class SentimentClassifier:
         starts = np.cumsum(lengths) - lengths
         order = np.argsort(lengths, kind="stable")
         columns = torch.tensor(self.label_columns, device=self.device)
-        # One request per call: a request is not thread-safe, the compiled graph is.
-        request = self.compiled.create_infer_request() if self.compiled is not None else None
         # Results stay on the device until the end: a GPU computes batch k while the host
         # cuts batch k+1, instead of waiting for a copy back after every batch.
-        batches: list[torch.Tensor] = []
+        batches: list[torch.Tensor | None] = []
+
+        def keep(
+            k: int, logits: torch.Tensor, extra: torch.Tensor | None, reads: list[tuple[int, int]]
+        ) -> None:
+            # Calibrated logits; the softmax runs once over all of them at the end.
+            if extra is not None:
+                pooled.append(([j for _, j in reads], extra.float()[:, columns] / self.temperature))
+            batches[k] = logits.float()[:, columns] / self.temperature
+
+        # OpenVINO: batches run on its streams (_compile_openvino), two in flight per stream
+        # so that a stream that finishes out of turn finds its next batch waiting; each on a
+        # request of its own (a request is not thread-safe, the compiled graph is), kept
+        # between calls (_take_idle). A call that reads mentions, and every call after one,
+        # runs on the graph that also returns the last layer's states (states_graph).
+        graph = self.compiled
+        if pools or self._states is not None:
+            graph = self.states_graph()  # None: eager PyTorch reads the mentions
+        streams = graph.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS") if graph is not None else 1
+        free = self._take_idle(graph)
+        in_flight: deque[tuple[int, Any, int, list[tuple[int, int]], list[tuple[int, int]]]] = deque()
+
+        def finish() -> None:
+            k, request, width, reads, spans = in_flight.popleft()
+            request.wait()
+            # The outputs alias the request's buffers: read (the column pick copies them)
+            # before the request takes another batch.
+            extra = None
+            if reads:  # the states graph's second output: the last layer's states
+                extra = head_logits(
+                    self.model,
+                    torch.from_numpy(request.get_output_tensor(1).data),
+                    pool_weights(width, spans),
+                    torch.tensor([row for row, _ in reads]),
+                )
+            keep(k, torch.from_numpy(request.get_output_tensor(0).data), extra, reads)
+            free.append(request)
+
         with torch.inference_mode():
             for first, last in self._batch_bounds(lengths[order]):
                 idx = order[first:last]
                 rows = lengths[idx][:, None]
-                cols = np.arange(self._width(int(rows.max())))[None, :]
+                cols = np.arange(self._width(int(rows.max()), openvino=graph is not None))[None, :]
                 body = (cols >= 1) & (cols <= rows)
                 at = starts[idx][:, None] + np.clip(cols - 1, 0, None)
                 ids = np.where(body, flat[np.minimum(at, len(flat) - 1)], self.pad_id)
@@ -716,20 +882,15 @@ class SentimentClassifier:
                 ids[np.arange(len(idx)), rows[:, 0] + 1] = self.sep_id
                 mask = (cols < rows + 2).astype(np.int64)
                 reads = [(row, k) for row, w in enumerate(idx.tolist()) for k in by_window.get(w, ())]
-                extra = None
                 # Each pooled range in batch positions ([CLS] is position 0).
                 spans = [(1 + pools[k][1], 1 + pools[k][2]) for _, k in reads]
-                if request is not None:
-                    # The output aliases the request's buffer: the column pick below copies it.
-                    outputs = request.infer([ids, mask])
-                    logits = torch.from_numpy(outputs[0])
-                    if reads:  # the mention graph's second output: the last layer's states
-                        extra = head_logits(
-                            self.model,
-                            torch.from_numpy(outputs[1]),
-                            pool_weights(ids.shape[1], spans),
-                            torch.tensor([row for row, _ in reads]),
-                        )
+                batches.append(None)
+                if graph is not None:
+                    if len(in_flight) == 2 * streams:
+                        finish()
+                    request = free.pop() if free else graph.create_infer_request()
+                    request.start_async([ids, mask])  # copies the inputs into the request
+                    in_flight.append((len(batches) - 1, request, ids.shape[1], reads, spans))
                 elif reads:
                     # The windows' own rows read at [CLS], then one row per pooled range.
                     which = [*range(len(idx)), *(row for row, _ in reads)]
@@ -740,24 +901,23 @@ class SentimentClassifier:
                         pool_weights(ids.shape[1], [None] * len(idx) + spans).to(self.device),
                         torch.tensor(which, device=self.device),
                     )
-                    logits, extra = both[: len(idx)], both[len(idx) :]
+                    keep(len(batches) - 1, both[: len(idx)], both[len(idx) :], reads)
                 else:
                     logits = self.model(
                         input_ids=torch.from_numpy(ids).to(self.device),
                         attention_mask=torch.from_numpy(mask).to(self.device),
                     ).logits
-                if extra is not None:
-                    extra = extra.float()[:, columns] / self.temperature
-                    pooled.append(([k for _, k in reads], torch.softmax(extra, dim=-1)))
-                logits = logits.float()[:, columns] / self.temperature
-                batches.append(torch.softmax(logits, dim=-1))
-            ordered = torch.cat(batches).cpu().numpy().astype(np.float64)
+                    keep(len(batches) - 1, logits, None, reads)
+            while in_flight:
+                finish()
+            self._keep_idle(graph, free, 2 * streams)
+            ordered = torch.softmax(torch.cat(batches), dim=-1).cpu().numpy().astype(np.float64)
         probs = np.empty_like(ordered)
         probs[order] = ordered
         if pools:
             extra_probs = np.zeros((len(pools), probs.shape[1]))
             for ks, p in pooled:
-                extra_probs[ks] = p.cpu().numpy().astype(np.float64)
+                extra_probs[ks] = torch.softmax(p, dim=-1).cpu().numpy().astype(np.float64)
             probs = np.concatenate([probs, extra_probs])
         if self.device == "cpu" and n > self.batch_size:
             _trim_heap()  # once per call of several batches: a chunk of classify, a page of score

@@ -69,12 +69,50 @@ def test_auto_without_openvino_is_eager_and_named_backend_is_refused(
 
 def test_auto_is_openvino_on_a_cpu(tiny_model: Path) -> None:
     """OpenVINO is a dependency: a plain install scores through its graph, whose batches are
-    as wide as their longest text (no per-shape kernel cache to spare)."""
+    as wide as their longest text (no per-shape kernel cache to spare) in fp32."""
     clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
-    assert clf.compiled is not None
+    assert clf.compiled is not None and clf.width_tile == 1
     assert clf._width(5) == 7  # [CLS] + 5 + [SEP]
     eager = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="torch")
     assert eager._width(5) == classifier_module._WIDTH_STEP
+
+
+def test_openvino_widths_fill_amx_tiles_only_where_that_costs_at_most_a_fifth(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    width = classifier_module._openvino_width
+    assert [width(n, 1) for n in (0, 5, 29)] == [2, 7, 31]
+    # [CLS] + n + [SEP]: 27-31 columns become 32, 26 stays (32 would add more than a fifth).
+    got = [width(n, 16) for n in (14, 24, 25, 29, 30, 38, 45, 50, 52)]
+    assert got == [16, 26, 32, 32, 32, 48, 48, 52, 64]
+    monkeypatch.setattr(classifier_module, "cpu_has_amx", lambda: True)
+    on_amx = SentimentClassifier.load(tiny_model, device="cpu", precision="bf16")
+    assert on_amx.width_tile == 16 and on_amx._width(29) == 32
+    assert SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").width_tile == 1
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert classifier_module.cpu_has_amx(cpuinfo) and classifier_module.cpu_has_native_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512_bf16\n")
+    assert not classifier_module.cpu_has_amx(cpuinfo) and classifier_module.cpu_has_native_bf16(cpuinfo)
+    assert not classifier_module.cpu_has_amx(tmp_path / "missing")
+
+
+def test_openvino_requests_are_kept_for_the_next_call(tiny_model: Path) -> None:
+    """Batches run two per stream in flight; their requests (about 14 ms each to make) are
+    kept for the next call, and results come back in the callers' order either way."""
+    clf = SentimentClassifier.load(
+        tiny_model, device="cpu", precision="fp32", backend="openvino", batch_size=1
+    )
+    first = clf.predict_proba(TEXTS)  # one text per batch: several batches in flight
+    kept = list(clf._idle)
+    streams = clf.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+    assert 1 <= len(kept) <= 2 * streams
+    again = clf.predict_proba(TEXTS[::-1])
+    np.testing.assert_allclose(again[::-1], first, atol=1e-6)
+    assert {id(r) for r in clf._idle} == {id(r) for r in kept}
 
 
 def test_failed_conversion_falls_back_to_eager(
@@ -166,8 +204,9 @@ def test_heap_is_trimmed_after_calls_of_several_batches(
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
 def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: str, tolerance: float) -> None:
-    """A mention-style model: the graph also gives the last layer's states, so a text's own
-    reading comes from OpenVINO whether or not its batch holds a company to read."""
+    """A mention-style model: a second graph also gives the last layer's states, compiled
+    when a mention is first read; texts then run on it too, and a text's own reading comes
+    from OpenVINO whether or not its batch holds a company to read."""
     from score_helpers import tiny_model_folder
 
     from pipeline.score.target import mention_span
@@ -175,16 +214,45 @@ def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: s
     folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
     eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
     ov = SentimentClassifier.load(folder, device="cpu", precision=precision, backend="openvino", batch_size=2)
-    assert ov.compiled is not None
+    assert ov.compiled is not None and ov._states is None
     text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
     spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")], [], []]
     texts = [text, *TEXTS[:2]]
+    logits_graph = ov.compiled
     own, reads = ov.predict_span_proba(texts, spans)
+    # From the first mention read on, the states graph scores texts too (one graph in memory).
+    assert ov._states is not None and ov.compiled is ov._states is not logits_graph
     np.testing.assert_allclose(own, ov.predict_proba(texts), atol=1e-6)
     eager_own, eager_reads = eager.predict_span_proba(texts, spans)
     np.testing.assert_allclose(own, eager_own, atol=tolerance)
     np.testing.assert_allclose(reads[0], eager_reads[0], atol=tolerance)
     assert not np.allclose(reads[0][0], reads[0][1])
+
+
+def test_a_mention_graph_that_cannot_be_loaded_reads_mentions_on_eager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mention graph is read from the cache when first needed: if it went missing since
+    the load, mentions are read on eager PyTorch (with a warning) and texts stay on OpenVINO."""
+    from score_helpers import tiny_model_folder
+
+    from pipeline.score.target import mention_span
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
+    ov = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="openvino")
+    eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
+    for path in classifier_module.openvino_cache_dir().iterdir():
+        path.unlink()
+    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")]]
+    own, reads = ov.predict_span_proba([text], spans)
+    assert "reading mentions with eager PyTorch" in caplog.text
+    eager_own, eager_reads = eager.predict_span_proba([text], spans)
+    np.testing.assert_allclose(reads[0], eager_reads[0], atol=1e-5)
+    np.testing.assert_allclose(own, eager_own, atol=1e-5)
+    assert ov.compiled is not None  # texts alone still run on the logits graph
+    np.testing.assert_allclose(ov.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=1e-5)
 
 
 def test_a_converted_graph_is_kept_and_read_back_by_the_next_load(
