@@ -446,7 +446,7 @@ def _try_openvino(
         # A dependency missing is a damaged install, not a choice: say so, then still score.
         logger.warning(
             "openvino is not installed (finsent depends on it): scoring with eager PyTorch, "
-            "1.15-1.6x slower; reinstall finsent, or set FINSENT_CPU_BACKEND=torch to choose eager"
+            "1.15-1.7x slower; reinstall finsent, or set FINSENT_CPU_BACKEND=torch to choose eager"
         )
         return None
 
