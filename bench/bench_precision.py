@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 
 
-def load(model: str, precision: str):
+def load(model: str, precision: str, mentions: bool = True):
     """SentimentClassifier at a precision; ``int8-all`` is the int8 recipe before the sixth
     session (every Linear layer, one weight scale per tensor), kept as a baseline."""
     import dataclasses
@@ -37,7 +37,7 @@ def load(model: str, precision: str):
     from pipeline.score.classifier import SentimentClassifier
 
     if precision != "int8-all":
-        return SentimentClassifier.load(model, device="cpu", precision=precision)
+        return SentimentClassifier.load(model, device="cpu", precision=precision, mentions=mentions)
     import torch
     from torch.ao.quantization import quantize_dynamic
 
@@ -51,6 +51,12 @@ def main() -> None:
     parser.add_argument("--model", default=str(MODELS_DIR / "finsent-minilm-v3"))
     parser.add_argument("--data-dir", default=str(SHARED_DATA_DIR))
     parser.add_argument("--precisions", default="fp32,bf16,int8")
+    parser.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="load as `finsent classify` without --entities does (mentions=False: a mention-style "
+        "model on OpenVINO's [CLS]-only graph) instead of as `score` does",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -82,7 +88,7 @@ def main() -> None:
     speed: dict[str, float] = {}
     moved: dict[str, tuple[int, float]] = {}
     for precision in precisions:
-        clf = load(args.model, precision)
+        clf = load(args.model, precision, mentions=not args.labels_only)
         clf.predict_proba([ex.text for ex in heads[:64]])  # warm-up: thread pool, allocator
         probs = {}
         start = time.perf_counter()

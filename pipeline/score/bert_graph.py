@@ -6,13 +6,15 @@ pipeline/score/classifier.py), computing only what its outputs read.
   layer norms are per position, so only [CLS]'s row of them is computed: the rest is about
   a seventh of a six-layer model's work, done and thrown away.
 - Attention is written as batched matrix products over (text, head) pairs with an additive
-  mask, which OpenVINO runs on its matrix kernels (AMX where the CPU has it); the fused
-  attention it makes of transformers' own graph ran 4-8 % slower on an AMX Xeon at any
-  width that is not a multiple of 16.
+  mask, which OpenVINO runs on its matrix kernels (AMX where the CPU has it). The fused
+  attention kernel it makes of transformers' own graph runs on AVX-512, up to 2.5x slower
+  per batch at widths that are not a multiple of 16; end to end the products measured
+  2-4 % faster on an AMX Xeon (BENCHMARKS.md).
 
-The same modules and weights as the model's; logits and states equal its own to float
-rounding (tested against the transformers forward pass). Only plain BERT encoders qualify
-(``supports_bert_graph``); other architectures export their own forward pass.
+The same modules and weights as the model's, in eval mode (no dropout); token type ids are
+all 0, as the pipeline feeds single texts. Logits and states equal the model's own to float
+rounding (tested against the transformers forward pass). Only BERT sequence classifiers
+qualify (``supports_bert_graph``); other architectures export their own forward pass.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ _MASKED = -10000.0
 def supports_bert_graph(model: Any) -> bool:
     """Whether ``model`` is a BERT sequence classifier ``bert_graph_module`` reproduces:
     absolute positions, an encoder (no cross-attention), a pooler and a linear head."""
+    from transformers import BertForSequenceClassification
+
     config = getattr(model, "config", None)
     bert = getattr(model, "bert", None)
     return (
-        config is not None
+        isinstance(model, BertForSequenceClassification)
+        and config is not None
         and getattr(config, "model_type", None) == "bert"
         and getattr(config, "position_embedding_type", "absolute") == "absolute"
         and not getattr(config, "is_decoder", False)
@@ -73,6 +78,8 @@ def bert_graph_module(model: Any, states: bool = False) -> Any:
 
     if not supports_bert_graph(model):
         raise ValueError(f"not a plain BERT sequence classifier: {type(model).__name__}")
+    if model.training:
+        raise ValueError("the model is in training mode (dropout): call model.eval() first")
 
     class BertGraph(torch.nn.Module):
         def __init__(self, inner: Any) -> None:

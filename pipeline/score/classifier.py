@@ -198,9 +198,10 @@ _ONEDNN_CACHE_CAPACITY = 16
 _WIDTH_STEP = 8
 # The OpenVINO graph keeps no kernel per shape (CPU_RUNTIME_CACHE_CAPACITY 0 in
 # _compile_openvino), so padding is only extra work (1.11x the throughput of steps of 8 on
-# an AVX512-BF16 Zen 4, BENCHMARKS.md), except on AMX in bf16: there its attention runs
-# about a fifth faster per column at widths that fill its 16-row tiles, so a batch is padded
-# to the next multiple of 16 where that adds at most a fifth of its width (_openvino_width).
+# an AVX512-BF16 Zen 4, BENCHMARKS.md), except on AMX in bf16: there widths that fill its
+# 16-row tiles run faster, so a batch is padded to the next multiple of 16 where that adds
+# at most a fifth of its width (_openvino_width; 1.06x end to end on an AMX Xeon with the
+# graph of pipeline/score/bert_graph.py, for 8 % more columns).
 _AMX_TILE_ROWS = 16
 # Tokens per batch row a batch may average before it is cut shorter (_batch_bounds): above
 # the typical news sentence (about 30), so only batches of long texts are cut.
@@ -327,8 +328,9 @@ def _convert_to_openvino(model: Any, hidden: bool) -> Any:
         wrapped = LogitsAndStates(model) if hidden else Logits(model)
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
     with warnings.catch_warnings(), torch.no_grad():
-        # Tracing warns about Python-level checks in transformers' mask code (padding beyond
-        # the key length, causal flag): both are constant for an encoder fed full masks.
+        # Tracing transformers' own forward (not a BERT) warns about Python-level checks in
+        # its mask code (padding beyond the key length, causal flag): both are constant for
+        # an encoder fed full masks.
         warnings.simplefilter("ignore")
         graph = ov.convert_model(
             wrapped,
@@ -349,7 +351,8 @@ def _compile_openvino(graph: Any, precision: str, threads: int) -> Any:
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         # Streams of one or a few cores, each running its own batch (_forward keeps two in
         # flight per stream): a batch of short texts is too small a job to share between
-        # cores without them waiting on each other (1.18x on an AMX Xeon's 2 cores).
+        # cores without them waiting on each other (1.18x on an AMX Xeon's 2 cores; only
+        # measured on 2 cores: on many, a call of one batch runs on one stream's cores).
         "PERFORMANCE_HINT": "THROUGHPUT",
         "INFERENCE_NUM_THREADS": threads,
         # No cache of kernels per input shape: length-sorted batches rarely repeat a shape,
@@ -389,15 +392,22 @@ def _openvino_states_loader(
 ) -> Callable[[], Any]:
     """A function compiling the logits-and-states graph (the ``mention`` style's reading)
     when a call first reads a mention: converted now, while ``model`` is in fp32, and
-    compiled later, so that scoring texts alone never holds that second graph in memory."""
+    compiled later. Where the cache holds it, the graph is read back from there: OpenVINO
+    maps the weights from the file instead of holding them, and the file may be deleted in
+    the meantime."""
     import openvino as ov
 
-    graph = _cached_openvino_graph(model, True, cached)
+    graph = [_cached_openvino_graph(model, True, cached)]
     if cached is not None and cached.is_file():
-        del graph  # read back from the cache when needed, not held converted in memory
-        _release_freed_memory()
-        return lambda: _compile_openvino(ov.Core().read_model(cached), precision, threads)
-    return lambda: _compile_openvino(graph, precision, threads)
+        graph = [ov.Core().read_model(cached)]
+        _release_freed_memory()  # the converted copy
+
+    def compile_once() -> Any:
+        compiled = _compile_openvino(graph[0], precision, threads)
+        graph.clear()  # compiled: the graph is not needed again
+        return compiled
+
+    return compile_once
 
 
 def _release_freed_memory() -> None:
@@ -429,12 +439,14 @@ def _try_openvino(
     *,
     required: bool,
     hidden: bool = False,
+    mentions: bool = True,
     cache_as: tuple[Path, str] | None = None,
 ) -> tuple[Any, Callable[[], Any] | None] | None:
-    """The OpenVINO logits graph of ``model`` and, with ``hidden`` (the ``mention`` style),
-    a loader of its logits-and-states graph (_openvino_states_loader); None (eager PyTorch)
-    where openvino is missing or the conversion fails and the backend was not asked for by
-    name."""
+    """The compiled OpenVINO graph ``model`` scores on and, with ``hidden`` (the ``mention``
+    style) but not ``mentions``, a loader of its logits-and-states graph
+    (_openvino_states_loader) for the first call that reads a mention; with both, that
+    graph is the one compiled. None (eager PyTorch) where openvino is missing or the
+    conversion fails and the backend was not asked for by name."""
     import importlib.util
 
     if importlib.util.find_spec("openvino") is None:
@@ -456,6 +468,8 @@ def _try_openvino(
         return openvino_cache_dir() / f"{_openvino_cache_key(*cache_as, states)}.xml"
 
     try:
+        if hidden and mentions:
+            return _openvino_model(model, precision, threads, hidden=True, cached=cached(True)), None
         compiled = _openvino_model(model, precision, threads, cached=cached(False))
         states = _openvino_states_loader(model, precision, threads, cached(True)) if hidden else None
         return compiled, states
@@ -560,11 +574,12 @@ class SentimentClassifier:
     # How the model reads a target (pipeline/score/target.py); None: an article-level
     # model, which scores a targeted text as the whole text's tone.
     target_style: str | None = None
-    # OpenVINO's compiled graph of ``model``'s logits (CPU, fp32/bf16) when that backend is
-    # in use; ``model`` stays the PyTorch module either way.
+    # OpenVINO's compiled graph that scores texts (CPU, fp32/bf16) when that backend is in
+    # use: the [CLS]-only logits graph, or the states graph (states_graph); ``model`` stays
+    # the PyTorch module either way.
     compiled: Any = field(default=None, repr=False, compare=False)
-    # The ``mention`` style on OpenVINO: compiles the graph that also returns the last
-    # layer's states, on the first call that reads a mention (states_graph).
+    # The ``mention`` style on OpenVINO loaded with ``mentions=False``: compiles the graph
+    # that also returns the last layer's states, on the first call that reads a mention.
     compile_states: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
     # OpenVINO batches are padded to multiples of this where it pays (_openvino_width).
     width_tile: int = 1
@@ -597,6 +612,7 @@ class SentimentClassifier:
         batch_size: int | None = None,
         version: str | None = None,
         backend: str | None = None,
+        mentions: bool = True,
     ) -> SentimentClassifier:
         """Load a model folder.
 
@@ -605,6 +621,13 @@ class SentimentClassifier:
         ``version``: the folder's model_version_of when the caller already has it (a
         run hashes the weights once). ``backend``: one of CPU_BACKENDS (default:
         FINSENT_CPU_BACKEND, else "auto").
+
+        ``mentions`` (the ``mention`` style on OpenVINO): True compiles the graph that also
+        returns the last layer's states, and every text runs on it, so a text's result is
+        the same whatever the call reads (``score``). False (``classify`` without
+        ``--entities``) compiles the faster graph that computes the last layer at [CLS]
+        only; a call that reads a mention switches to the states graph for good
+        (states_graph), so results before and after differ within bf16 rounding.
         """
         model_dir = check_model_dir(path)
         import torch
@@ -660,6 +683,7 @@ class SentimentClassifier:
                 threads,
                 required=backend == "openvino",
                 hidden=target_style == "mention",
+                mentions=mentions,
                 cache_as=(model_dir, version),
             )
         if precision == "bf16":
@@ -673,7 +697,7 @@ class SentimentClassifier:
         logger.info(
             "model %s loaded: %s on %s with %s (asked: %s)", version, precision, device, engine, asked
         )
-        return cls(
+        clf = cls(
             model=model,
             tokenizer=tokenizer,
             model_dir=model_dir,
@@ -689,6 +713,9 @@ class SentimentClassifier:
             compile_states=compile_states,
             width_tile=_AMX_TILE_ROWS if tiles else 1,
         )
+        if compiled is not None and target_style == "mention" and compile_states is None:
+            clf._states = compiled  # loaded for mentions: the states graph from the start
+        return clf
 
     @property
     def target_aware(self) -> bool:
@@ -732,41 +759,46 @@ class SentimentClassifier:
             return [enc.ids for enc in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
-    def _width(self, length: int, openvino: bool = True) -> int:
-        """Columns of a batch whose longest window has ``length`` tokens, on OpenVINO (where
-        the model has a graph) or on eager PyTorch."""
-        if openvino and (self.compiled is not None or self._states is not None):
-            return _openvino_width(length, self.width_tile)
-        return _padded_width(length)
+    def _width(self, length: int, openvino: bool) -> int:
+        """Columns of a batch whose longest window has ``length`` tokens, on OpenVINO or on
+        eager PyTorch."""
+        return _openvino_width(length, self.width_tile) if openvino else _padded_width(length)
 
     def states_graph(self) -> Any:
         """The OpenVINO graph returning logits and the last layer's states (the ``mention``
-        reading), compiled on first use; None where the model has none (eager PyTorch, or
-        not the ``mention`` style).
+        reading), compiled on first use where the load did not (``mentions=False``); None
+        where the model has none (eager PyTorch, or not the ``mention`` style).
 
-        From then on it scores texts too, in place of the logits graph, which is let go
+        From then on it scores texts too, in place of the [CLS]-only graph, which is let go
         before it is compiled: both at once took ``classify --entities`` past 1 GB (1.05 GB
-        at 10,000 texts). A text's result then no longer depends on whether its batch-mates
-        hold a mention."""
+        at 10,000 texts). If it cannot be compiled, the classifier goes on on eager PyTorch
+        (with a warning)."""
         with self._states_lock:
             if self._states is None and self.compile_states is not None:
-                logits, self.compiled = self.compiled, None  # a call under way keeps its own
+                self.compiled = None  # calls under way keep theirs; new ones wait (_graph)
                 with self._idle_lock:
                     self._idle.clear()  # its requests would keep the logits graph alive
                 _release_freed_memory()
                 try:
                     self._states = self.compile_states()
-                except Exception as exc:  # e.g. its cached file deleted since the load
+                except Exception as exc:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                     logger.warning(
-                        "OpenVINO could not load the mention graph (%s); reading mentions with eager PyTorch",
+                        "OpenVINO could not compile the mention graph (%s); scoring with eager PyTorch",
                         first,
                     )
                     self.compile_states = None
-                    self.compiled = logits
                     return None
+                self.compile_states = None
                 self.compiled = self._states
             return self._states
+
+    def _graph(self, reads_mentions: bool) -> Any:
+        """The compiled graph a call runs on: the states graph once one is needed or in use
+        (waiting while another thread compiles it), else the logits graph; None: eager."""
+        if reads_mentions or self._states is not None or (self.compiled is None and self.compile_states):
+            return self.states_graph()
+        return self.compiled
 
     def _take_idle(self, graph: Any) -> list[Any]:
         """The idle requests kept for ``graph`` (taken: a request serves one call at a time)."""
@@ -784,7 +816,7 @@ class SentimentClassifier:
             if graph is not None and graph is self.compiled:
                 self._idle.extend(requests[: max(0, most - len(self._idle))])
 
-    def _batch_bounds(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
+    def _batch_bounds(self, sorted_lengths: np.ndarray, openvino: bool = False) -> list[tuple[int, int]]:
         """(first, last) row ranges of the batches over windows sorted by length.
 
         ``batch_size`` rows, fewer where the batch's longest window would make it more than
@@ -798,7 +830,7 @@ class SentimentClassifier:
         while first < n:
             last = min(first + self.batch_size, n)
             # Sorted ascending: the last row is the longest, and dropping rows only shortens it.
-            rows = max(1, min(last - first, budget // self._width(int(sorted_lengths[last - 1]))))
+            rows = max(1, min(last - first, budget // self._width(int(sorted_lengths[last - 1]), openvino)))
             bounds.append((first, first + rows))
             first += rows
         return bounds
@@ -847,9 +879,7 @@ class SentimentClassifier:
         # request of its own (a request is not thread-safe, the compiled graph is), kept
         # between calls (_take_idle). A call that reads mentions, and every call after one,
         # runs on the graph that also returns the last layer's states (states_graph).
-        graph = self.compiled
-        if pools or self._states is not None:
-            graph = self.states_graph()  # None: eager PyTorch reads the mentions
+        graph = self._graph(bool(pools))
         streams = graph.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS") if graph is not None else 1
         free = self._take_idle(graph)
         in_flight: deque[tuple[int, Any, int, list[tuple[int, int]], list[tuple[int, int]]]] = deque()
@@ -871,7 +901,7 @@ class SentimentClassifier:
             free.append(request)
 
         with torch.inference_mode():
-            for first, last in self._batch_bounds(lengths[order]):
+            for first, last in self._batch_bounds(lengths[order], graph is not None):
                 idx = order[first:last]
                 rows = lengths[idx][:, None]
                 cols = np.arange(self._width(int(rows.max()), openvino=graph is not None))[None, :]

@@ -60,3 +60,5 @@ def test_only_plain_bert_classifiers_qualify() -> None:
     assert not supports_bert_graph(distil)
     with pytest.raises(ValueError, match="not a plain BERT sequence classifier"):
         bert_graph_module(distil)
+    with pytest.raises(ValueError, match="training mode"):
+        bert_graph_module(_bert().train())  # dropout would differ from the written pass

@@ -72,9 +72,9 @@ def test_auto_is_openvino_on_a_cpu(tiny_model: Path) -> None:
     as wide as their longest text (no per-shape kernel cache to spare) in fp32."""
     clf = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
     assert clf.compiled is not None and clf.width_tile == 1
-    assert clf._width(5) == 7  # [CLS] + 5 + [SEP]
+    assert clf._width(5, openvino=True) == 7  # [CLS] + 5 + [SEP]
     eager = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="torch")
-    assert eager._width(5) == classifier_module._WIDTH_STEP
+    assert eager.compiled is None and eager._width(5, openvino=False) == classifier_module._WIDTH_STEP
 
 
 def test_openvino_widths_fill_amx_tiles_only_where_that_costs_at_most_a_fifth(
@@ -87,7 +87,7 @@ def test_openvino_widths_fill_amx_tiles_only_where_that_costs_at_most_a_fifth(
     assert got == [16, 26, 32, 32, 32, 48, 48, 52, 64]
     monkeypatch.setattr(classifier_module, "cpu_has_amx", lambda: True)
     on_amx = SentimentClassifier.load(tiny_model, device="cpu", precision="bf16")
-    assert on_amx.width_tile == 16 and on_amx._width(29) == 32
+    assert on_amx.width_tile == 16 and on_amx._width(29, openvino=True) == 32
     assert SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").width_tile == 1
 
 
@@ -204,9 +204,9 @@ def test_heap_is_trimmed_after_calls_of_several_batches(
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
 def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: str, tolerance: float) -> None:
-    """A mention-style model: a second graph also gives the last layer's states, compiled
-    when a mention is first read; texts then run on it too, and a text's own reading comes
-    from OpenVINO whether or not its batch holds a company to read."""
+    """A mention-style model loaded for mentions (the default, what ``score`` runs) scores
+    everything on the graph that also gives the last layer's states, so a text's result
+    is the same whether or not its call reads a company."""
     from score_helpers import tiny_model_folder
 
     from pipeline.score.target import mention_span
@@ -214,45 +214,138 @@ def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: s
     folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
     eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
     ov = SentimentClassifier.load(folder, device="cpu", precision=precision, backend="openvino", batch_size=2)
-    assert ov.compiled is not None and ov._states is None
+    assert ov.compiled is not None and ov._states is ov.compiled and ov.compile_states is None
     text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
     spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")], [], []]
     texts = [text, *TEXTS[:2]]
-    logits_graph = ov.compiled
+    alone = ov.predict_proba(texts)
     own, reads = ov.predict_span_proba(texts, spans)
-    # From the first mention read on, the states graph scores texts too (one graph in memory).
-    assert ov._states is not None and ov.compiled is ov._states is not logits_graph
-    np.testing.assert_allclose(own, ov.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(own, alone, atol=1e-6)
     eager_own, eager_reads = eager.predict_span_proba(texts, spans)
     np.testing.assert_allclose(own, eager_own, atol=tolerance)
     np.testing.assert_allclose(reads[0], eager_reads[0], atol=tolerance)
     assert not np.allclose(reads[0][0], reads[0][1])
 
 
-def test_a_mention_graph_that_cannot_be_loaded_reads_mentions_on_eager(
+@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
+def test_loaded_for_labels_a_mention_model_switches_graphs_at_the_first_mention(
+    tmp_path: Path, precision: str, tolerance: float
+) -> None:
+    """``mentions=False`` (classify without --entities): texts run on the [CLS]-only graph
+    until a call reads a mention; from then on on the states graph, the other let go."""
+    from score_helpers import tiny_model_folder
+
+    from pipeline.score.target import mention_span
+
+    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
+    eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
+    full = SentimentClassifier.load(folder, device="cpu", precision=precision, backend="openvino")
+    lazy = SentimentClassifier.load(
+        folder, device="cpu", precision=precision, backend="openvino", mentions=False, batch_size=2
+    )
+    logits_graph = lazy.compiled
+    assert logits_graph is not None and lazy._states is None and lazy.compile_states is not None
+    np.testing.assert_allclose(lazy.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=tolerance)
+    assert lazy._states is None  # texts alone need no states
+    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")]]
+    own, reads = lazy.predict_span_proba([text], spans)
+    assert lazy._states is not None and lazy.compiled is lazy._states is not logits_graph
+    assert lazy.compile_states is None and lazy._idle  # the new graph's requests are kept
+    full_own, full_reads = full.predict_span_proba([text], spans)
+    np.testing.assert_allclose(own, full_own, atol=1e-6)  # the same states graph
+    np.testing.assert_allclose(reads[0], full_reads[0], atol=1e-6)
+    np.testing.assert_allclose(lazy.predict_proba(TEXTS), full.predict_proba(TEXTS), atol=1e-6)
+
+
+def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The mention graph is read from the cache when first needed: if it went missing since
-    the load, mentions are read on eager PyTorch (with a warning) and texts stay on OpenVINO."""
     from score_helpers import tiny_model_folder
 
     from pipeline.score.target import mention_span
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
-    ov = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="openvino")
+    lazy = SentimentClassifier.load(
+        folder, device="cpu", precision="fp32", backend="openvino", mentions=False
+    )
     eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
+    # Its cache file deleted after the load: the graph was read (mapped) at the load.
+    for path in classifier_module.openvino_cache_dir().iterdir():
+        path.unlink()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(classifier_module, "_compile_openvino", broken)
+    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")]]
+    own, reads = lazy.predict_span_proba([text], spans)
+    assert "could not compile the mention graph (out of memory)" in caplog.text
+    assert lazy.compiled is None and lazy.states_graph() is None
+    eager_own, eager_reads = eager.predict_span_proba([text], spans)
+    np.testing.assert_allclose(reads[0], eager_reads[0], atol=1e-6)
+    np.testing.assert_allclose(own, eager_own, atol=1e-6)
+    np.testing.assert_allclose(lazy.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=1e-6)
+
+
+def test_a_deleted_cache_does_not_stop_the_mention_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from score_helpers import tiny_model_folder
+
+    from pipeline.score.target import mention_span
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
+    lazy = SentimentClassifier.load(
+        folder, device="cpu", precision="fp32", backend="openvino", mentions=False
+    )
     for path in classifier_module.openvino_cache_dir().iterdir():
         path.unlink()
     text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
-    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")]]
-    own, reads = ov.predict_span_proba([text], spans)
-    assert "reading mentions with eager PyTorch" in caplog.text
-    eager_own, eager_reads = eager.predict_span_proba([text], spans)
-    np.testing.assert_allclose(reads[0], eager_reads[0], atol=1e-5)
-    np.testing.assert_allclose(own, eager_own, atol=1e-5)
-    assert ov.compiled is not None  # texts alone still run on the logits graph
-    np.testing.assert_allclose(ov.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=1e-5)
+    lazy.predict_span_proba([text], [[mention_span(text, "Ford")]])
+    assert lazy._states is not None
+
+
+def test_texts_wait_for_a_graph_switch_instead_of_running_eager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one thread compiles the mention graph, another thread's texts wait for it
+    rather than falling to eager PyTorch (nor to eager widths)."""
+    import threading
+    import time
+
+    from score_helpers import tiny_model_folder
+
+    from pipeline.score.target import mention_span
+
+    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
+    lazy = SentimentClassifier.load(
+        folder, device="cpu", precision="fp32", backend="openvino", mentions=False
+    )
+    compile_states = lazy.compile_states
+    started = threading.Event()
+
+    def slow() -> object:
+        started.set()
+        time.sleep(0.5)
+        return compile_states()
+
+    lazy.compile_states = slow
+
+    def no_eager(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scored on eager PyTorch during the switch")
+
+    monkeypatch.setattr(lazy.model, "forward", no_eager)
+    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+    reader = threading.Thread(target=lambda: lazy.predict_span_proba([text], [[mention_span(text, "Ford")]]))
+    reader.start()
+    assert started.wait(5)
+    assert lazy.predict_proba(TEXTS).shape == (len(TEXTS), 3)
+    reader.join()
+    assert lazy._states is not None
 
 
 def test_a_converted_graph_is_kept_and_read_back_by_the_next_load(
