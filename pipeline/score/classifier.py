@@ -218,8 +218,7 @@ def _padded_width(length: int, step: int | None = None) -> int:
 def _openvino_width(length: int, tile: int) -> int:
     """Columns of an OpenVINO batch whose longest window has ``length`` tokens: [CLS] and
     [SEP] added, padded to a multiple of ``tile`` only where that adds at most a fifth."""
-    width = length + 2
-    padded = -(-width // tile) * tile
+    width, padded = length + 2, _padded_width(length, tile)
     return padded if padded * 5 <= width * 6 else width
 
 
@@ -258,8 +257,10 @@ def _openvino_cache_key(model_dir: Path, version: str, hidden: bool) -> str:
 
 def _cached_openvino_graph(model: Any, hidden: bool, cached: Path | None) -> Any:
     """The OpenVINO graph of ``model``: read from ``cached`` (an .xml path) when an earlier
-    load saved it there (0.01 s against about 2 s to convert), else converted and saved
-    there. A cache that cannot be read or written only costs the conversion."""
+    load saved it there (0.01 s against about 2 s to convert), else converted, saved there
+    and read back, so that either way OpenVINO maps the weights from the file instead of
+    holding a converted copy. A cache that cannot be read or written only costs the
+    conversion."""
     import openvino as ov
 
     if cached is not None and cached.is_file() and cached.with_suffix(".bin").is_file():
@@ -271,6 +272,7 @@ def _cached_openvino_graph(model: Any, hidden: bool, cached: Path | None) -> Any
     if cached is not None:
         try:
             _save_atomically(graph, cached)
+            return ov.Core().read_model(cached)
         except (OSError, RuntimeError) as exc:
             logger.info("OpenVINO graph not cached in %s (%s)", cached.parent, exc)
     return graph
@@ -392,15 +394,10 @@ def _openvino_states_loader(
 ) -> Callable[[], Any]:
     """A function compiling the logits-and-states graph (the ``mention`` style's reading)
     when a call first reads a mention: converted now, while ``model`` is in fp32, and
-    compiled later. Where the cache holds it, the graph is read back from there: OpenVINO
-    maps the weights from the file instead of holding them, and the file may be deleted in
-    the meantime."""
-    import openvino as ov
-
+    compiled later. Where the cache holds it, OpenVINO maps its weights from the file
+    (_cached_openvino_graph), which may then be deleted in the meantime."""
     graph = [_cached_openvino_graph(model, True, cached)]
-    if cached is not None and cached.is_file():
-        graph = [ov.Core().read_model(cached)]
-        _release_freed_memory()  # the converted copy
+    _release_freed_memory()  # a converted copy, where there was one
 
     def compile_once() -> Any:
         compiled = _compile_openvino(graph[0], precision, threads)
