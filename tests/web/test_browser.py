@@ -151,15 +151,22 @@ def _shot(browser: Any, folder: Path, name: str) -> Path:
 
 def _submit(browser: Any, button: Any) -> None:
     """Click a form's button and wait until the browser has left the page (the next page's
-    elements, not this one's, are what the test reads next)."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    elements, not this one's, are what the test reads next).
+
+    The old page is marked on its window object, which a navigation replaces. Waiting for an
+    old element to go stale raced with the navigation: chromedriver can answer a query on a
+    node being detached with "Node with given id does not belong to the document" (an
+    unknown error, not a stale element), so calls during the switch are retried."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    old = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.__finsentOldPage = true;")
     button.click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
-    WebDriverWait(browser, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.__finsentOldPage === undefined && document.readyState === 'complete'"
+        )
+    )
 
 
 def _log_in(browser: Any, token: str) -> None:
