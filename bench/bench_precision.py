@@ -30,8 +30,8 @@ from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR
 
 
 def load(model: str, precision: str, mentions: bool = True):
-    """SentimentClassifier at a precision; ``int8-all`` is the int8 recipe before the sixth
-    session (every Linear layer, one weight scale per tensor), kept as a baseline."""
+    """SentimentClassifier at a precision; ``int8-all`` is the earlier int8 recipe (every
+    Linear layer, one weight scale per tensor), kept as a baseline."""
     import dataclasses
 
     from pipeline.score.classifier import SentimentClassifier
