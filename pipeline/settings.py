@@ -99,7 +99,13 @@ class Settings(BaseSettings):
         default_factory=_default_training_data_dir,
         description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
     )
-    score_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per scoring batch.")
+    score_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Texts per scoring batch (score, classify). Unset: 64 on a CPU, 512 on a GPU. "
+        "A batch of long texts is cut shorter, so memory stays bounded by the batch.",
+    )
     cpu_backend: Literal["auto", "torch", "openvino"] = Field(
         default="auto",
         description="What runs the model on a CPU (fp32/bf16). auto: OpenVINO (a dependency), "
@@ -110,8 +116,9 @@ class Settings(BaseSettings):
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
         "it runs in hardware (AMX, AVX512-BF16), else fp32 (exact). fp16: GPU only. int8: CPU "
-        "only, opt-in, faster and within half a point of fp32, but it changes 1-2% of labels "
-        "against fp32 and a text's probabilities move with its batch-mates (BENCHMARKS.md).",
+        "only, opt-in: eager PyTorch, faster than eager fp32 but slower than the default "
+        "OpenVINO paths; within half a point of fp32, but it changes 1-2% of labels against "
+        "fp32 and a text's probabilities move with its batch-mates (BENCHMARKS.md).",
     )
 
     # --- ingestion ----------------------------------------------------------------

@@ -609,7 +609,12 @@ def read_text_lines(stream: Any) -> list[str]:
     default=None,
     help="Model folder (default: FINSENT_MODEL_PATH, the promoted or the released model).",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=4096),
+    default=None,
+    help="Texts per batch (default: FINSENT_SCORE_BATCH_SIZE, else 64 on a CPU, 512 on a GPU).",
+)
 @click.option(
     "--precision",
     type=click.Choice(PRECISION_CHOICES, case_sensitive=False),
@@ -625,7 +630,7 @@ def read_text_lines(stream: Any) -> list[str]:
     "docs/companies.md#relevance).",
 )
 def classify_cmd(
-    input_file: Any, model: str | None, batch_size: int, precision: str | None, entities: bool
+    input_file: Any, model: str | None, batch_size: int | None, precision: str | None, entities: bool
 ) -> None:
     """Classify texts: one per input line in, one JSON object per line out.
 
@@ -646,7 +651,7 @@ def classify_cmd(
             model or _default_model(None),
             precision=precision or _settings().model_precision,
             backend=_settings().cpu_backend,
-            batch_size=batch_size,
+            batch_size=batch_size or _settings().score_batch_size,
             # Texts alone run on the faster [CLS]-only graph; a JSON line with a target
             # switches to the mention graph when it comes.
             mentions=entities,

@@ -81,7 +81,11 @@ def load_classifier(settings: Settings, model_path: str | Path | ServingModel | 
     hf_logging.disable_progress_bar()
     model = model_path if isinstance(model_path, ServingModel) else serving_model(settings, model_path)
     return SentimentClassifier.load(
-        model.path, precision=settings.model_precision, backend=settings.cpu_backend, version=model.version
+        model.path,
+        precision=settings.model_precision,
+        backend=settings.cpu_backend,
+        batch_size=settings.score_batch_size,
+        version=model.version,
     )
 
 

@@ -134,6 +134,19 @@ def test_model_precision_setting_reaches_the_classifier(settings, precision) -> 
     assert clf.precision == (auto if precision == "auto" else precision)
 
 
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_score_batch_size_setting_reaches_the_classifier(settings, tmp_path, batch_size) -> None:
+    import torch
+    from score_helpers import tiny_model_folder
+
+    from pipeline.score.service import load_classifier
+
+    folder = tiny_model_folder(tmp_path / "tiny", layers=1, temperature=None, head_std=None)
+    clf = load_classifier(settings.model_copy(update={"score_batch_size": batch_size}), folder)
+    default = 512 if torch.cuda.is_available() else 64
+    assert clf.batch_size == (batch_size or default)
+
+
 def test_edited_article_is_rescored_in_place(db, settings) -> None:
     from datetime import timedelta
 

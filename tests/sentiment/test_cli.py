@@ -149,6 +149,30 @@ def test_classify_stdin_and_file(tiny_model: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 2
 
 
+def test_classify_batch_size_is_the_flag_else_the_setting_else_the_device_default(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.score.classifier import SentimentClassifier
+
+    loaded: list[int] = []
+    real_load = SentimentClassifier.load.__func__
+
+    def spy(cls, *args, **kwargs):
+        clf = real_load(cls, *args, **kwargs)
+        loaded.append(clf.batch_size)
+        return clf
+
+    monkeypatch.setattr(SentimentClassifier, "load", classmethod(spy))
+    args = ["--model", str(tiny_model), "--precision", "fp32"]
+    monkeypatch.delenv("FINSENT_SCORE_BATCH_SIZE", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(classify_cmd, args, input="Shares jump\n").exit_code == 0
+    monkeypatch.setenv("FINSENT_SCORE_BATCH_SIZE", "5")
+    assert runner.invoke(classify_cmd, args, input="Shares jump\n").exit_code == 0
+    assert runner.invoke(classify_cmd, [*args, "--batch-size", "3"], input="Shares jump\n").exit_code == 0
+    assert loaded == [64, 5, 3]  # no GPU here: the CPU default is 64
+
+
 def test_classify_keeps_every_line_of_input_that_is_not_utf8(tiny_model: Path) -> None:
     result = CliRunner().invoke(
         classify_cmd,
