@@ -644,6 +644,13 @@ class SentimentClassifier:
             raise ModelError(
                 f"unknown CPU backend {backend!r} (FINSENT_CPU_BACKEND): use one of {', '.join(CPU_BACKENDS)}"
             )
+        if backend == "openvino" and not on_cuda and precision not in ("fp32", "bf16"):
+            # Asked for by name, OpenVINO runs or the load fails (as when it is missing):
+            # int8 is quantised eager PyTorch, so it would silently run on another engine.
+            raise ModelError(
+                f"FINSENT_CPU_BACKEND=openvino runs fp32 and bf16, not {precision}: use precision "
+                "fp32 or bf16, or FINSENT_CPU_BACKEND=auto (int8 then runs on PyTorch)"
+            )
         threads = num_threads or available_cores()
         if not on_cuda:
             torch.set_num_threads(threads)

@@ -130,6 +130,9 @@ def test_failed_conversion_falls_back_to_eager(
 
 def test_int8_stays_eager(tiny_model: Path) -> None:
     assert SentimentClassifier.load(tiny_model, device="cpu", precision="int8").compiled is None
+    # Asked for by name, OpenVINO is not silently replaced by PyTorch.
+    with pytest.raises(ModelError, match=r"FINSENT_CPU_BACKEND=openvino runs fp32 and bf16, not int8"):
+        SentimentClassifier.load(tiny_model, device="cpu", precision="int8", backend="openvino")
 
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
