@@ -48,9 +48,15 @@ def load(model: str, precision: str, mentions: bool = True):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(MODELS_DIR / "finsent-minilm-v3"))
-    parser.add_argument("--data-dir", default=str(SHARED_DATA_DIR))
-    parser.add_argument("--precisions", default="fp32,bf16,int8")
+    parser.add_argument("--model", default=str(MODELS_DIR / "finsent-minilm-v3"), help="model folder")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("FINSENT_TRAINING_DATA_DIR", str(SHARED_DATA_DIR)),
+        help="labelled data (default: FINSENT_TRAINING_DATA_DIR, else ../shared/data)",
+    )
+    parser.add_argument(
+        "--precisions", default="fp32,bf16,int8", help="comma-separated, fp32 first (the baseline)"
+    )
     parser.add_argument(
         "--labels-only",
         action="store_true",
@@ -63,14 +69,18 @@ def main() -> None:
     import torch
     from sklearn.metrics import f1_score, recall_score
 
+    from pipeline.errors import FinSentError
     from pipeline.score.classifier import cpu_has_native_bf16
     from pipeline.sentiment.data import load_benchmarks
     from pipeline.sentiment.headlines import load_headline_rows
 
     data_dir = Path(args.data_dir)
-    fpb = load_benchmarks(data_dir)["fpb-50"]
+    try:
+        fpb = load_benchmarks(data_dir)["fpb-50"]
+        heads = load_headline_rows(data_dir)
+    except FinSentError as exc:
+        raise SystemExit(f"bench_precision: {exc} (set FINSENT_TRAINING_DATA_DIR or --data-dir)") from None
     full = np.array([ex.agreement == 100 for ex in fpb])
-    heads = load_headline_rows(data_dir)
     sets = {"fpb-50": (fpb, None), "fpb-all": (fpb, full), "tfns-heldout": (heads, None)}
     precisions = args.precisions.split(",")
     if precisions[0] != "fp32":
@@ -87,8 +97,10 @@ def main() -> None:
     reference: dict[str, np.ndarray] = {}
     speed: dict[str, float] = {}
     moved: dict[str, tuple[int, float]] = {}
+    engine: dict[str, str] = {}
     for precision in precisions:
         clf = load(args.model, precision, mentions=not args.labels_only)
+        engine[precision] = "OpenVINO" if clf.compiled is not None else "PyTorch"
         clf.predict_proba([ex.text for ex in heads[:64]])  # warm-up: thread pool, allocator
         probs = {}
         start = time.perf_counter()
@@ -119,13 +131,16 @@ def main() -> None:
         )
     print()
     print(
-        "| precision | texts/s (same rows, one run) | vs fp32 "
+        "| precision | engine | texts/s (same rows, one run) | vs fp32 "
         f"| headline labels that change scored alone (of {len(heads)}) | max Δp alone vs batched |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|")
     for precision, rate in speed.items():
         changed, delta = moved[precision]
-        print(f"| {precision} | {rate:.0f} | {rate / speed['fp32']:.2f}x | {changed} | {delta:.3f} |")
+        print(
+            f"| {precision} | {engine[precision]} | {rate:.0f} | {rate / speed['fp32']:.2f}x "
+            f"| {changed} | {delta:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -14,13 +14,16 @@ the fractions of the roofline are what to compare. Usage::
     measured average token count ([CLS] and [SEP] included).
 (c) the seed loop (padding='max_length' 128, batch 16, fp32), in this process.
 (d) `finsent classify --input FILE > file` in a subprocess (tokenising, JSON output and the
-    3-4 s start included), on --n distinct texts (TFNS + FPB-50 sentences, later rounds
-    prefixed so that no line repeats), and on 50; steady state = time(N) - time(50).
+    start-up included: 3-8 s, longer on a cold graph cache), on --n distinct texts (TFNS +
+    FPB-50 sentences, later rounds prefixed so that no line repeats), and on 50; steady
+    state = time(N) - time(50).
     Peak RSS of each subprocess; --rss adds a run on 4N texts for memory growth.
-(e) --pairs: `finsent classify --entities` on the same texts: each text and each (text,
-    company) pair the default universe links in it, the workload `finsent score` runs with
-    a target-aware model; its fraction is FLOPs done per second (texts and pairs, counted
-    from their own token lengths) against the roofline's rate.
+(e) --pairs: `finsent classify --entities` on the same texts, the workload `finsent score`
+    runs with a target-aware model. A pair-style model scores each text and each (text,
+    company) pair the default universe links in it; a mention-style one (the release, v3)
+    reads the companies from the text's own pass, so it has no pairs (0 printed) and the
+    cost is the states graph's. Its fraction is FLOPs done per second (texts and pairs,
+    counted from their own token lengths) against the roofline's rate.
 (f) a diagnostic: the model's matrix products back to back (every layer's weights, each
     reading the one before, nothing else), against the model mix above: what the sequence
     alone costs on this CPU, the ceiling for any scorer that only removes the other work.
@@ -68,7 +71,10 @@ def cpu_model_and_flags() -> tuple[str, list[str]]:
 
 def base_texts(data_dir: Path) -> list[str]:
     """TFNS and FPB-50 sentences, each once."""
-    with open(data_dir / "tfns" / "sent_train.csv", encoding="utf-8", newline="") as fh:
+    tfns = data_dir / "tfns" / "sent_train.csv"
+    if not tfns.is_file():
+        raise SystemExit(f"bench_roofline: {tfns} not found: set FINSENT_TRAINING_DATA_DIR or --data-dir")
+    with open(tfns, encoding="utf-8", newline="") as fh:
         texts = [row["text"] for row in csv.DictReader(fh)]
     fpb = data_dir / "financial_phrasebank" / "Sentences_50Agree.txt"
     texts += [line.rsplit("@", 1)[0] for line in fpb.read_text(encoding="latin-1").splitlines()]
@@ -295,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pairs",
         action="store_true",
-        help="also run classify --entities (each text and its (text, company) pairs), same run",
+        help="also run classify --entities in the same run (a pair-style model: each text and its "
+        "(text, company) pairs; a mention-style model such as v3: the texts, companies read from "
+        "the same pass)",
     )
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
