@@ -116,8 +116,8 @@ class Settings(BaseSettings):
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
         "it runs in hardware (AMX, AVX512-BF16), else fp32 (exact). fp16: GPU only. int8: CPU "
-        "only, opt-in: eager PyTorch, faster than eager fp32 but slower than the default "
-        "OpenVINO paths; within half a point of fp32, but it changes 1-2% of labels against "
+        "only, opt-in: eager PyTorch, about OpenVINO fp32's speed, well under bf16's where "
+        "the CPU has it; within half a point of fp32, but it changes 1-2% of labels against "
         "fp32 and a text's probabilities move with its batch-mates (BENCHMARKS.md).",
     )
 
