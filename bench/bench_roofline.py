@@ -249,6 +249,19 @@ def seed_loop(model_path: str, texts: list[str]) -> float:
 # -- (d) finsent classify -------------------------------------------------------------------
 
 
+# Linux carries a process's peak RSS across exec, so a command spawned straight from this
+# process (hundreds of MB with 76,000 texts tokenised) reported at least this process's
+# size. A small launcher spawns it instead and writes the command's own peak from wait4.
+# The launcher's start (tens of ms) is the same in both runs, so steady state drops it.
+_PEAK_RSS_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "proc = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(proc.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_classify(
     model_path: str, input_path: Path, extra: list[str], tree: Path, env_extra: dict[str, str] | None = None
 ) -> tuple[float, float, int]:
@@ -266,18 +279,23 @@ def run_classify(
         "--model",
         model_path,
     ]
-    with tempfile.TemporaryFile() as out:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open(Path(tmp) / "out", "w+b") as out,
+        open(Path(tmp) / "err", "w+b") as err,
+    ):
+        peak = Path(tmp) / "peak_rss_kb"
+        launcher = [sys.executable, "-c", _PEAK_RSS_LAUNCHER, str(peak)]
         start = time.perf_counter()
-        proc = subprocess.Popen([*cmd, *extra], stdout=out, stderr=subprocess.PIPE, env=env, cwd=tree)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.call([*launcher, *cmd, *extra], stdout=out, stderr=err, env=env, cwd=tree)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.returncode:
-            raise SystemExit(f"classify failed ({proc.returncode}): {err[-2000:]}")
+        if code:
+            err.seek(0)
+            raise SystemExit(f"classify failed ({code}): {err.read().decode(errors='replace')[-2000:]}")
         out.seek(0)
         lines = sum(1 for _ in out)
-    return seconds, usage.ru_maxrss / 1024, lines
+        rss_mb = int(peak.read_text()) / 1024
+    return seconds, rss_mb, lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -236,13 +236,26 @@ def test_classify_streams_in_chunks_one_output_per_line_in_order(
         assert json.loads(got) == {"label": r.label, "probabilities": r.probabilities, "score": r.score}
 
 
+# Linux carries a process's peak RSS across exec: a command spawned straight from pytest
+# (often larger than classify with a tiny model) reports at least pytest's size, and both
+# runs would read the same. A small launcher spawns it and writes the command's own peak.
+_PEAK_RSS_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "proc = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(proc.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def _classify_peak_rss_mb(model: Path, path: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     cmd = [sys.executable, "-m", "pipeline.cli", "classify", "--input", str(path), "--model", str(model)]
-    proc = subprocess.Popen([*cmd, "--precision", "fp32"], stdout=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return usage.ru_maxrss / 1024
+    peak = path.with_suffix(".peak_rss_kb")
+    launcher = [sys.executable, "-c", _PEAK_RSS_LAUNCHER, str(peak)]
+    code = subprocess.call([*launcher, *cmd, "--precision", "fp32"], stdout=subprocess.DEVNULL, env=env)
+    assert code == 0
+    return int(peak.read_text()) / 1024
 
 
 @pytest.mark.slow
