@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -482,7 +482,9 @@ def numeric_range(name: str) -> tuple[str, str] | None:
     """The bounds declared on a numeric setting's field, as text (``(">= 1", "<= 4096")``);
     None for a setting that is not a number. The fields are the one place ranges are set."""
     info = Settings.model_fields[name]
-    if info.annotation not in (int, float):
+    # An optional number (``int | None``: unset means a default chosen elsewhere) is a number.
+    kinds = set(get_args(info.annotation)) - {type(None)} or {info.annotation}
+    if len(kinds) != 1 or kinds.pop() not in (int, float):
         return None
     low = high = ""
     for bound in info.metadata:

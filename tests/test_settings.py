@@ -217,6 +217,7 @@ def test_every_numeric_setting_declares_a_range() -> None:
         ("fetch_timeout_s", "inf", "must be > 0 and <= 600"),
         ("fetch_timeout_s", "nan", "must be > 0 and <= 600"),
         ("fetch_concurrency", "0", "must be >= 1 and <= 512"),
+        ("score_batch_size", "0", "must be >= 1 and <= 4096"),
         ("alert_repeat_hours", "1e9", "<= 8760"),
     ],
 )
