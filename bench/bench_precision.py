@@ -37,11 +37,15 @@ def load(model: str, precision: str, mentions: bool = True):
     from pipeline.score.classifier import SentimentClassifier
 
     if precision != "int8-all":
-        return SentimentClassifier.load(model, device="cpu", precision=precision, mentions=mentions)
+        # int8 runs on eager PyTorch whatever FINSENT_CPU_BACKEND says (openvino refuses it).
+        backend = "auto" if precision == "int8" else None
+        return SentimentClassifier.load(
+            model, device="cpu", precision=precision, mentions=mentions, backend=backend
+        )
     import torch
     from torch.ao.quantization import quantize_dynamic
 
-    clf = SentimentClassifier.load(model, device="cpu", precision="fp32")
+    clf = SentimentClassifier.load(model, device="cpu", precision="fp32", backend="torch")
     quantized = quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)
     return dataclasses.replace(clf, model=quantized, precision="int8-all")
 
@@ -71,15 +75,20 @@ def main() -> None:
 
     from pipeline.errors import FinSentError
     from pipeline.score.classifier import cpu_has_native_bf16
-    from pipeline.sentiment.data import load_benchmarks
+    from pipeline.sentiment.data import DataFormatError, load_benchmarks
     from pipeline.sentiment.headlines import load_headline_rows
 
     data_dir = Path(args.data_dir)
     try:
         fpb = load_benchmarks(data_dir)["fpb-50"]
-        heads = load_headline_rows(data_dir)
-    except FinSentError as exc:
+        heads = load_headline_rows(data_dir)  # [] without TFNS
+    except (FinSentError, DataFormatError) as exc:
         raise SystemExit(f"bench_precision: {exc} (set FINSENT_TRAINING_DATA_DIR or --data-dir)") from None
+    if not heads:
+        raise SystemExit(
+            f"bench_precision: no headline rows under {data_dir} (TFNS missing): "
+            "set FINSENT_TRAINING_DATA_DIR or --data-dir"
+        )
     full = np.array([ex.agreement == 100 for ex in fpb])
     sets = {"fpb-50": (fpb, None), "fpb-all": (fpb, full), "tfns-heldout": (heads, None)}
     precisions = args.precisions.split(",")

@@ -46,7 +46,9 @@ def served_metrics(
     from pipeline.sentiment.evaluate import benchmark_metrics, compute_metrics
     from pipeline.sentiment.headlines import HEADLINE_SET
 
-    clf = SentimentClassifier.load(model_dir, device="cpu", precision=precision)
+    # int8 runs on eager PyTorch whatever FINSENT_CPU_BACKEND says (openvino refuses it).
+    backend = "auto" if precision == "int8" else None
+    clf = SentimentClassifier.load(model_dir, device="cpu", precision=precision, backend=backend)
     logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
     labels = np.array([ex.label for ex in test])
     full = np.array([ex.agreement == 100 for ex in test])
