@@ -251,14 +251,22 @@ def seed_loop(model_path: str, texts: list[str]) -> float:
 
 # Linux carries a process's peak RSS across exec, so a command spawned straight from this
 # process (hundreds of MB with 76,000 texts tokenised) reported at least this process's
-# size. A small launcher spawns it instead and writes the command's own peak from wait4.
+# size. A small launcher spawns it instead and writes the command's own peak from wait4;
+# it passes SIGINT/SIGTERM on, and dies of the signal that killed the command.
 # The launcher's start (tens of ms) is the same in both runs, so steady state drops it.
 _PEAK_RSS_LAUNCHER = (
-    "import os, subprocess, sys\n"
+    "import os, signal, subprocess, sys\n"
     "proc = subprocess.Popen(sys.argv[2:])\n"
+    "for sig in (signal.SIGINT, signal.SIGTERM):\n"
+    "    signal.signal(sig, lambda s, _: proc.send_signal(s))\n"
     "_, status, usage = os.wait4(proc.pid, 0)\n"
     "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    "code = os.waitstatus_to_exitcode(status)\n"
+    "if code < 0:  # die of the same signal (Python handles or ignores these three)\n"
+    "    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):\n"
+    "        signal.signal(sig, signal.SIG_DFL)\n"
+    "    os.kill(os.getpid(), -code)\n"
+    "sys.exit(code)\n"
 )
 
 

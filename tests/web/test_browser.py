@@ -156,17 +156,27 @@ def _submit(browser: Any, button: Any) -> None:
     The old page is marked on its window object, which a navigation replaces. Waiting for an
     old element to go stale raced with the navigation: chromedriver can answer a query on a
     node being detached with "Node with given id does not belong to the document" (an
-    unknown error, not a stale element), so calls during the switch are retried."""
-    from selenium.common.exceptions import WebDriverException
+    unknown error, not a stale element). Errors of a page being switched are retried;
+    any other (a crashed browser, a lost session) fails at once with its own message."""
+    from selenium.common.exceptions import JavascriptException, WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
+
+    def navigated(driver: Any) -> bool:
+        try:
+            return driver.execute_script(
+                "return window.__finsentOldPage === undefined && document.readyState === 'complete'"
+            )
+        except JavascriptException:  # the old page's script context torn down mid-switch
+            return False
+        except WebDriverException as exc:
+            message = str(exc).lower()
+            if "does not belong to the document" in message or "execution context" in message:
+                return False
+            raise
 
     browser.execute_script("window.__finsentOldPage = true;")
     button.click()
-    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: d.execute_script(
-            "return window.__finsentOldPage === undefined && document.readyState === 'complete'"
-        )
-    )
+    WebDriverWait(browser, 15).until(navigated)
 
 
 def _log_in(browser: Any, token: str) -> None:
