@@ -580,6 +580,10 @@ class SentimentClassifier:
     compile_states: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
     # OpenVINO batches are padded to multiples of this where it pays (_openvino_width).
     width_tile: int = 1
+    # PyTorch's threads for eager scoring on a CPU. With an OpenVINO graph, PyTorch only
+    # reads the head at mentions (small products) and runs on one thread (load); a fall back
+    # to eager (states_graph) gives it these again.
+    eager_threads: int = field(default=0, repr=False, compare=False)
     _states: Any = field(default=None, init=False, repr=False, compare=False)
     # Idle OpenVINO requests of ``compiled`` kept between calls: making one costs about
     # 14 ms (its buffers), a few percent of a 4,096-text chunk when made per call.
@@ -696,6 +700,12 @@ class SentimentClassifier:
             model = quantize_int8(model)
         model.to(device)
         compiled, compile_states = openvino or (None, None)
+        if compiled is not None:
+            # PyTorch's pool of ``threads`` woke for the head's small products at mentions
+            # and fought OpenVINO's streams for the cores: one thread scores `classify
+            # --entities` 1.1x faster, same output (BENCHMARKS.md). Process-wide, as
+            # set_num_threads above: a later eager load sets its own again.
+            torch.set_num_threads(1)
         tiles = compiled is not None and precision == "bf16" and cpu_has_amx()
         engine = "OpenVINO" if compiled is not None else "PyTorch"
         logger.info(
@@ -716,6 +726,7 @@ class SentimentClassifier:
             compiled=compiled,
             compile_states=compile_states,
             width_tile=_AMX_TILE_ROWS if tiles else 1,
+            eager_threads=threads,
         )
         if compiled is not None and target_style == "mention" and compile_states is None:
             clf._states = compiled  # loaded for mentions: the states graph from the start
@@ -791,6 +802,10 @@ class SentimentClassifier:
                         "OpenVINO could not compile the mention graph (%s); scoring with eager PyTorch",
                         first,
                     )
+                    if self.eager_threads:
+                        import torch
+
+                        torch.set_num_threads(self.eager_threads)
                     self.compile_states = None
                     return None
                 self.compile_states = None

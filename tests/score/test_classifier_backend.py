@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -16,7 +17,7 @@ from score_helpers import tiny_model_folder
 
 from pipeline.errors import ModelError
 from pipeline.score import classifier as classifier_module
-from pipeline.score.classifier import SentimentClassifier
+from pipeline.score.classifier import SentimentClassifier, available_cores
 
 TEXTS = [
     "$AAPL - Apple beats estimates on strong iPhone sales",
@@ -273,7 +274,10 @@ def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
     lazy = SentimentClassifier.load(
         folder, device="cpu", precision="fp32", backend="openvino", mentions=False
     )
+    assert torch.get_num_threads() == 1  # OpenVINO scores; PyTorch only reads the head
     eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
+    assert torch.get_num_threads() == lazy.eager_threads == available_cores()
+    torch.set_num_threads(1)  # as after the OpenVINO load
     # Its cache file deleted after the load: the graph was read (mapped) at the load.
     for path in classifier_module.openvino_cache_dir().iterdir():
         path.unlink()
@@ -287,6 +291,7 @@ def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
     own, reads = lazy.predict_span_proba([text], spans)
     assert "could not compile the mention graph (out of memory)" in caplog.text
     assert lazy.compiled is None and lazy.states_graph() is None
+    assert torch.get_num_threads() == available_cores()  # eager scoring gets its cores back
     eager_own, eager_reads = eager.predict_span_proba([text], spans)
     np.testing.assert_allclose(reads[0], eager_reads[0], atol=1e-6)
     np.testing.assert_allclose(own, eager_own, atol=1e-6)
