@@ -36,7 +36,6 @@ import csv
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+from peak_rss import call_with_peak_rss  # noqa: E402  (bench/, this script's folder)
+
 from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR  # noqa: E402
 
 DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v3"
@@ -249,27 +250,6 @@ def seed_loop(model_path: str, texts: list[str]) -> float:
 # -- (d) finsent classify -------------------------------------------------------------------
 
 
-# Linux carries a process's peak RSS across exec, so a command spawned straight from this
-# process (hundreds of MB with 76,000 texts tokenised) reported at least this process's
-# size. A small launcher spawns it instead and writes the command's own peak from wait4;
-# it passes SIGINT/SIGTERM on, and dies of the signal that killed the command.
-# The launcher's start (tens of ms) is the same in both runs, so steady state drops it.
-_PEAK_RSS_LAUNCHER = (
-    "import os, signal, subprocess, sys\n"
-    "proc = subprocess.Popen(sys.argv[2:])\n"
-    "for sig in (signal.SIGINT, signal.SIGTERM):\n"
-    "    signal.signal(sig, lambda s, _: proc.send_signal(s))\n"
-    "_, status, usage = os.wait4(proc.pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "code = os.waitstatus_to_exitcode(status)\n"
-    "if code < 0:  # die of the same signal (Python handles or ignores these three)\n"
-    "    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):\n"
-    "        signal.signal(sig, signal.SIG_DFL)\n"
-    "    os.kill(os.getpid(), -code)\n"
-    "sys.exit(code)\n"
-)
-
-
 def run_classify(
     model_path: str, input_path: Path, extra: list[str], tree: Path, env_extra: dict[str, str] | None = None
 ) -> tuple[float, float, int]:
@@ -287,22 +267,17 @@ def run_classify(
         "--model",
         model_path,
     ]
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        open(Path(tmp) / "out", "w+b") as out,
-        open(Path(tmp) / "err", "w+b") as err,
-    ):
-        peak = Path(tmp) / "peak_rss_kb"
-        launcher = [sys.executable, "-c", _PEAK_RSS_LAUNCHER, str(peak)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # Through peak_rss's launcher: spawned from here, classify's peak would read at
+        # least this process's size.
         start = time.perf_counter()
-        code = subprocess.call([*launcher, *cmd, *extra], stdout=out, stderr=err, env=env, cwd=tree)
+        code, rss_mb = call_with_peak_rss([*cmd, *extra], stdout=out, stderr=err, env=env, cwd=tree)
         seconds = time.perf_counter() - start
         if code:
             err.seek(0)
             raise SystemExit(f"classify failed ({code}): {err.read().decode(errors='replace')[-2000:]}")
         out.seek(0)
         lines = sum(1 for _ in out)
-        rss_mb = int(peak.read_text()) / 1024
     return seconds, rss_mb, lines
 
 

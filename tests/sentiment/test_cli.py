@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from peak_rss import call_with_peak_rss
 from score_helpers import tiny_model_folder
 
 from pipeline.cli.sentiment import augment_cmd, classify_cmd, crossfit_cmd, eval_cmd, train_cmd
@@ -238,33 +239,14 @@ def test_classify_streams_in_chunks_one_output_per_line_in_order(
         assert json.loads(got) == {"label": r.label, "probabilities": r.probabilities, "score": r.score}
 
 
-# Linux carries a process's peak RSS across exec: a command spawned straight from pytest
-# (often larger than classify with a tiny model) reports at least pytest's size, and both
-# runs would read the same. A small launcher spawns it and writes the command's own peak.
-_PEAK_RSS_LAUNCHER = (
-    "import os, signal, subprocess, sys\n"
-    "proc = subprocess.Popen(sys.argv[2:])\n"
-    "for sig in (signal.SIGINT, signal.SIGTERM):\n"
-    "    signal.signal(sig, lambda s, _: proc.send_signal(s))\n"
-    "_, status, usage = os.wait4(proc.pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "code = os.waitstatus_to_exitcode(status)\n"
-    "if code < 0:  # die of the same signal (Python handles or ignores these three)\n"
-    "    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):\n"
-    "        signal.signal(sig, signal.SIG_DFL)\n"
-    "    os.kill(os.getpid(), -code)\n"
-    "sys.exit(code)\n"
-)
-
-
 def _classify_peak_rss_mb(model: Path, path: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     cmd = [sys.executable, "-m", "pipeline.cli", "classify", "--input", str(path), "--model", str(model)]
-    peak = path.with_suffix(".peak_rss_kb")
-    launcher = [sys.executable, "-c", _PEAK_RSS_LAUNCHER, str(peak)]
-    code = subprocess.call([*launcher, *cmd, "--precision", "fp32"], stdout=subprocess.DEVNULL, env=env)
-    assert code == 0
-    return int(peak.read_text()) / 1024
+    # Through bench/peak_rss.py's launcher: spawned from pytest (larger than classify with a
+    # tiny model), both runs would read pytest's own peak.
+    code, peak_mb = call_with_peak_rss([*cmd, "--precision", "fp32"], stdout=subprocess.DEVNULL, env=env)
+    assert code == 0 and peak_mb is not None
+    return peak_mb
 
 
 @pytest.mark.slow
