@@ -646,12 +646,13 @@ def classify_cmd(
     _quiet_transformers()
     from pipeline.score.classifier import SentimentClassifier
 
+    settings = _settings()  # loaded afresh on each call where no `finsent` group holds them
     try:
         clf = SentimentClassifier.load(
             model or _default_model(None),
-            precision=precision or _settings().model_precision,
-            backend=_settings().cpu_backend,
-            batch_size=batch_size or _settings().score_batch_size,
+            precision=precision or settings.model_precision,
+            backend=settings.cpu_backend,
+            batch_size=batch_size or settings.score_batch_size,
             # Texts alone run on the faster [CLS]-only graph; a JSON line with a target
             # switches to the mention graph when it comes.
             mentions=entities,
