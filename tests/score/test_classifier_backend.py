@@ -18,6 +18,7 @@ from score_helpers import tiny_model_folder
 from pipeline.errors import ModelError
 from pipeline.score import classifier as classifier_module
 from pipeline.score.classifier import SentimentClassifier, available_cores
+from pipeline.score.target import mention_span
 
 TEXTS = [
     "$AAPL - Apple beats estimates on strong iPhone sales",
@@ -33,6 +34,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp_path_factory.mktemp("tiny-backend") / "tiny-model",
         id2label={0: "positive", 1: "negative", 2: "neutral"},
     )
+
+
+# A mention-style model's text with two companies to read.
+MENTION_TEXT = "Tesla shares jump after record deliveries, while Ford slumps on recall"
+
+
+@pytest.fixture(scope="module")
+def mention_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_folder(tmp_path_factory.mktemp("tiny-backend") / "tiny-mention", target_style="mention")
 
 
 @pytest.fixture(autouse=True)
@@ -207,21 +217,19 @@ def test_heap_is_trimmed_after_calls_of_several_batches(
 
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
-def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: str, tolerance: float) -> None:
+def test_openvino_reads_mentions_from_its_own_graph(
+    mention_model: Path, precision: str, tolerance: float
+) -> None:
     """A mention-style model loaded for mentions (the default, what ``score`` runs) scores
     everything on the graph that also gives the last layer's states, so a text's result
     is the same whether or not its call reads a company."""
-    from score_helpers import tiny_model_folder
-
-    from pipeline.score.target import mention_span
-
-    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
-    eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
-    ov = SentimentClassifier.load(folder, device="cpu", precision=precision, backend="openvino", batch_size=2)
+    eager = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="torch")
+    ov = SentimentClassifier.load(
+        mention_model, device="cpu", precision=precision, backend="openvino", batch_size=2
+    )
     assert ov.compiled is not None and ov._states is ov.compiled and ov.compile_states is None
-    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
-    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")], [], []]
-    texts = [text, *TEXTS[:2]]
+    spans = [[mention_span(MENTION_TEXT, "Ford"), mention_span(MENTION_TEXT, "Tesla")], [], []]
+    texts = [MENTION_TEXT, *TEXTS[:2]]
     alone = ov.predict_proba(texts)
     own, reads = ov.predict_span_proba(texts, spans)
     np.testing.assert_allclose(own, alone, atol=1e-6)
@@ -233,49 +241,38 @@ def test_openvino_reads_mentions_from_its_own_graph(tmp_path: Path, precision: s
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
 def test_loaded_for_labels_a_mention_model_switches_graphs_at_the_first_mention(
-    tmp_path: Path, precision: str, tolerance: float
+    mention_model: Path, precision: str, tolerance: float
 ) -> None:
     """``mentions=False`` (classify without --entities): texts run on the [CLS]-only graph
     until a call reads a mention; from then on on the states graph, the other let go."""
-    from score_helpers import tiny_model_folder
-
-    from pipeline.score.target import mention_span
-
-    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
-    eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
-    full = SentimentClassifier.load(folder, device="cpu", precision=precision, backend="openvino")
+    eager = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="torch")
+    full = SentimentClassifier.load(mention_model, device="cpu", precision=precision, backend="openvino")
     lazy = SentimentClassifier.load(
-        folder, device="cpu", precision=precision, backend="openvino", mentions=False, batch_size=2
+        mention_model, device="cpu", precision=precision, backend="openvino", mentions=False, batch_size=2
     )
     logits_graph = lazy.compiled
     assert logits_graph is not None and lazy._states is None and lazy.compile_states is not None
     np.testing.assert_allclose(lazy.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=tolerance)
     assert lazy._states is None  # texts alone need no states
-    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
-    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")]]
-    own, reads = lazy.predict_span_proba([text], spans)
+    spans = [[mention_span(MENTION_TEXT, "Ford"), mention_span(MENTION_TEXT, "Tesla")]]
+    own, reads = lazy.predict_span_proba([MENTION_TEXT], spans)
     assert lazy._states is not None and lazy.compiled is lazy._states is not logits_graph
     assert lazy.compile_states is None and lazy._idle  # the new graph's requests are kept
-    full_own, full_reads = full.predict_span_proba([text], spans)
+    full_own, full_reads = full.predict_span_proba([MENTION_TEXT], spans)
     np.testing.assert_allclose(own, full_own, atol=1e-6)  # the same states graph
     np.testing.assert_allclose(reads[0], full_reads[0], atol=1e-6)
     np.testing.assert_allclose(lazy.predict_proba(TEXTS), full.predict_proba(TEXTS), atol=1e-6)
 
 
 def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, mention_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from score_helpers import tiny_model_folder
-
-    from pipeline.score.target import mention_span
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
     lazy = SentimentClassifier.load(
-        folder, device="cpu", precision="fp32", backend="openvino", mentions=False
+        mention_model, device="cpu", precision="fp32", backend="openvino", mentions=False
     )
     assert torch.get_num_threads() == 1  # OpenVINO scores; PyTorch only reads the head
-    eager = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="torch")
+    eager = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="torch")
     assert torch.get_num_threads() == lazy.eager_threads == available_cores()
     torch.set_num_threads(1)  # as after the OpenVINO load
     # Its cache file deleted after the load: the graph was read (mapped) at the load.
@@ -286,52 +283,40 @@ def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(classifier_module, "_compile_openvino", broken)
-    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
-    spans = [[mention_span(text, "Ford"), mention_span(text, "Tesla")]]
-    own, reads = lazy.predict_span_proba([text], spans)
+    spans = [[mention_span(MENTION_TEXT, "Ford"), mention_span(MENTION_TEXT, "Tesla")]]
+    own, reads = lazy.predict_span_proba([MENTION_TEXT], spans)
     assert "could not compile the mention graph (out of memory)" in caplog.text
     assert lazy.compiled is None and lazy.states_graph() is None
     assert torch.get_num_threads() == available_cores()  # eager scoring gets its cores back
-    eager_own, eager_reads = eager.predict_span_proba([text], spans)
+    eager_own, eager_reads = eager.predict_span_proba([MENTION_TEXT], spans)
     np.testing.assert_allclose(reads[0], eager_reads[0], atol=1e-6)
     np.testing.assert_allclose(own, eager_own, atol=1e-6)
     np.testing.assert_allclose(lazy.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=1e-6)
 
 
 def test_a_deleted_cache_does_not_stop_the_mention_graph(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mention_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from score_helpers import tiny_model_folder
-
-    from pipeline.score.target import mention_span
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
     lazy = SentimentClassifier.load(
-        folder, device="cpu", precision="fp32", backend="openvino", mentions=False
+        mention_model, device="cpu", precision="fp32", backend="openvino", mentions=False
     )
     for path in classifier_module.openvino_cache_dir().iterdir():
         path.unlink()
-    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
-    lazy.predict_span_proba([text], [[mention_span(text, "Ford")]])
+    lazy.predict_span_proba([MENTION_TEXT], [[mention_span(MENTION_TEXT, "Ford")]])
     assert lazy._states is not None
 
 
 def test_texts_wait_for_a_graph_switch_instead_of_running_eager(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mention_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one thread compiles the mention graph, another thread's texts wait for it
     rather than falling to eager PyTorch (nor to eager widths)."""
     import threading
     import time
 
-    from score_helpers import tiny_model_folder
-
-    from pipeline.score.target import mention_span
-
-    folder = tiny_model_folder(tmp_path / "tiny-mention", target_style="mention")
     lazy = SentimentClassifier.load(
-        folder, device="cpu", precision="fp32", backend="openvino", mentions=False
+        mention_model, device="cpu", precision="fp32", backend="openvino", mentions=False
     )
     compile_states = lazy.compile_states
     started = threading.Event()
@@ -347,8 +332,9 @@ def test_texts_wait_for_a_graph_switch_instead_of_running_eager(
         raise AssertionError("scored on eager PyTorch during the switch")
 
     monkeypatch.setattr(lazy.model, "forward", no_eager)
-    text = "Tesla shares jump after record deliveries, while Ford slumps on recall"
-    reader = threading.Thread(target=lambda: lazy.predict_span_proba([text], [[mention_span(text, "Ford")]]))
+    reader = threading.Thread(
+        target=lambda: lazy.predict_span_proba([MENTION_TEXT], [[mention_span(MENTION_TEXT, "Ford")]])
+    )
     reader.start()
     assert started.wait(5)
     assert lazy.predict_proba(TEXTS).shape == (len(TEXTS), 3)
