@@ -806,9 +806,9 @@ class SentimentClassifier:
                         import torch
 
                         torch.set_num_threads(self.eager_threads)
-                    self.compile_states = None
                     return None
-                self.compile_states = None
+                finally:
+                    self.compile_states = None  # one try, compiled or not
                 self.compiled = self._states
             return self._states
 
