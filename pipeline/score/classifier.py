@@ -54,8 +54,9 @@ from pipeline.errors import ModelError
 from pipeline.score.labels import LABELS
 from pipeline.score.loading import (
     check_model_dir,
+    folder_label_order,
     load_sequence_classifier,
-    model_label_order,
+    load_tokenizer,
     model_version_of,
     read_temperature,
 )
@@ -255,9 +256,10 @@ def _openvino_cache_key(model_dir: Path, version: str, hidden: bool) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
-def _cached_openvino_graph(model: Any, hidden: bool, cached: Path | None) -> Any:
-    """The OpenVINO graph of ``model``: read from ``cached`` (an .xml path) when an earlier
-    load saved it there (0.01 s against about 2 s to convert), else converted, saved there
+def _cached_openvino_graph(model: Callable[[], Any], hidden: bool, cached: Path | None) -> Any:
+    """The OpenVINO graph of the model ``model()`` loads (fp32, eval mode; called only to
+    convert): read from ``cached`` (an .xml path) when an earlier load saved it there (0.01 s
+    against about 2 s to convert, and no PyTorch model built), else converted, saved there
     and read back, so that either way OpenVINO maps the weights from the file instead of
     holding a converted copy. A cache that cannot be read or written only costs the
     conversion."""
@@ -268,7 +270,7 @@ def _cached_openvino_graph(model: Any, hidden: bool, cached: Path | None) -> Any
             return ov.Core().read_model(cached)
         except RuntimeError as exc:  # a damaged file: convert again and replace it
             logger.warning("cached OpenVINO graph %s unreadable (%s); converting again", cached, exc)
-    graph = _convert_to_openvino(model, hidden)
+    graph = _convert_to_openvino(model(), hidden)
     if cached is not None:
         try:
             _save_atomically(graph, cached)
@@ -372,14 +374,20 @@ def _compile_openvino(graph: Any, precision: str, threads: int) -> Any:
 
 
 def _openvino_model(
-    model: Any, precision: str, threads: int, *, hidden: bool = False, cached: Path | None = None
+    model: Callable[[], Any],
+    precision: str,
+    threads: int,
+    *,
+    hidden: bool = False,
+    cached: Path | None = None,
 ) -> Any:
-    """An OpenVINO CompiledModel computing ``model``'s logits from (input_ids, attention_mask),
+    """An OpenVINO CompiledModel computing the logits of the model ``model()`` loads (where
+    the graph must be converted: _cached_openvino_graph) from (input_ids, attention_mask),
     and with ``hidden`` (the ``mention`` style) the last layer's states as a second output,
     which the mention reading pools (pipeline/score/mention.py). ``cached``: where the
     converted graph is kept between processes (_cached_openvino_graph).
 
-    ``model`` must still be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
+    The model must be in fp32: OpenVINO casts to bf16 itself (INFERENCE_PRECISION_HINT),
     per layer as its kernels need, from the same weights the eager path rounds.
     """
     graph = _cached_openvino_graph(model, hidden, cached)
@@ -390,10 +398,10 @@ def _openvino_model(
 
 
 def _openvino_states_loader(
-    model: Any, precision: str, threads: int, cached: Path | None
+    model: Callable[[], Any], precision: str, threads: int, cached: Path | None
 ) -> Callable[[], Any]:
     """A function compiling the logits-and-states graph (the ``mention`` style's reading)
-    when a call first reads a mention: converted now, while ``model`` is in fp32, and
+    when a call first reads a mention: read or converted now (_cached_openvino_graph), and
     compiled later. Where the cache holds it, OpenVINO maps its weights from the file
     (_cached_openvino_graph), which may then be deleted in the meantime."""
     graph = [_cached_openvino_graph(model, True, cached)]
@@ -430,7 +438,7 @@ def _trim_heap() -> None:
 
 
 def _try_openvino(
-    model: Any,
+    model: Callable[[], Any],
     precision: str,
     threads: int,
     *,
@@ -439,8 +447,9 @@ def _try_openvino(
     mentions: bool = True,
     cache_as: tuple[Path, str] | None = None,
 ) -> tuple[Any, Callable[[], Any] | None] | None:
-    """The compiled OpenVINO graph ``model`` scores on and, with ``hidden`` (the ``mention``
-    style) but not ``mentions``, a loader of its logits-and-states graph
+    """The compiled OpenVINO graph the model scores on (``model()`` loads it in fp32 where a
+    graph must be converted) and, with ``hidden`` (the ``mention`` style) but not
+    ``mentions``, a loader of its logits-and-states graph
     (_openvino_states_loader) for the first call that reads a mention; with both, that
     graph is the one compiled. None (eager PyTorch) where openvino is missing or the
     conversion fails and the backend was not asked for by name."""
@@ -544,6 +553,17 @@ def _average_windows(
     return out / weight[:, None]
 
 
+def _ready_for_eager(model: Any, precision: str, device: str) -> Any:
+    """``model`` (fp32, eval mode) in ``precision`` on ``device``, for eager PyTorch."""
+    import torch
+
+    if precision == "bf16":
+        model.to(torch.bfloat16)
+    elif precision == "int8":
+        model = quantize_int8(model)
+    return model.to(device)
+
+
 def split_sentences(text: str) -> list[str]:
     """Cheap sentence splitter for news prose (no model, no download)."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
@@ -552,6 +572,8 @@ def split_sentences(text: str) -> list[str]:
 
 @dataclass
 class SentimentClassifier:
+    # The PyTorch module; None where the load scores on an OpenVINO graph read from the
+    # cache, until eager scoring needs it (eager_model builds it with load_model).
     model: Any
     tokenizer: Any
     model_dir: Path
@@ -578,6 +600,11 @@ class SentimentClassifier:
     # The ``mention`` style on OpenVINO loaded with ``mentions=False``: compiles the graph
     # that also returns the last layer's states, on the first call that reads a mention.
     compile_states: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    # The ``mention`` style on OpenVINO: the head the states graph's states are read through
+    # (pipeline/score/mention.py), without the rest of the PyTorch model.
+    head: Any = field(default=None, repr=False, compare=False)
+    # Builds ``model`` where the load did not (eager_model).
+    load_model: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
     # OpenVINO batches are padded to multiples of this where it pays (_openvino_width).
     width_tile: int = 1
     # PyTorch's threads for eager scoring on a CPU. With an OpenVINO graph, PyTorch only
@@ -592,6 +619,7 @@ class SentimentClassifier:
     _states_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
+    _model_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cls_id is None:
@@ -662,31 +690,51 @@ class SentimentClassifier:
             # length-sorted batches rarely repeat a shape, so the cache only grows (+80 MB per
             # 300 shapes of one layer). Read at oneDNN's first kernel, so it takes effect here.
             os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(_ONEDNN_CACHE_CAPACITY))
-        model, tokenizer = load_sequence_classifier(
-            model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
-        )
+        target_style = read_target_style(model_dir)
+        version = version or model_version_of(model_dir)  # also names the cached OpenVINO graph
+        built: list[Any] = []  # the PyTorch model, once something needed it
+
+        def pytorch_model() -> Any:
+            """The model in fp32, eval mode, built on first call only: an OpenVINO graph read
+            from the cache needs none (importing transformers' modelling code alone costs
+            about 130 MB and 2 s), so then it is never built."""
+            if not built:
+                loaded, _ = load_sequence_classifier(
+                    model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
+                )
+                if target_style == "mention":
+                    from pipeline.score.mention import check_mention_head
+
+                    try:
+                        check_mention_head(loaded)
+                    except ValueError as exc:
+                        raise ModelError(f"{model_dir}: {exc}", transient=False) from None
+                built.append(loaded.eval())
+            return built[0]
+
+        tokenizer = load_tokenizer(model_dir)
         # We window long texts ourselves; silence the "longer than 512" tokenizer warning.
         tokenizer.model_max_length = 1_000_000
-        target_style = read_target_style(model_dir)
-        if target_style == "mention":
-            from pipeline.score.mention import check_mention_head
-
-            try:
-                check_mention_head(model)
-            except ValueError as exc:
-                raise ModelError(f"{model_dir}: {exc}", transient=False) from None
-            if getattr(tokenizer, "backend_tokenizer", None) is None:
-                raise ModelError(
-                    f"{model_dir}: the 'mention' target style needs a fast tokenizer (tokenizer.json)",
-                    transient=False,
-                )
-        label_columns = model_label_order(model)
-        model.eval()
-        version = version or model_version_of(model_dir)  # also names the cached OpenVINO graph
+        if target_style == "mention" and getattr(tokenizer, "backend_tokenizer", None) is None:
+            raise ModelError(
+                f"{model_dir}: the 'mention' target style needs a fast tokenizer (tokenizer.json)",
+                transient=False,
+            )
         openvino = None
+        head = None
         if not on_cuda and precision in ("fp32", "bf16") and backend != "torch":
+            if target_style == "mention":
+                from pipeline.score.mention import MentionHead
+
+                # The head the states are read through, in the precision the eager model
+                # would have; from the weights file where it can be, so that no PyTorch
+                # model is built when the graphs come from the cache.
+                dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+                head = MentionHead.read(model_dir, dtype)
+                if head is None:
+                    head = MentionHead.of(pytorch_model()).copy(dtype)
             openvino = _try_openvino(
-                model,
+                pytorch_model,
                 precision,
                 threads,
                 required=backend == "openvino",
@@ -694,18 +742,18 @@ class SentimentClassifier:
                 mentions=mentions,
                 cache_as=(model_dir, version),
             )
-        if precision == "bf16":
-            model.to(torch.bfloat16)
-        elif precision == "int8":
-            model = quantize_int8(model)
-        model.to(device)
         compiled, compile_states = openvino or (None, None)
+        model = _ready_for_eager(pytorch_model(), precision, device) if compiled is None else None
+        if built and compiled is not None:
+            built.clear()  # converted: let go (a fall back to eager builds it again)
+            _release_freed_memory()
         if compiled is not None:
             # PyTorch's pool of ``threads`` woke for the head's small products at mentions
             # and fought OpenVINO's streams for the cores: one thread scores `classify
             # --entities` 1.1x faster, same output (BENCHMARKS.md). Process-wide, as
             # set_num_threads above: a later eager load sets its own again.
             torch.set_num_threads(1)
+        label_columns = folder_label_order(model_dir)
         tiles = compiled is not None and precision == "bf16" and cpu_has_amx()
         engine = "OpenVINO" if compiled is not None else "PyTorch"
         logger.info(
@@ -725,12 +773,24 @@ class SentimentClassifier:
             target_style=target_style,
             compiled=compiled,
             compile_states=compile_states,
+            head=head,
+            load_model=lambda: _ready_for_eager(pytorch_model(), precision, device),
             width_tile=_AMX_TILE_ROWS if tiles else 1,
             eager_threads=threads,
         )
         if compiled is not None and target_style == "mention" and compile_states is None:
             clf._states = compiled  # loaded for mentions: the states graph from the start
         return clf
+
+    def eager_model(self) -> Any:
+        """The PyTorch module, built now where the load scored on an OpenVINO graph without
+        it (a fall back to eager PyTorch, two-segment inputs)."""
+        with self._model_lock:
+            if self.model is None:
+                if self.load_model is None:
+                    raise ModelError(f"{self.model_dir}: the classifier was built without a model")
+                self.model = self.load_model()
+            return self.model
 
     @property
     def target_aware(self) -> bool:
@@ -867,7 +927,7 @@ class SentimentClassifier:
         """
         import torch
 
-        from pipeline.score.mention import head_logits, mention_logits, pool_weights
+        from pipeline.score.mention import MentionHead, head_logits, mention_logits, pool_weights
 
         by_window: dict[int, list[int]] = {}
         for k, (window, _, _) in enumerate(pools):
@@ -911,7 +971,7 @@ class SentimentClassifier:
             extra = None
             if reads:  # the states graph's second output: the last layer's states
                 extra = head_logits(
-                    self.model,
+                    self.head or MentionHead.of(self.eager_model()),
                     torch.from_numpy(request.get_output_tensor(1).data),
                     pool_weights(width, spans),
                     torch.tensor([row for row, _ in reads]),
@@ -944,7 +1004,7 @@ class SentimentClassifier:
                     # The windows' own rows read at [CLS], then one row per pooled range.
                     which = [*range(len(idx)), *(row for row, _ in reads)]
                     both = mention_logits(
-                        self.model,
+                        self.eager_model(),
                         torch.from_numpy(ids).to(self.device),
                         torch.from_numpy(mask).to(self.device),
                         pool_weights(ids.shape[1], [None] * len(idx) + spans).to(self.device),
@@ -952,7 +1012,7 @@ class SentimentClassifier:
                     )
                     keep(len(batches) - 1, both[: len(idx)], both[len(idx) :], reads)
                 else:
-                    logits = self.model(
+                    logits = self.eager_model()(
                         input_ids=torch.from_numpy(ids).to(self.device),
                         attention_mask=torch.from_numpy(mask).to(self.device),
                     ).logits
@@ -1105,7 +1165,7 @@ class SentimentClassifier:
                 batch = encode_target_inputs(
                     self.tokenizer, inputs[first : first + self.batch_size], self.max_length
                 )
-                logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
+                logits = self.eager_model()(**{k: v.to(self.device) for k, v in batch.items()}).logits
                 logits = logits.float()[:, columns] / self.temperature
                 chunks.append(torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64))
         return np.concatenate(chunks)

@@ -26,7 +26,10 @@ __all__ = [
     "check_labels",
     "check_model_dir",
     "check_weights",
+    "folder_label_order",
+    "label_order",
     "load_sequence_classifier",
+    "load_tokenizer",
     "model_label_order",
     "model_version_of",
     "read_temperature",
@@ -91,7 +94,18 @@ def model_label_order(model: Any) -> list[int]:
     Reads id2label from the model config, so a model with another label order (or
     upper-case names) is evaluated correctly.
     """
-    id2label = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
+    return label_order(model.config.id2label)
+
+
+def folder_label_order(model_dir: Path) -> list[int]:
+    """model_label_order read from a model folder's config.json, without loading the model."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return label_order(config.get("id2label") or {})
+
+
+def label_order(id2label: dict[Any, Any]) -> list[int]:
+    """model_label_order from a config's id2label (keys may be strings, as in config.json)."""
+    id2label = {int(k): str(v).lower() for k, v in id2label.items()}
     by_name = {name: idx for idx, name in id2label.items()}
     missing = [name for name in LABELS if name not in by_name]
     if missing:
@@ -157,6 +171,35 @@ def load_sequence_classifier(
     for a base model or Hub id that ``overrides`` (num_labels, id2label...) give a new
     head. ``on_error`` words the one-line ModelError for a failed load.
     """
+    source = _checked_source(name_or_path, sentiment_labels)
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, dtype=dtype or torch.float32, **overrides
+        )
+    except Exception as exc:  # transformers raises many types; the user needs one line
+        raise _load_error(exc, source, on_error) from exc
+    return model, tokenizer
+
+
+def load_tokenizer(model_dir: Path) -> Any:
+    """The tokenizer of a FinSent model folder, checked as load_sequence_classifier checks
+    it, without the model: importing transformers' modelling code alone costs about 130 MB
+    and 2 s, which a scorer on a cached OpenVINO graph never needs."""
+    source = _checked_source(model_dir, sentiment_labels=True)
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except Exception as exc:  # transformers raises many types; the user needs one line
+        raise _load_error(exc, source, None) from exc
+
+
+def _checked_source(name_or_path: str | Path, sentiment_labels: bool) -> str:
+    """The folder (or Hub id) to load from, after the one-line checks of a local folder."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     local = Path(name_or_path).expanduser()
     if sentiment_labels:
@@ -164,18 +207,13 @@ def load_sequence_classifier(
         check_labels(local)
     if local.is_dir():
         check_weights(local)
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    return str(local) if local.is_dir() else str(name_or_path)
 
-    source = str(local) if local.is_dir() else str(name_or_path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, dtype=dtype or torch.float32, **overrides
-        )
-    except Exception as exc:  # transformers raises many types; the user needs one line
-        if on_error is not None:
-            raise ModelError(on_error(exc)) from exc
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model from {source}: {first}") from exc
-    return model, tokenizer
+
+def _load_error(
+    exc: BaseException, source: str, on_error: Callable[[BaseException], str] | None
+) -> ModelError:
+    if on_error is not None:
+        return ModelError(on_error(exc))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelError(f"cannot load model from {source}: {first}")

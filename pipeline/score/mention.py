@@ -10,18 +10,23 @@ are an ordinary ``BertForSequenceClassification``: a row of the pooling matrix t
 position 0 gives exactly the model's own output.
 
 Serving (``SentimentClassifier``) and training both call these functions, so the model
-learns the reading it is served.
+learns the reading it is served. On OpenVINO, serving reads the head from the weights file
+alone (``MentionHead.read``): the PyTorch model is then never built.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "MentionHead",
     "check_mention_head",
     "encode_reads",
     "head_logits",
@@ -89,11 +94,11 @@ def mention_logits(
     ``rows[r]`` (default: row ``r``) with ``weights[r]``. One encoder pass per batch row,
     however many rows read it."""
     hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    return head_logits(model, hidden, weights, rows)
+    return head_logits(MentionHead.of(model), hidden, weights, rows)
 
 
 def head_logits(
-    model: Any, hidden: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor | None = None
+    head: MentionHead, hidden: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor | None = None
 ) -> torch.Tensor:
     """The head read at pooled positions of last-layer states already computed (``hidden``,
     (batch, tokens, width); an OpenVINO graph's second output): see mention_logits."""
@@ -102,9 +107,66 @@ def head_logits(
     if rows is not None:
         hidden = hidden[rows]
     pooled = torch.einsum("rl,rlh->rh", weights.to(device=hidden.device, dtype=hidden.dtype), hidden)
-    pooler = model.base_model.pooler
-    pooled = pooled.to(pooler.dense.weight.dtype)  # the head's own precision (states may be fp32)
-    return model.classifier(model.dropout(pooler.activation(pooler.dense(pooled))))
+    return head(pooled)
+
+
+@dataclass(frozen=True)
+class MentionHead:
+    """The layers a pooled state goes through: the pooler's dense layer and activation,
+    then the classifier (dropout: an identity in eval mode)."""
+
+    dense: Any
+    activation: Any
+    dropout: Any
+    classifier: Any
+
+    @classmethod
+    def of(cls, model: Any) -> MentionHead:
+        """The model's own modules (shared: training's gradients flow through them)."""
+        pooler = model.base_model.pooler
+        return cls(pooler.dense, pooler.activation, model.dropout, model.classifier)
+
+    @classmethod
+    def read(cls, model_dir: Path, dtype: Any = None) -> MentionHead | None:
+        """The head of a BERT sequence classifier read from its safetensors file alone
+        (a few hundred kB, without building the model), in ``dtype`` (default fp32), equal
+        to ``of`` on the loaded model (tested); None for another architecture or layout."""
+        import torch
+        from safetensors import safe_open
+
+        try:
+            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        weights = model_dir / "model.safetensors"
+        if config.get("architectures") != ["BertForSequenceClassification"] or not weights.is_file():
+            return None
+        names = ("bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias")
+        with safe_open(str(weights), framework="pt") as fh:
+            if not set(names) <= set(fh.keys()):
+                return None
+            tensors = [fh.get_tensor(name).to(dtype or torch.float32) for name in names]
+
+        def linear(weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Linear:
+            layer = torch.nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
+            with torch.no_grad():
+                layer.weight.copy_(weight)
+                layer.bias.copy_(bias)
+            return layer.eval()
+
+        # BertPooler's activation is always tanh; dropout does nothing in eval mode.
+        return cls(linear(*tensors[:2]), torch.nn.Tanh(), torch.nn.Identity(), linear(*tensors[2:]))
+
+    def copy(self, dtype: Any) -> MentionHead:
+        """These layers copied in ``dtype``: the copy keeps no reference to the model."""
+        import copy
+
+        layers = (self.dense, self.activation, self.dropout, self.classifier)
+        return MentionHead(*(copy.deepcopy(layer).to(dtype) for layer in layers))
+
+    def __call__(self, pooled: torch.Tensor) -> torch.Tensor:
+        pooled = pooled.to(self.dense.weight.dtype)  # the head's own precision (states may be fp32)
+        return self.classifier(self.dropout(self.activation(self.dense(pooled))))
 
 
 def check_mention_head(model: Any) -> None:

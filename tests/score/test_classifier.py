@@ -55,7 +55,7 @@ def test_label_columns_follow_id2label(clf: SentimentClassifier) -> None:
 
     enc = clf.tokenizer([TEXTS[0]], return_tensors="pt")
     with torch.inference_mode():
-        raw = clf.model(**enc).logits[0] / 2.0
+        raw = clf.eager_model()(**enc).logits[0] / 2.0
     p = torch.softmax(raw, -1).numpy()
     # model ids: 0 positive, 1 negative, 2 neutral -> ours: negative, neutral, positive
     np.testing.assert_allclose(clf.predict_proba([TEXTS[0]])[0], p[[1, 2, 0]], atol=1e-5)
@@ -223,7 +223,7 @@ def test_padded_batches_equal_the_model_on_each_text_alone(clf: SentimentClassif
     for text, row in zip(texts, batched, strict=True):
         enc = clf.tokenizer(text, return_tensors="pt")
         with torch.inference_mode():
-            logits = clf.model(**enc).logits.float()[0, clf.label_columns] / clf.temperature
+            logits = clf.eager_model()(**enc).logits.float()[0, clf.label_columns] / clf.temperature
         np.testing.assert_allclose(row, torch.softmax(logits, -1).numpy(), atol=1e-5)
 
 

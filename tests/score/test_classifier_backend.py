@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -284,9 +286,11 @@ def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
 
     monkeypatch.setattr(classifier_module, "_compile_openvino", broken)
     spans = [[mention_span(MENTION_TEXT, "Ford"), mention_span(MENTION_TEXT, "Tesla")]]
+    assert lazy.model is None
     own, reads = lazy.predict_span_proba([MENTION_TEXT], spans)
     assert "could not compile the mention graph (out of memory)" in caplog.text
     assert lazy.compiled is None and lazy.states_graph() is None
+    assert lazy.model is not None  # built for the fall back, from the model folder
     assert torch.get_num_threads() == available_cores()  # eager scoring gets its cores back
     eager_own, eager_reads = eager.predict_span_proba([MENTION_TEXT], spans)
     np.testing.assert_allclose(reads[0], eager_reads[0], atol=1e-6)
@@ -331,7 +335,8 @@ def test_texts_wait_for_a_graph_switch_instead_of_running_eager(
     def no_eager(*args: object, **kwargs: object) -> None:
         raise AssertionError("scored on eager PyTorch during the switch")
 
-    monkeypatch.setattr(lazy.model, "forward", no_eager)
+    assert lazy.model is None  # OpenVINO scores: no PyTorch model is kept
+    lazy.load_model = no_eager  # type: ignore[assignment]
     reader = threading.Thread(
         target=lambda: lazy.predict_span_proba([MENTION_TEXT], [[mention_span(MENTION_TEXT, "Ford")]])
     )
@@ -359,6 +364,70 @@ def test_a_converted_graph_is_kept_and_read_back_by_the_next_load(
     second = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
     assert second.compiled is not None
     np.testing.assert_array_equal(second.predict_proba(TEXTS), first.predict_proba(TEXTS))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_on_cached_graphs_no_pytorch_model_is_built(
+    mention_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    """Graphs read from the cache need no PyTorch model: the mention head comes from the
+    weights file, and the results are those of the load that converted them."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    spans = [[mention_span(MENTION_TEXT, "Ford"), mention_span(MENTION_TEXT, "Tesla")], [], []]
+    texts = [MENTION_TEXT, *TEXTS[:2]]
+    first = SentimentClassifier.load(mention_model, device="cpu", precision=precision, mentions=False)
+    expected = first.predict_proba(texts), first.predict_span_proba(texts, spans)
+    assert first.model is None  # converted, then let go
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("built the PyTorch model")
+
+    monkeypatch.setattr(classifier_module, "load_sequence_classifier", no_model)
+    second = SentimentClassifier.load(mention_model, device="cpu", precision=precision, mentions=False)
+    np.testing.assert_array_equal(second.predict_proba(texts), expected[0])
+    own, reads = second.predict_span_proba(texts, spans)
+    np.testing.assert_array_equal(own, expected[1][0])
+    np.testing.assert_array_equal(reads[0], expected[1][1][0])
+    assert second.model is None
+
+
+def test_the_mention_head_read_from_the_weights_file_is_the_models(
+    mention_model: Path, tmp_path: Path
+) -> None:
+    from pipeline.score.loading import load_sequence_classifier
+    from pipeline.score.mention import MentionHead
+
+    model, _ = load_sequence_classifier(mention_model)
+    pooled = torch.randn(5, model.config.hidden_size)
+    for dtype in (torch.float32, torch.bfloat16):
+        read = MentionHead.read(mention_model, dtype)
+        assert read is not None
+        with torch.inference_mode():
+            own = MentionHead.of(model.eval().to(dtype))(pooled)
+            torch.testing.assert_close(read(pooled), own, rtol=0, atol=0)
+    other = tmp_path / "other"
+    shutil.copytree(mention_model, other)
+    config = json.loads((other / "config.json").read_text())
+    config["architectures"] = ["RobertaForSequenceClassification"]
+    (other / "config.json").write_text(json.dumps(config))
+    assert MentionHead.read(other) is None  # another layout: the load builds the model for it
+
+
+def test_a_load_on_cached_graphs_does_not_import_the_modelling_code(tiny_model: Path, tmp_path: Path) -> None:
+    """What the lazy model saves: transformers' modelling code (about 130 MB and 2 s) is
+    never imported by a process scoring on a cached graph."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    script = (
+        "import sys; from pipeline.score.classifier import SentimentClassifier as C; "
+        f"c = C.load({str(tiny_model)!r}, device='cpu', precision='fp32'); c.predict_proba(['Shares rise']); "
+        "print(c.model is None, 'transformers.modeling_utils' in sys.modules)"
+    )
+    for expected in ("True True", "True False"):  # converts (and caches), then reads the cache
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert out.stdout.split() == expected.split(), out.stderr
 
 
 def test_the_cache_key_follows_the_weights_and_the_graphs_outputs(tiny_model: Path) -> None:
