@@ -744,10 +744,9 @@ class SentimentClassifier:
             )
         compiled, compile_states = openvino or (None, None)
         model = _ready_for_eager(pytorch_model(), precision, device) if compiled is None else None
-        if built:
-            # Let go of the fp32 build: on OpenVINO it was only converted (a fall back to
+        if built and built.pop() is not model:
+            # The fp32 build is let go: on OpenVINO it was only converted (a fall back to
             # eager builds it again), and int8 scores on a quantised copy of it.
-            built.clear()
             _release_freed_memory()
         if compiled is not None:
             # PyTorch's pool of ``threads`` woke for the head's small products at mentions
