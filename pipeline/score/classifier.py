@@ -340,8 +340,9 @@ def _convert_to_openvino(model: Any, hidden: bool) -> Any:
             wrapped,
             example_input=example,
             input=[ov.PartialShape([-1, -1]), ov.PartialShape([-1, -1])],
-            # Copies, not views, of the weights: load casts the module to bf16 afterwards,
-            # which frees the fp32 tensors a shared constant would still point into.
+            # Copies, not views, of the weights: load lets the module go afterwards (and an
+            # eager one is cast to bf16), which frees the tensors a shared constant would
+            # still point into.
             share_weights=False,
         )
     return graph
@@ -479,6 +480,8 @@ def _try_openvino(
         compiled = _openvino_model(model, precision, threads, cached=cached(False))
         states = _openvino_states_loader(model, precision, threads, cached(True)) if hidden else None
         return compiled, states
+    except ModelError:  # the model folder itself cannot be loaded: eager could not score either
+        raise
     except Exception as exc:  # an unconverted model still scores, on the eager path
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if required:
@@ -553,6 +556,13 @@ def _average_windows(
     return out / weight[:, None]
 
 
+def _weights_stamp(model_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, modification time) of a folder's weight files: whether they are still
+    the ones a load read, without hashing them again."""
+    files = sorted(model_dir.glob("*.safetensors")) if model_dir.is_dir() else []
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+
+
 def _ready_for_eager(model: Any, precision: str, device: str) -> Any:
     """``model`` (fp32, eval mode) in ``precision`` on ``device``, for eager PyTorch."""
     import torch
@@ -572,8 +582,9 @@ def split_sentences(text: str) -> list[str]:
 
 @dataclass
 class SentimentClassifier:
-    # The PyTorch module; None where the load scores on an OpenVINO graph read from the
-    # cache, until eager scoring needs it (eager_model builds it with load_model).
+    # The PyTorch module; None where the load scores on an OpenVINO graph (the model, if it
+    # was built to convert the graph, is let go), until eager scoring needs it
+    # (eager_model builds it with load_model).
     model: Any
     tokenizer: Any
     model_dir: Path
@@ -594,8 +605,7 @@ class SentimentClassifier:
     # model, which scores a targeted text as the whole text's tone.
     target_style: str | None = None
     # OpenVINO's compiled graph that scores texts (CPU, fp32/bf16) when that backend is in
-    # use: the [CLS]-only logits graph, or the states graph (states_graph); ``model`` stays
-    # the PyTorch module either way.
+    # use: the [CLS]-only logits graph, or the states graph (states_graph).
     compiled: Any = field(default=None, repr=False, compare=False)
     # The ``mention`` style on OpenVINO loaded with ``mentions=False``: compiles the graph
     # that also returns the last layer's states, on the first call that reads a mention.
@@ -603,8 +613,10 @@ class SentimentClassifier:
     # The ``mention`` style on OpenVINO: the head the states graph's states are read through
     # (pipeline/score/mention.py), without the rest of the PyTorch model.
     head: Any = field(default=None, repr=False, compare=False)
-    # Builds ``model`` where the load did not (eager_model).
+    # Builds ``model`` where the load did not (eager_model), from weight files that must
+    # still carry this stamp (_weights_stamp, taken at the load).
     load_model: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    weights_stamp: tuple[tuple[str, int, int], ...] = field(default=(), repr=False, compare=False)
     # OpenVINO batches are padded to multiples of this where it pays (_openvino_width).
     width_tile: int = 1
     # PyTorch's threads for eager scoring on a CPU. With an OpenVINO graph, PyTorch only
@@ -691,6 +703,7 @@ class SentimentClassifier:
             # 300 shapes of one layer). Read at oneDNN's first kernel, so it takes effect here.
             os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(_ONEDNN_CACHE_CAPACITY))
         target_style = read_target_style(model_dir)
+        stamp = _weights_stamp(model_dir)  # before anything reads them (eager_model checks it)
         version = version or model_version_of(model_dir)  # also names the cached OpenVINO graph
         built: list[Any] = []  # the PyTorch model, once something needed it
 
@@ -776,6 +789,7 @@ class SentimentClassifier:
             compile_states=compile_states,
             head=head,
             load_model=lambda: _ready_for_eager(pytorch_model(), precision, device),
+            weights_stamp=stamp,
             width_tile=_AMX_TILE_ROWS if tiles else 1,
             eager_threads=threads,
         )
@@ -785,12 +799,25 @@ class SentimentClassifier:
 
     def eager_model(self) -> Any:
         """The PyTorch module, built now where the load scored on an OpenVINO graph without
-        it (a fall back to eager PyTorch, two-segment inputs)."""
+        it (a fall back to eager PyTorch, two-segment inputs), from the same weights: a
+        folder whose weights changed since the load is refused, rather than mixing two
+        versions in one run."""
+        import torch
+
         with self._model_lock:
             if self.model is None:
                 if self.load_model is None:
                     raise ModelError(f"{self.model_dir}: the classifier was built without a model")
-                self.model = self.load_model()
+                if _weights_stamp(self.model_dir) != self.weights_stamp:
+                    raise ModelError(
+                        f"{self.model_dir}: the model's weights changed or went away since "
+                        f"{self.model_version} was loaded: run again to load it afresh",
+                        transient=False,
+                    )
+                # Built outside any caller's inference_mode: its tensors would be inference
+                # tensors, which a later forward pass with autograd on refuses.
+                with torch.inference_mode(False):
+                    self.model = self.load_model()
             return self.model
 
     @property

@@ -148,7 +148,10 @@ class MentionHead:
             tensors = [fh.get_tensor(name).to(dtype or torch.float32) for name in names]
 
         def linear(weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Linear:
-            layer = torch.nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
+            # skip_init: no random initial weights (nor a draw from the global generator).
+            layer = torch.nn.utils.skip_init(
+                torch.nn.Linear, weight.shape[1], weight.shape[0], dtype=weight.dtype
+            )
             with torch.no_grad():
                 layer.weight.copy_(weight)
                 layer.bias.copy_(bias)

@@ -391,26 +391,87 @@ def test_on_cached_graphs_no_pytorch_model_is_built(
     assert second.model is None
 
 
+def test_a_target_the_text_does_not_name_builds_the_model_then_scores_as_eager(
+    mention_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two-segment inputs run on eager PyTorch: a load on OpenVINO builds the model for
+    them when they come, outside the call's inference mode, so that it stays usable."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ov = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="openvino")
+    eager = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="torch")
+    assert ov.model is None
+    texts, targets = [MENTION_TEXT, MENTION_TEXT], ["Exxon", "Ford"]  # Exxon: not named
+    np.testing.assert_allclose(
+        ov.predict_targets_proba(texts, targets), eager.predict_targets_proba(texts, targets), atol=1e-5
+    )
+    assert ov.model is not None
+    enc = ov.tokenizer(["Shares rise"], return_tensors="pt")
+    ov.eager_model()(**enc)  # autograd on: a model built in inference mode would refuse
+
+
+def test_a_folder_whose_weights_changed_is_not_built_into_the_running_classifier(
+    mention_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    shutil.copytree(mention_model, folder)
+    clf = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="openvino")
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # replaced
+    with pytest.raises(ModelError, match=r"weights changed or went away since .* was loaded: run again"):
+        clf.eager_model()
+
+
+def test_a_folder_that_cannot_be_loaded_fails_once_with_its_own_error(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken folder is not an OpenVINO problem: no fall back to eager, no second load."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["intermediate_size"] += 16  # the weights no longer fit the config
+    (broken / "config.json").write_text(json.dumps(config))
+    for backend in ("auto", "openvino"):
+        with pytest.raises(ModelError, match=r"^model: cannot load model from") as caught:
+            SentimentClassifier.load(broken, device="cpu", precision="fp32", backend=backend)
+        assert "OpenVINO" not in str(caught.value)
+    assert "could not convert" not in caplog.text
+
+
 def test_the_mention_head_read_from_the_weights_file_is_the_models(
     mention_model: Path, tmp_path: Path
 ) -> None:
     from pipeline.score.loading import load_sequence_classifier
     from pipeline.score.mention import MentionHead
 
-    model, _ = load_sequence_classifier(mention_model)
-    pooled = torch.randn(5, model.config.hidden_size)
-    for dtype in (torch.float32, torch.bfloat16):
-        read = MentionHead.read(mention_model, dtype)
-        assert read is not None
-        with torch.inference_mode():
-            own = MentionHead.of(model.eval().to(dtype))(pooled)
-            torch.testing.assert_close(read(pooled), own, rtol=0, atol=0)
+    half = tmp_path / "half"  # saved in fp16, as the release is
+    model, tokenizer = load_sequence_classifier(mention_model)
+    model.half().save_pretrained(half)
+    tokenizer.save_pretrained(half)
+    for folder in (mention_model, half):
+        model, _ = load_sequence_classifier(folder)
+        pooled = torch.randn(5, model.config.hidden_size)
+        for dtype in (torch.float32, torch.bfloat16):
+            read = MentionHead.read(folder, dtype)
+            assert read is not None
+            with torch.inference_mode():
+                own = MentionHead.of(model.eval().to(dtype))(pooled)
+                torch.testing.assert_close(read(pooled), own, rtol=0, atol=0)
     other = tmp_path / "other"
     shutil.copytree(mention_model, other)
     config = json.loads((other / "config.json").read_text())
     config["architectures"] = ["RobertaForSequenceClassification"]
     (other / "config.json").write_text(json.dumps(config))
     assert MentionHead.read(other) is None  # another layout: the load builds the model for it
+    (other / "config.json").write_text((mention_model / "config.json").read_text())
+    assert MentionHead.read(other) is not None
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(other / "model.safetensors")
+    del tensors["classifier.bias"]
+    save_file(tensors, other / "model.safetensors", metadata={"format": "pt"})
+    assert MentionHead.read(other) is None  # a head tensor missing
 
 
 def test_a_load_on_cached_graphs_does_not_import_the_modelling_code(tiny_model: Path, tmp_path: Path) -> None:
