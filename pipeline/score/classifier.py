@@ -55,10 +55,11 @@ from pipeline.score.labels import LABELS
 from pipeline.score.loading import (
     check_model_dir,
     folder_label_order,
-    load_sequence_classifier,
+    load_model,
     load_tokenizer,
     model_version_of,
     read_temperature,
+    weight_files,
 )
 from pipeline.score.target import (
     DEFAULT_STYLE,
@@ -557,9 +558,9 @@ def _average_windows(
 
 
 def _weights_stamp(model_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, size, modification time) of a folder's weight files: whether they are still
-    the ones a load read, without hashing them again."""
-    files = sorted(model_dir.glob("*.safetensors")) if model_dir.is_dir() else []
+    """(name, size, modification time) of a folder's weight files (those its version
+    hashes): whether they are still the ones a load read, without hashing them again."""
+    files = weight_files(model_dir) if model_dir.is_dir() else []
     return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
 
 
@@ -712,9 +713,8 @@ class SentimentClassifier:
             from the cache needs none (importing transformers' modelling code alone costs
             about 130 MB and 2 s), so then it is never built."""
             if not built:
-                loaded, _ = load_sequence_classifier(
-                    model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32
-                )
+                # Its tokenizer is the one loaded below: the model alone.
+                loaded = load_model(model_dir, dtype=torch.float16 if precision == "fp16" else torch.float32)
                 if target_style == "mention":
                     from pipeline.score.mention import check_mention_head
 

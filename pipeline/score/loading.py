@@ -28,11 +28,13 @@ __all__ = [
     "check_weights",
     "folder_label_order",
     "label_order",
+    "load_model",
     "load_sequence_classifier",
     "load_tokenizer",
     "model_label_order",
     "model_version_of",
     "read_temperature",
+    "weight_files",
     "weights_hash",
     "weights_sha256",
 ]
@@ -60,11 +62,15 @@ def check_model_dir(path: str | Path) -> Path:
     return model_dir
 
 
+def weight_files(model_dir: Path) -> list[Path]:
+    """A model folder's weight files, in name order: safetensors, else .bin."""
+    return sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+
+
 def weights_sha256(model_dir: Path) -> str:
-    """sha256 over a model folder's weight files (safetensors, else .bin), in name order."""
+    """sha256 over a model folder's weight files (weight_files), in name order."""
     digest = hashlib.sha256()
-    files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
-    for path in files:
+    for path in weight_files(model_dir):
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
@@ -172,30 +178,44 @@ def load_sequence_classifier(
     head. ``on_error`` words the one-line ModelError for a failed load.
     """
     source = _checked_source(name_or_path, sentiment_labels)
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, dtype=dtype or torch.float32, **overrides
-        )
-    except Exception as exc:  # transformers raises many types; the user needs one line
-        raise _load_error(exc, source, on_error) from exc
-    return model, tokenizer
+    tokenizer = _tokenizer(source, on_error)
+    return _model(source, dtype, on_error, overrides), tokenizer
 
 
 def load_tokenizer(model_dir: Path) -> Any:
     """The tokenizer of a FinSent model folder, checked as load_sequence_classifier checks
     it, without the model: importing transformers' modelling code alone costs about 130 MB
     and 2 s, which a scorer on a cached OpenVINO graph never needs."""
-    source = _checked_source(model_dir, sentiment_labels=True)
+    return _tokenizer(_checked_source(model_dir, sentiment_labels=True), None)
+
+
+def load_model(model_dir: Path, *, dtype: Any = None) -> Any:
+    """The model of a FinSent model folder without its tokenizer (a caller that already
+    has it: load_tokenizer), checked as load_sequence_classifier checks it."""
+    return _model(_checked_source(model_dir, sentiment_labels=True), dtype, None, {})
+
+
+def _tokenizer(source: str, on_error: Callable[[BaseException], str] | None) -> Any:
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(source)
     except Exception as exc:  # transformers raises many types; the user needs one line
-        raise _load_error(exc, source, None) from exc
+        raise _load_error(exc, source, on_error) from exc
+
+
+def _model(
+    source: str, dtype: Any, on_error: Callable[[BaseException], str] | None, overrides: dict[str, Any]
+) -> Any:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, dtype=dtype or torch.float32, **overrides
+        )
+    except Exception as exc:  # transformers raises many types; the user needs one line
+        raise _load_error(exc, source, on_error) from exc
 
 
 def _checked_source(name_or_path: str | Path, sentiment_labels: bool) -> str:

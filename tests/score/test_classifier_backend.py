@@ -382,7 +382,7 @@ def test_on_cached_graphs_no_pytorch_model_is_built(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("built the PyTorch model")
 
-    monkeypatch.setattr(classifier_module, "load_sequence_classifier", no_model)
+    monkeypatch.setattr(classifier_module, "load_model", no_model)
     second = SentimentClassifier.load(mention_model, device="cpu", precision=precision, mentions=False)
     np.testing.assert_array_equal(second.predict_proba(texts), expected[0])
     own, reads = second.predict_span_proba(texts, spans)
