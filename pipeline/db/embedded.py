@@ -40,7 +40,10 @@ class EmbeddedPostgres:
                 transient=False,
             ) from None
         try:
-            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            # pgdata itself too: pgserver creates it with exist_ok=False after checking that it
+            # is missing, so two first runs at once could both see it missing and one fail
+            # with "File exists". initdb accepts the empty folder; the rest pgserver locks.
+            self.pgdata.mkdir(parents=True, exist_ok=True)
             log.info("starting embedded PostgreSQL in %s", self.pgdata)
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers): harmless.
