@@ -34,13 +34,11 @@ def load(model: str, precision: str, mentions: bool = True):
     Linear layer, one weight scale per tensor), kept as a baseline."""
     import dataclasses
 
-    from pipeline.score.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier, backend_measuring
 
     if precision != "int8-all":
-        # int8 runs on eager PyTorch whatever FINSENT_CPU_BACKEND says (openvino refuses it).
-        backend = "auto" if precision == "int8" else None
         return SentimentClassifier.load(
-            model, device="cpu", precision=precision, mentions=mentions, backend=backend
+            model, device="cpu", precision=precision, mentions=mentions, backend=backend_measuring(precision)
         )
     import torch
     from torch.ao.quantization import quantize_dynamic

@@ -499,6 +499,22 @@ def numeric_range(name: str) -> tuple[str, str] | None:
     return low, high
 
 
+def int_bounds(name: str) -> tuple[int | None, int | None]:
+    """An integer setting's inclusive bounds as numbers, for a CLI option that overrides it
+    (``click.IntRange(*int_bounds("score_batch_size"))``), so the range is declared once."""
+    low = high = None
+    for bound in Settings.model_fields[name].metadata:
+        if getattr(bound, "ge", None) is not None:
+            low = int(bound.ge)
+        if getattr(bound, "gt", None) is not None:
+            low = int(bound.gt) + 1
+        if getattr(bound, "le", None) is not None:
+            high = int(bound.le)
+        if getattr(bound, "lt", None) is not None:
+            high = int(bound.lt) - 1
+    return low, high
+
+
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 
 

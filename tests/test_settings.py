@@ -210,6 +210,20 @@ def test_every_numeric_setting_declares_a_range() -> None:
             assert low and high, f"setting {name} needs both bounds in its Field(...)"
 
 
+def test_int_bounds_agree_with_the_declared_range() -> None:
+    # A CLI flag that overrides an integer setting takes its range from int_bounds.
+    from pipeline.settings import int_bounds, numeric_range
+
+    for name, info in Settings.model_fields.items():
+        if info.annotation not in (int, int | None) or numeric_range(name) is None:
+            continue
+        low, high = int_bounds(name)
+        text_low, text_high = numeric_range(name)
+        assert low is not None and high is not None, name
+        assert text_low in (f">= {low}", f"> {low - 1}"), name
+        assert text_high in (f"<= {high}", f"< {high + 1}"), name
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [

@@ -19,6 +19,7 @@ import click
 from click.core import ParameterSource
 
 from pipeline.errors import FinSentError
+from pipeline.settings import int_bounds
 
 # pipeline.score.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -611,7 +612,7 @@ def read_text_lines(stream: Any) -> list[str]:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1, max=4096),
+    type=click.IntRange(*int_bounds("score_batch_size")),
     default=None,
     help="Texts per batch (default: FINSENT_SCORE_BATCH_SIZE, else 64 on a CPU, 512 on a GPU).",
 )

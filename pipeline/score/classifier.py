@@ -83,6 +83,7 @@ __all__ = [
     "SentimentResult",
     "TargetResult",
     "available_cores",
+    "backend_measuring",
     "cpu_has_native_bf16",
     "int8_layer_names",
     "quantize_int8",
@@ -162,6 +163,13 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU has AMX bf16 tiles (Linux flags)."""
     return "amx_bf16" in _cpu_flags(cpuinfo)
+
+
+def backend_measuring(precision: str) -> str | None:
+    """The CPU backend a measurement of ``precision`` loads with (release gate, benchmarks):
+    int8 is quantised eager PyTorch, which FINSENT_CPU_BACKEND=openvino refuses, so int8 asks
+    for "auto"; other precisions follow the setting (None)."""
+    return "auto" if precision == "int8" else None
 
 
 def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = None) -> str:

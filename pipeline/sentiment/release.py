@@ -42,12 +42,11 @@ def served_metrics(
 ) -> dict[str, Any]:
     """FPB-50, FPB-all and the headline check (``serving_rows``) through SentimentClassifier,
     as the pipeline serves."""
-    from pipeline.score.classifier import SentimentClassifier
+    from pipeline.score.classifier import SentimentClassifier, backend_measuring
     from pipeline.sentiment.evaluate import benchmark_metrics, compute_metrics
     from pipeline.sentiment.headlines import HEADLINE_SET
 
-    # int8 runs on eager PyTorch whatever FINSENT_CPU_BACKEND says (openvino refuses it).
-    backend = "auto" if precision == "int8" else None
+    backend = backend_measuring(precision)
     clf = SentimentClassifier.load(model_dir, device="cpu", precision=precision, backend=backend)
     logp = np.log(clf.predict_proba([ex.text for ex in test]) + 1e-12)
     labels = np.array([ex.label for ex in test])

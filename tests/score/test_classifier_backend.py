@@ -148,6 +148,21 @@ def test_int8_stays_eager(tiny_model: Path) -> None:
         SentimentClassifier.load(tiny_model, device="cpu", precision="int8", backend="openvino")
 
 
+def test_a_measurement_of_int8_loads_whatever_the_backend_setting(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The release gate and bench_precision measure int8 where FINSENT_CPU_BACKEND=openvino;
+    # other precisions follow the setting.
+    monkeypatch.setenv("FINSENT_CPU_BACKEND", "openvino")
+    from pipeline.score.classifier import backend_measuring
+
+    clf = SentimentClassifier.load(
+        tiny_model, device="cpu", precision="int8", backend=backend_measuring("int8")
+    )
+    assert clf.precision == "int8" and clf.compiled is None
+    assert backend_measuring("fp32") is None and backend_measuring("bf16") is None
+
+
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 0.05)])
 def test_openvino_scores_as_eager(tiny_model: Path, precision: str, tolerance: float) -> None:
     eager = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32", backend="torch")

@@ -176,6 +176,21 @@ def test_classify_batch_size_is_the_flag_else_the_setting_else_the_device_defaul
     assert loaded == [512 if torch.cuda.is_available() else 64, 5, 3]
 
 
+def test_classify_batch_size_flag_takes_the_settings_range(tiny_model: Path) -> None:
+    # The flag overrides score_batch_size, so it accepts exactly what the setting accepts:
+    # the bounds come from the settings field, not a copy of them.
+    from pipeline.settings import int_bounds
+
+    low, high = int_bounds("score_batch_size")
+    assert (low, high) == (1, 4096)
+    runner = CliRunner()
+    for bad in (low - 1, high + 1):
+        result = runner.invoke(
+            classify_cmd, ["--model", str(tiny_model), "--batch-size", str(bad)], input="x\n"
+        )
+        assert result.exit_code == 2 and "--batch-size" in result.output
+
+
 def test_classify_keeps_every_line_of_input_that_is_not_utf8(tiny_model: Path) -> None:
     result = CliRunner().invoke(
         classify_cmd,
