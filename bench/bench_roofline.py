@@ -32,7 +32,7 @@ the fractions of the roofline are what to compare. Usage::
 
 The limit counts every FLOP of the full model. OpenVINO's [CLS]-only graph (classify without
 --entities, a mention-style model) skips the last layer's query, output and feed-forward at
-the other positions, about 12 % of those FLOPs at news lengths, so its fraction can pass
+the other positions, about a seventh of those FLOPs, so its fraction can pass
 100 % on a CPU whose scoring is otherwise near the matrix products' rate (fp32 on AVX2).
 """
 
