@@ -10,8 +10,9 @@ the fractions of the roofline are what to compare. Usage::
     tokens x 1536 @ 1536 x 384, tokens x 384 @ 384 x 384 for the attention projections) in
     the precision `auto` serves with on this CPU and in fp32; the model's roofline is the
     FLOP-weighted mix of those shapes (time per token at each shape's measured rate), each
-    shape at its best of the two rounds, or (f)'s rate where the products back to back ran
-    faster: the limit is the best rate the run measured, so a disturbed round cannot lower it.
+    shape at its best of the two rounds; the limit is that mix or (f)'s rate, whichever is
+    higher, so a round disturbed by load cannot lower it. (The fp32 limit printed beside a
+    bf16 one is one round's mix.)
 (b) FLOPs per token counted from the model's config.json, hence the texts/s limit for the
     measured average token count ([CLS] and [SEP] included).
 (c) the seed loop (padding='max_length' 128, batch 16, fp32), in this process.
@@ -30,10 +31,11 @@ the fractions of the roofline are what to compare. Usage::
     before, nothing else): what the sequence alone costs on this CPU, the ceiling for any
     scorer that only removes the other work; the limit where it beats (a)'s mix.
 
-The limit counts every FLOP of the full model. OpenVINO's [CLS]-only graph (classify without
---entities, a mention-style model) skips the last layer's query, output and feed-forward at
-the other positions, about a seventh of those FLOPs, so its fraction can pass
-100 % on a CPU whose scoring is otherwise near the matrix products' rate (fp32 on AVX2).
+The limit counts every FLOP of the full model. OpenVINO's [CLS]-only graph (wherever only the
+logits are read: classify without --entities, and a pair-style model's --entities) skips the
+last layer's query, output and feed-forward at the other positions, about a seventh of those
+FLOPs, so its fraction can pass 100 % on a CPU whose scoring otherwise runs near the matrix
+products' rate (fp32 on AVX2).
 """
 
 from __future__ import annotations
@@ -421,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     # load would otherwise lower the limit and flatter the fractions).
     roof = max(best_mix(config, [roof1, roof2]), sequence)
     limit = roof * 1e9 / (fpt * avg_tokens)
-    limit32 = limit if dtype == torch.float32 else roof32["model_gflops"] * 1e9 / (fpt * avg_tokens)
+    limit32 = roof32["model_gflops"] * 1e9 / (fpt * avg_tokens)
     steady = len(texts) / (tn - (t50 + t50b) / 2)
     seed = args.seed_n / seed_s
     row = "| {} |".format
@@ -445,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"roofline: {roof:,.0f} GFLOP/s {precision} (each shape's best round, or back to back if faster)")
     print()
-    also_fp32 = f", {limit32:,.0f} (fp32)" if dtype != torch.float32 else ""
+    also_fp32 = f", {limit32:,.0f} (fp32, one round's mix)" if dtype != torch.float32 else ""
     print(f"limit at {avg_tokens:.1f} tokens/text: {limit:,.0f} texts/s ({precision}){also_fp32}")
     print()
     print("| run | texts | s | texts/s | fraction of roofline | vs seed | peak RSS (MB) |")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import re
 import tomllib
@@ -505,13 +506,13 @@ def int_bounds(name: str) -> tuple[int | None, int | None]:
     low = high = None
     for bound in Settings.model_fields[name].metadata:
         if getattr(bound, "ge", None) is not None:
-            low = int(bound.ge)
+            low = math.ceil(bound.ge)
         if getattr(bound, "gt", None) is not None:
-            low = int(bound.gt) + 1
+            low = math.floor(bound.gt) + 1
         if getattr(bound, "le", None) is not None:
-            high = int(bound.le)
+            high = math.floor(bound.le)
         if getattr(bound, "lt", None) is not None:
-            high = int(bound.lt) - 1
+            high = math.ceil(bound.lt) - 1
     return low, high
 
 

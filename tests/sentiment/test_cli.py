@@ -177,8 +177,8 @@ def test_classify_batch_size_is_the_flag_else_the_setting_else_the_device_defaul
 
 
 def test_classify_batch_size_flag_takes_the_settings_range(tiny_model: Path) -> None:
-    # The flag overrides score_batch_size, so it accepts exactly what the setting accepts:
-    # the bounds come from the settings field, not a copy of them.
+    # The flag overrides score_batch_size, so it accepts exactly what the setting accepts
+    # (its range is read from the settings field) and refuses the rest at parse time.
     from pipeline.settings import int_bounds
 
     low, high = int_bounds("score_batch_size")
