@@ -38,6 +38,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture
+def own_graph_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty OpenVINO graph cache (XDG_CACHE_HOME) for one test, so that it converts and
+    reads back its own graphs, not those an earlier test left in the session's cache."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 # A mention-style model's text with two companies to read.
 MENTION_TEXT = "Tesla shares jump after record deliveries, while Ford slumps on recall"
 
@@ -281,10 +290,10 @@ def test_loaded_for_labels_a_mention_model_switches_graphs_at_the_first_mention(
     np.testing.assert_allclose(lazy.predict_proba(TEXTS), full.predict_proba(TEXTS), atol=1e-6)
 
 
+@pytest.mark.usefixtures("own_graph_cache")
 def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
-    tmp_path: Path, mention_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    mention_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     lazy = SentimentClassifier.load(
         mention_model, device="cpu", precision="fp32", backend="openvino", mentions=False
     )
@@ -313,10 +322,8 @@ def test_a_mention_graph_that_cannot_be_compiled_leaves_eager_pytorch(
     np.testing.assert_allclose(lazy.predict_proba(TEXTS), eager.predict_proba(TEXTS), atol=1e-6)
 
 
-def test_a_deleted_cache_does_not_stop_the_mention_graph(
-    tmp_path: Path, mention_model: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+@pytest.mark.usefixtures("own_graph_cache")
+def test_a_deleted_cache_does_not_stop_the_mention_graph(mention_model: Path) -> None:
     lazy = SentimentClassifier.load(
         mention_model, device="cpu", precision="fp32", backend="openvino", mentions=False
     )
@@ -326,9 +333,7 @@ def test_a_deleted_cache_does_not_stop_the_mention_graph(
     assert lazy._states is not None
 
 
-def test_texts_wait_for_a_graph_switch_instead_of_running_eager(
-    mention_model: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_texts_wait_for_a_graph_switch_instead_of_running_eager(mention_model: Path) -> None:
     """While one thread compiles the mention graph, another thread's texts wait for it
     rather than falling to eager PyTorch (nor to eager widths)."""
     import threading
@@ -362,12 +367,12 @@ def test_texts_wait_for_a_graph_switch_instead_of_running_eager(
     assert lazy._states is not None
 
 
+@pytest.mark.usefixtures("own_graph_cache")
 def test_a_converted_graph_is_kept_and_read_back_by_the_next_load(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The conversion (about 2 s for the release) happens once per model version; a later
     process reads the saved graph and scores exactly as the converted one did."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32")
     saved = sorted(p.suffix for p in classifier_module.openvino_cache_dir().iterdir())
     assert saved == [".bin", ".xml"]
@@ -382,12 +387,12 @@ def test_a_converted_graph_is_kept_and_read_back_by_the_next_load(
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.usefixtures("own_graph_cache")
 def test_on_cached_graphs_no_pytorch_model_is_built(
-    mention_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str
+    mention_model: Path, monkeypatch: pytest.MonkeyPatch, precision: str
 ) -> None:
     """Graphs read from the cache need no PyTorch model: the mention head comes from the
     weights file, and the results are those of the load that converted them."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     spans = [[mention_span(MENTION_TEXT, "Ford"), mention_span(MENTION_TEXT, "Tesla")], [], []]
     texts = [MENTION_TEXT, *TEXTS[:2]]
     first = SentimentClassifier.load(mention_model, device="cpu", precision=precision, mentions=False)
@@ -406,12 +411,10 @@ def test_on_cached_graphs_no_pytorch_model_is_built(
     assert second.model is None
 
 
-def test_a_target_the_text_does_not_name_builds_the_model_then_scores_as_eager(
-    mention_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("own_graph_cache")
+def test_a_target_the_text_does_not_name_builds_the_model_then_scores_as_eager(mention_model: Path) -> None:
     """Two-segment inputs run on eager PyTorch: a load on OpenVINO builds the model for
     them when they come, outside the call's inference mode, so that it stays usable."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     ov = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="openvino")
     eager = SentimentClassifier.load(mention_model, device="cpu", precision="fp32", backend="torch")
     assert ov.model is None
@@ -424,10 +427,10 @@ def test_a_target_the_text_does_not_name_builds_the_model_then_scores_as_eager(
     ov.eager_model()(**enc)  # autograd on: a model built in inference mode would refuse
 
 
+@pytest.mark.usefixtures("own_graph_cache")
 def test_a_folder_whose_weights_changed_is_not_built_into_the_running_classifier(
-    mention_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mention_model: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tmp_path / "model"
     shutil.copytree(mention_model, folder)
     clf = SentimentClassifier.load(folder, device="cpu", precision="fp32", backend="openvino")
@@ -437,11 +440,11 @@ def test_a_folder_whose_weights_changed_is_not_built_into_the_running_classifier
         clf.eager_model()
 
 
+@pytest.mark.usefixtures("own_graph_cache")
 def test_a_folder_that_cannot_be_loaded_fails_once_with_its_own_error(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tiny_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A broken folder is not an OpenVINO problem: no fall back to eager, no second load."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model, broken)
     config = json.loads((broken / "config.json").read_text())
@@ -489,20 +492,20 @@ def test_the_mention_head_read_from_the_weights_file_is_the_models(
     assert MentionHead.read(other) is None  # a head tensor missing
 
 
-def test_a_load_on_cached_graphs_does_not_import_the_modelling_code(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("own_graph_cache")
+def test_a_load_on_cached_graphs_does_not_import_the_modelling_code(tiny_model: Path) -> None:
     """What the lazy model saves: transformers' modelling code (about 130 MB and 2 s) is
     never imported by a process scoring on a cached graph."""
     import subprocess
     import sys
 
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     script = (
         "import sys; from pipeline.score.classifier import SentimentClassifier as C; "
         f"c = C.load({str(tiny_model)!r}, device='cpu', precision='fp32'); c.predict_proba(['Shares rise']); "
         "print(c.model is None, 'transformers.modeling_utils' in sys.modules)"
     )
     for expected in ("True True", "True False"):  # converts (and caches), then reads the cache
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         assert out.stdout.split() == expected.split(), out.stderr
 
 
@@ -521,10 +524,10 @@ def test_the_cache_key_follows_the_weights_and_the_graphs_outputs(tiny_model: Pa
     )
 
 
+@pytest.mark.usefixtures("own_graph_cache")
 def test_a_damaged_or_unwritable_cache_only_costs_the_conversion(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     expected = SentimentClassifier.load(tiny_model, device="cpu", precision="fp32").predict_proba(TEXTS)
     (xml,) = classifier_module.openvino_cache_dir().glob("*.xml")
     xml.write_text("<not a graph")
