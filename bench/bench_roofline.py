@@ -382,14 +382,17 @@ def main(argv: list[str] | None = None) -> int:
                 for e, s2, (_, b) in zip(enc, second, model_inputs, strict=True)
             ]
 
+        def flops(tokens: list[int]) -> float:
+            return flops_per_token(config, sum(tokens) / len(tokens)) * sum(tokens)
+
         inputs = pair_inputs(args.model, texts)
         input_tokens = token_counts(inputs)
         pair_avg = sum(input_tokens) / len(input_tokens)
-        pair_flops = flops_per_token(config, pair_avg) * sum(input_tokens)
+        pair_flops = flops(input_tokens)
         # The 50-text run's share, which the steady state (time(N) - time(50)) leaves out.
         small_tokens = token_counts(pair_inputs(args.model, texts[:SMALL]))
         small_inputs = len(small_tokens)
-        small_flops = flops_per_token(config, sum(small_tokens) / small_inputs) * sum(small_tokens)
+        small_flops = flops(small_tokens)
         print(
             f"# --entities: {len(inputs):,} model inputs ({len(inputs) - len(texts):,} (text, company) "
             f"pairs), {pair_avg:.1f} tokens on average; {pair_flops / 1e12:.2f} TFLOP in all"
@@ -441,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     limit32 = roof32["model_gflops"] * 1e9 / (fpt * avg_tokens)
     # time(N) - time(50) is the time of the other N - 50 texts: start-up cancels out.
     counted = len(texts) - SMALL
-    steady = counted / (tn - (t50 + t50b) / 2)
+    steady_s = tn - (t50 + t50b) / 2
+    steady = counted / steady_s
     seed = args.seed_n / seed_s
     row = "| {} |".format
     print()
@@ -464,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"roofline: {roof:,.0f} GFLOP/s {precision} (each shape's best round, or back to back if faster)")
     print()
-    also_fp32 = f", {limit32:,.0f} (fp32, one round's mix)" if dtype != torch.float32 else ""
+    also_fp32 = f", {limit32:,.0f} (fp32, one round's mix)" if fp32_column else ""
     print(f"limit at {avg_tokens:.1f} tokens/text: {limit:,.0f} texts/s ({precision}){also_fp32}")
     print()
     print("| run | texts | s | texts/s | fraction of roofline | vs seed | peak RSS (MB) |")
@@ -482,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         ["classify, 50 texts (start-up)", "50", f"{t50:.2f} / {t50b:.2f}", "-", "-", "-", f"{rss50:.0f}"],
         [f"classify, {n:,} texts", f"{n:,}", f"{tn:.1f}", f"{n / tn:,.0f}", "-", "-", f"{rssn:.0f}"],
-        ["**classify steady state**", f"{n:,}", f"{tn - (t50 + t50b) / 2:.1f}", f"**{steady:,.0f}**", *ours],
+        ["**classify steady state**", f"{n:,}", f"{steady_s:.1f}", f"**{steady:,.0f}**", *ours],
     ]
     if eager is not None:
         e50, en, erss = eager
@@ -523,9 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         "OpenVINO's [CLS]-only graph skips about a seventh of them, so a fraction can pass 100 %. "
         "Steady state = the N - 50 texts' time: time(N) - time(50)."
     )
-    if tn - (t50 + t50b) / 2 < 10 * abs(t50 - t50b) or n < 5000:
+    if steady_s < 10 * abs(t50 - t50b) or n < 5000:
         print(
-            f"note: at {n:,} texts the steady state ({tn - (t50 + t50b) / 2:.1f} s) is within the start-up's "
+            f"note: at {n:,} texts the steady state ({steady_s:.1f} s) is within the start-up's "
             f"noise ({t50:.1f} / {t50b:.1f} s): use --n 20000 or more for figures to record"
         )
     return 0

@@ -479,6 +479,17 @@ def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, A
     return flat
 
 
+def _declared_bounds(name: str) -> dict[str, Any]:
+    """The ge/gt/le/lt bounds declared on a setting's field ({"ge": 1, "le": 4096})."""
+    found: dict[str, Any] = {}
+    for bound in Settings.model_fields[name].metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            value = getattr(bound, attr, None)
+            if value is not None:
+                found[attr] = value
+    return found
+
+
 def numeric_range(name: str) -> tuple[str, str] | None:
     """The bounds declared on a numeric setting's field, as text (``(">= 1", "<= 4096")``);
     None for a setting that is not a number. The fields are the one place ranges are set."""
@@ -488,31 +499,31 @@ def numeric_range(name: str) -> tuple[str, str] | None:
     if len(kinds) != 1 or kinds.pop() not in (int, float):
         return None
     low = high = ""
-    for bound in info.metadata:
-        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            value = getattr(bound, attr, None)
-            if value is not None:
-                text = f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}"
-                if sign.startswith(">"):
-                    low = text
-                else:
-                    high = text
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    for attr, value in _declared_bounds(name).items():
+        text = f"{signs[attr]} {value:g}" if isinstance(value, float) else f"{signs[attr]} {value}"
+        if attr in ("ge", "gt"):
+            low = text
+        else:
+            high = text
     return low, high
 
 
 def int_bounds(name: str) -> tuple[int | None, int | None]:
     """An integer setting's inclusive bounds as numbers, for a CLI option that overrides it
     (``click.IntRange(*int_bounds("score_batch_size"))``), so the range is declared once."""
+    inclusive = {
+        "ge": math.ceil,
+        "gt": lambda v: math.floor(v) + 1,
+        "le": math.floor,
+        "lt": lambda v: math.ceil(v) - 1,
+    }
     low = high = None
-    for bound in Settings.model_fields[name].metadata:
-        if getattr(bound, "ge", None) is not None:
-            low = math.ceil(bound.ge)
-        if getattr(bound, "gt", None) is not None:
-            low = math.floor(bound.gt) + 1
-        if getattr(bound, "le", None) is not None:
-            high = math.floor(bound.le)
-        if getattr(bound, "lt", None) is not None:
-            high = math.ceil(bound.lt) - 1
+    for attr, value in _declared_bounds(name).items():
+        if attr in ("ge", "gt"):
+            low = inclusive[attr](value)
+        else:
+            high = inclusive[attr](value)
     return low, high
 
 

@@ -570,7 +570,7 @@ def _weights_stamp(model_dir: Path) -> tuple[tuple[str, int, int], ...]:
     """(name, size, modification time) of a folder's weight files (those its version
     hashes): whether they are still the ones a load read, without hashing them again."""
     files = weight_files(model_dir) if model_dir.is_dir() else []
-    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return tuple((f.name, st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()])
 
 
 def _ready_for_eager(model: Any, precision: str, device: str) -> Any:
