@@ -86,6 +86,7 @@ __all__ = [
     "available_cores",
     "backend_measuring",
     "cpu_has_native_bf16",
+    "cpu_prefers_bf16",
     "int8_layer_names",
     "quantize_int8",
     "resolve_precision",
@@ -145,7 +146,8 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def _cpu_flags(cpuinfo: Path) -> set[str]:
-    """The CPU's feature flags (Linux), empty where they cannot be read."""
+    """The words of /proc/cpuinfo (Linux): the feature flags and the vendor id among them;
+    empty where it cannot be read."""
     try:
         return set(cpuinfo.read_text(errors="replace").split())
     except OSError:
@@ -155,10 +157,23 @@ def _cpu_flags(cpuinfo: Path) -> set[str]:
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU multiplies bf16 in hardware (AMX or AVX512-BF16; Linux flags).
 
-    Elsewhere (or where the flags cannot be read) bf16 matmuls are emulated and slower
-    than fp32, so "auto" takes fp32 there.
+    Elsewhere (or where the flags cannot be read) bf16 matmuls are emulated, several times
+    slower than fp32. Native is not always faster: ``cpu_prefers_bf16`` decides "auto".
     """
     return bool(_cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_prefers_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether bf16 matrix products outrun fp32 on this CPU, so that "auto" serves (and trains
+    in) bf16: AMX tiles, or AVX512-BF16 on AMD (Zen 4 and Zen 5: 2.3-2.7x the fp32 rate).
+
+    Intel's AVX512-BF16 without AMX (Cooper Lake, or a virtual machine that hides AMX) issues
+    its bf16 dot products on one port where fp32 FMAs issue on two: the model's products ran
+    at 0.56x the fp32 rate on such a Xeon, and classify at 0.65x (OpenVINO) and 0.59x (eager),
+    so fp32 there (BENCHMARKS.md).
+    """
+    words = _cpu_flags(cpuinfo)
+    return "amx_bf16" in words or ("avx512_bf16" in words and "AuthenticAMD" in words)
 
 
 def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -173,7 +188,7 @@ def backend_measuring(precision: str) -> str | None:
     return "auto" if precision == "int8" else None
 
 
-def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = None) -> str:
+def resolve_precision(precision: str, on_cuda: bool, prefer_bf16: bool | None = None) -> str:
     """The weight precision actually used: fp32, fp16 (CUDA only), bf16 or int8 (CPU only)."""
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
@@ -190,9 +205,9 @@ def resolve_precision(precision: str, on_cuda: bool, native_bf16: bool | None = 
             "int8 on the CPU (FINSENT_MODEL_PRECISION or --precision)"
         )
     if precision == "auto":
-        # Not int8 where bf16 is missing: a stored label should not depend on which articles
+        # Not int8 where bf16 is slower: a stored label should not depend on which articles
         # shared its batch (int8 changes 2% of headline labels that way; BENCHMARKS.md).
-        return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "fp32"
+        return "bf16" if (cpu_prefers_bf16() if prefer_bf16 is None else prefer_bf16) else "fp32"
     return precision
 
 

@@ -242,26 +242,26 @@ def validation_f1(
 
 
 def use_autocast(amp: str, device: str) -> bool:
-    """Whether training runs under bf16 autocast: ``auto`` where the hardware multiplies
-    bf16 (CUDA with bf16; CPUs with AMX or AVX512-BF16, where emulated bf16 would be slower
-    than fp32), never with ``off``."""
+    """Whether training runs under bf16 autocast: ``auto`` where bf16 runs faster than fp32
+    (CUDA with bf16; CPUs with AMX, or AVX512-BF16 on AMD: ``cpu_prefers_bf16``), never with
+    ``off``."""
     if amp == "off":
         return False
     return teacher_dtype(device) == "bf16"
 
 
 def teacher_dtype(device: str) -> str:
-    """Teachers' inference precision: bf16 on CUDA with bf16 and on CPUs that multiply bf16
-    in hardware (AMX, AVX512-BF16), else fp32."""
+    """Teachers' inference precision: bf16 on CUDA with bf16 and on CPUs where bf16 outruns
+    fp32 (AMX, or AVX512-BF16 on AMD: ``cpu_prefers_bf16``), else fp32."""
     import torch
 
-    from pipeline.score.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_prefers_bf16
 
     if device.startswith("cuda"):
         # Ampere (compute capability 8) and newer multiply bf16 natively; older GPUs emulate it.
         native = torch.cuda.get_device_capability(torch.device(device))[0] >= 8
     else:
-        native = cpu_has_native_bf16()
+        native = cpu_prefers_bf16()
     return "bf16" if native else "fp32"
 
 

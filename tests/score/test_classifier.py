@@ -107,7 +107,7 @@ def test_int8_quantises_only_the_layers_that_read_a_layer_norm(tiny_model: Path)
 
 
 @pytest.mark.parametrize(
-    ("precision", "on_cuda", "native_bf16", "expected"),
+    ("precision", "on_cuda", "prefer_bf16", "expected"),
     [
         ("auto", False, True, "bf16"),
         ("auto", False, False, "fp32"),
@@ -118,10 +118,10 @@ def test_int8_quantises_only_the_layers_that_read_a_layer_norm(tiny_model: Path)
         ("fp16", True, False, "fp16"),
     ],
 )
-def test_resolve_precision(precision: str, on_cuda: bool, native_bf16: bool, expected: str) -> None:
+def test_resolve_precision(precision: str, on_cuda: bool, prefer_bf16: bool, expected: str) -> None:
     from pipeline.score.classifier import resolve_precision
 
-    assert resolve_precision(precision, on_cuda, native_bf16) == expected
+    assert resolve_precision(precision, on_cuda, prefer_bf16) == expected
 
 
 def test_int8_on_a_gpu_fp16_on_a_cpu_and_unknown_precisions_are_refused() -> None:
@@ -145,6 +145,39 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
     info.write_text("flags\t\t: fpu sse2 avx512f avx512_bf16\n")
     assert cpu_has_native_bf16(info)
     assert not cpu_has_native_bf16(tmp_path / "missing")
+
+
+# /proc/cpuinfo as Linux prints it, cut to the lines that matter (one core).
+INTEL_SPR_NO_AMX = (
+    "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+)
+INTEL_AMX = "vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+AMD_ZEN4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+AMD_ZEN3 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nflags\t\t: fpu avx2\n"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "prefers", "auto"),
+    [
+        (INTEL_AMX, True, "bf16"),
+        (AMD_ZEN4, True, "bf16"),
+        # Native but slower: Intel's AVX512-BF16 without AMX ran the model's products at 0.56x fp32.
+        (INTEL_SPR_NO_AMX, False, "fp32"),
+        (AMD_ZEN3, False, "fp32"),
+    ],
+)
+def test_auto_serves_bf16_only_where_bf16_outruns_fp32(
+    tmp_path: Path, cpuinfo: str, prefers: bool, auto: str
+) -> None:
+    from pipeline.score.classifier import cpu_has_native_bf16, cpu_prefers_bf16, resolve_precision
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(cpuinfo)
+    assert cpu_prefers_bf16(info) is prefers
+    assert resolve_precision("auto", False, cpu_prefers_bf16(info)) == auto
+    # The bf16 asked for explicitly still runs natively on the Intel CPU without AMX.
+    assert cpu_has_native_bf16(info) is (cpuinfo is not AMD_ZEN3)
+    assert not cpu_prefers_bf16(tmp_path / "missing")
 
 
 def test_cli_and_settings_precisions_match_the_classifier() -> None:

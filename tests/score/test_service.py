@@ -122,7 +122,7 @@ def test_limit(db, settings) -> None:
 def test_model_precision_setting_reaches_the_classifier(settings, precision) -> None:
     import torch
 
-    from pipeline.score.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_prefers_bf16
     from pipeline.score.service import load_classifier
 
     if released_model() is None:
@@ -130,7 +130,7 @@ def test_model_precision_setting_reaches_the_classifier(settings, precision) -> 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU paths; on a GPU auto is fp16 and int8 is refused")
     clf = load_classifier(settings.model_copy(update={"model_precision": precision}))
-    auto = "bf16" if cpu_has_native_bf16() else "fp32"
+    auto = "bf16" if cpu_prefers_bf16() else "fp32"
     assert clf.precision == (auto if precision == "auto" else precision)
 
 

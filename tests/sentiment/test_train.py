@@ -239,9 +239,9 @@ def test_teacher_runs_in_bf16_where_the_cpu_has_it_and_stays_close_to_fp32(
     from pipeline.sentiment.train import teacher_probabilities
 
     texts = ["Profit rose sharply .", "Shares plunged after the warning .", "The meeting is on Monday ."]
-    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(classifier, "cpu_prefers_bf16", lambda: False)
     fp32 = teacher_probabilities([str(checkpoint)], texts, 2.0, 32, "cpu")
-    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(classifier, "cpu_prefers_bf16", lambda: True)
     bf16 = teacher_probabilities([str(checkpoint)], texts, 2.0, 32, "cpu")
     assert not bf16.equal(fp32)  # it did run in another precision
     assert (bf16 - fp32).abs().max() < 0.02
