@@ -72,7 +72,7 @@ def main() -> None:
     from sklearn.metrics import f1_score, recall_score
 
     from pipeline.errors import FinSentError
-    from pipeline.score.classifier import cpu_has_native_bf16
+    from pipeline.score.classifier import cpu_has_native_bf16, resolve_precision
     from pipeline.sentiment.data import DataFormatError, load_benchmarks
     from pipeline.sentiment.headlines import load_headline_rows
 
@@ -95,7 +95,8 @@ def main() -> None:
 
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
-        f"native bf16: {cpu_has_native_bf16()}, torch {torch.__version__}"
+        f"native bf16: {cpu_has_native_bf16()}, auto serves {resolve_precision('auto', False)}, "
+        f"torch {torch.__version__}"
     )
     n_all = int(full.sum())
     print(f"# model {args.model}; {len(fpb)} FPB-50 rows ({n_all} FPB-all), {len(heads)} headline rows")

@@ -165,11 +165,11 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def cpu_prefers_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether bf16 matrix products outrun fp32 on this CPU, so that "auto" serves (and trains
-    in) bf16: AMX tiles, or AVX512-BF16 on AMD (Zen 4 and Zen 5: 2.3-2.7x the fp32 rate).
+    in) bf16: AMX tiles, or AVX512-BF16 on AMD (Zen 4: 2.7x the fp32 rate).
 
     Intel's AVX512-BF16 without AMX (Cooper Lake, or a virtual machine that hides AMX) issues
     its bf16 dot products on one port where fp32 FMAs issue on two: the model's products ran
-    at 0.56x the fp32 rate on such a Xeon, and classify at 0.65x (OpenVINO) and 0.59x (eager),
+    at 0.56x the fp32 rate on such a Xeon, and classify at 0.65x (OpenVINO) and 0.59-0.66x (eager),
     so fp32 there (BENCHMARKS.md).
     """
     words = _cpu_flags(cpuinfo)
