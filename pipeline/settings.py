@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     model_precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         default="auto",
         description="Weight precision for scoring. auto: fp16 on a GPU; on the CPU bf16 where "
-        "it runs in hardware (AMX, AVX512-BF16), else fp32 (exact). fp16: GPU only. int8: CPU "
+        "it outruns fp32 (AMX; AVX512-BF16 on AMD), else fp32 (exact). fp16: GPU only. int8: CPU "
         "only, opt-in: eager PyTorch, about OpenVINO fp32's speed, well under bf16's where "
         "the CPU has it; within half a point of fp32, but it changes 1-2% of labels against "
         "fp32 and a text's probabilities move with its batch-mates (BENCHMARKS.md).",

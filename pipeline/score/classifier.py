@@ -7,9 +7,11 @@ Speed on CPU comes from three things: length bucketing (texts sorted by token co
 batch pads to its own longest text, not to 128), ``torch.inference_mode``, and the weight
 precision (``precision``):
 
-- ``bf16``: the default on CPUs that multiply bf16 in hardware (AMX, AVX512-BF16). Within
-  0.3 point of fp32 on FPB and the fastest CPU path there (see BENCHMARKS.md).
-- ``fp32``: exact; the default on other CPUs, where bf16 is emulated (5.7-7.1x slower than fp32).
+- ``bf16``: the default on CPUs where bf16 products outrun fp32 (AMX; AVX512-BF16 on AMD:
+  ``cpu_prefers_bf16``). Within 0.3 point of fp32 on FPB and the fastest CPU path there (see
+  BENCHMARKS.md).
+- ``fp32``: exact; the default on other CPUs: where bf16 is emulated (5.7-7.1x slower than
+  fp32), and on Intel's AVX512-BF16 without AMX (0.65x fp32).
 - ``int8``: dynamic quantisation, opt-in only: per-channel weight scales, only the Linear
   layers fed by a layer norm (query/key/value, feed-forward up-projection); the rest stay fp32. On
   the release it stays within half a point of fp32 on FPB and the headline check, but

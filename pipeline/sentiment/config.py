@@ -234,14 +234,14 @@ class TrainConfig:
         help="Weight dtype of the saved checkpoint.",
     )
     num_threads: int = opt(0, flag="--num-threads", kind=int, low=0, help="CPU threads (0 = all cores).")
-    # bf16 autocast (fp32 master weights) where the hardware multiplies bf16: CUDA with bf16,
-    # and CPUs with AMX or AVX512-BF16, where a MiniLM step takes 0.6x the fp32 time.
+    # bf16 autocast (fp32 master weights) where bf16 outruns fp32: CUDA with bf16, and CPUs
+    # with AMX or AMD's AVX512-BF16, where a MiniLM step takes 0.6x the fp32 time (not Intel's
+    # AVX512-BF16 without AMX: 1.25x there; cpu_prefers_bf16).
     amp: str = opt(
         "auto",
         flag="--amp",
         choices=("auto", "off"),
-        help="bf16 autocast: auto = where the hardware multiplies bf16 (CUDA, AMX/AVX512-BF16 CPUs); "
-        "off = fp32.",
+        help="bf16 autocast: auto = where bf16 outruns fp32 (CUDA, AMX CPUs, AMD's AVX512-BF16); off = fp32.",
     )
     freeze_embeddings: bool = opt(
         False,

@@ -275,7 +275,7 @@ def teacher_probabilities(
 ) -> torch.Tensor:
     """Mean of the teachers' softened probabilities, computed once before training.
 
-    Teachers run in bf16 where the hardware multiplies bf16 (``teacher_dtype``): for the
+    Teachers run in bf16 where bf16 outruns fp32 (``teacher_dtype``): for the
     110M-parameter mpnet teacher on 2 AMX cores, 3.6x the fp32 speed over transfer texts,
     with softened probabilities within 0.016 of fp32 (BENCHMARKS.md).
     """
