@@ -710,6 +710,11 @@ class SentimentClassifier:
                 "precision bf16 on a CPU without native bf16 (AMX, AVX512-BF16): emulated, several "
                 "times slower than fp32 (BENCHMARKS.md); auto would pick fp32 here"
             )
+        elif precision == "bf16" and not on_cuda and not cpu_prefers_bf16():
+            logger.warning(
+                "precision bf16 on Intel's AVX512-BF16 without AMX: native, but about 0.65x the "
+                "speed of fp32 on this class of CPU (BENCHMARKS.md); auto would pick fp32 here"
+            )
         backend = backend or os.environ.get("FINSENT_CPU_BACKEND") or "auto"
         if backend not in CPU_BACKENDS:
             raise ModelError(

@@ -419,3 +419,28 @@ def test_segment_style_scores_the_naming_texts_with_the_target_second(
         _p(r), seg.predict_targets_proba(["Tesla jumps, Ford slumps"], ["Ford"])[0], atol=2e-6
     )
     assert r.mention == "Ford"
+
+
+@pytest.mark.parametrize(
+    ("native", "prefers", "warned"),
+    [(False, False, "emulated"), (True, False, "0.65x"), (True, True, None)],
+)
+def test_bf16_asked_where_auto_would_not_pick_it_says_why(
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    native: bool,
+    prefers: bool,
+    warned: str | None,
+) -> None:
+    import pipeline.score.classifier as classifier
+
+    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(classifier, "cpu_prefers_bf16", lambda: prefers)
+    with caplog.at_level("WARNING", logger="pipeline.score.classifier"):
+        SentimentClassifier.load(tiny_model, device="cpu", precision="bf16", backend="torch")
+    said = [r.getMessage() for r in caplog.records if "precision bf16" in r.getMessage()]
+    if warned is None:
+        assert said == []
+    else:
+        assert len(said) == 1 and warned in said[0] and "auto would pick fp32" in said[0]
