@@ -9,7 +9,7 @@ Methods:
   seed     the original loop: padding='max_length' (128), batch 16, no_grad, fp32
   dynamic  same, but padding=True (pad to the longest text of each batch), unsorted
   ours     SentimentClassifier as the pipeline loads it on this CPU (precision "auto":
-           bf16 where the CPU has native bf16, else fp32): length bucketing, inference_mode
+           bf16 where it outruns fp32, else fp32): length bucketing, inference_mode
   ours-fp32, ours-bf16, ours-int8  the same at a fixed precision (for reference)
   gpu      SentimentClassifier on CUDA in fp16, batch 1024 (only when CUDA is present)
   gpu-seed the seed loop on CUDA (fp32, batch 16, max_length padding): the GPU baseline

@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{seed:,.0f}",
             *seed_cells,
         ],
-        ["classify, 50 texts, first load (untimed warm-up)", "50", f"{first:.2f}", "-", "-", "-", "-"],
+        ["classify, 50 texts, first load (warm-up, not counted)", "50", f"{first:.2f}", "-", "-", "-", "-"],
         ["classify, 50 texts (start-up)", "50", f"{t50:.2f} / {t50b:.2f}", "-", "-", "-", f"{rss50:.0f}"],
         [f"classify, {n:,} texts", f"{n:,}", f"{tn:.1f}", f"{n / tn:,.0f}", "-", "-", f"{rssn:.0f}"],
         ["**classify steady state**", f"{n:,}", f"{steady_s:.1f}", f"**{steady:,.0f}**", *ours],
@@ -539,10 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         "Steady state = the N - 50 texts' time: time(N) - time(50)."
     )
     if first_pairs is not None:
-        print(f"first load of --entities' graph (untimed warm-up, 50 texts): {first_pairs:.2f} s")
+        print(f"first load of --entities' graph (warm-up, not counted; 50 texts): {first_pairs:.2f} s")
     if steady_s < 10 * abs(t50 - t50b) or n < 5000:
         # Ten times the start-up's spread, at this run's rate.
-        enough = max(20000, round(10 * abs(t50 - t50b) * steady, -3))
+        enough = max(20000, int(round(10 * abs(t50 - t50b) * steady, -3)))
         print(
             f"note: at {n:,} texts the steady state ({steady_s:.1f} s) is within the start-up's "
             f"noise ({t50:.1f} / {t50b:.1f} s): use --n {enough:,} or more for figures to record"

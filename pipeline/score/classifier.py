@@ -685,7 +685,8 @@ class SentimentClassifier:
         """Load a model folder.
 
         ``device``: None picks CUDA when present, else CPU. ``precision``: one of
-        PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.
+        PRECISIONS; "auto" is fp16 on CUDA, bf16 on CPUs where it outruns fp32
+        (``cpu_prefers_bf16``), else fp32.
         ``version``: the folder's model_version_of when the caller already has it (a
         run hashes the weights once). ``backend``: one of CPU_BACKENDS (default:
         FINSENT_CPU_BACKEND, else "auto").

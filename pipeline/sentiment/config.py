@@ -236,7 +236,7 @@ class TrainConfig:
     num_threads: int = opt(0, flag="--num-threads", kind=int, low=0, help="CPU threads (0 = all cores).")
     # bf16 autocast (fp32 master weights) where bf16 outruns fp32: CUDA with bf16, and CPUs
     # with AMX or AMD's AVX512-BF16, where a MiniLM step takes 0.6x the fp32 time (not Intel's
-    # AVX512-BF16 without AMX: 1.25x there; cpu_prefers_bf16).
+    # AVX512-BF16 without AMX: 1.23-1.30x there; cpu_prefers_bf16).
     amp: str = opt(
         "auto",
         flag="--amp",

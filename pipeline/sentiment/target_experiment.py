@@ -82,7 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "mention: the plain text, a target read from its mention's tokens (one pass serves "
         "the text and every company it names; a target the text lacks goes as a second segment)",
     )
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (CPUs with bf16 units)")
+    p.add_argument(
+        "--amp", action="store_true", help="bf16 autocast (where bf16 outruns fp32: AMX, AMD's AVX512-BF16)"
+    )
     p.add_argument("--data-dir", type=Path, default=SHARED_DATA_DIR)
     p.add_argument("--synthetic", type=int, default=3000, help="synthetic mixed headlines (2 rows each)")
     p.add_argument("--tfns-fraction", type=float, default=1.0, help="share of TFNS train rows used")

@@ -180,6 +180,17 @@ def test_auto_serves_bf16_only_where_bf16_outruns_fp32(
     assert not cpu_prefers_bf16(tmp_path / "missing")
 
 
+def test_auto_reads_this_cpu_through_cpu_prefers_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.score.classifier as classifier
+
+    # Native bf16 that runs slower than fp32 (Intel's AVX512-BF16 without AMX): fp32.
+    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(classifier, "cpu_prefers_bf16", lambda: False)
+    assert classifier.resolve_precision("auto", on_cuda=False) == "fp32"
+    monkeypatch.setattr(classifier, "cpu_prefers_bf16", lambda: True)
+    assert classifier.resolve_precision("auto", on_cuda=False) == "bf16"
+
+
 def test_cli_and_settings_precisions_match_the_classifier() -> None:
     from typing import get_args
 

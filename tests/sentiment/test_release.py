@@ -3,7 +3,7 @@
 Needs the shared labelled data (FINSENT_TRAINING_DATA_DIR or <repo>/../shared/data);
 skipped with a reason when it is absent. Floors are one point under the measured numbers
 in models/finsent-minilm-v3/metrics.json, for the precision the pipeline serves on this
-machine ("auto": bf16 where the CPU has native bf16, else fp32).
+machine ("auto": bf16 where it outruns fp32, cpu_prefers_bf16, else fp32).
 """
 
 from __future__ import annotations
