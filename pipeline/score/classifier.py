@@ -213,6 +213,17 @@ def resolve_precision(precision: str, on_cuda: bool, prefer_bf16: bool | None = 
     return precision
 
 
+def _why_auto(on_cuda: bool) -> str:
+    """Why "auto" resolved as it did here, for the load's log line."""
+    if on_cuda:
+        return "fp16 on a GPU"
+    if cpu_prefers_bf16():
+        return "bf16 outruns fp32 on this CPU"
+    if cpu_has_native_bf16():
+        return "this CPU's bf16 (AVX512-BF16 without AMX) runs slower than fp32"
+    return "this CPU has no bf16 units"
+
+
 # What FINSENT_CPU_BACKEND accepts: "auto" takes OpenVINO for fp32/bf16 on a CPU where it
 # imports and converts the model, else eager PyTorch.
 CPU_BACKENDS = ("auto", "torch", "openvino")
@@ -803,7 +814,12 @@ class SentimentClassifier:
         tiles = compiled is not None and precision == "bf16" and cpu_has_amx()
         engine = "OpenVINO" if compiled is not None else "PyTorch"
         logger.info(
-            "model %s loaded: %s on %s with %s (asked: %s)", version, precision, device, engine, asked
+            "model %s loaded: %s on %s with %s (asked: %s)",
+            version,
+            precision,
+            device,
+            engine,
+            f"auto, {_why_auto(on_cuda)}" if asked == "auto" else asked,
         )
         clf = cls(
             model=model,

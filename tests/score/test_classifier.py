@@ -455,3 +455,30 @@ def test_bf16_asked_where_auto_would_not_pick_it_says_why(
         assert said == []
     else:
         assert len(said) == 1 and warned in said[0] and "auto would pick fp32" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("native", "prefers", "said"),
+    [
+        (True, True, "(asked: auto, bf16 outruns fp32 on this CPU)"),
+        (True, False, "(asked: auto, this CPU's bf16 (AVX512-BF16 without AMX) runs slower than fp32)"),
+        (False, False, "(asked: auto, this CPU has no bf16 units)"),
+    ],
+)
+def test_the_load_log_says_why_auto_chose_its_precision(
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    native: bool,
+    prefers: bool,
+    said: str,
+) -> None:
+    import pipeline.score.classifier as classifier
+
+    monkeypatch.setattr(classifier, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(classifier, "cpu_prefers_bf16", lambda: prefers)
+    with caplog.at_level("INFO", logger="pipeline.score.classifier"):
+        clf = SentimentClassifier.load(tiny_model, device="cpu", precision="auto", backend="torch")
+    loaded = [r.getMessage() for r in caplog.records if " loaded: " in r.getMessage()]
+    assert len(loaded) == 1 and loaded[0].endswith(said)
+    assert f"loaded: {clf.precision} on cpu" in loaded[0]
