@@ -213,15 +213,28 @@ def resolve_precision(precision: str, on_cuda: bool, prefer_bf16: bool | None = 
     return precision
 
 
-def _why_auto(on_cuda: bool) -> str:
-    """Why "auto" resolved as it did here, for the load's log line."""
-    if on_cuda:
-        return "fp16 on a GPU"
+def _bf16_on_this_cpu() -> str:
+    """How bf16 runs here against fp32: "faster" (``cpu_prefers_bf16``), "slower" (native
+    but without AMX, on Intel) or "emulated" (no bf16 units). A load reads it once for its
+    precision, its warning and its log line."""
     if cpu_prefers_bf16():
-        return "bf16 outruns fp32 on this CPU"
-    if cpu_has_native_bf16():
-        return "this CPU's bf16 (AVX512-BF16 without AMX) runs slower than fp32"
-    return "this CPU has no bf16 units"
+        return "faster"
+    return "slower" if cpu_has_native_bf16() else "emulated"
+
+
+# The load's log line, for "auto": why it resolved as it did on this CPU.
+_WHY_AUTO = {
+    "faster": "bf16 outruns fp32 on this CPU",
+    "slower": "this CPU's bf16 (AVX512-BF16 without AMX) runs slower than fp32",
+    "emulated": "this CPU has no bf16 units",
+}
+# The load's warning where bf16 is asked for on a CPU where auto would not pick it.
+_BF16_ASKED = {
+    "slower": "precision bf16 on Intel's AVX512-BF16 without AMX: native, but about 0.65x the "
+    "speed of fp32 on this class of CPU (BENCHMARKS.md); auto would pick fp32 here",
+    "emulated": "precision bf16 on a CPU without native bf16 (AMX, AVX512-BF16): emulated, several "
+    "times slower than fp32 (BENCHMARKS.md); auto would pick fp32 here",
+}
 
 
 # What FINSENT_CPU_BACKEND accepts: "auto" takes OpenVINO for fp32/bf16 on a CPU where it
@@ -716,17 +729,11 @@ class SentimentClassifier:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         on_cuda = device.startswith("cuda")
         asked = precision
-        precision = resolve_precision(precision, on_cuda)
-        if precision == "bf16" and not on_cuda and not cpu_has_native_bf16():
-            logger.warning(
-                "precision bf16 on a CPU without native bf16 (AMX, AVX512-BF16): emulated, several "
-                "times slower than fp32 (BENCHMARKS.md); auto would pick fp32 here"
-            )
-        elif precision == "bf16" and not on_cuda and not cpu_prefers_bf16():
-            logger.warning(
-                "precision bf16 on Intel's AVX512-BF16 without AMX: native, but about 0.65x the "
-                "speed of fp32 on this class of CPU (BENCHMARKS.md); auto would pick fp32 here"
-            )
+        # Read only where it decides something: auto's choice, or bf16's warning.
+        bf16 = _bf16_on_this_cpu() if not on_cuda and precision in ("auto", "bf16") else None
+        precision = resolve_precision(precision, on_cuda, bf16 == "faster")
+        if precision == "bf16" and bf16 in _BF16_ASKED:
+            logger.warning(_BF16_ASKED[bf16])
         backend = backend or os.environ.get("FINSENT_CPU_BACKEND") or "auto"
         if backend not in CPU_BACKENDS:
             raise ModelError(
@@ -819,7 +826,7 @@ class SentimentClassifier:
             precision,
             device,
             engine,
-            f"auto, {_why_auto(on_cuda)}" if asked == "auto" else asked,
+            f"auto, {_WHY_AUTO[bf16] if bf16 else 'fp16 on a GPU'}" if asked == "auto" else asked,
         )
         clf = cls(
             model=model,
