@@ -61,9 +61,9 @@ from pipeline.paths import MODELS_DIR, SHARED_DATA_DIR  # noqa: E402
 DEFAULT_MODEL = MODELS_DIR / "finsent-minilm-v3"
 DEFAULT_DATA = Path(os.environ.get("FINSENT_TRAINING_DATA_DIR", SHARED_DATA_DIR))
 FLAGS_OF_INTEREST = ("amx_bf16", "amx_tile", "amx_int8", "avx512_bf16", "avx512f", "avx512_vnni", "avx2")
+SMALL = 50  # texts in the start-up run, whose time the steady state subtracts
 # Later rounds of the text set start with one of these, so every line is distinct and the
 # texts stay news-like (a cache of repeated texts would gain nothing).
-SMALL = 50  # texts in the start-up run, whose time the steady state subtracts
 PREFIXES = ("Update: ", "Report: ", "Breaking: ", "Analysis: ", "Markets: ", "Earlier: ", "Briefly: ")
 
 
