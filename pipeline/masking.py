@@ -4,8 +4,10 @@ A database location can carry its password in three places, and each is masked a
 
 - the userinfo of a URL, ``scheme://user:PASSWORD@host``, the password taken up to the LAST
   ``@`` before the host, so a password holding an unescaped ``@`` is masked whole;
-- a ``password=`` (also ``pwd=``, ``passwd=``, ``PGPASSWORD=``) parameter of a URL's query or of a
-  libpq key-value string (``host=db password='a b' dbname=x``), quoted or not.
+- a parameter of a URL's query or of a libpq key-value string (``host=db password='a b'
+  dbname=x``), quoted or not, whose name holds ``password``, ``passwd``, ``pwd`` or
+  ``secret`` (``password=``, libpq's ``sslpassword=``, ``PGPASSWORD=``, ``db_password=``,
+  ``client_secret=``).
 
 Stdlib only, so that settings, the database layer, the CLI and logging all use this one.
 """
@@ -23,7 +25,7 @@ MASK = "***"
 _URL = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<rest>[^\s'\"<>]+)")
 # key=value: a quoted value (libpq DSN), else up to &, ;, whitespace, a quote or a bracket.
 _PASSWORD_PARAM = re.compile(
-    r"(?i)(?P<key>\b(?:pg)?(?:password|passwd|pwd))(?P<eq>\s*=\s*)"
+    r"(?i)(?P<key>\b\w*?(?:password|passwd|pwd|secret)\w*)(?P<eq>\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;'\")]*)"
 )
 

@@ -25,6 +25,15 @@ SECRET = "s3cr3tPW"
         ("host=h password=s3cr3tPW dbname=x", "host=h password=*** dbname=x"),
         ("host=h password = 's3cr3t PW' dbname=x", "host=h password = *** dbname=x"),
         ("PGPASSWORD=s3cr3tPW psql", "PGPASSWORD=*** psql"),
+        # Any parameter named for a password or secret: libpq's sslpassword (the client
+        # key's passphrase), a driver's or a proxy's own names.
+        ("postgresql://u@h/db?sslpassword=s3cr3tPW", "postgresql://u@h/db?sslpassword=***"),
+        ("host=h sslpassword=s3cr3tPW dbname=x", "host=h sslpassword=*** dbname=x"),
+        ("postgresql://u@h/db?db_password=s3cr3tPW&a=1", "postgresql://u@h/db?db_password=***&a=1"),
+        ("https://h/x?client_secret=s3cr3tPW", "https://h/x?client_secret=***"),
+        # Not secrets: a file path, counts in a log line.
+        ("host=h passfile=/etc/pgpass dbname=x", "host=h passfile=/etc/pgpass dbname=x"),
+        ("tokens=27 width=32", "tokens=27 width=32"),
         (
             "cannot reach postgresql://u:s3cr3tPW@h/db (timeout)",
             "cannot reach postgresql://u:***@h/db (timeout)",
@@ -41,6 +50,7 @@ def test_mask_url_hides_what_it_cannot_read() -> None:
     assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert mask_url("host=h password=pw") == "host=h password=***"
     assert mask_url("not a url :pw@") == "***"
+    assert SECRET not in mask_url(f"postgresql://u@h/db?sslpassword={SECRET}")
 
 
 def test_first_line_masks_a_drivers_message() -> None:
