@@ -23,8 +23,12 @@ from pipeline.companies.watchlist import TICKER_RE
 
 log = logging.getLogger(__name__)
 
-# A company's variants include its legal name; a theme's ("Mid-cap funds") do not.
-LEGAL_NAME = re.compile(r"\b(?:Ltd|Limited|Corp|Corporation|Co|Inc|Bank|Industries|Company|plc)\b\.?")
+# A company's variants include its legal name; a theme's ("Mid-cap funds") do not. The
+# annotators wrote suffixes in any case ("Infosys ltd."); the words that are also ordinary
+# English ("bank stocks") and the European forms count only as written in a name.
+LEGAL_NAME = re.compile(
+    r"\b(?:(?i:ltd|limited|corp|corporation|inc|plc)|Co|Bank|Industries|Company|AG|SA|KGaA|AB|NV)\b\.?"
+)
 HEADER = ("ticker", "name", "aliases", "country", "exchange")
 NOTICE = (
     "# Indian listed companies from the SEntFiN 1.0 entity list (Sinha, Kedas, Kumar, Malo 2022;\n"
@@ -41,7 +45,13 @@ def company_rows(entity_list: Path) -> tuple[list[tuple[str, ...]], list[str]]:
         for record in csv.DictReader(f):
             symbol = (record.get("Symbol") or "").strip().upper()
             variants = [v.strip() for v in (record.get("Entity") or "").split(",")]
-            names = [v for v in dict.fromkeys(variants) if v and v.upper() != symbol and v[0].isupper()]
+            # A name has a capital or starts with a digit ("eClerx", "3i Infotech", "20 Microns");
+            # "healthcare stocks" does not.
+            names = [
+                v
+                for v in dict.fromkeys(variants)
+                if v and v.upper() != symbol and (v[0].isdigit() or any(c.isupper() for c in v))
+            ]
             # "Summit Securities Ltd.- Old": a former listing, named like the current one.
             names = [v.removesuffix("- Old").strip() for v in names]
             if not TICKER_RE.match(symbol):

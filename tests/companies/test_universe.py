@@ -98,7 +98,14 @@ def test_indian_universe_built_from_an_entity_list(tmp_path):
         ",Symbol,Entity\n"
         '0,INFY,"Infosys Ltd., Infosys, INFY"\n'
         '1,M&M,"Mahindra & Mahindra Ltd., Mahindra & Mahindra, M&M"\n'
-        '2,PHARMA,"large cap pharma stocks, healthcare, Drug makers, PHARMA"\n',
+        '2,PHARMA,"large cap pharma stocks, healthcare, Drug makers, PHARMA"\n'
+        # Shapes of the real list: a suffix in lower case, names that start with a digit or a
+        # small letter, a European legal form; a theme whose names hold "bank" as a word.
+        '3,TCS,"Tata Consultancy Services ltd., TCS"\n'
+        '4,3IINFOTECH,"3i Infotech Ltd., 3i Infotech, 3IINFOTECH"\n'
+        '5,ECLERC,"eClerx Services Ltd., eClerx Services, ECLERC, eClerx"\n'
+        '6,SIEMENS,"Siemens AG Class N, Siemens India, Siemens AG, SIEMENS"\n'
+        '7,PSUBANKS,"PSU bank stocks, state-run banks, PSUBANKS"\n',
     )
     out = tmp_path / "india.csv"
     assert build_from_entity_list([str(entity_list), str(out)]) == 0
@@ -106,6 +113,10 @@ def test_indian_universe_built_from_an_entity_list(tmp_path):
     assert rows[1:] == [
         ["INFY", "Infosys Ltd.", "Infosys", "IN", "NSE"],
         ["M&M", "Mahindra & Mahindra Ltd.", "Mahindra & Mahindra", "IN", "NSE"],
+        ["TCS", "Tata Consultancy Services ltd.", "", "IN", "NSE"],
+        ["3IINFOTECH", "3i Infotech Ltd.", "3i Infotech", "IN", "NSE"],
+        ["ECLERC", "eClerx Services Ltd.", "eClerx Services|eClerx", "IN", "NSE"],
+        ["SIEMENS", "Siemens AG Class N", "Siemens India|Siemens AG", "IN", "NSE"],
     ]
     linker = TickerLinker(load_universe(str(out)))
     assert [m.ticker for m in linker.link("Mahindra & Mahindra, Infosys lead Sensex gains")] == [
