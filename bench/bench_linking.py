@@ -12,7 +12,8 @@ cashtags removed, then is linked; the linker must find the company from its name
   ``--show`` option prints those pairs for a reader to judge.
 
 Speed: the same texts, linked with the universe, against the former linker's design (one
-regex alternation of every name) built from the same names. Usage::
+regex alternation of every name) built from the same names; then single texts of 100 KB
+and 1 MB, whose time must grow tenfold, not a hundredfold. Usage::
 
     .venv/bin/python bench/bench_linking.py [--tfns PATH] [--show 30]
 """
@@ -113,6 +114,30 @@ def main() -> None:
     print(
         f"speed: {ours:,.0f} texts/s (token n-grams, guards, relevance); former design {former:,.0f} texts/s"
     )
+    long_texts(linker)
+
+
+def long_texts(linker: TickerLinker) -> None:
+    """One text of 100 KB and one of 1 MB (a hostile feed item, a constituent list): the
+    time must grow with the size, not its square, or one item stalls an ingest run."""
+    names = ", ".join(c.name for c in linker.watchlist.companies) + ", "
+    shapes = {
+        "every company named, over and over": names,
+        "one company, one clause repeated": "Nvidia rises - BofA. ",
+        "cashtags": "$AAPL $MSFT ",
+    }
+    for label, unit in shapes.items():
+        seconds = {}
+        for size in (100_000, 1_000_000):
+            text = (unit * (size // len(unit) + 1))[:size]
+            start = time.perf_counter()
+            linker.link(text)
+            seconds[size] = time.perf_counter() - start
+        ratio = seconds[1_000_000] / seconds[100_000]
+        print(
+            f"long text, {label}: 100 KB {seconds[100_000]:.2f} s, 1 MB {seconds[1_000_000]:.2f} s "
+            f"({ratio:.1f}x for 10x the size; 10x is linear)"
+        )
 
 
 if __name__ == "__main__":

@@ -89,6 +89,30 @@ DIFFERENT_THINGS = frozenset(
     }
 )  # fmt: skip
 
+# (word before, name): the name then means something else, in any position and any case
+# ("Raises Price Target to $260", the most common broker headline; "the Big Apple").
+DIFFERENT_AFTER = frozenset(
+    {
+        *(
+            (word, "target")
+            for word in (
+                "price", "earnings", "inflation", "sales", "profit", "revenue", "growth",
+                "emissions", "deficit", "output", "production", "margin", "takeover",
+                "acquisition", "buyout", "rate", "spending", "cost", "debt", "climate", "return",
+                "budget", "savings", "capex", "delivery", "deliveries", "guidance", "valuation",
+            )
+        ),
+        *((word, "visa") for word in ("schengen", "golden", "student", "work", "tourist", "travel", "entry")),
+        ("big", "apple"), ("adam's", "apple"),
+    }
+)  # fmt: skip
+
+# Words after a hyphen that make the name before it a company: "Amazon-backed Anthropic",
+# "Meta-owned WhatsApp".
+HYPHEN_FOLLOWERS = frozenset(
+    {"backed", "owned", "led", "funded", "controlled", "operated", "run", "made", "branded", "supplied"}
+)
+
 # Words after a name that make it a company in any position (headline-initial included).
 COMPANY_FOLLOWERS = frozenset(
     {
@@ -111,7 +135,9 @@ COMPANY_FOLLOWERS = frozenset(
         "offers", "ends", "halts", "suspends", "bets", "signs", "seeks", "struggles", "extends",
         "expands", "shuts", "shutters", "reaches", "strikes", "partners", "teams", "joins",
         "initiated", "valuation", "moves", "makes", "takes", "gives", "reveals", "unveiled",
-        "considers", "explores", "readies",
+        "considers", "explores", "readies", "supplier", "suppliers", "analyst", "analysts",
+        "employees", "workers", "unit", "subsidiary", "founder", "spokesperson", "spokesman",
+        "spokeswoman",
     }
 )  # fmt: skip
 # Words before a name that say it is a company ("retailer Target", "exchange operator

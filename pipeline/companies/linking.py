@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
 from pipeline.companies import guards
@@ -203,6 +205,7 @@ class TickerLinker:
         n = len(toks)
         shouting: bool | None = None
         found: list[_Hit] = []
+        in_masked = _inside_any(masked)
         i = 0
         while i < n:
             longest = self._longest.get(words[i])
@@ -228,7 +231,7 @@ class TickerLinker:
                 i += 1
                 continue
             i = hit.last + 1
-            if masked and any(a <= hit.start < b for a, b in masked):
+            if masked and in_masked(hit.start):
                 continue
             if hit.start and text[hit.start - 1] in "$<#":
                 continue
@@ -258,6 +261,7 @@ class TickerLinker:
         title_case = _title_case(
             " ".join(w for i, w in enumerate(words) if i not in named and toks[i][1] < headline_end)
         )
+        tail = _headline_tail(text, headline_end)
         shouting = _mostly_upper(text)
         sure = set(strong) | {self._canonical(h.ticker)[0] for h in found if h.policy in ("plain", "ticker")}
 
@@ -273,6 +277,8 @@ class TickerLinker:
                 return True
             if nxt in guards.COMPANY_FOLLOWERS:
                 return True
+            if text[h.end : h.end + 1] == "-" and after(h, 2) in guards.HYPHEN_FOLLOWERS:
+                return True  # "Amazon-backed", written as one word
             prev = before(h)
             if prev in guards.DESCRIPTORS:
                 return True
@@ -320,7 +326,11 @@ class TickerLinker:
         for h in found:
             ok = True
             name = " ".join(words[h.first : h.last + 1]).lower()
-            if (name, after(h)) in guards.DIFFERENT_THINGS or initials(h):
+            if (
+                (name, after(h)) in guards.DIFFERENT_THINGS
+                or (before(h), name) in guards.DIFFERENT_AFTER
+                or initials(h)
+            ):
                 ok = False
             elif h.policy == "context":
                 ok = self._canonical(h.ticker)[0] in strong or (
@@ -344,7 +354,7 @@ class TickerLinker:
                     company_words(h) or not (capital_proves_nothing(h) or inside_other_name(h))
                 )
             if ok:
-                h.source = _is_source(lower, h.first, h.last) or _is_attribution(text, h, headline_end)
+                h.source = _is_source(lower, h.first, h.last) or _is_attribution(text, h, headline_end, tail)
             kept.append(h if ok else None)
         # "JPMorgan, Citi and Target beat estimates": a word name in a list of companies
         # is a company too.
@@ -363,39 +373,41 @@ class TickerLinker:
         return [h for h in kept if h is not None]
 
     def _matches(self, text: str, hits: list[_Hit]) -> list[EntityMatch]:
+        # One pass over the hits, grouped by company: a text that names hundreds of companies
+        # many times (a hostile feed item, an index constituent list) stays linear in its size.
         best: dict[str, tuple[_Hit, Company | None]] = {}
-        spans: dict[str, list[int]] = {}
+        first_hits: dict[str, _Hit] = {}
+        mentions: dict[str, int] = {}
+        only_source: dict[str, bool] = {}
         for h in hits:
             ticker, company = self._canonical(h.ticker)
-            spans.setdefault(ticker, []).append(h.start)
+            mentions[ticker] = mentions.get(ticker, 0) + 1
+            only_source[ticker] = only_source.get(ticker, True) and h.source
+            if ticker not in first_hits or h.start < first_hits[ticker].start:
+                first_hits[ticker] = h
             old = best.get(ticker)
             if old is None or RANK[h.how] < RANK[old[0].how]:
                 best[ticker] = (h, company)
-        order = sorted(spans, key=lambda t: min(spans[t]))
+        order = sorted(first_hits, key=lambda t: first_hits[t].start)
         # A broker or rating agency that only speaks about other companies ("UBS upgrades
         # Orbix", "... - BofA") is linked, as a passing mention: it is not the story.
-        sources = {t for t in order if all(h.source for h in hits if self._canonical(h.ticker)[0] == t)}
-        subjects = [t for t in order if t not in sources]
+        subjects = {t: k for k, t in enumerate(t for t in order if not only_source[t])}
         headline_end = text.find("\n")
         headline_end = len(text) if headline_end < 0 else headline_end
         matches = []
         for ticker in order:
             hit, company = best[ticker]
-            starts = spans[ticker]
-            first = min(starts)
+            first_hit = first_hits[ticker]
             score = relevance(
-                first_at=first,
-                mentions=len(starts),
-                in_headline=first < headline_end,
-                order=subjects.index(ticker) if ticker in subjects else len(subjects),
+                first_at=first_hit.start,
+                mentions=mentions[ticker],
+                in_headline=first_hit.start < headline_end,
+                order=subjects.get(ticker, len(subjects)),
                 companies=len(subjects),
                 text_length=len(text),
             )
-            if ticker in sources:
+            if only_source[ticker]:
                 score = min(score, SOURCE_RELEVANCE)
-            first_hit = min(
-                (h for h in hits if self._canonical(h.ticker)[0] == ticker), key=lambda h: h.start
-            )
             matches.append(
                 EntityMatch(
                     ticker,
@@ -414,6 +426,20 @@ class TickerLinker:
         return bool(SHARE_CONTEXT.search(before) or SHARE_CONTEXT.search(after))
 
 
+def _inside_any(spans: list[tuple[int, int]]) -> Callable[[int], bool]:
+    """Whether a position lies in one of ``spans`` ((start, end), which may overlap): a
+    binary search, not a scan of every span per name found."""
+    ordered = sorted(spans)
+    starts = [a for a, _ in ordered]
+    reach = list(accumulate((b for _, b in ordered), max))  # the furthest end so far
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and reach[k] > pos
+
+    return inside
+
+
 def _is_source(lower: list[str], first: int, last: int) -> bool:
     """Whether the words after a mention make the company a source of views on others:
     "Goldman Sachs trims Granite Peak price target", "JPMorgan analysts said"."""
@@ -428,13 +454,30 @@ def _is_source(lower: list[str], first: int, last: int) -> bool:
     return False
 
 
-def _is_attribution(text: str, hit: _Hit, headline_end: int) -> bool:
-    """Whether the mention is a headline's closing attribution: "Nvidia set for gains - BofA"."""
-    if hit.start >= headline_end:
+def _is_attribution(text: str, hit: _Hit, headline_end: int, tail: int) -> bool:
+    """Whether the mention is a headline's closing attribution: "Nvidia set for gains - BofA".
+    ``tail``: where the headline's closing run of links and punctuation starts
+    (:func:`_headline_tail`)."""
+    if hit.start >= headline_end or not hit.start:
         return False
-    before = text[max(0, hit.start - 3) : hit.start]
-    rest = URL_RE.sub("", text[hit.end : headline_end]).strip(" .…)")
-    return before.rstrip().endswith(("-", "–", "—", "|")) and not rest and hit.start > 0
+    return hit.end >= tail and text[max(0, hit.start - 3) : hit.start].rstrip().endswith(("-", "–", "—", "|"))
+
+
+def _headline_tail(text: str, headline_end: int) -> int:
+    """Where the headline's closing run of links, spaces, dots, ellipses and brackets
+    ("... - BofA (https://t.co/x)." ends with one) starts: nothing else may follow a
+    closing attribution. Found once per text, so a long headline is not read again for
+    every name in it."""
+    urls = {m.end(): m.start() for m in URL_RE.finditer(text, 0, headline_end)}
+    pos = headline_end
+    while pos > 0:
+        if pos in urls:  # a link runs to a space or the headline's end: it takes its ")."
+            pos = urls[pos]
+        elif text[pos - 1] in " .…()":
+            pos -= 1
+        else:
+            break
+    return pos
 
 
 def _mostly_upper(text: str) -> bool:

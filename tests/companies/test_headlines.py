@@ -92,6 +92,15 @@ LINKED = [
     ("Apollo Global Management to buy stake in Intel venture", ["APO", "INTC"]),
     ("eBay nears deal to sell StubHub", ["EBAY"]),
     ("Harley-Davidson falls; Caterpillar beats estimates", ["CAT"]),
+    # A word name before a hyphenated ownership word, or a role word.
+    ("Amazon-backed Anthropic raises $13 billion", ["AMZN"]),
+    ("Meta-owned WhatsApp to show ads in Updates tab", ["META"]),
+    ("Apple supplier Foxconn's profit beats forecasts", ["AAPL", "2317.TW"]),
+    ("Target workers vote to unionise", ["TGT"]),
+    # The broker's target is not Target Corp; the company itself still is.
+    ("Goldman Sachs Raises Price Target to $260 on Nvidia", ["GS", "NVDA"]),
+    ("Target Raises Outlook After Strong Holiday Sales", ["TGT"]),
+    ("Price target: Target Corp shares slide", ["TGT"]),
 ]
 
 NOT_LINKED = [
@@ -136,6 +145,13 @@ NOT_LINKED = [
     "Ross Perot's legacy",
     "Paramount importance of rates",
     "Reliance on imports grows",
+    "Raises Price Target To $300, Keeps Overweight",
+    "Analyst Raises Price Target, Keeps Buy Rating",
+    "Fed's inflation target under review",
+    "Takeover target shares jump 40%",
+    "Big Apple hotels see record summer occupancy",
+    "Schengen Visa applications hit record, EU says",
+    "Golden Visa scheme scrapped by Portugal",
 ]  # fmt: skip
 
 

@@ -40,6 +40,10 @@ def test_a_broker_that_speaks_about_another_company_is_a_passing_mention():
     assert upgrade["NVDA"] >= 70 and upgrade["MS"] < PASSING_MENTION and upgrade["JPM"] < PASSING_MENTION
     assert scores("Goldman Sachs trims Apple price target")["GS"] < PASSING_MENTION
     assert scores("Nvidia set for gaming tailwinds - BofA")["BAC"] < PASSING_MENTION
+    # A closing attribution stays one when links and punctuation follow it.
+    assert scores("Nvidia set for gaming tailwinds - BofA https://t.co/x1 ...")["BAC"] < PASSING_MENTION
+    assert scores("Nvidia set for gaming tailwinds - BofA (https://t.co/x1).")["BAC"] < PASSING_MENTION
+    assert scores("Nvidia set for gaming tailwinds - BofA sees upside")["BAC"] >= PASSING_MENTION
     # A company acting on its own forecast is the story, not a source.
     assert scores("Apple cuts iPhone production forecast")["AAPL"] >= 80
     assert scores("Goldman Sachs beats estimates on trading")["GS"] >= 80
