@@ -17,6 +17,9 @@ Methods:
            that returns zero logits: tokenisation, padding, softmax and results alone, on
            --host-n texts. No GPU can make a scorer faster end to end than its host part, so
            host-ours bounds the GPU figure on this machine's cores (target: 50,000 texts/s).
+  host-cli the whole of `finsent classify --input FILE` in-process with the same stub:
+           reading lines, tokenising, batches, and writing the JSON lines (what bounds the
+           GPU figure of the benchmark that runs the command, bench_roofline.py).
 """
 
 from __future__ import annotations
@@ -142,6 +145,44 @@ def run_host(model_path: str, texts: list[str], ours: bool) -> float:
     return time.perf_counter() - start
 
 
+def run_host_cli(model_path: str, texts: list[str]) -> float:
+    """Host-side time of `finsent classify --input FILE` (stdout to /dev/null), the network
+    stubbed out, after a first call that loads the model."""
+    import tempfile
+
+    from pipeline.cli.sentiment import classify_cmd
+    from pipeline.score.classifier import SentimentClassifier
+
+    stub = _stub_network()
+    load = SentimentClassifier.load
+
+    def stubbed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.update(device="cpu", precision="fp32", backend="torch")
+        clf = load(*args, **kwargs)
+        clf.model = stub
+        return clf
+
+    SentimentClassifier.load = staticmethod(stubbed)  # type: ignore[method-assign]
+    SentimentClassifier.eager_model = lambda self: stub  # type: ignore[method-assign]
+    # Lines that open with "{" would be read as JSON requests: plain texts only.
+    plain = [t for t in texts if not t.lstrip().startswith("{")]
+    with tempfile.TemporaryDirectory() as tmp:
+        warm, path = Path(tmp) / "warm.txt", Path(tmp) / "texts.txt"
+        warm.write_text("\n".join(plain[:64]) + "\n", encoding="utf-8")
+        path.write_text("\n".join(plain) + "\n", encoding="utf-8")
+        stdout = sys.stdout
+        with open(os.devnull, "w") as sink:
+            sys.stdout = sink
+            try:
+                classify_cmd.main(["--input", str(warm), "--model", model_path], standalone_mode=False)
+                start = time.perf_counter()
+                classify_cmd.main(["--input", str(path), "--model", model_path], standalone_mode=False)
+                seconds = time.perf_counter() - start
+            finally:
+                sys.stdout = stdout
+    return seconds * len(texts) / len(plain)
+
+
 def child(method: str, model: str, data_dir: Path, n: int) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
@@ -163,6 +204,9 @@ def child(method: str, model: str, data_dir: Path, n: int) -> None:
         seconds, precision = run_ours(model, texts, method.split("-")[1], device="cpu")
     elif method in ("host-seed", "host-ours"):
         seconds = run_host(model, texts, ours=method == "host-ours")
+        precision = "no network"
+    elif method == "host-cli":
+        seconds = run_host_cli(model, texts)
         precision = "no network"
     elif method == "gpu":
         seconds, precision = run_ours(model, texts, "auto", device="cuda")

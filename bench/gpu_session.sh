@@ -48,9 +48,10 @@ status=0
 } 2>&1 | tee "$OUT/gpu.txt"
 
 # 1. Inference: 200,000 TFNS texts through our scorer (fp16, batch 1024), 20,000 through the
-#    seed loop on the GPU, and the host side alone on this machine's cores.
+#    seed loop on the GPU, and the host side alone on this machine's cores (the scorer, and
+#    the whole `finsent classify` command with the network stubbed: host-cli).
 timeout 240 python3 bench/bench_inference.py --data-dir .gpu/data \
-    --methods gpu-seed,gpu,host-seed,host-ours --n 20000 --gpu-n 200000 --host-n 200000 \
+    --methods gpu-seed,gpu,host-seed,host-ours,host-cli --n 20000 --gpu-n 200000 --host-n 200000 \
     2>&1 | tee "$OUT/inference.md" || status=1
 
 # 2. Fine-tune on the GPU: the first release's data mix (FPB x2 + TFNS), 4 epochs, bf16

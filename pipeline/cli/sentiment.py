@@ -646,6 +646,7 @@ def classify_cmd(
         raise click.UsageError("no input: pass --input FILE or pipe texts on stdin")
     _quiet_transformers()
     from pipeline.score.classifier import SentimentClassifier
+    from pipeline.score.json_lines import plain_lines
 
     settings = _settings()  # loaded afresh on each call where no `finsent` group holds them
     try:
@@ -672,15 +673,8 @@ def classify_cmd(
             click.echo("\n".join(requests.score(chunk, first_line=done - len(chunk) + 1)))
             continue
         texts = [line for line in chunk if line.strip()]
-        results = iter(clf.predict(texts))
-        out = []
-        for line in chunk:
-            if not line.strip():
-                out.append("{}")
-                continue
-            r = next(results)
-            out.append(json.dumps({"label": r.label, "probabilities": r.probabilities, "score": r.score}))
-        click.echo("\n".join(out))
+        scored = iter(plain_lines(clf.predict_proba(texts)))
+        click.echo("\n".join(next(scored) if line.strip() else "{}" for line in chunk))
     _warn_not_utf8(bad)
     warning = requests.plain_text_warning() if requests is not None else None
     if warning:
