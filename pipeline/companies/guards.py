@@ -21,7 +21,7 @@ WORD_NAMES = frozenset(
         "old dominion", "adobe", "gap", "puma", "match", "snap", "coach", "compass", "sunrise",
         "summit", "pinnacle", "harbor", "crest", "key", "general", "national", "american",
         "first", "united", "delta", "monster", "public storage", "genuine parts", "booking",
-        "align", "cognizant", "microchip", "micron", "check point", "occidental",
+        "align", "cognizant", "microchip", "micron", "check point", "occidental", "coke",
     }
 )  # fmt: skip
 
@@ -64,7 +64,7 @@ FIRST_NAMES_AND_TITLES = frozenset(
         "ralph", "walter", "harold", "arthur", "lucy", "sophie", "emma", "olivia", "laura",
         "doug", "ben", "sam", "joe", "chris", "dan", "matt", "nick", "alex", "will", "harry",
         "martin", "leo", "max", "felix", "victor", "oscar", "bruce", "kenneth", "ken", "rob",
-        "ronald", "hugh",
+        "ronald", "hugh", "dave", "jerome", "tim",
     }
 )  # fmt: skip
 # After a person-like name, these make it a person or a place, not the company.
@@ -86,6 +86,8 @@ DIFFERENT_THINGS = frozenset(
         ("adp", "news"), ("gm", "of"),
         ("lloyds", "steel"), ("square", "garden"), ("square", "enix"),
         ("bayer", "leverkusen"), ("siemens", "healthineers"), ("mitsubishi", "motors"),
+        ("delta", "variant"), ("delta", "force"), ("delta", "region"), ("apollo", "program"),
+        ("apollo", "mission"), ("apollo", "hospitals"), ("apollo", "tyres"),
     }
 )  # fmt: skip
 
@@ -104,7 +106,24 @@ DIFFERENT_AFTER = frozenset(
         ),
         *((word, "visa") for word in ("schengen", "golden", "student", "work", "tourist", "travel", "entry")),
         ("big", "apple"), ("adam's", "apple"),
+        *(
+            (river, "delta")
+            for river in (
+                "mekong", "mississippi", "nile", "niger", "river", "yangtze", "sacramento", "okavango",
+            )
+        ),
     }
+)  # fmt: skip
+
+# Word names that are places after "the" ("protect the Amazon", "deforestation in the
+# Amazon falls"): there they are the company only before one of its nouns ("the Amazon
+# deal", "the Amazon founder") or with a stronger signal in the text.
+THE_PLACES = frozenset({"amazon"})
+THE_COMPANY_NOUNS = frozenset(
+    {"deal", "founder", "ceo", "stock", "shares", "share", "stake", "unit", "division", "bid",
+     "offer", "warehouse", "warehouses", "workers", "employees", "executives", "store", "stores",
+     "platform", "app", "acquisition", "investment", "spokesperson", "spokesman", "spokeswoman",
+     "'", "-"}
 )  # fmt: skip
 
 # Words after a hyphen that make the name before it a company: "Amazon-backed Anthropic",
@@ -152,6 +171,14 @@ DESCRIPTORS = frozenset(
         "pharma", "drugmaker", "biotech", "exchange", "insurers", "banks", "lenders",
     }
 )  # fmt: skip
+# Words after a name that is mostly something else (an index, a mission, a network) that
+# make it the company: "Nasdaq Inc", "Dow Reports Second Quarter Results", "Fox declares
+# dividend". Not "to" or "rises": "Dow to open higher" is the index.
+CONTEXT_FOLLOWERS = frozenset(
+    {"inc", "corp", "incorporated", "shares", "plc", "reports", "reported", "announces",
+     "announced", "declares", "declared"}
+)  # fmt: skip
+
 # Only these follow "of" in "shares of X", "stake in X": a bare "of" is no descriptor.
 OF_HEADS = frozenset({"shares", "stake", "stock", "ceo", "owner", "chief", "investors", "shareholders"})
 

@@ -56,6 +56,8 @@ NOT_CASHTAGS = frozenset(
 TOKEN_RE = re.compile(r"\w+|[&'.\-!]")
 SEP = "\x1f"
 # Before a word, these end a sentence (or a headline part): its capital letter proves nothing.
+# "Visa (V)", "Block (NYSE: XYZ)": a ticker in brackets right after a name.
+OWN_TICKER_RE = re.compile(r"\s*\((?:[A-Z]+:\s*)?([A-Z][A-Z0-9]*(?:[.\-][A-Z])?)\)")
 SENTENCE_ENDS = frozenset('.!?:;"“”(|[–—-\n')
 # What separates the companies of a list: "Walmart, Costco and Target".
 LIST_GAPS = frozenset({",", "&", "and", ", and", "/", ";"})
@@ -271,6 +273,11 @@ class TickerLinker:
         def before(h: _Hit, k: int = 1) -> str:
             return lower[h.first - k] if h.first - k >= 0 else ""
 
+        def own_ticker(h: _Hit) -> bool:
+            """ "Visa (V) Up 3.2%", "Block (XYZ) Reports": the name, then its own ticker."""
+            m = OWN_TICKER_RE.match(text, h.end)
+            return m is not None and self._canonical(m.group(1))[0] == self._canonical(h.ticker)[0]
+
         def company_words(h: _Hit) -> bool:
             nxt = after(h)
             if nxt == "'" and after(h, 2) == "s":
@@ -279,6 +286,8 @@ class TickerLinker:
                 return True
             if text[h.end : h.end + 1] == "-" and after(h, 2) in guards.HYPHEN_FOLLOWERS:
                 return True  # "Amazon-backed", written as one word
+            if own_ticker(h):
+                return True
             prev = before(h)
             if prev in guards.DESCRIPTORS:
                 return True
@@ -300,8 +309,9 @@ class TickerLinker:
             prev = words[h.first - 1]
             if not (prev[:1].isupper() and prev.isalpha() and not prev.isupper()):
                 return False
-            if text[toks[h.first - 1][2] : h.start].strip():
-                return False  # "Amazon, Alphabet": a comma between is a list, not one name
+            gap = text[toks[h.first - 1][2] : h.start]
+            if gap.strip() or "\n" in gap:
+                return False  # "Amazon, Alphabet" is a list; a headline, then "Ford said" a new line
             k = toks[h.first - 1][1] - 1
             while k >= 0 and text[k] in " \t":
                 k -= 1
@@ -314,6 +324,8 @@ class TickerLinker:
                 return False
             if title_case and h.start < headline_end:
                 return False
+            if text[h.end : toks[h.last + 1][1]].strip():
+                return False  # "HP, Nutanix": a list, not "BP Singh"
             nxt = words[h.last + 1]
             return (
                 nxt[:1].isupper()
@@ -334,7 +346,8 @@ class TickerLinker:
                 ok = False
             elif h.policy == "context":
                 ok = self._canonical(h.ticker)[0] in strong or (
-                    after(h) in ("inc", "corp", "incorporated", "shares", "plc")
+                    after(h) in guards.CONTEXT_FOLLOWERS
+                    or own_ticker(h)
                     or before(h) in guards.DESCRIPTORS
                     or (before(h) == "of" and before(h, 2) in guards.OF_HEADS)
                 )
@@ -346,9 +359,18 @@ class TickerLinker:
                         and before(h) in guards.FIRST_NAMES_AND_TITLES
                     )
                     or (h.first > 1 and before(h) == "." and before(h, 2) in guards.FIRST_NAMES_AND_TITLES)
+                    # "Gerald R. Ford": a first name, then a middle initial
+                    or (
+                        h.first > 2
+                        and before(h) == "."
+                        and len(before(h, 2)) == 1
+                        and before(h, 3) in guards.FIRST_NAMES_AND_TITLES
+                    )
                     or inside_other_name(h)
                     or after(h) in guards.PERSON_FOLLOWERS
                 )
+            elif h.policy == "word" and before(h) == "the" and name in guards.THE_PLACES:
+                ok = self._canonical(h.ticker)[0] in sure or after(h) in guards.THE_COMPANY_NOUNS
             elif h.policy == "word":
                 ok = self._canonical(h.ticker)[0] in sure or (
                     company_words(h) or not (capital_proves_nothing(h) or inside_other_name(h))

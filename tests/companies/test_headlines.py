@@ -101,6 +101,22 @@ LINKED = [
     ("Goldman Sachs Raises Price Target to $260 on Nvidia", ["GS", "NVDA"]),
     ("Target Raises Outlook After Strong Holiday Sales", ["TGT"]),
     ("Price target: Target Corp shares slide", ["TGT"]),
+    # A name, then its own ticker in brackets (Zacks, Yahoo): the company, whatever the name.
+    ("Why Is Visa (V) Up 3.2% Since Last Earnings Report?", ["V"]),
+    ("Dow (DOW) Q2 Earnings Miss Estimates", ["DOW"]),
+    # Names that are mostly something else, with a company's own verbs.
+    ("Nasdaq Reports Second Quarter 2025 Results", ["NDAQ"]),
+    ("Dow declares quarterly dividend", ["DOW"]),
+    ("Apollo Reports Second Quarter 2025 Results", ["APO"]),
+    # Short names the press writes.
+    ("Coke raises prices again as volumes hold up", ["KO"]),
+    ("Delta shares jump on strong summer bookings", ["DAL"]),
+    # Two capitals, then a comma, are a list, not initials ("BP Singh").
+    ("Stocks making the biggest moves after hours: Salesforce, HP, Nutanix", ["CRM", "HPQ"]),
+    ("GM, Ford recall SUVs over faulty seat belts", ["GM", "F"]),
+    # A capitalised last word of the headline does not join the summary's first word.
+    ("Recall Hits Auto Maker\nFord said it would recall 100,000 trucks", ["F"]),
+    ("Investors cheer the Amazon deal", ["AMZN"]),
 ]
 
 NOT_LINKED = [
@@ -152,6 +168,14 @@ NOT_LINKED = [
     "Big Apple hotels see record summer occupancy",
     "Schengen Visa applications hit record, EU says",
     "Golden Visa scheme scrapped by Portugal",
+    "Gerald R. Ford museum reopens",
+    "Sen. Dave McCormick backs the bill",
+    "Deforestation in the Amazon falls to lowest in a decade",
+    "Lula pledges to protect the Amazon",
+    "Dow to open higher as yields ease",
+    "Delta variant cases fall",
+    "Floods hit the Mekong Delta",
+    "Apollo program anniversary celebrated",
 ]  # fmt: skip
 
 
