@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import struct
 from collections.abc import Callable
@@ -88,10 +89,26 @@ def model_version_of(model_dir: Path) -> str:
 
 
 def read_temperature(model_dir: Path) -> float:
+    """The calibration temperature (1.0 without a calibration file). Anything but a finite
+    number above 0 is refused: 0 or NaN would store NaN scores (and NaN breaks the alert
+    tables' JSON), a negative one would invert every label."""
     path = Path(model_dir) / CALIBRATION_FILE
     if not path.is_file():
         return 1.0
-    return float(json.loads(path.read_text())["temperature"])
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["temperature"]
+        temperature = float(value)
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise ModelError(
+            f"{path}: not a JSON object with a numeric 'temperature' ({type(exc).__name__}: {exc}); "
+            "rewrite it (finsent train writes it) or remove it to serve uncalibrated"
+        ) from None
+    if isinstance(value, bool) or not math.isfinite(temperature) or temperature <= 0:
+        raise ModelError(
+            f"{path}: temperature {value!r} must be a finite number above 0 (1.0 leaves the "
+            "probabilities as they are); rewrite it or remove the file"
+        )
+    return temperature
 
 
 def model_label_order(model: Any) -> list[int]:

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.errors import ModelError
+
 __all__ = [
     "DEFAULT_STYLE",
     "STYLES",
@@ -160,12 +162,14 @@ def read_target_style(model_dir: str | Path) -> Style | None:
         return None
     try:
         style = json.loads(path.read_text(encoding="utf-8")).get("style")
-    except (ValueError, AttributeError) as exc:
-        raise ValueError(
+    except (ValueError, AttributeError, OSError) as exc:
+        raise ModelError(
             f"{path}: not a JSON object with a 'style' ({exc}); rewrite it or remove it"
         ) from None
     if style not in STYLES:
-        raise ValueError(f"{path}: style {style!r} is not one of {', '.join(STYLES)}")
+        raise ModelError(
+            f"{path}: style {style!r} is not one of {', '.join(STYLES)}; rewrite it or remove it"
+        )
     return style
 
 

@@ -50,3 +50,45 @@ def test_a_short_or_unreadable_weight_file_is_named(tmp_path: Path, data: bytes,
     with pytest.raises(ModelError, match=expected) as err:
         check_weights(tmp_path)
     assert str(weights) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"temperature": 0}', "must be a finite number above 0"),
+        ('{"temperature": -1.5}', "must be a finite number above 0"),
+        ('{"temperature": NaN}', "must be a finite number above 0"),
+        ('{"temperature": "NaN"}', "must be a finite number above 0"),
+        ('{"temperature": true}', "must be a finite number above 0"),
+        ('{"temperature": "warm"}', "numeric 'temperature'"),
+        ('{"temp": 1.2}', "numeric 'temperature'"),
+        ("[1.2]", "numeric 'temperature'"),
+        ("not json", "numeric 'temperature'"),
+    ],
+)
+def test_a_calibration_that_would_store_nan_or_invert_labels_is_refused(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    from pipeline.score.loading import read_temperature
+
+    (tmp_path / "calibration.json").write_text(content)
+    with pytest.raises(ModelError, match=expected) as err:
+        read_temperature(tmp_path)
+    assert "calibration.json" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_calibration_temperature_is_read(tmp_path: Path) -> None:
+    from pipeline.score.loading import read_temperature
+
+    assert read_temperature(tmp_path) == 1.0
+    (tmp_path / "calibration.json").write_text('{"temperature": 1.25}')
+    assert read_temperature(tmp_path) == 1.25
+
+
+@pytest.mark.parametrize("content", ['{"style": "sideways"}', "[]", "{"])
+def test_a_broken_target_file_is_a_model_error_naming_it(tmp_path: Path, content: str) -> None:
+    from pipeline.score.target import read_target_style
+
+    (tmp_path / "target.json").write_text(content)
+    with pytest.raises(ModelError, match="target.json"):
+        read_target_style(tmp_path)
