@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,14 @@ def _type_name(value: Any) -> str:
     return named or ("number" if isinstance(value, int | float) else type(value).__name__)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> Any:
+    """json.loads' hook for NaN / Infinity, which JSON does not have."""
+    raise RequestError(f"{name} is not JSON: write numbers as numbers, or ids as strings")
+
+
 def parse_line(line: str) -> Request | None:
     """The request a line holds, or None for a blank line (which gives ``{}``).
 
@@ -110,12 +119,18 @@ def parse_line(line: str) -> Request | None:
     if not is_request_line(line):
         return Request(line)
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_no_constant)
+    except RequestError:
+        raise
     except ValueError:
         # Not JSON: plain text that happens to start with "{" (a template, a code snippet),
         # scored as a whole as it always was. A broken request line is scored this way too,
         # which its output shows: no "target" key.
         return Request(line)
+    except RecursionError:
+        raise RequestError(
+            f"JSON nested deeper than Python can read: a request is one flat object, e.g. {EXAMPLE}"
+        ) from None
     if not isinstance(obj, dict):
         return Request(line)
     unknown = [key for key in obj if key not in KEYS]
@@ -127,6 +142,14 @@ def parse_line(line: str) -> Request | None:
     ident = obj.get("id")
     if ident is not None and (isinstance(ident, bool) or not isinstance(ident, str | int | float)):
         raise RequestError(f'"id" must be a string or a number, not {_type_name(ident)}')
+    if isinstance(ident, float) and not math.isfinite(ident):
+        raise RequestError(f'"id" {ident} is not a number JSON can write back: use a string')
+    for key in ("text", "target", "id"):
+        value = obj.get(key)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # "\ud800" alone is valid JSON but no character: it cannot be tokenised or
+            # written back as UTF-8.
+            raise RequestError(f'"{key}" holds a lone surrogate escape (\\ud800-\\udfff): fix its encoding')
     if "text" not in obj:
         raise RequestError(f'"text" is missing: give the text to score, e.g. {EXAMPLE}')
     text = obj["text"]

@@ -90,5 +90,5 @@ def test_a_broken_target_file_is_a_model_error_naming_it(tmp_path: Path, content
     from pipeline.score.target import read_target_style
 
     (tmp_path / "target.json").write_text(content)
-    with pytest.raises(ModelError, match="target.json"):
+    with pytest.raises(ModelError, match=r"target\.json"):
         read_target_style(tmp_path)

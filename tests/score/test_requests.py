@@ -99,6 +99,19 @@ def test_json_lines_parse_to_requests() -> None:
         parse_line(json.dumps({"id": {"a": 1}, "text": TESLA_FORD}))
 
 
+def test_a_request_that_cannot_be_scored_costs_only_its_own_line(tiny_model: Path) -> None:
+    lines = ["Tesla jumps", '{"text": "abc \\ud800 def"}', '{"text": ' + "[" * 100_000 + "}", "Ford slumps"]
+    result = CliRunner().invoke(classify_cmd, ["--model", str(tiny_model)], input="\n".join(lines) + "\n")
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1
+    assert [sorted(o) for o in out] == [
+        ["label", "probabilities", "score"],
+        ["error", "line"],
+        ["error", "line"],
+        ["label", "probabilities", "score"],
+    ]
+
+
 def test_the_id_is_echoed_first_in_the_output_line(tiny_model: Path) -> None:
     from pipeline.score.classifier import SentimentClassifier
 
@@ -132,6 +145,13 @@ def test_a_line_that_starts_with_a_brace_but_is_not_json_is_plain_text(line: str
         ('{"text": "Tesla jumps", "target": ["Tesla"]}', "not array"),
         ('{"text": "Tesla jumps", "target": {"name": "Tesla"}}', "not object"),
         ('{"text": "Tesla jumps", "target": true}', "not boolean"),
+        # Valid JSON that no tokeniser or JSON writer can take back: refused per line.
+        ('{"text": "abc \\ud800 def"}', '"text" holds a lone surrogate'),
+        ('{"text": "Tesla jumps", "target": "\\udc00"}', '"target" holds a lone surrogate'),
+        ('{"text": "Tesla jumps", "id": NaN}', "NaN is not JSON"),
+        ('{"text": "Tesla jumps", "id": -Infinity}', "-Infinity is not JSON"),
+        ('{"text": "Tesla jumps", "id": 1e999}', "is not a number JSON can write back"),
+        ('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(line: str, needle: str) -> None:
