@@ -161,3 +161,18 @@ def test_a_permanent_redirect_to_an_error_is_not_a_move(fetcher, feed_server: Fe
     result = get(fetcher, feed_server.add("/old", redirect_to=gone, redirect_status=301))
     assert result.outcome == "http_error" and result.moved_to is None
     assert get(fetcher, feed_server.add("/stays", rss_feed(1))).moved_to is None  # no redirect at all
+
+
+@pytest.mark.slow
+def test_a_validator_that_cannot_be_sent_back_is_neither_kept_nor_sent(fetcher, feed_server: FeedServer):
+    # A server's Last-Modified in latin-1 ("été 2026"): kept and sent back, it failed every
+    # later fetch of the feed with an encoding error.
+    url = feed_server.add("/feed", rss_feed(1), last_modified="été 2026", etag='"ok"')
+    result = get(fetcher, url)
+    assert result.outcome == "ok" and "last-modified" not in result.headers
+    assert result.headers["etag"] == '"ok"'
+    # One stored by an earlier version is not sent: the fetch goes through unconditionally.
+    result = get(fetcher, url, etag="naïve", last_modified="x" * 5000)
+    assert result.outcome == "ok"
+    seen = feed_server.routes["/feed"].seen_headers[-1]
+    assert "if-none-match" not in seen and "if-modified-since" not in seen

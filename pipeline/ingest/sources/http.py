@@ -35,6 +35,16 @@ KEPT_HEADERS = ("content-type", "content-location", "content-language", "etag", 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
+VALIDATORS = ("etag", "last-modified")
+MAX_VALIDATOR_CHARS = 1024
+
+
+def sendable(value: str | None) -> bool:
+    """Whether a stored ETag / Last-Modified can go back in a request header (printable
+    ASCII, of a sane length): a broken one from a server ("été 2026") is ignored, not resent."""
+    return bool(value) and len(value) <= MAX_VALIDATOR_CHARS and value.isascii() and value.isprintable()
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -164,15 +174,18 @@ class HttpSource(FeedSource):
 
     def _get(self, request: FeedRequest, started: float) -> FetchResult:
         headers = {}
-        if request.etag:
+        if sendable(request.etag):
             headers["If-None-Match"] = request.etag
-        if request.last_modified:
+        if sendable(request.last_modified):
             headers["If-Modified-Since"] = request.last_modified
         timeout_s = self.limits.timeout_s
         deadline = started + timeout_s
         try:
             with self._client.stream("GET", request.url, headers=headers) as resp:
                 kept = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
+                # A validator we could not send back (non-ASCII, absurdly long) is dropped
+                # rather than stored: sent later, it would fail every fetch of the feed.
+                kept = {k: v for k, v in kept.items() if k not in VALIDATORS or sendable(v)}
                 status = resp.status_code
                 final_url = str(resp.url)
                 moved_to = permanent_location(request.url, resp) if status in (200, 304) else None
