@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,6 +125,13 @@ def test_unreachable_hosts_and_files(fetcher, tmp_path: Path):
     big = tmp_path / "big.xml"
     big.write_bytes(b"x" * (2 * 1024 * 1024))
     assert get(fetcher, big.as_uri()).outcome == "too_large"
+
+
+def test_a_feed_file_replaced_by_a_fifo_fails_at_once_instead_of_blocking(fetcher, tmp_path: Path):
+    fifo = tmp_path / "feed.xml"
+    os.mkfifo(fifo)  # nothing ever writes to it: reading it would block the run forever
+    result = get(fetcher, str(fifo))
+    assert result.outcome == "connection_error" and "is not a regular file" in result.error
 
 
 @pytest.mark.slow

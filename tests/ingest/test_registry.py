@@ -235,3 +235,16 @@ def test_a_file_url_naming_another_host_is_refused(db, tmp_path):
     with db.transaction() as session:
         (same,) = add_feeds(session, [f"file://localhost{local}"])
     assert same.url == str(local.resolve())
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1", "is not a valid URL"),
+        ("http://exa mple.com/feed", "holds a space or a control character"),
+    ],
+)
+def test_a_malformed_feed_url_is_refused_in_one_line(db, url, reason):
+    with pytest.raises(ConfigError, match=reason) as err, db.transaction() as session:
+        add_feeds(session, [url])
+    assert "\n" not in str(err.value)

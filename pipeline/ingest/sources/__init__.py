@@ -9,6 +9,7 @@ import importlib
 import pkgutil
 from collections.abc import Sequence
 from functools import cache
+from urllib.parse import urlsplit
 
 from pipeline.errors import ConfigError
 from pipeline.ingest.sources.base import FeedSource, FetchLimits
@@ -35,6 +36,10 @@ def builtin_sources() -> tuple[type[FeedSource], ...]:
 
 def source_for(location: str, extra: Sequence[type[FeedSource]] = ()) -> type[FeedSource]:
     """The kind that reads ``location``: ``extra`` kinds first, then the built-in ones."""
+    try:
+        urlsplit(location.strip())
+    except ValueError as exc:  # "http://[::1": every kind's claims() would raise it
+        raise ConfigError(f"feed URL '{location}' is not a valid URL ({exc}): check its brackets") from None
     for source in (*extra, *builtin_sources()):
         if source.claims(location):
             return source

@@ -22,7 +22,10 @@ class FileSource(FeedSource):
 
     @classmethod
     def claims(cls, location: str) -> bool:
-        scheme = urlsplit(location.strip()).scheme
+        try:
+            scheme = urlsplit(location.strip()).scheme
+        except ValueError:  # "http://[::1": no kind's (source_for says why)
+            return False
         # No scheme: a path; one letter: a Windows drive.
         return scheme.lower() == "file" or len(scheme) <= 1
 
@@ -75,6 +78,10 @@ class FileSource(FeedSource):
     def fetch(self, request: FeedRequest) -> FetchResult:
         parts = urlsplit(request.url)
         path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(request.url)
+        if path.exists() and not path.is_file():
+            # A FIFO or a device would block the read (and the run) or never end.
+            error = f"{path} is not a regular file: point the feed at a file"
+            return FetchResult("connection_error", error=error)
         try:
             with path.open("rb") as fh:
                 body = fh.read(self.limits.max_bytes + 1)

@@ -153,13 +153,18 @@ class HttpSource(FeedSource):
 
     @classmethod
     def claims(cls, location: str) -> bool:
-        return urlsplit(location.strip()).scheme.lower() in ("http", "https")
+        try:
+            return urlsplit(location.strip()).scheme.lower() in ("http", "https")
+        except ValueError:  # "http://[::1": no kind's (source_for says why)
+            return False
 
     @classmethod
     def location(cls, raw: str) -> str:
         value = raw.strip()
         if not urlsplit(value).hostname:
             raise ConfigError(f"feed URL '{raw}' has no host: use https://host/path")
+        if any(c.isspace() or ord(c) < 32 for c in value):
+            raise ConfigError(f"feed URL '{raw}' holds a space or a control character: write a space as %20")
         return cls.canonical(value)
 
     @classmethod
