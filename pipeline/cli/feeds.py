@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.params import UtcDateTime
+from pipeline.masking import mask_secrets
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -52,7 +53,7 @@ def add_cmd(app, locations: tuple[str, ...], name: str | None, tags: tuple[str, 
         results = add_feeds(session, list(locations), name=name, tags=list(tags))
     for r in results:
         off = "" if r.enabled else f"  (removed earlier, so off: `finsent feeds enable {r.feed_id}`)"
-        click.echo(f"{'added' if r.added else 'exists'}  #{r.feed_id}  {r.url}{off}")
+        click.echo(f"{'added' if r.added else 'exists'}  #{r.feed_id}  {mask_secrets(r.url)}{off}")
 
 
 @feeds.command("list")
@@ -84,7 +85,7 @@ def list_cmd(app, show_all: bool) -> None:
             asks = _span(f.poll_interval_s) if f.poll_interval_s else "-"
             click.echo(
                 f"#{f.id:<4} {'on' if f.enabled else 'off':<3} {name:<28} {_ago(f.last_success_at, now):<13} "
-                f"{f.consecutive_failures:>5} {nxt:<12} {asks:<5} {f.url}"
+                f"{f.consecutive_failures:>5} {nxt:<12} {asks:<5} {mask_secrets(f.url)}"
             )
             if f.last_error and f.consecutive_failures:
                 click.echo(f"{'':<6}last error: {f.last_error[:200]}")
@@ -179,7 +180,7 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
                 )
         for r in results:  # committed: said before the refresh below, whatever it does
             extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
-            click.echo(f"{r.action}  {r.url}{extra}")
+            click.echo(f"{r.action}  {mask_secrets(r.url)}{extra}")
         for alert in withdrawn:
             scope = f"{alert.scope_type} {alert.scope_key}".strip()
             click.echo(f"withdrawn  alert #{alert.id} {scope} (its articles are gone; no email)")
@@ -199,7 +200,7 @@ def enable_cmd(app, refs: tuple[str, ...]) -> None:
     with app.database() as database, database.transaction() as session:
         results = enable_feeds(session, list(refs))
     for r in results:
-        click.echo(f"{'enabled' if r.changed else 'already on'}  #{r.feed_id}  {r.url}")
+        click.echo(f"{'enabled' if r.changed else 'already on'}  #{r.feed_id}  {mask_secrets(r.url)}")
 
 
 @feeds.command("relink")

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
 from pipeline.feedback import Recorded
+from pipeline.masking import mask_secrets
 from pipeline.web import pages, security
 from pipeline.web.sessions import SessionRecords
 
@@ -86,6 +87,8 @@ def _templates() -> Jinja2Templates:
     env.filters["pct"] = lambda v, digits=0: "-" if v is None else f"{100 * float(v):.{digits}f}%"
     env.filters["num"] = lambda v, digits=2: "-" if v is None else f"{float(v):.{digits}f}"
     env.filters["ticker_path"] = lambda t: quote(str(t), safe="")
+    # A feed URL may carry credentials (https://user:password@host/feed): never shown.
+    env.filters["masked"] = lambda v: "" if v is None else mask_secrets(str(v))
     return Jinja2Templates(env=env)
 
 

@@ -21,6 +21,7 @@ from pipeline.db.models import Alert, AlertSilence, Correction
 from pipeline.errors import FinSentError
 from pipeline.feedback import Recorded, latest_for_articles, record
 from pipeline.ingest.registry import list_feeds
+from pipeline.masking import mask_secrets
 from pipeline.trends.cookbook import load_cookbook
 from pipeline.trends.queries import (
     Granularity,
@@ -137,7 +138,7 @@ def overview(db: Database, *, now: datetime, page: int, days: int) -> dict[str, 
                 "spark": sparkline(
                     [p.negative_share if p else None for p in points],
                     [p.articles if p else 0 for p in points],
-                    label=f"{feed.name or feed.url}: articles and negative share per day",
+                    label=f"{feed.name or mask_secrets(feed.url)}: articles and negative share per day",
                 ),
             }
         )

@@ -206,3 +206,11 @@ def test_the_demo_and_tagged_feeds_can_be_removed_together(runner, db, tmp_path,
     none_left = run(runner, "feeds", "remove", "--demo")
     assert none_left.exit_code == 2 and "no demo feed is registered in" in none_left.output
     assert "give --tag or --demo" in run(runner, "feeds", "remove").output
+
+
+def test_a_feed_urls_password_is_masked_in_every_feeds_command(runner, db, feed_server: FeedServer):
+    url = feed_server.add("/private", rss_feed(1)).replace("http://", "http://analyst:hunter2secret@")
+    for args in (("feeds", "add", url), ("feeds", "list"), ("feeds", "add", url)):
+        result = run(runner, *args)
+        assert result.exit_code == 0 and "hunter2secret" not in result.output
+        assert "analyst:***@" in result.output

@@ -8,9 +8,9 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from pipeline.db.models import Alert, AlertSilence
+from pipeline.db.models import Alert, AlertSilence, Feed
 
 from .conftest import HOSTILE_SOURCE, HOSTILE_TITLE, NOW
 
@@ -249,6 +249,19 @@ def test_feeds_page_shows_each_feeds_health(client):
     assert "MarketWire Financial News" in html
     assert html.count("<tr") >= 6
     assert "ok" in html  # last fetch outcome of the demo feeds
+
+
+def test_a_feed_urls_password_is_never_shown(client, demo_db):
+    with demo_db.transaction() as session:
+        session.add(Feed(url="https://analyst:hunter2secret@feeds.example.com/rss", name=None))
+    try:
+        for page in ("/feeds", "/"):
+            html = client.get(page).text
+            assert "hunter2secret" not in html
+        assert "https://analyst:***@feeds.example.com/rss" in client.get("/feeds").text
+    finally:
+        with demo_db.transaction() as session:
+            session.execute(delete(Feed).where(Feed.url.contains("hunter2secret")))
 
 
 def test_static_stylesheet_is_vendored(client):
