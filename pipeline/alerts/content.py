@@ -16,6 +16,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 from pipeline.alerts.chart import trend_png
+from pipeline.masking import mask_secrets
 
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
 _LINEBREAKS = re.compile(r"[\r\n\t]+")
@@ -31,7 +32,7 @@ def scope_label(item: dict[str, Any]) -> str:
         return "market"
     if kind == "ticker" and item.get("company"):
         return f"{item['company']} ({key})"
-    return f"{key} ({kind})"
+    return f"{mask_secrets(key)} ({kind})"  # a source without a name is its URL: no credentials
 
 
 def _pct(x: float) -> str:

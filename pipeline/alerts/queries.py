@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from pipeline.alerts.detect import Bucket
 from pipeline.alerts.params import AlertParams
 from pipeline.companies.relevance import counts_sql
+from pipeline.masking import mask_secrets
 
 ScopeId = tuple[str, str]  # (scope_type, scope_key); the market's key is ""
 
@@ -221,7 +222,7 @@ def top_headlines(
             "title": r.title,
             "url": r.url,
             "published_at": r.published_at.isoformat(),
-            "source": r.source,
+            "source": mask_secrets(r.source),  # an unnamed feed's URL may carry credentials
             "p_negative": round(float(r.p_negative), 4),
             "label": r.label,
             "label_of": "company" if r.of_company else "article",

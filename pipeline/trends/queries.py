@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 
 from pipeline.companies.relevance import counts_sql
 from pipeline.db.engine import Database
+from pipeline.masking import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -316,4 +317,5 @@ def company_headlines(
     bind = {"ticker": ticker, "since": since, "now": now, "limit": limit}
     with db.engine.connect() as conn:
         rows = conn.execute(text(_COMPANY_HEADLINES), bind).all()
-    return [CompanyHeadline(*row) for row in rows]
+    # A source without a name is its feed URL, which may carry credentials.
+    return [CompanyHeadline(*row[:2], mask_secrets(row[2]), *row[3:]) for row in rows]

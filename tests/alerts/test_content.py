@@ -146,3 +146,12 @@ def test_ticker_headlines_say_whose_label_they_are(payload):
     text = _parse(_build(payload)).get_body(("plain",)).get_content()
     assert any(line.endswith(", 93% negative") for line in text.splitlines())
     assert "for ACME" not in text and "whole article" not in text
+
+
+def test_a_source_scope_named_by_its_url_shows_no_credentials():
+    from pipeline.alerts.content import scope_label
+
+    label = scope_label(
+        {"scope_type": "source", "scope_key": "https://analyst:hunter2@feeds.example.com/rss"}
+    )
+    assert label == "https://analyst:***@feeds.example.com/rss (source)"
