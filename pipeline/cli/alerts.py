@@ -23,7 +23,13 @@ class Duration(click.ParamType):
         m = _DURATION.match(value)
         if not m:
             self.fail(f"'{value}' is not a duration such as 30m, 4h, 2d or 1w", param, ctx)
-        return timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        try:
+            length = timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        except OverflowError:
+            length = timedelta.max
+        if length > timedelta(days=3660):
+            self.fail(f"'{value}' is longer than ten years: give a shorter duration, e.g. 30d", param, ctx)
+        return length
 
 
 def _utcnow() -> datetime:

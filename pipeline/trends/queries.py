@@ -172,7 +172,12 @@ def parse_since(value: str, now: datetime) -> datetime:
         amount = int(m.group(1))
         if amount == 0:
             raise ValueError(f"--since {value!r} is an empty period: use e.g. 7d or 48h")
-        return now - timedelta(**{_UNITS[m.group(2).lower()]: amount})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2).lower()]: amount})
+        except OverflowError:  # past year 1, or past what timedelta holds
+            raise ValueError(
+                f"--since {value!r} reaches back before the year 1: give a shorter period or a date"
+            ) from None
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
             parsed = datetime.combine(date.fromisoformat(value.strip()), datetime.min.time())

@@ -69,6 +69,13 @@ def test_silence_list_unsilence(run):
     assert run("unmute", "2").exit_code == 0
 
 
+@pytest.mark.parametrize("length", ["3000000d", "99999999999999999999w", "600w"])
+def test_a_silence_longer_than_ten_years_is_one_line_usage_error(run, length):
+    result = run("silence", "--ticker", "ACME", "--for", length)
+    assert result.exit_code == 2 and "longer than ten years" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_silence_resolves_a_feed_id_and_warns_on_a_typo(db, run):
     with db.transaction() as s:
         feed = add_feed(s, "Wire")

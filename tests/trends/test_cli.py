@@ -145,6 +145,8 @@ def test_plot_writes_a_png(run_cli, tmp_path: Path) -> None:
         (("ACME", "--since", "last week"), "neither a period (7d, 48h, 2w) nor an ISO date"),
         (("ACME", "--since", "2027-01-01"), "is after now"),
         (("ACME", "--since", "0d"), "empty period"),
+        (("ACME", "--since", "99999999d"), "reaches back before the year 1"),
+        (("ACME", "--since", "99999999999999999999h"), "reaches back before the year 1"),
         (("ACME", "--market"), "give a TICKER or --market"),
         ((), "give a TICKER or --market"),
         (("not a ticker",), "is not a ticker"),
