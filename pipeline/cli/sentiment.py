@@ -541,6 +541,11 @@ def eval_cmd(
 #: input, and a few thousand texts are enough for length-sorted batches to pad little.
 CLASSIFY_CHUNK_LINES = 4096
 _READ_BYTES = 1 << 20
+#: The longest input line read, in bytes: a text is a headline, a summary or an article,
+#: never megabytes; past this the input is not one text per line (/dev/zero, a binary
+#: file, a whole corpus without newlines) and reading on would hold it all in memory.
+MAX_LINE_BYTES = 8 << 20
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def iter_text_lines(stream: Any, bad: list[int] | None = None) -> Iterator[str]:
@@ -553,7 +558,16 @@ def iter_text_lines(stream: Any, bad: list[int] | None = None) -> Iterator[str]:
     pending = b""
     lineno = 0
     while True:
-        block = stream.read(_READ_BYTES)
+        try:
+            block = stream.read(_READ_BYTES)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise click.ClickException(f"cannot read the input ({reason}): check the file") from None
+        if lineno == 0 and not pending and block.startswith(_UTF16_BOMS):
+            raise click.ClickException(
+                "the input is UTF-16 (it starts with a UTF-16 byte order mark): re-encode it as "
+                "UTF-8, e.g. iconv -f UTF-16 -t UTF-8 FILE"
+            )
         data = pending + block
         if not data:
             return
@@ -563,8 +577,12 @@ def iter_text_lines(stream: Any, bad: list[int] | None = None) -> Iterator[str]:
         pending = b""
         if block and pieces and not pieces[-1].endswith(b"\n"):
             pending = pieces.pop()
+            if len(pending) > MAX_LINE_BYTES:
+                raise _too_long(lineno + len(pieces) + 1)
         for raw in pieces:
             lineno += 1
+            if len(raw) > MAX_LINE_BYTES + 2:  # its \r\n aside
+                raise _too_long(lineno)
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith((b"\n", b"\r")) else raw
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -576,6 +594,14 @@ def iter_text_lines(stream: Any, bad: list[int] | None = None) -> Iterator[str]:
                     bad.append(lineno)
         if not block:
             return
+
+
+def _too_long(lineno: int) -> click.ClickException:
+    size = f"{MAX_LINE_BYTES >> 20} MiB" if MAX_LINE_BYTES >= 1 << 20 else f"{MAX_LINE_BYTES} bytes"
+    return click.ClickException(
+        f"input line {lineno} is longer than {size}: classify reads one text per line; "
+        "split the input into lines"
+    )
 
 
 def _warn_not_utf8(bad: list[int]) -> None:

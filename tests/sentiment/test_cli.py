@@ -229,6 +229,60 @@ def test_iter_text_lines_reads_in_blocks_as_one_read_would(
     assert bad == [7]
 
 
+class _EndlessZeros:
+    """/dev/zero: bytes for ever, never a newline."""
+
+    def read(self, n: int) -> bytes:
+        return b"\0" * n
+
+
+class _FailingRead:
+    def read(self, n: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        (_EndlessZeros(), "input line 1 is longer than 8 MiB: classify reads one text per line"),
+        (_FailingRead(), "cannot read the input (Input/output error)"),
+    ],
+)
+def test_an_input_that_is_not_lines_of_text_stops_with_one_line(stream, message: str) -> None:
+    import click
+
+    from pipeline.cli import sentiment
+
+    with pytest.raises(click.ClickException) as err:
+        list(sentiment.iter_text_lines(stream))
+    assert message in err.value.message and "\n" not in err.value.message
+
+
+def test_a_long_line_after_short_ones_is_named_by_its_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import click
+
+    from pipeline.cli import sentiment
+
+    monkeypatch.setattr(sentiment, "MAX_LINE_BYTES", 100)
+    raw = b"one\ntwo\n" + b"x" * 5000 + b"\nfour\n"
+    lines = sentiment.iter_text_lines(io.BytesIO(raw))
+    with pytest.raises(click.ClickException, match="input line 3 is longer than"):
+        list(lines)
+
+
+def test_utf16_input_is_refused_with_how_to_re_encode(tiny_model: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli.sentiment import classify_cmd
+
+    result = CliRunner().invoke(
+        classify_cmd, ["--model", str(tiny_model)], input="Tesla jumps\nFord slumps\n".encode("utf-16")
+    )
+    assert result.exit_code == 1 and "the input is UTF-16" in result.output and "iconv" in result.output
+
+
 def test_classify_streams_in_chunks_one_output_per_line_in_order(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
