@@ -335,6 +335,17 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("data_dir", "training_data_dir", "watchlist_path", mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any, info: Any) -> Any:
+        # An empty path is Path("."): the current folder, where an embedded database would
+        # be created in ./pgdata. An empty watchlist path means none; the folders are refused.
+        if isinstance(value, str) and not value.strip():
+            if info.field_name == "watchlist_path":
+                return None
+            raise ValueError("is empty: unset it to use the default, or give a folder")
+        return value
+
     @field_validator("data_dir", "training_data_dir", "watchlist_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

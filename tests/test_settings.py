@@ -132,6 +132,20 @@ def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
         load_settings()
 
 
+@pytest.mark.parametrize("name", ["FINSENT_DATA_DIR", "FINSENT_TRAINING_DATA_DIR"])
+def test_an_empty_folder_setting_is_refused_not_read_as_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "  ")
+    with pytest.raises(ConfigError, match=f"env {name} is invalid: is empty: unset it"):
+        load_settings()
+
+
+def test_an_empty_watchlist_path_means_no_watchlist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_WATCHLIST_PATH", "")
+    assert load_settings().watchlist_path is None
+
+
 def test_invalid_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FINSENT_SMTP_PASSWORD", "")
     monkeypatch.setenv("FINSENT_SMTP_PORT", "0")
