@@ -143,7 +143,7 @@ def test_an_empty_folder_setting_is_refused_not_read_as_the_current_folder(
 
 def test_an_empty_watchlist_path_means_no_watchlist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FINSENT_WATCHLIST_PATH", "")
-    assert load_settings().watchlist_path is None
+    assert load_settings().settings.watchlist_path is None
 
 
 def test_invalid_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
