@@ -6,7 +6,9 @@ the tests check the rules without PostgreSQL.
 
 Item identity within a feed (``articles.item_key``):
 
-- the guid, when the feed gives one;
+- the guid, when the feed gives one; where one fetch gives the same guid to items that
+  differ (a broken CMS), each of those is keyed by the guid, its link and its title (and
+  its content hash where even those repeat), so no story hides behind another's guid;
 - else the link (canonical form, uncut), when no other item of the same fetch has it;
 - else, for feeds that give every item the same link (a home or section page), the link
   and the title, and where even those repeat with different text, the link and the
@@ -16,6 +18,7 @@ Item identity within a feed (``articles.item_key``):
 A key longer than KEY_MAX is stored as its hash, never cut. Because whether a link is
 shared can change from one fetch to the next, each link-keyed item also carries the other
 form (``alt_key``); a stored row found under it is the same item when its title matches.
+Guid-keyed items carry the same pair: the plain guid and the guid with link and title.
 """
 
 from __future__ import annotations
@@ -42,14 +45,37 @@ def _link_title_key(link: str, title: str) -> str:
     return bounded_key(f"{link}\n{title}")
 
 
+def _guid_link_title_key(row: ArticleRow) -> str:
+    return bounded_key(f"{row.item_key}\n{row.full_url or ''}\n{row.title}")
+
+
 def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
     """The rows of one fetch with their final ``item_key`` and ``alt_key`` (see the
-    module docstring). Rows with a guid, or with neither guid nor link, are unchanged."""
+    module docstring). Rows with neither guid nor link are unchanged."""
     by_link: dict[str, list[int]] = defaultdict(list)
+    by_guid: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        if row.guid is None and row.full_url:
+        if row.guid is not None:
+            by_guid[row.item_key].append(i)
+        elif row.full_url:
             by_link[row.full_url].append(i)
     out = list(rows)
+    for members in by_guid.values():
+        if len({(rows[i].full_url, rows[i].title, rows[i].content_hash) for i in members}) == 1:
+            # One item (listed once, or repeated verbatim): the guid; the other form kept for
+            # a fetch where the guid was shared.
+            for i in members:
+                out[i] = replace(rows[i], alt_key=_guid_link_title_key(rows[i]))
+            continue
+        hashes: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+        for i in members:
+            hashes[(rows[i].full_url, rows[i].title)].add(rows[i].content_hash)
+        for i in members:
+            row = rows[i]
+            key = _guid_link_title_key(row)
+            if len(hashes[(row.full_url, row.title)]) > 1:  # same guid, link and title, other text
+                key = bounded_key(f"{key}\nsha256:{row.content_hash}")
+            out[i] = replace(row, item_key=key, alt_key=row.item_key)
     for link, members in by_link.items():
         if len(members) == 1:
             (i,) = members

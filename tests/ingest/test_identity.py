@@ -49,7 +49,34 @@ def test_a_unique_link_is_the_key_and_guids_win():
     (alone,) = assign_item_keys([_row("Acme story alone in its feed today", link="https://x.example/a")])
     assert alone.item_key == "https://x.example/a" and alone.alt_key is not None
     rows = assign_item_keys([_row("One", guid="g1"), _row("Two", guid="g2")])
-    assert [r.item_key for r in rows] == ["g1", "g2"] and rows[0].alt_key is None
+    assert [r.item_key for r in rows] == ["g1", "g2"] and rows[0].alt_key not in (None, "g1")
+
+
+def test_distinct_items_sharing_a_guid_stay_distinct_and_true_repeats_collapse():
+    rows = assign_item_keys(
+        [
+            _row("Acme beats estimates", guid="same", link="https://x.example/1"),
+            _row("Globex cuts guidance", guid="same", link="https://x.example/2"),
+            _row("Initech hires a new chief", guid="same", link="https://x.example/3"),
+            _row("Initech hires a new chief", guid="same", link="https://x.example/3"),
+            _row("Market update", guid="same", link=HOME, summary="Stocks rose."),
+            _row("Market update", guid="same", link=HOME, summary="Bonds fell."),
+        ]
+    )
+    assert len({r.item_key for r in rows}) == 5
+    assert all(r.alt_key == "same" for r in rows)
+
+
+def test_a_story_stored_under_its_guid_is_found_when_the_guid_becomes_shared_and_back():
+    acme = _row("Acme beats estimates", guid="same", link="https://x.example/1")
+    (alone,) = assign_item_keys([acme])
+    stored = {(1, "same"): SimpleNamespace(id=7, title_key=acme.title_key)}
+    shared = assign_item_keys([acme, _row("Globex cuts guidance", guid="same", link="https://x.example/2")])
+    found = match_stored([(1, r) for r in shared], stored)
+    assert [getattr(f, "id", None) for f in found] == [7, None]  # Globex is a new story
+    # And back: stored under guid + link + title, now the guid's only item.
+    stored = {(1, shared[0].item_key): SimpleNamespace(id=8, title_key=acme.title_key)}
+    assert match_stored([(1, alone)], stored)[0].id == 8
 
 
 def test_links_that_differ_late_are_hashed_not_cut():

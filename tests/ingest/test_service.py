@@ -434,6 +434,26 @@ def test_items_sharing_a_link_without_guid_are_all_kept(db, settings, feed_serve
 
 
 @pytest.mark.slow
+def test_items_sharing_a_guid_are_all_kept(db, settings, feed_server: FeedServer):
+    # A CMS that gives every item the same guid: each story is still stored once.
+    items = [
+        rss_item(i, f"Acme story number {i} moves the markets", guid="post", link=f"https://x.example/{i}")
+        for i in range(5)
+    ]
+    _add(db, feed_server.add("/rss", rss(items)))
+    first = ingest(db, settings, now=NOW)
+    assert (first.new, first.duplicates) == (5, 0)
+    feed_server.routes["/rss"].body = rss(items, title="Same items, new bytes")
+    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (second.new, second.updated, second.duplicates) == (0, 0, 5)
+    # Down to one item on that guid: still the item stored before, not a new one.
+    feed_server.routes["/rss"].body = rss(items[:1])
+    third = ingest(db, settings, now=NOW + timedelta(minutes=30))
+    assert (third.new, third.duplicates) == (0, 1)
+    assert _count(db, Article) == 5
+
+
+@pytest.mark.slow
 def test_links_that_differ_only_after_2000_characters_are_distinct(db, settings, feed_server: FeedServer):
     base = "https://news.example.com/a?q=" + "x" * 2000
     items = [
