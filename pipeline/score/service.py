@@ -13,6 +13,7 @@ article-level model writes no company scores: company trends then read the artic
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from pipeline.companies.watchlist import Company
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, EntityScore, SentimentScore
+from pipeline.errors import ModelError
 from pipeline.ingest.normalise import linkable_text
 from pipeline.score.registry import ServingModel, serving_model
 from pipeline.score.target import mark_target, normalise_target, read_target_style
@@ -289,12 +291,20 @@ def _entity_values(
 
 def _verdict(res: Any, stamp: datetime, content_hash: str | None) -> dict[str, Any]:
     """The RESCORED_COLUMNS of a score row (article or company): the result, when it was
-    scored and the hash of the text that was read."""
+    scored and the hash of the text that was read. A model that gives NaN or infinite
+    probabilities (broken weights) stops the run: stored, they would read as negative in
+    every trend and break the alert tables' JSON."""
+    values = [float(res.probabilities[name]) for name in ("negative", "neutral", "positive")]
+    if not all(math.isfinite(v) for v in (*values, float(res.score))):
+        raise ModelError(
+            f"the model gave non-finite probabilities ({values}): its weights or "
+            "calibration are broken; nothing was stored, serve another model (FINSENT_MODEL_PATH)"
+        )
     return {
         "label": res.label,
-        "p_negative": float(res.probabilities["negative"]),
-        "p_neutral": float(res.probabilities["neutral"]),
-        "p_positive": float(res.probabilities["positive"]),
+        "p_negative": values[0],
+        "p_neutral": values[1],
+        "p_positive": values[2],
         "score": float(res.score),
         "scored_at": stamp,
         "content_hash": content_hash,

@@ -85,6 +85,23 @@ def test_scores_every_article_once_across_pages(db, settings, monkeypatch) -> No
     assert row.p_negative + row.p_neutral + row.p_positive == pytest.approx(1.0)
 
 
+class NanClassifier(KeywordClassifier):
+    """A model with broken weights: NaN for every text."""
+
+    def score_articles(self, titles, summaries):
+        nan = float("nan")
+        return [Verdict("negative", {"negative": nan, "neutral": nan, "positive": nan}, nan) for _ in titles]
+
+
+def test_a_model_that_gives_nan_stores_nothing_and_says_so(db, settings) -> None:
+    from pipeline.errors import ModelError
+
+    seed_articles(db, 5)
+    with pytest.raises(ModelError, match="non-finite probabilities"):
+        score_pending(db, settings, classifier=NanClassifier("broken-1"), now=NOW)
+    assert count_scores(db) == 0
+
+
 def test_new_model_adds_scores_and_keeps_old(db, settings) -> None:
     seed_articles(db, 5)
     score_pending(db, settings, classifier=KeywordClassifier("kw-1"), now=NOW)
