@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.alerts.scopes import resolve_scope_key
 from pipeline.db.models import AlertSilence
+from pipeline.ingest.normalise import one_plain_line
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def add_silence(
     ``via`` says who set it, for the log ("cli", "web").
     """
     check_future(ends_at, now)
-    reason = (reason or "").strip()[:MAX_REASON] or None
+    # One line without bidi controls: shown in `alerts list`, emails and the web pages.
+    reason = one_plain_line(reason or "")[:MAX_REASON] or None
     resolved = resolve_scope_key(session.connection(), scope_type, scope_key)
     # The same silence asked for again moments later (a form posted twice, a command run
     # twice) is the one already set, not a second row.

@@ -122,7 +122,14 @@ def _scope(ticker: str | None, source: str | None, tag: str | None, market: bool
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --ticker, --source, --tag or --market")
     kind, key = chosen[0]
-    return kind, key.strip().upper() if kind == "ticker" else key.strip()
+    if kind == "ticker":
+        from pipeline.trends.queries import normalise_ticker
+
+        try:
+            return kind, normalise_ticker(key)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--ticker") from None
+    return kind, key.strip()
 
 
 @alerts.command("list")

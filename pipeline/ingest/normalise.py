@@ -104,6 +104,12 @@ def clean_text(value: Any, limit: int) -> str:
     return bound_text(clean_full_text(value), limit)
 
 
+def one_plain_line(value: str) -> str:
+    """``value`` without control or bidirectional characters, its whitespace folded to single
+    spaces: for free text an operator types (a silence's reason) that is shown in lists."""
+    return _WS.sub(" ", _CTRL.sub("", value)).strip()
+
+
 def clean_full_text(value: Any) -> str:
     """clean_text without the length limit."""
     if not value:

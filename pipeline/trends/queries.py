@@ -161,7 +161,8 @@ def normalise_ticker(value: str) -> str:
     """``$acme`` -> ``ACME``; raises ValueError naming the value when it cannot be a ticker."""
     ticker = value.strip().lstrip("$").upper()
     if not _TICKER.match(ticker):
-        raise ValueError(f"{value!r} is not a ticker (letters, digits and . - : ^ =, at most 32)")
+        shown = value if len(value) <= 40 else f"{value[:40]}..."
+        raise ValueError(f"{shown!r} is not a ticker (letters, digits and . - : ^ =, at most 32)")
     return ticker
 
 

@@ -76,6 +76,15 @@ def test_a_silence_longer_than_ten_years_is_one_line_usage_error(run, length):
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_a_silence_ticker_is_checked_and_its_reason_kept_on_one_plain_line(run):
+    bad = run("silence", "--ticker", "'; DROP TABLE x", "--for", "1h")
+    assert bad.exit_code == 2 and "is not a ticker" in bad.output
+    made = run("silence", "--ticker", "$acme", "--for", "1h", "--reason", "call\nat 5\u202egnirps")
+    assert made.exit_code == 0 and "ticker ACME muted" in made.output
+    listed = run("list").output
+    assert "(call at 5gnirps)" in listed and "\u202e" not in listed
+
+
 def test_silence_resolves_a_feed_id_and_warns_on_a_typo(db, run):
     with db.transaction() as s:
         feed = add_feed(s, "Wire")
