@@ -55,6 +55,11 @@ def check_model_dir(path: str | Path) -> Path:
             "(a Hub model: download it first, e.g. 'hf download ORG/NAME --local-dir DIR') "
             "or train one with 'finsent train'"
         )
+    if model_dir.is_file():
+        raise ModelError(
+            f"model path {model_dir} is a file: point it at the model's folder (the one that "
+            "holds config.json and the weights)"
+        )
     if not (model_dir / "config.json").is_file():
         raise ModelError(
             f"model path {model_dir} has no config.json; point it at a folder written by "

@@ -92,3 +92,10 @@ def test_a_broken_target_file_is_a_model_error_naming_it(tmp_path: Path, content
     (tmp_path / "target.json").write_text(content)
     with pytest.raises(ModelError, match=r"target\.json"):
         read_target_style(tmp_path)
+
+
+def test_a_model_path_that_is_a_file_says_so(tmp_path: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"x")
+    with pytest.raises(ModelError, match="is a file: point it at the model's folder"):
+        check_model_dir(weights)
