@@ -105,7 +105,7 @@ DIFFERENT_AFTER = frozenset(
             )
         ),
         *((word, "visa") for word in ("schengen", "golden", "student", "work", "tourist", "travel", "entry")),
-        ("big", "apple"), ("adam's", "apple"),
+
         *(
             (river, "delta")
             for river in (
@@ -123,8 +123,11 @@ THE_COMPANY_NOUNS = frozenset(
     {"deal", "founder", "ceo", "stock", "shares", "share", "stake", "unit", "division", "bid",
      "offer", "warehouse", "warehouses", "workers", "employees", "executives", "store", "stores",
      "platform", "app", "acquisition", "investment", "spokesperson", "spokesman", "spokeswoman",
-     "'", "-"}
+     "subsidiary", "boss", "chief", "owner", "rival"}
 )  # fmt: skip
+
+# The same, only as written with a capital: "the Big Apple", not "wins big Apple order".
+DIFFERENT_AFTER_CASED = frozenset({("Big", "apple")})
 
 # Words after a hyphen that make the name before it a company: "Amazon-backed Anthropic",
 # "Meta-owned WhatsApp".
@@ -174,9 +177,14 @@ DESCRIPTORS = frozenset(
 # Words after a name that is mostly something else (an index, a mission, a network) that
 # make it the company: "Nasdaq Inc", "Dow Reports Second Quarter Results", "Fox declares
 # dividend". Not "to" or "rises": "Dow to open higher" is the index.
-CONTEXT_FOLLOWERS = frozenset(
-    {"inc", "corp", "incorporated", "shares", "plc", "reports", "reported", "announces",
-     "announced", "declares", "declared"}
+CONTEXT_FOLLOWERS = frozenset({"inc", "corp", "incorporated", "shares", "plc"})
+# A company's own verbs, which count for such a name only when a results word follows
+# within three words ("Nasdaq Reports Second Quarter 2025 Results", "Dow declares quarterly
+# dividend"); "News reports say", "Southern reported heavy storms" stay unlinked.
+CONTEXT_VERBS = frozenset({"reports", "reported", "announces", "announced", "declares", "declared", "posts"})
+RESULTS_WORDS = frozenset(
+    {"quarter", "quarterly", "results", "earnings", "dividend", "q1", "q2", "q3", "q4", "first",
+     "second", "third", "fourth", "fiscal", "annual", "full", "profit", "revenue"}
 )  # fmt: skip
 
 # Only these follow "of" in "shares of X", "stake in X": a bare "of" is no descriptor.

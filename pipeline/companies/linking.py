@@ -335,18 +335,26 @@ class TickerLinker:
             )
 
         kept: list[_Hit | None] = []
+        other_thing: set[int] = set()
         for h in found:
             ok = True
             name = " ".join(words[h.first : h.last + 1]).lower()
             if (
                 (name, after(h)) in guards.DIFFERENT_THINGS
                 or (before(h), name) in guards.DIFFERENT_AFTER
-                or initials(h)
+                or (h.first and (words[h.first - 1], name) in guards.DIFFERENT_AFTER_CASED)
             ):
+                ok = False
+                other_thing.add(id(h))  # not brought back by the list rule below
+            elif initials(h):
                 ok = False
             elif h.policy == "context":
                 ok = self._canonical(h.ticker)[0] in strong or (
                     after(h) in guards.CONTEXT_FOLLOWERS
+                    or (
+                        after(h) in guards.CONTEXT_VERBS
+                        and any(after(h, k) in guards.RESULTS_WORDS for k in (2, 3, 4))
+                    )
                     or own_ticker(h)
                     or before(h) in guards.DESCRIPTORS
                     or (before(h) == "of" and before(h, 2) in guards.OF_HEADS)
@@ -370,7 +378,11 @@ class TickerLinker:
                     or after(h) in guards.PERSON_FOLLOWERS
                 )
             elif h.policy == "word" and before(h) == "the" and name in guards.THE_PLACES:
-                ok = self._canonical(h.ticker)[0] in sure or after(h) in guards.THE_COMPANY_NOUNS
+                ok = (
+                    self._canonical(h.ticker)[0] in sure
+                    or after(h) in guards.THE_COMPANY_NOUNS
+                    or (text[h.end : h.end + 1] == "-" and after(h, 2) in guards.HYPHEN_FOLLOWERS)
+                )
             elif h.policy == "word":
                 ok = self._canonical(h.ticker)[0] in sure or (
                     company_words(h) or not (capital_proves_nothing(h) or inside_other_name(h))
@@ -382,7 +394,7 @@ class TickerLinker:
         # is a company too.
         for _ in range(2):
             for idx, h in enumerate(found):
-                if kept[idx] is not None or h.policy != "word":
+                if kept[idx] is not None or h.policy != "word" or id(h) in other_thing:
                     continue
                 for other_idx in (idx - 1, idx + 1):
                     if not 0 <= other_idx < len(found) or kept[other_idx] is None:

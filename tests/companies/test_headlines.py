@@ -117,6 +117,11 @@ LINKED = [
     # A capitalised last word of the headline does not join the summary's first word.
     ("Recall Hits Auto Maker\nFord said it would recall 100,000 trucks", ["F"]),
     ("Investors cheer the Amazon deal", ["AMZN"]),
+    ("Zoox, the Amazon subsidiary, expands robotaxi tests", ["AMZN"]),
+    ("Foxconn wins big Apple order", ["2317.TW", "AAPL"]),
+    # A name rejected as another thing is not brought back by a list around it.
+    ("Mekong Delta, Shell and BP", ["SHEL", "BP"]),
+    ("Jefferies Raises Price Target; Microsoft Gains", ["MSFT"]),
 ]
 
 NOT_LINKED = [
@@ -176,6 +181,9 @@ NOT_LINKED = [
     "Delta variant cases fall",
     "Floods hit the Mekong Delta",
     "Apollo program anniversary celebrated",
+    "News reports say the Fed will cut rates",
+    "Southern reported heavy storms overnight",
+    "Trade along the Amazon-Andes corridor grows",
 ]  # fmt: skip
 
 
