@@ -6,9 +6,9 @@ the tests check the rules without PostgreSQL.
 
 Item identity within a feed (``articles.item_key``):
 
-- the guid, when the feed gives one; where one fetch gives the same guid to items that
-  differ (a broken CMS), each of those is keyed by the guid, its link and its title (and
-  its content hash where even those repeat), so no story hides behind another's guid;
+- the guid, when the feed gives one; where one fetch gives the same guid to items whose
+  link or title differ (a broken CMS), each of those is keyed by the guid, its link and its
+  title, so no story hides behind another's guid;
 - else the link (canonical form, uncut), when no other item of the same fetch has it;
 - else, for feeds that give every item the same link (a home or section page), the link
   and the title, and where even those repeat with different text, the link and the
@@ -61,21 +61,15 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             by_link[row.full_url].append(i)
     out = list(rows)
     for members in by_guid.values():
-        if len({(rows[i].full_url, rows[i].title, rows[i].content_hash) for i in members}) == 1:
-            # One item (listed once, or repeated verbatim): the guid; the other form kept for
-            # a fetch where the guid was shared.
+        if len({(rows[i].full_url, rows[i].title) for i in members}) == 1:
+            # One item (listed once, or again with the same link and title, edited or not:
+            # the last copy stands, as ever): the guid; the other form kept for a fetch where
+            # the guid was shared.
             for i in members:
                 out[i] = replace(rows[i], alt_key=_guid_link_title_key(rows[i]))
             continue
-        hashes: dict[tuple[str | None, str], set[str]] = defaultdict(set)
-        for i in members:
-            hashes[(rows[i].full_url, rows[i].title)].add(rows[i].content_hash)
-        for i in members:
-            row = rows[i]
-            key = _guid_link_title_key(row)
-            if len(hashes[(row.full_url, row.title)]) > 1:  # same guid, link and title, other text
-                key = bounded_key(f"{key}\nsha256:{row.content_hash}")
-            out[i] = replace(row, item_key=key, alt_key=row.item_key)
+        for i in members:  # items that differ in link or title: one story each
+            out[i] = replace(rows[i], item_key=_guid_link_title_key(rows[i]), alt_key=rows[i].item_key)
     for link, members in by_link.items():
         if len(members) == 1:
             (i,) = members

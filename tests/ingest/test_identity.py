@@ -63,8 +63,18 @@ def test_distinct_items_sharing_a_guid_stay_distinct_and_true_repeats_collapse()
             _row("Market update", guid="same", link=HOME, summary="Bonds fell."),
         ]
     )
-    assert len({r.item_key for r in rows}) == 5
+    # Same guid, link and title with other text: one item edited (the last copy stands).
+    assert len({r.item_key for r in rows}) == 4
     assert all(r.alt_key == "same" for r in rows)
+
+
+def test_one_item_listed_twice_with_edited_text_stays_one_item():
+    first = _row("Acme beats estimates", guid="g", link="https://x.example/1", summary="EPS $1.")
+    edited = _row("Acme beats estimates", guid="g", link="https://x.example/1", summary="EPS $1.10.")
+    rows = assign_item_keys([first, edited])
+    assert {r.item_key for r in rows} == {"g"}
+    stored = {(1, "g"): SimpleNamespace(id=7, title_key=first.title_key)}
+    assert [f.id for f in match_stored([(1, r) for r in rows], stored)] == [7, 7]
 
 
 def test_a_story_stored_under_its_guid_is_found_when_the_guid_becomes_shared_and_back():

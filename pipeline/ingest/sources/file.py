@@ -3,6 +3,7 @@ stored as an absolute path."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -78,11 +79,11 @@ class FileSource(FeedSource):
     def fetch(self, request: FeedRequest) -> FetchResult:
         parts = urlsplit(request.url)
         path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(request.url)
-        if path.exists() and not path.is_file():
-            # A FIFO or a device would block the read (and the run) or never end.
-            error = f"{path} is not a regular file: point the feed at a file"
-            return FetchResult("connection_error", error=error)
         try:
+            if not stat.S_ISREG(path.stat().st_mode):
+                # A FIFO or a device would block the read (and the run) or never end.
+                error = f"{path} is not a regular file: point the feed at a file"
+                return FetchResult("connection_error", error=error)
             with path.open("rb") as fh:
                 body = fh.read(self.limits.max_bytes + 1)
         except FileNotFoundError:
