@@ -103,11 +103,6 @@ def _type_name(value: Any) -> str:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _no_constant(name: str) -> Any:
-    """json.loads' hook for NaN / Infinity, which JSON does not have."""
-    raise RequestError(f"{name} is not JSON: write numbers as numbers, or ids as strings")
-
-
 def parse_line(line: str) -> Request | None:
     """The request a line holds, or None for a blank line (which gives ``{}``).
 
@@ -118,10 +113,9 @@ def parse_line(line: str) -> Request | None:
         return None
     if not is_request_line(line):
         return Request(line)
+    constants: list[str] = []
     try:
-        obj = json.loads(line, parse_constant=_no_constant)
-    except RequestError:
-        raise
+        obj = json.loads(line, parse_constant=lambda name: constants.append(name) or math.nan)
     except ValueError:
         # Not JSON: plain text that happens to start with "{" (a template, a code snippet),
         # scored as a whole as it always was. A broken request line is scored this way too,
@@ -133,6 +127,8 @@ def parse_line(line: str) -> Request | None:
         ) from None
     if not isinstance(obj, dict):
         return Request(line)
+    if constants:  # valid JSON apart from them: a request, which JSON cannot write back
+        raise RequestError(f"{constants[0]} is not JSON: write numbers as numbers, or ids as strings")
     unknown = [key for key in obj if key not in KEYS]
     if unknown:
         raise RequestError(

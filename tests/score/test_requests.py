@@ -161,6 +161,11 @@ def test_bad_requests_say_what_is_wrong(line: str, needle: str) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_text_with_nan_that_is_not_json_stays_plain_text() -> None:
+    line = '{"eps": NaN} in Acme report, shares fall'
+    assert parse_line(line) == Request(line)
+
+
 def test_find_span_is_whole_word_case_insensitive_and_apostrophe_blind() -> None:
     assert find_span("Lowe\u2019s beats estimates", "Lowe's") == "Lowe\u2019s"
     assert find_span("TESLA jumps", "Tesla") == "TESLA"
