@@ -25,7 +25,7 @@ MASK = "***"
 _URL = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<rest>[^\s'\"<>]+)")
 # key=value: a quoted value (libpq DSN), else up to &, ;, whitespace, a quote or a bracket.
 _PASSWORD_PARAM = re.compile(
-    r"(?i)(?P<key>\b\w*?(?:password|passwd|pwd|secret)\w*)(?P<eq>\s*=\s*)"
+    r"(?i)(?P<key>\b\w{0,32}?(?:password|passwd|pwd|secret))(?P<eq>\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;'\")]*)"
 )
 

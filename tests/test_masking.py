@@ -34,6 +34,9 @@ SECRET = "s3cr3tPW"
         # Not secrets: a file path, counts in a log line.
         ("host=h passfile=/etc/pgpass dbname=x", "host=h passfile=/etc/pgpass dbname=x"),
         ("tokens=27 width=32", "tokens=27 width=32"),
+        ("secretary=Jane", "secretary=Jane"),
+        ("FINSENT_SMTP_PASSWORD_FILE=/run/pw", "FINSENT_SMTP_PASSWORD_FILE=/run/pw"),
+        ("pwd" * 10_000, "pwd" * 10_000),
         (
             "cannot reach postgresql://u:s3cr3tPW@h/db (timeout)",
             "cannot reach postgresql://u:***@h/db (timeout)",
