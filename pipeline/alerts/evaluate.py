@@ -52,6 +52,7 @@ from pipeline.alerts.transports import transport_class
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertEvaluation, AlertSilence
 from pipeline.errors import AlertError
+from pipeline.masking import mask_secrets
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,9 @@ class Notice:
 
     @property
     def scope(self) -> str:
-        return "market" if self.scope_type == "market" else f"{self.scope_type} {self.scope_key}"
+        return (
+            "market" if self.scope_type == "market" else f"{self.scope_type} {mask_secrets(self.scope_key)}"
+        )
 
     def render(self) -> str:
         return (

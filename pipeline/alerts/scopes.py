@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from pipeline.alerts.queries import SOURCE_NAME_SQL
+from pipeline.masking import mask_secrets
 from pipeline.trends.queries import known_tickers
 
 # Named as alerts name a source, by the same expression.
@@ -46,7 +47,7 @@ def resolve_scope_key(conn: Connection, scope_type: str, key: str) -> ScopeKey:
         number = key.removeprefix("#")  # `feeds list` shows ids as #3
         if number.isascii() and number.isdigit() and int(number) in sources:
             name = sources[int(number)]
-            return ScopeKey(name, note=f"feed #{number} is source '{name}'")
+            return ScopeKey(name, note=f"feed #{number} is source '{mask_secrets(name)}'")
         return _by_case(key, names, "source") or ScopeKey(
             key, warning=_unknown("no feed is source", key, names)
         )
@@ -68,5 +69,5 @@ def _by_case(key: str, known: list[str], what: str) -> ScopeKey | None:
 def _unknown(prefix: str, key: str, known: list[str]) -> str:
     folded = {k.casefold(): k for k in known}
     near = [folded[k] for k in difflib.get_close_matches(key.casefold(), list(folded), n=3, cutoff=0.6)]
-    hint = f" (did you mean {' or '.join(repr(k) for k in near)}?)" if near else ""
-    return f"{prefix} '{key}' yet{hint}: this silence mutes it only once its alerts exist"
+    hint = f" (did you mean {' or '.join(repr(mask_secrets(k)) for k in near)}?)" if near else ""
+    return f"{prefix} '{mask_secrets(key)}' yet{hint}: this silence mutes it only once its alerts exist"

@@ -182,7 +182,7 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
             extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
             click.echo(f"{r.action}  {mask_secrets(r.url)}{extra}")
         for alert in withdrawn:
-            scope = f"{alert.scope_type} {alert.scope_key}".strip()
+            scope = f"{alert.scope_type} {mask_secrets(alert.scope_key)}".strip()
             click.echo(f"withdrawn  alert #{alert.id} {scope} (its articles are gone; no email)")
         if any(r.action == "purged" for r in results):
             from pipeline.trends.rollups import refresh_rollups

@@ -31,6 +31,7 @@ from pipeline.ingest.parse import FeedParseError
 from pipeline.ingest.records import FeedOutcome, FeedRequest, FeedWork, FetchResult
 from pipeline.ingest.sources import FeedSource
 from pipeline.ingest.store import FeedWriter, StorePolicy
+from pipeline.masking import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class IngestReport:
             return "\n".join(lines)
         lines.append(f"  {'feed':<{URL_WIDTH + 6}} {'outcome':<16} {'new':>5} {'upd':>5} {'dup':>5}  note")
         for f in sorted(self.feeds, key=lambda f: f.feed_id):
-            label = f.name or f.url
+            label = f.name or mask_secrets(f.url)
             if len(label) > URL_WIDTH:
                 label = "…" + label[-(URL_WIDTH - 1) :]
             note = f.error or f.warning or ""

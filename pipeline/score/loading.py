@@ -103,7 +103,7 @@ def read_temperature(model_dir: Path) -> float:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))["temperature"]
         temperature = float(value)
-    except (ValueError, TypeError, KeyError, OSError) as exc:
+    except (ValueError, TypeError, KeyError, OSError, OverflowError) as exc:
         raise ModelError(
             f"{path}: not a JSON object with a numeric 'temperature' ({type(exc).__name__}: {exc}); "
             "rewrite it (finsent train writes it) or remove it to serve uncalibrated"

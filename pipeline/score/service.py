@@ -298,7 +298,7 @@ def _verdict(res: Any, stamp: datetime, content_hash: str | None) -> dict[str, A
     if not all(math.isfinite(v) for v in (*values, float(res.score))):
         raise ModelError(
             f"the model gave non-finite probabilities ({values}): its weights or "
-            "calibration are broken; nothing was stored, serve another model (FINSENT_MODEL_PATH)"
+            "calibration are broken; this page of articles was not stored, serve another model"
         )
     return {
         "label": res.label,

@@ -27,7 +27,7 @@ Granularity = Literal["hour", "day"]
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-:^=]{0,31}$")
+_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-:^=&]{0,31}$")  # NSE writes M&M
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Scope:
 
     @property
     def label(self) -> str:
-        return "market" if self.scope_type == "market" else self.scope_key
+        return "market" if self.scope_type == "market" else mask_secrets(self.scope_key)
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def normalise_ticker(value: str) -> str:
     ticker = value.strip().lstrip("$").upper()
     if not _TICKER.match(ticker):
         shown = value if len(value) <= 40 else f"{value[:40]}..."
-        raise ValueError(f"{shown!r} is not a ticker (letters, digits and . - : ^ =, at most 32)")
+        raise ValueError(f"{shown!r} is not a ticker (letters, digits and . - : ^ = &, at most 32)")
     return ticker
 
 

@@ -85,6 +85,13 @@ def test_a_silence_ticker_is_checked_and_its_reason_kept_on_one_plain_line(run):
     assert "(call at 5gnirps)" in listed and "\u202e" not in listed
 
 
+def test_a_source_scope_named_by_its_url_is_shown_without_credentials(run):
+    made = run("silence", "--source", "https://analyst:hunter2@feeds.example.com/rss", "--for", "1h")
+    assert made.exit_code == 0, made.output
+    listed = run("list").output
+    assert "hunter2" not in made.output + listed and "analyst:***@feeds.example.com" in listed
+
+
 def test_silence_resolves_a_feed_id_and_warns_on_a_typo(db, run):
     with db.transaction() as s:
         feed = add_feed(s, "Wire")
