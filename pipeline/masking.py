@@ -5,7 +5,7 @@ A database location can carry its password in three places, and each is masked a
 - the userinfo of a URL, ``scheme://user:PASSWORD@host``, the password taken up to the LAST
   ``@`` before the host, so a password holding an unescaped ``@`` is masked whole;
 - a parameter of a URL's query or of a libpq key-value string (``host=db password='a b'
-  dbname=x``), quoted or not, whose name holds ``password``, ``passwd``, ``pwd`` or
+  dbname=x``), quoted or not, whose name ends in ``password``, ``passwd``, ``pwd`` or
   ``secret`` (``password=``, libpq's ``sslpassword=``, ``PGPASSWORD=``, ``db_password=``,
   ``client_secret=``).
 
