@@ -306,7 +306,7 @@ def test_target_aware_folder_is_read(tiny_model: Path, tmp_path: Path) -> None:
     aware = SentimentClassifier.load(folder, device="cpu", precision="fp32")
     assert aware.target_aware and aware.target_style == "markers"
     (folder / "target.json").write_text('{"style": "sideways"}')
-    with pytest.raises(ValueError, match=r"target\.json: style 'sideways'"):
+    with pytest.raises(ModelError, match=r"target\.json: style 'sideways'"):
         SentimentClassifier.load(folder, device="cpu", precision="fp32")
 
 
