@@ -92,7 +92,7 @@ DIFFERENT_THINGS = frozenset(
 )  # fmt: skip
 
 # (word before, name): the name then means something else, in any position and any case
-# ("Raises Price Target to $260", the most common broker headline; "the Big Apple").
+# ("Raises Price Target to $260", the most common broker headline; "Schengen Visa").
 DIFFERENT_AFTER = frozenset(
     {
         *(
@@ -105,7 +105,6 @@ DIFFERENT_AFTER = frozenset(
             )
         ),
         *((word, "visa") for word in ("schengen", "golden", "student", "work", "tourist", "travel", "entry")),
-
         *(
             (river, "delta")
             for river in (

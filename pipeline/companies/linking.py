@@ -55,9 +55,9 @@ NOT_CASHTAGS = frozenset(
 # is the 3-gram (Johnson, &, Johnson) and "Apple's" starts with the 1-gram Apple.
 TOKEN_RE = re.compile(r"\w+|[&'.\-!]")
 SEP = "\x1f"
-# Before a word, these end a sentence (or a headline part): its capital letter proves nothing.
 # "Visa (V)", "Block (NYSE: XYZ)": a ticker in brackets right after a name.
 OWN_TICKER_RE = re.compile(r"\s*\((?:[A-Z]+:\s*)?([A-Z][A-Z0-9]*(?:[.\-][A-Z])?)\)")
+# Before a word, these end a sentence (or a headline part): its capital letter proves nothing.
 SENTENCE_ENDS = frozenset('.!?:;"“”(|[–—-\n')
 # What separates the companies of a list: "Walmart, Costco and Target".
 LIST_GAPS = frozenset({",", "&", "and", ", and", "/", ";"})
@@ -278,15 +278,17 @@ class TickerLinker:
             m = OWN_TICKER_RE.match(text, h.end)
             return m is not None and self._canonical(m.group(1))[0] == self._canonical(h.ticker)[0]
 
+        def hyphen_owned(h: _Hit) -> bool:
+            """ "Amazon-backed", "Meta-owned": written as one word."""
+            return text[h.end : h.end + 1] == "-" and after(h, 2) in guards.HYPHEN_FOLLOWERS
+
         def company_words(h: _Hit) -> bool:
             nxt = after(h)
             if nxt == "'" and after(h, 2) == "s":
                 return True
             if nxt in guards.COMPANY_FOLLOWERS:
                 return True
-            if text[h.end : h.end + 1] == "-" and after(h, 2) in guards.HYPHEN_FOLLOWERS:
-                return True  # "Amazon-backed", written as one word
-            if own_ticker(h):
+            if hyphen_owned(h) or own_ticker(h):
                 return True
             prev = before(h)
             if prev in guards.DESCRIPTORS:
@@ -381,7 +383,7 @@ class TickerLinker:
                 ok = (
                     self._canonical(h.ticker)[0] in sure
                     or after(h) in guards.THE_COMPANY_NOUNS
-                    or (text[h.end : h.end + 1] == "-" and after(h, 2) in guards.HYPHEN_FOLLOWERS)
+                    or hyphen_owned(h)
                 )
             elif h.policy == "word":
                 ok = self._canonical(h.ticker)[0] in sure or (
