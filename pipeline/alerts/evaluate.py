@@ -48,11 +48,11 @@ from pipeline.alerts.queries import (
     top_headlines,
 )
 from pipeline.alerts.recipients import Routing, load_routing
+from pipeline.alerts.scopes import scope_text
 from pipeline.alerts.transports import transport_class
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertEvaluation, AlertSilence
 from pipeline.errors import AlertError
-from pipeline.masking import mask_secrets
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,7 @@ class Notice:
 
     @property
     def scope(self) -> str:
-        return (
-            "market" if self.scope_type == "market" else f"{self.scope_type} {mask_secrets(self.scope_key)}"
-        )
+        return scope_text(self.scope_type, self.scope_key)
 
     def render(self) -> str:
         return (

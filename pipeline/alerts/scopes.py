@@ -23,6 +23,14 @@ _SOURCES = text(f"SELECT f.id, {SOURCE_NAME_SQL} AS source FROM feeds AS f ORDER
 _TAGS = text("SELECT DISTINCT unnest(tags) AS tag FROM feeds ORDER BY tag")
 
 
+def scope_text(scope_type: str, scope_key: str | None) -> str:
+    """A scope as lists and logs show it: "market", else its type and key (a source named by
+    its feed URL without the URL's credentials)."""
+    if scope_type == "market":
+        return "market"
+    return f"{scope_type} {mask_secrets(scope_key or '')}".rstrip()
+
+
 @dataclass(frozen=True)
 class ScopeKey:
     key: str

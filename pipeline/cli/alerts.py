@@ -9,7 +9,6 @@ from types import MappingProxyType
 import click
 
 from pipeline.cli.params import UtcDateTime
-from pipeline.masking import mask_secrets
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -147,6 +146,7 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
     from sqlalchemy import func, or_, select
 
     from pipeline.alerts.delivery import ATTENTION_STATES, UNKNOWN, UNKNOWN_ADVICE
+    from pipeline.alerts.scopes import scope_text
     from pipeline.db.models import Alert, AlertDelivery, AlertSilence
 
     now = _utcnow()
@@ -219,7 +219,7 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("no alerts" + ("" if show_all else " in the last 7 days (--all for older)"))
     for a in rows:
-        scope = "market" if a.scope_type == "market" else f"{a.scope_type} {mask_secrets(a.scope_key)}"
+        scope = scope_text(a.scope_type, a.scope_key)
         until = f" resolved {a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else ""
         if (a.details or {}).get("withdrawn"):
             until += " (withdrawn: " + a.details["withdrawn"] + ")"
@@ -238,7 +238,7 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
             f"vs {a.baseline_share:.0%} (z={a.deviation:.1f})"
         )
     for sil in silences:
-        scope = "market" if sil.scope_type == "market" else f"{sil.scope_type} {mask_secrets(sil.scope_key)}"
+        scope = scope_text(sil.scope_type, sil.scope_key)
         reason = f" ({sil.reason})" if sil.reason else ""
         click.echo(f"silence #{sil.id}: {scope} until {sil.ends_at:%Y-%m-%d %H:%M}Z{reason}")
     if counts:
@@ -276,6 +276,7 @@ def silence_cmd(
     --source takes the source's name as alerts show it (or a feed id from `finsent feeds
     list`); a key that matches nothing known is kept, with a warning naming the nearest ones.
     """
+    from pipeline.alerts.scopes import scope_text
     from pipeline.alerts.silences import add_silence, check_future
 
     kind, key = _scope(ticker, source, tag, market)
@@ -298,7 +299,7 @@ def silence_cmd(
         if made.warning:
             click.echo(f"warning: {made.warning}", err=True)
     click.echo(
-        f"silence #{made.silence_id}: {kind} {mask_secrets(made.scope_key or '')}".rstrip()
+        f"silence #{made.silence_id}: {scope_text(kind, made.scope_key)}"
         + f" muted until {ends:%Y-%m-%d %H:%M}Z"
     )
 

@@ -145,6 +145,7 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
     `finsent feeds remove --demo --purge` takes the demo's fictional news out of a data dir
     before real use, so it counts in no trend or baseline.
     """
+    from pipeline.alerts.scopes import scope_text
     from pipeline.ingest.registry import demo_feeds, feeds_with_tags, remove_feeds
 
     if not (refs or tags or demo):
@@ -182,7 +183,7 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
             extra = f" (kept {r.articles} articles; --purge deletes them)" if r.action == "disabled" else ""
             click.echo(f"{r.action}  {mask_secrets(r.url)}{extra}")
         for alert in withdrawn:
-            scope = f"{alert.scope_type} {mask_secrets(alert.scope_key)}".strip()
+            scope = scope_text(alert.scope_type, alert.scope_key)
             click.echo(f"withdrawn  alert #{alert.id} {scope} (its articles are gone; no email)")
         if any(r.action == "purged" for r in results):
             from pipeline.trends.rollups import refresh_rollups
