@@ -31,26 +31,24 @@ def plain_lines(probs: np.ndarray) -> list[str]:
     """One JSON object per row of ``probs`` ((n, 3), negative/neutral/positive)."""
     if len(probs) == 0:
         return []
-    if not np.isfinite(probs).all():
-        # json writes NaN / Infinity where repr writes nan / inf: the rare broken row (a
-        # model gone wrong) takes json's own path, so the output stays what it always was.
-        return [_json_line(row) for row in probs]
     labels = [LABELS[i] for i in probs.argmax(axis=1).tolist()]
     values = [round(v, 6) for v in probs.ravel().tolist()]
     scores = [round(s, 6) for s in (probs[:, 2] - probs[:, 0]).tolist()]
-    fmt = _TEMPLATE.format
+    if np.isfinite(probs).all():
+        fmt = _TEMPLATE.format
+        return [
+            fmt(label, values[3 * i], values[3 * i + 1], values[3 * i + 2], score)
+            for i, (label, score) in enumerate(zip(labels, scores, strict=True))
+        ]
+    # json writes NaN / Infinity where repr writes nan / inf: the rare broken rows (a model
+    # gone wrong) take json's own writer, on the same values, so the output is as it was.
     return [
-        fmt(label, values[3 * i], values[3 * i + 1], values[3 * i + 2], score)
+        json.dumps(
+            {
+                "label": label,
+                "probabilities": dict(zip(LABELS, values[3 * i : 3 * i + 3], strict=True)),
+                "score": score,
+            }
+        )
         for i, (label, score) in enumerate(zip(labels, scores, strict=True))
     ]
-
-
-def _json_line(row: np.ndarray) -> str:
-    p = row.tolist()
-    return json.dumps(
-        {
-            "label": LABELS[int(np.argmax(row))],
-            "probabilities": {name: round(v, 6) for name, v in zip(LABELS, p, strict=True)},
-            "score": round(p[2] - p[0], 6),
-        }
-    )
