@@ -417,40 +417,37 @@ def test_polling_hints_are_capped_and_read_from_the_syndication_module(db, setti
 
 
 @pytest.mark.slow
-def test_items_sharing_a_link_without_guid_are_all_kept(db, settings, feed_server: FeedServer):
+@pytest.mark.parametrize(
+    ("shared", "n"),
+    [
+        # A home page as every item's link, no guid.
+        ("link", 20),
+        # A CMS that gives every item the same guid.
+        ("guid", 5),
+    ],
+)
+def test_items_sharing_a_link_or_a_guid_are_all_kept(db, settings, feed_server: FeedServer, shared, n):
     home = "https://news.example.com/"
-    items = [rss_item(i, f"Acme story number {i} moves the markets", guid="", link=home) for i in range(20)]
-    _add(db, feed_server.add("/rss", rss(items)))
-    first = ingest(db, settings, now=NOW)
-    assert (first.new, first.duplicates) == (20, 0)
-    feed_server.routes["/rss"].body = rss(items, title="Same items, new bytes")
-    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
-    assert (second.new, second.updated, second.duplicates) == (0, 0, 20)
-    # Down to one item on that link: still the item stored before, not a new one.
-    feed_server.routes["/rss"].body = rss(items[:1])
-    third = ingest(db, settings, now=NOW + timedelta(minutes=30))
-    assert (third.new, third.duplicates) == (0, 1)
-    assert _count(db, Article) == 20
-
-
-@pytest.mark.slow
-def test_items_sharing_a_guid_are_all_kept(db, settings, feed_server: FeedServer):
-    # A CMS that gives every item the same guid: each story is still stored once.
     items = [
-        rss_item(i, f"Acme story number {i} moves the markets", guid="post", link=f"https://x.example/{i}")
-        for i in range(5)
+        rss_item(
+            i,
+            f"Acme story number {i} moves the markets",
+            guid="post" if shared == "guid" else "",
+            link=home if shared == "link" else f"https://x.example/{i}",
+        )
+        for i in range(n)
     ]
     _add(db, feed_server.add("/rss", rss(items)))
     first = ingest(db, settings, now=NOW)
-    assert (first.new, first.duplicates) == (5, 0)
+    assert (first.new, first.duplicates) == (n, 0)
     feed_server.routes["/rss"].body = rss(items, title="Same items, new bytes")
     second = ingest(db, settings, now=NOW + timedelta(minutes=15))
-    assert (second.new, second.updated, second.duplicates) == (0, 0, 5)
-    # Down to one item on that guid: still the item stored before, not a new one.
+    assert (second.new, second.updated, second.duplicates) == (0, 0, n)
+    # Down to one item on that link or guid: still the item stored before, not a new one.
     feed_server.routes["/rss"].body = rss(items[:1])
     third = ingest(db, settings, now=NOW + timedelta(minutes=30))
     assert (third.new, third.duplicates) == (0, 1)
-    assert _count(db, Article) == 5
+    assert _count(db, Article) == n
 
 
 @pytest.mark.slow
