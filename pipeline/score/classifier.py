@@ -753,7 +753,9 @@ class SentimentClassifier:
             # length-sorted batches rarely repeat a shape, so the cache only grows (+80 MB per
             # 300 shapes of one layer). Read at oneDNN's first kernel, so it takes effect here.
             os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(_ONEDNN_CACHE_CAPACITY))
+        # The folder's small files first: a broken one is refused before seconds of graph load.
         target_style = read_target_style(model_dir)
+        temperature = read_temperature(model_dir)
         stamp = _weights_stamp(model_dir)  # before anything reads them (eager_model checks it)
         version = version or model_version_of(model_dir)  # also names the cached OpenVINO graph
         built: list[Any] = []  # the PyTorch model, once something needed it
@@ -833,7 +835,7 @@ class SentimentClassifier:
             tokenizer=tokenizer,
             model_dir=model_dir,
             model_version=version,
-            temperature=read_temperature(model_dir),
+            temperature=temperature,
             device=device,
             max_length=max_length,
             batch_size=batch_size or (512 if on_cuda else 64),
