@@ -8,7 +8,9 @@ Per scope and evaluation time ``now``:
 * an open alert still firing -> notify again once ``repeat`` has passed since the last
   notice (or for the first time when a silence that hid it has ended).
 
-Silences mute notifications, not detection: the alert is still tracked. Every notice of
+Silences mute notifications, not detection: the alert is still tracked. A run that may send
+honours a silence running at ``now`` or on the wall clock (one set after ``now``, the data's
+end, but before the run). Every notice of
 one evaluation is grouped: each recipient gets one email with all the alerts routed to
 them. Notices become outbox rows (``alert_deliveries``) whose ``dedup_key`` is derived from
 the evaluation time, the episodes (alert ids) and kinds, never from the wall clock.
@@ -205,14 +207,7 @@ class _Evaluation:
                 )
             )
         }
-        self.silenced = {
-            (t, k)
-            for t, k in s.execute(
-                select(AlertSilence.scope_type, AlertSilence.scope_key).where(
-                    AlertSilence.starts_at <= now, AlertSilence.ends_at > now
-                )
-            )
-        }
+        self.silenced = self._silenced_scopes()
         n = p.history_buckets
         market = self.series.get(("market", ""), ScopeSeries({}))
         market_base = compute_baseline(market.history(n), p, p.prior_share)
@@ -269,6 +264,18 @@ class _Evaluation:
         )
         self._queue()
         return self.report
+
+    def _silenced_scopes(self) -> set[ScopeId]:
+        """Scopes under a silence at the evaluation time, and, for a run that may send, also
+        at the wall clock: a live run evaluates as of its data's end, minutes (or, catching
+        up, hours) behind the clock, and an analyst who has just said "stop paging me about
+        VLTA" means the next email too, whatever time it is about."""
+        active = (AlertSilence.starts_at <= self.now) & (AlertSilence.ends_at > self.now)
+        wall = datetime.now(UTC)
+        if self.notify and wall > self.now:
+            active = active | ((AlertSilence.starts_at <= wall) & (AlertSilence.ends_at > wall))
+        rows = self.session.execute(select(AlertSilence.scope_type, AlertSilence.scope_key).where(active))
+        return {(t, k) for t, k in rows}
 
     def _step(self, scope: ScopeId, a: Assessment, *, exclude: list[str]) -> bool:
         """Apply one scope's assessment; True when the scope is firing afterwards."""
