@@ -21,8 +21,10 @@ runs (an Airflow retry racing the original) from interleaving.
 
 Aggregate scopes (market, sources, tags) are judged on their articles *without* those of
 tickers firing in the same evaluation: one company's bad day is the company's alert, not
-also a market alert and a source alert (Alertmanager calls this inhibition). A broad sell
-off still fires the market.
+also a market alert and a source alert (Alertmanager calls this inhibition). Only articles
+that count for a firing ticker leave (not its passing mentions). A broad sell off still fires
+the market: with BROAD_MOVE_TICKERS or more tickers firing, the market is judged on all its
+articles.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from pipeline.alerts.transports import transport_class
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertEvaluation, AlertSilence
 from pipeline.errors import AlertError
+from pipeline.masking import mask_secrets
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,9 @@ log = logging.getLogger(__name__)
 EVALUATION_LOCK = 0x4653414C45525453 & 0x7FFFFFFFFFFFFFFF
 #: Below this many articles in its history the market is a worse prior than the constant.
 MARKET_PRIOR_MIN_VOLUME = 50
+#: This many tickers firing in one evaluation is a broad move: the market is then judged on
+#: all its articles, theirs included (below it, one or two companies' bad day is theirs).
+BROAD_MOVE_TICKERS = 3
 
 
 @dataclass(frozen=True)
@@ -242,12 +248,14 @@ class _Evaluation:
             if firing_tickers
             else None
         )
+        broad = len(firing_tickers) >= BROAD_MOVE_TICKERS
         for scope in sorted(aggregates):
             ser = self.series.get(scope, ScopeSeries({}))
-            current = residual.get(scope, ScopeSeries({})).current if residual is not None else ser.current
+            inhibited = residual is not None and not (broad and scope[0] == "market")
+            current = residual.get(scope, ScopeSeries({})).current if inhibited else ser.current
             own_prior = prior if scope[0] != "market" else p.prior_share
             a = assess(current, compute_baseline(ser.history(n), p, own_prior), p)
-            self._step(scope, a, exclude=firing_tickers)
+            self._step(scope, a, exclude=firing_tickers if inhibited else [])
 
         self.session.flush()
         # Firing as of the evaluation time, so that a backfill reports that time, not today.
@@ -415,7 +423,9 @@ class _Evaluation:
             "alert_id": alert.id,
             "kind": p.kind,
             "scope_type": alert.scope_type,
-            "scope_key": alert.scope_key,
+            # Frozen into emails and webhook bodies: a source's key can be a feed URL with a
+            # password in it (its alert row keeps the key itself).
+            "scope_key": mask_secrets(alert.scope_key),
             "company": companies.get(alert.scope_key.upper()) if alert.scope_type == "ticker" else None,
             "started_at": alert.started_at.isoformat(),
             "window_start": (now - params.window).isoformat(),

@@ -15,6 +15,7 @@ sources, tags and the market count the article's own score.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,8 +101,12 @@ FROM x JOIN feeds f ON f.id = x.feed_id CROSS JOIN LATERAL unnest(f.tags) AS t(t
 GROUP BY t.tag, x.bucket
 """
 
-_EXCLUDE_TICKERS = """AND NOT EXISTS (
-        SELECT 1 FROM article_entities e0 WHERE e0.article_id = a.id AND e0.ticker = ANY(:exclude)
+# An article that counts for a firing ticker is that company's news, not the market's: it
+# leaves the aggregate scopes. A passing mention of the ticker does not count for it, so the
+# article stays (dropping it would count it for no scope at all).
+_EXCLUDE_TICKERS = f"""AND NOT EXISTS (
+        SELECT 1 FROM article_entities e0
+        WHERE e0.article_id = a.id AND e0.ticker = ANY(:exclude) AND {counts_sql("e0")}
       )"""
 
 
@@ -139,7 +144,7 @@ def scope_series(
     current_only: bool = False,
 ) -> dict[ScopeId, ScopeSeries]:
     """Per-window counts of every scope seen in the baseline period (or only the current
-    window), optionally leaving out articles that mention ``exclude_tickers``."""
+    window), optionally leaving out articles that count for ``exclude_tickers``."""
     windows = 1 if current_only else params.history_buckets + 1
     since = now - params.window * windows
     extra = _EXCLUDE_TICKERS if exclude_tickers else ""
@@ -248,11 +253,24 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _source_filter(key: str) -> str:
+    """The SQL condition for one source. A source without a name is its feed's URL, which
+    can hold a password (``https://user:pw@host/rss``): the query travels in emails and
+    webhooks, so such a key is matched by its md5 instead of written out, and named in a
+    comment with its password masked."""
+    masked = mask_secrets(key)
+    if masked == key:
+        return f"AND {SOURCE_NAME_SQL} = {_literal(key)}"
+    digest = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
+    label = masked.replace("\r", " ").replace("\n", " ")
+    return f"AND md5({SOURCE_NAME_SQL}) = '{digest}'  -- {label}"
+
+
 def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
     """A ready-to-run query (psql) listing the scope's articles of a window with scores."""
     scope_type, key = scope
     filters = {
-        "source": f"AND {SOURCE_NAME_SQL} = {_literal(key)}",
+        "source": _source_filter(key),
         "tag": f"AND {_literal(key)} = ANY(f.tags)",
         "market": "",
     }

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alerts_helpers import NOW, add_article, add_burst, add_feed, add_history
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipeline.alerts.evaluate import evaluate
 from pipeline.alerts.recipients import Routing
-from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence
+from pipeline.db.models import Alert, AlertDelivery, AlertDeliveryItem, AlertSilence, Feed
 from pipeline.errors import AlertError
 
 
@@ -354,3 +355,55 @@ def test_the_web_address_is_frozen_in_the_payload_when_set(db, settings, wire):
     (delivery,) = _deliveries(db)
     assert delivery.payload["web_url"] == "https://finsent.example.com/"
     assert all(isinstance(h["article_id"], int) for h in delivery.payload["items"][0]["headlines"])
+
+
+def test_passing_mentions_of_a_firing_ticker_still_count_for_the_market(db, settings, wire):
+    """Market-wide stories that only mention VLTA in passing (relevance under 30) count for
+    the market: leaving them out with VLTA's own news would count them for no scope."""
+    with db.transaction() as s:
+        add_history(s, wire, ticker=None, end=NOW, hours=48, per_hour=8, negative_share=0.25)
+        add_burst(s, wire, ticker="VLTA", end=NOW, count=6, negatives=5)
+        add_burst(s, wire, ticker="VLTA", end=NOW, count=20, negatives=18, relevance={"VLTA": 10})
+
+    fired = {(n.scope_type, n.scope_key) for n in evaluate(db, settings, now=NOW).fired}
+
+    assert ("ticker", "VLTA") in fired and ("market", "") in fired
+
+
+def test_a_broad_sell_off_naming_companies_fires_the_market(db, settings, wire):
+    """Ten companies' bad hour at once is the market's too, though every article names one."""
+    tickers = [f"T{i:02d}" for i in range(10)]
+    with db.transaction() as s:
+        for ticker in tickers:
+            add_history(s, wire, ticker=ticker, end=NOW, hours=48, per_hour=2, negative_share=0.2)
+            add_burst(s, wire, ticker=ticker, end=NOW, count=6, negatives=5)
+        add_burst(s, wire, ticker=None, end=NOW, count=5, negatives=0)
+
+    fired = {(n.scope_type, n.scope_key) for n in evaluate(db, settings, now=NOW).fired}
+
+    assert {("ticker", t) for t in tickers} <= fired and ("market", "") in fired
+    # Sources and tags keep the inhibition: the wire's alert would repeat the companies'.
+    assert ("source", "Wire") not in fired
+
+
+def test_a_source_alert_on_a_feed_url_with_a_password_shows_it_nowhere(db, settings):
+    """An unnamed feed is its URL as a source; its alert's payload (what emails and webhook
+    bodies carry) masks the password, and the ready-to-run SQL matches it by digest and
+    still finds the window's articles."""
+    url = "https://analyst:Sup3rS3cret@private.example.com/feed.xml?token=abc&password=hunter2"
+    with db.transaction() as s:
+        feed = Feed(url=url, name=None, tags=[])
+        s.add(feed)
+        s.flush()
+        add_history(s, feed.id, ticker=None, end=NOW, hours=48, per_hour=8, negative_share=0.25)
+        add_burst(s, feed.id, ticker=None, end=NOW, count=20, negatives=16)
+
+    evaluate(db, settings, now=NOW)
+
+    (item,) = [i for d in _deliveries(db) for i in d.payload["items"] if i["scope_type"] == "source"]
+    carried = json.dumps(item)
+    assert "Sup3rS3cret" not in carried and "hunter2" not in carried
+    assert item["scope_key"].startswith("https://analyst:***@private.example.com/")
+    with db.session() as s:
+        rows = s.execute(text(item["sql"])).all()
+    assert len(rows) == 20
