@@ -14,7 +14,10 @@
 --                -v days=7 -v min_articles=3 -v limit=20 -f sql/cookbook.sql
 -- (or \set the variables and paste one query). In Grafana, notebooks or BI tools replace each
 -- :'name' with the tool's own parameter syntax. Times are UTC; buckets start at UTC hours/days.
--- Each query starts at a "-- name:" line; tests/test_trends_cookbook.py runs every one of them
+-- PostgreSQL reads a time without a zone (since=2026-11-13) in the session's time zone, so
+-- this file sets the session to UTC first; where you paste one query into a session in
+-- another zone, pass times with their zone (since=2026-11-13T00:00Z) or SET timezone = 'UTC'.
+-- Each query starts at a "-- name:" line; tests/trends/test_cookbook.py runs every one of them
 -- against a hand-built data set and checks the rows.
 --
 -- Company or article sentiment: per-ticker figures (v_ticker_*, and the queries below that
@@ -24,6 +27,8 @@
 -- Passing mentions (article_entities.relevance < 30) do not count for a company; every other
 -- link counts once. Sources, the market and v_article_sentiment are the article's own score.
 -- See sql/trends_company.sql.
+
+SET timezone = 'UTC';
 
 -- name: most_negative_vs_norm
 -- Which companies turned most negative today against their own 30-day norm?

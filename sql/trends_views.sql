@@ -222,6 +222,6 @@ LEFT JOIN LATERAL (
       )
       -- The 24 whole hours before the hour the window starts in: a window that starts
       -- mid-hour must not count its own first hour (where the spike is) as before.
-      AND h.bucket >= date_trunc('hour', al.window_start) - interval '24 hours'
-      AND h.bucket < date_trunc('hour', al.window_start)
+      AND h.bucket >= date_trunc('hour', al.window_start, 'UTC') - interval '24 hours'
+      AND h.bucket < date_trunc('hour', al.window_start, 'UTC')
 ) pre ON true;

@@ -209,11 +209,20 @@ def test_file_runs_in_psql(db, database_url: str) -> None:
         args += ["-p", str(url.port or 5432), "-U", url.username or "postgres", "-d", url.database]
         for key, value in variables.items():
             args += ["-v", f"{key}={value}"]
-        result = subprocess.run(
-            [*args, "-f", str(COOKBOOK_PATH)], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        assert "Acme CFO resigns" in result.stdout
+        outputs = []
+        # A bare date (since=2026-11-13) is a UTC day whatever the analyst's session zone.
+        for zone in ("UTC", "Europe/Berlin", "Asia/Kolkata"):
+            result = subprocess.run(
+                [*args, "-f", str(COOKBOOK_PATH)],
+                env={**env, "PGTZ": zone},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+            outputs.append(result.stdout)
+        assert "Acme CFO resigns" in outputs[0]
+        assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
     finally:
         with db.engine.begin() as c:
             c.execute(text("DROP TABLE prices"))

@@ -40,10 +40,12 @@ def load_migration(path=MIGRATION):
 def test_sql_files_are_the_migrations_sql() -> None:
     migration = load_migration()
     assert (REPO / "sql" / "trends_rollups.sql").read_text() == migration.ROLLUPS_SQL
-    # The views as 0003 created them, with v_alert_history as 0014 replaced it.
+    # The views as 0003 created them, with v_alert_history as 0014 and then 0016 replaced it.
     alert_history = load_migration(VERSIONS / "0014_alert_history_before_window.py")
+    utc_hours = load_migration(VERSIONS / "0016_alert_history_utc_hours.py")
     assert migration.VIEWS_SQL.count(alert_history.BODY_0003) == 1
-    views = migration.VIEWS_SQL.replace(alert_history.BODY_0003, alert_history.BODY)
+    assert utc_hours.BODY_0014 == alert_history.BODY
+    views = migration.VIEWS_SQL.replace(alert_history.BODY_0003, utc_hours.BODY)
     assert (REPO / "sql" / "trends_views.sql").read_text() == views
     # The downgrade drops every view the upgrade creates.
     assert set(migration.VIEWS) == VIEWS
@@ -158,6 +160,32 @@ def test_alert_history_context_ends_before_the_hour_the_window_starts_in(db, see
     row = one(db, "SELECT * FROM v_alert_history WHERE alert_id = :id", id=alert_id)
     # 09:00 Nov 19 .. 08:00 Nov 20: only acme-19 (10:00 Nov 19, positive)
     assert (row["n_articles_24h_before"], row["negative_share_24h_before"]) == (1, 0.0)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns", "UTC"])
+def test_alert_history_context_is_the_same_in_any_session_time_zone(db, seeded, zone) -> None:
+    # The rollups' buckets are UTC hours: a half-hour zone must not move the context's bounds
+    # onto the window's own first hour (09:00 UTC, the spike): 09:40 UTC is 15:10 in India,
+    # whose hour began at 09:30 UTC.
+    with db.transaction() as s:
+        alert_id = s.execute(
+            text(
+                "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at,"
+                " resolved_at, window_start, window_end, volume, negative_share, baseline_share, deviation)"
+                " VALUES ('ticker', 'ACME', 'resolved', :t, :t, :t, :ws, :t, 2, 1.0, 0.0, 5.0) RETURNING id"
+            ),
+            {"t": at(20, 10, 20), "ws": at(20, 9, 40)},
+        ).scalar_one()
+    with db.session() as s:
+        s.execute(text(f"SET LOCAL timezone = '{zone}'"))
+        row = s.execute(
+            text(
+                "SELECT n_articles_24h_before, negative_share_24h_before"
+                " FROM v_alert_history WHERE alert_id = :id"
+            ),
+            {"id": alert_id},
+        ).one()
+    assert tuple(row) == (1, 0.0)
 
 
 def test_alert_history_maps_source_alerts_and_grouped_emails(db, seeded) -> None:
