@@ -45,8 +45,14 @@ def subject(items: list[dict[str, Any]]) -> str:
     if len(items) == 1:
         i = items[0]
         numbers = f"{_pct(i['negative_share'])} negative vs {_pct(i['baseline_share'])} baseline"
+        if i["kind"] == "resolved" and i.get("resolved_because"):
+            # Why it is calm, not the calm window's share (one article, 100% negative, read
+            # like a worse spike than the one that fired).
+            numbers = ": " + i["resolved_because"][0]
+        else:
+            numbers = " " + numbers
         prefix = {"firing": "NEGATIVE spike", "repeat": "still NEGATIVE", "resolved": "RESOLVED"}[i["kind"]]
-        text = f"[FinSent] {prefix}: {scope_label(i)} {numbers}"
+        text = f"[FinSent] {prefix}: {scope_label(i)}{numbers}"
     elif alive:
         names = ", ".join(scope_label(i) for i in alive[:4]) + (" ..." if len(alive) > 4 else "")
         text = f"[FinSent] {len(alive)} NEGATIVE spikes: {names}"
@@ -68,7 +74,10 @@ def _threshold_share(item: dict[str, Any]) -> float:
 
 
 def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [
+    rows = []
+    if item["kind"] == "resolved" and item.get("resolved_because"):
+        rows.append(("Resolved because", "; ".join(item["resolved_because"])))
+    rows += [
         ("Window", f"{_when(item['window_start'])} – {_when(item['window_end'])}"),
         ("Negative share", f"{_pct(item['negative_share'])} of {item['volume']} novel articles"),
         (

@@ -102,6 +102,21 @@ def compute_baseline(history: Sequence[Bucket], params: AlertParams, prior: floa
     return Baseline(level, 0.0, len(periods), volume, "prior")
 
 
+def calm_reasons(a: Assessment, params: AlertParams) -> list[str]:
+    """Why an assessment is calm (assess's hysteresis), in words a resolved email can show:
+    each bound the window fell under, with the bound."""
+    r = params.resolve_ratio
+    reasons = []
+    if a.volume < params.min_volume * r:
+        noun = "novel article" if a.volume == 1 else "novel articles"
+        reasons.append(f"{a.volume} {noun} in the window (calm below {params.min_volume * r:g})")
+    if a.share < params.min_share * r:
+        reasons.append(f"{a.share:.0%} negative (calm below {params.min_share * r:.0%})")
+    if a.deviation < params.threshold * r:
+        reasons.append(f"deviation {a.deviation:.1f} σ (calm below {params.threshold * r:g} σ)")
+    return reasons
+
+
 def assess(current: Bucket, baseline: Baseline, params: AlertParams) -> Assessment:
     p = min(max(baseline.share, 0.05), 0.95)
     sigma = max(math.sqrt(baseline.spread**2 + p * (1 - p) / max(current.volume, 1)), params.spread_floor)

@@ -41,7 +41,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline.alerts.detect import Assessment, Bucket, assess, compute_baseline
+from pipeline.alerts.detect import Assessment, Bucket, assess, calm_reasons, compute_baseline
 from pipeline.alerts.params import AlertParams
 from pipeline.alerts.queries import (
     ScopeId,
@@ -437,6 +437,7 @@ class _Evaluation:
             "baseline_days": params.baseline_days,
             "excluded_tickers": p.exclude,
             **a.as_dict(),
+            **({"resolved_because": calm_reasons(a, params)} if p.kind == "resolved" else {}),
             "headlines": headlines,
             "chart": {
                 "end": now.isoformat(),

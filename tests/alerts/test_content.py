@@ -117,6 +117,24 @@ def test_grouped_subject_and_resolved_items_have_no_chart(payload):
     assert "Resolved: OLD (ticker)" in msg.get_body(("html",)).get_content()
 
 
+def test_a_resolved_email_says_why_it_is_calm(payload):
+    """A window that resolved on volume (one article, negative) must not read like a worse
+    spike: the subject and body give the reason, not the calm window's share."""
+    gone = {
+        **copy.deepcopy(payload["items"][0]),
+        "kind": "resolved",
+        "volume": 1,
+        "negative_share": 1.0,
+        "resolved_because": ["1 novel article in the window (calm below 2.5)"],
+    }
+    title = subject([gone])
+    assert title.endswith("(ACME): 1 novel article in the window (calm below 2.5)")
+    assert "100% negative" not in title
+    msg = _parse(_build({"evaluated_at": NOW.isoformat(), "items": [gone]}))
+    for part in (msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()):
+        assert "Resolved because" in part and "calm below 2.5" in part
+
+
 def test_headlines_link_to_their_correction_form_when_the_web_address_is_set(payload):
     plain = _parse(_build(payload))
     assert "wrong label" not in plain.get_body(("html",)).get_content().lower()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from pipeline.alerts.detect import Bucket, assess, compute_baseline
+from pipeline.alerts.detect import Bucket, assess, calm_reasons, compute_baseline
 from pipeline.alerts.params import AlertParams
 
 PARAMS = AlertParams(
@@ -73,3 +73,20 @@ def test_confidence_weighting_uses_weights_for_the_share():
     weighted = Bucket(volume=4, negatives=0.9 + 0.9, weight=0.9 + 0.9 + 0.4 + 0.4)
     assert weighted.share == pytest.approx(1.8 / 2.6)
     assert Bucket().share == 0.0
+
+
+def test_calm_reasons_name_each_bound_the_window_fell_under():
+    base = compute_baseline(hours(100, 10, 2), PARAMS, prior=0.5)
+    one = assess(Bucket(1, 1.0, 1.0), base, PARAMS)
+    assert one.calm
+    assert calm_reasons(one, PARAMS) == ["1 novel article in the window (calm below 2.5)"]
+    mild = assess(Bucket(10, 3.0, 10.0), base, PARAMS)
+    assert calm_reasons(mild, PARAMS) == [f"deviation {mild.deviation:.1f} σ (calm below 1.5 σ)"]
+    assert mild.deviation < 1.5
+    quiet = assess(Bucket(2, 0.0, 2.0), base, PARAMS)
+    assert calm_reasons(quiet, PARAMS) == [
+        "2 novel articles in the window (calm below 2.5)",
+        "0% negative (calm below 20%)",
+        f"deviation {quiet.deviation:.1f} σ (calm below 1.5 σ)",
+    ]
+    assert calm_reasons(assess(Bucket(10, 9.0, 10.0), base, PARAMS), PARAMS) == []
