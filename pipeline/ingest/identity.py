@@ -93,10 +93,21 @@ def match_stored(
     """For each (feed id, article), the stored row it is, or None for a new item.
 
     ``stored`` maps (feed id, item_key) to rows with ``id`` and ``title_key`` for every
-    key and alt key of ``items``. A row found under its exact key is that item; one found
-    under an alt key only when its title is the same and no other item of the batch
-    claimed it (under a shared link, a stored row is at most one of the items)."""
-    out: list[Any | None] = [stored.get((feed_id, a.item_key)) for feed_id, a in items]
+    key and alt key of ``items``. A row found under its exact key is that item, unless its
+    title differs and the alt key holds a row with the item's own title: then that row is
+    the item (a story stored under the shared form while its guid or link was shared, now
+    alone again under the plain one, whose row is another story that has left the feed).
+    A row found under an alt key only is the item when its title is the same and no other
+    item of the batch claimed it (under a shared link, a stored row is at most one of the
+    items)."""
+    out: list[Any | None] = []
+    for feed_id, article in items:
+        row = stored.get((feed_id, article.item_key))
+        if row is not None and row.title_key != article.title_key and article.alt_key is not None:
+            own = stored.get((feed_id, article.alt_key))
+            if own is not None and own.title_key == article.title_key:
+                row = own
+        out.append(row)
     claimed = {row.id for row in out if row is not None}
     for i, (feed_id, article) in enumerate(items):
         if out[i] is not None or article.alt_key is None:

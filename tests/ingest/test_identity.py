@@ -89,6 +89,28 @@ def test_a_story_stored_under_its_guid_is_found_when_the_guid_becomes_shared_and
     assert match_stored([(1, alone)], stored)[0].id == 8
 
 
+def test_a_story_that_rotates_onto_a_guid_or_link_another_story_was_stored_under_is_itself():
+    """A stored under the plain guid (or link); then A and B share it (B stored under the
+    shared form); then A leaves the feed and B is alone under the plain form: B is B's row,
+    not an edit of A's."""
+    for kind in ("guid", "link"):
+        extra = {"guid": "same"} if kind == "guid" else {}
+        a = _row("Alpha Corp wins big contract", link="https://x.example/a" if extra else HOME, **extra)
+        b = _row("Beta Inc cuts jobs", link="https://x.example/b" if extra else HOME, **extra)
+        (a_alone,) = assign_item_keys([a])
+        _, b_shared = assign_item_keys([a, b])
+        (b_alone,) = assign_item_keys([b])
+        assert b_alone.item_key == a_alone.item_key  # the plain form: where A's row is
+        stored = {
+            (1, a_alone.item_key): SimpleNamespace(id=1, title_key=a.title_key),
+            (1, b_shared.item_key): SimpleNamespace(id=2, title_key=b.title_key),
+        }
+        assert match_stored([(1, b_alone)], stored)[0].id == 2, kind
+        # A genuine edit of the title under the plain key (no row of the new title) stays an edit.
+        edited = replace(b_alone, alt_key="nothing stored here")
+        assert match_stored([(1, edited)], stored)[0].id == 1, kind
+
+
 def test_links_that_differ_late_are_hashed_not_cut():
     base = "https://x.example/a?q=" + "x" * 2100
     rows = assign_item_keys([_row(f"Story {i} about Acme and others", link=f"{base}{i}") for i in range(5)])

@@ -451,6 +451,37 @@ def test_items_sharing_a_link_or_a_guid_are_all_kept(db, settings, feed_server: 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("shared", ["link", "guid"])
+def test_a_story_rotating_out_of_a_shared_link_or_guid_leaves_the_other_intact(
+    db, settings, feed_server: FeedServer, shared
+):
+    """A alone, then A and B sharing its link or guid, then B alone: two articles, each with
+    its own title (B was written over A and stored twice)."""
+    home = "https://news.example.com/"
+
+    def item(i: int, title: str) -> str:
+        return rss_item(
+            i,
+            title,
+            guid="post" if shared == "guid" else "",
+            link=home if shared == "link" else f"https://x.example/{i}",
+        )
+
+    alpha, beta = item(0, "Alpha Corp wins a big contract"), item(1, "Beta Inc cuts 500 jobs")
+    route = feed_server.add("/rss", rss([alpha]))
+    _add(db, route)
+    assert ingest(db, settings, now=NOW).new == 1
+    feed_server.routes["/rss"].body = rss([alpha, beta])
+    assert ingest(db, settings, now=NOW + timedelta(minutes=15)).new == 1
+    feed_server.routes["/rss"].body = rss([beta])
+    third = ingest(db, settings, now=NOW + timedelta(minutes=30))
+    assert (third.new, third.updated) == (0, 0)
+    with db.session() as session:
+        titles = sorted(session.execute(select(Article.title)).scalars())
+    assert titles == ["Alpha Corp wins a big contract", "Beta Inc cuts 500 jobs"]
+
+
+@pytest.mark.slow
 def test_links_that_differ_only_after_2000_characters_are_distinct(db, settings, feed_server: FeedServer):
     base = "https://news.example.com/a?q=" + "x" * 2000
     items = [
