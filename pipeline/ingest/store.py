@@ -125,6 +125,7 @@ FAIL_FEED = text(
     """
 )
 SCHEDULE_RETRY = text("UPDATE feeds SET next_fetch_at = :next WHERE id = :feed_id")
+LOCK_FEEDS = text("SELECT id FROM feeds WHERE id = ANY(CAST(:ids AS integer[])) ORDER BY id FOR UPDATE")
 # One statement for many feeds (executemany would be a round trip per feed). A feed that
 # gives no polling hint is due again at once (delay NULL: the schedule sets the pace); one
 # that does is due after its hint, capped (see FeedWriter._success).
@@ -233,6 +234,10 @@ class Deferred:
         for feed_id, old, new in self.moves:
             move_feed(conn, feed_id, old, new)
         if self.feed_updates:
+            # Row locks in one order (by id) in every run, so that two runs committing
+            # overlapping feeds wait for each other instead of deadlocking.
+            self.feed_updates.sort(key=lambda u: u["id"])
+            conn.execute(LOCK_FEEDS, {"ids": [u["id"] for u in self.feed_updates]})
             params = {
                 param: [u[column] for u in self.feed_updates]
                 for param, column in (
@@ -347,9 +352,10 @@ class FeedWriter:
     def write(self, work: FeedWork) -> list[FeedOutcome]:
         """Queue or store one feed's result; returns the outcomes stored by this call.
 
-        A full batch is stored and committed at once. Anything else stays queued (or in
-        an open transaction holding no lock but its feeds' rows) until ``due_in()`` says
-        it is time to commit: the caller commits then, instead of waiting on the network."""
+        A full batch is stored and committed at once; a failure is stored and committed
+        at once, on its own. Anything else stays queued, holding no lock, until
+        ``due_in()`` says it is time to commit: the caller commits then, instead of waiting
+        on the network."""
         conn = self._conn
         assert conn is not None, "use FeedWriter as a context manager"
         out: list[FeedOutcome] = []
@@ -362,9 +368,12 @@ class FeedWriter:
             elif work.outcome in OK_OUTCOMES:
                 out.append(self._success(work, 0, 0))
             else:
-                if self._tx is None:
-                    self._tx = conn.begin()
-                out.append(_store_failure(conn, work, now=self.now, policy=self.policy))
+                # Committed at once, on its own: a failure locks its feed's row, and a row
+                # lock held while the batch waits on the network let two runs over the same
+                # feeds (a manual `ingest` beside the scheduled one) each hold a feed the
+                # other wanted next (PostgreSQL then aborts one: a deadlock).
+                with conn.begin():
+                    out.append(_store_failure(conn, work, now=self.now, policy=self.policy))
         except (OperationalError, InterfaceError) as exc:
             raise _lost(exc, f"storing feed #{work.request.feed_id}") from exc
         if (
@@ -536,8 +545,18 @@ def copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
         cursor.close()
 
 
+# PostgreSQL aborted the transaction because of another one (deadlock detected,
+# serialization failure): nothing is wrong with the server, and a re-run goes through.
+_CONFLICTS = {"40P01", "40001"}
+
+
 def _lost(exc: DBAPIError, doing: str) -> DatabaseError:
     reason = str(exc.orig or exc).strip().splitlines()[0]
+    if getattr(exc.orig, "pgcode", None) in _CONFLICTS:
+        return DatabaseError(
+            f"a concurrent run over the same feeds conflicted while {doing} ({reason}); "
+            "nothing of this batch was stored: re-run"
+        )
     return DatabaseError(f"lost the database while {doing} ({reason}): check PostgreSQL and re-run")
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from ingest_helpers import NOW
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipeline.companies.linking import EntityMatch
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
@@ -128,3 +128,64 @@ def test_failures_are_scheduled_by_the_one_backoff_policy(db):
     assert waits == [backoff_delay(n, policy) for n in range(1, 6)]
     assert [w.total_seconds() for w in waits] == [60, 120, 240, 300, 300]
     assert backoff_delay(1, policy, retry_after_s=900).total_seconds() == 900
+
+
+def test_a_failure_is_committed_at_once_and_holds_no_feed_lock(db):
+    """Two runs over the same feeds (a manual ingest beside the scheduled one) deadlocked
+    when each held a failed feed's row lock in its open batch: a failure is stored on its
+    own, so while the writer waits for more results no feed row stays locked."""
+    a, b = _feeds(db, 2)
+    failed = replace(_work(a, []), outcome="timeout", error="no answer", articles=[])
+    with FeedWriter(db, now=NOW, policy=StorePolicy(), batch_s=60) as writer:
+        writer.write(replace(_work(b, ["Acme wins a contract in Ohio"])))  # queued, not stored
+        writer.write(failed)
+        with db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '1s'"))
+            locked = other.execute(
+                text("SELECT id FROM feeds WHERE id IN (:a, :b) FOR UPDATE NOWAIT"), {"a": a, "b": b}
+            )
+            assert sorted(r.id for r in locked) == [a, b]
+            assert other.scalar(text("SELECT consecutive_failures FROM feeds WHERE id = :a"), {"a": a}) == 1
+            other.rollback()
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == 1
+
+
+def test_a_deadlock_is_reported_as_a_conflict_to_re_run_not_a_lost_database(db):
+    """A real deadlock between two transactions (PostgreSQL aborts one after its
+    deadlock_timeout): the message sends the operator to re-run, not to check PostgreSQL."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline.ingest.store import _lost
+
+    a, b = _feeds(db, 2)
+    lock = text("SELECT id FROM feeds WHERE id = :id FOR UPDATE")
+    errors: list[OperationalError] = []
+    first_holds_a, second_holds_b = threading.Event(), threading.Event()
+
+    def run(mine: int, theirs: int, holds: threading.Event, wait_for: threading.Event) -> None:
+        with db.engine.connect() as conn:
+            try:
+                conn.execute(lock, {"id": mine})
+                holds.set()
+                wait_for.wait(10)
+                conn.execute(lock, {"id": theirs})
+            except OperationalError as exc:
+                errors.append(exc)
+            finally:
+                conn.rollback()
+
+    threads = [
+        threading.Thread(target=run, args=(a, b, first_holds_a, second_holds_b)),
+        threading.Thread(target=run, args=(b, a, second_holds_b, first_holds_a)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    (exc,) = errors
+    message = str(_lost(exc, "storing feed #4"))
+    assert "deadlock detected" in message
+    assert "concurrent run" in message and "re-run" in message and "check PostgreSQL" not in message
