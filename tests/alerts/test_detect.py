@@ -63,7 +63,7 @@ def test_spread_floor_keeps_a_constant_history_from_firing_on_noise():
 
 def test_hysteresis_band():
     base = compute_baseline(hours(200, 10, 1), PARAMS, prior=0.15)
-    middle = assess(Bucket(10, 3, 10), base, PARAMS)
+    middle = assess(Bucket(10, 4, 10), base, PARAMS)  # 4 of 10 against 10 %: 2.2 σ exactly
     assert not middle.fires and not middle.calm
     assert assess(Bucket(10, 1, 10), base, PARAMS).calm
     assert assess(Bucket(2, 2, 2), base, PARAMS).calm  # the news dried up
@@ -79,7 +79,10 @@ def test_calm_reasons_name_each_bound_the_window_fell_under():
     base = compute_baseline(hours(100, 10, 2), PARAMS, prior=0.5)
     one = assess(Bucket(1, 1.0, 1.0), base, PARAMS)
     assert one.calm
-    assert calm_reasons(one, PARAMS) == ["1 novel article in the window (calm below 2.5)"]
+    assert calm_reasons(one, PARAMS) == [
+        "1 novel article in the window (calm below 2.5)",
+        f"deviation {one.deviation:.1f} σ (calm below 1.5 σ)",
+    ]
     mild = assess(Bucket(10, 3.0, 10.0), base, PARAMS)
     assert calm_reasons(mild, PARAMS) == [f"deviation {mild.deviation:.1f} σ (calm below 1.5 σ)"]
     assert mild.deviation < 1.5
@@ -90,3 +93,33 @@ def test_calm_reasons_name_each_bound_the_window_fell_under():
         f"deviation {quiet.deviation:.1f} σ (calm below 1.5 σ)",
     ]
     assert calm_reasons(assess(Bucket(10, 9.0, 10.0), base, PARAMS), PARAMS) == []
+
+
+def test_a_small_window_is_judged_by_the_exact_binomial_tail():
+    """2 negatives of 5 against a 5 % baseline: the normal approximation reads 3.6 σ, but as
+    many or more happen 2.3 % of the time (a 2.0 σ event): no alert."""
+    base = compute_baseline(hours(200, 20, 1), PARAMS, prior=0.15)
+    assert base.share == pytest.approx(0.05) and base.spread == pytest.approx(0.0)
+    two_of_five = assess(Bucket(5, 2, 5), base, PARAMS)
+    assert two_of_five.deviation == pytest.approx(2.0, abs=0.01)
+    assert not two_of_five.fires
+    # A real spike in a small window still fires: 4 of 5 (chance 3e-5, 4.0 σ).
+    assert assess(Bucket(5, 4, 5), base, PARAMS).fires
+    # At EXACT_BELOW articles and over, the normal approximation stands as before.
+    from pipeline.alerts.detect import EXACT_BELOW
+
+    big = assess(Bucket(EXACT_BELOW, 40, EXACT_BELOW), base, PARAMS)
+    assert big.deviation == pytest.approx((0.2 - 0.05) / big.sigma)
+
+
+def test_the_exact_tail_matches_a_direct_sum():
+    from math import comb
+    from statistics import NormalDist
+
+    from pipeline.alerts.detect import _binomial_z
+
+    for k, n, p in [(2, 5, 0.05), (10, 12, 0.25), (30, 150, 0.1), (1, 1, 0.5)]:
+        tail = sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+        expected = -NormalDist().inv_cdf(tail) if tail < 0.5 else 0.0
+        assert _binomial_z(k, n, p) == pytest.approx(expected, rel=1e-9)
+    assert _binomial_z(0, 5, 0.05) == 0.0

@@ -362,7 +362,7 @@ def test_passing_mentions_of_a_firing_ticker_still_count_for_the_market(db, sett
     the market: leaving them out with VLTA's own news would count them for no scope."""
     with db.transaction() as s:
         add_history(s, wire, ticker=None, end=NOW, hours=48, per_hour=8, negative_share=0.25)
-        add_burst(s, wire, ticker="VLTA", end=NOW, count=6, negatives=5)
+        add_burst(s, wire, ticker="VLTA", end=NOW, count=8, negatives=7)
         add_burst(s, wire, ticker="VLTA", end=NOW, count=20, negatives=18, relevance={"VLTA": 10})
 
     fired = {(n.scope_type, n.scope_key) for n in evaluate(db, settings, now=NOW).fired}
