@@ -60,6 +60,10 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
     return float(ece)
 
 
+#: Fewest validation rows a run fits its temperature on (train's evaluate_run): fewer is noise.
+MIN_CALIBRATION_ROWS = 50
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature minimising NLL; a 1-D problem, so a log-spaced grid plus refinement."""
     if len(labels) == 0:
@@ -212,7 +216,8 @@ def write_calibration(
 ) -> None:
     payload = {
         "temperature": temperature,
-        "fitted_on": "validation",
+        # Below MIN_CALIBRATION_ROWS the run keeps 1.0 rather than fit noise.
+        "fitted_on": "validation" if n >= MIN_CALIBRATION_ROWS else "none (too few validation rows)",
         "n": n,
         "ece_before": ece_before,
         "ece_after": ece_after,

@@ -882,6 +882,7 @@ def evaluate_run(
     """(metrics, temperature, (ECE before, after calibration)): the temperature is fitted
     on validation; the benchmarks and the headline check are reported, never fatal."""
     from pipeline.sentiment.evaluate import (
+        MIN_CALIBRATION_ROWS,
         benchmark_logits,
         benchmark_metrics,
         compute_metrics,
@@ -894,7 +895,17 @@ def evaluate_run(
     val_ex, headline_rows = data.validation, data.headline_rows
     _, _, val_logits = validation_f1(model, tokenizer, val_ex, config, device)
     val_labels = np.array([ex.label for ex in val_ex])
-    temperature = fit_temperature(val_logits, val_labels)
+    if len(val_labels) >= MIN_CALIBRATION_ROWS:
+        temperature = fit_temperature(val_logits, val_labels)
+    else:
+        # A temperature fitted on a handful of rows is noise (two right answers drive it
+        # to its floor: every later probability near 0 or 1), worse than none.
+        temperature = 1.0
+        logger.warning(
+            "calibration: %d validation rows, fewer than %d: temperature left at 1.0 (not fitted)",
+            len(val_labels),
+            MIN_CALIBRATION_ROWS,
+        )
     val_raw = compute_metrics(val_logits, val_labels)
     val_cal = compute_metrics(val_logits, val_labels, temperature)
     metrics: dict[str, Any] = {

@@ -73,6 +73,10 @@ def test_a_page_correction_trains_the_next_model_and_its_card_counts_it(
     assert "ann@example.com" not in (out / "feedback.jsonl").read_text()
     card = (out / "README.md").read_text()
     assert "Analyst corrections: 2 rows" in card
+    # A handful of validation rows fits noise, not a temperature: none is fitted.
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["n"] < 50
+    assert (calibration["temperature"], calibration["fitted_on"]) == (1.0, "none (too few validation rows)")
     assert "evaluation gate" in result.output.lower() or "|" in result.output  # the gate still decides
 
 
