@@ -39,6 +39,10 @@ COLUMNS = (
 )
 # Not in the snapshot a model is trained from (see the module's docstring).
 PRIVATE = ("corrected_by",)
+# A spreadsheet reads a cell that starts with one of these as a formula (or, for a tab or
+# carriage return, strips it and then may), so a feed's headline could run in the analyst's
+# Excel. OWASP's CSV-injection advice: prefix such a text cell with a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def write_corrections(rows: list[CorrectionRow], stream: TextIO, fmt: str = "jsonl") -> int:
@@ -48,11 +52,30 @@ def write_corrections(rows: list[CorrectionRow], stream: TextIO, fmt: str = "jso
     if fmt == "csv":
         writer = csv.DictWriter(stream, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(r.as_dict() for r in rows)
+        writer.writerows(_csv_safe(r.as_dict()) for r in rows)
     else:
         for row in rows:
             stream.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
     return len(rows)
+
+
+def neutralise_cell(value: object) -> object:
+    """``value`` as a spreadsheet shows it as text: a string that a spreadsheet would read
+    as a formula gets a leading ``'``, and its carriage returns become newlines. Numbers and
+    None pass unchanged, so they stay numbers."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_STARTS):
+        value = "'" + value
+    # The writer quotes a cell only for the line terminator ("\n"), so a bare "\r" went out
+    # unquoted: a spreadsheet broke the row there and read what followed as a new cell,
+    # unprefixed ("x\r=HYPERLINK(...)"). As "\n" the cell is quoted and stays one cell.
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _csv_safe(row: dict) -> dict:
+    # Only the CSV is opened in spreadsheets; JSON lines keep the text exact for tools.
+    return {key: neutralise_cell(value) for key, value in row.items()}
 
 
 def training_examples(session: Session) -> list[dict]:

