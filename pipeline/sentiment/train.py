@@ -622,13 +622,27 @@ def setup_device(config: TrainConfig) -> str:
     return device
 
 
+def no_examples_error(sources: list[SourceInfo]) -> DataFormatError:
+    """Why a run has nothing to train on, naming the files read and what to do: a
+    DataFormatError, which the CLI and the fine-tune task print as one line."""
+    files = ", ".join(dict.fromkeys(info.path for info in sources))
+    if sources and all(info.name == FEEDBACK_SOURCE for info in sources):
+        # The usual case: an export or snapshot made before anyone corrected a label.
+        return DataFormatError(
+            f"--source feedback: {files} holds no corrections to train on: pass a "
+            "`finsent feedback export` file with corrections, leave out --feedback-file to "
+            "read the database, or train on other sources too"
+        )
+    return DataFormatError(f"no training examples in {files}: check --source and --data-dir")
+
+
 def load_data(config: TrainConfig) -> TrainData:
     """Training, validation, selection and held-out rows (and the transfer texts)."""
     examples, weights, sources = load_sources(
         config.sources, config.data_dir, feedback_file=config.feedback_file, for_companies=targeted(config)
     )
     if not examples:
-        raise ValueError("no training examples: check --source and --data-dir")
+        raise no_examples_error(sources)
     split_seed = config.seed if config.split_seed is None else config.split_seed
     train_idx, val_idx = stratified_split(examples, config.val_fraction, split_seed)
     heldout: list[Example] = []

@@ -105,3 +105,21 @@ def test_feedback_alone_with_too_few_rows_for_validation_is_refused_before_train
     assert "too few rows for a validation share (2 labelled in all" in result.output
     # Nothing left behind: the same command with more data is not refused for a full folder.
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\n"], ids=["empty", "blank-lines"])
+def test_feedback_file_with_no_corrections_is_one_line_naming_it(
+    env: None, tmp_path: Path, content: str
+) -> None:
+    from pipeline.cli import cli
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(content, encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["train", "--source", "feedback", "--feedback-file", str(empty), "--data-dir", str(DATA)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("finsent: error: --source feedback: ") and "unexpected" not in last
+    assert f"{empty} holds no corrections" in last and "finsent feedback export" in last
+    assert not out.exists() or not any(out.iterdir())  # refused before anything was written
