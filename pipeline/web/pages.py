@@ -388,11 +388,17 @@ def correct_from_alert(
 INTAKE_DAYS = 7
 
 
+def last_utc_days(now: datetime, days: int) -> datetime:
+    """The start of the first of the last ``days`` UTC days, today's included: 1 is today.
+    (``now - days`` would reach into one more day, which the daily rollups count whole.)"""
+    return bucket_start(now, "day") - timedelta(days=days - 1)
+
+
 def companies(db: Database, *, now: datetime, days: int, page: int) -> dict[str, Any]:
-    """Every company with news in the last ``days`` days, busiest first, with its name."""
+    """Every company with news in the last ``days`` UTC days, busiest first, with its name."""
     with db.session() as session:
         listed = queries.companies_page(
-            session, since=now - timedelta(days=days), now=now, page=page, size=PAGE_SIZE
+            session, since=last_utc_days(now, days), now=now, page=page, size=PAGE_SIZE
         )
         names = queries.company_names(session, [r.ticker for r in listed.rows])
     return {"now": now, "days": days, "page": listed, "names": names}
