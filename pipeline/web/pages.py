@@ -243,15 +243,7 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
             return None
         deliveries = queries.alert_deliveries(session, alert_id)
         silences = queries.scope_silences(session, row.scope_type, row.scope_key, since=row.started_at)
-        headlines = _carried_headlines(deliveries, alert_id)
-        if headlines is None:
-            headlines = top_headlines(
-                session,
-                (row.scope_type, row.scope_key),
-                now=row.window_end,
-                window=row.window_end - row.window_start,
-                limit=HEADLINES_SHOWN,
-            )
+        headlines = _alert_headlines(session, row, deliveries)
         name = (
             queries.company_names(session, [row.scope_key]).get(row.scope_key)
             if row.scope_type == "ticker"
@@ -297,15 +289,28 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
     }
 
 
+def _alert_headlines(session, row: Alert, deliveries: list) -> list[dict[str, Any]]:
+    """The headlines an alert's page lists: those its latest email carried, else the top
+    negative ones of its window. Both give times as ISO text (a payload is JSON); the page
+    shows datetimes."""
+    headlines = _carried_headlines(deliveries, row.id)
+    if headlines is None:
+        headlines = top_headlines(
+            session,
+            (row.scope_type, row.scope_key),
+            now=row.window_end,
+            window=row.window_end - row.window_start,
+            limit=HEADLINES_SHOWN,
+        )
+    return [{**h, "published_at": datetime.fromisoformat(h["published_at"])} for h in headlines]
+
+
 def _carried_headlines(deliveries: list, alert_id: int) -> list[dict[str, Any]] | None:
     """The headlines of the latest email that carried the alert with some (what was read)."""
     for delivery, _kind in reversed(deliveries):
         for item in (delivery.payload or {}).get("items", []):
             if item.get("alert_id") == alert_id and item.get("headlines"):
-                return [
-                    {**h, "published_at": datetime.fromisoformat(h["published_at"])}
-                    for h in item["headlines"]
-                ]
+                return list(item["headlines"])
     return None
 
 

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 from trends_helpers import add_article, add_feed, add_score
 
 from pipeline.db.engine import Database, make_engine
-from pipeline.db.models import Base
+from pipeline.db.models import Alert, Base
 from pipeline.run import run_once
 from pipeline.settings import load_settings
 from pipeline.trends.rollups import refresh_rollups
@@ -114,3 +114,30 @@ def client(demo_db: Database) -> Iterator[TestClient]:
     app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN)
     with TestClient(app, headers={"Authorization": f"Bearer {UI_TOKEN}"}) as c:
         yield c
+
+
+@pytest.fixture
+def market_alert(demo_db):
+    """A market alert over the VLTA alert's hour, with no email: its page lists the
+    window's top negative headlines of the whole market."""
+    with demo_db.transaction() as s:
+        window = s.scalars(select(Alert).where(Alert.scope_type == "ticker", Alert.scope_key == "VLTA")).one()
+        row = Alert(
+            scope_type="market",
+            scope_key="",
+            state="firing",
+            started_at=window.window_end,
+            last_evaluated_at=window.window_end,
+            window_start=window.window_start,
+            window_end=window.window_end,
+            volume=10,
+            negative_share=0.6,
+            baseline_share=0.2,
+            deviation=4.0,
+        )
+        s.add(row)
+        s.flush()
+        alert_id = row.id
+    yield alert_id
+    with demo_db.transaction() as s:
+        s.execute(delete(Alert).where(Alert.id == alert_id))

@@ -244,6 +244,13 @@ def test_companies_page_lists_every_company_with_news_busiest_first(client, demo
     assert "<strong>30</strong>" in client.get("/companies?days=30").text
 
 
+def test_an_alert_no_email_carried_lists_its_windows_top_headlines(client, market_alert):
+    # No delivery: the page ranks the window's headlines itself (times come back as text).
+    r = client.get(f"/alert/{market_alert}")
+    assert r.status_code == 200
+    assert re.search(r'<tr id="article-\d+"><td>2026-11-20 14:\d\d</td>', r.text)
+
+
 def test_feeds_page_shows_each_feeds_health(client):
     html = client.get("/feeds").text
     assert "MarketWire Financial News" in html
