@@ -249,11 +249,8 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
             if row.scope_type == "ticker"
             else None
         )
-        corrections = latest_for_articles(
-            session,
-            [h["article_id"] for h in headlines if h.get("article_id")],
-            ticker=correction_ticker(row),
-        )
+        article_ids = listed_articles(headlines)
+        corrections = latest_for_articles(session, article_ids, ticker=correction_ticker(row))
     # The numbers it fired with (the row's own follow each evaluation since).
     fired = (row.details or {}).get("fired_with") or {}
     share, volume = fired.get("negative_share", row.negative_share), fired.get("volume", row.volume)
@@ -286,6 +283,7 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         "durations": list(DURATIONS),
         "corrections": corrections,
         "correction_ticker": correction_ticker(row),
+        "article_ids": article_ids,
     }
 
 
@@ -303,6 +301,12 @@ def _alert_headlines(session, row: Alert, deliveries: list) -> list[dict[str, An
             limit=HEADLINES_SHOWN,
         )
     return [{**h, "published_at": datetime.fromisoformat(h["published_at"])} for h in headlines]
+
+
+def listed_articles(headlines: list[dict[str, Any]]) -> list[int]:
+    """The articles of an alert page's headlines that carry a correction form (a payload
+    from before article ids were sent has none): the only ones its corrections are for."""
+    return [h["article_id"] for h in headlines if h.get("article_id")]
 
 
 def _carried_headlines(deliveries: list, alert_id: int) -> list[dict[str, Any]] | None:
@@ -377,15 +381,20 @@ def correct_from_alert(
     db: Database, alert_id: int, article_id: int, *, label: str, who: str, now: datetime
 ) -> Recorded | None:
     """A correction made on an alert's page: for the alert's company (or the whole article
-    when the alert is a source's or the market's). None if the alert or article is unknown."""
-    if alert_id <= 0:
+    when the alert is a source's or the market's). None if the alert is unknown or the
+    article is not one of the headlines its page lists (the form is only on those)."""
+    if alert_id <= 0 or article_id <= 0:
         return None
-    with db.session() as session:
+    with db.transaction() as session:
         row = session.get(Alert, alert_id)
-        ticker = correction_ticker(row) if row is not None else None
-    if row is None:
-        return None
-    return correct(db, article_id, ticker=ticker, label=label, who=who, now=now)
+        if row is None:
+            return None
+        # The same list the page shows, so a post cannot label an article the alert is not
+        # about (another company's, or one outside its window) as if judged from this page.
+        headlines = _alert_headlines(session, row, queries.alert_deliveries(session, alert_id))
+        if article_id not in listed_articles(headlines):
+            return None
+        return record(session, article_id, label=label, who=who, ticker=correction_ticker(row), now=now)
 
 
 # --- feeds ---------------------------------------------------------------------------------

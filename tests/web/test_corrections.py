@@ -92,6 +92,51 @@ def test_an_alert_pages_correction_is_for_the_alerts_company(client, demo_db):
     assert "by ann" in client.get(f"/alert/{alert.id}").text
 
 
+def _listed(client, alert_id: int) -> list[int]:
+    page = client.get(f"/alert/{alert_id}").text
+    return [int(i) for i in re.findall(r'name="article_id" value="(\d+)"', page)]
+
+
+def _article_before(demo_db, when) -> int:
+    with demo_db.session() as s:
+        return s.scalars(select(Article.id).where(Article.published_at < when).limit(1)).one()
+
+
+def test_an_article_not_on_the_alert_is_404_and_stores_nothing(client, demo_db, market_alert):
+    vlta = vlta_alert(demo_db)
+    hostile = _article_id(demo_db, HOSTILE_TITLE)  # about VLTA, after the alert's email
+    assert hostile not in _listed(client, vlta.id)
+    earlier = _article_before(demo_db, vlta.window_start)
+    assert earlier not in _listed(client, market_alert)
+    cases = [
+        (vlta.id, hostile),  # about the company, not among the headlines its email carried
+        (vlta.id, _article_id_about(demo_db, "NRTH", "VLTA")),  # not about the company at all
+        (market_alert, earlier),  # outside the market alert's window
+    ]
+    for alert_id, article in cases:
+        r = client.post(
+            f"/alert/{alert_id}/correct",
+            data={"article_id": str(article), "label": "neutral", "who": "ann"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 404, (alert_id, article, r.status_code)
+        assert f"There is no alert #{alert_id} or no such article on it" in r.text
+    assert _corrections(demo_db) == []
+
+
+def test_a_market_alerts_listed_article_takes_a_whole_article_correction(client, demo_db, market_alert):
+    listed = _listed(client, market_alert)
+    assert listed
+    r = client.post(
+        f"/alert/{market_alert}/correct",
+        data={"article_id": str(listed[-1]), "label": "neutral", "who": "ann"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith(f"#article-{listed[-1]}")
+    (row,) = _corrections(demo_db)
+    assert (row.article_id, row.ticker) == (listed[-1], None)
+
+
 def test_a_proxys_user_header_names_who(client, demo_db):
     hostile = _article_id(demo_db, HOSTILE_TITLE)
     r = client.post(
