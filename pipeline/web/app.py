@@ -343,9 +343,13 @@ def create_app(
         if ctx is None:
             return not_found(request, f"There is no alert #{alert_id}.")
         ctx["silenced"] = pages.confirmed(lazy.get(), silence=_int(silenced, 0), alert=number)
-        ctx.update(
-            corrected=pages.confirmed(lazy.get(), correction=_int(corrected, 0)), who=_remembered_who(request)
+        shown = pages.confirmed(
+            lazy.get(),
+            correction=_int(corrected, 0),
+            ticker=ctx["correction_ticker"],
+            articles=ctx["article_ids"],
         )
+        ctx.update(corrected=shown, who=_remembered_who(request))
         return render(request, "alert.html", ctx)
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)

@@ -10,6 +10,7 @@ sent none, ``pipeline.alerts.queries.top_headlines`` over its window.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -344,16 +345,21 @@ def confirmed(
     *,
     correction: int | None = None,
     ticker: str | None = None,
+    articles: Collection[int] | None = None,
     silence: int | None = None,
     alert: int | None = None,
 ) -> int | None:
     """The id a page's "saved" notice names, if that row exists and belongs to the page (a
     correction for its company, a silence of its alert's scope), else None: a link with a
-    made-up ``?corrected=`` or ``?silenced=`` announces nothing."""
+    made-up ``?corrected=`` or ``?silenced=`` announces nothing.
+
+    ``articles``: the page lists only these headlines (an alert's page); the correction must
+    be of one of them and for exactly ``ticker`` (None: the whole article, what a source's
+    or the market's alert page makes)."""
     with db.session() as session:
         if correction:
             row = session.get(Correction, correction)
-            if row is not None and (ticker is None or row.ticker == ticker):
+            if row is not None and _on_page(row, ticker, articles):
                 return correction
         if silence and alert:
             muted, scoped = session.get(AlertSilence, silence), session.get(Alert, alert)
@@ -364,6 +370,12 @@ def confirmed(
             ):
                 return silence
     return None
+
+
+def _on_page(row: Correction, ticker: str | None, articles: Collection[int] | None) -> bool:
+    if articles is not None:
+        return row.article_id in articles and row.ticker == ticker
+    return ticker is None or row.ticker == ticker
 
 
 def correct(

@@ -137,6 +137,29 @@ def test_a_market_alerts_listed_article_takes_a_whole_article_correction(client,
     assert (row.article_id, row.ticker) == (listed[-1], None)
 
 
+def _correct_on_company_page(client, demo_db, article_id: int) -> int:
+    r = client.post(
+        "/company/VLTA/correct",
+        data={"article_id": str(article_id), "label": "neutral", "who": "ann"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    return max(c.id for c in _corrections(demo_db))
+
+
+def test_an_alert_page_announces_only_a_correction_of_its_own_headlines(client, demo_db, market_alert):
+    vlta = vlta_alert(demo_db)
+    listed = _listed(client, vlta.id)
+    own = _correct_on_company_page(client, demo_db, listed[0])  # VLTA, on the alert
+    assert f"Correction #{own} saved" in client.get(f"/alert/{vlta.id}?corrected={own}").text
+    # An article the alert does not list, though about its company.
+    elsewhere = _correct_on_company_page(client, demo_db, _article_id(demo_db, HOSTILE_TITLE))
+    assert "saved:" not in client.get(f"/alert/{vlta.id}?corrected={elsewhere}").text
+    # A market alert's page corrects whole articles: a correction for VLTA is not one of its.
+    assert listed[0] in _listed(client, market_alert)
+    assert "saved:" not in client.get(f"/alert/{market_alert}?corrected={own}").text
+
+
 def test_a_proxys_user_header_names_who(client, demo_db):
     hostile = _article_id(demo_db, HOSTILE_TITLE)
     r = client.post(
