@@ -49,18 +49,24 @@ class Chart:
     height: int = HEIGHT
 
 
-def _fmt_tick(when: datetime, span: timedelta) -> str:
-    return when.strftime("%d %b %Hh" if span <= timedelta(days=2) else "%d %b")
+def _fmt_tick(when: datetime, step: timedelta) -> str:
+    # Decided by the ticks' step, not the chart's span: ticks less than a day apart fall on
+    # hours other than midnight (3 days: every 12 h), and a date alone repeats for them.
+    return when.strftime("%d %b %Hh" if step < timedelta(days=1) else "%d %b")
 
 
 _TICK_STEPS = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24, 48, 24 * 7, 24 * 14, 24 * 28))
 
 
-def _ticks(start: datetime, end: datetime, most: int = 8) -> list[datetime]:
-    """Whole UTC hours or days between ``start`` and ``end``, at most ``most`` of them, so
-    the labels fall on midnights and round hours rather than on arbitrary fractions."""
+def _tick_step(start: datetime, end: datetime, most: int = 8) -> timedelta:
+    """The smallest round step that puts at most ``most`` ticks between ``start`` and ``end``."""
     span = end - start
-    step = next((s for s in _TICK_STEPS if span / s <= most), _TICK_STEPS[-1])
+    return next((s for s in _TICK_STEPS if span / s <= most), _TICK_STEPS[-1])
+
+
+def _ticks(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """Whole UTC hours or days between ``start`` and ``end``, ``step`` apart, so the labels
+    fall on midnights and round hours rather than on arbitrary fractions."""
     first = start.replace(minute=0, second=0, microsecond=0)
     if step >= timedelta(days=1):
         first = first.replace(hour=0)
@@ -118,11 +124,12 @@ def render_svg(chart: Chart) -> str:
         f'<text class="axis" x="{_LEFT + plot_w + 4}" y="{_TOP + 8}">{top_volume}</text>'
         f'<text class="axis" x="{_LEFT + plot_w + 4}" y="{_TOP + 20}">articles</text>'
     )
-    for when in _ticks(chart.start, chart.end):
+    tick_step = _tick_step(chart.start, chart.end)
+    for when in _ticks(chart.start, chart.end, tick_step):
         parts.append(
             f'<line class="tick" x1="{x(when):.1f}" x2="{x(when):.1f}" y1="{_TOP + plot_h}" '
             f'y2="{_TOP + plot_h + 3}"/><text class="axis" x="{x(when):.1f}" y="{h - 8}" '
-            f'text-anchor="middle">{escape(_fmt_tick(when, span))}</text>'
+            f'text-anchor="middle">{escape(_fmt_tick(when, tick_step))}</text>'
         )
     if chart.baseline is not None:
         y = y_share(chart.baseline)
