@@ -188,6 +188,12 @@ def tickers_named(db: Database, words: str) -> list[str]:
     return sorted(t for t, name in names.items() if name and needle in name.casefold())[: NAME_MATCHES + 1]
 
 
+def _sentence(text: str) -> str:
+    """``text`` ended with a period, unless it ends with one already (a ticker such as
+    "BRK." at the end): one period ends both, as in print."""
+    return text if text.endswith(".") else text + "."
+
+
 def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int) -> dict[str, Any] | Unknown:
     try:
         ticker = normalise_ticker(raw)
@@ -197,7 +203,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
             similar_tickers(db, raw.strip().lstrip("$").upper()[:32]),
         )
     if not ticker_known(db, ticker):
-        return Unknown(f"No article has mentioned {ticker}.", similar_tickers(db, ticker))
+        return Unknown(_sentence(f"No article has mentioned {ticker}"), similar_tickers(db, ticker))
     days = 7 if by == "hour" else 90
     since = now - timedelta(days=days)
     scope = Scope.ticker(ticker)

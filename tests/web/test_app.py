@@ -182,6 +182,14 @@ def test_unknown_or_malformed_ticker_is_a_404_with_did_you_mean(client, path, su
         assert f'href="../company/{suggestion}"' in r.text
 
 
+@pytest.mark.parametrize(("raw", "sentence"), [("vlta.", "VLTA."), ("VLTAX", "VLTAX.")])
+def test_an_unknown_tickers_sentence_ends_with_one_period(client, raw, sentence):
+    # A ticker may end with a dot (BRK.): it ends the sentence too, no second period.
+    r = client.get(f"/company/{raw}")
+    assert r.status_code == 404
+    assert f"<p>No article has mentioned {sentence}</p>" in r.text and f"{sentence}." not in r.text
+
+
 @pytest.mark.parametrize(
     "path",
     [
