@@ -283,6 +283,7 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         "window_minutes": int((row.window_end - row.window_start).total_seconds() // 60),
         "details": details,
         "fired_with": details.get("fired_with") or {},
+        "emailed": _emailed_evidence(deliveries, alert_id),
         "headlines": headlines,
         "events": events,
         "deliveries": deliveries,
@@ -314,6 +315,27 @@ def listed_articles(headlines: list[dict[str, Any]]) -> list[int]:
     """The articles of an alert page's headlines that carry a correction form (a payload
     from before article ids were sent has none): the only ones its corrections are for."""
     return [h["article_id"] for h in headlines if h.get("article_id")]
+
+
+def _emailed_evidence(deliveries: list, alert_id: int) -> dict[str, Any] | None:
+    """The numbers the latest email about the alert carried (its frozen payload: what the
+    analyst read), with the email's id and kind; None if no email carried it. The alert's
+    row moves on with each evaluation while it fires."""
+    for delivery, kind in reversed(deliveries):
+        for item in (delivery.payload or {}).get("items", []):
+            if item.get("alert_id") != alert_id or "window_start" not in item:
+                continue
+            return {
+                "delivery": delivery.id,
+                "kind": kind,
+                "window_start": datetime.fromisoformat(item["window_start"]),
+                "window_end": datetime.fromisoformat(item["window_end"]),
+                "negative_share": item["negative_share"],
+                "volume": item["volume"],
+                "baseline_share": item["baseline_share"],
+                "deviation": item["deviation"],
+            }
+    return None
 
 
 def _carried_headlines(deliveries: list, alert_id: int) -> list[dict[str, Any]] | None:

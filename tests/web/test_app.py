@@ -4,7 +4,7 @@ silence set from an alert's page is the row `finsent alerts silence` writes."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -129,6 +129,28 @@ def test_the_fired_event_shows_the_numbers_it_fired_with(client, demo_db):
                 alert.negative_share,
                 alert.volume,
             )
+
+
+def test_the_evidence_is_first_what_the_email_carried_then_the_latest_evaluation(client, demo_db):
+    alert = vlta_alert(demo_db)
+    moved = timedelta(minutes=7)
+    with demo_db.transaction() as s:  # a later evaluation while it fires moves the row
+        row = s.get(Alert, alert.id)
+        row.window_start, row.window_end = alert.window_start + moved, alert.window_end + moved
+        row.negative_share, row.volume = 0.95, 20
+    try:
+        html = client.get(f"/alert/{alert.id}").text
+        emailed = html.split('class="facts emailed"')[1].split("</table>")[0]
+        latest = html.split('class="facts latest"')[1].split("</table>")[0]
+        assert f"{alert.window_start:%Y-%m-%d %H:%M}" in emailed
+        assert f"{100 * alert.negative_share:.1f}% of {alert.volume} articles" in emailed
+        assert f"{alert.window_start + moved:%Y-%m-%d %H:%M}" in latest and "95.0% of 20 articles" in latest
+        assert re.search(r"As email #\d+ carried it \(firing\)", html)
+    finally:
+        with demo_db.transaction() as s:
+            row = s.get(Alert, alert.id)
+            row.window_start, row.window_end = alert.window_start, alert.window_end
+            row.negative_share, row.volume = alert.negative_share, alert.volume
 
 
 def test_company_page_lists_headlines_newest_first_with_scores_and_marks_the_episode(client):
