@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -130,6 +130,21 @@ def record(
         ).first()
     )
     model_version, model_label = (latest.model_version, latest.label) if latest else (None, None)
+    # One person is one person in any case ("Ann", "ann", "ANN@BANK.COM"): their earlier
+    # correction of this article is replaced under the spelling it was stored with.
+    who = (
+        session.scalar(
+            select(Correction.corrected_by)
+            .where(
+                Correction.article_id == article_id,
+                Correction.ticker == ticker if ticker else Correction.ticker.is_(None),
+                func.lower(Correction.corrected_by) == who.lower(),
+            )
+            .order_by(Correction.corrected_at.desc())
+            .limit(1)
+        )
+        or who
+    )
     values = {
         "article_id": article_id,
         "ticker": ticker,

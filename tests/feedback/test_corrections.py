@@ -67,8 +67,8 @@ def test_a_newer_correction_by_the_same_person_replaces_theirs(db: Database, art
         record(s, article, label="neutral", who="ann", now=NOW)  # the whole article: another row
         record(s, article, label="positive", who="bob", ticker="ACME", now=NOW)
         add_score(s, article, "negative", model="m2", scored_at=NOW + timedelta(minutes=30))
-        record(s, article, label="neutral", who="ann", ticker="ACME", now=later)
-        record(s, article, label="negative", who="ann", now=later)
+        record(s, article, label="neutral", who=" Ann ", ticker="ACME", now=later)  # any case
+        record(s, article, label="negative", who="ANN", now=later)
     with db.session() as s:
         rows = {(r.corrected_by, r.ticker): r for r in list_corrections(s)}
     assert len(rows) == 3
