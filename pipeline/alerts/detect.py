@@ -43,6 +43,10 @@ class Bucket:
     volume: int = 0
     negatives: float = 0.0
     weight: float = 0.0
+    # Negative articles counted once each, whatever the weighting (None: ``negatives`` is
+    # that count, as where nothing is weighted). The exact tail counts articles: weighting
+    # by confidence must not turn 2 confident negatives of 5 into "3 of 5".
+    negative_count: int | None = None
 
     @property
     def share(self) -> float:
@@ -119,7 +123,7 @@ def calm_reasons(a: Assessment, params: AlertParams) -> list[str]:
         noun = "novel article" if a.volume == 1 else "novel articles"
         reasons.append(f"{a.volume} {noun} in the window (calm below {params.min_volume * r:g})")
     if a.share < params.min_share * r:
-        reasons.append(f"{a.share:.0%} negative (calm below {params.min_share * r:.0%})")
+        reasons.append(f"{a.share:.1%} negative (calm below {params.min_share * r:.1%})")
     if a.deviation < params.threshold * r:
         reasons.append(f"deviation {a.deviation:.1f} σ (calm below {params.threshold * r:g} σ)")
     return reasons
@@ -147,8 +151,8 @@ def assess(current: Bucket, baseline: Baseline, params: AlertParams) -> Assessme
     share = current.share
     deviation = (share - baseline.share) / sigma
     if deviation > 0 and 0 < current.volume < EXACT_BELOW:
-        # Weighted counts (FINSENT_ALERT_WEIGHTING=confidence) as the nearest whole count.
-        exact = _binomial_z(round(share * current.volume), current.volume, p)
+        count = current.negative_count
+        exact = _binomial_z(round(current.negatives) if count is None else count, current.volume, p)
         deviation = min(deviation, exact)
     fires = (
         deviation >= params.threshold and current.volume >= params.min_volume and share >= params.min_share

@@ -47,6 +47,7 @@ from pipeline.alerts.queries import (
     ScopeId,
     ScopeSeries,
     company_names,
+    exclusive_counts,
     scope_series,
     scope_sql,
     top_headlines,
@@ -66,8 +67,11 @@ log = logging.getLogger(__name__)
 EVALUATION_LOCK = 0x4653414C45525453 & 0x7FFFFFFFFFFFFFFF
 #: Below this many articles in its history the market is a worse prior than the constant.
 MARKET_PRIOR_MIN_VOLUME = 50
-#: This many tickers firing in one evaluation is a broad move: the market is then judged on
-#: all its articles, theirs included (below it, one or two companies' bad day is theirs).
+#: This many tickers firing in one evaluation, each on at least the least volume of articles
+#: that name no other firing ticker, is a broad move: the market is then judged on all its
+#: articles, theirs included (below it, one or two companies' bad day, or one story naming
+#: several companies, is theirs). A market alert opened so is judged on all its articles
+#: until it resolves, so that it does not flap as tickers stop and start firing.
 BROAD_MOVE_TICKERS = 3
 
 
@@ -248,14 +252,18 @@ class _Evaluation:
             if firing_tickers
             else None
         )
-        broad = len(firing_tickers) >= BROAD_MOVE_TICKERS
+        market_alert = self.open.get(("market", ""))
+        on_all = self._broad_move(firing_tickers) or bool(
+            market_alert is not None and (market_alert.details or {}).get("judged_on_all")
+        )
         for scope in sorted(aggregates):
             ser = self.series.get(scope, ScopeSeries({}))
-            inhibited = residual is not None and not (broad and scope[0] == "market")
+            whole = scope[0] == "market" and on_all
+            inhibited = residual is not None and not whole
             current = residual.get(scope, ScopeSeries({})).current if inhibited else ser.current
             own_prior = prior if scope[0] != "market" else p.prior_share
             a = assess(current, compute_baseline(ser.history(n), p, own_prior), p)
-            self._step(scope, a, exclude=firing_tickers if inhibited else [])
+            self._step(scope, a, exclude=firing_tickers if inhibited else [], judged_on_all=whole)
 
         self.session.flush()
         # Firing as of the evaluation time, so that a backfill reports that time, not today.
@@ -273,6 +281,19 @@ class _Evaluation:
         self._queue()
         return self.report
 
+    def _broad_move(self, firing_tickers: list[str]) -> bool:
+        """BROAD_MOVE_TICKERS or more tickers firing, each on its own articles."""
+        if len(firing_tickers) < BROAD_MOVE_TICKERS:
+            return False
+        own = exclusive_counts(
+            self.session,
+            now=self.now,
+            params=self.params,
+            tickers=firing_tickers,
+            model_version=self.model_version,
+        )
+        return sum(own.get(t, 0) >= self.params.min_volume for t in firing_tickers) >= BROAD_MOVE_TICKERS
+
     def _silenced_scopes(self) -> set[ScopeId]:
         """Scopes under a silence at the evaluation time, and, for a run that may send, also
         at the wall clock: a live run evaluates as of its data's end, minutes (or, catching
@@ -285,8 +306,12 @@ class _Evaluation:
         rows = self.session.execute(select(AlertSilence.scope_type, AlertSilence.scope_key).where(active))
         return {(t, k) for t, k in rows}
 
-    def _step(self, scope: ScopeId, a: Assessment, *, exclude: list[str]) -> bool:
-        """Apply one scope's assessment; True when the scope is firing afterwards."""
+    def _step(
+        self, scope: ScopeId, a: Assessment, *, exclude: list[str], judged_on_all: bool = False
+    ) -> bool:
+        """Apply one scope's assessment; True when the scope is firing afterwards.
+        ``judged_on_all``: the market judged on all its articles (a broad move), kept in the
+        alert's details so that it is judged so until it resolves."""
         now = self.now
         self.report.scopes += 1
         alert = self.open.get(scope)
@@ -307,6 +332,8 @@ class _Evaluation:
                 details={},
             )
             self._update(alert, a, first=True)
+            if judged_on_all:
+                alert.details = {**alert.details, "judged_on_all": True}
             self.session.add(alert)
             self.session.flush()
             self._notify(alert, "firing", a, exclude, silenced, report_kind="fired")

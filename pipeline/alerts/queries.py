@@ -60,7 +60,7 @@ x AS (
 )
 """
 
-_AGG = "count(*) AS volume, sum(x.neg * x.w) AS negatives, sum(x.w) AS weight"
+_AGG = "count(*) AS volume, sum(x.neg * x.w) AS negatives, sum(x.w) AS weight, sum(x.neg) AS n_negative"
 
 # A passing mention (relevance below the line) does not count for its company.
 COUNTS = counts_sql("e")
@@ -90,7 +90,7 @@ _BUCKETS_SQL = f"""
 WITH {_SCORED}
 SELECT 'market' AS scope_type, '' AS scope_key, x.bucket, {_AGG} FROM x GROUP BY x.bucket
 UNION ALL
-SELECT 'ticker', t.ticker, t.bucket, count(*), sum(t.neg * t.w), sum(t.w)
+SELECT 'ticker', t.ticker, t.bucket, count(*), sum(t.neg * t.w), sum(t.w), sum(t.neg)
 FROM ({_TICKER_ROWS}) t GROUP BY t.ticker, t.bucket
 UNION ALL
 SELECT 'source', {SOURCE_NAME_SQL}, x.bucket, {_AGG}
@@ -153,9 +153,39 @@ def scope_series(
         bind["exclude"] = list(exclude_tickers)
     rows = session.execute(text(_BUCKETS_SQL.format(extra=extra)), bind)
     out: dict[ScopeId, dict[int, Bucket]] = defaultdict(dict)
-    for scope_type, key, bucket, volume, negatives, weight in rows:
-        out[(scope_type, key)][int(bucket)] = Bucket(int(volume), float(negatives), float(weight))
+    for scope_type, key, bucket, volume, negatives, weight, n_negative in rows:
+        out[(scope_type, key)][int(bucket)] = Bucket(
+            int(volume), float(negatives), float(weight), int(n_negative)
+        )
     return {scope: ScopeSeries(b) for scope, b in out.items()}
+
+
+_EXCLUSIVE_SQL = f"""
+WITH {_SCORED.format(extra="")},
+l AS (
+    SELECT x.id, e.ticker FROM x JOIN article_entities e ON e.article_id = x.id AND {COUNTS}
+    WHERE x.bucket = 0 AND e.ticker = ANY(:tickers)
+)
+SELECT l.ticker, count(*) FROM l
+WHERE l.id IN (SELECT id FROM l GROUP BY id HAVING count(*) = 1)
+GROUP BY l.ticker
+"""
+
+
+def exclusive_counts(
+    session: Session,
+    *,
+    now: datetime,
+    params: AlertParams,
+    tickers: Sequence[str],
+    model_version: str | None = None,
+) -> dict[str, int]:
+    """For each of ``tickers``, the current window's articles that count for it and for no
+    other of them: one story naming three companies is one company's news three times, not
+    three companies' news (what tells a broad move from a single event)."""
+    bind = _bind(now, params, now - params.window, model_version)
+    bind["tickers"] = list(tickers)
+    return {t: int(n) for t, n in session.execute(text(_EXCLUSIVE_SQL), bind)}
 
 
 def _scope_filter(scope_type: str) -> str:

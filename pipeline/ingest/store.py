@@ -125,7 +125,12 @@ FAIL_FEED = text(
     """
 )
 SCHEDULE_RETRY = text("UPDATE feeds SET next_fetch_at = :next WHERE id = :feed_id")
-LOCK_FEEDS = text("SELECT id FROM feeds WHERE id = ANY(CAST(:ids AS integer[])) ORDER BY id FOR UPDATE")
+# NO KEY UPDATE, the lock the UPDATE itself takes: it does not conflict with the KEY SHARE
+# locks the fetch log's foreign key takes on the same rows (FOR UPDATE did, and two runs
+# that had each logged their fetches then deadlocked on each other's).
+LOCK_FEEDS = text(
+    "SELECT id FROM feeds WHERE id = ANY(CAST(:ids AS integer[])) ORDER BY id FOR NO KEY UPDATE"
+)
 # One statement for many feeds (executemany would be a round trip per feed). A feed that
 # gives no polling hint is due again at once (delay NULL: the schedule sets the pace); one
 # that does is due after its hint, capped (see FeedWriter._success).

@@ -318,8 +318,8 @@ def listed_articles(headlines: list[dict[str, Any]]) -> list[int]:
 
 
 def _emailed_evidence(deliveries: list, alert_id: int) -> dict[str, Any] | None:
-    """The numbers the latest email about the alert carried (its frozen payload: what the
-    analyst read), with the email's id and kind; None if no email carried it. The alert's
+    """The numbers the latest message about the alert carried (its frozen payload: what the
+    analyst read), with the delivery's id, kind and status; None if none carried it. The alert's
     row moves on with each evaluation while it fires."""
     for delivery, kind in reversed(deliveries):
         for item in (delivery.payload or {}).get("items", []):
@@ -328,6 +328,7 @@ def _emailed_evidence(deliveries: list, alert_id: int) -> dict[str, Any] | None:
             return {
                 "delivery": delivery.id,
                 "kind": kind,
+                "status": delivery.status,
                 "window_start": datetime.fromisoformat(item["window_start"]),
                 "window_end": datetime.fromisoformat(item["window_end"]),
                 "negative_share": item["negative_share"],

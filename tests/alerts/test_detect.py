@@ -89,7 +89,7 @@ def test_calm_reasons_name_each_bound_the_window_fell_under():
     quiet = assess(Bucket(2, 0.0, 2.0), base, PARAMS)
     assert calm_reasons(quiet, PARAMS) == [
         "2 novel articles in the window (calm below 2.5)",
-        "0% negative (calm below 20%)",
+        "0.0% negative (calm below 20.0%)",
         f"deviation {quiet.deviation:.1f} σ (calm below 1.5 σ)",
     ]
     assert calm_reasons(assess(Bucket(10, 9.0, 10.0), base, PARAMS), PARAMS) == []
@@ -105,11 +105,27 @@ def test_a_small_window_is_judged_by_the_exact_binomial_tail():
     assert not two_of_five.fires
     # A real spike in a small window still fires: 4 of 5 (chance 3e-5, 4.0 σ).
     assert assess(Bucket(5, 4, 5), base, PARAMS).fires
-    # At EXACT_BELOW articles and over, the normal approximation stands as before.
+    # Confidence weighting does not turn 2 confident negatives of 5 into "3 of 5": the tail
+    # counts articles (2 at 0.95 and 3 neutral at 0.4 weigh 61 % negative).
+    weighted = Bucket(5, 2 * 0.95, 2 * 0.95 + 3 * 0.4, negative_count=2)
+    assert weighted.share == pytest.approx(0.613, abs=0.001)
+    assert assess(weighted, base, PARAMS).deviation == pytest.approx(2.0, abs=0.01)
+    assert not assess(weighted, base, PARAMS).fires
+
+
+def test_the_exact_tail_applies_below_exact_below_articles_only():
+    """With no floor on the spread, 10 % negative against 5 % reads 3.2 σ by the normal
+    approximation and less by the exact tail: below EXACT_BELOW the smaller counts, from
+    EXACT_BELOW on the normal one alone."""
     from pipeline.alerts.detect import EXACT_BELOW
 
-    big = assess(Bucket(EXACT_BELOW, 40, EXACT_BELOW), base, PARAMS)
-    assert big.deviation == pytest.approx((0.2 - 0.05) / big.sigma)
+    params = AlertParams(**{**PARAMS.__dict__, "spread_floor": 0.001})
+    base = compute_baseline(hours(200, 20, 1), params, prior=0.15)
+    n = EXACT_BELOW
+    at = assess(Bucket(n, n // 10, n), base, params)
+    assert at.deviation == pytest.approx((0.1 - 0.05) / at.sigma)
+    below = assess(Bucket(n - 10, (n - 10) // 10, n - 10), base, params)
+    assert below.deviation < (0.1 - 0.05) / below.sigma - 0.1
 
 
 def test_the_exact_tail_matches_a_direct_sum():

@@ -407,3 +407,59 @@ def test_a_source_alert_on_a_feed_url_with_a_password_shows_it_nowhere(db, setti
     with db.session() as s:
         rows = s.execute(text(item["sql"])).all()
     assert len(rows) == 20
+
+
+def test_one_story_naming_three_companies_is_not_a_broad_move(db, settings, wire):
+    """A merger naming AAA, BBB and CCC fires the three tickers; the market would repeat
+    them: breadth counts each ticker's own articles, and these have none."""
+    with db.transaction() as s:
+        add_history(s, wire, ticker=None, end=NOW, hours=48, per_hour=10, negative_share=0.2)
+        add_burst(s, wire, ticker="AAA", also=["BBB", "CCC"], end=NOW, count=12, negatives=11)
+        add_burst(s, wire, ticker=None, end=NOW, count=8, negatives=1)
+
+    fired = {(n.scope_type, n.scope_key) for n in evaluate(db, settings, now=NOW).fired}
+
+    assert {("ticker", "AAA"), ("ticker", "BBB"), ("ticker", "CCC")} <= fired
+    assert ("market", "") not in fired
+
+
+def test_a_market_alert_of_a_broad_move_is_judged_on_all_articles_until_it_resolves(db, settings, wire):
+    tickers = [f"T{i:02d}" for i in range(4)]
+    with db.transaction() as s:
+        add_history(s, wire, ticker=None, end=NOW, hours=48, per_hour=10, negative_share=0.2)
+        for ticker in tickers:
+            add_burst(s, wire, ticker=ticker, end=NOW, count=8, negatives=7)
+        # The next hour the bad news goes on, but only T00 has the volume to fire on its own:
+        # without its articles the market's window would be too thin and resolve.
+        add_burst(s, wire, ticker="T00", end=NOW + timedelta(hours=1), count=8, negatives=7)
+        for ticker in tickers[1:3]:
+            add_burst(s, wire, ticker=ticker, end=NOW + timedelta(hours=1), count=1, negatives=1)
+    assert ("market", "") in {(n.scope_type, n.scope_key) for n in evaluate(db, settings, now=NOW).fired}
+
+    later = evaluate(db, settings, now=NOW + timedelta(hours=1))
+
+    market = [n for n in later.notices if n.scope_type == "market"]
+    assert [n.kind for n in market] != ["resolved"]
+    (alert,) = [a for a in _alerts(db) if a.scope_type == "market"]
+    assert alert.state == "firing" and alert.details["judged_on_all"] is True
+
+
+def test_confidence_weighting_does_not_inflate_a_small_windows_count(db, settings, wire):
+    """2 confident negatives and 3 unsure neutrals of 5 against 5 %: weighted, 61 % negative;
+    the exact tail counts 2 articles of 5 (2.0 σ): no alert."""
+    weighted = settings.model_copy(update={"alert_weighting": "confidence"})
+    with db.transaction() as s:
+        add_history(s, wire, ticker="ACME", end=NOW, hours=60, per_hour=20, negative_share=0.05)
+        for i, (label, confidence) in enumerate([("negative", 0.95)] * 2 + [("neutral", 0.4)] * 3):
+            add_article(
+                s,
+                wire,
+                published_at=NOW - timedelta(minutes=40 - i),
+                label=label,
+                confidence=confidence,
+                tickers=["ACME"],
+            )
+
+    report = evaluate(db, weighted, now=NOW)
+
+    assert ("ticker", "ACME") not in {(n.scope_type, n.scope_key) for n in report.fired}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import timedelta
 
 from ingest_helpers import NOW
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from pipeline.companies.linking import EntityMatch
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
@@ -189,3 +190,41 @@ def test_a_deadlock_is_reported_as_a_conflict_to_re_run_not_a_lost_database(db):
     message = str(_lost(exc, "storing feed #4"))
     assert "deadlock detected" in message
     assert "concurrent run" in message and "re-run" in message and "check PostgreSQL" not in message
+
+
+def test_two_runs_that_logged_their_fetches_then_lock_the_same_feeds_do_not_deadlock(db):
+    """Each run's fetch log rows take KEY SHARE locks on their feeds (the foreign key); the
+    lock before the feeds' update must not conflict with those, or two runs that had both
+    logged fetches of the same feeds waited on each other (PostgreSQL aborted one)."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline.ingest.store import FETCHES, LOCK_FEEDS
+
+    ids = _feeds(db, 2)
+    logged = threading.Barrier(2, timeout=10)
+    errors: list[OperationalError] = []
+
+    def run() -> None:
+        with db.engine.connect() as conn:
+            try:
+                conn.execute(
+                    insert(FETCHES), [{"feed_id": f, "started_at": NOW, "outcome": "unchanged"} for f in ids]
+                )
+                logged.wait()  # both have logged before either locks
+                conn.execute(LOCK_FEEDS, {"ids": ids})
+                time.sleep(0.3)  # hold the lock a moment, as the update and commit do
+                conn.commit()
+            except OperationalError as exc:
+                errors.append(exc)
+                conn.rollback()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Fetch)) == 4

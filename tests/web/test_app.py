@@ -145,7 +145,7 @@ def test_the_evidence_is_first_what_the_email_carried_then_the_latest_evaluation
         assert f"{alert.window_start:%Y-%m-%d %H:%M}" in emailed
         assert f"{100 * alert.negative_share:.1f}% of {alert.volume} articles" in emailed
         assert f"{alert.window_start + moved:%Y-%m-%d %H:%M}" in latest and "95.0% of 20 articles" in latest
-        assert re.search(r"As email #\d+ carried it \(firing\)", html)
+        assert re.search(r"As delivery #\d+ carried it \(firing, sent\)", html)
     finally:
         with demo_db.transaction() as s:
             row = s.get(Alert, alert.id)
