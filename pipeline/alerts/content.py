@@ -88,7 +88,13 @@ def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{item['baseline_volume']} articles "
                 f"in {item['baseline_days']} days)"
                 if item["baseline_source"] == "history"
-                else f"(short history: {item['baseline_volume']} articles, blended with a prior)"
+                else (
+                    f"(short history: {item['baseline_volume']} articles, blended with a prior)"
+                    if item["baseline_volume"]
+                    # Nothing to blend: the level is the prior alone (the market's level where
+                    # the market has history, else FINSENT_ALERT_PRIOR_NEGATIVE_SHARE).
+                    else "(no history yet: the prior, the market's level where it has one)"
+                )
             ),
         ),
         ("Deviation", f"{item['deviation']:.1f} σ (fires at {item['threshold']:g} σ)"),

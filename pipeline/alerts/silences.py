@@ -61,7 +61,7 @@ class NoSuchSilence(LookupError):
     """An id that names no silence."""
 
     def __init__(self, silence_id: int):
-        super().__init__(f"no silence #{silence_id}: see `finsent alerts list`")
+        super().__init__(f"no silence #{silence_id}: `finsent alerts list` shows the active ones")
         self.silence_id = silence_id
 
 

@@ -231,7 +231,7 @@ def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:
         ]
         if a.state == "firing" and muted:
             last = max(muted, key=lambda sil: sil.ends_at)
-            until += f" (silenced until {last.ends_at:%Y-%m-%d %H:%M}Z by #{last.id})"
+            until += f" (silenced until {last.ends_at:%Y-%m-%d %H:%M}Z by silence #{last.id})"
         click.echo(
             f"#{a.id:<5} {a.state:<8} {scope:<28} since {a.started_at:%Y-%m-%d %H:%M}Z{until}  "
             f"{a.negative_share:.0%} negative of {a.volume} "

@@ -51,7 +51,7 @@ def test_check_writes_the_alert_to_the_outbox_once(db, run, tmp_path):
     assert "silenced until" not in listed.output
     assert run("silence", "--ticker", "ACME", "--for", "4h").exit_code == 0
     muted = run("list").output.splitlines()[0]
-    assert "ticker ACME" in muted and "(silenced until " in muted and "by #1)" in muted
+    assert "ticker ACME" in muted and "(silenced until " in muted and "by silence #1)" in muted
 
 
 def test_silence_list_unsilence(run):

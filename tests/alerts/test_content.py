@@ -173,3 +173,14 @@ def test_a_source_scope_named_by_its_url_shows_no_credentials():
         {"scope_type": "source", "scope_key": "https://analyst:hunter2@feeds.example.com/rss"}
     )
     assert label == "https://analyst:***@feeds.example.com/rss (source)"
+
+
+def test_a_baseline_with_no_history_says_it_is_the_prior_alone(payload):
+    item = payload["items"][0]
+    item.update(baseline_source="prior", baseline_volume=0)
+    text = _parse(_build(payload)).get_body(("plain",)).get_content()
+    assert "(no history yet: the prior, the market's level where it has one)" in text
+    assert "blended" not in text
+    item.update(baseline_volume=12)
+    text = _parse(_build(payload)).get_body(("plain",)).get_content()
+    assert "(short history: 12 articles, blended with a prior)" in text

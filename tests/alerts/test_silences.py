@@ -85,7 +85,7 @@ def test_ending_silences_ends_all_or_none(db, wire):
     later = NOW + timedelta(hours=3)
     with (
         db.transaction() as s,
-        pytest.raises(NoSuchSilence, match=r"no silence #999: see `finsent alerts list`"),
+        pytest.raises(NoSuchSilence, match=r"no silence #999: `finsent alerts list` shows the active ones"),
     ):
         end_silences(s, [first.silence_id, 999], now=later)
     assert _rows(db)[0].ends_at == NOW + timedelta(days=1)
