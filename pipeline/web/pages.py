@@ -339,6 +339,18 @@ def _emailed_evidence(deliveries: list, alert_id: int) -> dict[str, Any] | None:
     return None
 
 
+def _ever_carried(deliveries: list, alert_id: int) -> set[int]:
+    """The articles of every headline any message about the alert carried."""
+    return {
+        h["article_id"]
+        for delivery, _kind in deliveries
+        for item in (delivery.payload or {}).get("items", [])
+        if item.get("alert_id") == alert_id
+        for h in item.get("headlines") or ()
+        if h.get("article_id")
+    }
+
+
 def _carried_headlines(deliveries: list, alert_id: int) -> list[dict[str, Any]] | None:
     """The headlines of the latest email that carried the alert with some (what was read)."""
     for delivery, _kind in reversed(deliveries):
@@ -432,8 +444,13 @@ def correct_from_alert(
             return None
         # The same list the page shows, so a post cannot label an article the alert is not
         # about (another company's, or one outside its window) as if judged from this page.
-        headlines = _alert_headlines(session, row, queries.alert_deliveries(session, alert_id))
-        if article_id not in listed_articles(headlines):
+        deliveries = queries.alert_deliveries(session, alert_id)
+        headlines = _alert_headlines(session, row, deliveries)
+        # Or any headline an email about it carried: a page loaded before a repeat email
+        # (which lists new headlines) still takes the correction it shows.
+        if article_id not in listed_articles(headlines) and article_id not in _ever_carried(
+            deliveries, alert_id
+        ):
             return None
         return record(session, article_id, label=label, who=who, ticker=correction_ticker(row), now=now)
 

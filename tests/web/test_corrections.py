@@ -3,12 +3,13 @@ person, shown escaped, refused from other sites and for bad input."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
 from sqlalchemy import delete, select
 
-from pipeline.db.models import Article, Correction
+from pipeline.db.models import AlertDelivery, AlertDeliveryItem, Article, Correction
 
 from .conftest import HOSTILE_TITLE
 from .test_app import vlta_alert
@@ -199,3 +200,38 @@ def test_bad_corrections_are_refused_and_store_nothing(client, demo_db):
     big = client.post("/company/VLTA/correct", data={**good, "who": "x" * 100_000})
     assert big.status_code in (400, 413)
     assert _corrections(demo_db) == []
+
+
+def test_a_headline_an_earlier_email_carried_still_takes_its_correction(client, demo_db):
+    """A page loaded before a repeat email (with other headlines) keeps working: its form's
+    article was carried by an email about the alert."""
+    vlta = vlta_alert(demo_db)
+    first = _listed(client, vlta.id)
+    with demo_db.transaction() as s:
+        original = s.scalars(select(AlertDelivery).order_by(AlertDelivery.id)).first()
+        payload = copy.deepcopy(original.payload)
+        for item in payload["items"]:
+            item["headlines"] = item["headlines"][:1]  # the repeat lists only the first
+        repeat = AlertDelivery(
+            alert_id=vlta.id,
+            kind="repeat",
+            dedup_key="test-repeat",
+            transport="outbox",
+            status="sent",
+            payload=payload,
+        )
+        s.add(repeat)
+        s.flush()
+        s.add(AlertDeliveryItem(delivery_id=repeat.id, alert_id=vlta.id, kind="repeat"))
+    try:
+        assert _listed(client, vlta.id) == first[:1]
+        r = client.post(
+            f"/alert/{vlta.id}/correct",
+            data={"article_id": str(first[-1]), "label": "neutral", "who": "ann"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    finally:
+        with demo_db.transaction() as s:
+            s.execute(delete(Correction))
+            s.execute(delete(AlertDelivery).where(AlertDelivery.dedup_key == "test-repeat"))
