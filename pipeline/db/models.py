@@ -361,19 +361,20 @@ class Correction(Base):
 
     __table_args__ = (
         CheckConstraint("label IN ('negative', 'neutral', 'positive')", name="label"),
-        # NULL tickers are distinct in a unique index: one index per kind of row.
+        # NULL tickers are distinct in a unique index: one index per kind of row. A person
+        # in any case is one person ("Ann", "ann"): migration 0017.
         Index(
             "uq_corrections_company",
             "article_id",
             "ticker",
-            "corrected_by",
+            text("lower(corrected_by)"),
             unique=True,
             postgresql_where=text("ticker IS NOT NULL"),
         ),
         Index(
             "uq_corrections_article",
             "article_id",
-            "corrected_by",
+            text("lower(corrected_by)"),
             unique=True,
             postgresql_where=text("ticker IS NULL"),
         ),

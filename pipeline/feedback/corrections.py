@@ -130,21 +130,6 @@ def record(
         ).first()
     )
     model_version, model_label = (latest.model_version, latest.label) if latest else (None, None)
-    # One person is one person in any case ("Ann", "ann", "ANN@BANK.COM"): their earlier
-    # correction of this article is replaced under the spelling it was stored with.
-    who = (
-        session.scalar(
-            select(Correction.corrected_by)
-            .where(
-                Correction.article_id == article_id,
-                Correction.ticker == ticker if ticker else Correction.ticker.is_(None),
-                func.lower(Correction.corrected_by) == who.lower(),
-            )
-            .order_by(Correction.corrected_at.desc())
-            .limit(1)
-        )
-        or who
-    )
     values = {
         "article_id": article_id,
         "ticker": ticker,
@@ -155,7 +140,10 @@ def record(
         "corrected_at": now,
     }
     stmt = insert(Correction).values(**values)
-    keys = ["article_id", "ticker", "corrected_by"] if ticker else ["article_id", "corrected_by"]
+    # The unique indexes hold a person in any case (migration 0017): "ANN" replaces ann's
+    # correction, which keeps the spelling it was first made with.
+    person = func.lower(Correction.corrected_by)
+    keys = [Correction.article_id, Correction.ticker, person] if ticker else [Correction.article_id, person]
     where = text("ticker IS NOT NULL") if ticker else text("ticker IS NULL")
     stmt = stmt.on_conflict_do_update(
         index_elements=keys,

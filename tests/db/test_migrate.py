@@ -333,3 +333,43 @@ def test_0015_ui_sessions_up_and_down(engine: Engine) -> None:
     downgrade(engine, "0014")
     assert "ui_sessions" not in inspect(engine).get_table_names()
     upgrade(engine)
+
+
+def test_0017_merges_one_persons_corrections_in_any_case_and_holds_them_one(engine: Engine) -> None:
+    insert = (
+        "INSERT INTO corrections (article_id, ticker, label, corrected_by, corrected_at) "
+        "VALUES (:a, :t, :l, :w, :at)"
+    )
+    upgrade(engine, "0016")
+    with engine.begin() as conn:
+        article = _raw_article(conn, _raw_feed(conn), "k")
+        for ticker, label, who, hour in [
+            ("ACME", "positive", "Ann", 9),
+            ("ACME", "negative", "ann", 10),  # the latest of Ann's for ACME: it stands
+            (None, "neutral", "ANN", 11),  # the whole article: another row
+            (None, "negative", "ann", 8),
+            ("ACME", "neutral", "bob", 9),
+        ]:
+            at = datetime(2026, 12, 1, hour, tzinfo=UTC)
+            conn.execute(text(insert), {"a": article, "t": ticker, "l": label, "w": who, "at": at})
+    upgrade(engine, "0017")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT ticker, label, corrected_by FROM corrections"
+                " ORDER BY ticker NULLS FIRST, corrected_by"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (None, "neutral", "ANN"),
+        ("ACME", "negative", "ann"),
+        ("ACME", "neutral", "bob"),
+    ]
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    with pytest.raises(Exception, match="uq_corrections_company"), engine.begin() as conn:
+        conn.execute(text(insert), {"a": article, "t": "ACME", "l": "neutral", "w": "BOB", "at": at})
+    downgrade(engine, "0016")
+    with engine.begin() as conn:  # as spelt again: the merged rows stay merged
+        assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 3
+        conn.execute(text(insert), {"a": article, "t": "ACME", "l": "neutral", "w": "BOB", "at": at})
+    upgrade(engine)
