@@ -167,17 +167,18 @@ def normalise_ticker(value: str) -> str:
 
 
 def parse_since(value: str, now: datetime) -> datetime:
-    """``7d``, ``48h``, ``2w``, ``90m``, or an ISO date/time (UTC unless it has an offset)."""
+    """``7d``, ``48h``, ``2w``, ``90m``, or an ISO date/time (UTC unless it has an offset).
+    ValueError names the value; the caller names the option (click's BadParameter)."""
     m = _RELATIVE.match(value)
     if m:
         amount = int(m.group(1))
         if amount == 0:
-            raise ValueError(f"--since {value!r} is an empty period: use e.g. 7d or 48h")
+            raise ValueError(f"{value!r} is an empty period: use e.g. 7d or 48h")
         try:
             return now - timedelta(**{_UNITS[m.group(2).lower()]: amount})
         except OverflowError:  # past year 1, or past what timedelta holds
             raise ValueError(
-                f"--since {value!r} reaches back before the year 1: give a shorter period or a date"
+                f"{value!r} reaches back before the year 1: give a shorter period or a date"
             ) from None
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
@@ -186,11 +187,11 @@ def parse_since(value: str, now: datetime) -> datetime:
             parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(
-            f"--since {value!r} is neither a period (7d, 48h, 2w) nor an ISO date (2026-11-13)"
+            f"{value!r} is neither a period (7d, 48h, 2w) nor an ISO date (2026-11-13)"
         ) from None
     parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
     if parsed > now:
-        raise ValueError(f"--since {value!r} is after now ({now:%Y-%m-%d %H:%M} UTC)")
+        raise ValueError(f"{value!r} is after now ({now:%Y-%m-%d %H:%M} UTC)")
     return parsed
 
 
