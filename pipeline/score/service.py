@@ -12,16 +12,18 @@ article-level model writes no company scores: company trends then read the artic
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.companies.watchlist import Company
@@ -127,6 +129,43 @@ def score_pending(
             return ScoreReport(0, version)
         classifier = load_classifier(settings, model)
     version = classifier.model_version  # the same as above: both come from the folder
+    with _one_scorer(db, version):
+        # Counted again: the pages a run we waited for has scored are not pending any more.
+        return _score_all(
+            db, classifier, version, limit=limit, progress=progress, now=now, pairs=pairs_pending
+        )
+
+
+@contextmanager
+def _one_scorer(db: Database, version: str) -> Iterator[None]:
+    """Hold the model version's scoring lock (a session advisory lock, on a connection of
+    its own, in autocommit so it holds no transaction open): a second `finsent score` or a
+    DAG run beside a manual one waits for the first instead of running the model over the
+    same pages again."""
+    digest = hashlib.sha256(f"finsent-score:{version}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            log.info("another run is scoring with %s: waiting for it to finish", version)
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def _score_all(
+    db: Database,
+    classifier: Classifier,
+    version: str,
+    *,
+    limit: int | None,
+    progress: bool,
+    now: datetime | None,
+    pairs: int | None,
+) -> ScoreReport:
+    """score_pending's work under the model's scoring lock."""
+    pairs_pending = pairs
     aware = bool(getattr(classifier, "target_aware", False))
     if not aware:
         log.info(
@@ -134,7 +173,7 @@ def score_pending(
             "alerts read the article's score)",
             version,
         )
-    total = _count_pending(db, version) if pending is None else pending
+    total = _count_pending(db, version)
     if limit is not None:
         total = min(total, limit)
     scored = 0

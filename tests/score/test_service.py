@@ -408,3 +408,34 @@ def test_the_model_is_loaded_for_a_backfill_only(db, settings, aware_folder, mon
         s.execute(text("DELETE FROM entity_scores WHERE ticker = 'ZED'"))
     assert score_pending(db, settings, model_path=str(aware_folder), now=NOW).entity_scored == 1
     assert len(loads) == 2
+
+
+def test_two_runs_of_one_model_score_each_article_once(db, settings, monkeypatch) -> None:
+    """A manual `finsent score` beside the scheduled one: the second waits for the first's
+    model lock and finds nothing left, instead of running the model over the same pages."""
+    import threading
+    import time
+
+    monkeypatch.setattr("pipeline.score.service.PAGE_SIZE", 5)
+    seed_articles(db, 20)
+
+    class Slow(KeywordClassifier):
+        def score_articles(self, titles, summaries):
+            time.sleep(0.05)
+            return super().score_articles(titles, summaries)
+
+    classifiers = [Slow("kw-1"), Slow("kw-1")]
+    reports = []
+    threads = [
+        threading.Thread(
+            target=lambda c=c: reports.append(score_pending(db, settings, classifier=c, now=NOW))
+        )
+        for c in classifiers
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(r.scored for r in reports) == [0, 20]
+    assert sum(sum(c.calls) for c in classifiers) == 20
+    assert count_scores(db) == 20
