@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,11 +26,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.companies.watchlist import Company
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, EntityScore, SentimentScore
-from pipeline.errors import ModelError
+from pipeline.errors import DatabaseError, ModelError
 from pipeline.ingest.normalise import linkable_text
 from pipeline.score.registry import ServingModel, serving_model
 from pipeline.score.target import mark_target, normalise_target, read_target_style
@@ -116,42 +118,82 @@ def score_pending(
     Each page is one transaction, so an interrupted run keeps what it wrote and the next
     one goes on from there; a re-run writes nothing.
     """
-    pending: int | None = None
-    pairs_pending: int | None = None
-    if classifier is None:
-        # Resolved and checked once per run: the caller may have done it already.
-        model = model or serving_model(settings, model_path)
-        version = model.version
+    if classifier is not None:
+        with _one_scorer(db, classifier.model_version):
+            return _score_all(
+                db, classifier, classifier.model_version, limit=limit, progress=progress, now=now
+            )
+    # Resolved and checked once per run: the caller may have done it already.
+    model = model or serving_model(settings, model_path)
+    version = model.version
+    # The lock first, then the counts and the load: a run that waited for another counts
+    # what is left (usually nothing) and loads no model for it.
+    with _one_scorer(db, version):
         pending = _count_pending(db, version)
         pairs_pending = _count_backfill(db, version) if read_target_style(model.path) is not None else 0
         if not pending and not pairs_pending:
             log.info("nothing to score with %s; model not loaded", version)
             return ScoreReport(0, version)
         classifier = load_classifier(settings, model)
-    version = classifier.model_version  # the same as above: both come from the folder
-    with _one_scorer(db, version):
-        # Counted again: the pages a run we waited for has scored are not pending any more.
         return _score_all(
             db, classifier, version, limit=limit, progress=progress, now=now, pairs=pairs_pending
         )
 
 
+#: How long a score run waits for another run of the same model before it fails (transient:
+#: Airflow retries it), naming the session that holds the lock.
+SCORE_LOCK_WAIT_S = 1800.0
+_HOLDER = text(
+    "SELECT a.pid, a.application_name, a.usename FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :c AND l.objid = :o AND l.objsubid = 1"
+)
+
+
 @contextmanager
-def _one_scorer(db: Database, version: str) -> Iterator[None]:
+def _one_scorer(db: Database, version: str, wait_s: float | None = None) -> Iterator[None]:
     """Hold the model version's scoring lock (a session advisory lock, on a connection of
     its own, in autocommit so it holds no transaction open): a second `finsent score` or a
     DAG run beside a manual one waits for the first instead of running the model over the
-    same pages again."""
+    same pages again. The wait polls, so a signal (Ctrl-C, Airflow's execution timeout)
+    ends it, and it gives up after ``wait_s`` (SCORE_LOCK_WAIT_S) with a transient
+    DatabaseError naming the holder."""
     digest = hashlib.sha256(f"finsent-score:{version}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            log.info("another run is scoring with %s: waiting for it to finish", version)
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    wait_s = SCORE_LOCK_WAIT_S if wait_s is None else wait_s
+    conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        deadline = time.monotonic() + wait_s
+        waiting = False
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            if time.monotonic() >= deadline:
+                raise DatabaseError(
+                    f"another run has been scoring with {version} for over {wait_s:.0f} s "
+                    f"({_holder(conn, key)}): let it finish, or end it, and re-run"
+                )
+            if not waiting:
+                log.info("another run is scoring with %s: waiting for it to finish", version)
+                waiting = True
+            time.sleep(0.5)
+        yield
+    finally:
+        # The connection is discarded, not returned to the pool: closing its session releases
+        # the lock whatever happened (an interrupt as the lock was granted, a connection lost
+        # meanwhile, whose unlock would fail a run whose work is committed).
+        conn.invalidate()
+        conn.close()
+
+
+def _holder(conn: Any, key: int) -> str:
+    """Who holds the advisory lock ``key``: pid, application_name and user, as ingest names
+    the holder of its lock."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    try:
+        row = conn.execute(_HOLDER, {"c": unsigned >> 32, "o": unsigned & 0xFFFFFFFF}).first()
+    except DBAPIError:
+        row = None
+    if row is None:
+        return "holder unknown"
+    return f"pid {row.pid}, application_name {row.application_name or '-'!r}, user {row.usename}"
 
 
 def _score_all(
@@ -162,7 +204,7 @@ def _score_all(
     limit: int | None,
     progress: bool,
     now: datetime | None,
-    pairs: int | None,
+    pairs: int | None = None,
 ) -> ScoreReport:
     """score_pending's work under the model's scoring lock."""
     pairs_pending = pairs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -439,3 +440,58 @@ def test_two_runs_of_one_model_score_each_article_once(db, settings, monkeypatch
     assert sorted(r.scored for r in reports) == [0, 20]
     assert sum(sum(c.calls) for c in classifiers) == 20
     assert count_scores(db) == 20
+
+
+def _hold_scoring_lock(db, version: str):
+    """Another run's scoring lock on ``version``, on a connection of the test's own."""
+    from pipeline.score.service import _one_scorer
+
+    holder = _one_scorer(db, version)
+    holder.__enter__()
+    return holder
+
+
+def test_a_run_waiting_for_another_loads_no_model_and_gives_up_naming_the_holder(
+    db, settings, monkeypatch
+) -> None:
+    from pipeline.errors import DatabaseError
+    from pipeline.score.loading import model_version_of
+
+    if released_model() is None:
+        pytest.skip("no released model")
+    seed_articles(db, 3)
+
+    def must_not_load(_settings, _path=None):
+        raise AssertionError("the model was loaded while another run held the lock")
+
+    monkeypatch.setattr("pipeline.score.service.load_classifier", must_not_load)
+    monkeypatch.setattr("pipeline.score.service.SCORE_LOCK_WAIT_S", 1.0)
+    holder = _hold_scoring_lock(db, model_version_of(released_model()))
+    try:
+        with pytest.raises(DatabaseError, match=r"another run has been scoring with .* \(pid \d+, "):
+            score_pending(db, settings)
+    finally:
+        holder.__exit__(None, None, None)
+    assert count_scores(db) == 0
+
+
+def test_a_lost_lock_connection_does_not_fail_a_run_whose_work_is_committed(db, settings) -> None:
+    """The lock's own connection killed mid-run (an idle timeout, pg_terminate_backend):
+    the pages were written; the run ends normally, and the lock is free for the next."""
+
+    class KillsTheLock(KeywordClassifier):
+        def score_articles(self, titles, summaries):
+            key = int.from_bytes(hashlib.sha256(b"finsent-score:kw-1").digest()[:8], "big")
+            with db.engine.connect() as conn:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND granted AND classid = :c AND objid = :o"
+                    ),
+                    {"c": key >> 32, "o": key & 0xFFFFFFFF},
+                )
+            return super().score_articles(titles, summaries)
+
+    seed_articles(db, 4)
+    assert score_pending(db, settings, classifier=KillsTheLock("kw-1"), now=NOW).scored == 4
+    assert score_pending(db, settings, classifier=KeywordClassifier("kw-1"), now=NOW).scored == 0
