@@ -291,7 +291,9 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         "durations": list(DURATIONS),
         "corrections": corrections,
         "correction_ticker": correction_ticker(row),
-        "article_ids": article_ids,
+        # What its correction form takes (correct_from_alert): the listed headlines and any an
+        # email about it carried, so a correction made on an older copy of the page is announced.
+        "article_ids": sorted(set(article_ids) | _ever_carried(deliveries, alert_id)),
     }
 
 

@@ -231,6 +231,8 @@ def test_a_headline_an_earlier_email_carried_still_takes_its_correction(client, 
             follow_redirects=False,
         )
         assert r.status_code == 303
+        page = client.get(r.headers["location"].split("#")[0].replace("..", "/alert")).text
+        assert re.search(r"Correction #\d+ saved", page)
     finally:
         with demo_db.transaction() as s:
             s.execute(delete(Correction))
