@@ -361,8 +361,8 @@ def test_0017_merges_one_persons_corrections_in_any_case_and_holds_them_one(engi
             )
         ).all()
     assert [tuple(r) for r in rows] == [
-        (None, "neutral", "ANN"),
-        ("ACME", "negative", "ann"),
+        (None, "neutral", "ann"),  # the latest label, the first spelling
+        ("ACME", "negative", "Ann"),
         ("ACME", "neutral", "bob"),
     ]
     at = datetime(2026, 12, 1, 12, tzinfo=UTC)
