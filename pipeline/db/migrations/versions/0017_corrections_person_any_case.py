@@ -21,33 +21,30 @@ down_revision = "0016"
 branch_labels = None
 depends_on = None
 
-# The spelling the person first used, as record() keeps it for a later correction.
-FIRST_SPELLING = """
-UPDATE corrections c SET corrected_by = f.spelling
-FROM (
+# Per person in any case (NULL tickers grouped together: whole-article rows merge among
+# themselves): the row that stands (the latest) and the spelling the person first used, as
+# record() keeps it for a later correction. Deleted first, renamed after, so that the
+# indexes as spelt never see two rows of one spelling.
+MERGE = [
+    """
+    CREATE TEMPORARY TABLE corrections_merge ON COMMIT DROP AS
     SELECT article_id, ticker, lower(corrected_by) AS person,
+           (array_agg(id ORDER BY corrected_at DESC, id DESC))[1] AS keep,
            (array_agg(corrected_by ORDER BY corrected_at, id))[1] AS spelling
     FROM corrections GROUP BY 1, 2, 3 HAVING count(*) > 1
-) f
-WHERE c.article_id = f.article_id AND c.ticker IS NOT DISTINCT FROM f.ticker
-  AND lower(c.corrected_by) = f.person
-"""
-MERGE = """
-DELETE FROM corrections c USING (
-    SELECT id, row_number() OVER (
-        PARTITION BY article_id, ticker, lower(corrected_by)
-        ORDER BY corrected_at DESC, id DESC
-    ) AS n
-    FROM corrections
-) ranked
-WHERE c.id = ranked.id AND ranked.n > 1
-"""
+    """,
+    """
+    DELETE FROM corrections c USING corrections_merge m
+    WHERE c.article_id = m.article_id AND c.ticker IS NOT DISTINCT FROM m.ticker
+      AND lower(c.corrected_by) = m.person AND c.id <> m.keep
+    """,
+    "UPDATE corrections c SET corrected_by = m.spelling FROM corrections_merge m WHERE c.id = m.keep",
+]
 
 
 def upgrade() -> None:
-    # PARTITION BY groups NULL tickers together: whole-article rows merge among themselves.
-    op.execute(FIRST_SPELLING)
-    op.execute(MERGE)
+    for statement in MERGE:
+        op.execute(statement)
     op.drop_index("uq_corrections_company", table_name="corrections")
     op.drop_index("uq_corrections_article", table_name="corrections")
     op.create_index(
