@@ -3,4 +3,4 @@
 from pipeline.db.engine import Database, open_database
 
 # The database handle here; the rest are submodules, imported on use (alembic, psycopg2).
-__all__ = ["Database", "embedded", "engine", "migrate", "models", "open_database", "roles"]
+__all__ = ["Database", "embedded", "engine", "migrate", "models", "open_database", "roles", "sessions"]

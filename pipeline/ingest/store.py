@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
+from pipeline.db.sessions import ACTIVITY_COLUMNS, describe_session
 from pipeline.errors import DatabaseError
 from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored
 from pipeline.ingest.normalise import ArticleRow, clean_text
@@ -168,8 +169,8 @@ LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 # Who holds a row lock: the row's xmax is the holder's transaction id, and every
 # transaction holds a lock on its own id.
 LOCK_HOLDER = text(
-    """
-    SELECT a.pid, a.application_name, a.usename, a.state, a.xact_start
+    f"""
+    SELECT {ACTIVITY_COLUMNS}
     FROM ingest_locks AS l
     JOIN pg_locks AS k ON k.locktype = 'transactionid' AND k.transactionid = l.xmax AND k.granted
     JOIN pg_stat_activity AS a ON a.pid = k.pid
@@ -218,11 +219,7 @@ def describe_lock_holder(db: Database) -> str:
         return f"an unknown session (could not ask: {str(exc.orig or exc).strip().splitlines()[0]})"
     if row is None:
         return "a session that has released it since"
-    since = f" since {row.xact_start:%Y-%m-%d %H:%M:%S %Z}" if row.xact_start else ""
-    return (
-        f"pid {row.pid} (application_name '{row.application_name or ''}', user '{row.usename}', "
-        f"{row.state or 'state unknown'}{since})"
-    )
+    return describe_session(row)
 
 
 @dataclass

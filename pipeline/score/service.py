@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from pipeline.companies.watchlist import Company
 from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, EntityScore, SentimentScore
+from pipeline.db.sessions import ACTIVITY_COLUMNS, describe_session
 from pipeline.errors import DatabaseError, ModelError
 from pipeline.ingest.normalise import linkable_text
 from pipeline.score.registry import ServingModel, serving_model
@@ -136,7 +137,14 @@ def score_pending(
             return ScoreReport(0, version)
         classifier = load_classifier(settings, model)
         return _score_all(
-            db, classifier, version, limit=limit, progress=progress, now=now, pairs=pairs_pending
+            db,
+            classifier,
+            version,
+            limit=limit,
+            progress=progress,
+            now=now,
+            pending=pending,
+            pairs_pending=pairs_pending,
         )
 
 
@@ -144,30 +152,29 @@ def score_pending(
 #: Airflow retries it), naming the session that holds the lock.
 SCORE_LOCK_WAIT_S = 1800.0
 _HOLDER = text(
-    "SELECT a.pid, a.application_name, a.usename FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    f"SELECT {ACTIVITY_COLUMNS} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :c AND l.objid = :o AND l.objsubid = 1"
 )
 
 
 @contextmanager
-def _one_scorer(db: Database, version: str, wait_s: float | None = None) -> Iterator[None]:
+def _one_scorer(db: Database, version: str) -> Iterator[None]:
     """Hold the model version's scoring lock (a session advisory lock, on a connection of
     its own, in autocommit so it holds no transaction open): a second `finsent score` or a
     DAG run beside a manual one waits for the first instead of running the model over the
     same pages again. The wait polls, so a signal (Ctrl-C, Airflow's execution timeout)
-    ends it, and it gives up after ``wait_s`` (SCORE_LOCK_WAIT_S) with a transient
+    ends it, and it gives up after SCORE_LOCK_WAIT_S with a transient
     DatabaseError naming the holder."""
     digest = hashlib.sha256(f"finsent-score:{version}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
-    wait_s = SCORE_LOCK_WAIT_S if wait_s is None else wait_s
     conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        deadline = time.monotonic() + wait_s
+        deadline = time.monotonic() + SCORE_LOCK_WAIT_S
         waiting = False
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             if time.monotonic() >= deadline:
                 raise DatabaseError(
-                    f"another run has been scoring with {version} for over {wait_s:.0f} s "
+                    f"another run has been scoring with {version} for over {SCORE_LOCK_WAIT_S:.0f} s "
                     f"({_holder(conn, key)}): let it finish, or end it, and re-run"
                 )
             if not waiting:
@@ -184,8 +191,8 @@ def _one_scorer(db: Database, version: str, wait_s: float | None = None) -> Iter
 
 
 def _holder(conn: Any, key: int) -> str:
-    """Who holds the advisory lock ``key``: pid, application_name and user, as ingest names
-    the holder of its lock."""
+    """Who holds the advisory lock ``key`` (describe_session, as ingest names the holder of
+    its lock)."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
     try:
         row = conn.execute(_HOLDER, {"c": unsigned >> 32, "o": unsigned & 0xFFFFFFFF}).first()
@@ -193,7 +200,7 @@ def _holder(conn: Any, key: int) -> str:
         row = None
     if row is None:
         return "holder unknown"
-    return f"pid {row.pid}, application_name {row.application_name or '-'!r}, user {row.usename}"
+    return describe_session(row)
 
 
 def _score_all(
@@ -204,10 +211,11 @@ def _score_all(
     limit: int | None,
     progress: bool,
     now: datetime | None,
-    pairs: int | None = None,
+    pending: int | None = None,
+    pairs_pending: int | None = None,
 ) -> ScoreReport:
-    """score_pending's work under the model's scoring lock."""
-    pairs_pending = pairs
+    """score_pending's work under the model's scoring lock (``pending``, ``pairs_pending``:
+    counted under it already, else counted here)."""
     aware = bool(getattr(classifier, "target_aware", False))
     if not aware:
         log.info(
@@ -215,7 +223,7 @@ def _score_all(
             "alerts read the article's score)",
             version,
         )
-    total = _count_pending(db, version)
+    total = _count_pending(db, version) if pending is None else pending
     if limit is not None:
         total = min(total, limit)
     scored = 0

@@ -468,7 +468,8 @@ def test_a_run_waiting_for_another_loads_no_model_and_gives_up_naming_the_holder
     monkeypatch.setattr("pipeline.score.service.SCORE_LOCK_WAIT_S", 1.0)
     holder = _hold_scoring_lock(db, model_version_of(released_model()))
     try:
-        with pytest.raises(DatabaseError, match=r"another run has been scoring with .* \(pid \d+, "):
+        holder_named = r"another run has been scoring with .* \(pid \d+ \(application_name "
+        with pytest.raises(DatabaseError, match=holder_named):
             score_pending(db, settings)
     finally:
         holder.__exit__(None, None, None)
