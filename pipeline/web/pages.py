@@ -10,7 +10,7 @@ sent none, ``pipeline.alerts.queries.top_headlines`` over its window.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -291,9 +291,9 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         "durations": list(DURATIONS),
         "corrections": corrections,
         "correction_ticker": correction_ticker(row),
-        # What its correction form takes (correct_from_alert): the listed headlines and any an
-        # email about it carried, so a correction made on an older copy of the page is announced.
-        "article_ids": sorted(set(article_ids) | _ever_carried(deliveries, alert_id)),
+        # What its correction form takes, so a correction made on an older copy of the page
+        # (before a repeat email) is announced too.
+        "article_ids": sorted(correctable_articles(headlines, deliveries, alert_id)),
     }
 
 
@@ -319,14 +319,33 @@ def listed_articles(headlines: list[dict[str, Any]]) -> list[int]:
     return [h["article_id"] for h in headlines if h.get("article_id")]
 
 
+def correctable_articles(headlines: list[dict[str, Any]], deliveries: list, alert_id: int) -> set[int]:
+    """What an alert page's correction form takes: the articles of the headlines it lists,
+    and of any headline a message about the alert carried (a page loaded before a repeat
+    email, which lists new headlines, still takes the correction it shows)."""
+    carried = {
+        h.get("article_id")
+        for _, _, item in _items_about(deliveries, alert_id)
+        for h in item.get("headlines") or ()
+    }
+    return set(listed_articles(headlines)) | {a for a in carried if a}
+
+
+def _items_about(deliveries: Iterable, alert_id: int) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """(delivery, kind, payload item) for each item about the alert, in ``deliveries``' order
+    (alert_deliveries: oldest first; reversed: latest first)."""
+    for delivery, kind in deliveries:
+        for item in (delivery.payload or {}).get("items", []):
+            if item.get("alert_id") == alert_id:
+                yield delivery, kind, item
+
+
 def _emailed_evidence(deliveries: list, alert_id: int) -> dict[str, Any] | None:
     """The numbers the latest message about the alert carried (its frozen payload: what the
     analyst read), with the delivery's id, kind and status; None if none carried it. The alert's
     row moves on with each evaluation while it fires."""
-    for delivery, kind in reversed(deliveries):
-        for item in (delivery.payload or {}).get("items", []):
-            if item.get("alert_id") != alert_id or "window_start" not in item:
-                continue
+    for delivery, kind, item in _items_about(reversed(deliveries), alert_id):
+        if "window_start" in item:
             return {
                 "delivery": delivery.id,
                 "kind": kind,
@@ -341,24 +360,11 @@ def _emailed_evidence(deliveries: list, alert_id: int) -> dict[str, Any] | None:
     return None
 
 
-def _ever_carried(deliveries: list, alert_id: int) -> set[int]:
-    """The articles of every headline any message about the alert carried."""
-    return {
-        h["article_id"]
-        for delivery, _kind in deliveries
-        for item in (delivery.payload or {}).get("items", [])
-        if item.get("alert_id") == alert_id
-        for h in item.get("headlines") or ()
-        if h.get("article_id")
-    }
-
-
 def _carried_headlines(deliveries: list, alert_id: int) -> list[dict[str, Any]] | None:
     """The headlines of the latest email that carried the alert with some (what was read)."""
-    for delivery, _kind in reversed(deliveries):
-        for item in (delivery.payload or {}).get("items", []):
-            if item.get("alert_id") == alert_id and item.get("headlines"):
-                return list(item["headlines"])
+    for _, _, item in _items_about(reversed(deliveries), alert_id):
+        if item.get("headlines"):
+            return list(item["headlines"])
     return None
 
 
@@ -447,11 +453,8 @@ def correct_from_alert(
         # The same list the page shows, so a post cannot label an article the alert is not
         # about (another company's, or one outside its window) as if judged from this page.
         deliveries = queries.alert_deliveries(session, alert_id)
-        headlines = _alert_headlines(session, row, deliveries)
-        # Or any headline an email about it carried: a page loaded before a repeat email
-        # (which lists new headlines) still takes the correction it shows.
-        if article_id not in listed_articles(headlines) and article_id not in _ever_carried(
-            deliveries, alert_id
+        if article_id not in correctable_articles(
+            _alert_headlines(session, row, deliveries), deliveries, alert_id
         ):
             return None
         return record(session, article_id, label=label, who=who, ticker=correction_ticker(row), now=now)
