@@ -42,42 +42,33 @@ MERGE = [
 ]
 
 
-def upgrade() -> None:
-    for statement in MERGE:
-        op.execute(statement)
+def _unique_per_person(person: str | sa.TextClause) -> None:
+    """Replace the two unique indexes (a company's corrections; whole-article ones: NULL
+    tickers are distinct in a unique index) with ones keyed by ``person``."""
     op.drop_index("uq_corrections_company", table_name="corrections")
     op.drop_index("uq_corrections_article", table_name="corrections")
     op.create_index(
         "uq_corrections_company",
         "corrections",
-        ["article_id", "ticker", sa.text("lower(corrected_by)")],
+        ["article_id", "ticker", person],
         unique=True,
         postgresql_where=sa.text("ticker IS NOT NULL"),
     )
     op.create_index(
         "uq_corrections_article",
         "corrections",
-        ["article_id", sa.text("lower(corrected_by)")],
+        ["article_id", person],
         unique=True,
         postgresql_where=sa.text("ticker IS NULL"),
     )
+
+
+def upgrade() -> None:
+    for statement in MERGE:
+        op.execute(statement)
+    _unique_per_person(sa.text("lower(corrected_by)"))
 
 
 def downgrade() -> None:
     # Unique in any case is unique as spelt: the former indexes always build.
-    op.drop_index("uq_corrections_company", table_name="corrections")
-    op.drop_index("uq_corrections_article", table_name="corrections")
-    op.create_index(
-        "uq_corrections_company",
-        "corrections",
-        ["article_id", "ticker", "corrected_by"],
-        unique=True,
-        postgresql_where=sa.text("ticker IS NOT NULL"),
-    )
-    op.create_index(
-        "uq_corrections_article",
-        "corrections",
-        ["article_id", "corrected_by"],
-        unique=True,
-        postgresql_where=sa.text("ticker IS NULL"),
-    )
+    _unique_per_person("corrected_by")
