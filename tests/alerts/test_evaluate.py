@@ -209,30 +209,9 @@ def test_silence_mutes_notifications_until_it_ends(db, settings, wire):
     assert [_kinds(d) for d in _deliveries(db)] == [[("ACME", "firing")]]
 
 
-def test_a_silence_set_after_the_evaluated_time_mutes_the_live_run(db, settings, wire):
-    """A live run evaluates as of its data's end, minutes behind the clock (Airflow: the
-    ingest interval's end): a silence the analyst set since then still mutes its email."""
-    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
-    with db.transaction() as s:
-        add_history(s, wire, ticker="ACME", end=now, hours=48, per_hour=4, negative_share=0.25)
-        add_burst(s, wire, ticker="ACME", end=now, count=12, negatives=10)
-        s.add(
-            AlertSilence(
-                scope_type="ticker",
-                scope_key="ACME",
-                starts_at=now + timedelta(minutes=2),  # set after the data's end, before the run
-                ends_at=now + timedelta(hours=4),
-                reason="earnings call",
-            )
-        )
-
-    assert [n.kind for n in evaluate(db, settings, now=now).notices] == ["silenced"]
-    assert _alerts(db)[0].state == "firing" and _deliveries(db) == []
-
-
-def test_a_silence_on_the_clock_does_not_rewrite_a_backfill(db, settings, wire):
-    """Without email (a backfill) the record says what happened at that time: a silence set
-    later does not mark it silenced."""
+def _spike_then_a_silence_set_after_it(db, wire) -> datetime:
+    """An ACME spike whose data ends 3 minutes ago, and a silence of ACME set a minute ago
+    (after the data's end, before the run that evaluates it). Returns the data's end."""
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     with db.transaction() as s:
         add_history(s, wire, ticker="ACME", end=now, hours=48, per_hour=4, negative_share=0.25)
@@ -243,8 +222,25 @@ def test_a_silence_on_the_clock_does_not_rewrite_a_backfill(db, settings, wire):
                 scope_key="ACME",
                 starts_at=now + timedelta(minutes=2),
                 ends_at=now + timedelta(hours=4),
+                reason="earnings call",
             )
         )
+    return now
+
+
+def test_a_silence_set_after_the_evaluated_time_mutes_the_live_run(db, settings, wire):
+    """A live run evaluates as of its data's end, minutes behind the clock (Airflow: the
+    ingest interval's end): a silence the analyst set since then still mutes its email."""
+    now = _spike_then_a_silence_set_after_it(db, wire)
+
+    assert [n.kind for n in evaluate(db, settings, now=now).notices] == ["silenced"]
+    assert _alerts(db)[0].state == "firing" and _deliveries(db) == []
+
+
+def test_a_silence_on_the_clock_does_not_rewrite_a_backfill(db, settings, wire):
+    """Without email (a backfill) the record says what happened at that time: a silence set
+    later does not mark it silenced."""
+    now = _spike_then_a_silence_set_after_it(db, wire)
 
     assert [n.kind for n in evaluate(db, settings, now=now, notify=False).notices] == ["fired"]
     assert _deliveries(db) == []

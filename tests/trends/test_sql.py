@@ -145,18 +145,23 @@ def test_alert_history(db, seeded) -> None:
     assert (firing["n_articles_24h_before"], firing["negative_share_24h_before"]) == (1, 0.0)
 
 
-def test_alert_history_context_ends_before_the_hour_the_window_starts_in(db, seeded) -> None:
-    # Evaluations every 15 minutes give windows that start mid-hour: the hour a window starts
-    # in holds the spike (a1, a2 at 09:10 and 09:40), not what came before it.
+def _acme_alert_of_window_from(db, window_start) -> int:
+    """A resolved ACME alert, evaluated at 10:20 Nov 20, whose window starts at ``window_start``."""
     with db.transaction() as s:
-        alert_id = s.execute(
+        return s.execute(
             text(
                 "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at,"
                 " resolved_at, window_start, window_end, volume, negative_share, baseline_share, deviation)"
                 " VALUES ('ticker', 'ACME', 'resolved', :t, :t, :t, :ws, :t, 2, 1.0, 0.0, 5.0) RETURNING id"
             ),
-            {"t": at(20, 10, 20), "ws": at(20, 9, 20)},
+            {"t": at(20, 10, 20), "ws": window_start},
         ).scalar_one()
+
+
+def test_alert_history_context_ends_before_the_hour_the_window_starts_in(db, seeded) -> None:
+    # Evaluations every 15 minutes give windows that start mid-hour: the hour a window starts
+    # in holds the spike (a1, a2 at 09:10 and 09:40), not what came before it.
+    alert_id = _acme_alert_of_window_from(db, at(20, 9, 20))
     row = one(db, "SELECT * FROM v_alert_history WHERE alert_id = :id", id=alert_id)
     # 09:00 Nov 19 .. 08:00 Nov 20: only acme-19 (10:00 Nov 19, positive)
     assert (row["n_articles_24h_before"], row["negative_share_24h_before"]) == (1, 0.0)
@@ -167,15 +172,7 @@ def test_alert_history_context_is_the_same_in_any_session_time_zone(db, seeded, 
     # The rollups' buckets are UTC hours: a half-hour zone must not move the context's bounds
     # onto the window's own first hour (09:00 UTC, the spike): 09:40 UTC is 15:10 in India,
     # whose hour began at 09:30 UTC.
-    with db.transaction() as s:
-        alert_id = s.execute(
-            text(
-                "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at,"
-                " resolved_at, window_start, window_end, volume, negative_share, baseline_share, deviation)"
-                " VALUES ('ticker', 'ACME', 'resolved', :t, :t, :t, :ws, :t, 2, 1.0, 0.0, 5.0) RETURNING id"
-            ),
-            {"t": at(20, 10, 20), "ws": at(20, 9, 40)},
-        ).scalar_one()
+    alert_id = _acme_alert_of_window_from(db, at(20, 9, 40))
     with db.session() as s:
         s.execute(text(f"SET LOCAL timezone = '{zone}'"))
         row = s.execute(
