@@ -44,15 +44,14 @@ def subject(items: list[dict[str, Any]]) -> str:
     resolved = [i for i in items if i["kind"] == "resolved"]
     if len(items) == 1:
         i = items[0]
-        numbers = f"{_pct(i['negative_share'])} negative vs {_pct(i['baseline_share'])} baseline"
         if i["kind"] == "resolved" and i.get("resolved_because"):
             # Why it is calm, not the calm window's share (one article, 100% negative, read
             # like a worse spike than the one that fired).
-            numbers = ": " + i["resolved_because"][0]
+            tail = ": " + i["resolved_because"][0]
         else:
-            numbers = " " + numbers
+            tail = f" {_pct(i['negative_share'])} negative vs {_pct(i['baseline_share'])} baseline"
         prefix = {"firing": "NEGATIVE spike", "repeat": "still NEGATIVE", "resolved": "RESOLVED"}[i["kind"]]
-        text = f"[FinSent] {prefix}: {scope_label(i)}{numbers}"
+        text = f"[FinSent] {prefix}: {scope_label(i)}{tail}"
     elif alive:
         names = ", ".join(scope_label(i) for i in alive[:4]) + (" ..." if len(alive) > 4 else "")
         text = f"[FinSent] {len(alive)} NEGATIVE spikes: {names}"
@@ -73,6 +72,20 @@ def _threshold_share(item: dict[str, Any]) -> float:
     return max(item["min_share"], item["baseline_share"] + item["threshold"] * item["sigma"])
 
 
+def _baseline_source(item: dict[str, Any]) -> str:
+    """Where the baseline's level comes from, after its share."""
+    if item["baseline_source"] == "history":
+        return (
+            f"± {item['baseline_spread']:.0%} (median of {item['baseline_periods']} periods, "
+            f"{item['baseline_volume']} articles in {item['baseline_days']} days)"
+        )
+    if item["baseline_volume"]:
+        return f"(short history: {item['baseline_volume']} articles, blended with a prior)"
+    # Nothing to blend: the level is the prior alone (the market's level where the market has
+    # history, else FINSENT_ALERT_PRIOR_NEGATIVE_SHARE).
+    return "(no history yet: the prior, the market's level where it has one)"
+
+
 def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     if item["kind"] == "resolved" and item.get("resolved_because"):
@@ -80,23 +93,7 @@ def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
     rows += [
         ("Window", f"{_when(item['window_start'])} – {_when(item['window_end'])}"),
         ("Negative share", f"{_pct(item['negative_share'])} of {item['volume']} novel articles"),
-        (
-            "Baseline",
-            f"{_pct(item['baseline_share'])} "
-            + (
-                f"± {item['baseline_spread']:.0%} (median of {item['baseline_periods']} periods, "
-                f"{item['baseline_volume']} articles "
-                f"in {item['baseline_days']} days)"
-                if item["baseline_source"] == "history"
-                else (
-                    f"(short history: {item['baseline_volume']} articles, blended with a prior)"
-                    if item["baseline_volume"]
-                    # Nothing to blend: the level is the prior alone (the market's level where
-                    # the market has history, else FINSENT_ALERT_PRIOR_NEGATIVE_SHARE).
-                    else "(no history yet: the prior, the market's level where it has one)"
-                )
-            ),
-        ),
+        ("Baseline", f"{_pct(item['baseline_share'])} {_baseline_source(item)}"),
         ("Deviation", f"{item['deviation']:.1f} σ (fires at {item['threshold']:g} σ)"),
         ("Firing since", _when(item["started_at"])),
     ]
