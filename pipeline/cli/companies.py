@@ -10,18 +10,33 @@ import click
 @click.command("companies")
 @click.argument("query", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="With the demo's watchlist, as `finsent run --demo` links (unless FINSENT_WATCHLIST_PATH is set).",
+)
 @click.pass_obj
-def companies_cmd(app, query: str | None, as_json: bool) -> None:
+def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
     """List the companies of the universe (FINSENT_UNIVERSE) with the watchlist applied.
 
     QUERY keeps the companies whose ticker, name or alias contains it (any case). The
     first line says which universe is configured and where its facts came from. The demo's
-    fictional companies (VLTA, ...) come from its own watchlist, which only `finsent run
-    --demo` applies.
+    fictional companies (VLTA, ...) come from its own watchlist: `--demo` applies it, as
+    `finsent run --demo` does.
     """
     from pipeline.companies.universe import companies_for, describe
 
-    companies = companies_for(app.settings)
+    settings = app.settings
+    if demo and settings.watchlist_path is None:
+        from pipeline.ingest.demo import bundled_watchlist
+
+        with bundled_watchlist() as path:
+            settings = settings.model_copy(update={"watchlist_path": path})
+            companies = companies_for(settings)
+            where = describe(settings)
+    else:
+        companies = companies_for(settings)
+        where = describe(settings)
     rows = list(companies.companies)
     if query:
         needle = query.lower()
@@ -47,12 +62,12 @@ def companies_cmd(app, query: str | None, as_json: bool) -> None:
                 )
             )
         return
-    click.echo(f"universe: {describe(app.settings)}")
+    click.echo(f"universe: {where}")
     click.echo(f"{len(rows)} of {len(companies)} companies" if query else f"{len(companies)} companies")
     if query and not rows:
         click.echo(
-            "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md); the demo's "
-            "companies are known only inside `finsent run --demo`"
+            "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md)"
+            + ("" if demo else "; `--demo` lists the demo's companies too")
         )
     for c in rows:
         also = ", ".join((*c.share_classes, *c.aliases))

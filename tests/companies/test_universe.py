@@ -175,9 +175,16 @@ def test_companies_command_says_where_the_universe_came_from(settings, tmp_path,
     missing = CliRunner().invoke(cli, ["companies", "VLTA"], catch_exceptions=False)
     assert missing.output.splitlines()[1:] == [
         "0 of 673 companies",
-        "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md); the demo's "
-        "companies are known only inside `finsent run --demo`",
+        "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md); "
+        "`--demo` lists the demo's companies too",
     ]
+    demo = CliRunner().invoke(cli, ["companies", "--demo", "VLTA"], catch_exceptions=False)
+    assert demo.exit_code == 0, demo.output
+    assert "watchlist.csv" in demo.output.splitlines()[0]
+    assert [line.split()[0] for line in demo.output.splitlines()[2:]] == ["VLTA"]
+    assert "Voltara Motors" in demo.output
+    # `--demo` writes nothing into the data dir: it reads the packaged watchlist.
+    assert not (tmp_path / "data" / "demo").exists()
     monkeypatch.setenv("FINSENT_UNIVERSE", str(tmp_path / "nope.csv"))
     bad = CliRunner().invoke(cli, ["companies"])
     assert bad.exit_code != 0 and "nope.csv does not exist" in bad.output and "Traceback" not in bad.output

@@ -80,6 +80,12 @@ def _data(name: str):
     return resources.files(__package__).joinpath(name)
 
 
+def bundled_watchlist():
+    """The demo's watchlist as packaged (a context manager yielding its path), for commands
+    that show what ``finsent run --demo`` links without rendering the demo."""
+    return resources.as_file(_data("watchlist.csv"))
+
+
 def load_stories() -> list[Story]:
     with _data("stories.csv").open("r", encoding="utf-8", newline="") as fh:
         return [
