@@ -29,8 +29,7 @@ eager PyTorch runs as separate passes over memory; a BERT is traced from its for
 written for export (pipeline/score/bert_graph.py: the last layer at [CLS] only, attention
 as batched matrix products), and batches run on OpenVINO's streams, two in flight per
 stream: 1.56-1.7x the eager speed on an AMX Xeon, 1.4-1.7x on an AVX2-only AMD Zen 3 (fp32),
-1.8x on AMD Zen 5, 1.15-1.4x on Zen 4 (measured before the [CLS]-only graph;
-``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch``
+1.8x on AMD Zen 5, 1.6x on Zen 4 (``bench/bench_roofline.py``, BENCHMARKS.md). ``FINSENT_CPU_BACKEND=torch``
 keeps eager PyTorch, which is also the fallback where OpenVINO is missing or cannot convert
 a model.
 
