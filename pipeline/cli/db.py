@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+
+
+@contextmanager
+def _revision_checked(param_hint: str) -> Iterator[None]:
+    """Alembic's CommandError (an unknown or unreachable revision) as a usage error naming
+    the option, instead of an unexpected error to report."""
+    from alembic.util.exc import CommandError
+
+    from pipeline.db.migrate import head_revision
+
+    try:
+        yield
+    except CommandError as exc:
+        raise click.BadParameter(
+            f"{exc}: give head, base, a revision from 0001 to {head_revision()} or a step such as -1 "
+            "(`finsent db status` shows the current one)",
+            param_hint=param_hint,
+        ) from None
 
 
 @click.group("db")
@@ -19,7 +39,7 @@ def upgrade_cmd(app, revision: str) -> None:
     """Create or upgrade the schema (safe to run again: a no-op when current)."""
     from pipeline.db import migrate
 
-    with app.database(check_schema=False) as database:
+    with app.database(check_schema=False) as database, _revision_checked("--revision"):
         before, after = migrate.upgrade(database.engine, revision)
     if before == after:
         click.echo(f"schema already at {after} ({database.display_url})")
@@ -39,7 +59,7 @@ def downgrade_cmd(app, revision: str, yes: bool) -> None:
         click.confirm(
             f"Downgrade the schema to {revision}? Tables may be dropped with their data", abort=True
         )
-    with app.database(check_schema=False) as database:
+    with app.database(check_schema=False) as database, _revision_checked("REVISION"):
         migrate.downgrade(database.engine, revision)
         click.echo(f"schema now at {migrate.current_revision(database.engine) or 'empty'}")
 

@@ -373,3 +373,20 @@ def test_0017_merges_one_persons_corrections_in_any_case_and_holds_them_one(engi
         assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 3
         conn.execute(text(insert), {"a": article, "t": "ACME", "l": "neutral", "w": "BOB", "at": at})
     upgrade(engine)
+
+
+def test_db_commands_name_an_unknown_revision_in_one_line(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    monkeypatch.setenv("FINSENT_DATABASE_URL", empty_database_url)
+    up = CliRunner().invoke(cli, ["db", "upgrade", "--revision", "zzz"])
+    down = CliRunner().invoke(cli, ["db", "downgrade", "+1", "--yes"])
+    for result, hint in ((up, "--revision"), (down, "REVISION")):
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for {hint}" in result.output and "unexpected" not in result.output
+        assert f"a revision from 0001 to {head_revision()}" in result.output
+    assert "'zzz'" in up.output and "+1" in down.output
