@@ -228,7 +228,13 @@ class Settings(BaseSettings):
 
     # --- email (SMTP) -------------------------------------------------------------
     smtp_host: str | None = Field(default=None, description="SMTP server host.")
-    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="SMTP server port (default: 465 with smtp_security ssl, 587 with starttls, "
+        "25 with none).",
+    )
     smtp_user: str | None = Field(default=None, description="SMTP login.")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
     smtp_security: Literal["starttls", "ssl", "none"] = Field(
@@ -416,6 +422,7 @@ OTHER_ENV = frozenset(
         "FINSENT_INGEST_SHARDS",
         "FINSENT_MAINTENANCE_SCHEDULE",
         "FINSENT_FINETUNE_SCHEDULE",
+        "FINSENT_FINETUNE_RECIPE",
         "FINSENT_SCORE_QUEUE",
         "FINSENT_SCORE_POOL",
         "FINSENT_TRAIN_QUEUE",

@@ -36,6 +36,18 @@ def test_settings_win(settings):
     assert (p.host, p.port, p.security, p.origin) == ("mail.example.com", 2525, "ssl", "settings")
 
 
+@pytest.mark.parametrize(("security", "port"), [("ssl", 465), ("starttls", 587), ("none", 25)])
+def test_an_unset_port_follows_the_security_mode(settings, monkeypatch, security, port):
+    # FINSENT_SMTP_SECURITY=ssl alone used to connect with implicit TLS to port 587.
+    monkeypatch.setenv("FINSENT_SMTP_SECURITY", security)
+    monkeypatch.setenv("FINSENT_SMTP_HOST", "mail.example.com")
+    from pipeline.settings import load_settings
+
+    loaded = load_settings().settings
+    assert loaded.smtp_port is None
+    assert smtp_params(loaded).port == port
+
+
 def test_airflow_connection_is_used_inside_airflow(settings, monkeypatch):
     conn = SimpleNamespace(
         host="smtp.bank.example",

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: The port each security mode listens on by convention (RFC 8314: 465 implicit TLS, 587
+#: submission with STARTTLS; 25 plain relay), used when no port is set.
+_DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+
 @dataclass(frozen=True)
 class SmtpParams:
     host: str
@@ -45,7 +50,7 @@ def smtp_params(settings: Settings, *, airflow_conn_id: str = "smtp_default") ->
     if settings.smtp_host:
         return SmtpParams(
             host=settings.smtp_host,
-            port=settings.smtp_port,
+            port=settings.smtp_port or _DEFAULT_PORTS[settings.smtp_security],
             security=settings.smtp_security,
             user=settings.smtp_user,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
@@ -100,9 +105,6 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     return bool(value)
-
-
-_DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
 def airflow_smtp_params(conn_id: str, settings: Settings) -> SmtpParams | None:
