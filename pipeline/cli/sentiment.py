@@ -19,19 +19,13 @@ import click
 from click.core import ParameterSource
 
 from pipeline.errors import FinSentError
+from pipeline.sentiment.config import SOURCE_HELP
 from pipeline.settings import int_bounds
 
 # pipeline.score.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
 
 logger = logging.getLogger(__name__)
-
-SOURCE_HELP = (
-    "Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
-    "sentfin, sentfin-mixed (company-labelled headlines), csv:PATH, feedback (analysts' "
-    "corrections); append *W to weight its loss (e.g. 'fpb-split*2'). "
-    "Default: fpb-split and tfns."
-)
 
 
 def _settings() -> Any:

@@ -59,7 +59,8 @@ def _parse_now(value: str | None) -> datetime:
     "--json",
     "as_json",
     is_flag=True,
-    help="One JSON object (scope, period, rows, totals, headlines) instead of the table.",
+    help="One JSON object (scope, key, by, since, until, rows, total, headlines, known) "
+    "instead of the table.",
 )
 @click.option("--now", "now_text", hidden=True, help="Pretend it is this time (tests, replays).")
 @click.pass_obj

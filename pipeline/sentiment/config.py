@@ -22,6 +22,7 @@ from pipeline.paths import RECIPES_DIR, REPO_ROOT, SHARED_DATA_DIR
 
 __all__ = [
     "FALLBACK_BASE_MODEL",
+    "SOURCE_HELP",
     "Option",
     "TrainConfig",
     "default_base_model",
@@ -110,6 +111,15 @@ def opt(default: Any, *, flag: str | None, **option: Any) -> Any:
     return field(default=default, metadata=spec(flag, **option))
 
 
+#: The --source help of `finsent train` and `finsent augment` (pipeline.sentiment.data names them).
+SOURCE_HELP = (
+    "Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
+    "sentfin, sentfin-mixed (company-labelled headlines), csv:PATH, feedback (analysts' "
+    "corrections); append *W to weight its loss (e.g. 'fpb-split*2'). "
+    "Default: fpb-split and tfns."
+)
+
+
 @dataclass
 class TrainConfig:
     base_model: str = field(
@@ -133,9 +143,7 @@ class TrainConfig:
         metadata=spec(
             "--source",
             multiple=True,
-            help="Training source, repeatable: fpb-split, fpb-50, fpb-66, fpb-75, fpb-all, tfns, "
-            "csv:PATH, feedback (analysts' corrections); append *W to weight its loss (e.g. "
-            "'fpb-split*2'). Default: fpb-split and tfns.",
+            help=SOURCE_HELP,
         ),
     )
     # The corrections snapshot the ``feedback`` source reads. finsent train and the fine-tune
