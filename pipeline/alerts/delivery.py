@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
-MAX_ATTEMPTS = 24  # about 19 hours of retries at the capped backoff
+MAX_ATTEMPTS = 24  # about 18 hours of retries: 63 minutes to reach the cap, then 17 hourly
 OPEN_STATES = ("pending", "sending", "transmitting")
 UNKNOWN = "unknown"
 #: Listed by ``finsent alerts list``: waiting to be sent, given up, or waiting for the operator.
