@@ -1,7 +1,9 @@
 """FinSent fine-tuning: train a candidate model, and promote it only through the gate.
 
 Weekly by default (``FINSENT_FINETUNE_SCHEDULE``: a cron expression or preset, or
-``manual`` for trigger-only). Training reads the labelled data under the
+``manual`` for trigger-only). A scheduled run trains the recipe ``FINSENT_FINETUNE_RECIPE``
+names, by default ``finsent-minilm-v3-feedback``: the release trained on with its own rows
+and the analysts' corrections (empty: TrainConfig's defaults). Training reads the labelled data under the
 ``training_data_dir`` setting and runs in the GPU queue and pool (``FINSENT_TRAIN_QUEUE``
 / ``FINSENT_TRAIN_POOL``, defaulting to the scoring ones). The evaluation gate compares
 the candidate with the current model on the held-out benchmarks and promotes it only if
@@ -20,6 +22,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 _schedule = os.environ.get("FINSENT_FINETUNE_SCHEDULE", "@weekly")
 SCHEDULE = None if _schedule.strip().lower() in {"", "manual", "none"} else _schedule
+# What a scheduled run trains: the release continued on its rows and the corrections, so
+# that a weekly run can improve on the model that serves (the gate promotes it only then).
+RECIPE = os.environ.get("FINSENT_FINETUNE_RECIPE", "finsent-minilm-v3-feedback").strip()
 TRAIN_QUEUE = os.environ.get("FINSENT_TRAIN_QUEUE", os.environ.get("FINSENT_SCORE_QUEUE", "default"))
 TRAIN_POOL = os.environ.get("FINSENT_TRAIN_POOL", os.environ.get("FINSENT_SCORE_POOL", "default_pool"))
 
@@ -46,9 +51,10 @@ DEFAULT_ARGS = {
     # params only name a recipe and what to override; the task validates them there.
     params={
         "recipe": Param(
-            "",
+            RECIPE,
             type="string",
-            description="Recipe: a name in recipes/ or a path; empty: TrainConfig's defaults.",
+            description="Recipe: a name in recipes/ or a path (default: FINSENT_FINETUNE_RECIPE); "
+            "empty: TrainConfig's defaults.",
         ),
         "epochs": Param(None, type=["null", "integer"], description="Override the recipe's epochs."),
         "max_steps": Param(None, type=["null", "integer"], description="Stop after N steps (0 = off)."),
