@@ -106,6 +106,7 @@ class Route:
     raw_gzip: bytes | None = None  # a pre-compressed body sent as-is (gzip bombs)
     delay_s: float = 0.0
     drip_s: float = 0.0  # pause between 1 KiB chunks of the body
+    header_drip_s: float = 0.0  # pause before each of 60 filler headers (a slow-headers server)
     redirect_to: str | None = None
     redirect_status: int = 302  # 301 / 308 permanent, 302 / 303 / 307 temporary
     honour_conditional: bool = True
@@ -174,14 +175,25 @@ class FeedServer:
         elif route.gzip:
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
-        self._send(h, route.status, body, headers, drip_s=route.drip_s)
+        self._send(h, route.status, body, headers, drip_s=route.drip_s, header_drip_s=route.header_drip_s)
 
     @staticmethod
     def _send(
-        h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str], drip_s: float = 0.0
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: dict[str, str],
+        drip_s: float = 0.0,
+        header_drip_s: float = 0.0,
     ) -> None:
         try:
             h.send_response(status)
+            if header_drip_s:
+                h.flush_headers()
+                for i in range(60):
+                    time.sleep(header_drip_s)
+                    h.wfile.write(f"X-Pad-{i}: x\r\n".encode())
+                    h.wfile.flush()
             for k, v in headers.items():
                 h.send_header(k, v)
             if status != 304:

@@ -69,6 +69,17 @@ def test_timeouts(fetcher, feed_server: FeedServer):
     drip = feed_server.add("/drip", rss_feed(40), drip_s=0.2)
     result = get(fetcher, drip)
     assert result.outcome == "timeout" and "not complete" in result.error
+    # Headers a line every 0.1 s: each read is in time, the 6 s of headers are not. Before the
+    # whole fetch had a deadline, this answered "ok" after 6 s (and a line a second, hours).
+    headers = feed_server.add("/slow-headers", rss_feed(1), header_drip_s=0.1)
+    result = get(fetcher, headers)
+    assert result.outcome == "timeout" and "no complete answer within 1 s" in result.error
+    assert result.duration_ms < 4000  # cut at the deadline, not after the server's 6 s of headers
+    # The deadline spans a redirect chain too.
+    hop = feed_server.add("/hop", redirect_to="/slow-headers")
+    assert get(fetcher, hop).outcome == "timeout"
+    # The connection pool is not left broken: the next fetch on the same server works.
+    assert get(fetcher, feed_server.add("/fine", rss_feed(1))).outcome == "ok"
 
 
 @pytest.mark.slow
@@ -79,6 +90,10 @@ def test_size_caps(fetcher, feed_server: FeedServer):
     bomb = gzip.compress(b"\0" * (100 * 1024 * 1024))
     result = get(fetcher, feed_server.add("/bomb", raw_gzip=bomb))
     assert result.outcome == "too_large"
+    # Several gzip members, one after the other (RFC 1952): all of them, not the first alone.
+    first, second = rss_feed(2)[:100], rss_feed(2)[100:]
+    result = get(fetcher, feed_server.add("/members", raw_gzip=gzip.compress(first) + gzip.compress(second)))
+    assert (result.outcome, result.body) == ("ok", first + second)
     corrupt = feed_server.add("/corrupt", raw_gzip=b"\x1f\x8b\x08\x00garbage-not-deflate")
     result = get(fetcher, corrupt)
     assert result.outcome == "http_error" and "corrupt compressed body" in result.error
@@ -91,6 +106,17 @@ def test_inflater_never_holds_more_than_the_limit():
         inflater.feed(bomb)
     assert inflater.size == 0  # refused before the output was kept
     assert Inflater("deflate", 100).feed(zlib.compress(b"abc")) == b"abc"
+    # Members are inflated in turn, however the chunks split them; padding after one is ignored,
+    # and the limit counts them all.
+    body = gzip.compress(b"a" * 3000) + b"\0\0" + gzip.compress(b"b" * 3000)
+    for step in (1, 2, 7, 1000, len(body)):
+        inflater = Inflater("gzip", 10_000)
+        chunks = [inflater.feed(body[i : i + step]) for i in range(0, len(body), step)]
+        assert b"".join(chunks) + inflater.finish() == b"a" * 3000 + b"b" * 3000
+    tail = Inflater("gzip", 10_000)
+    assert tail.feed(gzip.compress(b"abc") + b"\0\0trailing garbage") + tail.finish() == b"abc"
+    with pytest.raises(BodyTooLarge):
+        Inflater("gzip", 5_000).feed(body)
     with pytest.raises(ValueError, match="unsupported Content-Encoding 'br'"):
         Inflater("br", 100)
 

@@ -9,11 +9,15 @@ say what happened, so one bad feed is recorded and the run goes on.
 from __future__ import annotations
 
 import email.utils
+import logging
+import threading
 import time
 import zlib
 from datetime import UTC
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from pipeline.errors import ConfigError
@@ -21,6 +25,8 @@ from pipeline.ingest.records import FeedRequest, FetchResult
 from pipeline.ingest.sources.base import FeedSource, FetchLimits
 
 __all__ = ["BodyTooLarge", "HttpSource", "Inflater", "parse_retry_after", "permanent_location"]
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 ACCEPT = (
@@ -49,17 +55,29 @@ class BodyTooLarge(Exception):
     pass
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 class Inflater:
     """Decompresses chunk by chunk and refuses to produce more than ``limit`` bytes,
-    so a small gzip bomb cannot expand in memory."""
+    so a small gzip bomb cannot expand in memory.
+
+    A gzip body may hold several members one after the other (RFC 1952; what `cat a.gz
+    b.gz` makes, and some servers stream): each is inflated in turn, as gzip itself does,
+    instead of the body ending silently after the first. Bytes after a member that do not
+    start another (NUL padding, garbage) are ignored, as before."""
 
     def __init__(self, encoding: str, limit: int):
         self.limit = limit
         self.size = 0
+        self._rest = b""  # bytes after a finished gzip member, until they show what follows
+        self._between = False  # a gzip member ended; the next bytes decide what follows
+        self._ignore_rest = False  # the stream ended and what follows is not another member
         encoding = encoding.strip().lower()
+        self._gzip = encoding in ("gzip", "x-gzip")
         if encoding in ("", "identity", "none"):
             self._d = None
-        elif encoding in ("gzip", "x-gzip"):
+        elif self._gzip:
             self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._d = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header, auto-detected
@@ -67,19 +85,40 @@ class Inflater:
             raise ValueError(f"unsupported Content-Encoding '{encoding}'")
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._d is None:
-            out = chunk
-        else:
-            out = self._d.decompress(chunk, self.limit - self.size + 1)
-            if self._d.unconsumed_tail:
-                raise BodyTooLarge
+        out = chunk if self._d is None else self._inflate(chunk)
         self.size += len(out)
         if self.size > self.limit:
             raise BodyTooLarge
         return out
 
+    def _inflate(self, data: bytes) -> bytes:
+        assert self._d is not None
+        out = b""
+        while not self._ignore_rest:
+            if self._between:  # a gzip member ended: does another one follow?
+                self._rest += data
+                rest = self._rest.lstrip(b"\0")
+                if len(rest) < len(GZIP_MAGIC):
+                    return out  # too little to tell yet
+                self._between, self._rest = False, b""
+                if not rest.startswith(GZIP_MAGIC):
+                    self._ignore_rest = True
+                    return out
+                self._d, data = zlib.decompressobj(16 + zlib.MAX_WBITS), rest
+            if not data:
+                return out
+            out += self._d.decompress(data, self.limit - self.size - len(out) + 1)
+            if self._d.unconsumed_tail or self.size + len(out) > self.limit:
+                raise BodyTooLarge
+            data = b""
+            if self._d.eof:
+                # gzip: what follows may be the next member; deflate: one stream, the rest ignored.
+                self._between, self._ignore_rest = self._gzip, not self._gzip
+                data = self._d.unused_data
+        return out
+
     def finish(self) -> bytes:
-        if self._d is None:
+        if self._d is None or self._d.eof or self._between or self._ignore_rest:
             return b""
         out = self._d.flush(self.limit - self.size + 1)
         self.size += len(out)
@@ -121,6 +160,97 @@ def permanent_location(requested: str, response: httpx.Response) -> str | None:
     return moved if moved is not None and moved != requested else None
 
 
+class _Deadline:
+    """The end of the fetch each thread is making, shared with the network streams.
+
+    httpx's timeouts apply to each read: a server that sends its headers (or the steps of a
+    redirect chain) a byte a second never trips them, and one fetch could hold a worker,
+    and the run with it, for hours. Every connect, TLS handshake, read and write is bounded
+    by what is left of ``fetch_timeout_s`` for the whole fetch instead."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def start(self, end: float | None) -> None:
+        self._local.end = end
+
+    def clamp(self, timeout: float | None) -> float | None:
+        end = getattr(self._local, "end", None)
+        if end is None:
+            return timeout
+        left = end - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the fetch's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadline.clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadline.clamp(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, self._deadline.clamp(timeout))
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: _Deadline) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, self._deadline.clamp(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, self._deadline.clamp(timeout), socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport(limits: httpx.Limits, deadline: _Deadline) -> httpx.HTTPTransport:
+    """httpx's transport with its connection pool's network I/O bounded by ``deadline``.
+
+    httpx does not take a network backend, so the pool it built is given ours (httpcore's
+    documented ``network_backend``, set after the fact); if a later httpx moves it, fetches
+    keep httpx's per-read timeouts and the test of the deadline fails."""
+    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+    pool = getattr(transport, "_pool", None)
+    if hasattr(pool, "_network_backend"):
+        pool._network_backend = _DeadlineBackend(deadline)
+    else:  # pragma: no cover - a later httpx
+        log.warning("httpx %s: fetch deadlines apply per read only", httpx.__version__)
+    return transport
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
@@ -133,6 +263,10 @@ class HttpSource(FeedSource):
 
     def __init__(self, limits: FetchLimits) -> None:
         super().__init__(limits)
+        self._deadline = _Deadline()
+        pool_limits = httpx.Limits(
+            max_connections=limits.max_connections, max_keepalive_connections=limits.max_connections
+        )
         self._client = httpx.Client(
             timeout=httpx.Timeout(limits.timeout_s),
             follow_redirects=True,
@@ -145,10 +279,8 @@ class HttpSource(FeedSource):
                 # Only what Inflater can bound; httpx would otherwise also offer br/zstd.
                 "Accept-Encoding": "gzip, deflate",
             },
-            limits=httpx.Limits(
-                max_connections=limits.max_connections, max_keepalive_connections=limits.max_connections
-            ),
-            transport=limits.transport,
+            limits=pool_limits,
+            transport=limits.transport or _deadline_transport(pool_limits, self._deadline),
         )
 
     @classmethod
@@ -175,7 +307,12 @@ class HttpSource(FeedSource):
         self._client.close()
 
     def fetch(self, request: FeedRequest) -> FetchResult:
-        return self._get(request, time.monotonic())
+        started = time.monotonic()
+        self._deadline.start(started + self.limits.timeout_s)
+        try:
+            return self._get(request, started)
+        finally:
+            self._deadline.start(None)
 
     def _get(self, request: FeedRequest, started: float) -> FetchResult:
         headers = {}
@@ -234,16 +371,19 @@ class HttpSource(FeedSource):
                 except ValueError as exc:
                     return FetchResult("http_error", status=status, error=str(exc))
                 chunks: list[bytes] = []
+                late = FetchResult(
+                    "timeout",
+                    status=status,
+                    error=f"body not complete after {timeout_s:g} s (fetch_timeout_s)",
+                )
                 try:
                     for raw in resp.iter_raw():
                         chunks.append(inflater.feed(raw))
                         if time.monotonic() > deadline:
-                            return FetchResult(
-                                "timeout",
-                                status=status,
-                                error=f"body not complete after {timeout_s:g} s (fetch_timeout_s)",
-                            )
+                            return late
                     chunks.append(inflater.finish())
+                except httpx.TimeoutException:  # a read the fetch's deadline cut short
+                    return late
                 except BodyTooLarge:
                     return FetchResult("too_large", status=status, error=self.limits.too_large_message())
                 except zlib.error as exc:
@@ -260,7 +400,7 @@ class HttpSource(FeedSource):
                 )
         except httpx.TimeoutException:
             return FetchResult(
-                "timeout", error=f"no answer within {self.limits.timeout_s:g} s (fetch_timeout_s)"
+                "timeout", error=f"no complete answer within {self.limits.timeout_s:g} s (fetch_timeout_s)"
             )
         except httpx.TooManyRedirects:
             return FetchResult("http_error", error=f"more than {MAX_REDIRECTS} redirects: fix the feed URL")
