@@ -17,7 +17,9 @@ Item identity within a feed (``articles.item_key``):
 
 A key longer than KEY_MAX is stored as its hash, never cut. Because whether a link is
 shared can change from one fetch to the next, each link-keyed item also carries the other
-form (``alt_key``); a stored row found under it is the same item when its title matches.
+forms (``alt_keys``): a lone link, the link with its title and the link with its content
+hash (the form it had while it shared link and title with other text); a shared link, the
+plain link. A stored row found under one of them is the same item when its title matches.
 Guid-keyed items carry the same pair: the plain guid and the guid with link and title.
 """
 
@@ -49,8 +51,12 @@ def _guid_link_title_key(row: ArticleRow) -> str:
     return bounded_key(f"{row.item_key}\n{row.full_url or ''}\n{row.title}")
 
 
+def _link_content_key(link: str, content_hash: str) -> str:
+    return bounded_key(f"{link}\nsha256:{content_hash}")
+
+
 def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
-    """The rows of one fetch with their final ``item_key`` and ``alt_key`` (see the
+    """The rows of one fetch with their final ``item_key`` and ``alt_keys`` (see the
     module docstring). Rows with neither guid nor link are unchanged."""
     by_link: dict[str, list[int]] = defaultdict(list)
     by_guid: dict[str, list[int]] = defaultdict(list)
@@ -66,14 +72,16 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             # the last copy stands, as ever): the guid; the other form kept for a fetch where
             # the guid was shared.
             for i in members:
-                out[i] = replace(rows[i], alt_key=_guid_link_title_key(rows[i]))
+                out[i] = replace(rows[i], alt_keys=(_guid_link_title_key(rows[i]),))
             continue
         for i in members:  # items that differ in link or title: one story each
-            out[i] = replace(rows[i], item_key=_guid_link_title_key(rows[i]), alt_key=rows[i].item_key)
+            out[i] = replace(rows[i], item_key=_guid_link_title_key(rows[i]), alt_keys=(rows[i].item_key,))
     for link, members in by_link.items():
         if len(members) == 1:
             (i,) = members
-            out[i] = replace(rows[i], alt_key=_link_title_key(link, rows[i].title))
+            row = rows[i]
+            alt = (_link_title_key(link, row.title), _link_content_key(link, row.content_hash))
+            out[i] = replace(row, alt_keys=alt)
             continue
         by_title: dict[str, set[str]] = defaultdict(set)
         for i in members:
@@ -82,8 +90,8 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             row = rows[i]
             key = _link_title_key(link, row.title)
             if len(by_title[row.title]) > 1:  # same link, same title, different text
-                key = bounded_key(f"{link}\nsha256:{row.content_hash}")
-            out[i] = replace(row, item_key=key, alt_key=bounded_key(link))
+                key = _link_content_key(link, row.content_hash)
+            out[i] = replace(row, item_key=key, alt_keys=(bounded_key(link),))
     return out
 
 
@@ -94,28 +102,32 @@ def match_stored(
 
     ``stored`` maps (feed id, item_key) to rows with ``id`` and ``title_key`` for every
     key and alt key of ``items``. A row found under its exact key is that item, unless its
-    title differs and the alt key holds a row with the item's own title: then that row is
+    title differs and an alt key holds a row with the item's own title: then that row is
     the item (a story stored under the shared form while its guid or link was shared, now
     alone again under the plain one, whose row is another story that has left the feed).
-    A row found under an alt key only is the item when its title is the same and no other
-    item of the batch claimed it (under a shared link, a stored row is at most one of the
-    items)."""
+    A row found under an alt key only (the first, in order) is the item when its title is
+    the same and no other item of the batch claimed it (under a shared link, a stored row is
+    at most one of the items)."""
+
+    def own(feed_id: int, article: ArticleRow, taken: set[int]) -> Any | None:
+        for key in article.alt_keys:
+            row = stored.get((feed_id, key))
+            if row is not None and row.title_key == article.title_key and row.id not in taken:
+                return row
+        return None
+
     out: list[Any | None] = []
     for feed_id, article in items:
         row = stored.get((feed_id, article.item_key))
-        if row is not None and row.title_key != article.title_key and article.alt_key is not None:
-            own = stored.get((feed_id, article.alt_key))
-            if own is not None and own.title_key == article.title_key:
-                row = own
+        if row is not None and row.title_key != article.title_key:
+            row = own(feed_id, article, set()) or row
         out.append(row)
     claimed = {row.id for row in out if row is not None}
     for i, (feed_id, article) in enumerate(items):
-        if out[i] is not None or article.alt_key is None:
-            continue
-        row = stored.get((feed_id, article.alt_key))
-        if row is not None and row.title_key == article.title_key and row.id not in claimed:
-            out[i] = row
-            claimed.add(row.id)
+        if out[i] is None:
+            out[i] = own(feed_id, article, claimed)
+            if out[i] is not None:
+                claimed.add(out[i].id)
     return out
 
 

@@ -77,8 +77,8 @@ class ArticleRow:
     # so a mention past the stored length still counts. Not stored.
     full_title: str | None = None
     full_summary: str | None = None
-    # Another key the item may be stored under (see identity.assign_item_keys).
-    alt_key: str | None = None
+    # Other keys the item may be stored under, in order (see identity.assign_item_keys).
+    alt_keys: tuple[str, ...] = ()
 
     def text(self) -> str:
         """What is stored, as ticker re-linking of stored articles reads it."""

@@ -569,7 +569,7 @@ def _store_articles(
     copies of the same story), update edited ones in place, skip duplicates, link tickers.
     Returns (new, updated) per feed id."""
     items = [(w, a) for w in works for a in w.articles]
-    lookups = [(w.request.feed_id, k) for w, a in items for k in (a.item_key, a.alt_key) if k is not None]
+    lookups = [(w.request.feed_id, k) for w, a in items for k in (a.item_key, *a.alt_keys)]
     existing = {
         (row.feed_id, row.item_key): row
         for row in conn.execute(

@@ -31,7 +31,7 @@ def _row(
 def test_items_sharing_a_link_without_guid_stay_distinct():
     rows = assign_item_keys([_row(f"Acme story number {i} for the markets") for i in range(20)])
     assert len({r.item_key for r in rows}) == 20
-    assert all(r.alt_key == HOME for r in rows)
+    assert all(r.alt_keys == (HOME,) for r in rows)
 
 
 def test_same_link_and_title_with_different_text_stay_distinct_and_true_repeats_collapse():
@@ -47,9 +47,10 @@ def test_same_link_and_title_with_different_text_stay_distinct_and_true_repeats_
 
 def test_a_unique_link_is_the_key_and_guids_win():
     (alone,) = assign_item_keys([_row("Acme story alone in its feed today", link="https://x.example/a")])
-    assert alone.item_key == "https://x.example/a" and alone.alt_key is not None
+    assert alone.item_key == "https://x.example/a" and len(alone.alt_keys) == 2
     rows = assign_item_keys([_row("One", guid="g1"), _row("Two", guid="g2")])
-    assert [r.item_key for r in rows] == ["g1", "g2"] and rows[0].alt_key not in (None, "g1")
+    assert [r.item_key for r in rows] == ["g1", "g2"] and len(rows[0].alt_keys) == 1
+    assert rows[0].alt_keys != ("g1",)
 
 
 def test_distinct_items_sharing_a_guid_stay_distinct_and_true_repeats_collapse():
@@ -65,7 +66,7 @@ def test_distinct_items_sharing_a_guid_stay_distinct_and_true_repeats_collapse()
     )
     # Same guid, link and title with other text: one item edited (the last copy stands).
     assert len({r.item_key for r in rows}) == 4
-    assert all(r.alt_key == "same" for r in rows)
+    assert all(r.alt_keys == ("same",) for r in rows)
 
 
 def test_one_item_listed_twice_with_edited_text_stays_one_item():
@@ -107,8 +108,22 @@ def test_a_story_that_rotates_onto_a_guid_or_link_another_story_was_stored_under
         }
         assert match_stored([(1, b_alone)], stored)[0].id == 2, kind
         # A genuine edit of the title under the plain key (no row of the new title) stays an edit.
-        edited = replace(b_alone, alt_key="nothing stored here")
+        edited = replace(b_alone, alt_keys=("nothing stored here",))
         assert match_stored([(1, edited)], stored)[0].id == 1, kind
+
+
+def test_a_story_that_shared_link_and_title_with_other_text_is_itself_when_alone_again():
+    """X and Y share link and title with different text (each keyed by its content), then X is
+    alone: X is X's row, not a new article (it was stored twice), and Y's row is not X."""
+    x = _row("Markets live: stocks today", summary="Dow opens higher on earnings.")
+    y = _row("Markets live: stocks today", summary="Oil slides as supply rises.")
+    x_shared, y_shared = assign_item_keys([x, y])
+    (x_alone,) = assign_item_keys([x])
+    stored = {
+        (1, x_shared.item_key): SimpleNamespace(id=1, title_key=x.title_key),
+        (1, y_shared.item_key): SimpleNamespace(id=2, title_key=y.title_key),
+    }
+    assert match_stored([(1, x_alone)], stored)[0].id == 1
 
 
 def test_links_that_differ_late_are_hashed_not_cut():

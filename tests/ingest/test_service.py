@@ -482,6 +482,23 @@ def test_a_story_rotating_out_of_a_shared_link_or_guid_leaves_the_other_intact(
 
 
 @pytest.mark.slow
+def test_a_live_story_that_shared_link_and_title_is_itself_when_alone(db, settings, feed_server: FeedServer):
+    """X and Y with one link and one title but other text, then X alone: X was stored twice."""
+    live = "https://news.example.com/live"
+
+    def item(i: int, text: str) -> str:
+        return rss_item(i, "Markets live: stocks today", guid="", link=live, description=text)
+
+    x, y = item(0, "Dow opens higher on bank earnings."), item(1, "Oil slides as supply rises.")
+    _add(db, feed_server.add("/rss", rss([x, y])))
+    assert ingest(db, settings, now=NOW).new == 2
+    feed_server.routes["/rss"].body = rss([x])
+    again = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (again.new, again.updated, again.duplicates) == (0, 0, 1)
+    assert _count(db, Article) == 2
+
+
+@pytest.mark.slow
 def test_links_that_differ_only_after_2000_characters_are_distinct(db, settings, feed_server: FeedServer):
     base = "https://news.example.com/a?q=" + "x" * 2000
     items = [
