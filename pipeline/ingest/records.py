@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pipeline.companies.linking import EntityMatch
-from pipeline.ingest.normalise import ArticleRow
+from pipeline.ingest.normalise import ArticleRow, one_plain_line
 
 __all__ = ["OK_OUTCOMES", "FeedOutcome", "FeedRequest", "FeedWork", "FetchResult", "Outcome"]
 
@@ -103,6 +103,11 @@ class FeedWork:
 
     def __post_init__(self) -> None:
         self.outcome = Outcome(self.outcome)
+        # Messages quote what a server sent (a reason phrase, a declared charset): they are
+        # printed in the run's table and `feeds list` and stored, so one plain line each,
+        # never a terminal escape sequence or a line break.
+        self.error = one_plain_line(self.error) if self.error else self.error
+        self.warning = one_plain_line(self.warning) if self.warning else self.warning
 
 
 @dataclass
