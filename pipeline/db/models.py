@@ -55,6 +55,11 @@ class Feed(Base):
     url: Mapped[str] = mapped_column(Text, unique=True, comment="http(s) URL, file:// URL or local path")
     name: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    moved_from: Mapped[list[str]] = mapped_column(
+        ARRAY(Text),
+        server_default=text("'{}'::text[]"),
+        comment="URLs the feed had before permanent redirects moved it (registration finds it there)",
+    )
     language: Mapped[str | None] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     etag: Mapped[str | None] = mapped_column(Text)

@@ -113,17 +113,23 @@ def add_feed_entries(
 
 
 def _stored_feeds(session: Session) -> dict:
-    """Registered feeds by the canonical form of their location, the oldest first.
+    """Registered feeds by the canonical form of their location, the oldest first, then by
+    the URLs permanent redirects moved them from (a feed list that still names the old URL
+    names that feed, not a new one).
 
     Rows stored by earlier versions may be spelt otherwise (a file:// URL, an upper-case
     host, an explicit default port); canonicalising them here, not in a migration, keeps
     their ids and articles as they are. The feeds table holds hundreds of rows, not millions.
     """
     found: dict = {}
-    for row in session.execute(select(Feed.id, Feed.url, Feed.enabled).order_by(Feed.id)):
+    rows = session.execute(select(Feed.id, Feed.url, Feed.enabled, Feed.moved_from).order_by(Feed.id)).all()
+    for row in rows:
         found.setdefault(row.url, row)
         with contextlib.suppress(ConfigError):  # e.g. an invalid port: the stored spelling only
             found.setdefault(_canonical(row.url), row)
+    for row in rows:  # a feed registered at a URL itself comes first
+        for old in row.moved_from or ():
+            found.setdefault(old, row)
     return found
 
 

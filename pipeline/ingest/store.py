@@ -157,11 +157,21 @@ FEED_SUCCESS = text(
     WHERE f.id = v.id
     """
 )
-# A permanent redirect: the feed takes its new URL unless another feed already has it.
+# A permanent redirect: the feed takes its new URL unless another feed already has it, and
+# remembers the old one, under which a configured feed list still names it (registry.py).
 MOVE_FEED = text(
     """
-    UPDATE feeds SET url = :new
+    UPDATE feeds
+    SET url = :new, moved_from = array_append(array_remove(array_remove(moved_from, :old), :new), :old)
     WHERE id = :feed_id AND url = :old AND NOT EXISTS (SELECT 1 FROM feeds WHERE url = :new)
+    """
+)
+# The feed at a redirect's target learns the old URL too, so that once the duplicate at the
+# old URL is removed, a feed list that still names it does not register it again.
+REMEMBER_MOVED_FROM = text(
+    """
+    UPDATE feeds SET moved_from = array_append(moved_from, :old)
+    WHERE id = :feed_id AND NOT (:old = ANY (moved_from))
     """
 )
 FEED_AT_URL = text("SELECT id FROM feeds WHERE url = :url AND id <> :feed_id")
@@ -283,6 +293,7 @@ def move_feed(conn: Connection, feed_id: int, old: str, new: str) -> bool:
         return True
     other = conn.execute(FEED_AT_URL, {"url": new, "feed_id": feed_id}).scalar_one_or_none()
     if other is not None:
+        conn.execute(REMEMBER_MOVED_FROM, {"feed_id": other, "old": old})
         log.warning(
             "feed #%s (%s) moved permanently to %s, which is already feed #%s: kept the old URL "
             "(remove one of the two with `finsent feeds remove`)",

@@ -390,3 +390,16 @@ def test_db_commands_name_an_unknown_revision_in_one_line(
         assert f"Invalid value for {hint}" in result.output and "unexpected" not in result.output
         assert f"a revision from 0001 to {head_revision()}" in result.output
     assert "'zzz'" in up.output and "+1" in down.output
+
+
+def test_0018_feeds_remember_where_they_moved_from_and_the_downgrade_forgets(engine: Engine) -> None:
+    upgrade(engine, "0017")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO feeds (url) VALUES ('https://x.example/feed')"))
+    upgrade(engine, "0018")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT moved_from FROM feeds")).scalar_one() == []
+    downgrade(engine, "0017")
+    with engine.connect() as conn:
+        assert "moved_from" not in {c["name"] for c in inspect(conn).get_columns("feeds")}
+        assert conn.execute(text("SELECT url FROM feeds")).scalar_one() == "https://x.example/feed"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from ingest_helpers import NOW, FeedServer, atom, feed_server_fixture, http_date, rss, rss_feed, rss_item  # noqa: F401
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
 from pipeline.companies.watchlist import load_watchlist
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
-from pipeline.ingest.registry import add_feeds
+from pipeline.ingest.registry import add_feeds, find_feeds
 from pipeline.ingest.service import due_feed_ids, ingest
 
 WATCHLIST = "ticker,name,aliases,subscribers\nACME,Acme Corp,Acme|Acme Industries,ir@example.com\n"
@@ -327,6 +327,44 @@ def test_a_permanent_redirect_moves_the_feed_and_keeps_its_articles(
     assert (second.new, second.duplicates) == (1, 3)
     assert feed_server.routes["/old"].hits == 1
     assert _count(db, Article) == 4 and _count(db, Article, Article.feed_id == feed_id) == 4
+
+
+@pytest.mark.slow
+def test_a_feed_list_naming_a_moved_feed_by_its_old_url_adds_no_second_feed(
+    db, settings, feed_server: FeedServer
+):
+    """FINSENT_FEEDS and the Airflow Variable register their feeds at every run: after a 301,
+    the old URL they list made a second feed, and the same news was fetched and stored twice."""
+    new = feed_server.add("/new", rss_feed(3))
+    old = feed_server.add("/old", redirect_to=new, redirect_status=301)
+    (feed_id,) = _add(db, old)
+    assert ingest(db, settings, now=NOW).new == 3
+    with db.transaction() as session:
+        (again,) = add_feeds(session, [old])
+    assert (again.added, again.feed_id, again.url) == (False, feed_id, new)
+    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (len(second.feeds), second.new, second.duplicates) == (1, 0, 3)
+    assert _count(db, Feed) == 1 and _count(db, Article) == 3
+    # Named by its old URL, it is the same feed for `feeds remove` too.
+    with db.session() as session:
+        assert [f.id for f in find_feeds(session, [old])] == [feed_id]
+
+
+@pytest.mark.slow
+def test_a_feed_at_a_redirects_target_remembers_the_old_url_once_the_duplicate_goes(
+    db, settings, feed_server: FeedServer
+):
+    """Feeds registered twice before moves were remembered: the move is refused, and once the
+    user removes the duplicate, a feed list naming the old URL adds it no more."""
+    new = feed_server.add("/new", rss_feed(2))
+    old = feed_server.add("/old", redirect_to=new, redirect_status=301)
+    moving, existing = _add(db, old, new)
+    ingest(db, settings, now=NOW)
+    with db.transaction() as session:
+        session.execute(delete(Feed).where(Feed.id == moving))
+    with db.transaction() as session:
+        (again,) = add_feeds(session, [old])
+    assert (again.added, again.feed_id) == (False, existing)
 
 
 @pytest.mark.slow
