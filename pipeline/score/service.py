@@ -420,12 +420,16 @@ def _article_pages(
     *where: Any,
     links_of: Callable[[Any, list[int]], dict[int, list[Any]]] | None,
 ) -> Iterator[tuple[list[Any], dict[int, list[Any]]]]:
-    """The articles meeting ``where`` in id order, ``limit`` at most, as pages of up to
-    PAGE_SIZE with their links by article (``links_of``; none without it). Each page is
-    read in its own short session, and the next only once the caller has written this one
-    (its own transaction): the model never runs inside a database transaction."""
+    """The articles meeting ``where``, newest first (by id), ``limit`` at most, as pages of
+    up to PAGE_SIZE with their links by article (``links_of``; none without it). Each page
+    is read in its own short session, and the next only once the caller has written this
+    one (its own transaction): the model never runs inside a database transaction.
+
+    Newest first: after a new model is promoted, its first runs score the whole history
+    again; oldest first, the news of the hour waited behind years of it (past a task's time
+    limit, for several runs), and alerts could not see it meanwhile."""
     read = 0
-    last_id = 0
+    last_id: int | None = None
     while limit is None or read < limit:
         page = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - read)
         with db.session() as session:
@@ -438,13 +442,15 @@ def _article_pages(
         last_id = rows[-1].id
 
 
-def _article_page(session: Any, after: int, n: int, *where: Any) -> list[Any]:
-    """The next ``n`` articles after id ``after`` meeting ``where`` (keyset paging: each
-    page is an index range, so an interrupted run resumes without rescanning)."""
+def _article_page(session: Any, before: int | None, n: int, *where: Any) -> list[Any]:
+    """The next ``n`` articles below id ``before`` (None: from the newest) meeting ``where``
+    (keyset paging: each page is an index range, so an interrupted run resumes without
+    rescanning)."""
+    below = () if before is None else (Article.id < before,)
     return session.execute(
         select(Article.id, Article.title, Article.summary, Article.content_hash)
-        .where(Article.id > after, *where)
-        .order_by(Article.id)
+        .where(*below, *where)
+        .order_by(Article.id.desc())
         .limit(n)
     ).all()
 

@@ -130,10 +130,17 @@ def test_the_model_is_loaded_only_when_something_needs_scoring(db, settings, mon
     assert score_pending(db, settings).scored == 0  # all scored: no load again
 
 
-def test_limit(db, settings) -> None:
+def test_limit(db, settings, monkeypatch) -> None:
+    monkeypatch.setattr("pipeline.score.service.PAGE_SIZE", 3)  # pages of 3, 3 and 1
     seed_articles(db, 10)
-    assert score_pending(db, settings, classifier=KeywordClassifier("kw"), limit=4).scored == 4
-    assert count_scores(db) == 4
+    assert score_pending(db, settings, classifier=KeywordClassifier("kw"), limit=7).scored == 7
+    assert count_scores(db) == 7
+    # Newest first: a new model's first run over the history scores the news of the hour
+    # before the years behind it.
+    with db.session() as session:
+        scored = set(session.execute(select(SentimentScore.article_id)).scalars())
+        ids = sorted(session.execute(select(Article.id)).scalars())
+    assert scored == set(ids[-7:])
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32", "bf16", "int8"])
@@ -343,10 +350,12 @@ def test_pairs_of_articles_scored_before_are_backfilled(db, settings, aware, mon
     assert score_pending(db, settings, classifier=KeywordClassifier(aware.model_version), now=NOW).scored == 4
     assert entity_rows(db) == []
     limited = score_pending(db, settings, classifier=aware, now=NOW, limit=1)
-    assert (limited.scored, limited.entity_scored) == (0, 2)  # the first article's two companies
+    # Newest first: the last linked article's one company ($ZED).
+    assert (limited.scored, limited.entity_scored) == (0, 1)
+    assert [r.ticker for r in entity_rows(db)] == ["ZED"]
     rest = score_pending(db, settings, classifier=aware, now=NOW)
-    assert (rest.scored, rest.entity_scored) == (0, 2)
-    assert rest.render() == f"scoring: no new articles, 2 company scores with {aware.model_version}"
+    assert (rest.scored, rest.entity_scored) == (0, 3)
+    assert rest.render() == f"scoring: no new articles, 3 company scores with {aware.model_version}"
     assert len(entity_rows(db)) == 4
     # A link added later (a relink) is scored on the next run, alone.
     with db.transaction() as s:
