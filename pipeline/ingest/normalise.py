@@ -25,8 +25,15 @@ KEY_MAX = 512  # longer keys are hashed, never cut: btree index entries must sta
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 
-_SCRIPT = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.S | re.I)
-_TAG = re.compile(r"<!--.*?-->|<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>", re.S)
+# The start of a block whose content is not text (script, style, noscript) or of a comment.
+# Where each one ends is found with str.find (see _strip_blocks): a regex that pairs an
+# opening with its end (lazy ".*?" up to "</\1>") rescans the rest of the text for every
+# opening that has none, and "<script>" * 40000 took a minute.
+_BLOCK_START = re.compile(r"<(?:(script|style|noscript)\b|!--)", re.I)
+_BLOCK_END = re.compile(r"\s*>")
+# Possessive: where a tag has no ">", the name and the attributes must not trade letters
+# back and forth (quadratic in the length of an unclosed "<aaaa...").
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+>")
 _INLINE = frozenset({"a", "abbr", "b", "em", "font", "i", "span", "strong", "sub", "sup", "u", "small", "q"})
 # Control characters, and the bidirectional controls (U+200E/F, U+061C, U+202A-E, U+2066-9)
 # that would let a feed display one headline while storing another (a right-to-left
@@ -94,8 +101,44 @@ def linkable_text(title: str, summary: str | None) -> str:
     return title if not summary else f"{title}\n{summary}"
 
 
+def _strip_blocks(value: str) -> str:
+    """``value`` with each script, style and noscript block and each comment replaced by a
+    space, in one pass; one left open runs to the end of the text (as in a browser)."""
+    match = _BLOCK_START.search(value)
+    if match is None:
+        return value
+    lower = value.lower()
+    out: list[str] = []
+    pos = 0
+    while match is not None:
+        out.append(value[pos : match.start()])
+        out.append(" ")
+        name = match.group(1)
+        if name is None:  # a comment
+            end = lower.find("-->", match.end())
+            pos = len(value) if end < 0 else end + 3
+        else:
+            opened = value.find(">", match.end())
+            pos = len(value) if opened < 0 else _block_end(value, lower, f"</{name.lower()}", opened + 1)
+        match = _BLOCK_START.search(value, pos)
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _block_end(value: str, lower: str, closing: str, start: int) -> int:
+    """Where the first ``closing`` tag ("</script", blanks, ">") at or after ``start`` ends;
+    the end of the text when there is none."""
+    at = lower.find(closing, start)
+    while at >= 0:
+        end = _BLOCK_END.match(value, at + len(closing))
+        if end is not None:
+            return end.end()
+        at = lower.find(closing, at + len(closing))
+    return len(value)
+
+
 def _strip_tags(value: str) -> str:
-    value = _SCRIPT.sub(" ", value)
+    value = _strip_blocks(value)
     return _TAG.sub(lambda m: "" if m.group(2) and m.group(2).lower() in _INLINE else " ", value)
 
 

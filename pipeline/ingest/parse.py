@@ -39,7 +39,9 @@ _FIRST_BYTES = (
 )
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 _XML_ENCODING = re.compile(rb"^[^>]{0,200}?encoding\s*=\s*[\"']([\w.:-]+)", re.S)
-_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
+# Atomic: a comment may not be re-split across later ones when no HTML tag follows
+# (backtracking over "<!---->" * 40 took hours).
+_HTML_START = re.compile(rb"^\s*(?>(?:<!--.*?-->\s*)*)<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 # RSS 1.0 syndication module (sy:updatePeriod / sy:updateFrequency): the period is shared
 # among `frequency` updates. The module's defaults are "daily" and 1.

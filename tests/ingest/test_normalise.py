@@ -185,3 +185,34 @@ def test_a_huge_title_is_stored_bounded_but_kept_whole_for_linking():
     row = normalise_entry({"title": title, "link": "https://x.example/a"}, now=NOW, feed_language=None)
     assert len(row.title) <= 1000 and "$ACME" not in row.text()
     assert row.full_text().endswith("$ACME")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<script>x</script>Text", "Text"),
+        ("a<SCRIPT type='x'>alert(1)</script >b", "a b"),
+        ("a<style>p{}</STYLE\n>b<noscript>c</noscript>d", "a b d"),
+        ("a<script>x</scripts>y</script>b", "a b"),  # "</scripts>" does not close it
+        ("a<!-- <script> -->b</script>c", "a b c"),  # a comment hides what looks like a script
+        ("Kept<script>never closed", "Kept"),  # an open block runs to the end, as in a browser
+        ("Kept<!-- never closed", "Kept"),
+        ("<script>" * 40000, ""),
+    ],
+)
+def test_script_style_noscript_and_comments_are_removed(raw, expected):
+    assert clean_text(raw, 1000) == expected
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<script>" * 250_000,  # 2 MB of openings without an end: quadratic took hours
+        "<!--" * 500_000,
+        "<a" + "a" * 2_000_000,  # a tag that never closes
+        "<noscript x" * 200_000,
+    ],
+)
+def test_hostile_markup_is_stripped_in_linear_time(hostile):
+    assert "script" not in clean_text(hostile, 100)

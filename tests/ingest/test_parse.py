@@ -120,3 +120,10 @@ def test_entities_are_refused_in_any_encoding(encoding):
 def test_entities_in_utf16_declared_only_by_the_server_are_refused():
     body = XXE.decode().encode("utf-16-le")
     assert outcome(body, headers={"content-type": "application/rss+xml; charset=utf-16le"}) == "unsafe_xml"
+
+
+@pytest.mark.timeout(20)
+def test_an_html_sniff_does_not_backtrack_over_comments():
+    # Each "<!---->" doubled the time a comment-then-HTML check took when no HTML followed.
+    assert outcome(b"<!---->" * 60 + b"not a feed") in ("not_a_feed", "parse_error")
+    assert outcome(b"<!-- x -->\n<!DOCTYPE html><html></html>") == "not_a_feed"
