@@ -307,7 +307,9 @@ def entry_date(
     return now, "invalid" if invalid else "missing"
 
 
-def _language(*candidates: Any) -> str | None:
+def language_tag(*candidates: Any) -> str | None:
+    """The first candidate that is a language tag ("en", "en-GB", "pt_BR"), lower-cased with
+    "-"; None when none is. The one rule for an item's language and its feed's own."""
     for value in candidates:
         if isinstance(value, str) and _LANG.match(value.strip()):
             return value.strip().lower().replace("_", "-")
@@ -344,7 +346,7 @@ def normalise_entry(
         url=full_url[:URL_MAX] if full_url else None,
         title=title,
         summary=summary or None,
-        language=_language(
+        language=language_tag(
             _get(entry, "language"),
             _detail_language(entry, "title_detail"),
             _detail_language(entry, "summary_detail"),

@@ -15,6 +15,7 @@ from typing import Any
 import feedparser
 
 from pipeline.errors import FeedError
+from pipeline.ingest.normalise import language_tag, one_plain_line
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,13 @@ class ParsedFeed:
     warning: str | None = None
     poll_interval_s: int | None = None  # how often the feed asks to be polled (<ttl>, sy:*)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every source's feed-level text is cleaned here, once, as items' text is: a title or
+        # <language> with a control character ("en&#0;") is stored with the feed, and a NUL
+        # made PostgreSQL refuse the whole run's commit.
+        self.title = (one_plain_line(str(self.title)) or None) if self.title else None
+        self.language = language_tag(self.language)
 
 
 def _describe(exc: Any) -> str:

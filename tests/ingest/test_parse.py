@@ -122,6 +122,16 @@ def test_entities_in_utf16_declared_only_by_the_server_are_refused():
     assert outcome(body, headers={"content-type": "application/rss+xml; charset=utf-16le"}) == "unsafe_xml"
 
 
+def test_the_feeds_own_language_and_title_are_cleaned_as_items_are():
+    # "en&#0;" once crashed every ingest run: PostgreSQL refuses a NUL in the stored language.
+    body = rss([rss_item(1)], language="en&#0;", title="Example\x1b[31m Markets").replace(
+        b"Example\x1b[31m", b"Example&#x1b;[31m&#1;"
+    )
+    parsed = parse_feed(body)
+    assert parsed.language is None and parsed.title == "Example[31m Markets"
+    assert parse_feed(rss([rss_item(1)], language=" EN_gb ")).language == "en-gb"
+
+
 @pytest.mark.timeout(20)
 def test_an_html_sniff_does_not_backtrack_over_comments():
     # Each "<!---->" doubled the time a comment-then-HTML check took when no HTML followed.

@@ -228,3 +228,21 @@ def test_two_runs_that_logged_their_fetches_then_lock_the_same_feeds_do_not_dead
     assert errors == []
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Fetch)) == 4
+
+
+def test_a_feed_language_with_a_nul_costs_no_feed_its_articles(db):
+    # "en\x00" (from <language>en&#0;</language>) made PostgreSQL refuse the run's commit:
+    # every feed of the batch lost its articles. Stored, a language is a tag or nothing.
+    a, b = _feeds(db, 2)
+    works = [
+        replace(_work(a, ["Acme Corp opens a new plant in Ohio next year"]), feed_language="en\x00"),
+        replace(_work(b, ["Acme Corp names a new chief executive officer"]), feed_language="EN_gb"),
+    ]
+    with FeedWriter(db, now=NOW, policy=StorePolicy(), batch_feeds=10) as writer:
+        outcomes = [o for w in works for o in writer.write(w)]
+        outcomes += writer.commit()
+    assert sorted((o.feed_id, o.outcome, o.new) for o in outcomes) == [(a, "ok", 1), (b, "ok", 1)]
+    with db.session() as session:
+        feeds = {f.id: f for f in session.execute(select(Feed)).scalars()}
+        assert (feeds[a].language, feeds[b].language) == (None, "en-gb")
+        assert session.execute(select(func.count()).select_from(Article)).scalar_one() == 2
