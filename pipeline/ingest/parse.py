@@ -6,6 +6,7 @@ feedparser is only ever given the bytes (wrapped in a stream): handed a ``str`` 
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import re
@@ -38,8 +39,19 @@ _FIRST_BYTES = (
     (b"<\x00?\x00", "utf-16-le"),
     (b"\x4c\x6f\xa7\x94", "cp037"),  # EBCDIC
 )
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
-_XML_ENCODING = re.compile(rb"^[^>]{0,200}?encoding\s*=\s*[\"']([\w.:-]+)", re.S)
+# Any encoding="..." on the first line of a document that begins "<?": feedparser takes the
+# last one on that line whose value is followed by "?>", quotes and spaces included, and
+# Python reads "utf 16" as UTF-16; a screen that read less would miss what feedparser uses.
+_XML_ENCODING = re.compile(r"encoding\s*=\s*[\"']([^\"'\n]*)[\"']")
+# The text encodings a feed may be read in (codecs.lookup names). Python also knows
+# codecs that are no character sets: punycode decodes in quadratic time (a 1 MB body took
+# minutes), unicode_escape turns "\x3c" into "<" behind the entity screen's back, and
+# base64, rot13, zlib and friends are byte or text transforms.
+_TEXT_CODECS = re.compile(
+    r"utf-(?:8(?:-sig)?|16(?:-[bl]e)?|32(?:-[bl]e)?)|ascii|iso8859-\d+|cp\d+|koi8-[rtu]|mac-[a-z0-9]+"
+    r"|hp-roman8|tis-620|ptcp154|kz1048|palmos|shift_jis\w*|euc_\w+|iso2022_\w+|gb2312|gbk|gb18030|hz"
+    r"|big5(?:hkscs)?|johab"
+)
 # Atomic: a comment may not be re-split across later ones when no HTML tag follows
 # (backtracking over "<!---->" * 40 took hours).
 _HTML_START = re.compile(rb"^\s*(?>(?:<!--.*?-->\s*)*)<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
@@ -123,28 +135,90 @@ def poll_interval(feed: dict[str, Any]) -> int | None:
     return max(1, min(period_s // per_period, HINT_STORED_MAX_S))
 
 
+def _header_charsets(headers: dict[str, str] | None) -> list[str]:
+    """Every charset parameter of the Content-Type, as feedparser reads one (it keeps the
+    last: "charset=utf-8; charset=utf-16" is UTF-16), quotes and blanks stripped."""
+    out = []
+    for chunk in (headers or {}).get("content-type", "").split(";")[1:]:
+        key, _, value = chunk.partition("=")
+        if key.strip().lower() == "charset":
+            out.append(value.strip().strip("\"'"))
+    return out
+
+
+def _sniffed_encodings(body: bytes) -> list[str]:
+    """Encodings a byte order mark or the first bytes of "<?" say the body is in."""
+    found = [name for bom, name in _BOMS if body.startswith(bom)]
+    return found + [name for start, name in _FIRST_BYTES if body.startswith(start)]
+
+
+def _xml_charsets(body: bytes) -> list[str]:
+    """Every encoding="..." value on the document's first line when it begins "<?", read as
+    bytes and in each sniffed encoding: all those feedparser may read the body in. Raises
+    FeedParseError for a value that is not UTF-8 (feedparser raises UnicodeDecodeError)."""
+    out = []
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    end = body.find(b"\n", start)
+    raw_line = body[start : end if end >= 0 else len(body)].decode("latin-1")
+    for value in _encoding_values(raw_line):
+        try:
+            out.append(value.encode("latin-1").decode("utf-8"))  # as feedparser decodes it
+        except UnicodeDecodeError:
+            shown = one_plain_line(ascii(value.encode("latin-1")))[:60]
+            raise FeedParseError(
+                "parse_error",
+                f"the feed's XML declaration names an unreadable encoding ({shown}): "
+                'ask its publisher to declare encoding="utf-8"',
+            ) from None
+    for name in _sniffed_encodings(body):
+        out += _encoding_values(body.decode(name, errors="replace").lstrip("\ufeff").split("\n", 1)[0])
+    return out
+
+
+def _encoding_values(first_line: str) -> list[str]:
+    return [m.group(1) for m in _XML_ENCODING.finditer(first_line)] if first_line.startswith("<?") else []
+
+
+def _text_codec(name: str) -> str | None:
+    """codecs.lookup's name for a charset feedparser may be given, when it is a text
+    encoding; None for one Python does not know (feedparser then falls back to UTF-8).
+    Raises FeedParseError for any other codec, or a name feedparser itself would choke on."""
+    shown = ascii(name)[1:-1][:60]  # control characters escaped, never printed
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    except (ValueError, UnicodeError):  # a NUL in the name: feedparser raises ValueError on it
+        codec = ""
+    if not _TEXT_CODECS.fullmatch(codec):
+        raise FeedParseError(
+            "parse_error",
+            f"the feed declares the charset '{shown}', which is not a text encoding: "
+            "ask its publisher to serve it in UTF-8",
+        )
+    return codec
+
+
+def _declared_codecs(body: bytes, headers: dict[str, str] | None) -> set[str]:
+    """The text encodings the server, the byte order mark and the XML declaration name
+    (codecs.lookup names). Raises FeedParseError for a charset that is no text encoding."""
+    found = {*_sniffed_encodings(body), *_xml_charsets(body), *_header_charsets(headers)}
+    return {codec for codec in map(_text_codec, found) if codec is not None}
+
+
 def _wide_encodings(body: bytes, headers: dict[str, str] | None) -> set[str]:
     """Encodings the body may be read in where ASCII text is not ASCII bytes."""
-    found = {name for bom, name in _BOMS if body.startswith(bom)}
-    found |= {name for start, name in _FIRST_BYTES if body.startswith(start)}
-    declared = _CHARSET.search((headers or {}).get("content-type", ""))
-    xml_decl = _XML_ENCODING.match(body[:256])
-    for name in (declared.group(1) if declared else None, xml_decl.group(1).decode() if xml_decl else None):
-        if name:
-            found.add(name.lower())
     wide = set()
-    for name in found:
-        try:
-            if "<!ENTITY".encode(name) != b"<!ENTITY":
-                wide.add(name)
-        except (LookupError, UnicodeError):
-            continue
+    for name in _declared_codecs(body, headers):
+        if "<!ENTITY".encode(name) != b"<!ENTITY":
+            wide.add(name)
     return wide
 
 
 def declares_entities(body: bytes, headers: dict[str, str] | None = None) -> bool:
     """Whether the document declares an entity, in its bytes or in any encoding it may be
-    decoded with (a UTF-16 "<!ENTITY" is not the ASCII bytes)."""
+    decoded with (a UTF-16 "<!ENTITY" is not the ASCII bytes). Raises FeedParseError for
+    a declared charset that is no text encoding (see _text_codec)."""
     if _ENTITY_DECL.search(body):
         return True
     for name in _wide_encodings(body, headers):
@@ -159,6 +233,7 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedF
     if not body or not body.strip():
         raise FeedParseError("empty", "empty response body: the server sent no feed")
     head = body[:65536]
+    # Before anything decodes the body: a charset that is no text encoding is refused here.
     if declares_entities(body, headers):
         raise FeedParseError(
             "unsafe_xml",

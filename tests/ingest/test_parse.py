@@ -132,6 +132,78 @@ def test_the_feeds_own_language_and_title_are_cleaned_as_items_are():
     assert parse_feed(rss([rss_item(1)], language=" EN_gb ")).language == "en-gb"
 
 
+NON_TEXT_CODECS = [
+    "punycode",
+    "idna",
+    "rot13",
+    "unicode_escape",
+    "raw_unicode_escape",
+    "uu",
+    "base64",
+    "zlib",
+    "hex",
+    "quopri",
+    "bz2",
+    "undefined",
+    "utf-7",
+]
+
+
+def _declaring(encoding: str, items: int = 1) -> bytes:
+    body = rss([rss_item(i) for i in range(items)])
+    return body.replace(b'encoding="utf-8"', f'encoding="{encoding}"'.encode())
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("codec", NON_TEXT_CODECS)
+def test_a_charset_that_is_no_text_encoding_is_refused_before_decoding(codec):
+    # punycode decodes in quadratic time: a 1 MB body took minutes.
+    big = _declaring(codec, items=4000)
+    for kw in ({}, {"headers": {"content-type": f"application/rss+xml; charset={codec}"}}):
+        body = big if not kw else rss([rss_item(i) for i in range(4000)])
+        with pytest.raises(FeedParseError) as err:
+            parse_feed(body, **kw)
+        assert err.value.outcome == "parse_error" and "\n" not in str(err.value)
+        assert f"charset '{codec}'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        *("latin-1", "iso-8859-15", "windows-1251", "cp437", "koi8-r", "mac-roman", "shift_jis", "euc-jp"),
+        *("iso-2022-jp", "gb2312", "gbk", "gb18030", "big5", "euc-kr", "us-ascii", "UTF8", "utf-16"),
+    ],
+)
+def test_real_text_encodings_are_read(encoding):
+    title = "Acme Corp beats estimates"
+    body = _declaring(encoding).decode().replace("Acme Corp reports record quarterly revenue, item 0", title)
+    parsed = parse_feed(body.encode(encoding))
+    assert [e.title for e in parsed.entries] == [title]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/xml; charset=utf-8; charset=utf-16",  # feedparser reads the last one
+        'application/xml; charset="utf 16"',  # Python reads "utf 16" as UTF-16
+        "application/xml; charset=utf-16le; charset=utf-8",
+    ],
+)
+def test_entities_are_screened_under_every_charset_the_server_declares(content_type):
+    # No BOM and no "<?" to sniff: only the header tells that the body is UTF-16.
+    body = XXE.decode().replace('<?xml version="1.0"?>\n', "").encode("utf-16-le")
+    assert outcome(body, headers={"content-type": content_type}) == "unsafe_xml"
+
+
+def test_entities_are_screened_under_the_last_encoding_of_the_declaration():
+    # feedparser takes the last encoding="..." on the first line.
+    text = XXE.decode().replace(
+        '<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-8" encoding="utf 16"?>'
+    )
+    assert outcome(text.encode("utf-16-le")) == "unsafe_xml"
+    assert outcome(("\ufeff" + text).encode("utf-16-le")) == "unsafe_xml"
+
+
 @pytest.mark.timeout(20)
 def test_an_html_sniff_does_not_backtrack_over_comments():
     # Each "<!---->" doubled the time a comment-then-HTML check took when no HTML followed.
