@@ -209,3 +209,25 @@ def test_an_html_sniff_does_not_backtrack_over_comments():
     # Each "<!---->" doubled the time a comment-then-HTML check took when no HTML followed.
     assert outcome(b"<!---->" * 60 + b"not a feed") in ("not_a_feed", "parse_error")
     assert outcome(b"<!-- x -->\n<!DOCTYPE html><html></html>") == "not_a_feed"
+
+
+def test_a_surrogate_character_reference_costs_only_that_character():
+    items = [rss_item(1, "Surrogate placeholder title"), rss_item(2, "Fine title")]
+    body = rss(items).replace(b"placeholder", b"&#xD800; &#56320; &#xd7ff; &#57344;")
+    parsed = parse_feed(body)
+    assert [e.title for e in parsed.entries] == ["Surrogate \ufffd \ufffd \ud7ff \ue000 title", "Fine title"]
+
+
+@pytest.mark.parametrize(
+    ("declaration", "named"),
+    [
+        (b'<?xml version="1.0" encoding="ut\xfff-8"?>', "ut\\xfff-8"),
+        (b'<?xml version="1.0" encoding="x\x00y"?>', "x\\x00y"),
+    ],
+)
+def test_what_feedparser_chokes_on_is_a_parse_error_naming_it(declaration, named):
+    body = rss([rss_item(1)]).replace(b'<?xml version="1.0" encoding="utf-8"?>', declaration)
+    with pytest.raises(FeedParseError) as err:
+        parse_feed(body)
+    assert err.value.outcome == "parse_error" and "\n" not in str(err.value)
+    assert named in str(err.value)
