@@ -102,6 +102,7 @@ class ParsedFeed:
         # made PostgreSQL refuse the whole run's commit.
         self.title = (one_plain_line(str(self.title)) or None) if self.title else None
         self.language = language_tag(self.language)
+        self.warning = (one_plain_line(str(self.warning)) or None) if self.warning else None
 
 
 def _describe(exc: Any) -> str:
@@ -273,11 +274,12 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedF
             "check its encoding declaration and characters with the publisher",
         ) from None
     entries = result.get("entries") or []
-    warning = _describe(result.get("bozo_exception")) if result.get("bozo") else None
+    # bozo_exception quotes the feed (its declared encoding, its text): one plain line.
+    warning = one_plain_line(_describe(result.get("bozo_exception"))) if result.get("bozo") else None
     if not entries:
         content_type = (headers or {}).get("content-type", "")
         if not result.get("version") and ("html" in content_type.lower() or _HTML_START.match(head)):
-            shown = f" (Content-Type {content_type})" if content_type else ""
+            shown = f" (Content-Type {one_plain_line(content_type)[:100]})" if content_type else ""
             raise FeedParseError("not_a_feed", f"served an HTML page, not a feed{shown}: check the feed URL")
         if not result.get("version") and not head.lstrip().startswith(b"<"):
             raise FeedParseError("not_a_feed", "not an RSS or Atom feed (the body is not XML)")

@@ -231,3 +231,13 @@ def test_what_feedparser_chokes_on_is_a_parse_error_naming_it(declaration, named
         parse_feed(body)
     assert err.value.outcome == "parse_error" and "\n" not in str(err.value)
     assert named in str(err.value)
+
+
+def test_feed_controlled_text_in_warnings_and_errors_is_one_plain_line():
+    hostile = "\x1b]0;owned\x07\x1b[31mRED\u202e"
+    parsed = parse_feed(_declaring(hostile))
+    assert parsed.warning and "owned" in parsed.warning
+    assert not any(c in parsed.warning for c in "\x1b\x07\u202e\n")
+    with pytest.raises(FeedParseError) as err:
+        parse_feed(b"<p>hi</p>", headers={"content-type": "text/html; x=\x1b[2J\n"})
+    assert "\x1b" not in str(err.value) and "\n" not in str(err.value)
