@@ -45,6 +45,10 @@ _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]+")
 # "Acme recalls 1M cars - Reuters": aggregators append the publisher to the title.
 _SOURCE_SUFFIX = re.compile(r"\s+[-|–—]\s+[^-|–—]{1,40}$")
+# Characters RFC 3986 does not allow in a URL: kept raw, a link such as
+# "https://x/a><!channel>|Click" would close a Slack link and write a mention of its own in
+# a webhook alert (or an attribute in an email). The query is re-encoded by urlencode.
+_NOT_IN_URL = re.compile(r'[<>|"\\^`{} ]')
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 
 TRACKING_PREFIXES = ("utm_", "mc_", "hsa_", "_hs", "pk_", "mtm_", "at_")
@@ -190,10 +194,12 @@ def canonical_url(raw: Any) -> str | None:
     if scheme not in ("http", "https") or not parts.hostname:
         return None  # javascript:, data:, mailto: and friends are not article links
     host = parts.hostname.lower()
+    if _NOT_IN_URL.search(host):
+        return None  # no such host: "<" or "|" in a host name is markup, not an address
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         host = f"{host}:{port}"
     if parts.username:
-        host = f"{parts.username}@{host}"
+        host = f"{_encode_unsafe(parts.username)}@{host}"
     query = ""
     if parts.query:
         kept = [
@@ -202,7 +208,15 @@ def canonical_url(raw: Any) -> str | None:
             if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
         ]
         query = urlencode(sorted(kept))
-    return urlunsplit((scheme, host, parts.path or "/", query, ""))
+    return urlunsplit((scheme, host, _encode_unsafe(parts.path) or "/", query, ""))
+
+
+def _encode_unsafe(part: str) -> str:
+    """``part`` with the characters a URL may not contain percent-encoded; "%" is left
+    alone, so an encoded URL stays as it is."""
+    if not _NOT_IN_URL.search(part):
+        return part
+    return _NOT_IN_URL.sub(lambda m: f"%{ord(m.group()):02X}", part)
 
 
 def title_key(title: str) -> tuple[str, bool]:

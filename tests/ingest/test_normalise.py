@@ -216,3 +216,28 @@ def test_script_style_noscript_and_comments_are_removed(raw, expected):
 )
 def test_hostile_markup_is_stripped_in_linear_time(hostile):
     assert "script" not in clean_text(hostile, 100)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # A link that would close a Slack link and mention @channel (feedparser has decoded
+        # the &gt; &lt;): what a URL may not contain is percent-encoded.
+        (
+            "https://evil.example/x><!channel>|Click to verify your account",
+            "https://evil.example/x%3E%3C!channel%3E%7CClick%20to%20verify%20your%20account",
+        ),
+        ('https://x.example/a b"c\\d^e`f{g}', "https://x.example/a%20b%22c%5Cd%5Ee%60f%7Bg%7D"),
+        ("https://x.example/a%20b?q=%3Cy%3E", "https://x.example/a%20b?q=%3Cy%3E"),  # not encoded twice
+        ("https://x.example/a?q=<y>|z", "https://x.example/a?q=%3Cy%3E%7Cz"),
+        (
+            "https://x.example/caf%C3%A9/a-b_c.d~e!$&'()*+,;=:@",
+            "https://x.example/caf%C3%A9/a-b_c.d~e!$&'()*+,;=:@",
+        ),
+        ("https://ev<il>.example/", None),  # no host has those in its name
+    ],
+)
+def test_canonical_url_encodes_what_a_url_may_not_contain(raw, expected):
+    assert canonical_url(raw) == expected
+    if expected is not None:
+        assert canonical_url(expected) == expected

@@ -78,6 +78,13 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _slack_url(url: str) -> str:
+    # Inside <url|text>, a ">" or "|" in the URL would end the link early and let what
+    # follows be a mention (<!channel>) or a link text of the feed's choosing. Percent-
+    # encoded, the URL still leads to the same page.
+    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+
+
 def slack_body(out: Outgoing) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": out.subject[:150]}}
@@ -87,9 +94,8 @@ def slack_body(out: Outgoing) -> dict[str, Any]:
         lines.append(_slack_escape(_summary(item)))
         for title, url in _headline_lines(item):
             safe = _slack_escape(title)
-            lines.append(
-                f"• <{url}|{safe}>" if url and url.startswith(("http://", "https://")) else f"• {safe}"
-            )
+            linked = url and url.startswith(("http://", "https://"))
+            lines.append(f"• <{_slack_url(url)}|{safe}>" if linked else f"• {safe}")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
     return {"text": out.subject, "blocks": blocks}
 

@@ -23,7 +23,8 @@ from sqlalchemy import select
 import pipeline.alerts.delivery as delivery_mod
 from pipeline.alerts.delivery import deliver_pending
 from pipeline.alerts.evaluate import evaluate
-from pipeline.alerts.transports.webhook import retry_after
+from pipeline.alerts.transports.base import Outgoing
+from pipeline.alerts.transports.webhook import retry_after, slack_body, teams_body
 from pipeline.cli import cli
 from pipeline.db.models import AlertDelivery
 
@@ -251,3 +252,30 @@ def test_retry_after_forms():
     assert retry_after("120") == timedelta(seconds=120)
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == timedelta(0)
     assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_a_headline_url_cannot_end_the_slack_link_or_mention_anyone():
+    # canonical_url encodes these at ingest; a URL stored before that must not either.
+    item = {
+        "kind": "firing",
+        "scope_type": "ticker",
+        "scope_key": "ACME",
+        "company": "Acme Corp",
+        "negative_share": 0.8,
+        "baseline_share": 0.2,
+        "volume": 12,
+        "deviation": 4.0,
+        "headlines": [
+            {
+                "title": "Acme <b>falls</b>",
+                "url": "https://evil.example/x><!channel>|Click to verify your account",
+            }
+        ],
+    }
+    out = Outgoing(delivery_id=1, message_id="<m@x>", payload={"items": [item]}, recipients=[], date=NOW)
+    section = slack_body(out)["blocks"][1]["text"]["text"]
+    link = "<https://evil.example/x%3E%3C!channel%3E%7CClick to verify your account"
+    assert f"• {link}|Acme &lt;b&gt;falls&lt;/b&gt;>" in section
+    assert "<!channel>" not in section and section.count("|") == 1
+    # Teams cards carry no links: the URL is not sent at all.
+    assert "evil.example" not in json.dumps(teams_body(out))
