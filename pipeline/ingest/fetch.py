@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pipeline.errors import ConfigError
-from pipeline.ingest.parse import ParsedFeed
+from pipeline.ingest.normalise import web_base
+from pipeline.ingest.parse import ParsedFeed, resolve_links
 from pipeline.ingest.records import OK_OUTCOMES, FeedRequest, FetchResult
 from pipeline.ingest.sources import FeedSource, FetchLimits, builtin_sources, source_for
 
@@ -82,7 +83,12 @@ class Fetcher:
         return result
 
     def parse(self, request: FeedRequest, body: bytes, headers: dict[str, str]) -> ParsedFeed:
-        return self.source(request.url).parse(body, headers)
+        parsed = self.source(request.url).parse(body, headers)
+        if parsed.link is None:
+            # No channel <link> to resolve relative item links against: the feed's own URL
+            # is the next best base (an http(s) one only: a file path is none).
+            resolve_links(parsed.entries, web_base(request.url))
+        return parsed
 
 
 def utc_now() -> datetime:

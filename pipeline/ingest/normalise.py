@@ -15,7 +15,7 @@ from calendar import timegm
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 TITLE_MAX = 1000
 SUMMARY_MAX = 4000
@@ -217,6 +217,39 @@ def _encode_unsafe(part: str) -> str:
     if not _NOT_IN_URL.search(part):
         return part
     return _NOT_IN_URL.sub(lambda m: f"%{ord(m.group()):02X}", part)
+
+
+def web_base(raw: Any) -> str | None:
+    """``raw`` when it is an absolute http(s) URL that relative links can be resolved
+    against (a feed's <link>, its own URL); None otherwise (a file path, a bad URL)."""
+    if not isinstance(raw, str):
+        return None
+    value = _CTRL.sub("", raw).strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def absolute_link(raw: Any, base: str | None) -> Any:
+    """An item's link made absolute: "//host/path" gets https, "/news/x" or "x" is resolved
+    against ``base`` (see web_base). Anything else is returned as it was: an absolute URL,
+    a javascript: or data: link (canonical_url drops those), a bare "#fragment", or a
+    relative link with no base."""
+    if not isinstance(raw, str):
+        return raw
+    value = _CTRL.sub("", raw).strip()
+    if value.startswith("//"):
+        return "https:" + value
+    if not value or value.startswith("#") or base is None:
+        return raw
+    try:
+        if urlsplit(value).scheme:
+            return raw
+        return urljoin(base, value)
+    except ValueError:
+        return raw
 
 
 def title_key(title: str) -> tuple[str, bool]:

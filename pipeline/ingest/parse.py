@@ -16,7 +16,7 @@ from typing import Any
 import feedparser
 
 from pipeline.errors import FeedError
-from pipeline.ingest.normalise import language_tag, one_plain_line
+from pipeline.ingest.normalise import absolute_link, language_tag, one_plain_line, web_base
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class ParsedFeed:
     warning: str | None = None
     poll_interval_s: int | None = None  # how often the feed asks to be polled (<ttl>, sy:*)
     extra: dict[str, Any] = field(default_factory=dict)
+    link: str | None = None  # the channel's own absolute http(s) <link>: relative item links' base
 
     def __post_init__(self) -> None:
         # Every source's feed-level text is cleaned here, once, as items' text is: a title or
@@ -241,6 +242,18 @@ def _no_surrogates(body: bytes) -> bytes:
     return _SURROGATE_REF.sub(replace, body) if b"&#" in body else body
 
 
+def resolve_links(entries: list[dict[str, Any]], base: str | None) -> None:
+    """Make the entries' relative links absolute against ``base`` (see
+    normalise.absolute_link): "/news/x" would otherwise be dropped, leaving the article
+    without a link and its identity to a content hash that changes with each edit."""
+    for entry in entries:
+        link = entry.get("link")
+        if link:
+            resolved = absolute_link(link, base)
+            if resolved is not link:
+                entry["link"] = resolved
+
+
 def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedFeed:
     """Parse a feed body. Raises FeedParseError (outcome empty | unsafe_xml | not_a_feed |
     parse_error) when it yields no entries for a reason worth telling the user."""
@@ -288,11 +301,15 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedF
         if not result.get("version"):
             raise FeedParseError("not_a_feed", "not an RSS or Atom feed (no channel or feed element)")
     feed = result.get("feed") or {}
+    link = web_base(feed.get("link"))
+    entries = list(entries)
+    resolve_links(entries, link)
     return ParsedFeed(
-        entries=list(entries),
+        entries=entries,
         title=feed.get("title") or None,
         language=feed.get("language") or None,
         version=result.get("version") or "",
         warning=warning,
         poll_interval_s=poll_interval(feed),
+        link=link,
     )

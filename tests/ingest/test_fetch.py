@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ingest_helpers import FeedServer, feed_server_fixture, http_date, rss_feed  # noqa: F401
+from ingest_helpers import FeedServer, feed_server_fixture, http_date, rss, rss_feed, rss_item  # noqa: F401
 
 from pipeline.ingest.fetch import Fetcher
 from pipeline.ingest.records import FeedRequest
@@ -210,3 +210,16 @@ def test_a_validator_that_cannot_be_sent_back_is_neither_kept_nor_sent(fetcher, 
     assert result.outcome == "ok"
     seen = feed_server.routes["/feed"].seen_headers[-1]
     assert "if-none-match" not in seen and "if-modified-since" not in seen
+
+
+def test_relative_links_fall_back_to_the_feed_url_when_the_channel_has_no_link(tmp_path):
+    body = rss([rss_item(1, link="/news/acme-ceo")]).replace(b"<link>https://news.example.com/</link>", b"")
+    path = tmp_path / "feed.xml"
+    path.write_bytes(body)
+    with Fetcher(timeout_s=1.0, max_bytes=1024 * 1024, user_agent=UA) as f:
+        web = f.parse(FeedRequest(feed_id=1, url="https://wire.example.org/rss/markets"), body, {})
+        assert web.entries[0].link == "https://wire.example.org/news/acme-ceo"
+        local = f.parse(FeedRequest(feed_id=2, url=str(path)), body, {})
+        assert local.entries[0].link == "/news/acme-ceo"  # a file has no base: the link is dropped
+        with_channel = f.parse(FeedRequest(feed_id=3, url=str(path)), rss([rss_item(1, link="/a")]), {})
+        assert with_channel.entries[0].link == "https://news.example.com/a"

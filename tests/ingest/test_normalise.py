@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.ingest.normalise import canonical_url, clean_text, entry_date, normalise_entry, title_key
+from pipeline.ingest.normalise import (
+    absolute_link,
+    canonical_url,
+    clean_text,
+    entry_date,
+    normalise_entry,
+    title_key,
+)
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
@@ -241,3 +248,41 @@ def test_canonical_url_encodes_what_a_url_may_not_contain(raw, expected):
     assert canonical_url(raw) == expected
     if expected is not None:
         assert canonical_url(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("link", "base", "expected"),
+    [
+        ("/news/acme-ceo", "https://news.example.com/", "https://news.example.com/news/acme-ceo"),
+        (
+            "acme-ceo?id=3",
+            "https://news.example.com/markets/",
+            "https://news.example.com/markets/acme-ceo?id=3",
+        ),
+        ("//cdn.example.com/a", "http://news.example.com/", "https://cdn.example.com/a"),
+        ("//cdn.example.com/a", None, "https://cdn.example.com/a"),
+        ("https://other.example/a", "https://news.example.com/", "https://other.example/a"),
+        ("/news/acme-ceo", None, "/news/acme-ceo"),  # no base: left as it was (and dropped)
+        ("javascript:alert(1)", "https://news.example.com/", "javascript:alert(1)"),
+        ("data:text/html,x", "https://news.example.com/", "data:text/html,x"),
+        ("#top", "https://news.example.com/", "#top"),
+    ],
+)
+def test_relative_links_are_resolved_against_the_base(link, base, expected):
+    assert absolute_link(link, base) == expected
+
+
+def test_a_relative_link_resolved_is_the_article_link_and_its_identity():
+    entry = {
+        "title": "Acme names a new CEO",
+        "link": absolute_link("/news/acme-ceo", "https://news.example.com/"),
+    }
+    row = normalise_entry(entry, now=NOW, feed_language=None)
+    assert row.url == row.item_key == "https://news.example.com/news/acme-ceo"
+    for dropped in ("javascript:alert(1)", "data:text/html,x"):
+        assert (
+            normalise_entry(
+                {**entry, "link": absolute_link(dropped, "https://n.example/")}, now=NOW, feed_language=None
+            ).url
+            is None
+        )

@@ -241,3 +241,20 @@ def test_feed_controlled_text_in_warnings_and_errors_is_one_plain_line():
     with pytest.raises(FeedParseError) as err:
         parse_feed(b"<p>hi</p>", headers={"content-type": "text/html; x=\x1b[2J\n"})
     assert "\x1b" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_relative_item_links_are_resolved_against_the_channel_link():
+    items = [
+        rss_item(1, link="/news/acme-ceo"),
+        rss_item(2, link="//cdn.example.com/b"),
+        rss_item(3, link="javascript:alert(1)"),
+    ]
+    parsed = parse_feed(rss(items))
+    assert parsed.link == "https://news.example.com/"
+    assert [e.link for e in parsed.entries] == [
+        "https://news.example.com/news/acme-ceo",
+        "https://cdn.example.com/b",
+        "javascript:alert(1)",
+    ]
+    no_channel_link = rss(items[:1]).replace(b"<link>https://news.example.com/</link>", b"")
+    assert parse_feed(no_channel_link).entries[0].link == "/news/acme-ceo"  # the fetcher has the feed URL
