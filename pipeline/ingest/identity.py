@@ -19,7 +19,9 @@ A key longer than KEY_MAX is stored as its hash, never cut. Because whether a li
 shared can change from one fetch to the next, each link-keyed item also carries the other
 forms (``alt_keys``): a lone link, the link with its title and the link with its content
 hash (the form it had while it shared link and title with other text); a shared link, the
-plain link. A stored row found under one of them is the same item when its title matches.
+plain link; and both, the content hash alone (the key of an item whose link was missing or
+unusable before: a relative link, resolved since). A stored row found under one of them is
+the same item when its title matches.
 Guid-keyed items carry the same pair: the plain guid and the guid with link and title.
 """
 
@@ -55,6 +57,11 @@ def _link_content_key(link: str, content_hash: str) -> str:
     return bounded_key(f"{link}\nsha256:{content_hash}")
 
 
+def _content_key(row: ArticleRow) -> str:
+    # The key normalise_entry gives an item with neither guid nor link.
+    return bounded_key(f"sha256:{row.content_hash}")
+
+
 def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
     """The rows of one fetch with their final ``item_key`` and ``alt_keys`` (see the
     module docstring). Rows with neither guid nor link are unchanged."""
@@ -81,7 +88,7 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             (i,) = members
             row = rows[i]
             alt = (_link_title_key(link, row.title), _link_content_key(link, row.content_hash))
-            out[i] = replace(row, alt_keys=alt)
+            out[i] = replace(row, alt_keys=(*alt, _content_key(row)))
             continue
         by_title: dict[str, set[str]] = defaultdict(set)
         for i in members:
@@ -91,7 +98,7 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             key = _link_title_key(link, row.title)
             if len(by_title[row.title]) > 1:  # same link, same title, different text
                 key = _link_content_key(link, row.content_hash)
-            out[i] = replace(row, item_key=key, alt_keys=(bounded_key(link),))
+            out[i] = replace(row, item_key=key, alt_keys=(bounded_key(link), _content_key(row)))
     return out
 
 

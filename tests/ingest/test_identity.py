@@ -31,7 +31,7 @@ def _row(
 def test_items_sharing_a_link_without_guid_stay_distinct():
     rows = assign_item_keys([_row(f"Acme story number {i} for the markets") for i in range(20)])
     assert len({r.item_key for r in rows}) == 20
-    assert all(r.alt_keys == (HOME,) for r in rows)
+    assert all(r.alt_keys == (HOME, f"sha256:{r.content_hash}") for r in rows)
 
 
 def test_same_link_and_title_with_different_text_stay_distinct_and_true_repeats_collapse():
@@ -47,7 +47,7 @@ def test_same_link_and_title_with_different_text_stay_distinct_and_true_repeats_
 
 def test_a_unique_link_is_the_key_and_guids_win():
     (alone,) = assign_item_keys([_row("Acme story alone in its feed today", link="https://x.example/a")])
-    assert alone.item_key == "https://x.example/a" and len(alone.alt_keys) == 2
+    assert alone.item_key == "https://x.example/a" and len(alone.alt_keys) == 3
     rows = assign_item_keys([_row("One", guid="g1"), _row("Two", guid="g2")])
     assert [r.item_key for r in rows] == ["g1", "g2"] and len(rows[0].alt_keys) == 1
     assert rows[0].alt_keys != ("g1",)
@@ -124,6 +124,21 @@ def test_a_story_that_shared_link_and_title_with_other_text_is_itself_when_alone
         (1, y_shared.item_key): SimpleNamespace(id=2, title_key=y.title_key),
     }
     assert match_stored([(1, x_alone)], stored)[0].id == 1
+
+
+def test_an_item_whose_link_was_unusable_before_is_its_row_under_the_content_key():
+    """Stored with no link (a relative link, before they were resolved: the content hash was
+    its key), now with a link: the same row, not a second article."""
+    linkless = normalise_entry(
+        {"title": "Acme wins a contract", "summary": "Details.", "published_parsed": NOW.timetuple()},
+        now=NOW,
+        feed_language=None,
+    )
+    (linked,) = assign_item_keys(
+        [_row("Acme wins a contract", summary="Details.", link="https://x.example/a")]
+    )
+    stored = {(1, linkless.item_key): SimpleNamespace(id=5, title_key=linkless.title_key)}
+    assert match_stored([(1, linked)], stored)[0].id == 5
 
 
 def test_links_that_differ_late_are_hashed_not_cut():
