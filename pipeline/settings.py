@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         extra="forbid",
         case_sensitive=False,
         validate_default=True,
+        # An empty FINSENT_* variable is unset: docker compose's ${VAR:-} passes every
+        # variable .env leaves out as "", which must not hide the config file or default.
+        env_ignore_empty=True,
     )
 
     # --- storage ------------------------------------------------------------------
@@ -394,9 +397,12 @@ def _env_name(name: str) -> str:
     return f"{ENV_PREFIX}{name.upper()}"
 
 
-def _env_has(name: str) -> bool:
+def env_has(name: str) -> bool:
+    """Whether the environment sets the setting ``name``. An empty variable does not: it
+    means unset, as for the settings class (``env_ignore_empty``), so the config file, an
+    Airflow Variable or the default still apply (docker compose passes unset ones as "")."""
     wanted = _env_name(name)
-    return any(k.upper() == wanted for k in os.environ)
+    return any(k.upper() == wanted and v != "" for k, v in os.environ.items())
 
 
 # Settings that were renamed: a stale name is an error that says what to use instead.
@@ -455,7 +461,7 @@ def unknown_env_warnings(environ: dict[str, str] | None = None) -> list[str]:
 
 def _check_renamed(file_values: dict[str, Any], path: Path | None) -> None:
     for old, (new, values) in RENAMED.items():
-        if _env_has(old):
+        if env_has(old):
             raise ConfigError(f"env {_env_name(old)} was replaced by {_env_name(new)} ({values})")
     check_renamed_keys(file_values, f"config file {path}")
 
@@ -584,7 +590,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Lo
         if name in overrides:
             sources[name] = "command line"
             init[name] = overrides[name]
-        elif _env_has(name):
+        elif env_has(name):
             sources[name] = f"env {_env_name(name)}"
         elif name in file_values:
             sources[name] = f"file {path}"

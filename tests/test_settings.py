@@ -278,3 +278,29 @@ def test_unknown_env_variable_warns_with_the_nearest_name(
         "environment variable FINSENT_ALERT_RECIPENTS is not a FinSent setting and is ignored "
         "(did you mean FINSENT_ALERT_RECIPIENTS?)"
     ]
+
+
+def test_an_empty_env_variable_means_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker compose's ${VAR:-} passes every unset variable through as "": it must not hide
+    # the config file's value (nor the default), and `finsent config` must not name the env.
+    cfg = write_config(tmp_path, 'feeds = ["https://a/rss"]\nalert_threshold = 2.5\n')
+    for name in ("FEEDS", "ALERT_RECIPIENTS", "UI_TOKEN", "ALERT_THRESHOLD", "DATA_DIR"):
+        monkeypatch.setenv(f"FINSENT_{name}", "")
+    loaded = load_settings(cfg)
+    s = loaded.settings
+    assert s.feeds == ["https://a/rss"] and loaded.sources["feeds"] == f"file {cfg}"
+    assert s.alert_threshold == 2.5 and loaded.sources["alert_threshold"] == f"file {cfg}"
+    assert s.alert_recipients == [] and loaded.sources["alert_recipients"] == "default"
+    assert s.ui_token is None and loaded.sources["ui_token"] == "default"
+    assert s.data_dir == tmp_path / "xdg-data" / "finsent" and loaded.sources["data_dir"] == "default"
+
+
+def test_an_empty_unknown_env_variable_still_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FINSENT_ALERT_RECIPENTS", "")
+    monkeypatch.setenv("FINSENT_FEEDS", "")  # a setting, empty: unset, and no warning
+    with caplog.at_level("WARNING", logger="pipeline.settings"):
+        load_settings()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.settings"]
+    assert len(warnings) == 1 and "FINSENT_ALERT_RECIPENTS is not a FinSent setting" in warnings[0]

@@ -1,8 +1,9 @@
 """Settings for a task: FINSENT_* environment, an Airflow Variable and Airflow connections.
 
 Precedence, highest first: ``FINSENT_*`` environment variables (set per deployment or per
-worker, e.g. a GPU worker's model path), the JSON Variable ``finsent`` (a dict of setting
-names to values, editable in the UI), the connections ``finsent_postgres`` and
+worker, e.g. a GPU worker's model path; an empty one is unset, as docker compose passes the
+ones .env leaves out), the JSON Variable ``finsent`` (a dict of setting names to values,
+editable in the UI), the connections ``finsent_postgres`` and
 ``finsent_smtp``, then the config file and defaults (see :mod:`pipeline.settings`).
 Connection ids can be renamed with ``FINSENT_AIRFLOW_POSTGRES_CONN_ID`` /
 ``FINSENT_AIRFLOW_SMTP_CONN_ID``.
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from pipeline.alerts.transports.smtp import smtp_from_connection
 from pipeline.errors import ConfigError
-from pipeline.settings import ENV_PREFIX, Settings, check_renamed_keys, load_settings
+from pipeline.settings import Settings, check_renamed_keys, env_has, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def airflow_variable(key: str) -> Any:
 
 def postgres_conn_id() -> str:
     """The Airflow connection FinSent's database comes from (renamed by the env var)."""
-    return os.environ.get("FINSENT_AIRFLOW_POSTGRES_CONN_ID", POSTGRES_CONN_ID)
+    # Empty is unset, like every FINSENT_* variable (compose passes unset ones as "").
+    return os.environ.get("FINSENT_AIRFLOW_POSTGRES_CONN_ID") or POSTGRES_CONN_ID
 
 
 def database_url_from_connection(conn: ConnectionLike) -> str:
@@ -91,11 +93,6 @@ def database_url_from_connection(conn: ConnectionLike) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _env_has(name: str) -> bool:
-    wanted = f"{ENV_PREFIX}{name}".upper()
-    return any(key.upper() == wanted for key in os.environ)
-
-
 def airflow_overrides(
     connection: ConnectionLookup = airflow_connection,
     variable: VariableLookup = airflow_variable,
@@ -103,7 +100,7 @@ def airflow_overrides(
     """Setting values from Airflow (Variable and connections), minus those the env sets."""
     values: dict[str, Any] = {}
     pg_id = postgres_conn_id()
-    smtp_id = os.environ.get("FINSENT_AIRFLOW_SMTP_CONN_ID", SMTP_CONN_ID)
+    smtp_id = os.environ.get("FINSENT_AIRFLOW_SMTP_CONN_ID") or SMTP_CONN_ID
     pg = connection(pg_id)
     if pg is not None:
         values["database_url"] = database_url_from_connection(pg)
@@ -127,7 +124,7 @@ def airflow_overrides(
                 "see `finsent config` for the names"
             )
         values.update(raw)
-    return {name: value for name, value in values.items() if not _env_has(name)}
+    return {name: value for name, value in values.items() if not env_has(name)}
 
 
 def task_settings(

@@ -152,3 +152,21 @@ def test_invalid_value_from_airflow_is_one_line() -> None:
     with pytest.raises(ConfigError, match="score_batch_size") as info:
         task_settings(connection, variable)
     assert "\n" not in str(info.value)
+
+
+def test_an_empty_env_variable_does_not_hide_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker compose sets FINSENT_FEEDS=${FINSENT_FEEDS:-}: present but empty, which means unset.
+    for name in ("FEEDS", "ALERT_RECIPIENTS", "UI_TOKEN"):
+        monkeypatch.setenv(f"FINSENT_{name}", "")
+    token = "a-long-enough-ui-token"
+    connection, variable = lookups(
+        variables={"finsent": {"feeds": ["https://a/rss"], "alert_recipients": ["x@y.z"], "ui_token": token}}
+    )
+    assert airflow_overrides(connection, variable) == {
+        "feeds": ["https://a/rss"],
+        "alert_recipients": ["x@y.z"],
+        "ui_token": token,
+    }
+    settings = task_settings(connection, variable)
+    assert settings.feeds == ["https://a/rss"] and settings.alert_recipients == ["x@y.z"]
+    assert settings.ui_token is not None and settings.ui_token.get_secret_value() == token
