@@ -4,8 +4,10 @@ Weekly by default (``FINSENT_FINETUNE_SCHEDULE``: a cron expression or preset, o
 ``manual`` for trigger-only). A scheduled run trains the recipe ``FINSENT_FINETUNE_RECIPE``
 names, by default ``finsent-minilm-v3-feedback``: the release trained on with its own rows
 and the analysts' corrections (empty: TrainConfig's defaults). Training reads the labelled data under the
-``training_data_dir`` setting and runs in the GPU queue and pool (``FINSENT_TRAIN_QUEUE``
-/ ``FINSENT_TRAIN_POOL``, defaulting to the scoring ones). The evaluation gate compares
+``training_data_dir`` setting and runs in the queue ``FINSENT_TRAIN_QUEUE`` (default: the
+scoring queue, so the GPU worker trains) and the pool ``FINSENT_TRAIN_POOL`` (default
+``default_pool``; ``finsent_train`` in the docker deployment): never the scoring pool, so a
+training run of hours does not hold up ingest's scoring. The evaluation gate compares
 the candidate with the current model on the held-out benchmarks and promotes it only if
 it is at least as good; it records the promoted model version, which scoring picks up on
 its next run. Each run writes its checkpoint under ``<data_dir>/models/runs/<run_id>``,
@@ -25,8 +27,13 @@ SCHEDULE = None if _schedule.strip().lower() in {"", "manual", "none"} else _sch
 # What a scheduled run trains: the release continued on its rows and the corrections, so
 # that a weekly run can improve on the model that serves (the gate promotes it only then).
 RECIPE = os.environ.get("FINSENT_FINETUNE_RECIPE", "finsent-minilm-v3-feedback").strip()
-TRAIN_QUEUE = os.environ.get("FINSENT_TRAIN_QUEUE", os.environ.get("FINSENT_SCORE_QUEUE", "default"))
-TRAIN_POOL = os.environ.get("FINSENT_TRAIN_POOL", os.environ.get("FINSENT_SCORE_POOL", "default_pool"))
+# Empty means unset, as for every FINSENT_* variable (compose passes unset ones as "").
+TRAIN_QUEUE = os.environ.get("FINSENT_TRAIN_QUEUE") or os.environ.get("FINSENT_SCORE_QUEUE") or "default"
+# Never the scoring pool by default: a training run holds its slot for hours, and ingest's
+# score task (max_active_runs=1) would wait behind it, so no new ingest runs start. Its own
+# pool (finsent_train in docker compose), else default_pool: a task in a pool that does not
+# exist is never scheduled.
+TRAIN_POOL = os.environ.get("FINSENT_TRAIN_POOL") or "default_pool"
 
 DEFAULT_ARGS = {
     "owner": "finsent",

@@ -23,10 +23,11 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_conte
 
 SCORES = Asset("finsent://sentiment_scores")
 
-SCHEDULE = os.environ.get("FINSENT_INGEST_SCHEDULE", "*/15 * * * *")
-SHARDS = int(os.environ.get("FINSENT_INGEST_SHARDS", "4"))
-SCORE_QUEUE = os.environ.get("FINSENT_SCORE_QUEUE", "default")
-SCORE_POOL = os.environ.get("FINSENT_SCORE_POOL", "default_pool")
+# Empty means unset, as for every FINSENT_* variable (compose passes unset ones as "").
+SCHEDULE = os.environ.get("FINSENT_INGEST_SCHEDULE") or "*/15 * * * *"
+SHARDS = int(os.environ.get("FINSENT_INGEST_SHARDS") or "4")
+SCORE_QUEUE = os.environ.get("FINSENT_SCORE_QUEUE") or "default"
+SCORE_POOL = os.environ.get("FINSENT_SCORE_POOL") or "default_pool"
 
 DEFAULT_ARGS = {
     "owner": "finsent",

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
-SCHEDULE = os.environ.get("FINSENT_MAINTENANCE_SCHEDULE", "@daily")
+# Empty means unset, as for every FINSENT_* variable (compose passes unset ones as "").
+SCHEDULE = os.environ.get("FINSENT_MAINTENANCE_SCHEDULE") or "@daily"
 
 DEFAULT_ARGS = {
     "owner": "finsent",

@@ -69,7 +69,19 @@ def test_init_migrates_both_databases_and_creates_the_pool(compose) -> None:
     assert "finsent db upgrade" in script
     pool = env_of(init)["FINSENT_SCORE_POOL"]
     assert pool == "${FINSENT_SCORE_POOL:-finsent_gpu}"
-    assert "airflow pools set finsent_gpu" in script
+    assert "airflow pools set finsent_gpu 1" in script
+    # Fine-tuning has its own pool: a training run never holds the scoring slot.
+    assert env_of(init)["FINSENT_TRAIN_POOL"] == "${FINSENT_TRAIN_POOL:-finsent_train}"
+    assert "airflow pools set finsent_train 1" in script
+
+
+def test_gpu_worker_runs_a_training_task_and_scoring_at_once(compose) -> None:
+    # Scoring (pool finsent_gpu, 1 slot) and fine-tuning (pool finsent_train, 1 slot) both
+    # go to the gpu queue when FINSENT_SCORE_QUEUE=gpu: one slot would queue scoring behind
+    # a training run of hours.
+    command = compose["services"]["airflow-worker-gpu"]["command"]
+    concurrency = int(re.search(r"--concurrency (\d+)", command).group(1))
+    assert concurrency >= 2
 
 
 def test_references_resolve(compose) -> None:

@@ -161,6 +161,7 @@ def test_queues_pools_and_schedules_come_from_the_environment(tmp_path: Path) ->
         " 'pool': ingest.task_dict['score'].pool,"
         " 'fetch_queue': ingest.task_dict['fetch'].queue,"
         " 'train_queue': tune.task_dict['train'].queue,"
+        " 'train_pool': tune.task_dict['train'].pool,"
         " 'ingest_schedule': ingest.timetable.expression,"
         " 'finetune_schedule': repr(tune.timetable)}))\n"
     )
@@ -174,3 +175,32 @@ def test_queues_pools_and_schedules_come_from_the_environment(tmp_path: Path) ->
     assert got["train_queue"] == "gpu"
     assert got["ingest_schedule"] == "*/5 * * * *"
     assert "NullTimetable" in got["finetune_schedule"]
+    # Training never takes the scoring pool by default: a 6 h run would hold ingest's score.
+    assert got["train_pool"] == "default_pool"
+
+
+@pytest.mark.slow
+def test_training_has_its_own_pool_and_an_empty_variable_means_the_default(tmp_path: Path) -> None:
+    env = _probe_env(
+        tmp_path,
+        FINSENT_SCORE_QUEUE="",
+        FINSENT_SCORE_POOL="finsent_gpu",
+        FINSENT_TRAIN_POOL="finsent_train",
+        FINSENT_INGEST_SHARDS="",
+    )
+    script = (
+        "import json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag({str(DAGS_DIR)!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "ingest, tune = bag.dags['finsent_ingest'], bag.dags['finsent_finetune']\n"
+        "print(json.dumps({'pools': sorted({t.pool for t in tune.tasks}),"
+        " 'queues': sorted({t.queue for t in [*tune.tasks, *ingest.tasks]}),"
+        " 'score_pool': ingest.task_dict['score'].pool}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"pools": ["finsent_train"], "queues": ["default"], "score_pool": "finsent_gpu"}
