@@ -11,6 +11,7 @@ Connection ids can be renamed with ``FINSENT_AIRFLOW_POSTGRES_CONN_ID`` /
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -72,15 +73,137 @@ def postgres_conn_id() -> str:
     return os.environ.get("FINSENT_AIRFLOW_POSTGRES_CONN_ID") or POSTGRES_CONN_ID
 
 
+#: libpq's connection parameters (PostgreSQL 17's libpq, the one psycopg2 bundles) that a
+#: connection's extras may set: they go into the URL's query, which psycopg2 hands to libpq.
+#: host, port, dbname, user and password are left out: the connection's own fields hold them.
+LIBPQ_PARAMS = frozenset(
+    {
+        "hostaddr",
+        "passfile",
+        "require_auth",
+        "channel_binding",
+        "connect_timeout",
+        "client_encoding",
+        "options",
+        "application_name",
+        "fallback_application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "gssencmode",
+        "sslmode",
+        "sslnegotiation",
+        "sslcompression",
+        "sslcert",
+        "sslkey",
+        "sslpassword",
+        "sslcertmode",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslsni",
+        "requirepeer",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "krbsrvname",
+        "gsslib",
+        "gssdelegation",
+        "service",
+        "target_session_attrs",
+        "load_balance_hosts",
+    }
+)
+#: libpq parameters that duplicate a field of the connection form.
+_FIELD_PARAMS = {"host": "Host", "port": "Port", "dbname": "Schema", "user": "Login", "password": "Password"}
+#: Extras of Airflow's postgres provider that only its own hook reads (its cursor class, its
+#: SQLAlchemy driver, the cloud connection an IAM token comes from): not libpq's, and
+#: harmless here. The IAM switches themselves are refused (_UNSUPPORTED_EXTRAS).
+_PROVIDER_EXTRAS = frozenset(
+    {"cursor", "sqlalchemy_scheme", "aws_conn_id", "azure_conn_id", "cluster-identifier", "workgroup-name"}
+)
+#: Provider extras that change how the hook logs in: ignoring them would connect without
+#: the token the deployment expects, so they are refused rather than dropped.
+_UNSUPPORTED_EXTRAS = ("iam", "redshift", "redshift-serverless")
+
+
+def _switched_on(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "0", "false", "no", "off"}
+    return bool(value)
+
+
+def _libpq_value(conn_id: str, key: str, value: Any) -> str:
+    if isinstance(value, bool):  # JSON true/false; libpq's switches are 1/0 (keepalives, sslsni)
+        return "1" if value else "0"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ConfigError(
+        f"Airflow connection '{conn_id}' extra '{key}' is a {type(value).__name__}: give a string or a number"
+    )
+
+
+def _libpq_query(conn_id: str, extras: Mapping[str, Any]) -> dict[str, str]:
+    """The connection's extras as libpq parameters for the URL's query. An extra that is
+    neither libpq's nor the provider's is refused: dropped silently, ``sslmode=verify-full``
+    misspelt would connect with libpq's default ``prefer``, without checking the server."""
+    for key in _UNSUPPORTED_EXTRAS:
+        if _switched_on(extras.get(key)):
+            raise ConfigError(
+                f"Airflow connection '{conn_id}' extra '{key}' is not supported: FinSent logs in "
+                "with the connection's Login and Password; remove the extra and set them"
+            )
+    merged: dict[str, Any] = {}
+    nested = extras.get("sqlalchemy_query") or {}
+    if not isinstance(nested, Mapping):
+        raise ConfigError(
+            f"Airflow connection '{conn_id}' extra 'sqlalchemy_query' must be a JSON object of "
+            "libpq parameters"
+        )
+    # The provider's sqlalchemy_query is the query of the URL it builds: the same parameters.
+    for source in (nested, extras):
+        for key, value in source.items():
+            if key in _PROVIDER_EXTRAS or key in _UNSUPPORTED_EXTRAS or key == "sqlalchemy_query":
+                continue
+            if key in _FIELD_PARAMS:
+                raise ConfigError(
+                    f"Airflow connection '{conn_id}' extra '{key}' repeats a field: set it in the "
+                    f"connection's {_FIELD_PARAMS[key]} field and remove the extra"
+                )
+            if key not in LIBPQ_PARAMS:
+                hint = next(iter(difflib.get_close_matches(key, sorted(LIBPQ_PARAMS), n=1)), None)
+                extra = f" (did you mean '{hint}'?)" if hint else ""
+                raise ConfigError(
+                    f"Airflow connection '{conn_id}' has unknown extra '{key}'{extra}: not a libpq "
+                    "connection parameter; fix or remove it"
+                )
+            if value is None:
+                continue
+            text = _libpq_value(conn_id, key, value)
+            if merged.get(key, text) != text:
+                raise ConfigError(
+                    f"Airflow connection '{conn_id}' sets '{key}' twice, differently (as an extra and "
+                    "in sqlalchemy_query): keep one"
+                )
+            merged[key] = text
+    return merged
+
+
 def database_url_from_connection(conn: ConnectionLike) -> str:
-    """A SQLAlchemy URL from an Airflow ``postgres`` connection (schema = database name)."""
+    """A SQLAlchemy URL from an Airflow ``postgres`` connection (schema = database name),
+    with the extras that are libpq parameters (sslmode, sslrootcert, ...) in its query."""
     from sqlalchemy.engine import URL
 
+    conn_id = postgres_conn_id()
     if not conn.host:
-        raise ConfigError(f"Airflow connection '{postgres_conn_id()}' has no host: set the PostgreSQL host")
+        raise ConfigError(f"Airflow connection '{conn_id}' has no host: set the PostgreSQL host")
+    query = _libpq_query(conn_id, conn.extra_dejson or {})
     # A host that is a directory is a Unix socket (libpq's rule); it goes in the query, since
     # a URL's host part cannot hold a path.
     socket_dir = conn.host.startswith("/")
+    if socket_dir:
+        query["host"] = conn.host
     url = URL.create(
         "postgresql+psycopg2",
         username=conn.login or None,
@@ -88,7 +211,7 @@ def database_url_from_connection(conn: ConnectionLike) -> str:
         host=None if socket_dir else conn.host,
         port=conn.port or None,
         database=conn.schema or None,
-        query={"host": conn.host} if socket_dir else {},
+        query=query,
     )
     return url.render_as_string(hide_password=False)
 

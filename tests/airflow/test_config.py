@@ -170,3 +170,92 @@ def test_an_empty_env_variable_does_not_hide_the_variable(monkeypatch: pytest.Mo
     settings = task_settings(connection, variable)
     assert settings.feeds == ["https://a/rss"] and settings.alert_recipients == ["x@y.z"]
     assert settings.ui_token is not None and settings.ui_token.get_secret_value() == token
+
+
+def test_libpq_extras_of_the_postgres_connection_reach_the_driver() -> None:
+    from sqlalchemy.engine import make_url
+
+    from pipeline.db.engine import make_engine
+
+    extras = {
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/ssl/my ca.pem",
+        "connect_timeout": 10,
+        "keepalives": True,
+        "options": "-c search_path=finsent&x",
+        "target_session_attrs": "read-write",
+        "cursor": "dictcursor",  # the provider's own: not libpq's, ignored
+        "iam": False,
+    }
+    url = database_url_from_connection(
+        Conn("postgres", host="db", login="fin", schema="fs", extra_dejson=extras)
+    )
+    args = make_engine(url).dialect.create_connect_args(make_url(url))[1]
+    assert args["sslmode"] == "verify-full" and args["sslrootcert"] == "/etc/ssl/my ca.pem"
+    assert (args["connect_timeout"], args["keepalives"]) == ("10", "1")
+    assert args["options"] == "-c search_path=finsent&x" and args["target_session_attrs"] == "read-write"
+    assert "cursor" not in args and "iam" not in args
+
+
+def test_the_provider_sqlalchemy_query_extra_is_read_too() -> None:
+    from sqlalchemy.engine import make_url
+
+    extras = {"sqlalchemy_query": {"sslmode": "require"}, "application_name": "finsent"}
+    url = make_url(database_url_from_connection(Conn("postgres", host="db", extra_dejson=extras)))
+    assert dict(url.query) == {"sslmode": "require", "application_name": "finsent"}
+
+
+def test_an_ssl_password_extra_is_masked_in_the_display_url() -> None:
+    from pipeline.db.engine import normalise_url
+    from pipeline.masking import mask_url
+
+    conn = Conn("postgres", host="db", login="fin", password="pw1", extra_dejson={"sslpassword": "k3y"})
+    shown = mask_url(normalise_url(database_url_from_connection(conn)))
+    assert "pw1" not in shown and "k3y" not in shown and "sslpassword=***" in shown
+
+
+@pytest.mark.parametrize(
+    ("extras", "fragment"),
+    [
+        ({"ssl_mode": "verify-full"}, "unknown extra 'ssl_mode' (did you mean 'sslmode'?)"),
+        ({"sslmode": "require", "sslrootcrt": "/ca.pem"}, "unknown extra 'sslrootcrt'"),
+        ({"iam": True}, "extra 'iam' is not supported"),
+        ({"redshift": "true", "iam": "false"}, "extra 'redshift' is not supported"),
+        ({"password": "x"}, "extra 'password' repeats a field: set it in the connection's Password field"),
+        ({"sslmode": ["require"]}, "extra 'sslmode' is a list"),
+        ({"sslmode": "require", "sqlalchemy_query": {"sslmode": "disable"}}, "sets 'sslmode' twice"),
+    ],
+)
+def test_an_extra_that_is_not_a_libpq_parameter_is_refused(extras: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        database_url_from_connection(Conn("postgres", host="db", extra_dejson=extras))
+    message = str(info.value)
+    assert fragment in message and "connection 'finsent_postgres'" in message
+    assert "\n" not in message and not info.value.transient
+
+
+def test_connection_extras_apply_on_a_real_server(pg_server_url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from pipeline.db.engine import make_engine
+
+    server = make_url(pg_server_url)
+    if not server.host:
+        pytest.skip("needs a PostgreSQL server on TCP (FINSENT_TEST_DATABASE_URL)")
+    conn = Conn(
+        "postgres",
+        host=server.host,
+        port=server.port,
+        login=server.username,
+        password=server.password,
+        schema=server.database,
+        extra_dejson={"application_name": "finsent extras", "options": "-c statement_timeout=4321"},
+    )
+    engine = make_engine(database_url_from_connection(conn))
+    try:
+        with engine.connect() as db:
+            assert db.execute(text("SHOW application_name")).scalar() == "finsent extras"
+            assert db.execute(text("SHOW statement_timeout")).scalar() == "4321ms"
+    finally:
+        engine.dispose()
