@@ -259,3 +259,23 @@ def test_connection_extras_apply_on_a_real_server(pg_server_url: str) -> None:
             assert db.execute(text("SHOW statement_timeout")).scalar() == "4321ms"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("extra", "security", "port"),
+    [({}, "ssl", 465), ({"disable_ssl": True, "disable_tls": "true"}, "none", 25)],
+)
+def test_an_smtp_connection_without_a_port_gets_the_port_of_its_security(
+    tmp_path, extra: dict[str, Any], security: str, port: int
+) -> None:
+    # The provider's default is implicit TLS: a host alone must reach port 465, not 587/25.
+    from pipeline.alerts.transports.smtp import smtp_params
+
+    connection, variable = lookups(
+        {"finsent_smtp": Conn("smtp", host="mail.example.com", extra_dejson=extra)},
+        {"finsent": {"data_dir": str(tmp_path)}},
+    )
+    settings = task_settings(connection, variable)
+    assert settings.smtp_port is None
+    params = smtp_params(settings)
+    assert (params.host, params.security, params.port) == ("mail.example.com", security, port)
