@@ -65,12 +65,39 @@ def ingest_shard(
     feed_ids: Sequence[int], now: datetime, *, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Fetch and store one shard of feeds. A feed that fails is recorded (fetches,
-    feeds.last_error) by the ingest stage and does not fail the shard."""
+    feeds.last_error) by the ingest stage and does not fail the shard.
+
+    Only the shard's feeds still due as of ``now`` are fetched, by the planner's rule
+    (:func:`~pipeline.airflow.planning.due_this_interval`): the ingest stage fetches explicit
+    ids even when not due, so a cleared shard of an older run, or a retry of this one,
+    would otherwise fetch the live feed again as of a past ``now``, moving
+    ``last_fetched_at`` / ``last_success_at`` back and writing a past-dated fetch row.
+    """
+    from pipeline.airflow.planning import due_this_interval
     from pipeline.ingest.service import ingest
 
     settings = _settings(settings)
     with database(settings) as db:
-        report = ingest(db, settings, now=now, feed_ids=list(feed_ids))
+        due = set(due_this_interval(db, now=now))
+        wanted = [feed_id for feed_id in feed_ids if feed_id in due]
+        skipped = [feed_id for feed_id in feed_ids if feed_id not in due]
+        if skipped:
+            log.info(
+                "skipped feed(s) %s: not due as of %s (fetched at or after it, e.g. by a later run or "
+                "an earlier try of this one; backing off; or disabled)",
+                ", ".join(map(str, skipped)),
+                now.isoformat(),
+            )
+        report = ingest(db, settings, now=now, feed_ids=wanted) if wanted else None
+    if report is None:
+        return {
+            "feeds": len(feed_ids),
+            "new": 0,
+            "updated": 0,
+            "duplicates": 0,
+            "failed": 0,
+            "skipped": len(skipped),
+        }
     log.info("%s", report.render())
     return {
         "feeds": len(feed_ids),
@@ -78,6 +105,7 @@ def ingest_shard(
         "updated": report.updated,
         "duplicates": report.duplicates,
         "failed": report.failed,
+        "skipped": len(skipped),
     }
 
 

@@ -11,6 +11,7 @@ from pipeline.airflow.tasks import (
     feed_health,
     finetune_dir,
     finetune_train,
+    ingest_shard,
     plan_ingest,
     prune_fetch_log,
     shard_label,
@@ -83,6 +84,44 @@ def test_plan_registers_configured_feeds_and_shards_the_due_ones(db, settings) -
     plan_ingest(NOW, shards=2, settings=configured)
     with db.session() as session:
         assert session.execute(select(func.count()).select_from(Feed)).scalar_one() == 5
+
+
+def _feed_row(db, feed_id: int) -> dict:
+    with db.session() as session:
+        feed = session.get(Feed, feed_id)
+        return {c.name: getattr(feed, c.name) for c in Feed.__table__.columns}
+
+
+def _fetch_count(db) -> int:
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(Fetch)).scalar_one()
+
+
+def test_a_shard_of_an_older_run_leaves_a_feed_fetched_since_alone(db, settings, tmp_path, caplog) -> None:
+    from ingest_helpers import rss, rss_item
+
+    path = tmp_path / "feed.xml"
+    path.write_bytes(rss([rss_item(1)]))
+    configured = settings.model_copy(update={"feeds": [str(path)]})
+    ten = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    [[feed_id]] = plan_ingest(ten, shards=1, settings=configured)
+    assert ingest_shard([feed_id], ten, settings=settings)["new"] == 1
+    before, fetches = _feed_row(db, feed_id), _fetch_count(db)
+    assert before["last_fetched_at"] >= ten and fetches == 1
+
+    # Clearing the 09:45 run's shard (or retrying the 10:00 one) must not fetch the live feed
+    # again as of a past time: last_fetched_at / last_success_at would go back in time.
+    path.write_bytes(rss([rss_item(1), rss_item(2)]))
+    with caplog.at_level("INFO", logger="pipeline.airflow.tasks"):
+        for now in (ten - timedelta(minutes=15), ten):
+            result = ingest_shard([feed_id], now, settings=settings)
+            assert result["new"] == 0 and result["skipped"] == 1
+    assert _feed_row(db, feed_id) == before and _fetch_count(db) == fetches
+    assert any(f"skipped feed(s) {feed_id}" in r.getMessage() for r in caplog.records)
+
+    # The next run fetches it as usual.
+    assert ingest_shard([feed_id], ten + timedelta(minutes=15), settings=settings)["new"] == 1
+    assert _fetch_count(db) == fetches + 1
 
 
 def test_shard_labels_are_short() -> None:
