@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,11 +145,40 @@ def open_database(settings: Settings, *, check_schema: bool = True, migrate: boo
     return db
 
 
+#: SQLSTATEs of a login the server refuses until someone changes the settings: wrong
+#: password (28P01), no such role or not allowed in (28000), no such database (3D000).
+_LOGIN_REFUSED_CODES = frozenset({"28P01", "28000", "3D000"})
+#: libpq's wording of the same refusals: at connect time psycopg2 often gives no pgcode.
+_LOGIN_REFUSED = re.compile(
+    r'password authentication failed|authentication failed for user|role "[^"]*" does not exist'
+    r'|database "[^"]*" does not exist|no pg_hba\.conf entry|is not permitted to log in'
+    r"|permission denied for database"
+)
+
+
+def login_refused(orig: BaseException | None) -> bool:
+    """Whether a driver error is the server refusing this role, password or database: a
+    retry gets the same answer (unlike a refused connection, a timeout or a shutdown)."""
+    if orig is None:
+        return False
+    if getattr(orig, "pgcode", None) in _LOGIN_REFUSED_CODES:
+        return True
+    return _LOGIN_REFUSED.search(str(orig)) is not None
+
+
 def ping(db: Database) -> None:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
+        if login_refused(exc.orig):
+            # Not transient: Airflow would retry it for an hour and page no one meanwhile.
+            raise ConfigError(
+                f"cannot connect to {db.display_url}: the server refused the login "
+                f"({first_line(exc.orig or exc)}): fix the role, password or database name in "
+                "FINSENT_DATABASE_URL or the Airflow connection finsent_postgres",
+                stage="database",
+            ) from None
         raise DatabaseError(
             f"cannot connect to {db.display_url} ({first_line(exc.orig or exc)}): "
             "start PostgreSQL or fix FINSENT_DATABASE_URL"

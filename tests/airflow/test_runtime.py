@@ -129,3 +129,23 @@ def test_tasks_open_the_configured_database(settings) -> None:
 
     with database(settings) as db, db.session() as session:
         assert session.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_a_wrong_database_role_fails_the_task_at_once(settings, pg_server_url: str) -> None:
+    from pydantic import SecretStr
+    from sqlalchemy.engine import make_url
+
+    server = make_url(pg_server_url)
+    if not server.host:
+        pytest.skip("needs a PostgreSQL server on TCP (FINSENT_TEST_DATABASE_URL)")
+    url = server.set(username="finsent_no_such_role").render_as_string(hide_password=False)
+    wrong = settings.model_copy(update={"database_url": SecretStr(url)})
+
+    @airflow_errors
+    def task() -> None:
+        with database(wrong):
+            pass
+
+    # Retrying cannot fix a role that does not exist: no hour of retries before anyone knows.
+    with pytest.raises(AirflowFailException, match='role "finsent_no_such_role" does not exist'):
+        task()
