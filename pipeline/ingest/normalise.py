@@ -107,38 +107,63 @@ def linkable_text(title: str, summary: str | None) -> str:
 
 def _strip_blocks(value: str) -> str:
     """``value`` with each script, style and noscript block and each comment replaced by a
-    space, in one pass; one left open runs to the end of the text (as in a browser)."""
+    space, in one pass. One that is never closed loses only its opening tag (or "<!--"):
+    a headline that merely mentions "&lt;script&gt;" keeps the words after it.
+
+    Linear: once no closing tag (or no ">") follows a position, none follows any later one,
+    so each is searched for to the end of the text at most once."""
     match = _BLOCK_START.search(value)
     if match is None:
         return value
     lower = value.lower()
+    unclosed: set[str] = set()  # "-->", "</script", ..., ">": none of them after this point
     out: list[str] = []
     pos = 0
     while match is not None:
         out.append(value[pos : match.start()])
         out.append(" ")
+        pos = match.end()  # an unclosed block: only its opening goes
         name = match.group(1)
         if name is None:  # a comment
-            end = lower.find("-->", match.end())
-            pos = len(value) if end < 0 else end + 3
+            end = _find_once(lower, "-->", pos, unclosed)
+            if end >= 0:
+                pos = end + 3
         else:
-            opened = value.find(">", match.end())
-            pos = len(value) if opened < 0 else _block_end(value, lower, f"</{name.lower()}", opened + 1)
+            opened = _find_once(value, ">", pos, unclosed)
+            if opened >= 0:
+                pos = opened + 1
+                closing = f"</{name.lower()}"
+                end = -1 if closing in unclosed else _block_end(value, lower, closing, pos)
+                if end < 0:
+                    unclosed.add(closing)
+                else:
+                    pos = end
         match = _BLOCK_START.search(value, pos)
     out.append(value[pos:])
     return "".join(out)
 
 
+def _find_once(text: str, needle: str, start: int, absent: set[str]) -> int:
+    """``text.find(needle, start)``, remembering in ``absent`` when it is not there, so that
+    a later start (never earlier) does not scan the rest of the text again."""
+    if needle in absent:
+        return -1
+    at = text.find(needle, start)
+    if at < 0:
+        absent.add(needle)
+    return at
+
+
 def _block_end(value: str, lower: str, closing: str, start: int) -> int:
     """Where the first ``closing`` tag ("</script", blanks, ">") at or after ``start`` ends;
-    the end of the text when there is none."""
+    -1 when there is none."""
     at = lower.find(closing, start)
     while at >= 0:
         end = _BLOCK_END.match(value, at + len(closing))
         if end is not None:
             return end.end()
         at = lower.find(closing, at + len(closing))
-    return len(value)
+    return -1
 
 
 def _strip_tags(value: str) -> str:

@@ -202,8 +202,11 @@ def test_a_huge_title_is_stored_bounded_but_kept_whole_for_linking():
         ("a<style>p{}</STYLE\n>b<noscript>c</noscript>d", "a b d"),
         ("a<script>x</scripts>y</script>b", "a b"),  # "</scripts>" does not close it
         ("a<!-- <script> -->b</script>c", "a b c"),  # a comment hides what looks like a script
-        ("Kept<script>never closed", "Kept"),  # an open block runs to the end, as in a browser
-        ("Kept<!-- never closed", "Kept"),
+        # Never closed: only the opening goes, so a headline about markup keeps its words.
+        ("Kept<script>never closed", "Kept never closed"),
+        ("Kept<!-- never closed", "Kept never closed"),
+        ("XSS lets hackers add &lt;script&gt; to Acme pages", "XSS lets hackers add to Acme pages"),
+        ("a<script>b<script>c</script>d", "a d"),
         ("<script>" * 40000, ""),
     ],
 )
