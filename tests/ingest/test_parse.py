@@ -145,8 +145,27 @@ NON_TEXT_CODECS = [
     "quopri",
     "bz2",
     "undefined",
-    "utf-7",
 ]
+
+
+def test_an_entity_declared_in_utf_7_is_refused():
+    doc = '<?xml version="1.0" encoding="utf-7"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r/>'
+    with pytest.raises(FeedParseError) as err:
+        parse_feed(doc.encode("utf-7"))
+    assert err.value.outcome == "unsafe_xml"
+
+
+@pytest.mark.timeout(20)
+def test_a_one_line_feed_is_read_in_its_declared_encoding_whatever_its_text_says():
+    """feedparser reads the encoding from the first line, in time cubic in its length: the
+    declaration is put on a line of its own, and an encoding="..." in the text refuses nothing."""
+    item = '<item><title>Acme sets encoding="base64" on parts</title><link>https://x.example/a</link></item>'
+    body = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+    assert len(parse_feed((body + item * 2000 + "</channel></rss>").encode()).entries) == 2000
+    # A declaration that never ends is no feed, refused at once rather than after hours.
+    with pytest.raises(FeedParseError) as err:
+        parse_feed(("<?xml " + "encoding='a' " * 20000).encode())
+    assert err.value.outcome == "parse_error" and "does not end within 1024 bytes" in str(err.value)
 
 
 def _declaring(encoding: str, items: int = 1) -> bytes:
@@ -171,7 +190,7 @@ def test_a_charset_that_is_no_text_encoding_is_refused_before_decoding(codec):
     "encoding",
     [
         *("latin-1", "iso-8859-15", "windows-1251", "cp437", "koi8-r", "mac-roman", "shift_jis", "euc-jp"),
-        *("iso-2022-jp", "gb2312", "gbk", "gb18030", "big5", "euc-kr", "us-ascii", "UTF8", "utf-16"),
+        *("iso-2022-jp", "gb2312", "gbk", "gb18030", "big5", "euc-kr", "us-ascii", "UTF8", "utf-16", "utf-7"),
     ],
 )
 def test_real_text_encodings_are_read(encoding):
