@@ -154,12 +154,15 @@ _LOGIN_REFUSED = re.compile(
     r'|database "[^"]*" does not exist|no pg_hba\.conf entry|is not permitted to log in'
     r"|permission denied for database"
 )
+#: The same refusal (28P01) from an authentication server PostgreSQL asks (LDAP, RADIUS,
+#: PAM): that server being down or slow reads alike, and a retry may well succeed.
+_EXTERNAL_AUTH = re.compile(r"\b(?:LDAP|RADIUS|PAM) authentication failed")
 
 
 def login_refused(orig: BaseException | None) -> bool:
     """Whether a driver error is the server refusing this role, password or database: a
     retry gets the same answer (unlike a refused connection, a timeout or a shutdown)."""
-    if orig is None:
+    if orig is None or _EXTERNAL_AUTH.search(str(orig)):
         return False
     if getattr(orig, "pgcode", None) in _LOGIN_REFUSED_CODES:
         return True

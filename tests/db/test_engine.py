@@ -64,3 +64,7 @@ def test_the_refusals_are_recognised_by_sqlstate_or_by_libpq_message() -> None:
     assert not login_refused(Orig("Connection refused\n\tIs the server running on that host?"))
     assert not login_refused(Orig("timeout expired"))
     assert not login_refused(Orig("FATAL:  sorry, too many clients already", "53300"))
+    # An LDAP, RADIUS or PAM server behind PostgreSQL answers 28P01 when it is down too.
+    assert not login_refused(Orig('FATAL:  LDAP authentication failed for user "fin"', "28P01"))
+    assert not login_refused(Orig('FATAL:  RADIUS authentication failed for user "fin"'))
+    assert not login_refused(Orig('FATAL:  PAM authentication failed for user "fin"', "28P01"))
