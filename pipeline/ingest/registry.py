@@ -130,6 +130,8 @@ def _stored_feeds(session: Session) -> dict:
     for row in rows:  # a feed registered at a URL itself comes first
         for old in row.moved_from or ():
             found.setdefault(old, row)
+            with contextlib.suppress(ConfigError):  # spelt as an earlier version stored it
+                found.setdefault(_canonical(old), row)
     return found
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from ingest_helpers import NOW, FeedServer, atom, feed_server_fixture, http_date, rss, rss_feed, rss_item  # noqa: F401
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 
 from pipeline.companies.watchlist import load_watchlist
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
@@ -362,6 +362,14 @@ def test_a_feed_at_a_redirects_target_remembers_the_old_url_once_the_duplicate_g
     ingest(db, settings, now=NOW)
     with db.transaction() as session:
         session.execute(delete(Feed).where(Feed.id == moving))
+    with db.transaction() as session:
+        (again,) = add_feeds(session, [old])
+    assert (again.added, again.feed_id) == (False, existing)
+    # An old URL remembered in another spelling (an upper-case host, an explicit port, as
+    # earlier versions stored URLs) is the same URL.
+    spelt = old.replace("http://127.0.0.1", "HTTP://127.0.0.1")
+    with db.transaction() as session:
+        session.execute(update(Feed).where(Feed.id == existing).values(moved_from=[spelt]))
     with db.transaction() as session:
         (again,) = add_feeds(session, [old])
     assert (again.added, again.feed_id) == (False, existing)
