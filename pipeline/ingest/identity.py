@@ -20,8 +20,9 @@ shared can change from one fetch to the next, each link-keyed item also carries 
 forms (``alt_keys``): a lone link, the link with its title and the link with its content
 hash (the form it had while it shared link and title with other text); a shared link, the
 plain link; and both, the content hash alone (the key of an item whose link was missing or
-unusable before: a relative link, resolved since). A stored row found under one of them is
-the same item when its title matches.
+unusable before: a relative link, resolved since) and the link as stored before its unsafe
+characters were percent-encoded. A stored row found under one of them is the same item
+when its title matches.
 Guid-keyed items carry the same pair: the plain guid and the guid with link and title.
 """
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.ingest.normalise import ArticleRow, bounded_key
+from pipeline.ingest.normalise import ArticleRow, bounded_key, unencoded_path
 
 __all__ = [
     "StoredCopy",
@@ -62,6 +63,14 @@ def _content_key(row: ArticleRow) -> str:
     return bounded_key(f"sha256:{row.content_hash}")
 
 
+def _unencoded_keys(link: str, row: ArticleRow) -> tuple[str, ...]:
+    """The keys a link with percent-encoded unsafe characters had before canonical_url
+    encoded them (a space or "|" in the path was stored as it came): the plain link, and
+    the link with the title; none when nothing was encoded."""
+    old = unencoded_path(link)
+    return () if old == link else (bounded_key(old), _link_title_key(old, row.title))
+
+
 def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
     """The rows of one fetch with their final ``item_key`` and ``alt_keys`` (see the
     module docstring). Rows with neither guid nor link are unchanged."""
@@ -88,7 +97,7 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             (i,) = members
             row = rows[i]
             alt = (_link_title_key(link, row.title), _link_content_key(link, row.content_hash))
-            out[i] = replace(row, alt_keys=(*alt, _content_key(row)))
+            out[i] = replace(row, alt_keys=(*alt, _content_key(row), *_unencoded_keys(link, row)))
             continue
         by_title: dict[str, set[str]] = defaultdict(set)
         for i in members:
@@ -98,7 +107,8 @@ def assign_item_keys(rows: Sequence[ArticleRow]) -> list[ArticleRow]:
             key = _link_title_key(link, row.title)
             if len(by_title[row.title]) > 1:  # same link, same title, different text
                 key = _link_content_key(link, row.content_hash)
-            out[i] = replace(row, item_key=key, alt_keys=(bounded_key(link), _content_key(row)))
+            alt = (bounded_key(link), _content_key(row), *_unencoded_keys(link, row))
+            out[i] = replace(row, item_key=key, alt_keys=alt)
     return out
 
 

@@ -236,6 +236,18 @@ def canonical_url(raw: Any) -> str | None:
     return urlunsplit((scheme, host, _encode_unsafe(parts.path) or "/", query, ""))
 
 
+#: What _encode_unsafe writes for each character, to undo it.
+_ENCODED_UNSAFE = re.compile("|".join(f"%{ord(c):02X}" for c in '<>|"\\^`{} '))
+
+
+def unencoded_path(url: str) -> str:
+    """``url`` with the path's percent-encoded unsafe characters as canonical_url gave them
+    before it encoded them: the identity an item's link had in articles stored then."""
+    parts = urlsplit(url)
+    path = _ENCODED_UNSAFE.sub(lambda m: chr(int(m.group()[1:], 16)), parts.path)
+    return url if path == parts.path else urlunsplit(parts._replace(path=path))
+
+
 def _encode_unsafe(part: str) -> str:
     """``part`` with the characters a URL may not contain percent-encoded; "%" is left
     alone, so an encoded URL stays as it is."""

@@ -141,6 +141,21 @@ def test_an_item_whose_link_was_unusable_before_is_its_row_under_the_content_key
     assert match_stored([(1, linked)], stored)[0].id == 5
 
 
+def test_a_link_stored_before_its_unsafe_characters_were_encoded_is_still_its_row():
+    """Stored when canonical_url kept a space or "|" in the path as it came: encoded now, the
+    item must find that row, not become a second article."""
+    old_link = "https://news.example.com/a/Acme beats|Q3"
+    for shared in (False, True):
+        rows = [_row("Acme beats estimates in Q3", link=old_link)]
+        if shared:  # the link shared with another story: keyed by link and title
+            rows.append(_row("Globex misses estimates", link=old_link))
+        item = assign_item_keys(rows)[0]
+        assert item.item_key != old_link and "%20" in item.item_key
+        old_key = old_link if not shared else f"{old_link}\n{item.title}"
+        stored = {(1, old_key): SimpleNamespace(id=9, title_key=item.title_key)}
+        assert match_stored([(1, item)], stored)[0].id == 9, shared
+
+
 def test_links_that_differ_late_are_hashed_not_cut():
     base = "https://x.example/a?q=" + "x" * 2100
     rows = assign_item_keys([_row(f"Story {i} about Acme and others", link=f"{base}{i}") for i in range(5)])
