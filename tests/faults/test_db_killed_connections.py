@@ -108,11 +108,12 @@ def _scores(db) -> tuple[int, int]:
 def test_kill_inside_the_score_transaction_then_rerun(db, settings, database_url: str) -> None:
     ids = _seed(db, PAGE_SIZE + 40)
     killer = Killer(database_url, "INSERT INTO sentiment_scores")
-    # An uncommitted score of an article on the second page: the stage's INSERT of that page
-    # waits on it, inside its transaction, and is killed there.
+    # An uncommitted score of an article on the second page (pages go newest first: the 40
+    # oldest): the stage's INSERT of that page waits on it, inside its transaction, and is
+    # killed there.
     killer.blocker.execute(
         insert(SentimentScore).values(
-            article_id=ids[PAGE_SIZE + 5],
+            article_id=ids[5],
             model_version=VERSION,
             label="neutral",
             p_negative=0.1,
