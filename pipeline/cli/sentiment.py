@@ -50,10 +50,24 @@ def _training_data_dir(value: Path | None) -> Path:
 def _data_dir_hint(value: Path | None) -> str:
     """What to fix when the labelled data is not found: the flag if given, else the setting."""
     if value is not None:
-        return "--data-dir"
+        return "--training-data-dir"
     return (
         "FINSENT_TRAINING_DATA_DIR (labelled data, laid out as docs/model.md#labelled-data says; "
-        "or pass --data-dir)"
+        "or pass --training-data-dir)"
+    )
+
+
+def _training_data_dir_option(help_text: str) -> Any:
+    """eval's and augment's labelled-data option, named as train's (TrainConfig.data_dir):
+    not --data-dir, which `finsent --data-dir` means FinSent's own data folder; the former
+    name stays accepted."""
+    return click.option(
+        "--training-data-dir",
+        "--data-dir",
+        "data_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help=f"{help_text}; --data-dir is its former name.",
     )
 
 
@@ -162,6 +176,7 @@ def train_options(command: Any) -> Any:
             continue
         command = click.option(
             option.flag,
+            *option.aliases,
             name,
             type=_click_type(option),
             multiple=option.multiple,
@@ -294,12 +309,7 @@ def train_cmd(**opts: Any) -> None:
 
 @click.command(name="augment")
 @click.option("--source", "sources", multiple=True, help=SOURCE_HELP)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Labelled data root (default: settings.training_data_dir or ../shared/data).",
-)
+@_training_data_dir_option("Labelled data root (default: FINSENT_TRAINING_DATA_DIR, else ../shared/data)")
 @click.option(
     "--per-text", type=click.IntRange(min=1, max=100), default=8, show_default=True, help="Variants per row."
 )
@@ -402,7 +412,7 @@ def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: Any
     Trains FOLDS models, each on every training row but one fold, and merges each model's
     logits on the fold it never saw into OUT/soft_targets.jsonl. The arguments after `--`
     go to every fold's training run: the training options of finsent train (not --out,
-    --promote or --state-dir); --data-dir defaults to the settings' training_data_dir.
+    --promote or --state-dir); --training-data-dir defaults to FINSENT_TRAINING_DATA_DIR.
     Folds that finished earlier with the same arguments are kept, so an interrupted run
     resumes.
 
@@ -412,8 +422,8 @@ def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: Any
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     train_args = list(train_args)
-    if "--data-dir" not in train_args:
-        train_args += ["--data-dir", str(_training_data_dir(None))]
+    if not any(a.split("=", 1)[0] in ("--training-data-dir", "--data-dir") for a in train_args):
+        train_args += ["--training-data-dir", str(_training_data_dir(None))]
     try:
         summary = run_crossfit(train_args, folds, out, jobs, threads)
     except CrossfitError as exc:
@@ -423,12 +433,7 @@ def crossfit_cmd(folds: int, jobs: int, threads: int, out: Path, train_args: Any
 
 @click.command(name="eval")
 @click.argument("model", required=False)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Labelled data root holding financial_phrasebank/fpb_split.tsv.",
-)
+@_training_data_dir_option("Labelled data root holding financial_phrasebank/fpb_split.tsv")
 @click.option(
     "--png",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -449,7 +449,7 @@ def build_transfer(
 
     examples, _, _ = load_sources(sources, data_dir)
     if not examples:
-        raise DataFormatError("no training rows: check --source and --data-dir")
+        raise DataFormatError("no training rows: check --source and --training-data-dir")
     train_idx, val_idx = stratified_split(examples, val_fraction, split_seed)
     val_ex = [examples[i] for i in val_idx]
     exclude = {normalise_text(ex.text) for ex in val_ex} | canonical_test_sentences(data_dir)

@@ -55,13 +55,15 @@ def default_data_dir() -> Path:
 class Option:
     """How a TrainConfig field is given on the command line and what values it takes.
 
-    ``flag`` None: not a command-line option (set by the caller, e.g. ``progress``).
+    ``flag`` None: not a command-line option (set by the caller, e.g. ``progress``);
+    ``aliases``: other flags accepted for it (former names).
     ``low``/``high`` bound numbers (``*_open``: the bound itself is refused); ``choices``
     lists the accepted strings; ``multiple``: a repeatable flag that fills a list.
     """
 
     flag: str | None
     help: str = ""
+    aliases: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -132,9 +134,13 @@ class TrainConfig:
     data_dir: Path = field(
         default_factory=default_data_dir,
         metadata=spec(
-            "--data-dir",
+            # Not --data-dir: `finsent --data-dir` is FinSent's own data folder. The former
+            # name stays accepted.
+            "--training-data-dir",
+            aliases=("--data-dir",),
             kind=Path,
-            help="Labelled data root (default: settings.training_data_dir or ../shared/data).",
+            help="Labelled data root (default: FINSENT_TRAINING_DATA_DIR, else ../shared/data); "
+            "--data-dir is its former name.",
         ),
     )
     # ``name`` or ``name*WEIGHT``; see pipeline.sentiment.data for the names.

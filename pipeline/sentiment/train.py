@@ -388,7 +388,7 @@ def distillation_targets(
         if not hits:
             raise DataFormatError(
                 f"soft targets {', '.join(config.soft_targets)} cover none of the training rows: "
-                "check --source and --data-dir against the cross-fit's"
+                "check --source and --training-data-dir against the cross-fit's"
             )
         logits = torch.tensor([table[texts[i]] for i in hits])
         targets[hits] = torch.softmax(logits / t, dim=-1)
@@ -633,7 +633,7 @@ def no_examples_error(sources: list[SourceInfo]) -> DataFormatError:
             "`finsent feedback export` file with corrections, leave out --feedback-file to "
             "read the database, or train on other sources too"
         )
-    return DataFormatError(f"no training examples in {files}: check --source and --data-dir")
+    return DataFormatError(f"no training examples in {files}: check --source and --training-data-dir")
 
 
 def load_data(config: TrainConfig) -> TrainData:
@@ -1152,13 +1152,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
         if option.flag is None:
             continue
         kind = None if option.kind is bool else option.kind
+        flags = (option.flag, *option.aliases)
         if option.kind is bool:
-            p.add_argument(option.flag, dest=name, action="store_true", default=default, help=option.help)
+            p.add_argument(*flags, dest=name, action="store_true", default=default, help=option.help)
         elif option.multiple:
-            p.add_argument(option.flag, action="append", dest=name, default=[], help=option.help)
+            p.add_argument(*flags, action="append", dest=name, default=[], help=option.help)
         else:
             p.add_argument(
-                option.flag,
+                *flags,
                 dest=name,
                 type=kind,
                 default=default,

@@ -54,6 +54,7 @@ def test_importing_cli_does_not_import_torch() -> None:
         (["--out", "x", "--lr", "-1"], "--lr"),
         (["--epochs", "2"], "--out"),
         (["--out", "x", "--data-dir", "/no/such/dir"], "/no/such/dir"),
+        (["--out", "x", "--training-data-dir", "/no/such/dir"], "Invalid value for --training-data-dir"),
         (["--out", "x", "--cv-folds", "1"], "--cv-folds"),
         (["--out", "x", "--cv-folds", "3", "--cv-fold", "3"], "fold 3 of 3"),
         (["--out", "x", "--cv-fold", "2"], "fold 2 of 0"),
@@ -71,7 +72,7 @@ def test_importing_cli_does_not_import_torch() -> None:
 )
 def test_train_bad_arguments_are_usage_errors(args: list[str], needle: str) -> None:
     # The fixture data dir, so that each case meets its own error, not a missing ../shared/data.
-    if "--data-dir" not in args:
+    if "--data-dir" not in args and "--training-data-dir" not in args:
         args = [*args, "--data-dir", str(DATA)]
     result = CliRunner().invoke(train_cmd, args)
     assert result.exit_code == 2, result.output
@@ -362,9 +363,12 @@ def test_eval_png_in_a_missing_folder_is_refused_before_evaluating(tiny_model: P
 
 
 def test_eval_missing_data_dir(tiny_model: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "fpb_split.tsv" in result.output
+    # --training-data-dir, not --data-dir (the former name, still accepted): `finsent
+    # --data-dir` is FinSent's own data folder.
+    for flag in ("--training-data-dir", "--data-dir"):
+        result = CliRunner().invoke(eval_cmd, [str(tiny_model), flag, str(tmp_path)])
+        assert result.exit_code == 2
+        assert "fpb_split.tsv" in result.output
 
 
 @pytest.mark.parametrize(
