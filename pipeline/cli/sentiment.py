@@ -251,6 +251,18 @@ def train_cmd(**opts: Any) -> None:
             f"{out} already holds {what}: choose another folder, or pass --overwrite to replace it",
             param_hint="--out",
         )
+    if promote:
+        from pipeline.sentiment.gate import gate_baseline
+
+        serving = gate_baseline(_state_settings(state_dir, data_dir))
+        if serving is not None and Path(serving).resolve() == out.resolve():
+            # Trained in place, the model the gate must beat would be gone before the gate
+            # ran: it would compare the candidate with itself.
+            raise click.BadParameter(
+                f"{out} is the model that serves now: train into another folder and --promote "
+                "from there, so the gate compares the two",
+                param_hint="--out",
+            )
     _quiet_transformers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -6,7 +6,8 @@ model on FPB-50 and FPB-all, on both accuracy and macro-F1, and not worse by mor
 models are known to be blind to its rows. A target-aware candidate (it scores each company
 of a text) must also beat the current model on the entity-level check, overall and on
 the rows where one headline's companies differ; it may then give up to one point on FPB
-(``TARGET_AWARE_TOLERANCE``). Promotion writes the chosen path to
+(``TARGET_AWARE_TOLERANCE``). An article-level candidate for a target-aware current model
+must not be worse on that check. Promotion writes the chosen path to
 ``<data_dir>/models/current.json``.
 
 Which model serves is the serving registry's answer (``pipeline.score.registry``:
@@ -115,6 +116,7 @@ def decide(
     current_seen: int | None = None,
     headline_tolerance: float = HEADLINE_TOLERANCE,
     entity: Mapping[str, Mapping[str, float]] | None = None,
+    candidate_target_aware: bool = True,
 ) -> GateDecision:
     """Promote when every FPB gate metric of the candidate is >= the current one
     (- tolerance) and, if both models are blind to the headline check (``*_seen == 0``),
@@ -128,18 +130,26 @@ def decide(
     ``entity`` (a target-aware candidate): entity-level accuracy of both models,
     ``{"candidate": {"all", "mixed"}, "current": {"all", "mixed"}}`` (an article-level
     current model counts with its headline label copied to each company, as the pipeline
-    would use it). The candidate must beat the current model on both slices; then FPB may
-    drop by up to ``TARGET_AWARE_TOLERANCE``.
+    would use it). A target-aware candidate must beat the current model on both slices;
+    then FPB may drop by up to ``TARGET_AWARE_TOLERANCE``. An article-level candidate
+    measured so (the current model is target-aware) must not be worse on either slice: it
+    would give every company its headline's label, undoing the company-level scores.
     """
     cand = _pick(candidate)
     cur = _pick(current) if current is not None else None
     failures = []
     if entity is not None and cur is not None:
-        tolerance = max(tolerance, TARGET_AWARE_TOLERANCE)
+        if candidate_target_aware:
+            tolerance = max(tolerance, TARGET_AWARE_TOLERANCE)
         for part in ENTITY_GATE_SLICES:
             c, k = entity["candidate"][part], entity["current"][part]
-            if c <= k:
+            if candidate_target_aware and c <= k:
                 failures.append(f"{ENTITY_SET} ({part}) accuracy {c:.4f} <= {k:.4f}")
+            elif not candidate_target_aware and c < k:
+                failures.append(
+                    f"{ENTITY_SET} ({part}) accuracy {c:.4f} < {k:.4f} (an article-level candidate "
+                    "gives each company its headline's label)"
+                )
     if cur is not None:
         for name in GATE_SETS:
             for metric in GATE_METRICS:
@@ -240,7 +250,10 @@ def run_gate(
     else:
         logger.warning("current model %s is missing; the candidate has nothing to beat", current_path)
     entity = None
-    if current is not None and read_target_style(candidate_path) is not None:
+    candidate_aware = read_target_style(candidate_path) is not None
+    # Either side target-aware: an article-level candidate replacing a target-aware model
+    # is measured on the companies too, or it would pass on FPB while undoing them.
+    if current is not None and (candidate_aware or read_target_style(current_path) is not None):
         rows = entity_test_rows(training_data_dir)
         if rows:
             entity = {
@@ -248,13 +261,14 @@ def run_gate(
                 "current": entity_accuracy(current_path, rows),
             }
         else:
-            logger.warning("no SEntFiN test rows: the target-aware candidate is gated on FPB alone")
+            logger.warning("no SEntFiN test rows: the candidate is gated on FPB alone")
     decision = decide(
         cand,
         current,
         candidate_seen=recorded_seen(candidate_path, fingerprint),
         current_seen=recorded_seen(current_path, fingerprint) if current_path else None,
         entity=entity,
+        candidate_target_aware=candidate_aware,
     )
     decision.current_model = str(current_path) if current_path else None
     if decision.promote and promote:

@@ -346,6 +346,24 @@ def test_train_overwrite_replaces_an_existing_checkpoint(tmp_path: Path) -> None
     assert CliRunner().invoke(train_cmd, [*args, "--overwrite"]).exit_code == 0
 
 
+def test_train_refuses_to_promote_over_the_model_that_serves(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained in place, the serving model would be gone before the gate compared it."""
+    import shutil
+
+    serving = tmp_path / "serving"
+    shutil.copytree(tiny_model, serving)
+    monkeypatch.setenv("FINSENT_MODEL_PATH", str(serving))
+    args = ["--data-dir", str(DATA), "--source", "fpb-split", "--out", str(serving), "--overwrite"]
+    args += ["--max-steps", "1", "--batch-size", "4", "--promote", "--state-dir", str(tmp_path / "s")]
+    before = {p.name: p.stat().st_mtime_ns for p in serving.iterdir()}
+    result = CliRunner().invoke(train_cmd, args)
+    assert result.exit_code == 2, result.output
+    assert "is the model that serves now: train into another folder" in result.output
+    assert {p.name: p.stat().st_mtime_ns for p in serving.iterdir()} == before
+
+
 def test_eval_prints_metrics_and_writes_png(tiny_model: Path, tmp_path: Path) -> None:
     png = tmp_path / "cm.png"
     result = CliRunner().invoke(eval_cmd, [str(tiny_model), "--data-dir", str(DATA), "--png", str(png)])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pipeline.score.registry import promoted_model, released_model
 from pipeline.sentiment.gate import decide, gate_baseline, write_promotion
 from pipeline.settings import Settings
@@ -143,6 +145,41 @@ def test_a_target_aware_candidate_trades_up_to_a_point_of_fpb_for_company_level_
     assert decision.failures == ["sentfin-test (mixed) accuracy 0.4500 <= 0.4800"]
     # More than a point of FPB is too much, whatever the company-level gain.
     assert not decide(metrics(0.81, 0.80, 0.97, 0.96), current, entity=better).promote
+
+
+def test_an_article_level_candidate_may_not_undo_a_target_aware_models_company_scores() -> None:
+    """An article-level candidate replacing a target-aware model is measured on the
+    companies too: equal FPB, but each company given its headline's label, is refused."""
+    current = metrics(0.838, 0.824, 0.969, 0.958)
+    undoing = {"candidate": {"all": 0.751, "mixed": 0.470}, "current": {"all": 0.857, "mixed": 0.830}}
+    decision = decide(current, current, entity=undoing, candidate_target_aware=False)
+    assert not decision.promote
+    assert decision.failures[0].startswith("sentfin-test (all) accuracy 0.7510 < 0.8570 (an article-level")
+    # No FPB tolerance is earned, and a tie on the companies passes (no strict gain needed).
+    tie = {"candidate": {"all": 0.857, "mixed": 0.830}, "current": {"all": 0.857, "mixed": 0.830}}
+    assert decide(current, current, entity=tie, candidate_target_aware=False).promote
+    lower = metrics(0.833, 0.824, 0.969, 0.958)
+    assert not decide(lower, current, entity=tie, candidate_target_aware=False).promote
+
+
+@pytest.mark.slow
+def test_run_gate_measures_an_article_level_candidate_on_the_companies(tmp_path: Path) -> None:
+    """The audit's case: the release without target.json, gated against the release."""
+    import shutil
+
+    from pipeline.sentiment.gate import run_gate
+    from pipeline.settings import load_settings
+
+    training = load_settings().settings.training_data_dir
+    if not (training / "sentfin").is_dir() or not (training / "financial_phrasebank").is_dir():
+        pytest.skip(f"no labelled data under {training}")
+    article_level = tmp_path / "article-level"
+    shutil.copytree(RELEASED_MODEL, article_level)
+    (article_level / "target.json").unlink()
+    settings = Settings(data_dir=tmp_path / "data", training_data_dir=training)
+    decision = run_gate(article_level, settings, promote=False)
+    assert decision.entity is not None and not decision.promote
+    assert any("article-level candidate" in f for f in decision.failures)
 
 
 def test_entity_accuracy_of_an_article_level_model_copies_the_headline_label(tmp_path: Path) -> None:
