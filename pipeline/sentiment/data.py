@@ -24,6 +24,7 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 from collections import defaultdict
@@ -305,8 +306,12 @@ def parse_source_spec(spec: str) -> tuple[str, float]:
         value = float(weight)
     except ValueError:
         raise DataFormatError(f"source {spec!r}: weight {weight!r} is not a number") from None
-    if value <= 0:
-        raise DataFormatError(f"source {spec!r}: weight must be positive")
+    # float() also reads "nan" and "inf": a NaN weight passes "<= 0" and turns the loss, then
+    # every weight of the checkpoint, into NaN; an infinite one does the same via inf/inf.
+    if not math.isfinite(value) or value <= 0:
+        raise DataFormatError(
+            f"source {spec!r}: weight must be a positive finite number (e.g. 'fpb-split*2')"
+        )
     return name, value
 
 

@@ -858,6 +858,15 @@ def train_loop(
                 covered = batches.has_soft[batch_ids].to(device)
             per_example = example_losses(logits.float(), y, soft, covered, config)
             loss = (per_example * w).sum() / w.sum().clamp_min(1e-8)  # rows may weigh 0
+            value = loss.item()
+            if not math.isfinite(value):
+                # One NaN/inf loss steps every weight to NaN and the run would save that as its
+                # checkpoint (whose predictions are then NaN): stop, saying what to change.
+                raise ConfigError(
+                    f"the training loss is {value} at step {step + 1}: nothing was saved; "
+                    "lower --lr or check the --source weights and rows",
+                    stage="train",
+                )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -865,7 +874,7 @@ def train_loop(
 
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{config.lr * lr_mult:.2e}")
+            bar.set_postfix(loss=f"{value:.4f}", lr=f"{config.lr * lr_mult:.2e}")
             if config.eval_every and step % config.eval_every == 0:
                 stop = evaluate_and_keep(step / steps_per_epoch)
             if stop or step >= total_steps:

@@ -99,6 +99,13 @@ def test_unknown_source_and_bad_weight() -> None:
         parse_source_spec("tfns*x")
 
 
+@pytest.mark.parametrize("weight", ["nan", "inf", "-inf", "NaN", "0", "-1"])
+def test_a_source_weight_must_be_positive_and_finite(weight: str) -> None:
+    # nan passed the "<= 0" check and trained a checkpoint of NaN weights.
+    with pytest.raises(DataFormatError, match=rf"source 'fpb-split\*{weight}'.*finite"):
+        parse_source_spec(f"fpb-split*{weight}")
+
+
 def test_stratified_split_is_seeded_and_stratified() -> None:
     examples, _, _ = load_sources(["fpb-split", "tfns"], DATA)
     a = stratified_split(examples, 0.34, seed=1)

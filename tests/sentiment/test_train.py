@@ -578,3 +578,21 @@ def test_mention_rows_read_only_company_rows_and_drop_a_mention_cut_off(tmp_path
     assert batches.reads is not None
     assert batches.reads[0] is not None and batches.reads[1] is None and batches.reads[2] is None
     assert batches.weights.tolist() == [1.0, 0.0, 1.0]  # the cut mention does not count
+
+
+def test_a_non_finite_loss_stops_the_run_before_a_checkpoint_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A NaN loss (once from a 'nan' source weight) used to train on and save NaN weights.
+    from pipeline.errors import ConfigError
+    from pipeline.sentiment import train as train_module
+
+    def nan_losses(*args: object, **kwargs: object):
+        losses = example_losses(*args, **kwargs)
+        return losses * float("nan")
+
+    monkeypatch.setattr(train_module, "example_losses", nan_losses)
+    out = tmp_path / "m"
+    with pytest.raises(ConfigError, match=r"training loss is nan at step 1: nothing was saved; lower --lr"):
+        train(tiny_config(out))
+    assert not (out / "model.safetensors").exists()
