@@ -90,9 +90,9 @@ class Option:
             if not ok or (self.kind is int and not isinstance(value, int)):
                 return f"must be {'an integer' if self.kind is int else 'a number'}, got {value!r}"
             if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-                return f"must be {'>' if self.low_open else '>='} {self.low:g}, got {value!r}"
+                return f"must be {'>' if self.low_open else '>='} {_bound(self.low)}, got {value!r}"
             if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-                return f"must be {'<' if self.high_open else '<='} {self.high:g}, got {value!r}"
+                return f"must be {'<' if self.high_open else '<='} {_bound(self.high)}, got {value!r}"
             return None
         if self.kind is Path:
             return None if isinstance(value, str | Path) else f"must be a path, got {value!r}"
@@ -101,6 +101,11 @@ class Option:
         if self.choices and value not in self.choices:
             return f"must be one of {', '.join(self.choices)}, got {value!r}"
         return None
+
+
+def _bound(value: float) -> str:
+    """A range bound as written: an integer in full (``:g`` made 2**32 - 1 read 4.29497e+09)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def spec(flag: str | None, **option: Any) -> dict[str, Option]:
@@ -112,6 +117,11 @@ def opt(default: Any, *, flag: str | None, **option: Any) -> Any:
     """A TrainConfig field with a plain default and its Option."""
     return field(default=default, metadata=spec(flag, **option))
 
+
+#: The largest --seed / --split-seed: numpy's seeds are 32-bit.
+SEED_MAX = 2**32 - 1
+#: The largest --num-threads: past any machine's cores; OpenBLAS segfaulted on 100000.
+MAX_THREADS = 1024
 
 #: The --source help of `finsent train` and `finsent augment` (pipeline.sentiment.data names them).
 SOURCE_HELP = (
@@ -230,13 +240,16 @@ class TrainConfig:
         low=0,
         help="Stop after N steps (smoke runs); 0, the default, runs every epoch.",
     )
-    seed: int = opt(42, flag="--seed", kind=int)
+    # numpy's seed takes 0 .. 2**32 - 1 only; outside it a run failed as an internal error.
+    seed: int = opt(42, flag="--seed", kind=int, low=0, high=SEED_MAX)
     # Seed of the train/validation split (None = ``seed``): fix it to compare runs that
     # differ only in initialisation/order on the same validation rows (ensembles).
     split_seed: int | None = opt(
         None,
         flag="--split-seed",
         kind=int,
+        low=0,
+        high=SEED_MAX,
         optional=True,
         help="Seed of the train/validation split (default: --seed); fix it to compare runs.",
     )
@@ -247,7 +260,16 @@ class TrainConfig:
         choices=("float32", "float16"),
         help="Weight dtype of the saved checkpoint.",
     )
-    num_threads: int = opt(0, flag="--num-threads", kind=int, low=0, help="CPU threads (0 = all cores).")
+    # A fixed cap, not this machine's core count: a recipe is read on other machines (train.py
+    # lowers it to the cores there). A huge count crashed OpenBLAS/OpenMP (a segfault).
+    num_threads: int = opt(
+        0,
+        flag="--num-threads",
+        kind=int,
+        low=0,
+        high=MAX_THREADS,
+        help="CPU threads (0 = all cores; more than the cores is lowered to them).",
+    )
     # bf16 autocast (fp32 master weights) where bf16 outruns fp32: CUDA with bf16, and CPUs
     # with AMX or AMD's AVX512-BF16, where a MiniLM step takes 0.6x the fp32 time (not Intel's
     # AVX512-BF16 without AMX: 1.23-1.30x there; cpu_prefers_bf16).

@@ -617,7 +617,16 @@ def setup_device(config: TrainConfig) -> str:
 
     device = resolve_device(config.device)
     if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+        from pipeline.score.classifier import available_cores
+
+        # More threads than cores only slows a step (they contend for the cores); a recipe
+        # written on a bigger machine asks for more than this one has.
+        threads = min(config.num_threads, available_cores())
+        if threads < config.num_threads:
+            logger.info(
+                "--num-threads %d: this machine has %d cores, using %d", config.num_threads, threads, threads
+            )
+        torch.set_num_threads(threads)
     logger.info("device %s, threads %d", device, torch.get_num_threads())
     return device
 

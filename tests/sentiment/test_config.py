@@ -151,3 +151,33 @@ def test_a_recipes_relative_model_paths_are_read_from_the_repository_root(
     assert values["base_model"] == "models/finsent-minilm-v3"
     assert values["teachers"] == ["./recipes", "no/such/model", "sentence-transformers/all-MiniLM-L6-v2"]
     assert values["transfer"] == [str(RECIPES_DIR / "finsent-minilm-v3.toml")]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # numpy refused these seeds mid-run, reported as an unexpected internal error.
+        ({"seed": -1}, "--seed: must be >= 0, got -1"),
+        ({"seed": 2**32}, "--seed: must be <= 4294967295, got 4294967296"),
+        ({"split_seed": -1}, "--split-seed: must be >= 0"),
+        # OpenBLAS segfaulted on this many threads.
+        ({"num_threads": 100000}, "--num-threads: must be <= 1024, got 100000"),
+    ],
+)
+def test_seeds_and_thread_counts_out_of_range_are_refused(values: dict, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        TrainConfig(**values).validate()
+    assert TrainConfig(seed=2**32 - 1, split_seed=0, num_threads=1024).problems() == []
+
+
+@pytest.mark.parametrize("argv", [["--seed", "-1"], ["--seed", "4294967296"], ["--num-threads", "100000"]])
+def test_finsent_train_reports_a_bad_seed_or_thread_count_as_a_usage_error(
+    tmp_path: Path, argv: list
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli.sentiment import train_cmd
+
+    result = CliRunner().invoke(train_cmd, [*argv, "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{argv[0]}'" in result.output and "unexpected" not in result.output

@@ -596,3 +596,19 @@ def test_a_non_finite_loss_stops_the_run_before_a_checkpoint_is_saved(
     with pytest.raises(ConfigError, match=r"training loss is nan at step 1: nothing was saved; lower --lr"):
         train(tiny_config(out))
     assert not (out / "model.safetensors").exists()
+
+
+def test_more_threads_than_cores_are_lowered_to_the_cores(caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+
+    from pipeline.score.classifier import available_cores
+    from pipeline.sentiment.train import setup_device
+
+    before = torch.get_num_threads()
+    try:
+        with caplog.at_level("INFO", logger="pipeline.sentiment.train"):
+            setup_device(TrainConfig(device="cpu", num_threads=1024))
+        assert torch.get_num_threads() == available_cores()
+        assert f"--num-threads 1024: this machine has {available_cores()} cores" in caplog.text
+    finally:
+        torch.set_num_threads(before)
