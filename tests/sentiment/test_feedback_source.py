@@ -110,3 +110,33 @@ def test_a_company_correction_trains_the_headline_for_that_company_only(
     assert "<< Ford >>" in next(e.text for e in examples if e.source == "feedback")
     plain, _, _ = load_sources(["fpb-split", "feedback"], DATA, feedback_file=path)
     assert all("<<" not in e.text for e in plain)
+
+
+def test_company_corrections_of_held_out_rows_are_compared_unmarked(tmp_path: Path) -> None:
+    # A company correction is read marked ("The << company >> operates ..."): compared as
+    # written, an FPB test sentence or a headline-check tweet got into training and went
+    # uncounted, while the same text corrected for the whole article was dropped.
+    from pipeline.sentiment.headlines import load_headline_rows, rows_seen
+    from pipeline.sentiment.train import TrainConfig, load_data
+
+    fpb_test = "The company operates in Finland ."
+    tweet = "$DEF soars on upgrade"  # a headline-check row of the fixture
+    path = _snapshot(
+        tmp_path / "f.jsonl",
+        [
+            {"title": fpb_test, "label": "positive", "ticker": "X", "mention": "company"},
+            {"title": fpb_test, "label": "positive"},
+            {"title": tweet, "label": "negative", "ticker": "DEF", "mention": "DEF"},
+            {"title": "Acme recalls widgets", "label": "negative", "ticker": "ACME", "mention": "Acme"},
+        ],
+    )
+    examples, _, _ = load_sources(["fpb-split", "feedback"], DATA, feedback_file=path, for_companies=True)
+    feedback = [e.text for e in examples if e.source == "feedback"]
+    assert feedback == ["$<< DEF >> soars on upgrade", "<< Acme >> recalls widgets"]
+
+    headline_rows = load_headline_rows(DATA)
+    assert rows_seen(feedback, headline_rows) == 1
+    config = TrainConfig(data_dir=DATA, sources=["sentfin", "feedback"], feedback_file=str(path))
+    data = load_data(config)
+    assert "$<< DEF >> soars on upgrade" not in {e.text for e in data.train}
+    assert "<< Acme >> recalls widgets" in {e.text for e in (*data.train, *data.validation)}
