@@ -11,6 +11,7 @@ task's overrides, and recipes: TOML files of field names and values
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -89,6 +90,8 @@ class Option:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if not ok or (self.kind is int and not isinstance(value, int)):
                 return f"must be {'an integer' if self.kind is int else 'a number'}, got {value!r}"
+            if not math.isfinite(value):  # nan passes every range check: it compares false
+                return f"must be a finite number, got {value!r}"
             if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
                 return f"must be {'>' if self.low_open else '>='} {_bound(self.low)}, got {value!r}"
             if self.high is not None and (value > self.high or (self.high_open and value == self.high)):

@@ -170,6 +170,14 @@ def test_seeds_and_thread_counts_out_of_range_are_refused(values: dict, expected
     assert TrainConfig(seed=2**32 - 1, split_seed=0, num_threads=1024).problems() == []
 
 
+@pytest.mark.parametrize("name", ["lr", "transfer_weight", "distill_alpha", "label_smoothing"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_number_option_must_be_finite(name: str, value: float) -> None:
+    # nan compares false with every bound, so a range alone let `--lr nan` through.
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        TrainConfig(**{name: value}).validate()
+
+
 @pytest.mark.parametrize("argv", [["--seed", "-1"], ["--seed", "4294967296"], ["--num-threads", "100000"]])
 def test_finsent_train_reports_a_bad_seed_or_thread_count_as_a_usage_error(
     tmp_path: Path, argv: list
