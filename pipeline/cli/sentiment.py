@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from pipeline.errors import FinSentError
-from pipeline.sentiment.config import SOURCE_HELP
+from pipeline.sentiment.config import MAX_THREADS, SEED_MAX, SOURCE_HELP
 from pipeline.settings import int_bounds
 
 # pipeline.score.classifier.PRECISIONS, repeated so that loading the CLI imports no torch.
@@ -325,10 +325,12 @@ def train_cmd(**opts: Any) -> None:
 @click.option(
     "--per-text", type=click.IntRange(min=1, max=100), default=8, show_default=True, help="Variants per row."
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the edits.")
+@click.option(
+    "--seed", type=click.IntRange(0, SEED_MAX), default=42, show_default=True, help="Seed of the edits."
+)
 @click.option(
     "--split-seed",
-    type=int,
+    type=click.IntRange(0, SEED_MAX),
     default=None,
     show_default="finsent train's default --seed",
     help="The train/validation split seed of the run that will use the file (its --split-seed, else --seed).",
@@ -409,7 +411,10 @@ def augment_cmd(
     "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Folds trained at the same time."
 )
 @click.option(
-    "--threads", type=click.IntRange(min=0), default=0, help="Torch threads per fold (default: cores / jobs)."
+    "--threads",
+    type=click.IntRange(0, MAX_THREADS),
+    default=0,
+    help="Torch threads per fold (default: cores / jobs).",
 )
 @click.option(
     "--out",

@@ -23,6 +23,8 @@ from pipeline.paths import RECIPES_DIR, REPO_ROOT, SHARED_DATA_DIR
 
 __all__ = [
     "FALLBACK_BASE_MODEL",
+    "MAX_THREADS",
+    "SEED_MAX",
     "SOURCE_HELP",
     "Option",
     "TrainConfig",

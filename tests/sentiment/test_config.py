@@ -178,14 +178,26 @@ def test_a_number_option_must_be_finite(name: str, value: float) -> None:
         TrainConfig(**{name: value}).validate()
 
 
-@pytest.mark.parametrize("argv", [["--seed", "-1"], ["--seed", "4294967296"], ["--num-threads", "100000"]])
-def test_finsent_train_reports_a_bad_seed_or_thread_count_as_a_usage_error(
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--seed", "-1"],
+        ["--seed", "4294967296"],
+        ["--num-threads", "100000"],
+        ["augment", "--seed", "-1"],
+        ["augment", "--split-seed", "4294967296"],
+        ["crossfit", "--threads", "100000"],
+    ],
+)
+def test_train_augment_and_crossfit_report_a_bad_seed_or_thread_count_as_a_usage_error(
     tmp_path: Path, argv: list
 ) -> None:
     from click.testing import CliRunner
 
-    from pipeline.cli.sentiment import train_cmd
+    from pipeline.cli.sentiment import augment_cmd, crossfit_cmd, train_cmd
 
-    result = CliRunner().invoke(train_cmd, [*argv, "--out", str(tmp_path / "m")])
+    command = {"augment": augment_cmd, "crossfit": crossfit_cmd}.get(argv[0], train_cmd)
+    argv = argv[1:] if command is not train_cmd else argv
+    result = CliRunner().invoke(command, [*argv, "--out", str(tmp_path / "m")])
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{argv[0]}'" in result.output and "unexpected" not in result.output
