@@ -71,7 +71,6 @@ class Inflater:
         self.limit = limit
         self.size = 0
         self._rest = b""  # bytes after a finished gzip member, until they show what follows
-        self._between = False  # a gzip member ended; the next bytes decide what follows
         self._ignore_rest = False  # the stream ended and what follows is not another member
         encoding = encoding.strip().lower()
         self._gzip = encoding in ("gzip", "x-gzip")
@@ -94,31 +93,26 @@ class Inflater:
     def _inflate(self, data: bytes) -> bytes:
         assert self._d is not None
         out = b""
-        while not self._ignore_rest:
-            if self._between:  # a gzip member ended: does another one follow?
+        while data and not self._ignore_rest:
+            if self._d.eof:  # a stream ended: gzip may go on with another member, deflate not
                 self._rest += data
                 rest = self._rest.lstrip(b"\0")
-                if len(rest) < len(GZIP_MAGIC):
+                if self._gzip and len(rest) < len(GZIP_MAGIC):
                     return out  # too little to tell yet
-                self._between, self._rest = False, b""
-                if not rest.startswith(GZIP_MAGIC):
+                self._rest = b""
+                if not (self._gzip and rest.startswith(GZIP_MAGIC)):
                     self._ignore_rest = True
                     return out
                 self._d, data = zlib.decompressobj(16 + zlib.MAX_WBITS), rest
-            if not data:
-                return out
             out += self._d.decompress(data, self.limit - self.size - len(out) + 1)
             if self._d.unconsumed_tail or self.size + len(out) > self.limit:
                 raise BodyTooLarge
-            data = b""
-            if self._d.eof:
-                # gzip: what follows may be the next member; deflate: one stream, the rest ignored.
-                self._between, self._ignore_rest = self._gzip, not self._gzip
-                data = self._d.unused_data
+            # Read once, here: what follows the stream's end in this chunk.
+            data = self._d.unused_data if self._d.eof else b""
         return out
 
     def finish(self) -> bytes:
-        if self._d is None or self._d.eof or self._between or self._ignore_rest:
+        if self._d is None or self._d.eof:
             return b""
         out = self._d.flush(self.limit - self.size + 1)
         self.size += len(out)
@@ -307,21 +301,20 @@ class HttpSource(FeedSource):
         self._client.close()
 
     def fetch(self, request: FeedRequest) -> FetchResult:
-        started = time.monotonic()
-        self._deadline.start(started + self.limits.timeout_s)
+        deadline = time.monotonic() + self.limits.timeout_s
+        self._deadline.start(deadline)
         try:
-            return self._get(request, started)
+            return self._get(request, deadline)
         finally:
             self._deadline.start(None)
 
-    def _get(self, request: FeedRequest, started: float) -> FetchResult:
+    def _get(self, request: FeedRequest, deadline: float) -> FetchResult:
         headers = {}
         if sendable(request.etag):
             headers["If-None-Match"] = request.etag
         if sendable(request.last_modified):
             headers["If-Modified-Since"] = request.last_modified
         timeout_s = self.limits.timeout_s
-        deadline = started + timeout_s
         try:
             with self._client.stream("GET", request.url, headers=headers) as resp:
                 kept = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
