@@ -48,7 +48,8 @@ _SOURCE_SUFFIX = re.compile(r"\s+[-|–—]\s+[^-|–—]{1,40}$")
 # Characters RFC 3986 does not allow in a URL: kept raw, a link such as
 # "https://x/a><!channel>|Click" would close a Slack link and write a mention of its own in
 # a webhook alert (or an attribute in an email). The query is re-encoded by urlencode.
-_NOT_IN_URL = re.compile(r'[<>|"\\^`{} ]')
+_URL_UNSAFE = '<>|"\\^`{} '
+_NOT_IN_URL = re.compile(f"[{re.escape(_URL_UNSAFE)}]")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 
 TRACKING_PREFIXES = ("utm_", "mc_", "hsa_", "_hs", "pk_", "mtm_", "at_")
@@ -132,11 +133,8 @@ def _strip_blocks(value: str) -> str:
             opened = _find_once(value, ">", pos, unclosed)
             if opened >= 0:
                 pos = opened + 1
-                closing = f"</{name.lower()}"
-                end = -1 if closing in unclosed else _block_end(value, lower, closing, pos)
-                if end < 0:
-                    unclosed.add(closing)
-                else:
+                end = _block_end(value, lower, f"</{name.lower()}", pos, unclosed)
+                if end >= 0:
                     pos = end
         match = _BLOCK_START.search(value, pos)
     out.append(value[pos:])
@@ -154,15 +152,15 @@ def _find_once(text: str, needle: str, start: int, absent: set[str]) -> int:
     return at
 
 
-def _block_end(value: str, lower: str, closing: str, start: int) -> int:
+def _block_end(value: str, lower: str, closing: str, start: int, absent: set[str]) -> int:
     """Where the first ``closing`` tag ("</script", blanks, ">") at or after ``start`` ends;
-    -1 when there is none."""
-    at = lower.find(closing, start)
+    -1 when there is none, remembered in ``absent`` as _find_once does."""
+    at = _find_once(lower, closing, start, absent)
     while at >= 0:
         end = _BLOCK_END.match(value, at + len(closing))
         if end is not None:
             return end.end()
-        at = lower.find(closing, at + len(closing))
+        at = _find_once(lower, closing, at + len(closing), absent)
     return -1
 
 
@@ -237,7 +235,7 @@ def canonical_url(raw: Any) -> str | None:
 
 
 #: What _encode_unsafe writes for each character, to undo it.
-_ENCODED_UNSAFE = re.compile("|".join(f"%{ord(c):02X}" for c in '<>|"\\^`{} '))
+_ENCODED_UNSAFE = re.compile("|".join(f"%{ord(c):02X}" for c in _URL_UNSAFE))
 
 
 def unencoded_path(url: str) -> str:
