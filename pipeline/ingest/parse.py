@@ -158,12 +158,17 @@ def _sniffed_encodings(body: bytes) -> list[str]:
     return found + [name for start, name in _FIRST_BYTES if body.startswith(start)]
 
 
+def _after_utf8_bom(body: bytes) -> int:
+    """Where the document starts: after a UTF-8 byte order mark, if any."""
+    return len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+
+
 def _xml_charsets(body: bytes) -> list[str]:
-    """Every encoding="..." value on the document's first line when it begins "<?", read as
-    bytes and in each sniffed encoding: all those feedparser may read the body in. Raises
+    """The encoding the XML declaration names (see _XML_ENCODING), read from the first line
+    as bytes and in each sniffed encoding: each one feedparser may read the body in. Raises
     FeedParseError for a value that is not UTF-8 (feedparser raises UnicodeDecodeError)."""
     out = []
-    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    start = _after_utf8_bom(body)
     end = body.find(b"\n", start)
     raw_line = body[start : end if end >= 0 else len(body)].decode("latin-1")
     for value in _encoding_values(raw_line):
@@ -270,7 +275,7 @@ def _declaration_alone(body: bytes) -> bytes:
     seconds, of 100 KB a half hour. Alone on its line the declaration bounds that line.
     A break between the declaration and the root element changes nothing in the document.
     Raises FeedParseError when the first instruction does not end within DECLARATION_MAX."""
-    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    start = _after_utf8_bom(body)
     if not body.startswith(b"<?", start):
         return body
     end = body.find(b"?>", start, start + DECLARATION_MAX)
