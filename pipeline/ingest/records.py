@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pipeline.companies.linking import EntityMatch
-from pipeline.ingest.normalise import ArticleRow, one_plain_line
+from pipeline.ingest.normalise import ArticleRow, language_tag, one_plain_line
 
 __all__ = ["OK_OUTCOMES", "FeedOutcome", "FeedRequest", "FeedWork", "FetchResult", "Outcome"]
 
@@ -108,6 +108,9 @@ class FeedWork:
         # never a terminal escape sequence or a line break.
         self.error = one_plain_line(self.error) if self.error else self.error
         self.warning = one_plain_line(self.warning) if self.warning else self.warning
+        # The rule items' languages follow: a FeedWork made by any source may carry "en\x00",
+        # which PostgreSQL refuses (and with it the whole run's commit).
+        self.feed_language = language_tag(self.feed_language)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.db.sessions import ACTIVITY_COLUMNS, describe_session
 from pipeline.errors import DatabaseError
 from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored
-from pipeline.ingest.normalise import ArticleRow, clean_text, language_tag
+from pipeline.ingest.normalise import ArticleRow, clean_text
 from pipeline.ingest.parse import MAX_POLL_HINT_S
 from pipeline.ingest.records import OK_OUTCOMES, FeedOutcome, FeedWork
 
@@ -513,9 +513,7 @@ class FeedWriter:
                 "last_modified": last_modified,
                 "body_hash": work.body_hash,
                 "name": title or None,
-                # The rule items' languages follow: a FeedWork made by any source may carry
-                # "en\x00", which PostgreSQL refuses (and with it the whole run's commit).
-                "language": language_tag(work.feed_language),
+                "language": work.feed_language,  # a tag or None (FeedWork)
                 "hint": hint,
                 "delay_s": min(float(hint), self.policy.max_poll_hint_s) if hint else None,
             }
