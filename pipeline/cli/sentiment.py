@@ -251,10 +251,11 @@ def train_cmd(**opts: Any) -> None:
             f"{out} already holds {what}: choose another folder, or pass --overwrite to replace it",
             param_hint="--out",
         )
+    state = _state_settings(state_dir, data_dir)  # what the gate reads: the model serving now
     if promote:
         from pipeline.sentiment.gate import gate_baseline
 
-        serving = gate_baseline(_state_settings(state_dir, data_dir))
+        serving = gate_baseline(state)
         if serving is not None and Path(serving).resolve() == out.resolve():
             # Trained in place, the model the gate must beat would be gone before the gate
             # ran: it would compare the candidate with itself.
@@ -305,7 +306,7 @@ def train_cmd(**opts: Any) -> None:
     try:
         result = train(config)
         click.echo(f"checkpoint: {result.out_dir}")
-        decision = run_gate(result.out_dir, _state_settings(state_dir, data_dir), promote=promote)
+        decision = run_gate(result.out_dir, state, promote=promote)
     except DataFormatError as exc:
         if exported is not None and [*out.iterdir()] == [exported]:
             # Refused before training wrote anything: the snapshot alone would make the
