@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -27,14 +28,12 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
     from pipeline.companies.universe import companies_for, describe
 
     settings = app.settings
-    if demo and settings.watchlist_path is None:
-        from pipeline.ingest.demo import bundled_watchlist
+    with contextlib.ExitStack() as stack:
+        if demo and settings.watchlist_path is None:
+            from pipeline.ingest.demo import bundled_watchlist
 
-        with bundled_watchlist() as path:
+            path = stack.enter_context(bundled_watchlist())
             settings = settings.model_copy(update={"watchlist_path": path})
-            companies = companies_for(settings)
-            where = describe(settings)
-    else:
         companies = companies_for(settings)
         where = describe(settings)
     rows = list(companies.companies)
