@@ -65,6 +65,25 @@ def _probe(path: Path, env: dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _dag_facts(env: dict[str, str], expression: str) -> dict:
+    """``expression`` (a dict of facts about ``ingest`` and ``tune``, the ingest and fine-tune
+    DAGs) evaluated in a fresh process that parses the DAG files under ``env``: the DAG
+    files read their FINSENT_* variables at parse time."""
+    script = (
+        "import json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag({str(DAGS_DIR)!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "ingest, tune = bag.dags['finsent_ingest'], bag.dags['finsent_finetune']\n"
+        f"print(json.dumps({expression}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory: pytest.TempPathFactory):
     os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow")))
@@ -152,24 +171,16 @@ def test_queues_pools_and_schedules_come_from_the_environment(tmp_path: Path) ->
         FINSENT_INGEST_SCHEDULE="*/5 * * * *",
         FINSENT_FINETUNE_SCHEDULE="manual",
     )
-    script = (
-        "import json\n"
-        "from airflow.dag_processing.dagbag import DagBag\n"
-        f"bag = DagBag({str(DAGS_DIR)!r})\n"
-        "ingest, tune = bag.dags['finsent_ingest'], bag.dags['finsent_finetune']\n"
-        "print(json.dumps({'queue': ingest.task_dict['score'].queue,"
+    got = _dag_facts(
+        env,
+        "{'queue': ingest.task_dict['score'].queue,"
         " 'pool': ingest.task_dict['score'].pool,"
         " 'fetch_queue': ingest.task_dict['fetch'].queue,"
         " 'train_queue': tune.task_dict['train'].queue,"
         " 'train_pool': tune.task_dict['train'].pool,"
         " 'ingest_schedule': ingest.timetable.expression,"
-        " 'finetune_schedule': repr(tune.timetable)}))\n"
+        " 'finetune_schedule': repr(tune.timetable)}",
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["queue"] == "gpu" and got["pool"] == "finsent_gpu"
     assert got["fetch_queue"] == "default"
     assert got["train_queue"] == "gpu"
@@ -188,19 +199,10 @@ def test_training_has_its_own_pool_and_an_empty_variable_means_the_default(tmp_p
         FINSENT_TRAIN_POOL="finsent_train",
         FINSENT_INGEST_SHARDS="",
     )
-    script = (
-        "import json\n"
-        "from airflow.dag_processing.dagbag import DagBag\n"
-        f"bag = DagBag({str(DAGS_DIR)!r})\n"
-        "assert not bag.import_errors, bag.import_errors\n"
-        "ingest, tune = bag.dags['finsent_ingest'], bag.dags['finsent_finetune']\n"
-        "print(json.dumps({'pools': sorted({t.pool for t in tune.tasks}),"
+    got = _dag_facts(
+        env,
+        "{'pools': sorted({t.pool for t in tune.tasks}),"
         " 'queues': sorted({t.queue for t in [*tune.tasks, *ingest.tasks]}),"
-        " 'score_pool': ingest.task_dict['score'].pool}))\n"
+        " 'score_pool': ingest.task_dict['score'].pool}",
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got == {"pools": ["finsent_train"], "queues": ["default"], "score_pool": "finsent_gpu"}
