@@ -147,7 +147,7 @@ def trends_cmd(
         if not known:
             hint = " (no article has ever mentioned it: check the spelling"
             hint += f"; did you mean {' or '.join(near)}?)" if near else ")"
-        click.echo(f"no data for {scope.label} since {since:%Y-%m-%d %H:%M} UTC{hint}")
+        click.echo(f"no data for {scope.label} since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC{hint}")
         return
     else:
         click.echo(trend.render())

@@ -119,6 +119,9 @@ def test_no_data_is_not_an_error(run_cli) -> None:
     quiet = run_cli("CRUX", "--since", "2h")
     assert quiet.exit_code == 0
     assert quiet.output.strip() == "no data for CRUX since 2026-11-20 10:30 UTC"
+    # A time given with another offset is said in UTC, as the message says.
+    offset = run_cli("CRUX", "--since", "2026-11-20T05:30-05:00")
+    assert offset.output.strip() == "no data for CRUX since 2026-11-20 10:30 UTC"
     unknown = run_cli("$zzzz")
     assert unknown.exit_code == 0
     assert "no data for ZZZZ since 2026-11-13 12:30 UTC (no article has ever mentioned it" in unknown.output
