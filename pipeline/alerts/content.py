@@ -99,6 +99,8 @@ def _numbers(item: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if item.get("excluded_tickers"):
         rows.append(("Not counted", "articles on firing tickers " + ", ".join(item["excluded_tickers"])))
+    if item.get("model_version"):  # absent from payloads frozen before it was recorded
+        rows.append(("Model", item["model_version"]))
     return rows
 
 

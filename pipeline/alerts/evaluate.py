@@ -6,7 +6,8 @@ Per scope and evaluation time ``now``:
 * an open alert whose window is calm (hysteresis, see :mod:`pipeline.alerts.detect`) ->
   ``resolved``, and notify if its firing was notified;
 * an open alert still firing -> notify again once ``repeat`` has passed since the last
-  notice (or for the first time when a silence that hid it has ended).
+  notice (or for the first time when a silence that hid it has ended, or, for an episode a
+  backfill or ``--no-notify`` run opened, when a live run finds it over the threshold).
 
 Silences mute notifications, not detection: the alert is still tracked. A run that may send
 honours a silence running at ``now`` or on the wall clock (one set after ``now``, the data's
@@ -22,9 +23,15 @@ runs (an Airflow retry racing the original) from interleaving.
 Aggregate scopes (market, sources, tags) are judged on their articles *without* those of
 tickers firing in the same evaluation: one company's bad day is the company's alert, not
 also a market alert and a source alert (Alertmanager calls this inhibition). Only articles
-that count for a firing ticker leave (not its passing mentions). A broad sell off still fires
-the market: with BROAD_MOVE_TICKERS or more tickers firing, the market is judged on all its
-articles.
+that count for a firing ticker leave (not its passing mentions), from the current window and
+from the baseline alike: were they left in the baseline, a company whose news is usually
+calmer than the rest would make the rest look like a spike the hour it is left out. A broad
+sell off still fires the market: with BROAD_MOVE_TICKERS or more tickers firing, the market
+is judged on all its articles.
+
+One evaluation counts every article with the score of one model version (see
+:func:`evaluation_model_version`): a baseline of the former model's labels against a window
+of the new one's would see a spike in the change of model.
 """
 
 from __future__ import annotations
@@ -157,6 +164,7 @@ def evaluate(
     routing = routing if routing is not None else load_routing(settings)
     with db.transaction() as session:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVALUATION_LOCK})
+        model_version = model_version or evaluation_model_version(session)
         latest = session.scalar(select(func.max(AlertEvaluation.evaluated_at)))
         session.execute(insert(AlertEvaluation).values(evaluated_at=now).on_conflict_do_nothing())
         # A time before one already evaluated is a backfill: what it finds is history, and an
@@ -168,6 +176,17 @@ def evaluate(
         if late and notify:
             report.quiet_after = latest
         return report
+
+
+def evaluation_model_version(session: Session) -> str | None:
+    """The model version an evaluation counts when none is given: the one whose score was
+    stored last, i.e. the serving model (each run scores its new articles before alerts are
+    evaluated), after a promotion and after a rollback alike.
+
+    Articles that version has not scored yet (the history a re-score after a promotion has
+    not reached) do not count: the baseline is the part of the history scored by the same
+    model as the window, thinner for a while but never a mix of two models' labels."""
+    return session.scalar(text("SELECT model_version FROM sentiment_scores ORDER BY id DESC LIMIT 1"))
 
 
 @dataclass
@@ -198,6 +217,9 @@ class _Evaluation:
         self.model_version = model_version
         self.report = EvaluationReport(evaluated_at=now)
         self.pending: list[_Pending] = []
+        # The series each scope was judged on (an inhibited aggregate's without the firing
+        # tickers' articles), which its email charts.
+        self.judged: dict[ScopeId, ScopeSeries] = {}
 
     # --- detection ------------------------------------------------------------------
     def run(self) -> EvaluationReport:
@@ -231,7 +253,7 @@ class _Evaluation:
         firing_tickers: list[str] = []
         for key in sorted(tickers):
             scope = ("ticker", key)
-            ser = self.series.get(scope, ScopeSeries({}))
+            ser = self.judged[scope] = self.series.get(scope, ScopeSeries({}))
             a = assess(ser.current, compute_baseline(ser.history(n), p, prior), p)
             if self._step(scope, a, exclude=[]):
                 firing_tickers.append(key)
@@ -247,7 +269,6 @@ class _Evaluation:
                 params=p,
                 model_version=self.model_version,
                 exclude_tickers=firing_tickers,
-                current_only=True,
             )
             if firing_tickers
             else None
@@ -257,12 +278,11 @@ class _Evaluation:
             market_alert is not None and (market_alert.details or {}).get("judged_on_all")
         )
         for scope in sorted(aggregates):
-            ser = self.series.get(scope, ScopeSeries({}))
             whole = scope[0] == "market" and on_all
             inhibited = residual is not None and not whole
-            current = residual.get(scope, ScopeSeries({})).current if inhibited else ser.current
+            ser = self.judged[scope] = (residual if inhibited else self.series).get(scope, ScopeSeries({}))
             own_prior = prior if scope[0] != "market" else p.prior_share
-            a = assess(current, compute_baseline(ser.history(n), p, own_prior), p)
+            a = assess(ser.current, compute_baseline(ser.history(n), p, own_prior), p)
             self._step(scope, a, exclude=firing_tickers if inhibited else [], judged_on_all=whole)
 
         self.session.flush()
@@ -334,6 +354,8 @@ class _Evaluation:
             self._update(alert, a, first=True)
             if judged_on_all:
                 alert.details = {**alert.details, "judged_on_all": True}
+            if not self.notify:
+                alert.details = {**alert.details, "opened_quietly": True}
             self.session.add(alert)
             self.session.flush()
             self._notify(alert, "firing", a, exclude, silenced, report_kind="fired")
@@ -350,7 +372,11 @@ class _Evaluation:
             return False
         self._update(alert, a, first=False)
         if alert.last_notified_at is None:
-            self._notify(alert, "firing", a, exclude, silenced, report_kind="fired")
+            # An episode a quiet run opened (a backfill, --no-notify) is emailed when a live
+            # run finds it over the threshold, not merely not yet calm: "FIRING at 2.1 sigma"
+            # about an episode no live run saw cross 3 would be a false alarm.
+            if a.fires or not (alert.details or {}).get("opened_quietly"):
+                self._notify(alert, "firing", a, exclude, silenced, report_kind="fired")
         elif now - alert.last_notified_at >= self.params.repeat:
             self._notify(alert, "repeat", a, exclude, silenced, report_kind="repeat")
         return True
@@ -432,7 +458,7 @@ class _Evaluation:
     def _item(self, p: _Pending, companies: dict[str, str]) -> dict[str, Any]:
         alert, a, params, now = p.alert, p.assessment, self.params, self.now
         scope = (alert.scope_type, alert.scope_key)
-        ser = self.series.get(scope, ScopeSeries({}))
+        ser = self.judged.get(scope) or self.series.get(scope, ScopeSeries({}))
         hours = max(1, int(params.chart_hours * 60 / (params.window.total_seconds() / 60)))
         chart = [ser.buckets.get(k, Bucket()) for k in range(hours - 1, -1, -1)]
         headlines = []
@@ -472,7 +498,10 @@ class _Evaluation:
                 "volumes": [b.volume for b in chart],
                 "shares": [round(b.share, 4) for b in chart],
             },
-            "sql": scope_sql(scope, start=now - params.window, end=now),
+            "model_version": self.model_version,
+            "sql": scope_sql(
+                scope, start=now - params.window, end=now, model_version=self.model_version, exclude=p.exclude
+            ),
         }
 
     def _payload(self, items: list[dict[str, Any]]) -> dict[str, Any]:

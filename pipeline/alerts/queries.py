@@ -1,11 +1,20 @@
 """The SQL behind detection and the email: per-window counts, headlines, a query for users.
 
 Point in time: evaluating at ``now`` counts only articles first seen at or before ``now``
-(``first_seen_at <= now``), bucketed by ``published_at``, so a backfill sees what a live run
-would have seen then. Each article counts with its latest score (greatest ``scored_at``) or
-the score of an explicit ``model_version``. In a backfill that score may have been computed
-after ``now``; a score is a function of the article's text, which was known at ``now``, so
-this leaks no future news, only a possibly newer model (pin ``model_version`` to avoid it).
+(``first_seen_at <= now``), so a backfill sees what a live run would have seen then. Windows
+are cut by the time an article counts at (COUNTED_AT): when FinSent first saw it, if that was
+within a window of its publication, else its publication. A story that reaches its feed 40
+minutes after its stamp would otherwise be in no evaluation's window whole: each would see
+only the part of the hour already seen, and a spike spread over the hour would never fire.
+A story seen later than that (a feed back after failing, a new feed's back catalogue) stays
+at its publication, in the history: it cannot pile into one window and fire.
+
+Each article counts with its score of the evaluation's model version (the serving model's
+unless one is pinned; see evaluate.evaluation_model_version), and an article that version
+has not scored does not count. In a backfill that score may have been
+computed after ``now``; a score is a function of the article's text, which was known at
+``now``, so this leaks no future news, only a possibly newer model (pin ``model_version`` to
+avoid it). Without a version (``None``, direct calls) an article counts with its latest score.
 Only novel articles count: a syndicated story is one story, however many feeds carry it.
 
 A ticker counts each article with the company's own sentiment (its ``entity_scores`` row
@@ -37,14 +46,32 @@ SCOPE_TYPES = ("ticker", "source", "tag", "market")
 #: SQL for a source's name as alerts show it (the feed's name, else its URL); ``f`` is ``feeds``.
 SOURCE_NAME_SQL = "coalesce(nullif(f.name, ''), f.url)"
 
-_SCORED = """
+#: When an article counts for alerts (``a`` is ``articles``; ``:window_s`` the window's
+#: seconds): the time it was first seen when that is within a window of its publication
+#: (never before its publication: a catch-up run stamps what it finds with its own earlier
+#: time), else its publication time. See the module's docstring.
+COUNTED_AT = (
+    "CASE WHEN a.first_seen_at <= a.published_at + make_interval(secs => {window}) "
+    "THEN greatest(a.published_at, a.first_seen_at) ELSE a.published_at END"
+)
+
+# The published_at bound lets the index on it narrow the scan (COUNTED_AT is at most a window
+# after the publication).
+_COUNTED_BETWEEN = (
+    "a.published_at > CAST(:{start} AS timestamptz) - make_interval(secs => :window_s) "
+    "AND a.published_at <= :now AND t.counted_at > :{start} AND t.counted_at <= :now "
+    "AND a.first_seen_at <= :now AND a.is_novel"
+)
+_COUNTED_JOIN = f"CROSS JOIN LATERAL (SELECT {COUNTED_AT.format(window=':window_s')} AS counted_at) t"
+
+_SCORED = f"""
 a AS (
     SELECT a.id, a.feed_id,
-           floor(extract(epoch FROM (CAST(:now AS timestamptz) - a.published_at)) / :window_s)::int AS bucket
+           floor(extract(epoch FROM (CAST(:now AS timestamptz) - t.counted_at)) / :window_s)::int AS bucket
     FROM articles a
-    WHERE a.published_at > :since AND a.published_at <= :now
-      AND a.first_seen_at <= :now AND a.is_novel
-      {extra}
+    {_COUNTED_JOIN}
+    WHERE {_COUNTED_BETWEEN.format(start="since")}
+      {{extra}}
 ),
 s AS (
     SELECT DISTINCT ON (ss.article_id) ss.article_id, ss.model_version, ss.label,
@@ -229,6 +256,7 @@ def top_headlines(
     SELECT a.id, a.title, a.url, a.published_at, {SOURCE_NAME_SQL} AS source,
            {label} AS label, {p_negative} AS p_negative, {of} AS of_company
     FROM articles a
+    {_COUNTED_JOIN}
     JOIN feeds f ON f.id = a.feed_id
     JOIN LATERAL (
         SELECT ss.model_version, ss.label, ss.p_negative FROM sentiment_scores ss
@@ -237,7 +265,7 @@ def top_headlines(
         ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1
     ) s ON true
     {company}
-    WHERE a.published_at > :start AND a.published_at <= :now AND a.first_seen_at <= :now AND a.is_novel
+    WHERE {_COUNTED_BETWEEN.format(start="start")}
       AND {label} = 'negative' {scope_filter} {exclude}
     ORDER BY {p_negative} DESC, a.published_at DESC, a.id
     LIMIT :limit
@@ -245,6 +273,7 @@ def top_headlines(
     bind: dict[str, Any] = {
         "start": now - window,
         "now": now,
+        "window_s": window.total_seconds(),
         "key": key,
         "limit": limit,
         "model_version": model_version,
@@ -296,29 +325,54 @@ def _source_filter(key: str) -> str:
     return f"AND md5({SOURCE_NAME_SQL}) = '{digest}'  -- {label}"
 
 
-def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
-    """A ready-to-run query (psql) listing the scope's articles of a window with scores."""
+def scope_sql(
+    scope: ScopeId,
+    *,
+    start: datetime,
+    end: datetime,
+    model_version: str | None = None,
+    exclude: Sequence[str] = (),
+) -> str:
+    """A ready-to-run query (psql) listing the articles the alert counted in a window, with
+    the scores it counted: novel articles first seen by ``end``, scored by ``model_version``,
+    without those that count for the ``exclude``d (firing) tickers. Its rows are the alert's
+    volume and its negatives the alert's (with weighting = count)."""
     scope_type, key = scope
     filters = {
         "source": _source_filter(key),
         "tag": f"AND {_literal(key)} = ANY(f.tags)",
         "market": "",
     }
+    version = f"AND ss.model_version = {_literal(model_version)}\n              " if model_version else ""
     latest = (
         "JOIN LATERAL (SELECT * FROM sentiment_scores ss WHERE ss.article_id = a.id\n"
-        "              ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1) s ON true\n"
+        f"              {version}ORDER BY ss.scored_at DESC, ss.id DESC LIMIT 1) s ON true\n"
     )
-    window = f"WHERE a.published_at > '{start.isoformat()}' AND a.published_at <= '{end.isoformat()}'\n"
+    articles = (
+        "FROM articles a\n"
+        f"CROSS JOIN LATERAL (SELECT {COUNTED_AT.format(window=int((end - start).total_seconds()))}\n"
+        "                    AS counted_at) t\n"
+        "JOIN feeds f ON f.id = a.feed_id\n"
+    )
+    window = (
+        f"WHERE t.counted_at > '{start.isoformat()}' AND t.counted_at <= '{end.isoformat()}'\n"
+        f"  AND a.first_seen_at <= '{end.isoformat()}' AND a.is_novel\n"
+    )
+    if exclude:
+        tickers = ", ".join(_literal(t) for t in exclude)
+        window += (
+            "  AND NOT EXISTS (SELECT 1 FROM article_entities e0 WHERE e0.article_id = a.id\n"
+            f"                  AND e0.ticker IN ({tickers}) AND {counts_sql('e0')})\n"
+        )
     if scope_type == "ticker":
         # The company's own label (its entity score, else the article's), as the alert counts.
         return (
             f"SELECT a.published_at, f.name AS source, {COMPANY_LABEL} AS label,\n"
             f"       round({COMPANY_P_NEGATIVE}::numeric, 3) AS p_negative,\n"
             "       CASE WHEN es.id IS NULL THEN 'article' ELSE 'company' END AS label_of,\n"
-            "       e.relevance, a.is_novel, a.title, a.url\n"
-            "FROM articles a\n"
-            "JOIN feeds f ON f.id = a.feed_id\n"
-            f"JOIN article_entities e ON e.article_id = a.id AND e.ticker = {_literal(key)} AND {COUNTS}\n"
+            "       e.relevance, a.title, a.url\n"
+            + articles
+            + f"JOIN article_entities e ON e.article_id = a.id AND e.ticker = {_literal(key)} AND {COUNTS}\n"
             + latest
             + COMPANY_SCORE_JOIN.format(article="a.id", ticker="e.ticker")
             + "\n"
@@ -327,8 +381,6 @@ def scope_sql(scope: ScopeId, *, start: datetime, end: datetime) -> str:
         )
     return (
         "SELECT a.published_at, f.name AS source, s.label, round(s.p_negative::numeric, 3) AS p_negative,\n"
-        "       a.is_novel, a.title, a.url\n"
-        "FROM articles a\n"
-        "JOIN feeds f ON f.id = a.feed_id\n" + latest + window + f"  {filters[scope_type]}\n"
+        "       a.title, a.url\n" + articles + latest + window + f"  {filters[scope_type]}\n"
         "ORDER BY a.published_at DESC;"
     )

@@ -55,7 +55,10 @@ def alerts() -> None:
     "--at", "at", type=UtcDateTime(past=True), help="Evaluate as of this past time (backfill); default: now."
 )
 @click.option("--no-deliver", is_flag=True, help="Only evaluate; leave emails queued in the outbox table.")
-@click.option("--model-version", help="Use this model version's scores (default: each article's latest).")
+@click.option(
+    "--model-version",
+    help="Count this model version's scores (default: the serving model's, whose scores were stored last).",
+)
 @click.option("--no-notify", is_flag=True, help="Record alerts but queue no email (backfills of past times).")
 @click.pass_obj
 def check_cmd(app, at: datetime | None, no_deliver: bool, model_version: str | None, no_notify: bool) -> None:
