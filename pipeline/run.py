@@ -33,18 +33,46 @@ class RunReport:
         return "\n".join(self.sections)
 
 
+#: What a demo run says it leaves aside, when the user's configuration set any of it.
+DEMO_ISOLATION = (
+    "demo: the bundled feeds, the demo watchlist and the outbox ({data_dir}/outbox) are used; "
+    "your configured {what} are not (run without --demo for them)"
+)
+
+
 def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
-    """Render the bundled demo feeds into the data dir (once), register them, and use
-    the demo watchlist unless the user configured one."""
+    """Render the bundled demo feeds into the data dir (once), register them, and return the
+    settings of a demo run: the demo watchlist, no configured feeds, alerts written to the
+    outbox for the placeholder recipient. A demo run in a data dir of its own, as the docs
+    suggest, still reads the user's config file and FINSENT_* variables: with them it would
+    link the user's companies instead of the demo's (the promised alert would not fire) and
+    email alerts about fictional news to a real risk desk."""
     from pipeline.ingest.demo import prepare_demo
     from pipeline.ingest.registry import add_feeds
 
     bundle = prepare_demo(settings.data_dir, now)
     with db.transaction() as session:
         add_feeds(session, [str(p) for p in bundle.feed_paths])
-    if settings.watchlist_path is None:
-        settings = settings.model_copy(update={"watchlist_path": bundle.watchlist})
-    return settings
+    overridden = [
+        what
+        for what, configured in (
+            ("feeds", bool(settings.feeds)),
+            ("watchlist", settings.watchlist_path is not None),
+            ("alert transport", settings.alert_transports != ("outbox",)),
+            ("alert recipients", bool(settings.alert_recipients)),
+        )
+        if configured
+    ]
+    if overridden:
+        log.warning(DEMO_ISOLATION.format(data_dir=settings.data_dir, what=", ".join(overridden)))
+    return settings.model_copy(
+        update={
+            "watchlist_path": bundle.watchlist,
+            "feeds": [],
+            "alert_transport": "outbox",
+            "alert_recipients": [],
+        }
+    )
 
 
 def register_configured_feeds(db: Database, settings: Settings) -> None:

@@ -127,3 +127,33 @@ def test_score_brings_the_trend_views_up_to_date(db, database_url: str, tmp_path
             ).scalar_one()
             == 1
         )
+
+
+def test_a_demo_run_leaves_the_users_feeds_watchlist_and_delivery_aside(db, settings, tmp_path, caplog):
+    """The demo in a data dir of its own still reads the config file and FINSENT_*: with the
+    user's watchlist the demo's alert would not fire, and with their transport and
+    recipients alerts about fictional news would reach a real desk."""
+    from datetime import UTC, datetime
+
+    from pipeline.run import register_demo
+
+    own = tmp_path / "watchlist.csv"
+    own.write_text("ticker,name,aliases,subscribers\nAAPL,Apple Inc.,,pm@example.com\n", encoding="utf-8")
+    configured = settings.model_copy(
+        update={
+            "watchlist_path": own,
+            "feeds": ["https://feeds.example.com/real.xml"],
+            "alert_transport": "smtp,webhook",
+            "alert_recipients": ["risk-desk@example.com"],
+        }
+    )
+    with caplog.at_level("WARNING", logger="pipeline.run"):
+        demo = register_demo(db, configured, datetime(2026, 11, 20, 15, tzinfo=UTC))
+
+    assert demo.watchlist_path != own and demo.watchlist_path.name == "watchlist.csv"
+    assert (demo.feeds, demo.alert_transports, demo.alert_recipients) == ([], ("outbox",), [])
+    assert "your configured feeds, watchlist, alert transport, alert recipients are not" in caplog.text
+    # Unconfigured, nothing is said.
+    caplog.clear()
+    register_demo(db, settings, datetime(2026, 11, 20, 15, tzinfo=UTC))
+    assert caplog.text == ""
