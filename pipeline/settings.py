@@ -132,8 +132,8 @@ class Settings(BaseSettings):
     )
     watchlist_path: Path | None = Field(
         default=None,
-        description="CSV of ticker,name,aliases for company linking. Unset: cashtags and "
-        "exchange prefixes only (the demo uses its bundled watchlist).",
+        description="CSV of ticker,name,aliases for company linking, on top of the universe "
+        "(FINSENT_UNIVERSE) and cashtags (the demo uses its bundled watchlist).",
     )
     universe: str = Field(
         default="sp500",
@@ -486,12 +486,17 @@ def _read_config_file(path: Path, origin: str = "FINSENT_CONFIG") -> dict[str, A
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc}): check it") from None
     # Sections are only a way to group keys in the file: [alert] window_minutes = 30.
     flat: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in raw.items():
-        if isinstance(value, dict):
-            for sub, subval in value.items():
-                flat[f"{key}_{sub}".lower()] = subval
-        else:
-            flat[key.lower()] = value
+        for name, item in value.items() if isinstance(value, dict) else [(None, value)]:
+            spelling = key if name is None else f"[{key}] {name}"
+            flat_key = key.lower() if name is None else f"{key}_{name}".lower()
+            if flat_key in flat:  # one would silently replace the other
+                raise ConfigError(
+                    f"config file {path}: {spelled[flat_key]!r} and {spelling!r} set the same setting "
+                    f"({flat_key}): keep one"
+                )
+            flat[flat_key], spelled[flat_key] = item, spelling
     known = set(Settings.model_fields)
     for key in flat:
         if key not in known and key not in RENAMED:  # a renamed key gets its own message

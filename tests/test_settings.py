@@ -54,6 +54,24 @@ def test_precedence_override_env_file_default(tmp_path: Path, monkeypatch: pytes
     assert loaded.sources["score_batch_size"] == "default"
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (
+            'alert_recipients = ["a@example.com"]\n[alert]\nrecipients = ["b@example.com"]\n',
+            "[alert] recipients",
+        ),
+        ("Score_Batch_Size = 8\nscore_batch_size = 16\n", "score_batch_size"),
+    ],
+)
+def test_two_keys_for_one_setting_are_refused(tmp_path: Path, text: str, named: str) -> None:
+    """One would silently replace the other: a recipient lost without a word."""
+    cfg = write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match="set the same setting") as caught:
+        load_settings(cfg)
+    assert named in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_config_file_from_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = write_config(tmp_path, "score_batch_size = 8\n")
     monkeypatch.setenv("FINSENT_CONFIG", str(cfg))
