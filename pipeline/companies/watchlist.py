@@ -139,7 +139,12 @@ def load_watchlist(path: str | Path, *, what: str = "watchlist") -> Watchlist:
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if not line.lstrip().startswith("#")]
     lines = [(n, line) for n, line in lines if line.strip()]
     if not lines:
-        log.warning("%s %s is empty: only cashtags and exchange prefixes will be linked", what, path)
+        log.warning(
+            "%s %s is empty: it adds no companies to the universe (with FINSENT_UNIVERSE=watchlist "
+            "only cashtags and exchange prefixes are linked)",
+            what,
+            path,
+        )
         return Watchlist(source=path)
     reader = csv.reader(line for _, line in lines)
     header = [h.strip().lower() for h in next(reader)]
