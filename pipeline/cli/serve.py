@@ -25,6 +25,12 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:  # the port is not the problem
+                raise click.BadParameter(
+                    f"{host} is not an address of this machine ({exc.strerror}): give one of its "
+                    "addresses, 127.0.0.1 or 0.0.0.0 (every interface)",
+                    param_hint="--host",
+                ) from None
             why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
             raise click.ClickException(
                 f"port {port} on {host} {why}: stop what uses it or choose another with --port"

@@ -74,6 +74,20 @@ def test_serve_refuses_a_port_in_use_in_one_line(tmp_path, database_url):
     )
 
 
+def test_serve_names_the_host_when_the_host_is_not_this_machines(tmp_path, database_url):
+    """A TEST-NET address is no interface's: the port is not what to change."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--host", "192.0.2.1", "--port", "18799"],
+        env=_env(tmp_path, database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    (line,) = out.stderr.strip().splitlines()
+    assert "--host" in line and "192.0.2.1 is not an address of this machine" in line and "--port" not in line
+
+
 @pytest.mark.parametrize("port", ["0", "70000", "http"])
 def test_serve_rejects_a_bad_port(tmp_path, database_url, port):
     out = subprocess.run(
