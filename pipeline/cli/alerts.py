@@ -139,7 +139,7 @@ def _scope(ticker: str | None, source: str | None, tag: str | None, market: bool
 @click.option(
     "--all", "show_all", is_flag=True, help="Also resolved alerts (default: firing and last 7 days)."
 )
-@click.option("--limit", default=50, show_default=True, help="Most alerts shown.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Most alerts shown.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable: alerts, silences, outbox.")
 @click.pass_obj
 def list_cmd(app, show_all: bool, limit: int, as_json: bool) -> None:

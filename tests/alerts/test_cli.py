@@ -47,6 +47,9 @@ def test_check_writes_the_alert_to_the_outbox_once(db, run, tmp_path):
     assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1
 
     listed = run("list", "--all")
+    for bad in ("0", "-1"):  # a negative limit was a database error, zero said "no alerts"
+        refused = run("list", "--limit", bad)
+        assert refused.exit_code == 2 and "--limit" in refused.output
     assert "firing" in listed.output and "ticker ACME" in listed.output and "outbox: 1 sent" in listed.output
     assert "silenced until" not in listed.output
     assert run("silence", "--ticker", "ACME", "--for", "4h").exit_code == 0
