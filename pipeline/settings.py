@@ -289,6 +289,18 @@ class Settings(BaseSettings):
             raise ValueError(f"not an email address: {', '.join(repr(a) for a in bad)} (use name@domain)")
         return value
 
+    @field_validator("webhook_url", mode="after")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, not first when an alert is sent and given up. The message names only
+        # the scheme: the URL itself often holds a token (Slack, Teams).
+        if value is not None:
+            parts = urlsplit(value.get_secret_value().strip())
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                shown = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+                raise ValueError(f"must be an http(s) URL with a host ({shown}): check it")
+        return value
+
     @field_validator("alert_transport", mode="after")
     @classmethod
     def _transports(cls, value: str) -> str:

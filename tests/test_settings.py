@@ -322,3 +322,18 @@ def test_an_empty_unknown_env_variable_still_warns(
         load_settings()
     warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.settings"]
     assert len(warnings) == 1 and "FINSENT_ALERT_RECIPENTS is not a FinSent setting" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "url", ["htp://hooks.example.com/T0/SECRET", "hooks.example.com/SECRET", "https:///SECRET"]
+)
+def test_a_webhook_url_that_is_no_http_url_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """Found at load, not when the first alert is given up; the URL holds a token."""
+    monkeypatch.setenv("FINSENT_WEBHOOK_URL", url)
+    with pytest.raises(ConfigError, match="http\\(s\\) URL with a host") as caught:
+        load_settings()
+    assert "SECRET" not in str(caught.value) and "\n" not in str(caught.value)
+    monkeypatch.setenv("FINSENT_WEBHOOK_URL", "https://hooks.example.com/T0/SECRET")
+    assert load_settings().settings.webhook_url is not None
