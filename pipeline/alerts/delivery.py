@@ -99,8 +99,9 @@ class DeliveryReport:
     location: str | None = None
 
     def render(self) -> str:
+        retrying = sum(i not in self.gave_up for i, _ in self.failed)
         head = (
-            f"delivery ({self.transport}): {len(self.sent)} sent, {len(self.failed)} failed"
+            f"delivery ({self.transport}): {len(self.sent)} sent, {retrying} failed"
             f" (will retry), {len(self.gave_up)} given up, {self.waiting} waiting"
         )
         if self.unknown:
