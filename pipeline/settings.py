@@ -67,6 +67,8 @@ def is_email_address(value: str) -> bool:
 
 
 UI_TOKEN_MIN_LENGTH = 16
+# An HTTP field name (RFC 9110's token): one name, no list, no spaces.
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
 class Settings(BaseSettings):
@@ -228,6 +230,15 @@ class Settings(BaseSettings):
             "with it or send it as 'Authorization: Bearer'. Unset: the pages are read-only."
         ),
     )
+    web_trusted_user_header: str | None = Field(
+        default=None,
+        description=(
+            "One HTTP header (e.g. X-Forwarded-Email) that the authenticating reverse proxy in "
+            "front of the web pages sets, or overwrites, on every request to the logged-in user: "
+            "corrections are then made under that name. Unset: no header is trusted and the "
+            "name typed in the form is used, as its writer declares it."
+        ),
+    )
 
     # --- email (SMTP) -------------------------------------------------------------
     smtp_host: str | None = Field(default=None, description="SMTP server host.")
@@ -330,6 +341,19 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
+
+    @field_validator("web_trusted_user_header", mode="after")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        name = value.strip()
+        if not _HEADER_NAME.match(name):
+            raise ValueError(
+                f"{name!r} is not one HTTP header name: name exactly the one header the proxy "
+                "sets to the user (e.g. X-Forwarded-Email)"
+            )
+        return name
 
     @field_validator("web_url", mode="after")
     @classmethod

@@ -110,6 +110,19 @@ def test_web_url_is_unset_by_default_and_an_http_address_ending_in_a_slash(
         assert "\n" not in str(info.value)
 
 
+def test_trusted_user_header_is_unset_by_default_and_exactly_one_header_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().settings.web_trusted_user_header is None
+    monkeypatch.setenv("FINSENT_WEB_TRUSTED_USER_HEADER", " X-Forwarded-Email ")
+    assert load_settings().settings.web_trusted_user_header == "X-Forwarded-Email"
+    for bad in ("X-Forwarded-Email, Remote-User", "X-Forwarded Email", "X-User:"):
+        monkeypatch.setenv("FINSENT_WEB_TRUSTED_USER_HEADER", bad)
+        with pytest.raises(ConfigError, match=r"TRUSTED_USER_HEADER.*not one HTTP header") as info:
+            load_settings()
+        assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("junk", ["desk@x.com; ops@x.com", "mailto:a@b.com", "a@b c.com", "Desk <a@b.com> x"])
 def test_a_recipient_the_mail_library_would_cut_short_is_refused(monkeypatch: pytest.MonkeyPatch, junk: str):
     # The mail library keeps the first address of such a value and drops the rest unsaid.

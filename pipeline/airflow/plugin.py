@@ -48,9 +48,17 @@ def _ui_token() -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
+def _user_header() -> str | None:
+    from pipeline.airflow.config import task_settings
+
+    return task_settings().web_trusted_user_header
+
+
 def build_app():
     """The app as the plugin mounts it (tests build it the same way)."""
-    return create_app(_open_database, token=_ui_token, write_guard=require_airflow_user)
+    return create_app(
+        _open_database, token=_ui_token, write_guard=require_airflow_user, user_header=_user_header
+    )
 
 
 class FinSentPlugin(AirflowPlugin):

@@ -13,6 +13,8 @@ import logging
 
 from fastapi import Request
 
+from pipeline.web.security import set_verified_user
+
 log = logging.getLogger(__name__)
 
 # The cookie Airflow's UI keeps its JWT in (airflow.api_fastapi.auth.managers.base_auth_manager).
@@ -33,7 +35,9 @@ async def require_airflow_user(request: Request) -> str | None:
     """None when the request carries a valid Airflow JWT, else why the write is refused.
 
     The bearer header may hold FinSent's own UI token instead (a script writing through
-    Airflow then sends Airflow's JWT in the cookie), so every candidate is tried.
+    Airflow then sends Airflow's JWT in the cookie), so every candidate is tried. The JWT's
+    user is the verified author of the write (a correction is recorded under that name,
+    whatever the form says).
     """
     candidates = _candidates(request)
     if not candidates:
@@ -50,6 +54,7 @@ async def require_airflow_user(request: Request) -> str | None:
             log.error("cannot check Airflow's token: %s", exc)
             return "Airflow's login cannot be checked here: writes are refused."
         log.info("write by Airflow user %s", user.get_name())
+        set_verified_user(request, user.get_name())
         return None
     return "Airflow's token is invalid or expired: log in to Airflow again."
 

@@ -66,4 +66,5 @@ def serve_cmd(app, host: str, port: int) -> None:
         click.echo(f"FinSent on http://{shown}:{port}/ (Ctrl-C stops it)")
         if token is None:
             click.echo("read-only: set FINSENT_UI_TOKEN to allow corrections and silences")
-        uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning", access_log=False)
+        web = create_app(db, token=token, user_header=app.settings.web_trusted_user_header)
+        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
 from pipeline.feedback import Recorded
+from pipeline.feedback.corrections import MAX_WHO
 from pipeline.masking import mask_secrets
 from pipeline.web import pages, security
 from pipeline.web.sessions import SessionRecords
@@ -109,6 +110,7 @@ def create_app(
     token: str | Callable[[], str | None] | None = None,
     write_guard: security.WriteGuard | None = None,
     limiter: security.AttemptLimiter | None = None,
+    user_header: str | Callable[[], str | None] | None = None,
 ) -> FastAPI:
     """The app over ``database`` (an open one, or a function that opens it on first use).
 
@@ -118,6 +120,10 @@ def create_app(
     is a further check every write must pass (the Airflow plugin's: a valid Airflow JWT).
     ``limiter`` counts wrong tokens per client (default: this app's own, with
     :data:`security.MAX_BAD_TOKENS` per :data:`security.BAD_TOKEN_WINDOW_S`).
+    ``user_header`` is the one header an authenticating proxy sets to the user
+    (``web_trusted_user_header``; or a function giving it, read once like ``token``): a
+    correction is made under its name. None: no header is trusted (any client could send
+    one), and the name typed in the form is used.
     """
     lazy = _Lazy(database if callable(database) else (lambda: database))
 
@@ -127,6 +133,23 @@ def create_app(
 
     def ui_token() -> str | None:
         return lazy_token.get() or None
+
+    lazy_header = _Lazy(user_header if callable(user_header) else (lambda: user_header))
+
+    def trusted_user(request: Request) -> str | None:
+        """The user the trusted proxy header names (None: no header configured, or none sent)."""
+        header = lazy_header.get()
+        if not header:
+            return None
+        return request.headers.get(header, "").strip() or None
+
+    def who_writes(request: Request, form: Any) -> str:
+        # Verified first (the host's login, e.g. Airflow's), then the proxy's header when one
+        # is trusted, else the form's field: self-declared.
+        return security.verified_user(request) or trusted_user(request) or str(form.get("who", ""))
+
+    def remembered_who(request: Request) -> str:
+        return trusted_user(request) or unquote(request.cookies.get(WHO_COOKIE, ""))[:MAX_WHO]
 
     attempts = limiter if limiter is not None else security.AttemptLimiter()
     sessions = SessionRecords(lazy.get, clock, security.SESSION_MAX_AGE_S)
@@ -294,7 +317,7 @@ def create_app(
         if isinstance(result, pages.Unknown):
             return not_found(request, result.message, result.suggestions)
         shown = pages.confirmed(lazy.get(), correction=_int(corrected, 0), ticker=result["ticker"])
-        result.update(corrected=shown, who=_remembered_who(request))
+        result.update(corrected=shown, who=remembered_who(request))
         return render(request, "company.html", result)
 
     async def correct(
@@ -311,7 +334,7 @@ def create_app(
         if refusal is not None:
             return refusal
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
-        who = _who(request, form)
+        who = who_writes(request, form)
         try:
             done = store(lazy.get(), article_id, str(form.get("label", "")), who)
         except ValueError as exc:
@@ -349,7 +372,7 @@ def create_app(
             ticker=ctx["correction_ticker"],
             articles=ctx["article_ids"],
         )
-        ctx.update(corrected=shown, who=_remembered_who(request))
+        ctx.update(corrected=shown, who=remembered_who(request))
         return render(request, "alert.html", ctx)
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)
@@ -403,24 +426,8 @@ def _int(value: str, default: int, *, low: int = 1, high: int = 1_000_000) -> in
     return number if low <= number <= high else default
 
 
-# Who made a correction: an authenticating reverse proxy's header names the user (it wins:
-# a proxy vouches for it), else the form's field. Remembered in a cookie for the next form.
-WHO_HEADERS = ("x-forwarded-email", "x-forwarded-user", "remote-user")
+# The name typed in a correction form, remembered in a cookie for the next form.
 WHO_COOKIE = "finsent_who"
-
-
-def _who(request: Request, form: Any) -> str:
-    for header in WHO_HEADERS:
-        if request.headers.get(header, "").strip():
-            return request.headers[header]
-    return str(form.get("who", ""))
-
-
-def _remembered_who(request: Request) -> str:
-    for header in WHO_HEADERS:
-        if request.headers.get(header, "").strip():
-            return request.headers[header]
-    return unquote(request.cookies.get(WHO_COOKIE, ""))[:200]
 
 
 def _remember_who(response: Response, who: str) -> Response:

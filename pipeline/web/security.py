@@ -37,8 +37,20 @@ CSRF_FIELD = "csrf"
 SESSION_MAX_AGE_S = 7 * 86400
 
 # An extra check a host may require of every write (the Airflow plugin checks Airflow's JWT):
-# it answers None to allow, else the reason to refuse.
+# it answers None to allow, else the reason to refuse. A guard that verified who the user is
+# says so with set_verified_user: that name, not the form's, then makes the write.
 WriteGuard = Callable[[Request], Awaitable[str | None]]
+_VERIFIED_USER = "finsent_verified_user"
+
+
+def set_verified_user(request: Request, name: str) -> None:
+    """Record, for this request only, the user a write guard verified."""
+    setattr(request.state, _VERIFIED_USER, name)
+
+
+def verified_user(request: Request) -> str | None:
+    """The user a write guard verified for this request, or None."""
+    return getattr(request.state, _VERIFIED_USER, None) or None
 
 
 # Wrong tokens a client may offer per window before its writes and logins answer 429.
@@ -264,7 +276,9 @@ __all__ = [
     "csrf_token",
     "new_session",
     "session_nonce",
+    "set_verified_user",
     "token_matches",
     "too_many",
     "valid_session",
+    "verified_user",
 ]

@@ -7,11 +7,13 @@ import copy
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
 from pipeline.db.models import AlertDelivery, AlertDeliveryItem, Article, Correction
+from pipeline.web import create_app
 
-from .conftest import HOSTILE_TITLE
+from .conftest import HOSTILE_TITLE, NOW, UI_TOKEN
 from .test_app import vlta_alert
 
 
@@ -161,14 +163,28 @@ def test_an_alert_page_announces_only_a_correction_of_its_own_headlines(client, 
     assert "saved:" not in client.get(f"/alert/{market_alert}?corrected={own}").text
 
 
-def test_a_proxys_user_header_names_who(client, demo_db):
+def test_no_identity_header_is_trusted_unless_configured(client, demo_db):
+    # Any client can send these: without a proxy configured to set one, the typed name counts.
     hostile = _article_id(demo_db, HOSTILE_TITLE)
     r = client.post(
         "/company/VLTA/correct",
-        data={"article_id": str(hostile), "label": "neutral", "who": "someone else"},
-        headers={"X-Forwarded-Email": "ann@example.com"},
+        data={"article_id": str(hostile), "label": "neutral", "who": "bob"},
+        headers={"X-Forwarded-Email": "ann@example.com", "X-Forwarded-User": "ann", "Remote-User": "ann"},
     )
     assert r.status_code == 200
+    assert [c.corrected_by for c in _corrections(demo_db)] == ["bob"]
+    assert 'value="ann' not in client.get("/company/VLTA", headers={"Remote-User": "ann"}).text
+
+
+def test_the_configured_proxy_header_names_who_and_no_other(demo_db):
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN, user_header="X-Forwarded-Email")
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    form = {"article_id": str(hostile), "label": "neutral", "who": "someone else"}
+    with TestClient(app, headers={"Authorization": f"Bearer {UI_TOKEN}"}) as c:
+        # Another identity header is not the proxy's: it does not override the configured one.
+        headers = {"Remote-User": "mallory", "X-Forwarded-Email": "ann@example.com"}
+        assert c.post("/company/VLTA/correct", data=form, headers=headers).status_code == 200
+        assert 'value="ann@example.com"' in c.get("/company/VLTA", headers=headers).text
     assert [c.corrected_by for c in _corrections(demo_db)] == ["ann@example.com"]
 
 

@@ -190,7 +190,8 @@ def test_airflow_api_server_mounts_and_serves_the_pages(tmp_path, database_url, 
 @pytest.mark.slow
 def test_mounted_in_airflow_a_write_needs_airflows_login(tmp_path, database_url, demo_db):
     """Through Airflow's own mounting and auth manager: a write with a JWT Airflow issued and
-    the UI token is stored; without the JWT, or with one Airflow did not sign, it is refused."""
+    the UI token is stored, under the JWT's user; without the JWT, or with one Airflow did not
+    sign, it is refused."""
     from sqlalchemy import delete, select
 
     from pipeline.db.models import Article, Correction
@@ -217,7 +218,7 @@ def test_mounted_in_airflow_a_write_needs_airflows_login(tmp_path, database_url,
         app = FastAPI()
         init_plugins(app)
         client = TestClient(app)
-        form = {{"article_id": "{article}", "label": "neutral", "who": "ann"}}
+        form = {{"article_id": "{article}", "label": "neutral", "who": "mallory"}}
         ui = {{"Authorization": "Bearer test-ui-token-for-airflow"}}
 
         def post(headers, cookies=None):
@@ -248,6 +249,7 @@ def test_mounted_in_airflow_a_write_needs_airflows_login(tmp_path, database_url,
         # No JWT: 401; a JWT Airflow did not sign: 401; Airflow's login without the UI token:
         # 403; both: stored (303).
         assert result == ["401", "401", "403", "303"], out.stdout[-3000:]
+        # Under the Airflow user the JWT names, not the form's "who".
         with demo_db.session() as s:
             assert [c.corrected_by for c in s.scalars(select(Correction))] == ["ann"]
     finally:
