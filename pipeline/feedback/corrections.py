@@ -9,6 +9,7 @@ A newer correction by the same person for the same article and company replaces 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,11 +72,27 @@ class CorrectionRow:
         }
 
 
+# Letters that show nothing (Hangul fillers, the blank Braille pattern): a name of only these
+# looks empty on the page though Unicode calls them letters or symbols.
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(char: str) -> bool:
+    # A letter, digit, punctuation or symbol; not a mark (it only decorates another
+    # character), a space, a control or a format character.
+    return unicodedata.category(char)[0] in "LNPS" and char not in _BLANK_GLYPHS
+
+
 def clean_who(raw: str | None) -> str:
-    """The person, as given (spaces collapsed); ValueError when it is empty or too long."""
-    who = " ".join((raw or "").split())
-    if not who:
-        raise ValueError("say who makes the correction (a name or an email address)")
+    """The person, as given, with spaces collapsed and format and control characters removed
+    (a zero-width space would make "ann" a second person; a right-to-left override shows the
+    name reversed). ValueError when no visible character is left, or it is too long."""
+    kept = "".join(c for c in (raw or "") if unicodedata.category(c) not in ("Cf", "Cc") or c.isspace())
+    who = " ".join(kept.split())
+    if not any(_visible(c) for c in who):
+        raise ValueError(
+            "say who makes the correction (a name or an email address): 'who' has no visible character"
+        )
     if len(who) > MAX_WHO:
         raise ValueError(f"'who' is longer than {MAX_WHO} characters")
     return who

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.db.engine import Database
 from pipeline.errors import FinSentError
 from pipeline.feedback import Recorded
-from pipeline.feedback.corrections import MAX_WHO
+from pipeline.feedback.corrections import MAX_WHO, clean_who
 from pipeline.masking import mask_secrets
 from pipeline.web import pages, security
 from pipeline.web.sessions import SessionRecords
@@ -334,8 +334,9 @@ def create_app(
         if refusal is not None:
             return refusal
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
-        who = who_writes(request, form)
         try:
+            # Cleaned here too, so the cookie remembers the name as it is stored.
+            who = clean_who(who_writes(request, form))
             done = store(lazy.get(), article_id, str(form.get("label", "")), who)
         except ValueError as exc:
             return render(request, "error.html", {"message": str(exc)}, status=400)
@@ -431,7 +432,6 @@ WHO_COOKIE = "finsent_who"
 
 
 def _remember_who(response: Response, who: str) -> Response:
-    who = " ".join(who.split())
     if who:
         # Percent-encoded: a name may hold characters a cookie cannot; read back by
         # _remembered_who and shown escaped by the templates.

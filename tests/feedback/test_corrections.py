@@ -11,6 +11,7 @@ from trends_helpers import add_article, add_feed, add_score
 from pipeline.db.engine import Database
 from pipeline.db.models import ArticleEntity, Correction, SentimentScore
 from pipeline.feedback import latest_for_articles, list_corrections, record
+from pipeline.feedback.corrections import clean_who
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -105,6 +106,19 @@ def test_bad_input_is_refused_and_an_unknown_article_is_none(db: Database, artic
         with pytest.raises(ValueError, match="not a ticker"):
             record(s, article, label="negative", who="ann", ticker="<b>", now=NOW)
         assert record(s, 999_999, label="negative", who="ann", now=NOW) is None
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200d\ufeff", "\u202e\u2066", "\u3164", "\x00 \x07"])
+def test_a_who_without_a_visible_character_is_refused(invisible: str) -> None:
+    with pytest.raises(ValueError, match="'who' has no visible character"):
+        clean_who(invisible)
+
+
+def test_format_characters_are_taken_out_of_who() -> None:
+    # Reversed on the page, or a second "ann" that looks like the first: neither is stored.
+    assert clean_who("\u202eann@example.com") == "ann@example.com"
+    assert clean_who("a\u200bnn\u200d \t Lee") == "ann Lee"
+    assert clean_who("Zoë 李") == "Zoë 李"
 
 
 def test_an_unscored_article_can_be_corrected(db: Database) -> None:

@@ -218,6 +218,23 @@ def test_bad_corrections_are_refused_and_store_nothing(client, demo_db):
     assert _corrections(demo_db) == []
 
 
+def test_a_who_of_invisible_characters_is_refused_in_one_line(client, demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    for who in ("\u200b", "\u202e\u200d"):
+        r = client.post(
+            "/company/VLTA/correct", data={"article_id": str(hostile), "label": "neutral", "who": who}
+        )
+        assert r.status_code == 400 and "has no visible character" in r.text
+    assert _corrections(demo_db) == []
+    r = client.post(
+        "/company/VLTA/correct",
+        data={"article_id": str(hostile), "label": "neutral", "who": "\u202eann"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.cookies.get("finsent_who") == "ann"
+    assert [c.corrected_by for c in _corrections(demo_db)] == ["ann"]
+
+
 def test_a_headline_an_earlier_email_carried_still_takes_its_correction(client, demo_db):
     """A page loaded before a repeat email (with other headlines) keeps working: its form's
     article was carried by an email about the alert."""
