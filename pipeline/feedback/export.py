@@ -81,8 +81,9 @@ def _csv_safe(row: dict) -> dict:
 def training_examples(session: Session) -> list[dict]:
     """Every stored correction as a training row (``title``, ``label``, the company's
     ``ticker`` and ``mention``, and where it came from). Each person's latest for an
-    (article, company) is the only one stored; the feedback source reads a company's
-    correction as the headline for that company (docs/feedback.md)."""
+    (article, company) is the only one stored; the feedback source makes one row of each
+    (article, company), with the majority's label, and reads a company's correction as the
+    headline for that company (docs/feedback.md)."""
     rows = list_corrections(session)
     return [{k: v for k, v in r.as_dict().items() if k not in PRIVATE} for r in rows]
 

@@ -27,9 +27,10 @@ import logging
 import math
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.score.labels import LABEL2ID, LABELS
@@ -208,9 +209,46 @@ def read_label_csv(path: Path, source: str | None = None) -> list[Example]:
     return examples
 
 
+@dataclass(frozen=True)
+class _Correction:
+    """One line of a corrections snapshot, as read_feedback groups it."""
+
+    lineno: int
+    text: str
+    label: int
+    target: str | None
+    when: datetime | None
+
+
+def _corrected_at(value: object) -> datetime | None:
+    # Export writes ISO times; a hand-made file may have none (then file order says which is later).
+    try:
+        when = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return when if when is None or when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _one_per_question(corrections: list[_Correction]) -> _Correction:
+    """The correction that speaks for one (article, company): its label is the majority's,
+    a tie going to the latest correction among the tied labels."""
+    votes = Counter(c.label for c in corrections)
+    most = max(votes.values())
+
+    def latest(c: _Correction) -> tuple[bool, datetime, int]:
+        return (c.when is not None, c.when or datetime.min.replace(tzinfo=UTC), c.lineno)
+
+    return max((c for c in corrections if votes[c.label] == most), key=latest)
+
+
 def read_feedback(path: Path, source: str = FEEDBACK_SOURCE, *, for_companies: bool = False) -> list[Example]:
     """Corrections as rows: JSON lines with the headline (``title``, or ``text``) and the
     analyst's ``label`` (``finsent feedback export``'s shape).
+
+    One row per question asked, an article (its ``article_id``, else its headline) for a
+    company (``ticker``) or as a whole: several analysts' corrections of it give the label
+    most of them chose, a tie going to the latest correction. Forty names saying "positive"
+    are one row, not forty, and contradictory labels do not all train.
 
     ``for_companies`` (a run that trains a target-aware model): a company's correction (a
     ``ticker``) is a label for that company, not for the whole headline ("Tesla jumps, while
@@ -223,8 +261,7 @@ def read_feedback(path: Path, source: str = FEEDBACK_SOURCE, *, for_companies: b
     from pipeline.score.target import format_target_input
 
     _require_file(path)
-    examples = []
-    unmarked = 0
+    questions: dict[tuple[object, str | None], list[_Correction]] = {}
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -240,12 +277,35 @@ def read_feedback(path: Path, source: str = FEEDBACK_SOURCE, *, for_companies: b
                 raise DataFormatError(f"{path}:{lineno}: the correction has no title")
             label_id = parse_label(str(label), path, lineno)
             target = row.get("mention") or row.get("ticker")
-            if target and for_companies:
-                text, second = format_target_input(text.strip(), str(target))
-                if second is not None:
-                    unmarked += 1
-                    continue
-            examples.append(Example(text.strip(), label_id, source))
+            article = row.get("article_id") or ("title", text.strip())
+            company = str(row.get("ticker") or target or "") or None
+            correction = _Correction(
+                lineno,
+                text.strip(),
+                label_id,
+                str(target) if target else None,
+                _corrected_at(row.get("corrected_at")),
+            )
+            questions.setdefault((article, company), []).append(correction)
+    examples = []
+    unmarked = 0
+    for corrections in questions.values():  # in the order each question was first corrected
+        chosen = _one_per_question(corrections)
+        text = chosen.text
+        if chosen.target and for_companies:
+            text, second = format_target_input(text, chosen.target)
+            if second is not None:
+                unmarked += 1
+                continue
+        examples.append(Example(text.strip(), chosen.label, source))
+    merged = sum(len(c) for c in questions.values()) - len(questions)
+    if merged:
+        logger.info(
+            "source %s: %d corrections of a question another correction also answers merged into its "
+            "row (one per article and company, the majority's label)",
+            source,
+            merged,
+        )
     if unmarked:
         logger.info(
             "source %s: %d company corrections left out (the company is not written in the headline)",

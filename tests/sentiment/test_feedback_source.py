@@ -140,3 +140,49 @@ def test_company_corrections_of_held_out_rows_are_compared_unmarked(tmp_path: Pa
     data = load_data(config)
     assert "$<< DEF >> soars on upgrade" not in {e.text for e in data.train}
     assert "<< Acme >> recalls widgets" in {e.text for e in (*data.train, *data.validation)}
+
+
+def test_one_row_per_article_and_company_with_the_majoritys_label(tmp_path: Path) -> None:
+    title = "Tesla jumps, while Ford slumps on recall"
+
+    def fix(n: int, label: str, ticker: str | None = None, article: int = 1) -> dict:
+        row = {
+            "article_id": article,
+            "title": title,
+            "label": label,
+            "corrected_at": f"2026-11-{n:02d}T12:00:00+00:00",
+        }
+        return {**row, "ticker": ticker, "mention": {"F": "Ford", "TSLA": "Tesla"}.get(ticker or "")}
+
+    path = _snapshot(
+        tmp_path / "f.jsonl",
+        # 40 names agreeing are one row, not 40
+        [fix(1, "positive") for _ in range(40)]
+        # contradictory labels for Ford: two say negative, one neutral (the latest)
+        + [fix(2, "negative", "F"), fix(3, "negative", "F"), fix(9, "neutral", "F")]
+        # a tie for Tesla: the latest correction among the tied labels wins
+        + [fix(5, "negative", "TSLA"), fix(4, "positive", "TSLA")]
+        # another article with the same headline is its own question
+        + [fix(6, "neutral", article=2)],
+    )
+    rows = read_feedback(path, for_companies=True)
+    assert [(r.text, r.label) for r in rows] == [
+        (title, 2),
+        ("Tesla jumps, while << Ford >> slumps on recall", 0),
+        ("<< Tesla >> jumps, while Ford slumps on recall", 0),
+        (title, 1),
+    ]
+    # Without article ids (a hand-made file) the headline stands for the article.
+    assert [
+        r.label
+        for r in read_feedback(
+            _snapshot(
+                tmp_path / "g.jsonl",
+                [
+                    {"title": title, "label": "neutral"},
+                    {"title": title, "label": "positive"},
+                    {"title": title, "label": "positive"},
+                ],
+            )
+        )
+    ] == [2]
