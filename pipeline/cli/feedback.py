@@ -1,4 +1,4 @@
-"""``finsent feedback``: analysts' corrections, listed or exported (docs/feedback.md)."""
+"""``finsent feedback``: analysts' corrections, listed, exported or removed (docs/feedback.md)."""
 
 from __future__ import annotations
 
@@ -80,3 +80,23 @@ def export_cmd(app, since_text: str | None, fmt: str) -> None:
     with app.database() as db, db.session() as session:
         rows = list_corrections(session, since=since)
     write_corrections(rows, sys.stdout, fmt)
+
+
+@feedback.command("remove")
+@click.argument("correction_ids", nargs=-1, type=click.IntRange(min=1), required=True)
+@click.pass_obj
+def remove_cmd(app, correction_ids: tuple[int, ...]) -> None:
+    """Withdraw corrections (by the ids `finsent feedback list` shows): deleted, so the next
+    training run does not read them. An unknown id removes nothing."""
+    from pipeline.feedback import remove_corrections
+
+    with app.database() as db, db.transaction() as session:
+        try:
+            removed = remove_corrections(session, correction_ids)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    for r in removed:
+        scope = f"for {r.ticker}" if r.ticker else "(whole article)"
+        click.echo(
+            f"removed correction #{r.id}: article {r.article_id} {scope} {r.label}, by {r.corrected_by}"
+        )

@@ -1,8 +1,9 @@
 """Analysts' corrections of the model's labels, and their way back into training.
 
 ``record`` stores one (the web form does); ``list_corrections`` and ``write_corrections``
-serve ``finsent feedback list|export``; ``training_examples`` gives the rows the training
-source ``feedback`` reads (``finsent train --source feedback``). See docs/feedback.md.
+serve ``finsent feedback list|export``, ``remove_corrections`` ``finsent feedback remove``;
+``training_examples`` gives the rows the training source ``feedback`` reads (``finsent
+train --source feedback``). See docs/feedback.md.
 """
 
 from pipeline.feedback.corrections import (
@@ -12,6 +13,7 @@ from pipeline.feedback.corrections import (
     latest_for_articles,
     list_corrections,
     record,
+    remove_corrections,
 )
 from pipeline.feedback.export import (
     FORMATS,
@@ -30,6 +32,7 @@ __all__ = [
     "latest_for_articles",
     "list_corrections",
     "record",
+    "remove_corrections",
     "training_examples",
     "write_corrections",
     "write_training_snapshot",

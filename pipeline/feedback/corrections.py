@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -180,10 +180,40 @@ def record(
     return Recorded(correction_id, article_id, ticker, label, model_version, model_label)
 
 
+def remove_corrections(session: Session, ids: Iterable[int]) -> list[CorrectionRow]:
+    """Withdraw the corrections ``ids`` (a mistaken label, a test): deleted, so no later
+    training reads them. All or none: ValueError names an id that is not stored (and nothing
+    is removed). Returns what was removed. The caller commits."""
+    wanted = list(dict.fromkeys(ids))
+    found = {row.id: row for row in list_corrections(session, ids=wanted)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ValueError(
+            f"no correction #{', #'.join(map(str, missing))}: nothing removed "
+            "(`finsent feedback list` shows the ids)"
+        )
+    session.execute(delete(Correction).where(Correction.id.in_(wanted)))
+    for row in found.values():
+        log.info(
+            "correction #%s removed: article %s%s was %s by %s",
+            row.id,
+            row.article_id,
+            f" for {row.ticker}" if row.ticker else "",
+            row.label,
+            row.corrected_by,
+        )
+    return [found[i] for i in wanted]
+
+
 def list_corrections(
-    session: Session, *, since: datetime | None = None, limit: int | None = None
+    session: Session,
+    *,
+    since: datetime | None = None,
+    limit: int | None = None,
+    ids: Iterable[int] | None = None,
 ) -> list[CorrectionRow]:
-    """Corrections made at or after ``since`` (all when None), oldest first."""
+    """Corrections made at or after ``since`` (all when None), only ``ids`` when given,
+    oldest first."""
     query = (
         select(Correction, Article.title, Article.url, ArticleEntity.mention)
         .join(Article, Article.id == Correction.article_id)
@@ -195,6 +225,8 @@ def list_corrections(
     )
     if since is not None:
         query = query.where(Correction.corrected_at >= since)
+    if ids is not None:
+        query = query.where(Correction.id.in_(list(ids)))
     if limit is not None:
         query = query.limit(limit)
     return [

@@ -47,3 +47,25 @@ def test_list_and_export_since(db: Database, database_url: str) -> None:
     assert exported.exit_code == 0 and [r["title"] for r in rows] == ["Beta wins a contract"]
     bad = run(database_url, "export", "--since", "yesterday-ish")
     assert bad.exit_code == 2 and "--since" in bad.stderr and len(bad.stderr.strip().splitlines()) <= 3
+
+
+def test_remove_withdraws_corrections_and_an_unknown_id_is_one_line(db: Database, database_url: str) -> None:
+    with db.transaction() as s:
+        feed = add_feed(s, "https://news.example/rss", "Wire")
+        article = add_article(s, feed, "a1", "Acme recalls widgets", NOW, tickers=("ACME",))
+        ann = record(s, article, label="negative", who="ann", ticker="ACME", now=NOW)
+        bob = record(s, article, label="positive", who="bob", now=NOW)
+    unknown = run(database_url, "remove", str(ann.correction_id), "999999")
+    assert unknown.exit_code == 1
+    assert unknown.stderr.strip() == (
+        "finsent: error: no correction #999999: nothing removed (`finsent feedback list` shows the ids)"
+    )
+    removed = run(database_url, "remove", str(ann.correction_id))
+    assert removed.exit_code == 0
+    assert (
+        f"removed correction #{ann.correction_id}: article {article} for ACME negative, by ann"
+        in removed.stdout
+    )
+    exported = [json.loads(line) for line in run(database_url, "export").stdout.splitlines()]
+    assert [r["id"] for r in exported] == [bob.correction_id]
+    assert run(database_url, "remove", "0").exit_code == 2
