@@ -61,8 +61,8 @@ BAD_TOKEN_WINDOW_S = 60.0
 @dataclass(frozen=True)
 class Refusal:
     """A write refused: the HTTP status and a message for the page. ``bad_token``: the
-    request offered a token (bearer header or login cookie) and it was wrong, which counts
-    against the client's attempts."""
+    request offered a wrong token (a bearer header, or a login cookie the token did not sign),
+    which counts against the client's attempts."""
 
     status: int
     message: str
@@ -160,12 +160,19 @@ def new_session(token: str, now: float | None = None) -> str:
     return f"{nonce}.{issued}.{_mac(token, 'session', nonce, issued)}"
 
 
-def valid_session(token: str, value: str | None, now: float | None = None) -> bool:
+def signed_session(token: str, value: str | None) -> bool:
+    """Whether ``value`` is a login cookie issued with ``token`` (its MAC holds), however old
+    and whether or not it was logged out: a cookie that fails this is forged or guessed."""
     if not value or value.count(".") != 2:
         return False
     nonce, issued, mac = value.split(".")
-    if not hmac.compare_digest(mac.encode(), _mac(token, "session", nonce, issued).encode()):
+    return hmac.compare_digest(mac.encode(), _mac(token, "session", nonce, issued).encode())
+
+
+def valid_session(token: str, value: str | None, now: float | None = None) -> bool:
+    if not signed_session(token, value):
         return False
+    issued = value.split(".")[1]  # type: ignore[union-attr]  # signed: a string of three parts
     age = (time.time() if now is None else now) - int(issued)  # a digit string: the MAC held
     return 0 <= age < SESSION_MAX_AGE_S
 
@@ -245,9 +252,12 @@ def check_write(
     if seen.mode == "off":
         return Refusal(403, ENABLE_HINT)
     if seen.mode == "login":
-        offered = bearer(request) is not None or bool(request.cookies.get(SESSION_COOKIE))
+        # A guess is a wrong bearer token or a cookie the token did not sign. A cookie it did
+        # sign, logged out or expired, is an analyst's old login, not a guess: not counted.
+        cookie = request.cookies.get(SESSION_COOKIE)
+        guessed = bearer(request) is not None or (bool(cookie) and not signed_session(token, cookie))
         return Refusal(
-            403, "Log in with the FinSent UI token to make changes (wrong or missing token).", offered
+            403, "Log in with the FinSent UI token to make changes (wrong or missing token).", guessed
         )
     if seen.by_header:
         return None
@@ -277,6 +287,7 @@ __all__ = [
     "new_session",
     "session_nonce",
     "set_verified_user",
+    "signed_session",
     "token_matches",
     "too_many",
     "valid_session",

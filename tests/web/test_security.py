@@ -305,3 +305,29 @@ def test_too_many_wrong_tokens_answer_429_until_the_window_passes(demo_db):
         assert c.post("/login", data={"token": UI_TOKEN}, follow_redirects=False).status_code == 303
         stored = c.post("/company/VLTA/correct", data=form, headers=good, follow_redirects=False)
         assert stored.status_code == 303 and _count(demo_db, Correction) == 1
+
+
+def test_a_logged_out_cookie_is_no_guess_and_does_not_count(demo_db):
+    # An analyst's old login (logged out, or past its age) is refused, but it was issued
+    # with the token: only cookies the token did not sign count as guesses.
+    clock = _Clock()
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    form = {"article_id": str(hostile), "label": "neutral", "who": "ann"}
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN, limiter=AttemptLimiter(3, 60, clock=clock))
+    with TestClient(app) as c:
+        assert _login(c).status_code == 303
+        cookie = c.cookies["finsent_session"]
+        assert c.post("/logout", data={"back": "company/VLTA"}, follow_redirects=False).status_code == 303
+        for _ in range(5):
+            c.cookies.clear()
+            c.cookies.set("finsent_session", cookie)
+            assert c.post("/company/VLTA/correct", data=form).status_code == 403
+        c.cookies.clear()
+        assert _login(c).status_code == 303  # not 429
+        nonce, issued, mac = cookie.split(".")
+        for forged in (f"{nonce}.{issued}.{'0' * len(mac)}", f"{nonce}.{int(issued) + 1}.{mac}", "x.y.z"):
+            c.cookies.clear()  # the new login's cookie goes: only the forged one is sent
+            c.cookies.set("finsent_session", forged)
+            assert c.post("/company/VLTA/correct", data=form).status_code == 403
+        c.cookies.clear()
+        assert _login(c).status_code == 429
