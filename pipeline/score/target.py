@@ -31,6 +31,7 @@ __all__ = [
     "TARGET_FILE",
     "TargetInput",
     "encode_target_inputs",
+    "escape_marks",
     "find_mention",
     "format_target_input",
     "mark_target",
@@ -50,6 +51,10 @@ Style = Literal["segment", "markers", "mention"]
 STYLES: tuple[str, ...] = ("segment", "markers", "mention")
 DEFAULT_STYLE: Style = "markers"
 OPEN_MARK, CLOSE_MARK = "<<", ">>"
+# What a text's own "<<" and ">>" become before a mention is marked in it, so that the only
+# marks in a marked input are FinSent's: a headline's "<<Buy>> rating" would read as a
+# second company, and unmark() would find the wrong one. Guillemets mean the same quote.
+OWN_MARKS = {OPEN_MARK: "\u00ab", CLOSE_MARK: "\u00bb"}
 # A target is a mention (a company name, ticker, index, ...), never a paragraph: longer
 # input is cut so that the text, not the target, keeps the token budget.
 MAX_TARGET_CHARS = 100
@@ -103,10 +108,20 @@ def unmark(text: str) -> tuple[str, tuple[int, int]] | None:
     return plain, (start, start + len(mention))
 
 
+def escape_marks(text: str) -> str:
+    """``text`` with its own ``<<`` and ``>>`` written as guillemets (:data:`OWN_MARKS`); a
+    text without them is returned unchanged."""
+    for mark, written in OWN_MARKS.items():
+        text = text.replace(mark, written)
+    return text
+
+
 def mark_target(text: str, mention: str) -> str | None:
     """The text with the first whole-word, case-insensitive occurrence of ``mention``
     (already normalised: see normalise_target) wrapped in markers, or None when the text
-    does not contain it."""
+    does not contain it. The text's own ``<<`` / ``>>`` are escaped first (escape_marks),
+    so the mention's are the only marks."""
+    text, mention = escape_marks(text), escape_marks(mention)
     match = find_mention(text, mention)
     if match is None:
         return None

@@ -8,7 +8,9 @@ from pipeline.score.target import (
     OPEN_MARK,
     encode_target_inputs,
     format_target_input,
+    mark_target,
     normalise_target,
+    unmark,
 )
 
 HEADLINE = "Tesla shares jump after record deliveries, while Ford slumps on recall"
@@ -51,6 +53,36 @@ def test_markers_do_not_match_inside_a_word() -> None:
     text = "Fordham University report lifts Ford"
     first, _ = format_target_input(text, "Ford", "markers")
     assert first == f"Fordham University report lifts {OPEN_MARK} Ford {CLOSE_MARK}"
+
+
+def test_a_texts_own_marks_are_escaped_so_only_the_companys_mark_is_one() -> None:
+    text = "Analysts say << Tesla >> is a buy >> while Ford slumps <<"
+    first, second = format_target_input(text, "Ford", "markers")
+    assert second is None
+    assert first == f"Analysts say « Tesla » is a buy » while {OPEN_MARK} Ford {CLOSE_MARK} slumps «"
+    assert first.count(OPEN_MARK) == first.count(CLOSE_MARK) == 1
+    # unmark finds the company's mark, not the text's own, and gives back the escaped text.
+    plain, (start, end) = unmark(first)
+    assert plain[start:end] == "Ford" and OPEN_MARK not in plain
+    # A text without such marks is marked as before (what the released model reads).
+    assert mark_target(HEADLINE, "Ford") == HEADLINE.replace("Ford", f"{OPEN_MARK} Ford {CLOSE_MARK}")
+
+
+def test_training_rows_escape_the_texts_own_marks(tmp_path) -> None:
+    import json
+
+    from pipeline.sentiment.data import read_feedback
+
+    path = tmp_path / "f.jsonl"
+    row = {
+        "title": "<<Upgrade>> lifts Acme >> Beta",
+        "label": "positive",
+        "ticker": "ACME",
+        "mention": "Acme",
+    }
+    path.write_text(json.dumps(row) + "\n")
+    (example,) = read_feedback(path, for_companies=True)
+    assert example.text == f"«Upgrade» lifts {OPEN_MARK} Acme {CLOSE_MARK} » Beta"
 
 
 def test_markers_fall_back_to_a_second_segment_for_an_absent_mention() -> None:
