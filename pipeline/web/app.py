@@ -245,7 +245,7 @@ def create_app(
             path=_cookie_path(request),
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=_secure(request),
         )
         return response
 
@@ -302,7 +302,7 @@ def create_app(
                 more = " (and more: type more of the name)" if len(named) > pages.NAME_MATCHES else ""
                 return not_found(
                     request,
-                    f"Several companies' names contain '{wanted}'{more}.",
+                    f"Several companies' names contain '{pages.shown(wanted)}'{more}.",
                     named[: pages.NAME_MATCHES],
                 )
         return RedirectResponse(f"company/{quote(wanted, safe='')}", status_code=303)
@@ -333,6 +333,9 @@ def create_app(
         form, refusal = await guard(request, "correct")
         if refusal is not None:
             return refusal
+        if not str(form.get("article_id", "")).strip():
+            message = "The correction names no article: post its number as article_id (e.g. article_id=123)."
+            return render(request, "error.html", {"message": message}, status=400)
         article_id = _int(str(form.get("article_id", "")), 0, high=2**62)
         try:
             # Cleaned here too, so the cookie remembers the name as it is stored.
@@ -343,7 +346,7 @@ def create_app(
         if done is None:
             return not_found(request, missing(form))
         target = f"{back(done, form)}#article-{article_id}"
-        return _remember_who(RedirectResponse(target, status_code=303), who)
+        return _remember_who(request, RedirectResponse(target, status_code=303), who)
 
     @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
     async def correct_company(request: Request, ticker: str) -> Response:
@@ -356,7 +359,7 @@ def create_app(
             return f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
 
         def missing(form: Any) -> str:
-            return f"There is no article #{form.get('article_id', '')}."
+            return f"There is no article #{pages.shown(str(form.get('article_id', '')))}."
 
         return await correct(request, store, missing, back)
 
@@ -365,7 +368,7 @@ def create_app(
         number = _int(alert_id, 0)
         ctx = pages.alert(lazy.get(), number, now=clock()) if number > 0 else None
         if ctx is None:
-            return not_found(request, f"There is no alert #{alert_id}.")
+            return not_found(request, f"There is no alert #{pages.shown(alert_id)}.")
         ctx["silenced"] = pages.confirmed(lazy.get(), silence=_int(silenced, 0), alert=number)
         shown = pages.confirmed(
             lazy.get(),
@@ -387,7 +390,7 @@ def create_app(
             return f"../{number}?corrected={done.correction_id}"
 
         def missing(form: Any) -> str:
-            return f"There is no alert #{alert_id} or no such article on it."
+            return f"There is no alert #{pages.shown(alert_id)} or no such article on it."
 
         return await correct(request, store, missing, back)
 
@@ -403,7 +406,7 @@ def create_app(
         except ValueError as exc:
             return render(request, "error.html", {"message": str(exc)}, status=400)
         if result is None:
-            return not_found(request, f"There is no alert #{alert_id}.")
+            return not_found(request, f"There is no alert #{pages.shown(alert_id)}.")
         return RedirectResponse(f"../{number}?silenced={result.silence_id}", status_code=303)
 
     @app.get("/companies", response_class=HTMLResponse)
@@ -431,12 +434,19 @@ def _int(value: str, default: int, *, low: int = 1, high: int = 1_000_000) -> in
 WHO_COOKIE = "finsent_who"
 
 
-def _remember_who(response: Response, who: str) -> Response:
+def _remember_who(request: Request, response: Response, who: str) -> Response:
     if who:
         # Percent-encoded: a name may hold characters a cookie cannot; read back by
-        # _remembered_who and shown escaped by the templates.
+        # remembered_who and shown escaped by the templates. Scoped and flagged as the
+        # session cookie is: this app's prefix only, and over https only where it is served so.
         response.set_cookie(
-            WHO_COOKIE, quote(who, safe=""), max_age=365 * 86400, httponly=True, samesite="strict"
+            WHO_COOKIE,
+            quote(who, safe=""),
+            max_age=365 * 86400,
+            path=_cookie_path(request),
+            httponly=True,
+            samesite="strict",
+            secure=_secure(request),
         )
     return response
 
@@ -449,6 +459,11 @@ def _here(request: Request) -> str:
         path = path[len(root_path) :]
     query = request.url.query
     return path.lstrip("/") + (f"?{query}" if query else "")
+
+
+def _secure(request: Request) -> bool:
+    # Cookies set over https are sent back over https only.
+    return request.url.scheme == "https"
 
 
 def _cookie_path(request: Request) -> str:

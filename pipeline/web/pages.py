@@ -188,6 +188,16 @@ def tickers_named(db: Database, words: str) -> list[str]:
     return sorted(t for t, name in names.items() if name and needle in name.casefold())[: NAME_MATCHES + 1]
 
 
+# What a "not found" message quotes of what the visitor typed or posted: enough to
+# recognise it, never a whole 8 KB URL echoed back.
+SHOWN_CHARS = 40
+
+
+def shown(value: str) -> str:
+    """``value`` as a message quotes it: cut at :data:`SHOWN_CHARS`, with an ellipsis."""
+    return value if len(value) <= SHOWN_CHARS else value[:SHOWN_CHARS] + "…"
+
+
 def _sentence(text: str) -> str:
     """``text`` ended with a period, unless it ends with one already (a ticker such as
     "BRK." at the end): one period ends both, as in print."""
@@ -199,7 +209,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         ticker = normalise_ticker(raw)
     except ValueError:
         return Unknown(
-            f"'{raw}' is not a ticker (letters, digits and . - : ^ =).",
+            f"'{shown(raw)}' is not a ticker (letters, digits and . - : ^ =).",
             similar_tickers(db, raw.strip().lstrip("$").upper()[:32]),
         )
     if not ticker_known(db, ticker):

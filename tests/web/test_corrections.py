@@ -270,3 +270,33 @@ def test_a_headline_an_earlier_email_carried_still_takes_its_correction(client, 
         with demo_db.transaction() as s:
             s.execute(delete(Correction))
             s.execute(delete(AlertDelivery).where(AlertDelivery.dedup_key == "test-repeat"))
+
+
+def test_a_correction_without_article_id_is_400_naming_the_field(client, demo_db):
+    for form in ({"label": "neutral", "who": "ann"}, {"article_id": " ", "label": "neutral", "who": "ann"}):
+        r = client.post("/company/VLTA/correct", data=form)
+        assert r.status_code == 400 and "names no article: post its number as article_id" in r.text
+    assert _corrections(demo_db) == []
+
+
+def test_a_long_bad_ticker_is_quoted_cut_short(client):
+    typed = "x!" * 2000
+    r = client.get(f"/company/{typed}")
+    assert r.status_code == 404
+    assert f"{typed[:40]}…&#39; is not a ticker" in r.text and typed[:41] not in r.text
+    r = client.get(f"/alert/{'9' * 500}")
+    assert r.status_code == 404 and f"There is no alert #{'9' * 40}…." in r.text
+
+
+def test_the_who_cookie_is_scoped_and_flagged_as_the_session_cookie_is(demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN)
+    headers = {"Authorization": f"Bearer {UI_TOKEN}"}
+    with TestClient(app, base_url="https://testserver", headers=headers) as c:
+        form = {"article_id": str(hostile), "label": "neutral", "who": "ann"}
+        r = c.post("/company/VLTA/correct", data=form, follow_redirects=False)
+        login = c.post("/login", data={"token": UI_TOKEN}, follow_redirects=False)
+    who = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("finsent_who="))
+    session = login.headers["set-cookie"]
+    for flag in ("Path=/;", "Secure", "HttpOnly", "SameSite=strict"):
+        assert flag in who and flag in session, (flag, who, session)
