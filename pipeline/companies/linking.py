@@ -288,6 +288,8 @@ class TickerLinker:
                 return True
             if nxt in guards.COMPANY_FOLLOWERS:
                 return True
+            if nxt == "pt" or (nxt == "price" and after(h, 2) == "target"):
+                return True  # only a company has a price target: "Trims Apple Price Target"
             if hyphen_owned(h) or own_ticker(h):
                 return True
             prev = before(h)

@@ -122,6 +122,10 @@ LINKED = [
     # A name rejected as another thing is not brought back by a list around it.
     ("Mekong Delta, Shell and BP", ["SHEL", "BP"]),
     ("Jefferies Raises Price Target; Microsoft Gains", ["MSFT"]),
+    # Only a company has a price target: the broker's Title Case headline names the company.
+    ("Goldman Sachs Trims Apple Price Target on China Weakness", ["GS", "AAPL"]),
+    ("Morgan Stanley Raises Apple Price Target to $260", ["MS", "AAPL"]),
+    ("Apple PT Raised at Wedbush", ["AAPL"]),
 ]
 
 NOT_LINKED = [
