@@ -14,7 +14,7 @@ import click
 @click.option(
     "--demo",
     is_flag=True,
-    help="With the demo's watchlist, as `finsent run --demo` links (unless FINSENT_WATCHLIST_PATH is set).",
+    help="With the demo's watchlist instead of yours, as `finsent run --demo` links.",
 )
 @click.pass_obj
 def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
@@ -22,14 +22,14 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
 
     QUERY keeps the companies whose ticker, name or alias contains it (any case). The
     first line says which universe is configured and where its facts came from. The demo's
-    fictional companies (VLTA, ...) come from its own watchlist: `--demo` applies it, as
-    `finsent run --demo` does.
+    fictional companies (VLTA, ...) come from its own watchlist: `--demo` applies it instead
+    of yours, as `finsent run --demo` does.
     """
     from pipeline.companies.universe import companies_for, describe
 
     settings = app.settings
     with contextlib.ExitStack() as stack:
-        if demo and settings.watchlist_path is None:
+        if demo:  # instead of a configured watchlist, as run --demo does
             from pipeline.ingest.demo import bundled_watchlist
 
             path = stack.enter_context(bundled_watchlist())

@@ -185,6 +185,13 @@ def test_companies_command_says_where_the_universe_came_from(settings, tmp_path,
     assert "Voltara Motors" in demo.output
     # `--demo` writes nothing into the data dir: it reads the packaged watchlist.
     assert not (tmp_path / "data" / "demo").exists()
+    # With a watchlist of your own, --demo still lists the demo's companies, as run --demo links.
+    own = tmp_path / "mine.csv"
+    own.write_text("ticker,name,aliases\nACME,Acme Widgets,\n", encoding="utf-8")
+    monkeypatch.setenv("FINSENT_WATCHLIST_PATH", str(own))
+    mine = CliRunner().invoke(cli, ["companies", "--demo", "VLTA"], catch_exceptions=False)
+    assert [line.split()[0] for line in mine.output.splitlines()[2:]] == ["VLTA"], mine.output
+    monkeypatch.delenv("FINSENT_WATCHLIST_PATH")
     monkeypatch.setenv("FINSENT_UNIVERSE", str(tmp_path / "nope.csv"))
     bad = CliRunner().invoke(cli, ["companies"])
     assert bad.exit_code != 0 and "nope.csv does not exist" in bad.output and "Traceback" not in bad.output
