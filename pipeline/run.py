@@ -76,12 +76,22 @@ def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
 
 
 def register_configured_feeds(db: Database, settings: Settings) -> None:
+    """Add the configured feeds (FINSENT_FEEDS, ``feeds`` in the config file) to the feed
+    table; a run, ``finsent ingest`` and the Airflow plan all start so."""
     if not settings.feeds:
         return
+    from pipeline.errors import ConfigError
     from pipeline.ingest.registry import add_feeds
 
-    with db.transaction() as session:
-        add_feeds(session, list(settings.feeds))
+    try:
+        with db.transaction() as session:
+            add_feeds(session, list(settings.feeds))
+    except ConfigError as exc:
+        # The user did not type `feeds add` here: say where the entry comes from.
+        raise ConfigError(
+            f"{str(exc).removeprefix('config: ')}: it is listed in FINSENT_FEEDS or `feeds` in the "
+            "config file (`finsent config` shows which); fix or remove it there"
+        ) from None
 
 
 def run_once(

@@ -157,3 +157,16 @@ def test_a_demo_run_leaves_the_users_feeds_watchlist_and_delivery_aside(db, sett
     caplog.clear()
     register_demo(db, settings, datetime(2026, 11, 20, 15, tzinfo=UTC))
     assert caplog.text == ""
+
+
+def test_a_configured_feed_that_is_no_feed_says_where_it_is_listed(db, settings, tmp_path):
+    """The user typed no `feeds add`: the error points at FINSENT_FEEDS / the config file."""
+    from pipeline.errors import ConfigError
+    from pipeline.run import register_configured_feeds
+
+    typo = tmp_path / "blomberg.atom"
+    with pytest.raises(ConfigError) as caught:
+        register_configured_feeds(db, settings.model_copy(update={"feeds": [str(typo)]}))
+    message = str(caught.value)
+    assert str(typo) in message and "FINSENT_FEEDS or `feeds` in the config file" in message
+    assert "\n" not in message

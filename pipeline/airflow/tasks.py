@@ -41,13 +41,11 @@ def _settings(settings: Settings | None) -> Settings:
 def plan_ingest(now: datetime, *, shards: int, settings: Settings | None = None) -> list[list[int]]:
     """Register the configured feeds, then the due feeds split into shards for mapping."""
     from pipeline.airflow.planning import due_this_interval, shard
-    from pipeline.ingest.registry import add_feeds
+    from pipeline.run import register_configured_feeds
 
     settings = _settings(settings)
     with database(settings) as db:
-        if settings.feeds:
-            with db.transaction() as session:
-                add_feeds(session, list(settings.feeds))
+        register_configured_feeds(db, settings)
         due = due_this_interval(db, now=now)
     groups = shard(due, shards)
     log.info("%d feeds due at %s in %d shard(s)", len(due), now.isoformat(), len(groups))

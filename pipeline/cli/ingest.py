@@ -32,23 +32,16 @@ def ingest_cmd(
     proceed (database unreachable, bad configuration or watchlist).
     """
     from pipeline.ingest.fetch import utc_now
-    from pipeline.ingest.registry import add_feeds, find_feeds
+    from pipeline.ingest.registry import find_feeds
     from pipeline.ingest.service import ingest
+    from pipeline.run import register_configured_feeds, register_demo
 
     now = now or utc_now()
     settings = app.settings
     with app.database() as database:
         if demo:
-            from pipeline.ingest.demo import prepare_demo
-
-            bundle = prepare_demo(settings.data_dir, now)
-            with database.transaction() as session:
-                add_feeds(session, [str(p) for p in bundle.feed_paths])
-            if settings.watchlist_path is None:
-                settings = settings.model_copy(update={"watchlist_path": bundle.watchlist})
-        if settings.feeds:
-            with database.transaction() as session:
-                add_feeds(session, list(settings.feeds))
+            settings = register_demo(database, settings, now)
+        register_configured_feeds(database, settings)
         feed_ids = None
         if feed_refs:
             with database.transaction() as session:
