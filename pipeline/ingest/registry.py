@@ -36,6 +36,13 @@ def check_local_feed(url: str, sources: Sequence[type[FeedSource]] = ()) -> None
     source_for(url, sources).check(url)
 
 
+def fold_tags(tags: Sequence[str]) -> list[str]:
+    """Tags as stored: lower case, each once, in their order. A tag is a label, not a name:
+    "Markets" (an OPML folder) and "markets" (`feeds add --tag`) would otherwise be two tag
+    scopes, with two alert baselines, and a silence of either would mute only one."""
+    return list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
+
+
 @dataclass(frozen=True)
 class AddResult:
     url: str
@@ -79,7 +86,7 @@ def add_feed_entries(
                 errors.append(str(exc).removeprefix("config: "))
                 continue
             url = known
-        rows.setdefault(url, (name, tags))  # keeps order, drops repeats within the call
+        rows.setdefault(url, (name, fold_tags(tags)))  # keeps order, drops repeats within the call
     for url in rows:
         if url not in stored:
             # Only new ones: a registered local feed that is broken now (a writer caught
@@ -189,8 +196,9 @@ def _lookup_keys(ref: str) -> list[str]:
 
 
 def feeds_with_tags(session: Session, tags: list[str]) -> list[int]:
-    """Ids of the feeds that carry any of ``tags``."""
-    return list(session.execute(select(Feed.id).where(Feed.tags.overlap(tags)).order_by(Feed.id)).scalars())
+    """Ids of the feeds that carry any of ``tags`` (in any case)."""
+    folded = fold_tags(tags)
+    return list(session.execute(select(Feed.id).where(Feed.tags.overlap(folded)).order_by(Feed.id)).scalars())
 
 
 def demo_feeds(session: Session, data_dir: Path) -> list[int]:

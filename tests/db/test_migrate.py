@@ -403,3 +403,43 @@ def test_0018_feeds_remember_where_they_moved_from_and_the_downgrade_forgets(eng
     with engine.connect() as conn:
         assert "moved_from" not in {c["name"] for c in inspect(conn).get_columns("feeds")}
         assert conn.execute(text("SELECT url FROM feeds")).scalar_one() == "https://x.example/feed"
+
+
+def test_0019_folds_tags_and_the_tag_alerts_and_silences_that_name_them(engine: Engine) -> None:
+    upgrade(engine, "0018")
+    alert = (
+        "INSERT INTO alerts (scope_type, scope_key, state, started_at, last_evaluated_at, window_start, "
+        "window_end, volume, negative_share, baseline_share, deviation) VALUES "
+        "('tag', :key, :state, now(), now(), now(), now(), 10, 0.5, 0.1, 4)"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO feeds (url, tags) "
+                "VALUES ('https://x.example/a', ARRAY['Markets', 'US', 'markets', ' '])"
+            )
+        )
+        conn.execute(text("INSERT INTO feeds (url, tags) VALUES ('https://x.example/b', '{us}')"))
+        conn.execute(
+            text(
+                "INSERT INTO alert_silences (scope_type, scope_key, ends_at) VALUES ('tag', 'Markets', now())"
+            )
+        )
+        conn.execute(text(alert), {"key": "Markets", "state": "resolved"})
+        conn.execute(text(alert), {"key": "US", "state": "firing"})
+        conn.execute(text(alert), {"key": "us", "state": "firing"})  # folding US would be a second
+    upgrade(engine, "0019")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT tags FROM feeds ORDER BY id")).scalars().all() == [
+            ["markets", "us"],
+            ["us"],
+        ]
+        assert conn.execute(text("SELECT scope_key FROM alert_silences")).scalar_one() == "markets"
+        keys = conn.execute(text("SELECT scope_key FROM alerts ORDER BY id")).scalars().all()
+        assert keys == ["markets", "US", "us"]
+    downgrade(engine, "0018")  # keeps the folded spellings
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT tags FROM feeds ORDER BY id LIMIT 1")).scalar_one() == [
+            "markets",
+            "us",
+        ]

@@ -121,8 +121,9 @@ def test_opml_import_export_round_trip(runner, db, tmp_path):
 
     feeds = read_opml(out)
     assert [(f.url, f.name, f.tags) for f in feeds] == [
-        ("https://wire.example.com/rss", "Wire", ("Markets",)),
-        ("https://ledger.example.com/atom", "Ledger", ("Markets",)),
+        # Tags are stored in lower case: a folder "Markets" comes back as "markets".
+        ("https://wire.example.com/rss", "Wire", ("markets",)),
+        ("https://ledger.example.com/atom", "Ledger", ("markets",)),
         ("https://loose.example.com/feed", "Loose", ()),
     ]
     stdout = run(runner, "feeds", "export")

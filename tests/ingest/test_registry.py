@@ -27,6 +27,21 @@ def test_add_many_keeps_order_and_reports_existing(db, tmp_path):
         ]
 
 
+def test_tags_are_stored_in_lower_case_and_found_in_any(db):
+    """An OPML folder "Markets" and `--tag markets` are one tag: one alert scope, one silence."""
+    from pipeline.ingest.registry import feeds_with_tags
+
+    with db.transaction() as session:
+        add_feed_entries(session, [("https://o.example.com/rss", "OPML", ["Markets", " US ", "markets", ""])])
+        add_feeds(session, ["https://t.example.com/rss"], tags=["markets"])
+    with db.session() as session:
+        assert session.execute(select(Feed.tags).order_by(Feed.id)).scalars().all() == [
+            ["markets", "us"],
+            ["markets"],
+        ]
+        assert len(feeds_with_tags(session, ["MARKETS"])) == 2
+
+
 def test_entries_with_names_and_tags_all_or_nothing(db, tmp_path):
     with db.transaction() as session:
         results = add_feed_entries(session, [("https://w.example.com/rss", "Wire", ["markets"])])
