@@ -1,4 +1,5 @@
-"""A made-up alert for ``finsent alerts test-email``: checks transport, layout and chart."""
+"""A made-up alert for ``finsent alerts test-email`` and ``test-webhook``: checks the
+transport, the layout and the chart before a real alert depends on them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pipeline.alerts.content import email_domain
 from pipeline.alerts.evaluate import aware
 from pipeline.alerts.queries import scope_sql
 from pipeline.alerts.recipients import PLACEHOLDER_RECIPIENT
-from pipeline.alerts.transports import Outgoing, email_transport
+from pipeline.alerts.transports import Outgoing, email_transport, transport_class
 from pipeline.errors import AlertError
 from pipeline.settings import Settings
 
@@ -86,4 +87,15 @@ def send_test_email(settings: Settings, to: list[str], *, now: datetime) -> str:
         recipients,
         now,
     )
+    return transport.send(out, before_handover=lambda: None)
+
+
+def send_test_webhook(settings: Settings, *, now: datetime) -> str:
+    """Post the sample alert to FINSENT_WEBHOOK_URL in FINSENT_WEBHOOK_FORMAT (signed like a
+    real one), whether or not FINSENT_ALERT_TRANSPORT lists webhook yet: a URL or receiver
+    that refuses is found now, not when the first real alert is given up."""
+    if settings.webhook_url is None:
+        raise AlertError("FINSENT_WEBHOOK_URL is not set: set it to the receiver's URL", transient=False)
+    transport = transport_class("webhook").from_settings(settings)
+    out = Outgoing(0, f"<finsent.test.{secrets.token_hex(8)}@finsent>", sample_payload(aware(now)), [], now)
     return transport.send(out, before_handover=lambda: None)

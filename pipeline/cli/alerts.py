@@ -343,3 +343,14 @@ def test_email_cmd(app, to: tuple[str, ...]) -> None:
 
     where = send_test_email(app.settings, list(to), now=_utcnow())
     click.echo(f"test email sent -> {where}")
+
+
+@alerts.command("test-webhook")
+@click.pass_obj
+def test_webhook_cmd(app) -> None:
+    """Post a sample alert to FINSENT_WEBHOOK_URL (in FINSENT_WEBHOOK_FORMAT, signed with
+    FINSENT_WEBHOOK_SECRET) and say what the receiver answered."""
+    from pipeline.alerts.sample import send_test_webhook
+
+    where = send_test_webhook(app.settings, now=_utcnow())
+    click.echo(f"test webhook accepted -> {where}")

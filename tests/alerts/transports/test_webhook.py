@@ -279,3 +279,31 @@ def test_a_headline_url_cannot_end_the_slack_link_or_mention_anyone():
     assert "<!channel>" not in section and section.count("|") == 1
     # Teams cards carry no links: the URL is not sent at all.
     assert "evil.example" not in json.dumps(teams_body(out))
+
+
+def test_test_webhook_posts_a_signed_sample_and_says_what_the_receiver_answered(
+    tmp_path, database_url, monkeypatch
+):
+    for key in [k for k in __import__("os").environ if k.startswith("FINSENT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    with webhook_server(200, 404) as hook:
+        env = {
+            "FINSENT_DATABASE_URL": database_url,
+            "FINSENT_DATA_DIR": str(tmp_path / "data"),
+            "FINSENT_WEBHOOK_URL": hook.url,
+            "FINSENT_WEBHOOK_SECRET": SECRET,
+        }
+        ok = CliRunner().invoke(cli, ["alerts", "test-webhook"], env=env)
+        refused = CliRunner().invoke(cli, ["alerts", "test-webhook"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("test webhook accepted -> ") and "secret-token" not in ok.output
+    (body, _) = hook.bodies
+    assert body["test"] is True and body["items"][0]["scope_key"] == "TEST"
+    headers, _ = hook.requests[0]
+    assert any(k.lower() == "x-finsent-signature" for k in headers)
+    assert (
+        refused.exit_code == 1 and "answered 404" in refused.output and "secret-token" not in refused.output
+    )
+    unset = CliRunner().invoke(cli, ["alerts", "test-webhook"], env={**env, "FINSENT_WEBHOOK_URL": ""})
+    assert unset.exit_code == 1 and "FINSENT_WEBHOOK_URL is not set" in unset.output
