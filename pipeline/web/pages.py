@@ -20,7 +20,7 @@ from pipeline.alerts.silences import DURATIONS, SilenceSet, add_silence_for
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertSilence, Correction
 from pipeline.errors import FinSentError
-from pipeline.feedback import Recorded, latest_for_articles, record
+from pipeline.feedback import Recorded, label_counts_for_articles, latest_for_articles, record
 from pipeline.ingest.registry import list_feeds
 from pipeline.masking import mask_secrets
 from pipeline.trends.cookbook import load_cookbook
@@ -224,7 +224,9 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         episodes = queries.scope_episodes(session, "ticker", ticker, since=trend.since)
         headlines = queries.company_headlines(session, ticker, now=now, page=page, size=PAGE_SIZE)
         name = queries.company_names(session, [ticker]).get(ticker)
-        corrections = latest_for_articles(session, [h.id for h in headlines.rows], ticker=ticker)
+        listed = [h.id for h in headlines.rows]
+        corrections = latest_for_articles(session, listed, ticker=ticker)
+        disagreement = label_counts_for_articles(session, listed, ticker=ticker)
     bands = [
         Band(a.window_start, a.resolved_at or now, f"alert #{a.id} ({a.state}), z={a.deviation:.1f}")
         for a in episodes
@@ -247,6 +249,7 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         "episodes": episodes,
         "headlines": headlines,
         "corrections": corrections,
+        "correction_counts": disagreement,
     }
 
 
@@ -268,6 +271,7 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         )
         article_ids = listed_articles(headlines)
         corrections = latest_for_articles(session, article_ids, ticker=correction_ticker(row))
+        disagreement = label_counts_for_articles(session, article_ids, ticker=correction_ticker(row))
     # The numbers it fired with (the row's own follow each evaluation since).
     fired = (row.details or {}).get("fired_with") or {}
     share, volume = fired.get("negative_share", row.negative_share), fired.get("volume", row.volume)
@@ -300,6 +304,7 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
         "active_silences": active,
         "durations": list(DURATIONS),
         "corrections": corrections,
+        "correction_counts": disagreement,
         "correction_ticker": correction_ticker(row),
         # What its correction form takes, so a correction made on an older copy of the page
         # (before a repeat email) is announced too.

@@ -77,6 +77,9 @@ def test_a_correction_lands_in_the_table_and_on_the_page(client, demo_db):
     client.post("/company/VLTA/correct", data={"article_id": str(hostile), "label": "negative", "who": "bob"})
     rows = _corrections(demo_db)
     assert sorted((c.corrected_by, c.label) for c in rows) == [(who, "positive"), ("bob", "negative")]
+    # The page shows the latest, and that the two disagree.
+    row_html = client.get("/company/VLTA").text.split(f'id="article-{hostile}"')[1].split("</tr>")[0]
+    assert "by bob" in row_html and "2 corrections: 1 positive, 1 negative" in row_html
 
 
 def test_an_alert_pages_correction_is_for_the_alerts_company(client, demo_db):
