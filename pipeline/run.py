@@ -46,10 +46,33 @@ def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
     outbox for the placeholder recipient. A demo run in a data dir of its own, as the docs
     suggest, still reads the user's config file and FINSENT_* variables: with them it would
     link the user's companies instead of the demo's (the promised alert would not fire) and
-    email alerts about fictional news to a real risk desk."""
-    from pipeline.ingest.demo import prepare_demo
-    from pipeline.ingest.registry import add_feeds
+    email alerts about fictional news to a real risk desk.
 
+    Refused (ConfigError) when the database holds feeds other than the demo's: fictional news
+    would enter their trends and baselines, and the run would evaluate their alerts and
+    deliver their pending emails to the demo's outbox instead of their recipients."""
+    from sqlalchemy import select
+
+    from pipeline.db.models import Feed
+    from pipeline.errors import ConfigError
+    from pipeline.ingest.demo import prepare_demo
+    from pipeline.ingest.registry import add_feeds, demo_feeds
+    from pipeline.masking import mask_secrets
+
+    with db.session() as session:
+        demo = set(demo_feeds(session, settings.data_dir))
+        own = [
+            url
+            for fid, url in session.execute(select(Feed.id, Feed.url).order_by(Feed.id))
+            if fid not in demo
+        ]
+    if own:
+        raise ConfigError(
+            f"--demo: this database ({db.display_url}) holds {len(own)} feed(s) of your own "
+            f"({mask_secrets(own[0])}{', ...' if len(own) > 1 else ''}): the demo would mix fictional "
+            "news into their trends and alerts. Run it in a data dir of its own with no database "
+            "configured: `finsent --data-dir /tmp/finsent-demo run --demo` (FINSENT_DATABASE_URL unset)"
+        )
     bundle = prepare_demo(settings.data_dir, now)
     with db.transaction() as session:
         add_feeds(session, [str(p) for p in bundle.feed_paths])

@@ -170,3 +170,29 @@ def test_a_configured_feed_that_is_no_feed_says_where_it_is_listed(db, settings,
     message = str(caught.value)
     assert str(typo) in message and "FINSENT_FEEDS or `feeds` in the config file" in message
     assert "\n" not in message
+
+
+def test_a_demo_is_refused_in_a_database_that_holds_feeds_of_your_own(db, settings, tmp_path):
+    """Fictional news would enter the real feeds' trends, and the run would send their alerts
+    and pending emails to the demo's outbox instead of their recipients."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from pipeline.db.models import Feed
+    from pipeline.errors import ConfigError
+    from pipeline.ingest.registry import add_feeds
+    from pipeline.run import register_demo
+
+    now = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    register_demo(db, settings, now)  # a fresh database, then again: the demo's feeds only
+    register_demo(db, settings, now)
+    with db.transaction() as session:
+        add_feeds(session, ["https://user:secret@feeds.example.com/real.xml"])
+    with pytest.raises(ConfigError) as caught:
+        register_demo(db, settings, now)
+    message = str(caught.value)
+    assert "holds 1 feed(s) of your own" in message and "secret" not in message
+    assert "--data-dir" in message and "\n" not in message
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Feed)) == 6  # five demo feeds, one own
