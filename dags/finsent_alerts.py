@@ -44,10 +44,11 @@ def finsent_alerts():
         "interval's end; open, repeat or resolve alerts and queue their deliveries."
     )
     def evaluate() -> str:
-        from pipeline.airflow.runtime import triggered_time
+        from pipeline.airflow.runtime import triggered_model_version, triggered_time
         from pipeline.airflow.tasks import evaluate_alerts
 
-        return evaluate_alerts(triggered_time(get_current_context()))
+        context = get_current_context()
+        return evaluate_alerts(triggered_time(context), model_version=triggered_model_version(context))
 
     @task(
         doc_md="Send the pending deliveries (email or outbox files). A failed send stays "

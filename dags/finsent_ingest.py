@@ -103,7 +103,9 @@ def finsent_ingest():
         context = get_current_context()
         now = run_time(context)
         refreshed = refresh_trends(now)
-        context["outlet_events"][SCORES].extra = asset_extra(now, scored=scoring.get("scored", 0))
+        context["outlet_events"][SCORES].extra = asset_extra(
+            now, scored=scoring.get("scored", 0), model_version=scoring.get("model_version")
+        )
         return refreshed
 
     fetched = fetch.expand(feed_ids=plan())

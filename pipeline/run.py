@@ -43,10 +43,10 @@ DEMO_ISOLATION = (
 def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
     """Render the bundled demo feeds into the data dir (once), register them, and return the
     settings of a demo run: the demo watchlist, no configured feeds, alerts written to the
-    outbox for the placeholder recipient. A demo run in a data dir of its own, as the docs
-    suggest, still reads the user's config file and FINSENT_* variables: with them it would
-    link the user's companies instead of the demo's (the promised alert would not fire) and
-    email alerts about fictional news to a real risk desk.
+    outbox for the demo watchlist's fictional subscribers only. A demo run in a data dir of
+    its own, as the docs suggest, still reads the user's config file and FINSENT_* variables:
+    with them it would link the user's companies instead of the demo's (the promised alert
+    would not fire) and email alerts about fictional news to a real risk desk.
 
     Refused (ConfigError) when the database holds feeds other than the demo's: fictional news
     would enter their trends and baselines, and the run would evaluate their alerts and
@@ -161,7 +161,13 @@ def run_once(
     if "alerts" in stages:
         from pipeline.alerts.service import run_alerts
 
-        report.evaluation, report.delivery = run_alerts(db, settings, now=now)
+        # The model this run served, whose scores the alerts count (a `finsent score --model M`
+        # experiment stored since must not switch them to M).
+        if model is not None:
+            version = model.version
+        else:
+            version = report.scoring.model_version if report.scoring is not None else None
+        report.evaluation, report.delivery = run_alerts(db, settings, now=now, model_version=version)
         report.sections.append(report.evaluation.render())
         report.sections.append(report.delivery.render())
     return report

@@ -55,19 +55,17 @@ def run_time(context: Mapping[str, Any]) -> datetime:
     return _utc(run_after)
 
 
+def _event_time(event: Any) -> datetime | None:
+    """An asset event's ``interval_end`` (else its timestamp)."""
+    extra = getattr(event, "extra", None) or {}
+    raw = extra.get(INTERVAL_END_KEY)
+    when = datetime.fromisoformat(raw) if isinstance(raw, str) else getattr(event, "timestamp", None)
+    return None if when is None else _utc(when)
+
+
 def events_time(events: Iterable[Any]) -> datetime | None:
     """The latest ``interval_end`` (else timestamp) of asset events; None if there are none."""
-    latest: datetime | None = None
-    for event in events:
-        extra = getattr(event, "extra", None) or {}
-        raw = extra.get(INTERVAL_END_KEY)
-        when = datetime.fromisoformat(raw) if isinstance(raw, str) else getattr(event, "timestamp", None)
-        if when is None:
-            continue
-        when = _utc(when)
-        if latest is None or when > latest:
-            latest = when
-    return latest
+    return max(filter(None, map(_event_time, events)), default=None)
 
 
 def triggered_time(context: Mapping[str, Any]) -> datetime:
@@ -78,6 +76,20 @@ def triggered_time(context: Mapping[str, Any]) -> datetime:
     if found is not None:
         return found
     return run_time(context)
+
+
+def triggered_model_version(context: Mapping[str, Any]) -> str | None:
+    """The model version the latest triggering ingest run scored with (its event's extra),
+    whose scores its alerts count; None when no event carries one (alerts then count the
+    version stored last: see pipeline.alerts.evaluate)."""
+    triggering = context.get("triggering_asset_events") or {}
+    events = [event for group in triggering.values() for event in group]
+    timed = [(when, event) for event in events if (when := _event_time(event)) is not None]
+    for _, event in sorted(timed, key=lambda pair: pair[0], reverse=True):
+        version = (getattr(event, "extra", None) or {}).get("model_version")
+        if isinstance(version, str) and version:
+            return version
+    return None
 
 
 def asset_extra(now: datetime, **fields: Any) -> dict[str, Any]:

@@ -133,13 +133,16 @@ def refresh_trends(now: datetime, *, since: datetime | None = None, settings: Se
 
 
 @airflow_errors
-def evaluate_alerts(now: datetime, *, settings: Settings | None = None) -> str:
-    """Evaluate spikes for the window ending at ``now``; queues deliveries in the outbox."""
+def evaluate_alerts(
+    now: datetime, *, model_version: str | None = None, settings: Settings | None = None
+) -> str:
+    """Evaluate spikes for the window ending at ``now`` on ``model_version``'s scores (the
+    model the triggering ingest run scored with); queues deliveries in the outbox."""
     from pipeline.alerts.service import evaluate
 
     settings = _settings(settings)
     with database(settings) as db:
-        report = evaluate(db, settings, now=now)
+        report = evaluate(db, settings, now=now, model_version=model_version)
     rendered = report.render()
     log.info("%s", rendered)
     return rendered

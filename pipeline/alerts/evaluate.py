@@ -179,9 +179,9 @@ def evaluate(
 
 
 def evaluation_model_version(session: Session) -> str | None:
-    """The model version an evaluation counts when none is given: the one whose score was
-    stored last, i.e. the serving model (each run scores its new articles before alerts are
-    evaluated), after a promotion and after a rollback alike.
+    """The model version an evaluation counts when none is given (``finsent alerts check``;
+    runs and the DAGs pass the version they scored with): the one whose score was stored
+    last, the serving model's after a run, after a promotion and after a rollback alike.
 
     Articles that version has not scored yet (the history a re-score after a promotion has
     not reached) do not count: the baseline is the part of the history scored by the same

@@ -12,7 +12,10 @@ from pipeline.settings import Settings
 __all__ = ["DeliveryReport", "EvaluationReport", "deliver_pending", "evaluate", "run_alerts"]
 
 
-def run_alerts(db: Database, settings: Settings, *, now: datetime) -> tuple[EvaluationReport, DeliveryReport]:
-    """Evaluate at ``now``, then send whatever is due (this run's emails and earlier retries)."""
-    evaluation = evaluate(db, settings, now=now)
+def run_alerts(
+    db: Database, settings: Settings, *, now: datetime, model_version: str | None = None
+) -> tuple[EvaluationReport, DeliveryReport]:
+    """Evaluate at ``now`` on ``model_version``'s scores (the run's serving model; None: see
+    evaluate), then send whatever is due (this run's emails and earlier retries)."""
+    evaluation = evaluate(db, settings, now=now, model_version=model_version)
     return evaluation, deliver_pending(db, settings, now=now)

@@ -57,7 +57,7 @@ def alerts() -> None:
 @click.option("--no-deliver", is_flag=True, help="Only evaluate; leave emails queued in the outbox table.")
 @click.option(
     "--model-version",
-    help="Count this model version's scores (default: the serving model's, whose scores were stored last).",
+    help="Count this model version's scores (default: the version whose scores were stored last).",
 )
 @click.option("--no-notify", is_flag=True, help="Record alerts but queue no email (backfills of past times).")
 @click.pass_obj

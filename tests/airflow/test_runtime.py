@@ -18,6 +18,7 @@ from pipeline.airflow.runtime import (
     database,
     events_time,
     run_time,
+    triggered_model_version,
     triggered_time,
 )
 from pipeline.errors import ConfigError, DatabaseError, FeedError, ModelError
@@ -75,6 +76,18 @@ def test_asset_triggered_run_uses_the_latest_interval_end_from_the_events() -> N
         "dag_run": DagRun(run_after=T0 + timedelta(hours=1)),
     }
     assert triggered_time(context) == T0
+
+
+def test_alerts_count_the_model_the_latest_triggering_run_scored_with() -> None:
+    events = [
+        Event(timestamp=T0, extra=asset_extra(T0, scored=2, model_version="m-new")),
+        Event(timestamp=T0, extra=asset_extra(T0 - timedelta(minutes=15), scored=4, model_version="m-old")),
+    ]
+    assert triggered_model_version({"triggering_asset_events": {SCORES: events}}) == "m-new"
+    # Events from before the version was carried, or none at all: the evaluation's fallback.
+    bare = [Event(timestamp=T0, extra=asset_extra(T0, scored=1))]
+    assert triggered_model_version({"triggering_asset_events": {SCORES: bare}}) is None
+    assert triggered_model_version({"triggering_asset_events": {}}) is None
 
 
 def test_events_without_interval_end_fall_back_to_their_timestamp() -> None:

@@ -76,14 +76,26 @@ def test_demo_raises_one_alert_for_the_burst_company_and_nothing_twice(db, setti
     assert fired == [("ticker", "VLTA")], first.render()
     assert len(first.delivery.sent) == 1
     (eml,) = settings.outbox_dir.glob("*.eml")
-    text = eml.read_bytes().decode()
-    assert "Voltara" in text and "autos-desk@example.com" in text
+    body = eml.read_bytes().decode()
+    assert "Voltara" in body and "autos-desk@example.com" in body
 
+    # An analyst's experiment scores everything with another model in between: stored last,
+    # it must not become what the pipeline's next run counts (its calm labels would resolve
+    # VLTA); the run counts the model it served.
+    with db.transaction() as s:
+        s.execute(
+            text(
+                "INSERT INTO sentiment_scores (article_id, model_version, label, p_negative, "
+                "p_neutral, p_positive, score, scored_at) SELECT id, 'experiment-m', 'neutral', "
+                "0.05, 0.9, 0.05, 0, :t FROM articles"
+            ),
+            {"t": NOW},
+        )
     before = _counts(db)
     second = run_module.run_once(
         db, settings, now=NOW + timedelta(minutes=5), demo=True, classifier=KeywordClassifier()
     )
-    assert second.evaluation.notices == [] and second.delivery.sent == []
+    assert second.evaluation.notices == [] and second.delivery.sent == [], second.render()
     assert _counts(db) == before
     assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
 
