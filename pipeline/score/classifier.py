@@ -69,7 +69,7 @@ from pipeline.score.target import (
     encode_target_inputs,
     format_target_input,
     mark_target,
-    mention_span,
+    mention_read,
     normalise_target,
     read_target_style,
 )
@@ -1213,15 +1213,17 @@ class SentimentClassifier:
         if style == "mention" and single:
             # One pass per distinct text: its own reading for a row without a target, the
             # reading at the mention for a row with one (however many targets it has).
-            distinct = list(dict.fromkeys(texts[i] for i in single))
+            reads = {i: mention_read(texts[i], targets[i]) for i in single}
+            read_texts = {i: texts[i] if reads[i] is None else reads[i][0] for i in single}
+            distinct = list(dict.fromkeys(read_texts[i] for i in single))
             at = {text: k for k, text in enumerate(distinct)}
             wanted: list[list[tuple[int, int]]] = [[] for _ in distinct]
             slot: list[tuple[int, int | None]] = []  # (distinct text, span index or None)
             for i in single:
-                span, k = mention_span(texts[i], targets[i]), at[texts[i]]
-                slot.append((k, None if span is None else len(wanted[k])))
-                if span is not None:
-                    wanted[k].append(span)
+                read, k = reads[i], at[read_texts[i]]
+                slot.append((k, None if read is None else len(wanted[k])))
+                if read is not None:
+                    wanted[k].append(read[1])
             text_probs, per_text = self.predict_span_proba(distinct, wanted)
             for i, (k, j) in zip(single, slot, strict=True):
                 out[i] = text_probs[k] if j is None else per_text[k][j]
@@ -1376,11 +1378,11 @@ class SentimentClassifier:
             return "pair", paired.setdefault(item, len(paired))
 
         def add_read(text: str, target: str) -> tuple[str, int] | None:
-            span = mention_span(text, target)
-            if span is None:
+            read = mention_read(text, target)  # the text itself unless it holds << or >>
+            if read is None:
                 return None
-            single.setdefault(text, len(single))
-            return "read", spanned.setdefault((text, span), len(spanned))
+            single.setdefault(read[0], len(single))
+            return "read", spanned.setdefault(read, len(spanned))
 
         article_recipes: list[_Recipe] = []
         target_recipes: list[list[tuple[_Recipe, str | None, str | None]]] = []

@@ -35,6 +35,7 @@ __all__ = [
     "find_mention",
     "format_target_input",
     "mark_target",
+    "mention_read",
     "mention_span",
     "normalise_target",
     "read_target_style",
@@ -91,6 +92,16 @@ def mention_span(text: str, target: str | None) -> tuple[int, int] | None:
     mention = normalise_target(target)
     match = None if mention is None else find_mention(text, mention)
     return None if match is None else match.span()
+
+
+def mention_read(text: str, target: str | None) -> tuple[str, tuple[int, int]] | None:
+    """What a ``mention`` model reads for ``target`` in ``text``: the text as its training
+    rows hold it (its own ``<<`` / ``>>`` escaped, as mark_target then unmark leave them) and
+    the mention's span there; None when the text does not contain it. For a text without
+    such marks that is the text itself, read in the same pass as its own score."""
+    read = escape_marks(text)
+    span = mention_span(read, target)
+    return None if span is None else (read, span)
 
 
 def unmark(text: str) -> tuple[str, tuple[int, int]] | None:

@@ -108,6 +108,24 @@ def test_a_company_is_read_at_its_mention_from_the_texts_own_pass(clf: Sentiment
     assert not np.allclose(probs[3], whole[0])
 
 
+def test_a_text_holding_its_own_marks_is_read_as_its_training_row(clf: SentimentClassifier) -> None:
+    """Training rows escape a text's own << >> (mark_target) and read the mention there;
+    scoring reads the same text, in a pass of its own, while the article keeps its own text."""
+    text = "<<Upgrade>> lifts Ford while Tesla slumps"
+    escaped = text.replace("<<", "\u00ab").replace(">>", "\u00bb")
+    marked = mark_target(text, "Ford")
+    assert marked is not None
+    ids, _ = encode_reads(clf.tokenizer, [marked], 64)
+    assert ids[0] == clf.tokenizer(escaped)["input_ids"]  # what training reads
+    probs = clf.predict_targets_proba([text, text], ["Ford", None])
+    np.testing.assert_allclose(probs[0], _read_by_hand(clf, escaped, "Ford"), atol=1e-5)
+    np.testing.assert_allclose(probs[1], clf.predict_proba([text])[0], atol=1e-6)  # as written
+    articles, [[ford]] = clf.score_articles_with_targets([text], [""], [["Ford"]])
+    np.testing.assert_allclose(_p(ford), probs[0], atol=1e-5)
+    np.testing.assert_allclose(_p(articles[0]), probs[1], atol=1e-5)
+    assert ford.mention == "Ford"
+
+
 def test_a_mention_deep_in_a_long_text_is_read_in_its_window(folder: Path) -> None:
     clf = SentimentClassifier.load(folder, device="cpu", precision="fp32", max_length=16, backend="torch")
     text = "Shares of the carmaker traded sideways for most of the session today while " * 3 + "Ford slumps."
