@@ -72,9 +72,20 @@ class CorrectionRow:
         }
 
 
-# Letters that show nothing (Hangul fillers, the blank Braille pattern): a name of only these
-# looks empty on the page though Unicode calls them letters or symbols.
-_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Characters that show nothing though Unicode calls them letters, symbols or marks (Hangul
+# fillers, the blank Braille pattern, the combining grapheme joiner, Mongolian free variation
+# selectors): "ann" followed by one would be a second person who looks the same.
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180b\u180c\u180d\u180f")
+
+
+def _variation_selector(char: str) -> bool:
+    return 0xFE00 <= ord(char) <= 0xFE0F or 0xE0100 <= ord(char) <= 0xE01EF
+
+
+def _kept(char: str) -> bool:
+    return char.isspace() or not (
+        unicodedata.category(char) in ("Cf", "Cc") or char in _BLANK_GLYPHS or _variation_selector(char)
+    )
 
 
 def _visible(char: str) -> bool:
@@ -84,10 +95,12 @@ def _visible(char: str) -> bool:
 
 
 def clean_who(raw: str | None) -> str:
-    """The person, as given, with spaces collapsed and format and control characters removed
-    (a zero-width space would make "ann" a second person; a right-to-left override shows the
-    name reversed). ValueError when no visible character is left, or it is too long."""
-    kept = "".join(c for c in (raw or "") if unicodedata.category(c) not in ("Cf", "Cc") or c.isspace())
+    """The person, as given, in Unicode's compatibility form (NFKC: "ａｎｎ" and a decomposed
+    "é" are the ann and é typed plainly), with spaces collapsed and characters that show
+    nothing removed (a zero-width space or a variation selector would make "ann" a second
+    person; a right-to-left override shows the name reversed). ValueError when no visible
+    character is left, or it is too long."""
+    kept = "".join(c for c in unicodedata.normalize("NFKC", raw or "") if _kept(c))
     who = " ".join(kept.split())
     if not any(_visible(c) for c in who):
         raise ValueError(

@@ -119,6 +119,10 @@ def test_format_characters_are_taken_out_of_who() -> None:
     assert clean_who("\u202eann@example.com") == "ann@example.com"
     assert clean_who("a\u200bnn\u200d \t Lee") == "ann Lee"
     assert clean_who("Zoë 李") == "Zoë 李"
+    # Invisible letters, marks and selectors, and look-alike forms, are the plain name.
+    for same in ("ann\u034f", "ann\ufe0f", "ann\u3164", "an\U000e0100n", "ａｎｎ"):
+        assert clean_who(same) == "ann", repr(same)
+    assert clean_who("Zoe\u0308") == "Zoë"  # decomposed, composed
 
 
 def test_an_unscored_article_can_be_corrected(db: Database) -> None:
