@@ -60,10 +60,14 @@ def resolve_scope_key(conn: Connection, scope_type: str, key: str) -> ScopeKey:
             key, warning=_unknown("no feed is source", key, names)
         )
     if scope_type == "tag":
+        from pipeline.ingest.registry import fold_tags
+
+        # Tags are stored folded (lower case), so a silence of one not carried yet is too.
+        folded = (fold_tags([key]) or [key])[0]
         tags = list(conn.execute(_TAGS).scalars())
-        if key in tags:
-            return ScopeKey(key)
-        return _by_case(key, tags, "tag") or ScopeKey(key, warning=_unknown("no feed has tag", key, tags))
+        if folded in tags:
+            return ScopeKey(folded, note=None if folded == key else f"matched tag '{folded}'")
+        return ScopeKey(folded, warning=_unknown("no feed has tag", folded, tags))
     raise ValueError(f"unknown scope type {scope_type!r}")
 
 

@@ -11,7 +11,7 @@ from pipeline.alerts.scopes import resolve_scope_key
 @pytest.fixture
 def conn(db):
     with db.transaction() as s:
-        wire = add_feed(s, "MarketWire Financial News", tags=["markets", "US"])
+        wire = add_feed(s, "MarketWire Financial News", tags=["markets", "us"])  # stored folded
         add_feed(s, "Daily Brief", tags=["markets"])
         add_article(s, wire, published_at=NOW, tickers=["VLTA", "ACME"])
     with db.engine.connect() as connection:
@@ -23,7 +23,7 @@ def test_known_keys_pass_unchanged(conn) -> None:
     assert resolve_scope_key(c, "ticker", "VLTA").key == "VLTA"
     brief = resolve_scope_key(c, "source", "Daily Brief")
     assert (brief.key, brief.note, brief.warning) == ("Daily Brief", None, None)
-    assert resolve_scope_key(c, "tag", "US").note is None
+    assert resolve_scope_key(c, "tag", "us").note is None
     assert resolve_scope_key(c, "market", "").key == ""
 
 
@@ -37,7 +37,11 @@ def test_a_feed_id_or_another_case_becomes_the_source_alerts_carry(conn) -> None
     assert resolve_scope_key(c, "source", f"#{wire}") == by_id  # as `feeds list` writes ids
     by_case = resolve_scope_key(c, "source", "marketwire financial news")
     assert by_case.key == "MarketWire Financial News" and by_case.warning is None
-    assert resolve_scope_key(c, "tag", "us").key == "US"
+    upper = resolve_scope_key(c, "tag", " US ")
+    assert (upper.key, upper.note, upper.warning) == ("us", "matched tag 'us'", None)
+    # A tag no feed carries yet is kept folded, so it mutes the tag once a feed has it.
+    ahead = resolve_scope_key(c, "tag", "Energy")
+    assert ahead.key == "energy" and "no feed has tag 'energy' yet" in ahead.warning
 
 
 @pytest.mark.parametrize(

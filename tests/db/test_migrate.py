@@ -416,7 +416,7 @@ def test_0019_folds_tags_and_the_tag_alerts_and_silences_that_name_them(engine: 
         conn.execute(
             text(
                 "INSERT INTO feeds (url, tags) "
-                "VALUES ('https://x.example/a', ARRAY['Markets', 'US', 'markets', ' '])"
+                "VALUES ('https://x.example/a', ARRAY['Markets', 'US', 'markets', ' ', E'\\tÉconomie\\n'])"
             )
         )
         conn.execute(text("INSERT INTO feeds (url, tags) VALUES ('https://x.example/b', '{us}')"))
@@ -431,7 +431,7 @@ def test_0019_folds_tags_and_the_tag_alerts_and_silences_that_name_them(engine: 
     upgrade(engine, "0019")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT tags FROM feeds ORDER BY id")).scalars().all() == [
-            ["markets", "us"],
+            ["markets", "us", "économie"],  # folded as Python folds, whatever the collation
             ["us"],
         ]
         assert conn.execute(text("SELECT scope_key FROM alert_silences")).scalar_one() == "markets"
@@ -439,7 +439,7 @@ def test_0019_folds_tags_and_the_tag_alerts_and_silences_that_name_them(engine: 
         assert keys == ["markets", "US", "us"]
     downgrade(engine, "0018")  # keeps the folded spellings
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT tags FROM feeds ORDER BY id LIMIT 1")).scalar_one() == [
+        assert conn.execute(text("SELECT tags FROM feeds ORDER BY id LIMIT 1")).scalar_one()[:2] == [
             "markets",
             "us",
         ]
