@@ -351,7 +351,7 @@ class _Evaluation:
                 last_evaluated_at=now,
                 details={},
             )
-            self._update(alert, a, first=True)
+            self._update(alert, a, first=True, exclude=exclude)
             if judged_on_all:
                 alert.details = {**alert.details, "judged_on_all": True}
             if not self.notify:
@@ -370,7 +370,7 @@ class _Evaluation:
             else:
                 self._record("resolved", alert, a)
             return False
-        self._update(alert, a, first=False)
+        self._update(alert, a, first=False, exclude=exclude)
         if alert.last_notified_at is None:
             # An episode a quiet run opened (a backfill, --no-notify) is emailed when a live
             # run finds it over the threshold, not merely not yet calm: "FIRING at 2.1 sigma"
@@ -381,7 +381,7 @@ class _Evaluation:
             self._notify(alert, "repeat", a, exclude, silenced, report_kind="repeat")
         return True
 
-    def _update(self, alert: Alert, a: Assessment, *, first: bool) -> None:
+    def _update(self, alert: Alert, a: Assessment, *, first: bool, exclude: list[str]) -> None:
         alert.last_evaluated_at = self.now
         alert.window_start = self.now - self.params.window
         alert.window_end = self.now
@@ -391,6 +391,9 @@ class _Evaluation:
         alert.deviation = a.deviation
         details = dict(alert.details or {})
         details.update(a.as_dict())
+        # What the latest evaluation counted, for the alert's page to list the same articles.
+        details["model_version"] = self.model_version
+        details["excluded_tickers"] = list(exclude)
         if first:
             details["fired_with"] = a.as_dict()
         details["peak_deviation"] = max(float(details.get("peak_deviation", a.deviation)), a.deviation)

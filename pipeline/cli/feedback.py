@@ -83,7 +83,7 @@ def export_cmd(app, since_text: str | None, fmt: str) -> None:
 
 
 @feedback.command("remove")
-@click.argument("correction_ids", nargs=-1, type=click.IntRange(min=1), required=True)
+@click.argument("correction_ids", nargs=-1, type=click.IntRange(min=1, max=2**63 - 1), required=True)
 @click.pass_obj
 def remove_cmd(app, correction_ids: tuple[int, ...]) -> None:
     """Withdraw corrections (by the ids `finsent feedback list` shows): deleted, so the next

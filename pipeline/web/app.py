@@ -141,7 +141,11 @@ def create_app(
         header = lazy_header.get()
         if not header:
             return None
-        return request.headers.get(header, "").strip() or None
+        user = request.headers.get(header, "").strip() or None
+        if user is None and request.method == "POST":
+            # The proxy should set it on every request: a write without it is not the proxy's.
+            log.warning("a write without the trusted user header %s: recorded under the typed name", header)
+        return user
 
     def who_writes(request: Request, form: Any) -> str:
         # Verified first (the host's login, e.g. Airflow's), then the proxy's header when one

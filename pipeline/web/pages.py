@@ -318,12 +318,15 @@ def _alert_headlines(session, row: Alert, deliveries: list) -> list[dict[str, An
     shows datetimes."""
     headlines = _carried_headlines(deliveries, row.id)
     if headlines is None:
+        counted = row.details or {}  # the model and the firing tickers it was judged without
         headlines = top_headlines(
             session,
             (row.scope_type, row.scope_key),
             now=row.window_end,
             window=row.window_end - row.window_start,
             limit=HEADLINES_SHOWN,
+            model_version=counted.get("model_version"),
+            exclude_tickers=counted.get("excluded_tickers") or (),
         )
     return [{**h, "published_at": datetime.fromisoformat(h["published_at"])} for h in headlines]
 

@@ -146,6 +146,8 @@ def test_the_emails_query_lists_what_the_alert_counted(db, settings, wire):
         rows = s.execute(text(item["sql"])).all()
         versions = s.scalars(select(func.count(func.distinct(SentimentScore.model_version)))).one()
     assert item["model_version"] == MODEL and versions == 1
+    # The alert's page lists what the latest evaluation counted: its details say so.
+    assert (alert.details["model_version"], alert.details["excluded_tickers"]) == (MODEL, [])
     assert len(rows) == alert.volume == 12
     assert sum(r.label == "negative" for r in rows) == 10
 

@@ -69,3 +69,5 @@ def test_remove_withdraws_corrections_and_an_unknown_id_is_one_line(db: Database
     exported = [json.loads(line) for line in run(database_url, "export").stdout.splitlines()]
     assert [r["id"] for r in exported] == [bob.correction_id]
     assert run(database_url, "remove", "0").exit_code == 2
+    huge = run(database_url, "remove", str(2**63))  # past the id column: a usage error, not a traceback
+    assert huge.exit_code == 2 and "Traceback" not in huge.output
