@@ -56,6 +56,7 @@ def serve_cmd(app, host: str, port: int) -> None:
     import uvicorn
 
     from pipeline.web import create_app
+    from pipeline.web.hosts import HostCheck, loopback_hosts
 
     _check_port(host, port)
     secret = app.settings.ui_token
@@ -67,4 +68,6 @@ def serve_cmd(app, host: str, port: int) -> None:
         if token is None:
             click.echo("read-only: set FINSENT_UI_TOKEN to allow corrections and silences")
         web = create_app(db, token=token, user_header=app.settings.web_trusted_user_header)
-        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+        allowed = loopback_hosts(host, app.settings.web_url)
+        served = web if allowed is None else HostCheck(web, allowed)  # see pipeline/web/hosts.py
+        uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
