@@ -60,7 +60,7 @@ def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
     from pipeline.masking import mask_secrets
 
     with db.session() as session:
-        demo = set(demo_feeds(session, settings.data_dir))
+        demo = set(demo_feeds(session))
         own = [
             url
             for fid, url in session.execute(select(Feed.id, Feed.url).order_by(Feed.id))
@@ -71,7 +71,9 @@ def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
             f"--demo: this database ({db.display_url}) holds {len(own)} feed(s) of your own "
             f"({mask_secrets(own[0])}{', ...' if len(own) > 1 else ''}): the demo would mix fictional "
             "news into their trends and alerts. Run it in a data dir of its own with no database "
-            "configured: `finsent --data-dir /tmp/finsent-demo run --demo` (FINSENT_DATABASE_URL unset)"
+            "configured: `finsent --data-dir /tmp/finsent-demo run --demo` with FINSENT_DATABASE_URL "
+            "unset, and `--config` naming an empty file if yours sets database_url (`finsent config` "
+            "shows where it comes from)"
         )
     bundle = prepare_demo(settings.data_dir, now)
     with db.transaction() as session:

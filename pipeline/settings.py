@@ -309,7 +309,7 @@ class Settings(BaseSettings):
             parts = urlsplit(value.get_secret_value().strip())
             if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
                 shown = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
-                raise ValueError(f"must be an http(s) URL with a host ({shown}): check it")
+                raise ValueError(f"must be an http(s) URL with a host ({shown})")
         return value
 
     @field_validator("alert_transport", mode="after")

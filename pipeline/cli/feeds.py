@@ -60,7 +60,8 @@ def add_cmd(app, locations: tuple[str, ...], name: str | None, tags: tuple[str, 
 @click.option("--all", "show_all", is_flag=True, help="Also show disabled feeds.")
 @click.pass_obj
 def list_cmd(app, show_all: bool) -> None:
-    """List feeds with their health: last success, failures in a row, next fetch, last error.
+    """List feeds with their health: last success, failures in a row, next fetch, last error,
+    and their tags (what `alerts silence --tag` and `feeds remove --tag` take).
 
     "asks" is the polling interval the feed itself asks for (<ttl>, sy:updatePeriod), which
     delays its next fetch (capped at 24 h); "-" when it gives none.
@@ -87,6 +88,8 @@ def list_cmd(app, show_all: bool) -> None:
                 f"#{f.id:<4} {'on' if f.enabled else 'off':<3} {name:<28} {_ago(f.last_success_at, now):<13} "
                 f"{f.consecutive_failures:>5} {nxt:<12} {asks:<5} {mask_secrets(f.url)}"
             )
+            if f.tags:
+                click.echo(f"{'':<6}tags: {', '.join(f.tags)}")
             if f.last_error and f.consecutive_failures:
                 click.echo(f"{'':<6}last error: {f.last_error[:200]}")
 
@@ -161,11 +164,9 @@ def remove_cmd(app, refs: tuple[str, ...], tags: tuple[str, ...], demo: bool, pu
                     )
                 chosen += [str(i) for i in tagged]
             if demo:
-                found = demo_feeds(session, app.settings.data_dir)
+                found = demo_feeds(session)
                 if not found:
-                    raise click.BadParameter(
-                        f"no demo feed is registered in {app.settings.data_dir}", param_hint="--demo"
-                    )
+                    raise click.BadParameter("no demo feed is registered", param_hint="--demo")
                 chosen += [str(i) for i in found]
             results = remove_feeds(session, list(dict.fromkeys(chosen)), purge=purge)
             withdrawn = []

@@ -50,7 +50,7 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
             progress=sys.stderr.isatty(),
         )
     click.echo(report.render())
-    if "alerts" in stages and "outbox" in app.settings.alert_transports:
+    if "alerts" in stages and (demo or "outbox" in app.settings.alert_transports):  # a demo: the outbox
         click.echo(f"alert emails (.eml): {app.settings.outbox_dir}")
     if demo:
         # What a first-time user does next; the demo's feeds stay registered until removed.

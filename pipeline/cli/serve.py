@@ -17,7 +17,9 @@ def _check_port(host: str, port: int) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise click.BadParameter(
-            f"{host!r} is not an address of this machine ({exc})", param_hint="--host"
+            f"{host!r} is not an address of this machine ({exc}): give one of its addresses, "
+            "127.0.0.1 or 0.0.0.0 (every interface)",
+            param_hint="--host",
         ) from None
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as probe:

@@ -201,12 +201,14 @@ def feeds_with_tags(session: Session, tags: list[str]) -> list[int]:
     return list(session.execute(select(Feed.id).where(Feed.tags.overlap(folded)).order_by(Feed.id)).scalars())
 
 
-def demo_feeds(session: Session, data_dir: Path) -> list[int]:
-    """Ids of the feeds ``finsent run --demo`` registered for ``data_dir`` (files in its demo folder)."""
-    folder = (Path(data_dir).expanduser().resolve() / "demo").as_posix() + "/"
-    forms = [folder, Path(folder).as_uri() + "/"]
+def demo_feeds(session: Session) -> list[int]:
+    """Ids of the feeds ``finsent run --demo`` registered, from any data dir: its files in a
+    ``demo`` folder (a database several data dirs or machines share holds each one's)."""
+    from pipeline.ingest.demo import FEED_FILE_NAMES
+
+    ends = tuple(f"/demo/{name}" for name in FEED_FILE_NAMES)
     rows = session.execute(select(Feed.id, Feed.url).order_by(Feed.id)).all()
-    return [r.id for r in rows if any(r.url.startswith(f) for f in forms)]
+    return [r.id for r in rows if r.url.endswith(ends) and not urlsplit(r.url).scheme.startswith("http")]
 
 
 @dataclass(frozen=True)

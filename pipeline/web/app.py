@@ -143,8 +143,14 @@ def create_app(
             return None
         user = request.headers.get(header, "").strip() or None
         if user is None and request.method == "POST":
-            # The proxy should set it on every request: a write without it is not the proxy's.
-            log.warning("a write without the trusted user header %s: recorded under the typed name", header)
+            # The proxy sets it on every request: a write without it did not come through it.
+            log.warning(
+                "a write to %s from %s arrived without the trusted user header %s (not through the "
+                "proxy?): if accepted, it is recorded under the name typed in its form",
+                request.url.path,
+                security.client_key(request),
+                header,
+            )
         return user
 
     def who_writes(request: Request, form: Any) -> str:

@@ -38,6 +38,12 @@ def test_ingest_exits_zero_when_some_feeds_fail(runner, db, feed_server: FeedSer
     assert listed.exit_code == 0
     assert "last error: HTTP 502 Bad Gateway" in listed.output
     assert "never" in listed.output  # the bad feed never succeeded
+    assert "tags:" not in listed.output
+    assert (
+        run(runner, "feeds", "add", feed_server.add("/tagged", rss_feed(1)), "--tag", "Markets").exit_code
+        == 0
+    )
+    assert "      tags: markets" in run(runner, "feeds", "list").output.splitlines()
 
 
 @pytest.mark.slow
@@ -205,7 +211,7 @@ def test_the_demo_and_tagged_feeds_can_be_removed_together(runner, db, tmp_path,
         assert session.execute(text("SELECT count(*) FROM trends_dirty_hours")).scalar_one() == 0
 
     none_left = run(runner, "feeds", "remove", "--demo")
-    assert none_left.exit_code == 2 and "no demo feed is registered in" in none_left.output
+    assert none_left.exit_code == 2 and "no demo feed is registered" in none_left.output
     assert "give --tag or --demo" in run(runner, "feeds", "remove").output
 
 

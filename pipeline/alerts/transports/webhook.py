@@ -32,6 +32,7 @@ from pipeline.alerts.content import scope_label
 from pipeline.alerts.transports.base import Capabilities, OutcomeUnknown, Outgoing, RetryLater
 from pipeline.alerts.transports.registry import register
 from pipeline.errors import AlertError
+from pipeline.ingest.normalise import one_plain_line
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -97,7 +98,8 @@ def slack_body(out: Outgoing) -> dict[str, Any]:
             linked = url and url.startswith(("http://", "https://"))
             lines.append(f"• <{_slack_url(url)}|{safe}>" if linked else f"• {safe}")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
-    return {"text": out.subject, "blocks": blocks}
+    # The top-level text is mrkdwn too (the notification's): a source's name must not mention anyone.
+    return {"text": _slack_escape(out.subject), "blocks": blocks}
 
 
 def teams_body(out: Outgoing) -> dict[str, Any]:
@@ -215,7 +217,7 @@ class WebhookTransport:
             response = conn.getresponse()
             status, reason = response.status, response.reason
             wait = retry_after(response.getheader("Retry-After"))
-            response.read(65536)
+            answer = response.read(65536)
         except (OSError, http.client.HTTPException) as exc:
             if handed_over:
                 raise OutcomeUnknown(
@@ -228,6 +230,10 @@ class WebhookTransport:
         if 200 <= status < 300:
             return self.where
         message = f"{self.where} answered {status} {reason}".rstrip()
+        # Slack and Teams say why in the body ("invalid_token", "no_service"): its start, on one line.
+        said = one_plain_line(answer.decode("utf-8", "replace"))[:200]
+        if said:
+            message += f": {said!r}"
         if status >= 500 or status in RETRIED_STATUSES:
             raise RetryLater(message, retry_after=wait)
         raise AlertError(message + " (not retried: fix the URL or the receiver)", transient=False)

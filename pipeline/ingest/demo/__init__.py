@@ -51,6 +51,15 @@ PUBLISHERS = (
 )
 
 
+def feed_file_name(pub: Publisher) -> str:
+    """The file a publisher's feed is rendered to in a data dir's ``demo`` folder."""
+    return f"{pub.key}.{'rss' if pub.format == 'rss' else 'atom'}"
+
+
+#: The demo's feed files, by name (what `feeds remove --demo` recognises, from any data dir).
+FEED_FILE_NAMES = tuple(feed_file_name(pub) for pub in PUBLISHERS)
+
+
 @dataclass(frozen=True)
 class Story:
     minutes_ago: int
@@ -184,7 +193,7 @@ def prepare_demo(data_dir: Path, now: datetime) -> DemoBundle:
     for pub in PUBLISHERS:
         mine = [s for s in stories if pub.key in s.publishers]
         render = _render_rss if pub.format == "rss" else _render_atom
-        name = f"{pub.key}.{'rss' if pub.format == 'rss' else 'atom'}"
+        name = feed_file_name(pub)
         (scratch / name).write_text(render(pub, mine, now), encoding="utf-8")
         names.append(name)
     with _data("watchlist.csv").open("rb") as src, (scratch / "watchlist.csv").open("wb") as dst:

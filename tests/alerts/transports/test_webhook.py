@@ -277,6 +277,9 @@ def test_a_headline_url_cannot_end_the_slack_link_or_mention_anyone():
     link = "<https://evil.example/x%3E%3C!channel%3E%7CClick to verify your account"
     assert f"• {link}|Acme &lt;b&gt;falls&lt;/b&gt;>" in section
     assert "<!channel>" not in section and section.count("|") == 1
+    # The notification's top-level text is mrkdwn too: a company named "<!channel>" mentions no one.
+    item["company"] = "<!channel> Acme"
+    assert "<!channel>" not in slack_body(out)["text"] and "&lt;!channel&gt;" in slack_body(out)["text"]
     # Teams cards carry no links: the URL is not sent at all.
     assert "evil.example" not in json.dumps(teams_body(out))
 
@@ -303,7 +306,9 @@ def test_test_webhook_posts_a_signed_sample_and_says_what_the_receiver_answered(
     headers, _ = hook.requests[0]
     assert any(k.lower() == "x-finsent-signature" for k in headers)
     assert (
-        refused.exit_code == 1 and "answered 404" in refused.output and "secret-token" not in refused.output
+        refused.exit_code == 1
+        and "answered 404 Not Found: 'ok'" in refused.output  # the start of its body too
+        and "secret-token" not in refused.output
     )
     unset = CliRunner().invoke(cli, ["alerts", "test-webhook"], env={**env, "FINSENT_WEBHOOK_URL": ""})
     assert unset.exit_code == 1 and "FINSENT_WEBHOOK_URL is not set" in unset.output
