@@ -5,9 +5,10 @@ A database location can carry its password in three places, and each is masked a
 - the userinfo of a URL, ``scheme://user:PASSWORD@host``, the password taken up to the LAST
   ``@`` before the host, so a password holding an unescaped ``@`` is masked whole;
 - a parameter of a URL's query or of a libpq key-value string (``host=db password='a b'
-  dbname=x``), quoted or not, whose name ends in ``password``, ``passwd``, ``pwd`` or
-  ``secret`` (``password=``, libpq's ``sslpassword=``, ``PGPASSWORD=``, ``db_password=``,
-  ``client_secret=``).
+  dbname=x``), quoted or not, whose name ends in ``password``, ``passwd``, ``pwd``,
+  ``secret``, ``token``, ``apikey`` / ``api_key``, ``access_key`` or ``sig`` / ``signature``
+  (``password=``, libpq's ``sslpassword=``, ``PGPASSWORD=``, ``db_password=``,
+  ``client_secret=``, a feed's ``?apikey=`` or ``?access_token=``, a signed URL's ``sig=``).
 
 Stdlib only, so that settings, the database layer, the CLI and logging all use this one.
 """
@@ -25,7 +26,8 @@ MASK = "***"
 _URL = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<rest>[^\s'\"<>]+)")
 # key=value: a quoted value (libpq DSN), else up to &, ;, whitespace, a quote or a bracket.
 _PASSWORD_PARAM = re.compile(
-    r"(?i)(?P<key>\b\w{0,32}?(?:password|passwd|pwd|secret))(?P<eq>\s*=\s*)"
+    r"(?i)(?P<key>\b\w{0,32}?(?:password|passwd|pwd|secret|token|api_?key|access_?key|sig|signature))"
+    r"(?P<eq>\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;'\")]*)"
 )
 

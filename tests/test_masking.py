@@ -72,3 +72,18 @@ def test_log_records_are_masked(caplog: pytest.LogCaptureFixture) -> None:
             log.exception("failed")
     assert SECRET not in caplog.text
     assert "postgresql://u:***@h/db" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://x.example/rss?apikey=ABC&q=1", "https://x.example/rss?apikey=***&q=1"),
+        ("https://x.example/rss?access_token=T", "https://x.example/rss?access_token=***"),
+        ("https://x.example/rss?api_key=K&token=T", "https://x.example/rss?api_key=***&token=***"),
+        ("https://blob.example/f.xml?sv=1&sig=S%2B", "https://blob.example/f.xml?sv=1&sig=***"),
+        ("https://x.example/rss?tokenize=1&design=2", "https://x.example/rss?tokenize=1&design=2"),
+    ],
+)
+def test_feed_api_keys_and_signatures_in_a_query_are_masked(text, shown) -> None:
+    """Feeds behind an API key carry it in the query: `feeds list`, errors and emails show the URL."""
+    assert mask_secrets(text) == shown
