@@ -14,6 +14,7 @@ docs/alert-transports.md for a receiver that checks it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pipeline import __version__
 from pipeline.alerts.content import scope_label
@@ -194,6 +195,12 @@ class WebhookTransport:
             "User-Agent": f"FinSent/{__version__}",
             "X-FinSent-Delivery": out.message_id,
         }
+        parts = urlsplit(self.url)
+        if parts.username is not None:
+            # http.client sends no credentials of a URL's own: a receiver behind basic auth
+            # (https://user:pass@host/hook) would refuse every alert with a 401.
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         if self.secret:
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp

@@ -24,7 +24,7 @@ import pipeline.alerts.delivery as delivery_mod
 from pipeline.alerts.delivery import deliver_pending
 from pipeline.alerts.evaluate import evaluate
 from pipeline.alerts.transports.base import Outgoing
-from pipeline.alerts.transports.webhook import retry_after, slack_body, teams_body
+from pipeline.alerts.transports.webhook import WebhookTransport, retry_after, slack_body, teams_body
 from pipeline.cli import cli
 from pipeline.db.models import AlertDelivery
 
@@ -312,3 +312,19 @@ def test_test_webhook_posts_a_signed_sample_and_says_what_the_receiver_answered(
     )
     unset = CliRunner().invoke(cli, ["alerts", "test-webhook"], env={**env, "FINSENT_WEBHOOK_URL": ""})
     assert unset.exit_code == 1 and "FINSENT_WEBHOOK_URL is not set" in unset.output
+
+
+def test_a_webhook_url_with_a_login_sends_it_as_basic_auth(db, settings):
+    with webhook_server(200) as hook:
+        url = hook.url.replace("http://", "http://alerts:p%40ss@")
+        transport = WebhookTransport.from_settings(
+            settings.model_copy(update={"webhook_url": SecretStr(url), "webhook_timeout_s": 0.5})
+        )
+        where = transport.send(
+            Outgoing(delivery_id=1, message_id="<m@x>", payload={"items": []}, recipients=[], date=NOW),
+            before_handover=lambda: None,
+        )
+    headers, _ = hook.requests[0]
+    auth = {k.lower(): v for k, v in headers.items()}["authorization"]
+    assert auth == "Basic " + __import__("base64").b64encode(b"alerts:p@ss").decode()
+    assert "p%40ss" not in where and "alerts" not in where
