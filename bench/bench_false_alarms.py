@@ -20,10 +20,10 @@ import argparse
 import math
 import random
 import time
-from datetime import timedelta
 
 from pipeline.alerts.detect import Bucket, assess, compute_baseline
-from pipeline.alerts.params import DEFAULT_PRIOR_SHARE, AlertParams
+from pipeline.alerts.params import AlertParams
+from pipeline.settings import Settings
 
 RATES = (0.5, 2.0, 5.0, 20.0, 100.0)  # articles per hour: a quiet ticker .. the market
 SHARES = (0.15, 0.35)  # a scope's usual negative share
@@ -31,15 +31,8 @@ NOMINAL = 1 - 0.5 * (1 + math.erf(3 / math.sqrt(2)))  # one-sided 3 sigma
 
 
 def default_params() -> AlertParams:
-    """What FINSENT_ALERT_* default to (docs/configuration.md)."""
-    return AlertParams(
-        window=timedelta(minutes=60),
-        baseline_days=14,
-        threshold=3.0,
-        min_volume=5,
-        min_share=0.4,
-        repeat=timedelta(hours=24),
-    )
+    """What FINSENT_ALERT_* default to: the settings' own defaults, no file or environment."""
+    return AlertParams.from_settings(Settings.model_construct())
 
 
 def poisson(rng: random.Random, lam: float) -> int:
@@ -66,7 +59,7 @@ def false_alarm_rate(
     fired = 0
     for _ in range(windows):
         history = [window(rng, rate, share) for _ in range(params.history_buckets)]
-        baseline = compute_baseline(history, params, DEFAULT_PRIOR_SHARE)
+        baseline = compute_baseline(history, params, params.prior_share)
         fired += assess(window(rng, rate, share), baseline, params).fires
     return fired / windows
 
