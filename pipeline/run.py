@@ -56,16 +56,12 @@ def register_demo(db: Database, settings: Settings, now: datetime) -> Settings:
     from pipeline.db.models import Feed
     from pipeline.errors import ConfigError
     from pipeline.ingest.demo import prepare_demo
-    from pipeline.ingest.registry import add_feeds, demo_feeds
+    from pipeline.ingest.registry import add_feeds, is_demo_feed
     from pipeline.masking import mask_secrets
 
     with db.session() as session:
-        demo = set(demo_feeds(session))
-        own = [
-            url
-            for fid, url in session.execute(select(Feed.id, Feed.url).order_by(Feed.id))
-            if fid not in demo
-        ]
+        urls = session.scalars(select(Feed.url).order_by(Feed.id))
+        own = [url for url in urls if not is_demo_feed(url)]
     if own:
         raise ConfigError(
             f"--demo: this database ({db.display_url}) holds {len(own)} feed(s) of your own "

@@ -201,14 +201,19 @@ def feeds_with_tags(session: Session, tags: list[str]) -> list[int]:
     return list(session.execute(select(Feed.id).where(Feed.tags.overlap(folded)).order_by(Feed.id)).scalars())
 
 
-def demo_feeds(session: Session) -> list[int]:
-    """Ids of the feeds ``finsent run --demo`` registered, from any data dir: its files in a
-    ``demo`` folder (a database several data dirs or machines share holds each one's)."""
+def is_demo_feed(url: str) -> bool:
+    """Whether a stored feed is one ``finsent run --demo`` registered, from any data dir: its
+    files in a ``demo`` folder (a database several data dirs or machines share holds each one's)."""
     from pipeline.ingest.demo import FEED_FILE_NAMES
 
     ends = tuple(f"/demo/{name}" for name in FEED_FILE_NAMES)
+    return url.endswith(ends) and not urlsplit(url).scheme.startswith("http")
+
+
+def demo_feeds(session: Session) -> list[int]:
+    """Ids of the demo's feeds (see is_demo_feed)."""
     rows = session.execute(select(Feed.id, Feed.url).order_by(Feed.id)).all()
-    return [r.id for r in rows if r.url.endswith(ends) and not urlsplit(r.url).scheme.startswith("http")]
+    return [r.id for r in rows if is_demo_feed(r.url)]
 
 
 @dataclass(frozen=True)
