@@ -260,37 +260,36 @@ def list_corrections(
     ]
 
 
-def _applying(session: Session, article_ids: Iterable[int], ticker: str | None) -> list[Correction]:
-    """The articles' corrections that apply on a page, oldest first: for ``ticker`` or for
-    the whole article (``ticker`` None: whole-article corrections only)."""
+def corrections_on_page(
+    session: Session, article_ids: Iterable[int], *, ticker: str | None
+) -> tuple[dict[int, Correction], dict[int, dict[str, int]]]:
+    """The corrections that apply on a page (for ``ticker`` or for the whole article;
+    ``ticker`` None: whole-article corrections only), from one query: each article's latest,
+    and, for the articles corrected more than once, how many gave each label (most first).
+    A page that showed only the latest would hide that analysts disagree (training takes the
+    majority, see pipeline/sentiment/data.py)."""
     ids = sorted(set(article_ids))
     if not ids:
-        return []
+        return {}, {}
     query = select(Correction).where(Correction.article_id.in_(ids))
     if ticker is None:
         query = query.where(Correction.ticker.is_(None))
     else:
         query = query.where((Correction.ticker == ticker) | Correction.ticker.is_(None))
-    return list(session.scalars(query.order_by(Correction.corrected_at, Correction.id)))
+    latest: dict[int, Correction] = {}
+    counts: dict[int, dict[str, int]] = {}
+    for row in session.scalars(query.order_by(Correction.corrected_at, Correction.id)):
+        latest[row.article_id] = row  # ordered oldest first: the last one wins
+        labels = counts.setdefault(row.article_id, {})
+        labels[row.label] = labels.get(row.label, 0) + 1
+    several = {
+        a: dict(sorted(c.items(), key=lambda kv: -kv[1])) for a, c in counts.items() if sum(c.values()) > 1
+    }
+    return latest, several
 
 
 def latest_for_articles(
     session: Session, article_ids: Iterable[int], *, ticker: str | None
 ) -> dict[int, Correction]:
-    """Each article's latest correction that applies on a page (see _applying)."""
-    return {row.article_id: row for row in _applying(session, article_ids, ticker)}  # the last wins
-
-
-def label_counts_for_articles(
-    session: Session, article_ids: Iterable[int], *, ticker: str | None
-) -> dict[int, dict[str, int]]:
-    """How many of each article's applying corrections give each label, for the articles
-    that have more than one: a page that showed only the latest would hide that analysts
-    disagree (training takes the majority, see pipeline/sentiment/data.py)."""
-    counts: dict[int, dict[str, int]] = {}
-    for row in _applying(session, article_ids, ticker):
-        labels = counts.setdefault(row.article_id, {})
-        labels[row.label] = labels.get(row.label, 0) + 1
-    return {
-        a: dict(sorted(c.items(), key=lambda kv: -kv[1])) for a, c in counts.items() if sum(c.values()) > 1
-    }
+    """Each article's latest correction that applies on a page (see corrections_on_page)."""
+    return corrections_on_page(session, article_ids, ticker=ticker)[0]

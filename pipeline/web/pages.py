@@ -20,7 +20,7 @@ from pipeline.alerts.silences import DURATIONS, SilenceSet, add_silence_for
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertSilence, Correction
 from pipeline.errors import FinSentError
-from pipeline.feedback import Recorded, label_counts_for_articles, latest_for_articles, record
+from pipeline.feedback import Recorded, corrections_on_page, record
 from pipeline.ingest.registry import list_feeds
 from pipeline.masking import mask_secrets
 from pipeline.trends.cookbook import load_cookbook
@@ -224,9 +224,9 @@ def company(db: Database, raw: str, *, now: datetime, by: Granularity, page: int
         episodes = queries.scope_episodes(session, "ticker", ticker, since=trend.since)
         headlines = queries.company_headlines(session, ticker, now=now, page=page, size=PAGE_SIZE)
         name = queries.company_names(session, [ticker]).get(ticker)
-        listed = [h.id for h in headlines.rows]
-        corrections = latest_for_articles(session, listed, ticker=ticker)
-        disagreement = label_counts_for_articles(session, listed, ticker=ticker)
+        corrections, disagreement = corrections_on_page(
+            session, [h.id for h in headlines.rows], ticker=ticker
+        )
     bands = [
         Band(a.window_start, a.resolved_at or now, f"alert #{a.id} ({a.state}), z={a.deviation:.1f}")
         for a in episodes
@@ -270,8 +270,7 @@ def alert(db: Database, alert_id: int, *, now: datetime) -> dict[str, Any] | Non
             else None
         )
         article_ids = listed_articles(headlines)
-        corrections = latest_for_articles(session, article_ids, ticker=correction_ticker(row))
-        disagreement = label_counts_for_articles(session, article_ids, ticker=correction_ticker(row))
+        corrections, disagreement = corrections_on_page(session, article_ids, ticker=correction_ticker(row))
     # The numbers it fired with (the row's own follow each evaluation since).
     fired = (row.details or {}).get("fired_with") or {}
     share, volume = fired.get("negative_share", row.negative_share), fired.get("volume", row.volume)
