@@ -11,14 +11,17 @@ import click
 log = logging.getLogger(__name__)
 
 
+#: What to give --host instead of an address that is not this machine's.
+_HOST_HINT = "give one of its addresses, 127.0.0.1 or 0.0.0.0 (every interface)"
+
+
 def _check_port(host: str, port: int) -> None:
     """Fail in one line before uvicorn starts when the address cannot be bound."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise click.BadParameter(
-            f"{host!r} is not an address of this machine ({exc}): give one of its addresses, "
-            "127.0.0.1 or 0.0.0.0 (every interface)",
+            f"{host!r} is not an address of this machine ({exc}): {_HOST_HINT}",
             param_hint="--host",
         ) from None
     family, _, _, _, address = infos[0]
@@ -29,8 +32,7 @@ def _check_port(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRNOTAVAIL:  # the port is not the problem
                 raise click.BadParameter(
-                    f"{host} is not an address of this machine ({exc.strerror}): give one of its "
-                    "addresses, 127.0.0.1 or 0.0.0.0 (every interface)",
+                    f"{host} is not an address of this machine ({exc.strerror}): {_HOST_HINT}",
                     param_hint="--host",
                 ) from None
             why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
