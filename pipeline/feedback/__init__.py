@@ -2,6 +2,7 @@
 
 ``record`` stores one (the web form does); ``list_corrections`` and ``write_corrections``
 serve ``finsent feedback list|export``, ``remove_corrections`` ``finsent feedback remove``;
+``own_corrections`` and ``withdraw_own`` let a page's author withdraw their own;
 ``training_examples`` gives the rows the training source ``feedback`` reads (``finsent
 train --source feedback``). See docs/feedback.md.
 """
@@ -13,8 +14,10 @@ from pipeline.feedback.corrections import (
     corrections_on_page,
     latest_for_articles,
     list_corrections,
+    own_corrections,
     record,
     remove_corrections,
+    withdraw_own,
 )
 from pipeline.feedback.export import (
     FORMATS,
@@ -33,9 +36,11 @@ __all__ = [
     "corrections_on_page",
     "latest_for_articles",
     "list_corrections",
+    "own_corrections",
     "record",
     "remove_corrections",
     "training_examples",
+    "withdraw_own",
     "write_corrections",
     "write_training_snapshot",
 ]

@@ -218,6 +218,42 @@ def remove_corrections(session: Session, ids: Iterable[int]) -> list[CorrectionR
     return [found[i] for i in wanted]
 
 
+def own_corrections(
+    session: Session, article_ids: Iterable[int], *, ticker: str | None, who: str
+) -> dict[int, Correction]:
+    """``who``'s own corrections of these articles for ``ticker`` (None: of the whole
+    article), by article: what a page offers them to withdraw. A person is matched in any
+    case, as the unique indexes match them; an empty or invalid ``who`` has none."""
+    try:
+        who = clean_who(who)
+    except ValueError:
+        return {}
+    ids = sorted(set(article_ids))
+    if not ids:
+        return {}
+    scope = Correction.ticker == ticker if ticker else Correction.ticker.is_(None)
+    query = select(Correction).where(
+        Correction.article_id.in_(ids), scope, func.lower(Correction.corrected_by) == who.lower()
+    )
+    return {row.article_id: row for row in session.scalars(query)}
+
+
+def withdraw_own(session: Session, correction_id: int, *, who: str) -> CorrectionRow | None:
+    """Withdraw correction ``correction_id`` on behalf of its author ``who`` (the web page's
+    "withdraw" button): None when it is not stored; ValueError when someone else made it,
+    naming the command that withdraws any. The caller commits."""
+    who = clean_who(who)
+    row = session.get(Correction, correction_id)
+    if row is None:
+        return None
+    if row.corrected_by.lower() != who.lower():
+        raise ValueError(
+            f"correction #{correction_id} was made by {row.corrected_by}, not {who}: only its author "
+            f"withdraws it here (`finsent feedback remove {correction_id}` withdraws any)"
+        )
+    return remove_corrections(session, [correction_id])[0]
+
+
 def list_corrections(
     session: Session,
     *,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -327,7 +327,11 @@ def create_app(
         if isinstance(result, pages.Unknown):
             return not_found(request, result.message, result.suggestions)
         shown = pages.confirmed(lazy.get(), correction=_int(corrected, 0), ticker=result["ticker"])
-        result.update(corrected=shown, who=remembered_who(request))
+        who = remembered_who(request)
+        mine = pages.own(
+            lazy.get(), [h.id for h in result["headlines"].rows], ticker=result["ticker"], who=who
+        )
+        result.update(corrected=shown, who=who, mine=mine)
         return render(request, "company.html", result)
 
     async def correct(
@@ -358,6 +362,52 @@ def create_app(
         target = f"{back(done, form)}#article-{article_id}"
         return _remember_who(request, RedirectResponse(target, status_code=303), who)
 
+    async def withdraw(
+        request: Request,
+        ticker: str | None,
+        articles: Collection[int] | None,
+        back: Callable[[int, Any], str],
+    ) -> Response:
+        """Withdraw the poster's own correction shown on a page (``ticker``'s, of one of
+        ``articles`` on an alert's page); the browser goes back to ``back(article_id, form)``,
+        at the headline. Someone else's is refused: `finsent feedback remove` withdraws any."""
+        form, refusal = await guard(request, "withdraw")
+        if refusal is not None:
+            return refusal
+        correction_id = _int(str(form.get("correction_id", "")), 0, high=2**62)
+        try:
+            who = clean_who(who_writes(request, form))
+            done = pages.withdraw(lazy.get(), correction_id, who=who, ticker=ticker, articles=articles)
+        except ValueError as exc:
+            return render(request, "error.html", {"message": str(exc)}, status=403)
+        if done is None:
+            shown = pages.shown(str(form.get("correction_id", "")))
+            return not_found(request, f"There is no correction #{shown} on this page.")
+        return RedirectResponse(f"{back(done.article_id, form)}#article-{done.article_id}", status_code=303)
+
+    @app.post("/company/{ticker}/withdraw", response_class=HTMLResponse)
+    async def withdraw_company(request: Request, ticker: str) -> Response:
+        try:
+            known = pages.normalise_ticker(ticker)
+        except ValueError as exc:
+            return render(request, "error.html", {"message": str(exc)}, status=400)
+
+        def back(article_id: int, form: Any) -> str:
+            page = _int(str(form.get("page", "")), 1)
+            by = "&by=day" if form.get("by") == "day" else ""
+            return f"../{quote(known, safe='')}?page={page}{by}"
+
+        return await withdraw(request, known, None, back)
+
+    @app.post("/alert/{alert_id}/withdraw", response_class=HTMLResponse)
+    async def withdraw_alert(request: Request, alert_id: str) -> Response:
+        number = _int(alert_id, 0)
+        listed = pages.alert_articles(lazy.get(), number) if number > 0 else None
+        if listed is None:
+            return not_found(request, f"There is no alert #{pages.shown(alert_id)}.")
+        ticker, articles = listed
+        return await withdraw(request, ticker, articles, lambda article_id, form: f"../{number}")
+
     @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
     async def correct_company(request: Request, ticker: str) -> Response:
         def store(db: Database, article_id: int, label: str, who: str) -> Recorded | None:
@@ -386,7 +436,9 @@ def create_app(
             ticker=ctx["correction_ticker"],
             articles=ctx["article_ids"],
         )
-        ctx.update(corrected=shown, who=remembered_who(request))
+        who = remembered_who(request)
+        mine = pages.own(lazy.get(), ctx["article_ids"], ticker=ctx["correction_ticker"], who=who)
+        ctx.update(corrected=shown, who=who, mine=mine)
         return render(request, "alert.html", ctx)
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)

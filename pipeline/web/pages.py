@@ -20,7 +20,14 @@ from pipeline.alerts.silences import DURATIONS, SilenceSet, add_silence_for
 from pipeline.db.engine import Database
 from pipeline.db.models import Alert, AlertSilence, Correction
 from pipeline.errors import FinSentError
-from pipeline.feedback import Recorded, corrections_on_page, record
+from pipeline.feedback import (
+    CorrectionRow,
+    Recorded,
+    corrections_on_page,
+    own_corrections,
+    record,
+    withdraw_own,
+)
 from pipeline.ingest.registry import list_feeds
 from pipeline.masking import mask_secrets
 from pipeline.trends.cookbook import load_cookbook
@@ -464,17 +471,55 @@ def correct_from_alert(
     if alert_id <= 0 or article_id <= 0:
         return None
     with db.transaction() as session:
-        row = session.get(Alert, alert_id)
-        if row is None:
-            return None
         # The same list the page shows, so a post cannot label an article the alert is not
         # about (another company's, or one outside its window) as if judged from this page.
-        deliveries = queries.alert_deliveries(session, alert_id)
-        if article_id not in correctable_articles(
-            _alert_headlines(session, row, deliveries), deliveries, alert_id
-        ):
+        scope = _alert_scope(session, alert_id)
+        if scope is None or article_id not in scope[1]:
             return None
-        return record(session, article_id, label=label, who=who, ticker=correction_ticker(row), now=now)
+        return record(session, article_id, label=label, who=who, ticker=scope[0], now=now)
+
+
+def _alert_scope(session: Any, alert_id: int) -> tuple[str | None, set[int]] | None:
+    row = session.get(Alert, alert_id)
+    if row is None:
+        return None
+    deliveries = queries.alert_deliveries(session, alert_id)
+    headlines = _alert_headlines(session, row, deliveries)
+    return correction_ticker(row), correctable_articles(headlines, deliveries, alert_id)
+
+
+def alert_articles(db: Database, alert_id: int) -> tuple[str | None, set[int]] | None:
+    """What an alert's page takes corrections for: its company (None: the whole article)
+    and the headlines it lists. None when there is no such alert."""
+    with db.session() as session:
+        return _alert_scope(session, alert_id)
+
+
+def own(db: Database, article_ids: Collection[int], *, ticker: str | None, who: str) -> dict[int, Any]:
+    """The corrections ``who`` made of these headlines for ``ticker`` (None: the whole
+    article), by article: each gets a "withdraw" button on the page."""
+    with db.session() as session:
+        return own_corrections(session, article_ids, ticker=ticker, who=who)
+
+
+def withdraw(
+    db: Database,
+    correction_id: int,
+    *,
+    who: str,
+    ticker: str | None,
+    articles: Collection[int] | None = None,
+) -> CorrectionRow | None:
+    """Withdraw ``who``'s correction ``correction_id`` from the page it is shown on (for
+    ``ticker``; of one of ``articles`` when given, as on an alert's page). None when there
+    is no such correction on that page; ValueError when someone else made it."""
+    if correction_id <= 0:
+        return None
+    with db.transaction() as session:
+        row = session.get(Correction, correction_id)
+        if row is None or not _on_page(row, ticker, articles) or row.ticker != ticker:
+            return None
+        return withdraw_own(session, correction_id, who=who)
 
 
 # --- feeds ---------------------------------------------------------------------------------

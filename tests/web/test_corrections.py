@@ -303,3 +303,82 @@ def test_the_who_cookie_is_scoped_and_flagged_as_the_session_cookie_is(demo_db):
     session = login.headers["set-cookie"]
     for flag in ("Path=/;", "Secure", "HttpOnly", "SameSite=strict"):
         assert flag in who and flag in session, (flag, who, session)
+
+
+def _withdraw_form(page: str, article_id: int) -> str | None:
+    """The correction id the headline's "withdraw" button posts, if it has one."""
+    row = page.split(f'id="article-{article_id}"')[1].split("</tr>")[0]
+    found = re.search(r'name="correction_id" value="(\d+)"', row)
+    return found.group(1) if found else None
+
+
+def test_the_author_withdraws_their_own_correction_and_no_one_elses(client, demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    post = {"article_id": str(hostile), "page": "1"}
+    client.post("/company/VLTA/correct", data={**post, "label": "neutral", "who": "bob"})
+    client.post("/company/VLTA/correct", data={**post, "label": "positive", "who": "Ann"})
+    ann, bob = sorted(_corrections(demo_db), key=lambda c: c.corrected_by)
+    # The page remembers ann (the last correction's author) and offers her own to withdraw.
+    page = client.get("/company/VLTA").text
+    assert _withdraw_form(page, hostile) == str(ann.id) and "yours: positive" in page
+    # bob's cannot be withdrawn in ann's name: refused in one line naming the command.
+    r = client.post("/company/VLTA/withdraw", data={"correction_id": str(bob.id), "who": "ann"})
+    assert r.status_code == 403
+    assert "was made by bob, not ann" in r.text and f"finsent feedback remove {bob.id}" in r.text
+    # Another company's page, a made-up id: not on this page, nothing removed.
+    assert (
+        client.post("/company/NRTH/withdraw", data={"correction_id": str(ann.id), "who": "ann"}).status_code
+        == 404
+    )
+    assert (
+        client.post("/company/VLTA/withdraw", data={"correction_id": "99999", "who": "ann"}).status_code
+        == 404
+    )
+    assert len(_corrections(demo_db)) == 2
+    # Hers, in any case, goes; the browser returns to the headline.
+    r = client.post(
+        "/company/VLTA/withdraw",
+        data={"correction_id": str(ann.id), "who": "ANN", "page": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"../VLTA?page=1#article-{hostile}"
+    assert [c.corrected_by for c in _corrections(demo_db)] == ["bob"]
+    assert _withdraw_form(client.get("/company/VLTA").text, hostile) is None
+    assert "by bob" in client.get("/company/VLTA").text.split(f'id="article-{hostile}"')[1].split("</tr>")[0]
+
+
+def test_an_alert_pages_correction_is_withdrawn_from_that_page_only(client, demo_db, market_alert):
+    alert = vlta_alert(demo_db)
+    (first, *_) = _listed(client, alert.id)
+    client.post(
+        f"/alert/{alert.id}/correct", data={"article_id": str(first), "label": "neutral", "who": "ann"}
+    )
+    (row,) = _corrections(demo_db)
+    assert _withdraw_form(client.get(f"/alert/{alert.id}").text, first) == str(row.id)
+    # The market alert's page takes whole-article corrections: VLTA's is not one of its.
+    form = {"correction_id": str(row.id), "who": "ann"}
+    assert client.post(f"/alert/{market_alert}/withdraw", data=form).status_code == 404
+    assert client.post("/alert/424242/withdraw", data=form).status_code == 404
+    r = client.post(f"/alert/{alert.id}/withdraw", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"../{alert.id}#article-{first}"
+    assert _corrections(demo_db) == []
+
+
+def test_withdrawing_needs_write_access_and_the_proxys_user(demo_db):
+    hostile = _article_id(demo_db, HOSTILE_TITLE)
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN, user_header="X-Forwarded-Email")
+    ann = {"X-Forwarded-Email": "ann@example.com"}
+    with TestClient(app, headers={"Authorization": f"Bearer {UI_TOKEN}"}) as c:
+        c.post("/company/VLTA/correct", data={"article_id": str(hostile), "label": "neutral"}, headers=ann)
+        (row,) = _corrections(demo_db)
+        # Typing the author's name is not being them when a proxy names the user.
+        mallory = {"X-Forwarded-Email": "mallory@example.com"}
+        form = {"correction_id": str(row.id), "who": "ann@example.com"}
+        assert c.post("/company/VLTA/withdraw", data=form, headers=mallory).status_code == 403
+        assert _withdraw_form(c.get("/company/VLTA", headers=mallory).text, hostile) is None
+        assert _withdraw_form(c.get("/company/VLTA", headers=ann).text, hostile) == str(row.id)
+    # Without the token nothing is written, and no button is offered.
+    with TestClient(app) as anonymous:
+        assert anonymous.post("/company/VLTA/withdraw", data=form, headers=ann).status_code in (401, 403)
+        assert _withdraw_form(anonymous.get("/company/VLTA", headers=ann).text, hostile) is None
+    assert len(_corrections(demo_db)) == 1
