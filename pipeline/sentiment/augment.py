@@ -34,9 +34,11 @@ import numpy as np
 from pipeline.sentiment.data import (
     DataFormatError,
     canonical_test_sentences,
+    held_out_rows,
     load_sources,
     normalise_text,
     stratified_split,
+    without_held_out,
 )
 
 logger = logging.getLogger(__name__)
@@ -455,7 +457,11 @@ def build_transfer(
     exclude = {normalise_text(ex.text) for ex in val_ex} | canonical_test_sentences(data_dir)
     table = NeighbourTable.from_model(neighbour_model) if neighbour_model else None
     augmenter = Augmenter(seed=seed, neighbours=table)
-    texts = augmenter.augment([examples[i].text for i in train_idx], per_text, exclude)
+    # Training reads no near-copy of a test row (pipeline.sentiment.train.load_data); an
+    # edit of figures can also make one.
+    held_out = held_out_rows(data_dir)
+    train_texts = [examples[i].text for i in without_held_out(examples, train_idx, held_out)]
+    texts = [t for t in augmenter.augment(train_texts, per_text, exclude) if t not in held_out]
     meta = split_meta(sources, val_fraction, split_seed, rows_fingerprint(val_ex))
     meta.update({"per_text": per_text, "seed": seed, "neighbour_model": neighbour_model})
     write_transfer(out, texts, meta)

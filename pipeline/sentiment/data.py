@@ -328,12 +328,65 @@ def normalise_text(text: str) -> str:
     return re.sub(r"\s+", " ", text if plain is None else plain[0]).strip().lower()
 
 
+def near_duplicate_key(text: str) -> str:
+    """The key a text is compared with held-out rows by: its letters alone, lower case, the
+    company's mark removed. Sentences that differ only in figures, punctuation or spacing
+    ("profit rose 5 %" and "profit rose 7%") share it: FPB has 17 training sentences that
+    are such near-copies of test sentences, and SEntFiN 44 training headlines of its test
+    headlines, which an exact comparison kept in training."""
+    return "".join(c for c in normalise_text(text) if c.isalpha())
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The rows no source may train on: the canonical FPB test sentences and SEntFiN's test
+    headlines (the entity check's), compared by :func:`near_duplicate_key`. ``text in
+    held_out`` says whether a text is one of them or a near-copy; a text without letters
+    matches nothing."""
+
+    keys: frozenset[str] = frozenset()
+
+    def __contains__(self, text: object) -> bool:
+        key = near_duplicate_key(str(text))
+        return bool(key) and key in self.keys
+
+
 def canonical_test_sentences(data_dir: Path) -> set[str]:
-    """Normalised sentences of the canonical FPB test split (empty if the file is absent)."""
+    """Normalised sentences of the canonical FPB test split (empty if the file is absent):
+    what every source loses before the split. Near-copies of test rows (:class:`HeldOut`)
+    are left out of training after it, so the split stays the one earlier models had."""
     path = data_dir / FPB_SPLIT_FILE
     if not path.is_file():
         return set()
     return {normalise_text(ex.text) for ex in read_fpb_split(path, split="test")}
+
+
+def without_held_out(examples: list[Example], indices: list[int], held_out: HeldOut) -> list[int]:
+    """``indices`` without the rows that are test rows of FPB or SEntFiN or near-copies of
+    them (logged with their count): what training and augmentation read. Applied after the
+    split, so the validation rows, and the headline check built from the same split, stay
+    those earlier models were trained and measured with."""
+    kept = [i for i in indices if examples[i].text not in held_out]
+    if len(kept) < len(indices):
+        logger.info(
+            "left %d near-copies of FPB or SEntFiN test rows out of training", len(indices) - len(kept)
+        )
+    return kept
+
+
+def held_out_rows(data_dir: Path) -> HeldOut:
+    """The held-out test rows of the labelled data in ``data_dir`` (a file that is absent
+    adds none)."""
+    texts: list[str] = []
+    fpb = data_dir / FPB_SPLIT_FILE
+    if fpb.is_file():
+        texts += [ex.text for ex in read_fpb_split(fpb, split="test")]
+    sentfin = data_dir / SENTFIN_SPLIT_FILE
+    if sentfin.is_file():
+        from pipeline.sentiment.entity_data import read_sentfin
+
+        texts += [row.text for row in read_sentfin(sentfin, split="test")]
+    return HeldOut(frozenset(k for k in map(near_duplicate_key, texts) if k))
 
 
 def source_path(spec: str, data_dir: Path, feedback_file: str | Path | None = None) -> Path:
@@ -444,7 +497,8 @@ def load_sources(
 
     Returns the examples, a per-example loss weight (from ``name*WEIGHT``), and a
     description of each source with its sha256 for the checkpoint. Canonical FPB test
-    sentences are removed from every source so the benchmark stays clean. ``log_level``
+    sentences are removed from every source so the benchmark stays clean (their near-copies,
+    and SEntFiN's test headlines, leave training after the split: :func:`without_held_out`). ``log_level``
     lowers the per-source lines for loads that only rebuild a split (the headline check).
     ``feedback_file`` is the corrections snapshot the ``feedback`` source reads;
     ``for_companies`` says whether its company corrections are read for the company (see

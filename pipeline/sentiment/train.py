@@ -37,15 +37,16 @@ from pipeline.sentiment.data import (
     DataFormatError,
     Example,
     SourceInfo,
-    canonical_test_sentences,
     cv_fold_split,
     has_company_source,
+    held_out_rows,
     load_sources,
     normalise_text,
     parse_source_spec,
     rows_fingerprint,
     sha256_file,
     stratified_split,
+    without_held_out,
 )
 from pipeline.sentiment.entity_eval import ENTITY_SET
 from pipeline.sentiment.headlines import (
@@ -458,7 +459,7 @@ def load_transfer(
     if problem:
         raise DataFormatError(problem)
     taken = {normalise_text(ex.text) for ex in (*train_ex, *val_ex)}
-    taken |= canonical_test_sentences(config.data_dir)
+    held_out = held_out_rows(config.data_dir)
     rows: list[Example] = []
     infos: list[SourceInfo] = []
     for name in config.transfer:
@@ -468,7 +469,7 @@ def load_transfer(
         if not made_on:
             logger.warning(
                 "transfer %s records no train/validation split (not written by finsent augment): "
-                "only exact copies of validation and test rows are dropped from it",
+                "only copies of validation rows and (near-)copies of test rows are dropped from it",
                 path,
             )
         elif made_on != _fingerprint_of_sources(val_ex, transfer.meta.get("sources")):
@@ -479,7 +480,7 @@ def load_transfer(
         kept = []
         for text in transfer.texts:
             key = normalise_text(text)
-            if key not in taken:
+            if key not in taken and text not in held_out:
                 taken.add(key)
                 kept.append(Example(text, NO_LABEL, "transfer"))
         if len(kept) < len(transfer.texts):
@@ -670,6 +671,7 @@ def load_data(config: TrainConfig) -> TrainData:
         if len(kept) < len(train_idx):
             logger.info("left %d headline-check rows out of training", len(train_idx) - len(kept))
         train_idx = kept
+    train_idx = without_held_out(examples, train_idx, held_out_rows(config.data_dir))
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]

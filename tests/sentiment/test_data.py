@@ -11,6 +11,7 @@ from pipeline.sentiment.data import (
     LABELS,
     DataFormatError,
     cv_fold_split,
+    held_out_rows,
     load_benchmarks,
     load_sources,
     parse_source_spec,
@@ -19,6 +20,7 @@ from pipeline.sentiment.data import (
     read_label_csv,
     read_tfns,
     stratified_split,
+    without_held_out,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sentiment"
@@ -138,3 +140,45 @@ def test_cv_folds_partition_training_rows_and_stay_stratified() -> None:
     assert cv_fold_split(examples, train_idx, 3, 1, seed=3) == held[1]
     with pytest.raises(ValueError, match="fold 3 of 3"):
         cv_fold_split(examples, train_idx, 3, 3, seed=3)
+
+
+def _write_tsv(path: Path, header: str, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def test_near_copies_of_fpb_and_sentfin_test_rows_train_nothing(tmp_path: Path) -> None:
+    # Real shapes of near-copies in the sets: the same sentence with other figures, spacing
+    # or punctuation, in the FPB split and among SEntFiN's headlines.
+    _write_tsv(
+        tmp_path / "financial_phrasebank" / "fpb_split.tsv",
+        "sentence\tlabel\tagreement\tsplit",
+        [
+            "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn .\tpositive\t100\ttest",
+            "Operating profit rose to EUR 9.4 mn from EUR 6.2 mn.\tpositive\t100\ttrain",
+            "Net sales decreased by 5 % .\tnegative\t100\ttrain",
+            "2009 .\tneutral\t50\ttrain",
+        ],
+    )
+    entities = '"{""Infosys"": ""positive""}"'
+    _write_tsv(
+        tmp_path / "sentfin" / "sentfin_split.tsv",
+        "id\ttitle\tentities\tn_entities\tmixed\tsplit",
+        [
+            f"1\tInfosys shares surge 5% on strong Q3 results\t{entities}\t1\t0\ttest",
+            f"2\tInfosys shares surge 7 % on strong Q3 results\t{entities}\t1\t0\ttrain",
+            f"3\tInfosys wins a large deal from a US bank\t{entities}\t1\t0\ttrain",
+        ],
+    )
+    held_out = held_out_rows(tmp_path)
+    assert "OPERATING profit rose to EUR 1 mn from EUR 2 mn" in held_out
+    assert "Net sales decreased by 5 % ." not in held_out
+    assert "2010 ." not in held_out  # a text without letters is nobody's copy
+    # The sources keep them, so the split (and the headline check drawn from it) stays the
+    # one earlier models had; training then reads none of them.
+    examples, _, infos = load_sources(["fpb-split", "sentfin"], tmp_path)
+    assert [i.rows for i in infos] == [3, 2]
+    kept = without_held_out(examples, list(range(len(examples))), held_out)
+    texts = [examples[i].text for i in kept]
+    assert "Net sales decreased by 5 % ." in texts and "2009 ." in texts and len(texts) == 3
+    assert not any("Operating profit" in t or "surge" in t for t in texts)
