@@ -542,7 +542,10 @@ def copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
     needed. Statement triggers (the trends queue) fire as for an INSERT."""
     columns = list(rows[0])
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # "\r\n" as the line end makes the writer quote every field holding a "\r" or a "\n": with
+    # "\n" alone a carriage return (a guid "a&#13;b") went out unquoted, which COPY refuses,
+    # and the whole feed failed to store at every run.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     # CSV: an unquoted empty field is NULL; text is never empty here (normalise ensures it).
     writer.writerows([None if v is None else v for v in row.values()] for row in rows)
     buffer.seek(0)

@@ -246,3 +246,19 @@ def test_a_feed_language_with_a_nul_costs_no_feed_its_articles(db):
         feeds = {f.id: f for f in session.execute(select(Feed)).scalars()}
         assert (feeds[a].language, feeds[b].language) == (None, "en-gb")
         assert session.execute(select(func.count()).select_from(Article)).scalar_one() == 2
+
+
+def test_a_guid_with_a_carriage_return_is_stored_as_it_came(db):
+    # <guid>a&#13;b</guid>: the bulk COPY wrote the "\r" unquoted, PostgreSQL refused it
+    # ("unquoted carriage return found in data") and the feed lost every item, at every run.
+    (feed_id,) = _feeds(db, 1)
+    work = _work(feed_id, ["Acme Corp opens a new plant in Ohio next year", "Acme Corp names a new CEO"])
+    guids = ["a\rb", "c\r\nd\n"]
+    work.articles = [replace(a, item_key=g, guid=g) for a, g in zip(work.articles, guids, strict=True)]
+    work.entities = {g: [] for g in guids}
+    with FeedWriter(db, now=NOW, policy=StorePolicy()) as writer:
+        outcomes = writer.write(work) + writer.commit()
+    assert [(o.outcome, o.new) for o in outcomes] == [("ok", 2)]
+    with db.session() as session:
+        stored = session.execute(select(Article.item_key, Article.guid).order_by(Article.id)).all()
+    assert stored == [(g, g) for g in guids]
