@@ -261,6 +261,22 @@ def resolve_links(entries: list[dict[str, Any]], base: str | None) -> None:
                 entry["link"] = resolved
 
 
+# The end of an item or entry (RSS 2.0 / 1.0 <item>, Atom <entry>, any namespace prefix), or
+# an empty one (<item/>): what tells a complete entry from one a cut-short body ends inside.
+_ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>|<(?:[\w.-]+:)?(?:item|entry)\b[^<>]*/>", re.I)
+
+
+def _complete_entries(body: bytes, encoding: str | None) -> int:
+    """How many items or entries of ``body`` are closed: in a body that ends early (a
+    server's error mid-feed, a dropped connection behind a proxy), feedparser still gives the
+    last, open entry, whose guid, link or date may not have arrived yet."""
+    try:
+        text = body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        text = body.decode("utf-8", errors="replace")
+    return sum(1 for _ in _ENTRY_END.finditer(text))
+
+
 #: Bytes within which a document that starts "<?" must close its first processing
 #: instruction (an XML declaration is under 100).
 DECLARATION_MAX = 1024
@@ -342,6 +358,16 @@ def parse_feed(body: bytes, *, headers: dict[str, str] | None = None) -> ParsedF
     feed = result.get("feed") or {}
     link = web_base(feed.get("link"))
     entries = list(entries)
+    if result.get("bozo") and entries:
+        # Stored, an entry cut short is keyed by a hash of its partial text and dated by the
+        # fetch, and its complete copy at the next fetch (guid, link and date at last) is a
+        # second article: the story counted twice. It is skipped; the next fetch brings it.
+        complete = _complete_entries(body, result.get("encoding"))
+        if complete < len(entries):
+            cut = len(entries) - complete
+            del entries[complete:]
+            note = f"the body ends inside an entry (cut short): {cut} incomplete entries skipped"
+            warning = f"{warning}; {note}" if warning else note
     resolve_links(entries, link)
     return ParsedFeed(
         entries=entries,

@@ -277,3 +277,36 @@ def test_relative_item_links_are_resolved_against_the_channel_link():
     ]
     no_channel_link = rss(items[:1]).replace(b"<link>https://news.example.com/</link>", b"")
     assert parse_feed(no_channel_link).entries[0].link == "/news/acme-ceo"  # the fetcher has the feed URL
+
+
+def test_an_entry_a_cut_short_body_ends_inside_is_skipped():
+    # A server error mid-feed (PHP's "Fatal error" after half an item): the open item has
+    # no guid, link or date yet. Stored, it would be keyed by its partial text and its
+    # complete copy at the next fetch would be a second article.
+    items = [
+        rss_item(i, f"Acme Corp story number {i}", description=f"Text {i}", link=f"https://x.example/{i}")
+        for i in range(3)
+    ]
+    full = rss(items)
+    cut = full[: full.index(b"<link>https://x.example/2")] + b"\n<b>Fatal error</b>: Allowed memory size"
+    parsed = parse_feed(cut)
+    assert [e.id for e in parsed.entries] == ["0", "1"]
+    assert parsed.warning and "1 incomplete entries skipped" in parsed.warning
+    # Cut inside an Atom entry, in a body that is not UTF-8.
+    atom_body = (
+        '<?xml version="1.0" encoding="iso-8859-1"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>t</title><entry><id>a</id><title>Caf\u00e9 one</title></entry><entry><title>Caf\u00e9 t"
+    ).encode("latin-1")
+    assert [e.title for e in parse_feed(atom_body).entries] == ["Caf\u00e9 one"]
+
+
+def test_a_malformed_but_complete_feed_keeps_every_entry():
+    # Broken for another reason (a bare "&"), every item closed, one of them empty: none skipped.
+    body = rss([rss_item(1, "placeholder"), "<item/>", rss_item(2, "Acme Corp beats estimates")])
+    parsed = parse_feed(body.replace(b"placeholder", b"Profits & losses"))
+    assert parsed.warning and "not well-formed" in parsed.warning
+    assert len(parsed.entries) == 3 and "incomplete" not in parsed.warning
+    # Not well-formed only because the channel is never closed: nothing is missing.
+    unclosed = rss([rss_item(1, "Acme Corp beats estimates")]).removesuffix(b"</channel></rss>")
+    parsed = parse_feed(unclosed)
+    assert parsed.warning and len(parsed.entries) == 1

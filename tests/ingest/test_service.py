@@ -567,3 +567,24 @@ def test_a_ticker_at_the_end_of_a_huge_title_is_linked(db, settings, feed_server
     with db.session() as session:
         assert len(session.execute(select(Article.title)).scalar_one()) <= 1000
         assert session.execute(select(ArticleEntity.ticker)).scalars().all() == ["ACME"]
+
+
+@pytest.mark.slow
+def test_a_cut_short_feed_then_the_whole_one_stores_each_story_once(db, settings, feed_server: FeedServer):
+    items = [
+        rss_item(i, f"Acme Corp story number {i} moves the markets", when=NOW - timedelta(hours=i))
+        for i in range(3)
+    ]
+    full = rss(items)
+    # The body ends after the last item's title: its guid and date have not arrived.
+    cut = full[: full.index(b"</title>", full.index(b"story number 2")) + len(b"</title>")]
+    _add(db, feed_server.add("/rss", cut))
+    first = ingest(db, settings, now=NOW)
+    assert (first.new, first.failed) == (2, 0)
+    assert "incomplete" in first.feeds[0].warning
+    feed_server.routes["/rss"].body = full
+    second = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (second.new, second.duplicates) == (1, 2)
+    with db.session() as session:
+        stored = session.execute(select(Article.item_key, Article.date_flag).order_by(Article.item_key)).all()
+    assert stored == [("0", None), ("1", None), ("2", None)]
