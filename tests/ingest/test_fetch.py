@@ -106,6 +106,15 @@ def test_inflater_never_holds_more_than_the_limit():
         inflater.feed(bomb)
     assert inflater.size == 0  # refused before the output was kept
     assert Inflater("deflate", 100).feed(zlib.compress(b"abc")) == b"abc"
+    # Raw deflate (no zlib header), as IIS and old PHP send "deflate": read, in any chunking.
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw = packer.compress(b"<rss>" + b"x" * 5000 + b"</rss>") + packer.flush()
+    for step in (1, 3, len(raw)):
+        inflater = Inflater("deflate", 10_000)
+        chunks = [inflater.feed(raw[i : i + step]) for i in range(0, len(raw), step)]
+        assert b"".join(chunks) + inflater.finish() == b"<rss>" + b"x" * 5000 + b"</rss>"
+    with pytest.raises(BodyTooLarge):
+        Inflater("deflate", 1000).feed(raw)
     # Members are inflated in turn, however the chunks split them; padding after one is ignored,
     # and the limit counts them all.
     body = gzip.compress(b"a" * 3000) + b"\0\0" + gzip.compress(b"b" * 3000)

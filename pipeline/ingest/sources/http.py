@@ -72,6 +72,9 @@ class Inflater:
         self.size = 0
         self._rest = b""  # bytes after a finished gzip member, until they show what follows
         self._ignore_rest = False  # the stream ended and what follows is not another member
+        # "deflate" is meant to be zlib-wrapped (RFC 9110), but servers (IIS, old PHP) send raw
+        # deflate as often: its first two bytes tell which, so they are held until both came.
+        self._deflate_start: bytes | None = None
         encoding = encoding.strip().lower()
         self._gzip = encoding in ("gzip", "x-gzip")
         if encoding in ("", "identity", "none"):
@@ -80,6 +83,7 @@ class Inflater:
             self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._d = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header, auto-detected
+            self._deflate_start = b""
         else:
             raise ValueError(f"unsupported Content-Encoding '{encoding}'")
 
@@ -92,6 +96,14 @@ class Inflater:
 
     def _inflate(self, data: bytes) -> bytes:
         assert self._d is not None
+        if self._deflate_start is not None:
+            data = self._deflate_start + data
+            if len(data) < 2:
+                self._deflate_start = data
+                return b""
+            self._deflate_start = None
+            if not (_zlib_header(data) or data.startswith(GZIP_MAGIC)):
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no header
         out = b""
         while data and not self._ignore_rest:
             if self._d.eof:  # a stream ended: gzip may go on with another member, deflate not
@@ -112,6 +124,9 @@ class Inflater:
         return out
 
     def finish(self) -> bytes:
+        if self._deflate_start:  # a one-byte body: too short for a header, raw if anything
+            self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+            self._d.decompress(self._deflate_start)
         if self._d is None or self._d.eof:
             return b""
         out = self._d.flush(self.limit - self.size + 1)
@@ -119,6 +134,11 @@ class Inflater:
         if self.size > self.limit:
             raise BodyTooLarge
         return out
+
+
+def _zlib_header(data: bytes) -> bool:
+    """Whether ``data`` starts with a zlib header (RFC 1950: method 8, a valid check value)."""
+    return data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
 
 
 def parse_retry_after(value: str | None, *, reference: float) -> float | None:
