@@ -345,11 +345,75 @@ _ZONE = re.compile(r"(?<=\d)\s*([+-])(\d{2}):?(\d{2})\s*$")
 MAX_ZONE_HOURS = 14
 
 
+# RFC 822 with a named zone or a "GMT+8" / "UTC+05:30" offset. feedparser knows the US zones
+# and GMT/UT/Z only, and reads any other name ("CET", "JST", "HKT", "UTC+8") as UTC: a Tokyo
+# headline moved nine hours without a trace.
+_NAMED_ZONE = re.compile(
+    r"^\s*(?:[A-Za-z]+,?\s*)?(\d{1,2})\s+([A-Za-z]{3,9})\.?\s+(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"\s*(?:([A-Za-z]{1,5})|(?:UTC|GMT|UT)\s*([+-])(\d{1,2})(?::?(\d{2}))?)\s*$",
+    re.I,
+)
+# What feedparser reads right (its own table, RFC 822's names), in minutes east of UTC.
+_FEEDPARSER_ZONES = frozenset(
+    {"ut", "gmt", "z", "adt", "ast", "at", "edt", "est", "et", "cdt", "cst", "ct", "mdt", "mst", "mt"}
+    | {"pdt", "pst", "pt", "a", "n", "m", "y", "met", "mest"}
+)
+# Zone names feeds use that feedparser does not know. Ambiguous ones are read as financial
+# news uses them: IST is India (+05:30), BST British Summer Time; CST stays US Central.
+ZONE_MINUTES = {
+    "utc": 0, "wet": 0, "west": 60, "bst": 60, "cet": 60, "cest": 120, "eet": 120, "eest": 180,
+    "msk": 180, "sast": 120, "ist": 330, "pkt": 300, "wib": 420, "ict": 420, "hkt": 480, "sgt": 480,
+    "pht": 480, "awst": 480, "jst": 540, "kst": 540, "acst": 570, "acdt": 630, "aest": 600,
+    "aedt": 660, "nzst": 720, "nzdt": 780, "hst": -600, "akst": -540, "akdt": -480, "brt": -180,
+    "art": -180, "nst": -210, "ndt": -150,
+}  # fmt: skip
+
+
+def _zone_offset(match: re.Match[str]) -> int | None:
+    """Minutes east of UTC the date's zone names; None for a name no table holds."""
+    name, sign, hours, minutes = match.group(7, 8, 9, 10)
+    if name is not None:
+        return ZONE_MINUTES.get(name.lower())
+    offset = int(hours) * 60 + int(minutes or 0)
+    return -offset if sign == "-" else offset
+
+
+def named_zone_date(value: Any) -> datetime | None:
+    """An RFC 822 date whose zone feedparser misreads (see _NAMED_ZONE), read right; None
+    for any other date (feedparser's reading of it stands) or an unknown zone name."""
+    match = _NAMED_ZONE.match(value) if isinstance(value, str) else None
+    if match is None or (match.group(7) or "").lower() in _FEEDPARSER_ZONES:
+        return None
+    offset = _zone_offset(match)
+    month = _MONTHS.get(match.group(2)[:3].lower())
+    if offset is None or month is None or abs(offset) > MAX_ZONE_HOURS * 60:
+        return None
+    day, year, hour, minute, second = (int(g or 0) for g in match.group(1, 3, 4, 5, 6))
+    if year < 100:
+        year += 2000 if year < 90 else 1900  # as feedparser reads a two-digit year
+    try:
+        local = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        return None
+    return local - timedelta(minutes=offset)
+
+
+def _unknown_zone(value: str) -> bool:
+    """Whether an RFC 822 date names a zone neither feedparser nor ZONE_MINUTES knows (or
+    an offset beyond +-14:00): feedparser would read it as UTC, silently."""
+    match = _NAMED_ZONE.match(value)
+    if match is None or (match.group(7) or "").lower() in _FEEDPARSER_ZONES:
+        return False
+    offset = _zone_offset(match)
+    return offset is None or abs(offset) > MAX_ZONE_HOURS * 60
+
+
 def implausible_date_text(value: Any) -> bool:
-    """Whether a date as the feed wrote it has a negative year or an impossible zone."""
+    """Whether a date as the feed wrote it has a negative year, an impossible zone or a zone
+    name no table knows."""
     if not isinstance(value, str):
         return False
-    if _NEGATIVE_YEAR.match(value):
+    if _NEGATIVE_YEAR.match(value) or _unknown_zone(value):
         return True
     zone = _ZONE.search(value)
     if zone is None or not re.search(r"[T ]\d{1,2}:\d{2}", value[: zone.start()]):
@@ -374,7 +438,9 @@ def entry_date(
     invalid = {n for n in names if implausible_date_text(_get(entry, n))}
     usable = [n for n in names if n not in invalid]
     # feedparser's own parse of any field first; the no-zone fallback only after all of them.
-    candidates = [_struct_to_datetime(_get(entry, f"{n}_parsed")) for n in usable]
+    candidates = [
+        named_zone_date(_get(entry, n)) or _struct_to_datetime(_get(entry, f"{n}_parsed")) for n in usable
+    ]
     candidates += [_rfc822_without_zone(_get(entry, n)) for n in usable]
     for when in candidates:
         if when is None:

@@ -167,6 +167,37 @@ def test_dates_feedparser_would_shift_are_flagged_invalid(raw):
     assert entry_date(entry, NOW) == (NOW, "invalid")
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Zone names feedparser does not know: it read every one of them as UTC.
+        ("Sun, 29 Nov 2026 10:00:00 JST", datetime(2026, 11, 29, 1, 0, tzinfo=UTC)),
+        ("Sun, 29 Nov 2026 05:00 CET", datetime(2026, 11, 29, 4, 0, tzinfo=UTC)),
+        ("Sunday, 29 November 2026 10:00:00 HKT", datetime(2026, 11, 29, 2, 0, tzinfo=UTC)),
+        ("29 Nov 26 10:00:00 IST", datetime(2026, 11, 29, 4, 30, tzinfo=UTC)),
+        ("Sun, 29 Nov 2026 10:00:00 UTC+8", datetime(2026, 11, 29, 2, 0, tzinfo=UTC)),
+        # Its "GMT+8" was no date at all; the zones it knows keep its reading.
+        ("Sun, 29 Nov 2026 10:00:00 GMT+8", datetime(2026, 11, 29, 2, 0, tzinfo=UTC)),
+        ("Sun, 29 Nov 2026 00:00:00 GMT-05:30", datetime(2026, 11, 29, 5, 30, tzinfo=UTC)),
+        ("Sun, 29 Nov 2026 00:00:00 EST", datetime(2026, 11, 29, 5, 0, tzinfo=UTC)),
+        ("Sun, 29 Nov 2026 05:00:00 GMT", datetime(2026, 11, 29, 5, 0, tzinfo=UTC)),
+    ],
+)
+def test_zone_names_are_read_as_the_zone_they_name(raw, expected):
+    import feedparser
+
+    (entry,) = feedparser.parse(_one_item(raw)).entries
+    assert entry_date(entry, NOW) == (expected, None)
+
+
+@pytest.mark.parametrize("raw", ["Sun, 29 Nov 2026 05:00:00 XYZ", "Sun, 29 Nov 2026 05:00:00 UTC+15"])
+def test_a_zone_no_table_knows_is_flagged_invalid_not_read_as_utc(raw):
+    import feedparser
+
+    (entry,) = feedparser.parse(_one_item(raw)).entries
+    assert entry_date(entry, NOW) == (NOW, "invalid")
+
+
 def test_a_valid_zone_and_a_date_without_time_are_kept():
     import feedparser
 
