@@ -446,7 +446,9 @@ def entry_date(
         if when is None:
             continue
         if when < EARLIEST_PLAUSIBLE:
-            break  # epoch zero and friends: a placeholder, not a date
+            # Epoch zero and friends: a placeholder, not a date; another field (an Atom
+            # <updated> beside a 1970 <published>) may still hold the real one.
+            continue
         if when <= ceiling:
             return when, None
         if when <= ceiling + FUTURE_TOLERANCE:

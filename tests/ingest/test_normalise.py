@@ -82,6 +82,9 @@ def test_entry_dates():
         NOW,
         "missing",
     )
+    # A placeholder beside a real date: the real one (it was the fetch time, flagged missing).
+    epoch = _struct(datetime(1970, 1, 1, tzinfo=UTC))
+    assert entry_date({"published_parsed": epoch, "updated_parsed": _struct(past)}, NOW) == (past, None)
     assert entry_date({"published_parsed": _struct(NOW + timedelta(days=3))}, NOW) == (NOW, "future")
     # A couple of minutes ahead is clock skew: clamped, not flagged.
     assert entry_date({"published_parsed": _struct(NOW + timedelta(minutes=2))}, NOW) == (NOW, None)
