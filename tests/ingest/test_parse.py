@@ -310,3 +310,27 @@ def test_a_malformed_but_complete_feed_keeps_every_entry():
     unclosed = rss([rss_item(1, "Acme Corp beats estimates")]).removesuffix(b"</channel></rss>")
     parsed = parse_feed(unclosed)
     assert parsed.warning and len(parsed.entries) == 1
+
+
+def _titles(body: bytes, content_type: str) -> tuple[list[str], str | None]:
+    parsed = parse_feed(body, headers={"content-type": content_type})
+    return [e.title for e in parsed.entries], parsed.warning
+
+
+def test_a_text_xml_feed_is_read_in_the_charset_it_states():
+    # "text/xml" alone meant US-ASCII to feedparser (RFC 3023), before any byte order mark:
+    # a UTF-16 feed of plain English text was lost, and a UTF-8 one warned at every fetch.
+    plain = rss([rss_item(1, "Acme Corp beats estimates")])
+    utf16 = plain.replace(b'encoding="utf-8"', b'encoding="utf-16"').decode().encode("utf-16")
+    assert _titles(utf16, "text/xml") == (["Acme Corp beats estimates"], None)
+    # A byte order mark outweighs the server's charset (Apache's AddDefaultCharset).
+    assert _titles(utf16, "text/xml; charset=UTF-8") == (["Acme Corp beats estimates"], None)
+    utf32 = plain.replace(b'encoding="utf-8"', b'encoding="utf-32"').decode().encode("utf-32")
+    assert _titles(utf32, "application/rss+xml; charset=utf-8") == (["Acme Corp beats estimates"], None)
+    euro = rss([rss_item(1, "Acme’s €2bn deal")])
+    assert _titles(euro, "text/xml") == (["Acme’s €2bn deal"], None)
+    cp1252 = euro.replace(b'encoding="utf-8"', b'encoding="windows-1252"').decode().encode("cp1252")
+    assert _titles(cp1252, "text/xml;charset=") == (["Acme’s €2bn deal"], None)
+    # A charset the server states still counts, and so does its mismatch.
+    titles, warning = _titles(cp1252, "text/xml; charset=utf-8")
+    assert titles == ["Acme’s €2bn deal"] and "declared as utf-8" in warning
