@@ -110,6 +110,36 @@ def test_required_variables_are_in_the_env_example() -> None:
     assert defined <= used | {"AIRFLOW_UID"}, sorted(defined - used)
 
 
+def _dag_file_variables() -> dict[str, str]:
+    """FINSENT_* variables the DAG files read at parse time, with the DAG file's default
+    (None when an empty value is treated as unset)."""
+    found: dict[str, str] = {}
+    for path in (REPO_ROOT / "dags").glob("*.py"):
+        for name in re.findall(r"os\.environ\.get\(\"(FINSENT_[A-Z_]+)\"", path.read_text()):
+            found[name] = path.name
+    return found
+
+
+def test_every_dag_level_variable_reaches_the_airflow_containers(compose) -> None:
+    # The DAG files read these when the dag-processor parses them: one the compose file does
+    # not pass is silently ignored, whatever .env says.
+    env = compose["x-airflow-common"]["environment"]
+    read = _dag_file_variables()
+    assert {"FINSENT_MAINTENANCE_SCHEDULE", "FINSENT_TRAIN_QUEUE", "FINSENT_FINETUNE_RECIPE"} <= set(read)
+    missing = sorted(name for name in read if name not in env)
+    assert missing == [], f"docker-compose.yaml does not pass {missing} (read by {[read[n] for n in missing]})"
+    for name in read:
+        assert str(env[name]).startswith(f"${{{name}"), f"{name} is not taken from .env"
+
+
+def test_an_empty_schedule_or_recipe_in_env_reaches_the_dag_as_empty(compose) -> None:
+    # Empty FINSENT_FINETUNE_SCHEDULE means trigger only and an empty FINSENT_FINETUNE_RECIPE
+    # TrainConfig's defaults (deployment.md): ${VAR:-default} would turn both into the default.
+    env = compose["x-airflow-common"]["environment"]
+    for name in ("FINSENT_FINETUNE_SCHEDULE", "FINSENT_FINETUNE_RECIPE"):
+        assert re.fullmatch(rf"\$\{{{name}-[^}}]+\}}", str(env[name])), env[name]
+
+
 def test_dockerfile_builds_from_python_slim_with_cpu_torch_and_copies_what_exists() -> None:
     text = (DOCKER / "Dockerfile").read_text()
     assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim", text, re.M)
