@@ -75,6 +75,17 @@ def test_init_migrates_both_databases_and_creates_the_pool(compose) -> None:
     assert "airflow pools set finsent_train 1" in script
 
 
+def test_init_keeps_the_pool_sizes_an_operator_changed(compose) -> None:
+    # airflow-init runs again on every `docker compose up` (the services wait for it): a plain
+    # `pools set` would put a pool resized in the UI back to 1 slot each time.
+    script = "\n".join(compose["services"]["airflow-init"]["command"])
+    sets = re.findall(r"^.*airflow pools set (\S+) .*$", script, re.M)
+    assert sets
+    for line in (line for line in script.splitlines() if "airflow pools set" in line):
+        pool = re.search(r"airflow pools set (\S+)", line).group(1)
+        assert re.match(rf"\s*airflow pools get {pool}\b.*\|\|\s*airflow pools set {pool}\b", line), line
+
+
 def test_gpu_worker_runs_a_training_task_and_scoring_at_once(compose) -> None:
     # Scoring (pool finsent_gpu, 1 slot) and fine-tuning (pool finsent_train, 1 slot) both
     # go to the gpu queue when FINSENT_SCORE_QUEUE=gpu: one slot would queue scoring behind
