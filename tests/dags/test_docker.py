@@ -138,7 +138,7 @@ def test_every_dag_level_variable_reaches_the_airflow_containers(compose) -> Non
     read = _dag_file_variables()
     assert {"FINSENT_MAINTENANCE_SCHEDULE", "FINSENT_TRAIN_QUEUE", "FINSENT_FINETUNE_RECIPE"} <= set(read)
     missing = sorted(name for name in read if name not in env)
-    assert missing == [], f"docker-compose.yaml does not pass {missing} (read by {[read[n] for n in missing]})"
+    assert missing == [], f"docker-compose.yaml does not pass {missing} ({[read[n] for n in missing]})"
     for name in read:
         assert str(env[name]).startswith(f"${{{name}"), f"{name} is not taken from .env"
 
