@@ -41,8 +41,13 @@ def _settings(settings: Settings | None) -> Settings:
 def plan_ingest(now: datetime, *, shards: int, settings: Settings | None = None) -> list[list[int]]:
     """Register the configured feeds, then the due feeds split into shards for mapping."""
     from pipeline.airflow.planning import due_this_interval, shard
+    from pipeline.errors import ConfigError
     from pipeline.run import register_configured_feeds
 
+    if shards < 1:
+        # Before any work: only the deployment's FINSENT_INGEST_SHARDS can fix it, so retrying
+        # the plan (and every later run's) would only delay the failure.
+        raise ConfigError(f"FINSENT_INGEST_SHARDS must be at least 1 (got {shards})", stage="ingest")
     settings = _settings(settings)
     with database(settings) as db:
         register_configured_feeds(db, settings)

@@ -86,6 +86,16 @@ def test_plan_registers_configured_feeds_and_shards_the_due_ones(db, settings) -
         assert session.execute(select(func.count()).select_from(Feed)).scalar_one() == 5
 
 
+@pytest.mark.parametrize("shards", [0, -2])
+def test_a_shard_count_below_one_fails_the_plan_at_once_naming_the_variable(settings, shards) -> None:
+    # A ValueError would be retried 3 times per run, every run, for a setting only a person can fix.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    expected = rf"FINSENT_INGEST_SHARDS must be at least 1 \(got {shards}\)"
+    with pytest.raises(AirflowFailException, match=expected):
+        plan_ingest(NOW, shards=shards, settings=settings)
+
+
 def _feed_row(db, feed_id: int) -> dict:
     with db.session() as session:
         feed = session.get(Feed, feed_id)
