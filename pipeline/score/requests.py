@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pipeline.score.target import normalise_target
+from pipeline.score.target import mention_pattern, normalise_target
 
 if TYPE_CHECKING:
     from pipeline.companies.linking import EntityMatch, TickerLinker
@@ -172,16 +172,19 @@ def parse_line(line: str) -> Request | None:
 
 def find_span(text: str, needle: str) -> str | None:
     """The first whole-word, case-insensitive occurrence of ``needle`` in ``text``, as
-    written there (the same rule the target markers use), or None.
+    written there (the same rule the target markers use: any whitespace between its
+    words), or None.
 
     Apostrophes match either form, so the linker's "Lowe's" finds "Lowe’s" in the text.
     """
     # Folding ’ to ' keeps every offset, so the match is cut from the text as written.
     folded, wanted = text.replace("\u2019", "'"), needle.replace("\u2019", "'")
-    # Most calls look for what is not there: a substring test costs far less than a regex.
-    if not wanted or wanted.lower() not in folded.lower():
+    # Most calls look for what is not there: substring tests cost far less than a regex.
+    lowered = folded.lower()
+    words = wanted.lower().split()
+    if not words or not all(word in lowered for word in words):
         return None
-    match = re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", folded, re.IGNORECASE)
+    match = re.search(rf"(?<!\w){mention_pattern(wanted)}(?!\w)", folded, re.IGNORECASE)
     return text[match.start() : match.end()] if match else None
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "find_mention",
     "format_target_input",
     "mark_target",
+    "mention_pattern",
     "mention_read",
     "mention_span",
     "normalise_target",
@@ -80,10 +81,17 @@ def normalise_target(target: str | None) -> str | None:
     return cleaned[:MAX_TARGET_CHARS] or None
 
 
+def mention_pattern(mention: str) -> str:
+    """A regex for ``mention`` whose words may be apart by any whitespace: the target is
+    normalised to single spaces, a text as given is not ("Bank of  America", a non-breaking
+    space copied from a web page), and a mention missed there is read as a second segment."""
+    return r"\s+".join(map(re.escape, mention.split()))
+
+
 def find_mention(text: str, mention: str) -> re.Match[str] | None:
     """The first whole-word, case-insensitive occurrence of ``mention`` (already
-    normalised: see normalise_target) in ``text``, or None."""
-    return re.search(rf"(?<!\w){re.escape(mention)}(?!\w)", text, re.IGNORECASE)
+    normalised: see normalise_target) in ``text``, any whitespace between its words, or None."""
+    return re.search(rf"(?<!\w){mention_pattern(mention)}(?!\w)", text, re.IGNORECASE)
 
 
 def mention_span(text: str, target: str | None) -> tuple[int, int] | None:

@@ -173,6 +173,12 @@ def test_find_span_is_whole_word_case_insensitive_and_apostrophe_blind() -> None
     assert find_span("$TSLA soars", "$TSLA") == "$TSLA"
 
 
+def test_find_span_takes_any_whitespace_between_a_targets_words() -> None:
+    assert find_span("Bank of  America slumps", "Bank of America") == "Bank of  America"
+    assert find_span("the\u00a0Dow falls", "The Dow") == "the\u00a0Dow"
+    assert find_span("the Dowry", "the Dow") is None
+
+
 # -- target resolution --------------------------------------------------------------------
 
 

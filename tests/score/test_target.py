@@ -164,3 +164,20 @@ def test_mention_style_keeps_the_text_plain_and_finds_the_span() -> None:
     marked = mark_target(text, "ford")
     assert marked is not None and unmark(marked) == (text, (19, 23))  # the exact inverse
     assert unmark(text) is None and unmark("a << b") is None
+
+
+@pytest.mark.parametrize("written", ["Bank of  America", "Bank of\u00a0America", "Bank of\tAmerica"])
+def test_a_mention_is_found_whatever_whitespace_the_text_puts_between_its_words(written: str) -> None:
+    # The target is normalised to single spaces; raw input (classify, a copied headline)
+    # is not: missed, the company was read as a second segment, another label.
+    from pipeline.score.target import mention_read, mention_span
+
+    text = f"{written} slumps while Tesla jumps"
+    assert mention_span(text, "Bank of America") == (0, len(written))
+    assert mention_read(text, written) == (text, (0, len(written)))
+    assert format_target_input(text, "Bank of America", "mention") == (text, None)
+    assert format_target_input(text, written, "segment") == (text, "Bank of America")
+    marked = mark_target(text, "bank of america")
+    assert marked == f"{OPEN_MARK} {written} {CLOSE_MARK} slumps while Tesla jumps"
+    assert unmark(marked) == (text, (0, len(written)))
+    assert mark_target("Bank ofAmerica slumps", "Bank of America") is None
