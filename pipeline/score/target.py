@@ -85,6 +85,8 @@ def mention_pattern(mention: str) -> str:
     """A regex for ``mention`` whose words may be apart by any whitespace: the target is
     normalised to single spaces, a text as given is not ("Bank of  America", a non-breaking
     space copied from a web page), and a mention missed there is read as a second segment."""
+    if " " not in mention:  # most mentions are one word: no split (per pair, on the hot path)
+        return re.escape(mention)
     return r"\s+".join(map(re.escape, mention.split()))
 
 
