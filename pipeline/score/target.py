@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +61,9 @@ OWN_MARKS = {OPEN_MARK: "\u00ab", CLOSE_MARK: "\u00bb"}
 # A target is a mention (a company name, ticker, index, ...), never a paragraph: longer
 # input is cut so that the text, not the target, keeps the token budget.
 MAX_TARGET_CHARS = 100
+# Unicode categories of the characters a target drops: format (zero-width, BOM, bidi
+# marks, soft hyphen) and control characters.
+_HIDDEN = frozenset({"Cf", "Cc"})
 
 # A model folder trained on targeted rows says so, and how it reads a target, in this file
 # (written by training, copied by the release); a folder without it is an article-level
@@ -71,13 +75,19 @@ TargetInput = tuple[str, str | None]
 
 
 def normalise_target(target: str | None) -> str | None:
-    """The target as the model reads it: whitespace collapsed, None for no target.
+    """The target as the model reads it: whitespace collapsed, invisible characters
+    dropped, None for no target.
 
     An empty or blank target means "the whole text", like no target at all.
     """
     if target is None:
         return None
     cleaned = " ".join(target.split())
+    if not cleaned.isprintable():  # only spaces are left as whitespace: rare, so checked first
+        # A zero-width space, a BOM, a bidi mark or a soft hyphen pasted with a name (from a
+        # spreadsheet, a web page) would hide its mention in the text: the target would be
+        # read as a second segment, with another label. The tokenizer drops them anyway.
+        cleaned = " ".join("".join(ch for ch in cleaned if unicodedata.category(ch) not in _HIDDEN).split())
     return cleaned[:MAX_TARGET_CHARS] or None
 
 

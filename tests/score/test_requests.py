@@ -141,6 +141,7 @@ def test_a_line_that_starts_with_a_brace_but_is_not_json_is_plain_text(line: str
         ('{"text": "  "}', '"text" is blank'),
         ('{"text": "Tesla jumps", "target": ""}', '"target" is blank'),
         ('{"text": "Tesla jumps", "target": "   "}', '"target" is blank'),
+        ('{"text": "Tesla jumps", "target": "\\u200b\\ufeff"}', '"target" is blank'),
         ('{"text": "Tesla jumps", "target": 3}', '"target" must be a string'),
         ('{"text": "Tesla jumps", "target": ["Tesla"]}', "not array"),
         ('{"text": "Tesla jumps", "target": {"name": "Tesla"}}', "not object"),
@@ -184,6 +185,17 @@ def test_find_span_takes_any_whitespace_between_a_targets_words() -> None:
 
 def _resolve(resolver: TargetResolver, text: str, target: str) -> ResolvedTarget:
     return resolver.resolve(text, target, resolver.link(text))
+
+
+@pytest.mark.parametrize("target", ["\u200bFord", "Ford\ufeff", "\u2066Ford\u2069", "Fo\u00adrd"])
+def test_invisible_characters_in_a_target_do_not_hide_its_mention(
+    resolver: TargetResolver, target: str
+) -> None:
+    # Pasted from a spreadsheet or a web page: zero-width spaces, a BOM, bidi isolates or a
+    # soft hyphen. Kept, the target was not found and was read as a second segment.
+    request = parse_line(json.dumps({"text": TESLA_FORD, "target": target}))
+    assert request is not None and request.target == "Ford"
+    assert _resolve(resolver, TESLA_FORD, request.target) == ResolvedTarget("Ford", "F")
 
 
 @pytest.mark.parametrize(

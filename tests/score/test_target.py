@@ -37,6 +37,8 @@ def test_default_style_is_markers() -> None:
 
 def test_normalise_target_collapses_whitespace_and_caps_length() -> None:
     assert normalise_target("Bank  of\nAmerica") == "Bank of America"
+    assert normalise_target("\u200bBank of\u00a0America\ufeff\x00") == "Bank of America"
+    assert normalise_target("\u200b\u2060") is None
     assert len(normalise_target("x" * 500) or "") == 100
 
 
