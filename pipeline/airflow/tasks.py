@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,12 +156,18 @@ def evaluate_alerts(
 @airflow_errors
 def deliver_alerts(now: datetime, *, settings: Settings | None = None) -> str:
     """Send the pending deliveries. Each has a dedup key and a Message-ID, so a retry after
-    a partial failure sends only what is still pending."""
+    a partial failure sends only what is still pending.
+
+    Sending happens now, whatever the run's logical time: the claim's lease and the retry
+    backoff are reckoned from the later of the two. From the logical time alone, an alerts run
+    that started more than the lease after its interval's end (a queue backlog) claimed rows
+    with a lease already past, and a `finsent alerts deliver` from a shell at that moment
+    could claim and send the same message again."""
     from pipeline.alerts.service import deliver_pending
 
     settings = _settings(settings)
     with database(settings) as db:
-        report = deliver_pending(db, settings, now=now)
+        report = deliver_pending(db, settings, now=max(now, datetime.now(UTC)))
     rendered = report.render()
     log.info("%s", rendered)
     return rendered

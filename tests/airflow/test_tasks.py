@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pipeline.airflow.tasks import (
+    deliver_alerts,
     feed_health,
     finetune_dir,
     finetune_train,
@@ -195,3 +196,23 @@ def test_finetune_with_the_feedback_source_snapshots_the_corrections(db, setting
     )
     assert "Acme recall widens to Europe" in (out / "feedback.jsonl").read_text()
     assert "Analyst corrections: 1 rows" in (out / "README.md").read_text()
+
+
+def test_deliveries_are_claimed_on_the_wall_clock_not_the_runs_logical_time(settings, monkeypatch) -> None:
+    # An alerts run started long after its interval's end must not claim with a lease that
+    # has already run out (a shell's `finsent alerts deliver` would then send the same
+    # message); a logical time ahead of the clock is kept.
+    from pipeline.alerts.delivery import DeliveryReport
+
+    seen: list[datetime] = []
+
+    def deliver_pending(db, settings, *, now):
+        seen.append(now)
+        return DeliveryReport("outbox")
+
+    monkeypatch.setattr("pipeline.alerts.service.deliver_pending", deliver_pending)
+    before = datetime.now(UTC)
+    deliver_alerts(before - timedelta(hours=1), settings=settings)
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    deliver_alerts(ahead, settings=settings)
+    assert seen[0] >= before and seen[1] == ahead
