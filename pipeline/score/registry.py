@@ -54,11 +54,23 @@ def released_model(models_dir: Path = MODELS_DIR) -> Path | None:
 
     One release is committed; an older one restored beside it from git (a recipe that trains
     from it does) must not take over serving or the gate's comparison: the newest by version
-    number wins (finsent-minilm-v10 after v9)."""
+    number wins (finsent-minilm-v10 after v9). Only a release counts, a folder whose
+    ``metrics.json`` holds the served figures the release tool records: a model trained or
+    copied into ``models/`` (``--out models/my-model``) would otherwise serve, ungated,
+    whenever its name sorts after the release's."""
     if not models_dir.is_dir():
         return None
-    found = sorted((p.parent for p in models_dir.glob("*/config.json")), key=_version_order)
+    found = sorted(
+        (p.parent for p in models_dir.glob("*/config.json") if _is_release(p.parent)), key=_version_order
+    )
     return found[-1] if found else None
+
+
+def _is_release(folder: Path) -> bool:
+    try:
+        return "released" in json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def _version_order(path: Path) -> list[tuple[int, int | str]]:

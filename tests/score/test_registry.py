@@ -55,10 +55,28 @@ def test_an_older_release_restored_beside_the_current_one_does_not_take_over(tmp
     for name in ("finsent-minilm-v1", "finsent-minilm-v2", "finsent-minilm-v10", "finsent-minilm-v9"):
         (models / name).mkdir(parents=True)
         (models / name / "config.json").write_text("{}")
+        (models / name / "metrics.json").write_text('{"released": {}}')
     assert released_model(models) == models / "finsent-minilm-v10"
     (models / "finsent-minilm-v10" / "config.json").unlink()
     (models / "finsent-minilm-v9" / "config.json").unlink()
     assert released_model(models) == models / "finsent-minilm-v2"
+
+
+def test_a_model_trained_into_models_does_not_serve_as_the_release(tmp_path: Path) -> None:
+    # `finsent train --out models/my-model` or a fine-tune copied there sorts after the
+    # release, and would serve ungated: only a folder the release tool wrote counts.
+    models = tmp_path / "models"
+    for name, metrics in (
+        ("finsent-minilm-v3", '{"fpb-50": {}, "released": {"bf16": {}}}'),
+        ("finsent-minilm-v3-feedback", '{"fpb-50": {}}'),
+        ("my-model", None),
+        ("zz-broken", "{not json"),
+    ):
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text("{}")
+        if metrics is not None:
+            (models / name / "metrics.json").write_text(metrics)
+    assert released_model(models) == models / "finsent-minilm-v3"
 
 
 def test_no_released_model_without_a_model_folder(tmp_path: Path) -> None:
