@@ -711,12 +711,15 @@ def classify_cmd(
     done = 0
     while chunk := list(itertools.islice(lines, CLASSIFY_CHUNK_LINES)):
         done += len(chunk)
-        if entities or _has_requests(chunk):
-            requests = requests or _chunk_scorer(clf, entities)
-            click.echo("\n".join(requests.score(chunk, first_line=done - len(chunk) + 1)))
-            continue
-        texts = [line for line in chunk if line.strip()]
-        scored = iter(plain_lines(clf.predict_proba(texts)))
+        try:
+            if entities or _has_requests(chunk):
+                requests = requests or _chunk_scorer(clf, entities)
+                click.echo("\n".join(requests.score(chunk, first_line=done - len(chunk) + 1)))
+                continue
+            texts = [line for line in chunk if line.strip()]
+            scored = iter(plain_lines(clf.predict_proba(texts)))
+        except FinSentError as exc:  # a broken model: lines so far are out, none is guessed
+            raise click.ClickException(f"{exc} (input lines {done - len(chunk) + 1}-{done})") from None
         click.echo("\n".join(next(scored) if line.strip() else "{}" for line in chunk))
     _warn_not_utf8(bad)
     warning = requests.plain_text_warning() if requests is not None else None

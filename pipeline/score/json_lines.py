@@ -11,13 +11,12 @@ serial time per text, which bounds what a GPU can deliver end to end (BENCHMARKS
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
+from pipeline.errors import ModelError
 from pipeline.score.labels import LABELS
 
-__all__ = ["plain_lines"]
+__all__ = ["non_finite_error", "plain_lines"]
 
 # str.format fields: the label, the three probabilities, the score ({{ and }} are braces).
 _TEMPLATE = (
@@ -34,21 +33,20 @@ def plain_lines(probs: np.ndarray) -> list[str]:
     labels = [LABELS[i] for i in probs.argmax(axis=1).tolist()]
     values = [round(v, 6) for v in probs.ravel().tolist()]
     scores = [round(s, 6) for s in (probs[:, 2] - probs[:, 0]).tolist()]
-    if np.isfinite(probs).all():
-        fmt = _TEMPLATE.format
-        return [
-            fmt(label, values[3 * i], values[3 * i + 1], values[3 * i + 2], score)
-            for i, (label, score) in enumerate(zip(labels, scores, strict=True))
-        ]
-    # json writes NaN / Infinity where repr writes nan / inf: the rare broken rows (a model
-    # gone wrong) take json's own writer, on the same values, so the output is as it was.
+    if not np.isfinite(probs).all():
+        raise non_finite_error(int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0]))
+    fmt = _TEMPLATE.format
     return [
-        json.dumps(
-            {
-                "label": label,
-                "probabilities": dict(zip(LABELS, values[3 * i : 3 * i + 3], strict=True)),
-                "score": score,
-            }
-        )
+        fmt(label, values[3 * i], values[3 * i + 1], values[3 * i + 2], score)
         for i, (label, score) in enumerate(zip(labels, scores, strict=True))
     ]
+
+
+def non_finite_error(row: int) -> ModelError:
+    """The error for a model that gave NaN or infinite probabilities (broken weights or
+    calibration, an overflow in half precision) for the ``row``-th text of a call: written,
+    they would not be JSON (``NaN``), and would read as "negative"."""
+    return ModelError(
+        f"the model gave non-finite probabilities for text {row + 1} of this batch: its weights or "
+        "calibration are broken, or its precision overflows; try --precision fp32 or another model"
+    )

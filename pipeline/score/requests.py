@@ -442,7 +442,12 @@ class ChunkScorer:
                 }
                 for match, mention, row in item.entities
             ]
-        return json.dumps(record)
+        try:
+            return json.dumps(record, allow_nan=False)
+        except ValueError:  # NaN or infinity: not JSON, and no verdict
+            from pipeline.score.json_lines import non_finite_error
+
+            raise non_finite_error(item.text_row) from None
 
     def plain_text_warning(self) -> str | None:
         """One line for stderr naming the lines that start with ``{`` but were read as plain

@@ -151,6 +151,24 @@ def test_classify_stdin_and_file(tiny_model: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 2
 
 
+@pytest.mark.parametrize("line", ["Shares jump", '{"text": "Ford slumps", "target": "Ford"}'])
+def test_classify_with_a_model_that_gives_nan_stops_in_one_line(tmp_path: Path, line: str) -> None:
+    # Broken weights: a NaN head. Output would be "NaN" (not JSON) labelled "negative".
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    broken = tiny_model_folder(tmp_path / "broken", layers=1, temperature=None)
+    weights = load_file(broken / "model.safetensors")
+    weights["classifier.bias"] = torch.full_like(weights["classifier.bias"], float("nan"))
+    save_file(weights, broken / "model.safetensors")
+    result = CliRunner().invoke(
+        classify_cmd, ["--model", str(broken), "--precision", "fp32"], input=f"Good news\n{line}\n"
+    )
+    assert result.exit_code == 1
+    assert "the model gave non-finite probabilities" in result.output and "(input lines 1-2)" in result.output
+    assert "NaN" not in result.output
+
+
 def test_classify_batch_size_is_the_flag_else_the_setting_else_the_device_default(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
