@@ -1,6 +1,7 @@
-"""FinSent maintenance: repair rollups, trim the fetch log, report feed health.
+"""FinSent maintenance: repair rollups, trim the fetch log, delete old fine-tune
+checkpoints, report feed health.
 
-Daily by default (``FINSENT_MAINTENANCE_SCHEDULE``). All three tasks work relative to the
+Daily by default (``FINSENT_MAINTENANCE_SCHEDULE``). Every task works relative to the
 run's data interval end, so a backfilled day trims and reports as of that day.
 """
 
@@ -52,6 +53,16 @@ def finsent_maintenance():
 
         return prune_fetch_log(run_time(get_current_context()))
 
+    @task(
+        doc_md="Delete fine-tune checkpoints beyond the newest finetune_runs_kept (default 4); "
+        "the promoted and the pinned model are kept."
+    )
+    def prune_checkpoints() -> list[str]:
+        from pipeline.airflow.runtime import run_time
+        from pipeline.airflow.tasks import prune_finetune_checkpoints
+
+        return prune_finetune_checkpoints(run_time(get_current_context()))
+
     @task(doc_md="Log failing and stale feeds and the last day's fetch outcomes.")
     def report_feed_health() -> dict:
         from pipeline.airflow.runtime import run_time
@@ -61,6 +72,7 @@ def finsent_maintenance():
 
     refresh_rollups()
     apply_retention()
+    prune_checkpoints()
     report_feed_health()
 
 

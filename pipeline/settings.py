@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         default_factory=_default_training_data_dir,
         description="Labelled data (Financial PhraseBank, TFNS) for train/eval.",
     )
+    finetune_runs_kept: int = Field(
+        default=4,
+        ge=0,
+        le=1000,
+        description="Fine-tune checkpoints (<data_dir>/models/runs) the maintenance DAG keeps, newest "
+        "first; the promoted and the pinned model are always kept. 0 keeps all.",
+    )
     score_batch_size: int | None = Field(
         default=None,
         ge=1,

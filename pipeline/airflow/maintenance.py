@@ -1,10 +1,14 @@
-"""Daily housekeeping: trim the raw fetch log and report feed health."""
+"""Daily housekeeping: trim the raw fetch log, delete old fine-tune checkpoints and report
+feed health."""
 
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -18,6 +22,44 @@ log = logging.getLogger(__name__)
 PRUNE_BATCH = 10_000
 #: A feed with no successful fetch for this long is reported as stale.
 STALE_AFTER = timedelta(days=1)
+#: A checkpoint folder changed more recently than this may belong to a run still training.
+CHECKPOINT_QUIET = timedelta(days=1)
+
+
+def prune_checkpoints(runs_dir: Path, *, keep: int, protected: Iterable[Path], now: datetime) -> list[Path]:
+    """Delete the fine-tune checkpoints under ``runs_dir`` (one folder per run) but the
+    ``keep`` newest complete ones (``config.json`` and ``metrics.json`` written), by when each
+    folder last changed, and the folders of runs that failed before completing; returns the
+    deleted folders.
+
+    Never deleted: a folder in ``protected`` or holding one (the promoted model, a pinned
+    ``model_path``: the model that serves), and a folder changed within CHECKPOINT_QUIET of
+    ``now`` (a run may still be writing it). ``keep`` 0 keeps all. Each weekly run adds a
+    whole model, so without this the data dir grows by about 2 GB a year."""
+    if keep <= 0 or not runs_dir.is_dir():
+        return []
+    guarded = [p.resolve() for p in protected]
+    folders = sorted(
+        (p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    complete = [p for p in folders if (p / "config.json").is_file() and (p / "metrics.json").is_file()]
+    kept = set(complete[:keep])
+    deleted: list[Path] = []
+    for folder in (p for p in folders if p not in kept):
+        real = folder.resolve()
+        if any(real == g or real in g.parents for g in guarded):
+            continue
+        changed = datetime.fromtimestamp(folder.stat().st_mtime, tz=now.tzinfo)
+        if now - changed < CHECKPOINT_QUIET:
+            continue
+        shutil.rmtree(folder)
+        log.info(
+            "deleted fine-tune checkpoint %s (last changed %s)", folder, changed.isoformat(timespec="seconds")
+        )
+        deleted.append(folder)
+    return deleted
 
 
 def prune_fetches(db: Database, *, before: datetime, batch: int = PRUNE_BATCH) -> int:

@@ -193,6 +193,20 @@ def prune_fetch_log(now: datetime, *, settings: Settings | None = None) -> int:
 
 
 @airflow_errors
+def prune_finetune_checkpoints(now: datetime, *, settings: Settings | None = None) -> list[str]:
+    """Delete fine-tune checkpoints beyond ``finetune_runs_kept`` (the promoted and the
+    pinned model are kept); returns the deleted folders (the task's XCom)."""
+    from pipeline.airflow.maintenance import prune_checkpoints
+    from pipeline.score.registry import promoted_model
+
+    settings = _settings(settings)
+    protected = [Path(p) for p in (promoted_model(settings.data_dir), settings.model_path) if p]
+    runs = finetune_dir(settings, "x").parent
+    deleted = prune_checkpoints(runs, keep=settings.finetune_runs_kept, protected=protected, now=now)
+    return [str(p) for p in deleted]
+
+
+@airflow_errors
 def feed_health(now: datetime, *, settings: Settings | None = None) -> dict[str, Any]:
     """Summarise feed health as of ``now`` (logged, and returned as the task's XCom)."""
     from pipeline.airflow.maintenance import feed_health_report

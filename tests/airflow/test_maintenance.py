@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.airflow.maintenance import feed_health_report, prune_fetches
+from pipeline.airflow.maintenance import feed_health_report, prune_checkpoints, prune_fetches
 from pipeline.db.models import Article, Feed, Fetch
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -95,3 +97,33 @@ def test_feed_health_is_as_of_the_run_time(db, history) -> None:
     # A backfilled run for 20 days ago sees that day's fetches, not today's.
     report = feed_health_report(db, now=NOW - timedelta(days=20))
     assert report.outcomes_last_day == {"ok": 1, "http_error": 1}
+
+
+def _checkpoint(runs: Path, name: str, age: timedelta, now: datetime, *, complete: bool = True) -> Path:
+    folder = runs / name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    if complete:
+        (folder / "metrics.json").write_text("{}")
+    stamp = (now - age).timestamp()
+    os.utime(folder, (stamp, stamp))
+    return folder
+
+
+def test_old_checkpoints_go_but_the_newest_the_serving_and_a_running_one_stay(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    runs = tmp_path / "models" / "runs"
+    weeks = [_checkpoint(runs, f"scheduled__week{i}", timedelta(weeks=i, days=2), now) for i in range(7)]
+    promoted = weeks[5]  # an older run the gate promoted: it serves, whatever its age
+    pinned = weeks[6] / "config.json"  # a pinned model_path inside a run folder
+    deleted = prune_checkpoints(runs, keep=2, protected=[promoted, pinned], now=now)
+    assert sorted(deleted) == sorted(weeks[2:5])
+    assert sorted(p.name for p in runs.iterdir()) == sorted(w.name for w in (*weeks[:2], *weeks[5:]))
+    # A run still writing its folder is never taken and holds no place among those kept; a
+    # run that failed before completing is garbage once quiet.
+    running = _checkpoint(runs, "manual__now", timedelta(hours=2), now, complete=False)
+    failed = _checkpoint(runs, "manual__failed", timedelta(days=3), now, complete=False)
+    assert prune_checkpoints(runs, keep=1, protected=[promoted, pinned], now=now) == [failed, weeks[1]]
+    assert running.is_dir() and weeks[0].is_dir() and weeks[5].is_dir() and weeks[6].is_dir()
+    assert prune_checkpoints(runs, keep=0, protected=[], now=now) == []
+    assert prune_checkpoints(tmp_path / "absent", keep=2, protected=[], now=now) == []

@@ -15,6 +15,7 @@ from pipeline.airflow.tasks import (
     ingest_shard,
     plan_ingest,
     prune_fetch_log,
+    prune_finetune_checkpoints,
     shard_label,
 )
 from pipeline.db.models import Feed, Fetch
@@ -216,3 +217,22 @@ def test_deliveries_are_claimed_on_the_wall_clock_not_the_runs_logical_time(sett
     ahead = datetime.now(UTC) + timedelta(hours=1)
     deliver_alerts(ahead, settings=settings)
     assert seen[0] >= before and seen[1] == ahead
+
+
+def test_checkpoint_pruning_keeps_the_promoted_model_and_the_setting_s_newest(settings) -> None:
+    import os
+
+    from pipeline.score.registry import write_promotion
+
+    now = datetime.now(UTC)
+    runs = [finetune_dir(settings, f"scheduled__2026-0{i + 1}-01") for i in range(6)]
+    for age, run in enumerate(reversed(runs), start=1):
+        run.mkdir(parents=True)
+        (run / "config.json").write_text("{}")
+        (run / "metrics.json").write_text("{}")
+        stamp = (now - timedelta(weeks=age)).timestamp()
+        os.utime(run, (stamp, stamp))
+    write_promotion(settings.data_dir, runs[0])  # the oldest serves
+    deleted = prune_finetune_checkpoints(now, settings=settings.model_copy(update={"finetune_runs_kept": 3}))
+    assert deleted == [str(runs[2]), str(runs[1])]
+    assert [r.is_dir() for r in runs] == [True, False, False, True, True, True]
