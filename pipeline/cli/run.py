@@ -63,8 +63,15 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
 @click.command("score")
 @click.option("--model", "model_path", help="Local model folder (default: current model).")
 @click.option("--limit", type=click.IntRange(min=1), help="Score at most this many articles.")
+@click.option(
+    "--forget",
+    "forget_version",
+    metavar="VERSION",
+    help="Instead of scoring, delete this model version's stored scores (after going back to an "
+    "earlier model: the trends return to its scores). Not the version that serves.",
+)
 @click.pass_obj
-def score_cmd(app, model_path: str | None, limit: int | None) -> None:
+def score_cmd(app, model_path: str | None, limit: int | None, forget_version: str | None) -> None:
     """Score stored articles that have no score for the model yet.
 
     With a new --model this re-scores history next to the old scores (both are kept).
@@ -75,6 +82,11 @@ def score_cmd(app, model_path: str | None, limit: int | None) -> None:
     settings = app.settings
     if model_path:
         settings = settings.model_copy(update={"model_path": model_path})
+    if forget_version is not None:
+        if limit is not None:
+            raise click.UsageError("--forget deletes a version's scores: it takes no --limit")
+        _forget(app, settings, forget_version.strip())
+        return
     with app.database() as database:
         report = score_pending(database, settings, limit=limit, progress=sys.stderr.isatty())
         click.echo(report.render())  # stored whatever happens next
@@ -82,3 +94,14 @@ def score_cmd(app, model_path: str | None, limit: int | None) -> None:
             # The trend views read the rollups: up to date with the new scores (article or
             # company) now, not at the next run.
             click.echo(f"rollups: {refresh_rollups(database)} buckets refreshed")
+
+
+def _forget(app, settings, version: str) -> None:
+    from pipeline.score.forget import forget_model_scores
+    from pipeline.score.registry import serving_model
+    from pipeline.trends.rollups import refresh_rollups
+
+    serving = serving_model(settings).version
+    with app.database() as database:
+        click.echo(forget_model_scores(database, version, serving=serving).render())
+        click.echo(f"rollups: {refresh_rollups(database)} buckets refreshed")

@@ -120,7 +120,7 @@ def score_pending(
     one goes on from there; a re-run writes nothing.
     """
     if classifier is not None:
-        with _one_scorer(db, classifier.model_version):
+        with one_scorer(db, classifier.model_version):
             return _score_all(
                 db, classifier, classifier.model_version, limit=limit, progress=progress, now=now
             )
@@ -129,7 +129,7 @@ def score_pending(
     version = model.version
     # The lock first, then the counts and the load: a run that waited for another counts
     # what is left (usually nothing) and loads no model for it.
-    with _one_scorer(db, version):
+    with one_scorer(db, version):
         pending = _count_pending(db, version)
         pairs_pending = _count_backfill(db, version) if read_target_style(model.path) is not None else 0
         if not pending and not pairs_pending:
@@ -158,7 +158,7 @@ _HOLDER = text(
 
 
 @contextmanager
-def _one_scorer(db: Database, version: str) -> Iterator[None]:
+def one_scorer(db: Database, version: str) -> Iterator[None]:
     """Hold the model version's scoring lock (a session advisory lock, on a connection of
     its own, in autocommit so it holds no transaction open): a second `finsent score` or a
     DAG run beside a manual one waits for the first instead of running the model over the

@@ -453,9 +453,9 @@ def test_two_runs_of_one_model_score_each_article_once(db, settings, monkeypatch
 
 def _hold_scoring_lock(db, version: str):
     """Another run's scoring lock on ``version``, on a connection of the test's own."""
-    from pipeline.score.service import _one_scorer
+    from pipeline.score.service import one_scorer
 
-    holder = _one_scorer(db, version)
+    holder = one_scorer(db, version)
     holder.__enter__()
     return holder
 
