@@ -199,6 +199,15 @@ def test_a_moved_feed_lives_where_the_permanent_hops_end(fetcher, feed_server: F
 
 
 @pytest.mark.slow
+def test_a_move_to_a_location_with_a_fragment_moves_to_the_feed_without_it(fetcher, feed_server: FeedServer):
+    # The fragment is never sent to the server: kept, "/new#top" would be a second URL of
+    # the feed at "/new", past the check that another feed already has it.
+    target = feed_server.add("/new", rss_feed(1))
+    old = feed_server.add("/old", redirect_to=f"{target}#top", redirect_status=301)
+    assert get(fetcher, old).moved_to == target
+
+
+@pytest.mark.slow
 def test_a_permanent_redirect_to_an_error_is_not_a_move(fetcher, feed_server: FeedServer):
     gone = feed_server.add("/gone", b"", status=404)
     result = get(fetcher, feed_server.add("/old", redirect_to=gone, redirect_status=301))

@@ -171,6 +171,11 @@ def permanent_location(requested: str, response: httpx.Response) -> str | None:
         if hop.status_code not in PERMANENT_REDIRECTS:
             break
         moved = urls[i + 1]
+    if moved is not None:
+        # In the feed's canonical form, without a fragment (a Location may carry one; it is
+        # never sent): "/feed#top" would be a second URL of the feed at "/feed", past the
+        # check that another feed already has it.
+        moved = _canonical_http(urlsplit(moved)._replace(fragment=""))
     return moved if moved is not None and moved != requested else None
 
 
