@@ -19,6 +19,7 @@ from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
 from pipeline.companies import guards
+from pipeline.companies.exchanges import FOREIGN_EXCHANGE_RE, US_EXCHANGE_RE, foreign_ticker
 from pipeline.companies.relevance import relevance
 from pipeline.companies.watchlist import Company, Watchlist
 from pipeline.ingest.normalise import linkable_text
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXCHANGE_RE = re.compile(
-    r"(?<![\w])(?i:NYSE\s+American|NYSE\s+Arca|NYSE|NASDAQ(?:GS|GM|CM)?|AMEX|OTCQX|OTCQB|OTC|TSXV?|"
-    r"LSE|CBOE|BATS)\s*:\s*([A-Z]{1,5}(?:[.\-][A-Z])?)(?![\w])"
-)
 CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Z]{1,6}(?:\.[A-Z])?)(?![\w])")
 # Reuters instrument codes: <AAPL.O>, <JNJ.N>, <BRKb.N>, <7203.T>, <VOWG_p.DE>. The whole
 # code is one signal; the letters inside it are never read as a bare ticker.
@@ -157,6 +154,17 @@ class TickerLinker:
         company = self.watchlist.company(ticker)
         return (company.ticker if company else ticker), company
 
+    def _lookup(self, code: str) -> str | None:
+        """The company ticker of a universe ticker or ric code."""
+        if code in self._ric:
+            return self._ric[code]
+        company = self.watchlist.company(code)
+        return company.ticker if company else None
+
+    def _country(self, ticker: str) -> str | None:
+        company = self.watchlist.company(ticker)
+        return company.country if company else None
+
     def _ric_ticker(self, base: str, suffix: str) -> str | None:
         code = f"{base}.{suffix}" if suffix else base
         if code in self._ric:
@@ -178,9 +186,14 @@ class TickerLinker:
         hits: list[_Hit] = []
         masked: list[tuple[int, int]] = []
         if ":" in text:
-            for m in EXCHANGE_RE.finditer(text):
+            for m in US_EXCHANGE_RE.finditer(text):
                 hits.append(_Hit(m.group(1).replace("-", "."), "exchange", m.start(), m.end()))
                 masked.append((m.start(), m.end()))
+            for m in FOREIGN_EXCHANGE_RE.finditer(text):
+                masked.append((m.start(), m.end()))  # its code is never a US bare ticker
+                ticker = foreign_ticker(m.group(1), m.group(2), self._lookup, self._country)
+                if ticker is not None:
+                    hits.append(_Hit(ticker, "exchange", m.start(), m.end()))
         if "<" in text:
             for m in RIC_RE.finditer(text):
                 masked.append((m.start(), m.end()))
