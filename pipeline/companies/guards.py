@@ -208,6 +208,20 @@ WORD_TICKERS = frozenset(
         "KO", "KR", "LH", "MU", "NI", "RF", "RL", "TD", "TM", "UL", "VZ", "WM", "BN",
         "RY", "DB", "JD", "LI", "BX", "BR", "BG", "CAH", "AME", "WEC", "DTE", "AEE", "NEE",
         "VMC", "OMC", "CCI", "STT", "IEX", "CCL", "CHRW", "ETR", "HAL", "HIG", "SPY", "QQQ",
+        # A central bank's Monetary Policy Committee, Groupe PSA (Peugeot), the FANG stocks,
+        # the Norwegian krone ("NOK 70 million").
+        "MPC", "PSA", "FANG", "NOK",
+    }
+)  # fmt: skip
+
+# Capitalised words after a bare ticker that make it the start of another company's name
+# ("ECL Finance", "SWK Holdings", "MGM Growth Properties", "VST Industries").
+LISTING_NAME_WORDS = frozenset(
+    {
+        "holdings", "holding", "industries", "finance", "financial", "growth", "properties",
+        "capital", "partners", "technologies", "resources", "ventures", "realty", "securities",
+        "limited", "ltd", "infra", "infrastructure", "minerals", "mining", "pharma",
+        "pharmaceuticals", "enterprises", "investments", "bancorp", "bancshares",
     }
 )  # fmt: skip
 

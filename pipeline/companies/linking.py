@@ -253,6 +253,10 @@ class TickerLinker:
             if hit.policy == "ticker":
                 if text.startswith(("…", "..."), hit.end):
                     continue  # a word cut short ("HIT LIN…") is no ticker
+                if _in_compound(text, hit.start, hit.end):
+                    continue  # "AFL-CIO", "AMT-Free": letters of one longer word
+                if _names_another_company(text, toks, hit.last):
+                    continue  # "ECL Finance", "SWK Holdings": a company whose name starts so
                 if shouting is None:
                     shouting = _mostly_upper(text)
                 if shouting:
@@ -489,6 +493,30 @@ def _inside_any(spans: list[tuple[int, int]]) -> Callable[[int], bool]:
         return k >= 0 and reach[k] > pos
 
     return inside
+
+
+def _in_compound(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is joined by a hyphen to a word on either side ("NVDA-led"
+    is not: see guards.HYPHEN_FOLLOWERS)."""
+    joined_after = text[end : end + 1] == "-" and text[end + 1 : end + 2].isalnum()
+    if joined_after:
+        m = TOKEN_RE.match(text, end + 1)
+        joined_after = m is None or m.group().lower() not in guards.HYPHEN_FOLLOWERS
+    joined_before = start > 1 and text[start - 1] == "-" and text[start - 2].isalnum()
+    return joined_after or joined_before
+
+
+def _names_another_company(text: str, toks: list[tuple[str, int, int]], last: int) -> bool:
+    """Whether the bare ticker ending at token ``last`` starts another company's name: a
+    capitalised word that names companies follows it ("ECL Finance", "MGM Growth
+    Properties", "VST Industries"). A company whose name is its ticker ("IBM") is matched
+    as a name, so these letters are someone else's."""
+    if last + 1 >= len(toks):
+        return False
+    word, start, _ = toks[last + 1]
+    if text[toks[last][2] : start].strip(" \t"):
+        return False  # "SWK, Holdings ..." or a new line: not one name
+    return word[:1].isupper() and word.lower() in guards.LISTING_NAME_WORDS
 
 
 def _is_source(lower: list[str], first: int, last: int) -> bool:

@@ -241,3 +241,30 @@ def test_other_proper_names_that_contain_a_company_name(linker, text):
 def test_capitals_count_for_names_of_two_words_or_in_a_shouted_headline(linker):
     assert tickers(linker, "Form SC 13G TOP SHIPS INC. Filed by: MORGAN STANLEY") == ["MS"]
     assert tickers(linker, "TARGET TO CUT 1,800 JOBS AT HEADQUARTERS") == ["TGT"]
+
+
+# Bare tickers (three or more capitals) that are something else in real headlines: part of
+# a hyphenated word, the start of another company's name, an acronym or a currency.
+BARE_TICKERS_NOT_LINKED = [
+    "AFL-CIO Endorses USMCA After Negotiating Improvements",  # Aflac is AFL
+    "Nuveen AMT-Free Quality Municipal Income Fund declares dividend",  # American Tower is AMT
+    "ECL Finance debenture issue fully subscribed",  # Ecolab is ECL
+    "SWK Holdings reports Q3 results",  # Stanley Black & Decker is SWK
+    "MGM Growth falls 1.1% after starting share offering",  # MGM Resorts is MGM
+    "VST Industries: Analysts remain bullish",  # Vistra is VST
+    "MPC Decision: MPC Keeps Rates On Hold",  # Marathon Petroleum is MPC
+    "Dongfeng to reduce PSA stake in merger deal with Fiat",  # Public Storage is PSA
+    "Uber ready to join FANG after earnings",  # Diamondback Energy is FANG
+    "The revenues of the business reached NOK 12 million for 2008",  # Nokia is NOK
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", BARE_TICKERS_NOT_LINKED, ids=[t[:40] for t in BARE_TICKERS_NOT_LINKED])
+def test_bare_tickers_that_are_other_things(linker, text):
+    assert [t for t in tickers(linker, text) if t != "UBER"] == []
+
+
+def test_bare_tickers_still_link_in_lists_and_before_their_own_words(linker):
+    assert tickers(linker, "Stocks to watch: TSLA, UBER, IBKR, DIS") == ["TSLA", "UBER", "IBKR", "DIS"]
+    assert tickers(linker, "NVDA-led rally lifts chip stocks") == ["NVDA"]
+    assert tickers(linker, "NVDA Stock Forecast: Analysts Split") == ["NVDA"]
