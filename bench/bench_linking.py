@@ -26,11 +26,14 @@ import re
 import time
 from pathlib import Path
 
-from pipeline.companies.linking import CASHTAG_RE, TickerLinker
+from pipeline.companies.linking import TickerLinker
 from pipeline.companies.universe import DEFAULT_UNIVERSE, load_universe
 from pipeline.paths import SHARED_DATA_DIR
 
 TFNS = SHARED_DATA_DIR / "tfns" / "sent_train.csv"
+# The gold cashtags: upper case, "$BRK.B". Fixed here, not taken from the linker, so that
+# the gold pairs (and the figures) stay the same from one linker version to the next.
+CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Z]{1,6}(?:\.[A-Z])?)(?![\w])")
 
 
 def gold_texts(path: Path, linker: TickerLinker) -> list[tuple[str, set[str]]]:

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Z]{1,6}(?:\.[A-Z])?)(?![\w])")
+# $BRK.B and $BRK-B (Yahoo's way) are one ticker; "$tsla" in lower case counts only as a
+# ticker of the universe (CASHTAG_RE is what the upper-case form alone matches).
+CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Z]{1,6}(?:[.\-][A-Z])?)(?![\w])")
+ANY_CASE_CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Z]{1,6}(?:[.\-][A-Z])?|[a-z]{2,6}(?:[.\-][a-z])?)(?![\w])")
 # Reuters instrument codes: <AAPL.O>, <JNJ.N>, <BRKb.N>, <7203.T>, <VOWG_p.DE>. The whole
 # code is one signal; the letters inside it are never read as a bare ticker.
 RIC_RE = re.compile(r"<\s*([A-Z0-9][A-Za-z0-9_]{0,11})(?:\.([A-Z]{1,3}))?\s*>")
@@ -165,6 +168,19 @@ class TickerLinker:
         company = self.watchlist.company(ticker)
         return company.country if company else None
 
+    def _cashtag_ticker(self, tag: str) -> str | None:
+        """The ticker of a cashtag as written: "BRK-B" is BRK.B where the universe holds it
+        ("BMY-R", a right, stays BMY as before); "tsla" counts only as a universe ticker,
+        and never as a word that is money ("$bn", "$us")."""
+        lower = tag.islower()
+        tag = tag.upper()
+        if "-" in tag:
+            dotted = tag.replace("-", ".")
+            tag = dotted if dotted in self.watchlist else tag.split("-")[0]
+        if lower and (tag in NOT_CASHTAGS or tag not in self.watchlist):
+            return None
+        return tag
+
     def _ric_ticker(self, base: str, suffix: str) -> str | None:
         code = f"{base}.{suffix}" if suffix else base
         if code in self._ric:
@@ -201,10 +217,10 @@ class TickerLinker:
                 if ticker is not None:
                     hits.append(_Hit(ticker, "ric", m.start(), m.end()))
         if "$" in text:
-            for m in CASHTAG_RE.finditer(text):
+            for m in ANY_CASE_CASHTAG_RE.finditer(text):
                 masked.append((m.start(), m.end()))
-                ticker = m.group(1)
-                if ticker in NOT_CASHTAGS and ticker not in self.watchlist:
+                ticker = self._cashtag_ticker(m.group(1))
+                if ticker is None or (ticker in NOT_CASHTAGS and ticker not in self.watchlist):
                     continue
                 if ticker in SOCIAL_TICKERS and self._in_share_context(text, m.start(), m.end()):
                     continue

@@ -268,3 +268,11 @@ def test_bare_tickers_still_link_in_lists_and_before_their_own_words(linker):
     assert tickers(linker, "Stocks to watch: TSLA, UBER, IBKR, DIS") == ["TSLA", "UBER", "IBKR", "DIS"]
     assert tickers(linker, "NVDA-led rally lifts chip stocks") == ["NVDA"]
     assert tickers(linker, "NVDA Stock Forecast: Analysts Split") == ["NVDA"]
+
+
+def test_cashtags_as_tweets_write_them(linker):
+    # Yahoo's class separator, and lower case: the same company.
+    assert tickers(linker, "$BRK-B climbs after the annual letter") == ["BRK.B"]
+    assert tickers(linker, "$brk.b and $tsla rally") == ["BRK.B", "TSLA"]
+    # In lower case only a universe ticker counts: money and words stay unlinked.
+    assert tickers(linker, "raised $bn, the $us dollar, $yolo") == []

@@ -52,6 +52,9 @@ def test_cashtags_and_their_guards(linker):
     assert links(linker, "the $USD weakens; $CEO pay; $AI hype") == []
     assert links(linker, "Acme jumps. Share on $FB | Tweet $TWTR") == []
     assert links(linker, "$FB earnings beat, Facebook parent says") == [("FB", "cashtag")]
+    # An unknown ticker in lower case is a word ("$yolo"); one with a class not held, its base.
+    assert links(linker, "$acme and $wow") == []
+    assert links(linker, "$ACME-W warrants") == [("ACME", "cashtag")]
 
 
 def test_names_aliases_and_bare_tickers(linker):
