@@ -88,6 +88,14 @@ DIFFERENT_THINGS = frozenset(
         ("bayer", "leverkusen"), ("siemens", "healthineers"), ("mitsubishi", "motors"),
         ("delta", "variant"), ("delta", "force"), ("delta", "region"), ("apollo", "program"),
         ("apollo", "mission"), ("apollo", "hospitals"), ("apollo", "tyres"),
+        # Genetically modified, not General Motors: "GM crops", "GM mustard".
+        *(("gm", w) for w in ("crop", "crops", "food", "foods", "seed", "seeds", "mustard",
+                              "cotton", "maize", "corn", "wheat", "soy", "rice", "mosquitoes")),
+        # Coca-Cola's bottlers are other listed companies.
+        *((coke, w) for coke in ("coca - cola", "coca cola")
+          for w in ("amatil", "hbc", "femsa", "europacific", "consolidated", "icecek", "bottling")),
+        ("mitsubishi", "heavy"), ("mitsubishi", "electric"), ("mitsubishi", "chemical"),
+        ("mitsubishi", "estate"), ("mitsubishi", "ufj"),
     }
 )  # fmt: skip
 
@@ -105,6 +113,7 @@ DIFFERENT_AFTER = frozenset(
             )
         ),
         *((word, "visa") for word in ("schengen", "golden", "student", "work", "tourist", "travel", "entry")),
+        ("nokia", "siemens"),  # Nokia Siemens Networks, Nokia's network arm
         *(
             (river, "delta")
             for river in (

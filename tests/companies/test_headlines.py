@@ -126,6 +126,8 @@ LINKED = [
     ("Goldman Sachs Trims Apple Price Target on China Weakness", ["GS", "AAPL"]),
     ("Morgan Stanley Raises Apple Price Target to $260", ["MS", "AAPL"]),
     ("Apple PT Raised at Wedbush", ["AAPL"]),
+    # Nokia's network arm is Nokia's, not Siemens'.
+    ("The agreement strengthens our partnership with Nokia Siemens Networks", ["NOK"]),
 ]
 
 NOT_LINKED = [
@@ -188,6 +190,11 @@ NOT_LINKED = [
     "News reports say the Fed will cut rates",
     "Southern reported heavy storms overnight",
     "Trade along the Amazon-Andes corridor grows",
+    # Another thing or another company after the name (SEntFiN, TFNS, Financial PhraseBank).
+    "Monsanto India jumps on report Modi government pursuing GM crops",
+    "Coca Cola Amatil : APPOINTMENT OF PENELOPE WINN TO COCA-COLA AMATIL BOARD",
+    "Coca-Cola HBC shares fall after Russia exit",
+    "technology from Japanese engineering company Mitsubishi Heavy Industries",
 ]  # fmt: skip
 
 
