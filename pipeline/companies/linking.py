@@ -101,6 +101,14 @@ def _tokens(text: str) -> list[str]:
     return TOKEN_RE.findall(text.replace("’", "'"))
 
 
+def _capitalised(token: str) -> str:
+    """A word with capitals inside ("SoftBank", "eBay") as a plain capitalised word
+    ("Softbank", "Ebay"); any other token as it is."""
+    if any(c.isupper() for c in token[1:]) and any(c.islower() for c in token):
+        return token.capitalize()
+    return token
+
+
 def _policy(text: str, how: str) -> str:
     low = text.lower()
     if how == "ticker":
@@ -131,6 +139,10 @@ class TickerLinker:
                 exact.setdefault(SEP.join(tokens), name)
                 if text[0].islower():  # "eBay" opens a sentence as "EBay"
                     exact.setdefault(SEP.join([tokens[0][0].upper() + tokens[0][1:], *tokens[1:]]), name)
+                # "SoftBank", "BlackRock", "eBay" are written "Softbank", "Blackrock", "Ebay" too.
+                plain = [_capitalised(t) for t in tokens]
+                if plain != tokens:
+                    exact.setdefault(SEP.join(plain), name)
                 # Headlines are sometimes written in capitals; "Voltara" is also "VOLTARA".
                 upper.setdefault(SEP.join(tokens).upper(), name)
             for ticker in company.tickers():

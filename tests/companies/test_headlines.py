@@ -126,6 +126,10 @@ LINKED = [
     ("Goldman Sachs Trims Apple Price Target on China Weakness", ["GS", "AAPL"]),
     ("Morgan Stanley Raises Apple Price Target to $260", ["MS", "AAPL"]),
     ("Apple PT Raised at Wedbush", ["AAPL"]),
+    # A name with capitals inside, written as one capitalised word (TFNS, SEntFiN).
+    ("Ebay shares jump 3% premarket", ["EBAY"]),
+    ("Softbank leads $140 million funding round for Brazil start-up VTEX", ["9984.T"]),
+    ("Blackrock and Paypal shares rise", ["BLK", "PYPL"]),
     # Nokia's network arm is Nokia's, not Siemens'.
     ("The agreement strengthens our partnership with Nokia Siemens Networks", ["NOK"]),
 ]
