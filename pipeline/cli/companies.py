@@ -37,13 +37,17 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
         companies = companies_for(settings)
         where = describe(settings)
     rows = list(companies.companies)
+    linked_from = None
     if query:
-        needle = query.lower()
-        rows = [
-            c
-            for c in rows
-            if any(needle in t.lower() for t in c.tickers()) or any(needle in n.lower() for n, _ in c.names())
-        ]
+        rows = _containing(rows, query)
+        if not rows:
+            # Not in a ticker or name as listed ("$AAPL", "BRK-B", "Lowe’s", "Softbank"): what
+            # the linker makes of it as a headline, so the answer is the one articles get.
+            from pipeline.companies.linking import TickerLinker
+
+            tickers = [m.ticker for m in TickerLinker(companies).link(query)]
+            rows = [c for t in tickers if (c := companies.company(t)) is not None]
+            linked_from = query if rows else None
     if as_json:
         for c in rows:
             click.echo(
@@ -63,6 +67,8 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
         return
     click.echo(f"universe: {where}")
     click.echo(f"{len(rows)} of {len(companies)} companies" if query else f"{len(companies)} companies")
+    if linked_from is not None:
+        click.echo(f"  (no ticker or name contains {linked_from!r}; an article saying it links these)")
     if query and not rows:
         click.echo(
             "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md)"
@@ -71,3 +77,16 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
     for c in rows:
         also = ", ".join((*c.share_classes, *c.aliases))
         click.echo(f"  {c.ticker:<12} {c.name:<42} {c.country or '-':<3} {also}".rstrip())
+
+
+def _containing(rows: list, query: str) -> list:
+    """The companies whose ticker, name or alias contains ``query`` (any case; a cashtag's
+    "$" and Yahoo's "BRK-B" for BRK.B read as the ticker; a typographic apostrophe as ')."""
+    needle = query.strip().replace("\u2019", "'").lower()
+    ticker = needle.lstrip("$").replace("-", ".")
+    return [
+        c
+        for c in rows
+        if any(ticker in t.lower() for t in c.tickers())
+        or any(needle in n.replace("\u2019", "'").lower() for n, _ in c.names())
+    ]

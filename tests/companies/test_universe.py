@@ -178,6 +178,14 @@ def test_companies_command_says_where_the_universe_came_from(settings, tmp_path,
         "  none: add it to the watchlist (FINSENT_WATCHLIST_PATH, docs/companies.md); "
         "`--demo` lists the demo's companies too",
     ]
+    # As articles write them: a cashtag, Yahoo's class ticker, a typographic apostrophe.
+    for query, ticker in (("$AAPL", "AAPL"), ("BRK-B", "BRK.B"), ("Lowe’s", "LOW"), ("Softbank", "9984.T")):
+        found = CliRunner().invoke(cli, ["companies", query], catch_exceptions=False).output.splitlines()
+        assert found[1] == "1 of 673 companies" and found[2].split()[0] == ticker, (query, found)
+    # A headline is read as the linker reads an article's.
+    read = CliRunner().invoke(cli, ["companies", "Apple and Microsoft shares rise"], catch_exceptions=False)
+    assert "an article saying it links these" in read.output
+    assert [line.split()[0] for line in read.output.splitlines()[3:]] == ["AAPL", "MSFT"]
     demo = CliRunner().invoke(cli, ["companies", "--demo", "VLTA"], catch_exceptions=False)
     assert demo.exit_code == 0, demo.output
     assert "watchlist.csv" in demo.output.splitlines()[0]
