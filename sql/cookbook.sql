@@ -17,6 +17,9 @@
 -- PostgreSQL reads a time without a zone (since=2026-11-13) in the session's time zone, so
 -- this file sets the session to UTC first; where you paste one query into a session in
 -- another zone, pass times with their zone (since=2026-11-13T00:00Z) or SET timezone = 'UTC'.
+-- Periods are written in hours (30 days: interval '720 hours'): PostgreSQL adds days in the
+-- session's zone, where a day around a clock change has 23 or 25 hours, which would drop the
+-- first day of a norm or add an hour to a chart in a session that is not UTC (JDBC tools).
 -- Each query starts at a "-- name:" line; tests/trends/test_cookbook.py runs every one of them
 -- against a hand-built data set and checks the rows.
 --
@@ -46,7 +49,7 @@ WITH today AS (
            sum(d.n_articles) AS n_articles,
            sum(d.n_negative)::double precision / sum(d.n_articles) AS negative_share
     FROM v_ticker_sentiment_daily d
-    WHERE d.bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '30 days'
+    WHERE d.bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '720 hours'
       AND d.bucket < date_trunc('day', :'now'::timestamptz, 'UTC')
       AND d.ticker IN (SELECT ticker FROM today)
     GROUP BY d.ticker
@@ -77,7 +80,7 @@ SELECT
     round(h.mean_score::numeric, 3) AS mean_score,
     round(h.weighted_score::numeric, 3) AS weighted_score
 FROM generate_series(
-    date_trunc('hour', :'now'::timestamptz - make_interval(days => :'days'::int), 'UTC'),
+    date_trunc('hour', :'now'::timestamptz - make_interval(hours => 24 * :'days'::int), 'UTC'),
     date_trunc('hour', :'now'::timestamptz, 'UTC'),
     interval '1 hour'
 ) AS g (bucket)
@@ -86,7 +89,7 @@ LEFT JOIN (
     SELECT *
     FROM v_ticker_sentiment_hourly
     WHERE ticker = :'ticker'
-      AND bucket >= date_trunc('hour', :'now'::timestamptz - make_interval(days => :'days'::int), 'UTC')
+      AND bucket >= date_trunc('hour', :'now'::timestamptz - make_interval(hours => 24 * :'days'::int), 'UTC')
       AND bucket <= :'now'::timestamptz
 ) h ON h.bucket = g.bucket
 ORDER BY g.bucket;
@@ -239,12 +242,12 @@ WITH today AS (
 ), covered AS (
     SELECT count(*) AS days
     FROM v_market_sentiment_daily
-    WHERE bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '30 days'
+    WHERE bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '720 hours'
       AND bucket < date_trunc('day', :'now'::timestamptz, 'UTC')
 ), norm AS (
     SELECT ticker, sum(n_articles)::numeric AS articles
     FROM v_ticker_sentiment_daily
-    WHERE bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '30 days'
+    WHERE bucket >= date_trunc('day', :'now'::timestamptz, 'UTC') - interval '720 hours'
       AND bucket < date_trunc('day', :'now'::timestamptz, 'UTC')
     GROUP BY ticker
 )
@@ -313,13 +316,13 @@ ORDER BY negative_share DESC, articles DESC, f.id;
 WITH weeks AS (
     SELECT
         ticker,
-        sum(n_articles) FILTER (WHERE bucket > day0 - interval '7 days') AS n_this,
-        sum(mean_score * n_articles) FILTER (WHERE bucket > day0 - interval '7 days') AS s_this,
-        sum(n_articles) FILTER (WHERE bucket <= day0 - interval '7 days') AS n_prev,
-        sum(mean_score * n_articles) FILTER (WHERE bucket <= day0 - interval '7 days') AS s_prev
+        sum(n_articles) FILTER (WHERE bucket > day0 - interval '168 hours') AS n_this,
+        sum(mean_score * n_articles) FILTER (WHERE bucket > day0 - interval '168 hours') AS s_this,
+        sum(n_articles) FILTER (WHERE bucket <= day0 - interval '168 hours') AS n_prev,
+        sum(mean_score * n_articles) FILTER (WHERE bucket <= day0 - interval '168 hours') AS s_prev
     FROM v_ticker_sentiment_daily,
          LATERAL (SELECT date_trunc('day', :'now'::timestamptz, 'UTC') AS day0) d
-    WHERE bucket > day0 - interval '14 days' AND bucket <= day0
+    WHERE bucket > day0 - interval '336 hours' AND bucket <= day0
     GROUP BY ticker
 )
 SELECT

@@ -2,7 +2,8 @@
 
 The file is written for psql: each query starts at a ``-- name: NAME`` line and takes psql
 variables written ``:'param'``. Here each ``:'param'`` becomes a bound parameter, so values are
-passed safely and typed by the casts the queries already carry.
+passed safely and typed by the casts the queries already carry, and each query runs in UTC as
+it does in psql.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ class CookbookQuery:
                 stage="trends",
             )
         used = {k: v for k, v in params.items() if k in self.params}
-        return [dict(row) for row in conn.execute(self.statement(), used).mappings()]
+        # The file runs in UTC (its SET timezone precedes the first query): a bare date such
+        # as since=2026-11-13 is that UTC day here too, whatever zone the caller's session is
+        # in (a server set up in local time). The caller's zone is put back afterwards; after a
+        # failure the transaction is aborted, and its rollback undoes the local setting.
+        zone = conn.execute(text("SELECT current_setting('TimeZone')")).scalar_one()
+        conn.execute(text("SELECT set_config('TimeZone', 'UTC', true)"))
+        rows = [dict(row) for row in conn.execute(self.statement(), used).mappings()]
+        conn.execute(text("SELECT set_config('TimeZone', :zone, true)"), {"zone": zone})
+        return rows
 
 
 def load_cookbook(path: Path = COOKBOOK_PATH) -> dict[str, CookbookQuery]:

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import make_url, text
-from trends_helpers import NOW, TODAY, at, clear_trends, seed
+from sqlalchemy.exc import DBAPIError
+from trends_helpers import NOW, TODAY, add_article, add_feed, add_score, at, clear_trends, seed
 
 from pipeline.errors import FinSentError
 from pipeline.trends.cookbook import COOKBOOK_PATH, load_cookbook
@@ -249,3 +250,71 @@ def test_company_queries_read_the_companys_own_score(conn) -> None:
     ]
     rows = run(conn, "who_is_negative_about", since=TODAY)
     assert pick(rows, "feed", "articles", "negative") == [("Blog", 2, 2), ("Wire", 2, 1)]
+
+
+# 30 days before 2026-04-10 reach back across London's spring clock change (March 29) and
+# Sydney's autumn one (April 5): "30 days" reckoned in those zones is 719 or 721 hours.
+SPRING_NOW = datetime(2026, 4, 10, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def spring(db):
+    """ACME news on the first day of the 30-day norm (March 11) and today (April 10), and
+    market news the day before the norm starts."""
+    clear_trends(db)
+    with db.transaction() as session:
+        feed = add_feed(session, "https://wire.example/rss", "Wire")
+        for key, when, tickers, label in (
+            ("before", datetime(2026, 3, 10, 20, tzinfo=UTC), (), "neutral"),
+            ("first-day", datetime(2026, 3, 11, 0, 30, tzinfo=UTC), ("ACME",), "neutral"),
+            ("today", datetime(2026, 4, 10, 9, tzinfo=UTC), ("ACME",), "negative"),
+        ):
+            add_score(session, add_article(session, feed, key, f"Acme {key}", when, tickers=tickers), label)
+    refresh_rollups(db)
+    yield db
+    clear_trends(db)
+
+
+SPRING_PARAMS = {
+    "now": SPRING_NOW,
+    "since": datetime(2026, 3, 11, tzinfo=UTC),
+    "days": 30,
+    "min_articles": 1,
+    "limit": 20,
+    "ticker": "ACME",
+}
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "Australia/Sydney"])
+def test_queries_do_not_depend_on_the_session_time_zone(spring, zone: str) -> None:
+    """BI tools (JDBC) and servers set up in local time run sessions in a zone with clock
+    changes: day arithmetic there must not drop the first day of a norm or add an hour."""
+    names = [n for n in COOKBOOK if n != "price_join"]
+    with spring.engine.connect() as conn:
+        in_utc = {n: run(conn, n, **SPRING_PARAMS) for n in names}
+        assert len(in_utc["ticker_hourly"]) == 30 * 24 + 1
+        assert pick(in_utc["most_negative_vs_norm"], "ticker", "articles_30d") == [("ACME", 1)]
+        conn.execute(text(f"SET timezone = '{zone}'"))
+        for name in names:
+            query = COOKBOOK[name]
+            used = {k: v for k, v in SPRING_PARAMS.items() if k in query.params}
+            rows = [dict(r) for r in conn.execute(query.statement(), used).mappings()]
+            assert rows == in_utc[name], name
+        conn.rollback()
+
+
+def test_runner_reads_a_bare_date_as_utc_in_any_session_zone(spring) -> None:
+    """since=2026-03-11 is the UTC day, as in psql (the file sets UTC), whatever the zone of
+    the connection it is given (the web pages pass theirs); the zone is left as it was."""
+    with spring.engine.connect() as conn:
+        conn.execute(text("SET timezone = 'Asia/Tokyo'"))
+        rows = COOKBOOK["market_daily"].run(conn, since="2026-03-11")
+        assert [r["day"].isoformat() for r in rows] == ["2026-03-11", "2026-04-10"]
+        assert conn.execute(text("SHOW timezone")).scalar_one() == "Asia/Tokyo"
+        conn.rollback()
+
+
+def test_a_failing_query_keeps_its_own_error(conn) -> None:
+    with pytest.raises(DBAPIError, match='relation "prices" does not exist'):
+        run(conn, "price_join", since=TODAY)
+    conn.rollback()
