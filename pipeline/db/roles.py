@@ -178,6 +178,7 @@ def create_readonly_role(
                     f"superuser, or as a CREATEROLE role that owns database {database} and FinSent's "
                     "tables (the role that runs `finsent db upgrade`)"
                 ) from None
+        owner_warnings = _grant_future_reads(conn, role, schema, i_am_superuser=i_am_superuser)
         relations = conn.execute(
             text(
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -196,7 +197,7 @@ def create_readonly_role(
                 f"role {name} could still write after the grants ({'; '.join(writes)}): nothing was "
                 "changed; revoke what grants it (see \\du and \\dp in psql) and run this again"
             )
-        warnings = _weak_spots(conn, name)
+        warnings = owner_warnings + _weak_spots(conn, name)
     report = RoleReport(
         name=name,
         created=existing is None,
@@ -209,6 +210,36 @@ def create_readonly_role(
     )
     log.info("read-only role %s %s", name, "created" if report.created else "updated")
     return report
+
+
+def _grant_future_reads(conn: Connection, role: str, schema: str, *, i_am_superuser: bool) -> list[str]:
+    """Default privileges for the roles that own this schema's tables, besides ours.
+
+    ``ALTER DEFAULT PRIVILEGES`` without ``FOR ROLE`` covers only what the role running this
+    creates. Run by a superuser while another role owns the tables and runs the migrations,
+    the views a later migration adds would be unreadable; so the owners get the same default.
+    Returns a warning for each owner that this role may not speak for."""
+    owners = conn.execute(
+        text(
+            "SELECT DISTINCT r.rolname, quote_ident(r.rolname), "
+            "pg_has_role(current_user, r.oid, 'MEMBER') "
+            "FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+            "JOIN pg_roles r ON r.oid = c.relowner "
+            "WHERE s.nspname = current_schema() AND c.relkind IN ('r', 'v', 'm', 'p') "
+            "AND r.rolname <> current_user ORDER BY 1"
+        )
+    ).all()
+    warnings = []
+    for owner, quoted, member in owners:
+        if i_am_superuser or member:
+            grant = f"GRANT SELECT ON TABLES TO {role}"
+            conn.execute(text(f"ALTER DEFAULT PRIVILEGES FOR ROLE {quoted} IN SCHEMA {schema} {grant}"))
+        else:
+            warnings.append(
+                f"tables and views that {owner} creates later (a `finsent db upgrade` run as {owner}) "
+                f"will not be readable: run this command as {owner}, or again after each upgrade"
+            )
+    return warnings
 
 
 def _describe(strip: list[str], memberships: list[str]) -> str:

@@ -85,6 +85,35 @@ def test_tables_created_later_are_readable(db, database_url: str, role_name: str
             conn.execute(text("DROP TABLE trends_later"))
 
 
+def test_views_a_later_migration_adds_are_readable_when_a_superuser_made_the_role(
+    db, database_url: str, role_name: str
+) -> None:
+    """Made by a superuser (as the help allows) while another role owns the tables and runs
+    the migrations: what that role creates later must be readable too."""
+    owner = f"{role_name}_owner"
+    with db.engine.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{owner}" NOLOGIN'))
+        conn.execute(text(f'GRANT CREATE, USAGE ON SCHEMA public TO "{owner}"'))
+        conn.execute(text(f'SET LOCAL ROLE "{owner}"'))
+        conn.execute(text("CREATE TABLE owned_before (x int)"))
+    try:
+        report = create_readonly_role(db, role_name)
+        assert report.warnings == []
+        with db.engine.begin() as conn:
+            conn.execute(text(f'SET LOCAL ROLE "{owner}"'))
+            conn.execute(text("CREATE VIEW v_added_later AS SELECT 1 AS x"))
+        engine = connect_as(database_url, role_name)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT x FROM v_added_later")).scalar_one() == 1
+        finally:
+            engine.dispose()
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{owner}"'))
+            conn.execute(text(f'DROP ROLE "{owner}"'))
+
+
 def test_running_again_brings_the_role_back_to_read_only(db, database_url: str, role_name: str) -> None:
     create_readonly_role(db, role_name)
     with db.engine.begin() as conn:
