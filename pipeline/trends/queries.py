@@ -190,6 +190,10 @@ def parse_since(value: str, now: datetime) -> datetime:
             f"{value!r} is neither a period (7d, 48h, 2w) nor an ISO date (2026-11-13)"
         ) from None
     parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    try:
+        parsed.astimezone(UTC)  # what the buckets use: an offset can move the year 1 out of range
+    except OverflowError:
+        raise ValueError(f"{value!r} reaches back before the year 1: give a later date") from None
     if parsed > now:
         raise ValueError(f"{value!r} is after now ({now:%Y-%m-%d %H:%M} UTC)")
     return parsed
