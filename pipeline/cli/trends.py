@@ -120,7 +120,8 @@ def trends_cmd(
         trend = load_trend(db, scope, since=since, now=now, by=by)
         headlines = []
         if scope.scope_type == "ticker" and trend.points:
-            headlines = company_headlines(db, scope.scope_key, since=since, now=now, limit=n_headlines)
+            # From where the table starts (the whole first bucket), not the raw --since.
+            headlines = company_headlines(db, scope.scope_key, since=trend.since, now=now, limit=n_headlines)
         known = scope.scope_type == "market" or bool(trend.points) or ticker_known(db, scope.scope_key)
         near = [] if known else similar_tickers(db, scope.scope_key)
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -46,8 +47,6 @@ def test_ticker_by_hour(run_cli) -> None:
 
 
 def test_json_has_the_tables_numbers_and_headlines(run_cli) -> None:
-    import json
-
     result = run_cli("acme", "--since", "2026-11-20", "--json", "--headlines", "2")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -103,6 +102,18 @@ def test_the_header_starts_where_the_first_whole_bucket_does(run_cli) -> None:
     assert by_day.output.splitlines()[0].startswith("ACME sentiment by day, 2026-11-19 00:00 to")
 
 
+def test_headlines_cover_the_period_the_table_counts(run_cli) -> None:
+    # The table counts all of 09:00-10:00 (a1 at 09:10); its headlines must list a1 as well.
+    result = run_cli("acme", "--since", "2026-11-20T09:30", "--json")
+    out = json.loads(result.stdout)
+    assert out["rows"][0]["bucket"] == "2026-11-20T09:00:00+00:00"
+    assert [h["title"] for h in out["headlines"]] == [
+        "Acme opens new plant",
+        "Acme CFO resigns",
+        "Acme recalls 2 million widgets",
+    ]
+
+
 def test_market_by_day(run_cli) -> None:
     result = run_cli("--market", "--by", "day", "--since", "2d")
     assert result.exit_code == 0, result.output
@@ -150,6 +161,7 @@ def test_plot_writes_a_png(run_cli, tmp_path: Path) -> None:
         (("ACME", "--since", "0d"), "empty period"),
         (("ACME", "--since", "99999999d"), "reaches back before the year 1"),
         (("ACME", "--since", "99999999999999999999h"), "reaches back before the year 1"),
+        (("ACME", "--since", "0001-01-01T00:00+05:00"), "reaches back before the year 1"),
         (("ACME", "--market"), "give a TICKER or --market"),
         ((), "give a TICKER or --market"),
         (("not a ticker",), "is not a ticker"),
