@@ -32,6 +32,9 @@ REFRESH_LOCK_KEY = 0x46534E54_0005  # "FSNT" + issue 5
 BULK_HOURS = 500
 BULK_MIN_DENSITY = 0.25
 
+# Scores are stored as real: sum(real) also adds in real, which in a busy hour drifts in the
+# sixth digit and with the order rows arrive in; double precision keeps the sums exact enough
+# that the same data gives the same figures on every refresh path.
 AGGREGATES = """
     count(*),
     count(*) FILTER (WHERE {c}is_novel),
@@ -39,9 +42,9 @@ AGGREGATES = """
     count(*) FILTER (WHERE {c}label = 'neutral'),
     count(*) FILTER (WHERE {c}label = 'positive'),
     count(*) FILTER (WHERE {c}is_novel AND {c}label = 'negative'),
-    sum({c}score),
-    sum({c}confidence),
-    sum({c}score * {c}confidence)"""
+    sum({c}score::double precision),
+    sum({c}confidence::double precision),
+    sum({c}score::double precision * {c}confidence)"""
 
 ROLLUP_COLUMNS = (
     "bucket, scope_type, scope_key, n_articles, n_novel, n_negative, n_neutral, n_positive, "

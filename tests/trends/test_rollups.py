@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from trends_helpers import NOW, TODAY, add_score, at, clear_trends, seed
+from trends_helpers import NOW, TODAY, add_article, add_feed, add_score, at, clear_trends, seed
 
 from pipeline.errors import FinSentError
 from pipeline.trends import rollups
@@ -238,3 +238,24 @@ def test_a_scope_that_vanishes_leaves_no_empty_day(tdb) -> None:
     assert refresh_rollups(tdb) == 1
     assert rows(tdb, "SELECT count(*) FROM sentiment_daily WHERE scope_key = 'DYNA'") == [(0,)]
     assert_exact(tdb)
+
+
+def test_sums_keep_double_precision_in_a_busy_hour(tdb) -> None:
+    """Scores are stored as real; summed as real, a busy hour's mean drifts in the sixth
+    digit and with the order rows come in (the bulk and hourly paths then disagree)."""
+    with tdb.transaction() as session:
+        feed = add_feed(session, "https://wire.example/rss", "Wire")
+        for i in range(2000):
+            add_score(
+                session,
+                add_article(session, feed, f"busy-{i}", "Busy hour", at(20, 9, i % 60)),
+                "positive",
+                probs=(0.1, 0.1, 0.8),
+            )
+    refresh_rollups(tdb)
+    exact, mean = rows(
+        tdb,
+        "SELECT (SELECT avg(score::double precision) FROM sentiment_scores), mean_score "
+        "FROM v_market_sentiment_hourly",
+    )[0]
+    assert mean == pytest.approx(exact, rel=1e-12)
