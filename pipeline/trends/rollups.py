@@ -203,7 +203,10 @@ def refresh_rollups(db: Database, *, since: datetime | None = None) -> int:
             f"refresh_rollups: since={since.isoformat()} has no timezone: pass an aware datetime",
             stage="trends",
         )
-    with db.engine.begin() as conn:
+    # READ COMMITTED whatever the server's default: each statement after the lock must see
+    # what the refresh we waited for committed. Under REPEATABLE READ the snapshot would date
+    # from before the wait, and every step would fail to serialise against that refresh.
+    with db.engine.connect().execution_options(isolation_level="READ COMMITTED") as conn, conn.begin():
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK_KEY})
         hours = _take_hours(conn, since)
         if hours:

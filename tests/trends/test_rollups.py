@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 from trends_helpers import NOW, TODAY, add_article, add_feed, add_score, at, clear_trends, seed
 
+from pipeline.db.engine import Database, make_engine
 from pipeline.errors import FinSentError
 from pipeline.trends import rollups
 from pipeline.trends.rollups import pending_hours, refresh_rollups
@@ -259,3 +262,46 @@ def test_sums_keep_double_precision_in_a_busy_hour(tdb) -> None:
         "FROM v_market_sentiment_hourly",
     )[0]
     assert mean == pytest.approx(exact, rel=1e-12)
+
+
+def test_a_refresh_waiting_on_another_works_under_repeatable_read(tdb, database_url: str) -> None:
+    """A server whose default isolation is REPEATABLE READ: the waiting refresh's snapshot
+    must not date from before the one it waited for, or its every step fails to serialise."""
+    s = seed(tdb)
+    refresh_rollups(tdb)
+    strict = Database(engine=make_engine(database_url, isolation_level="REPEATABLE READ"), display_url="t")
+    with tdb.transaction() as session:
+        add_score(session, s.articles["unscored"], "negative")
+    outcome: list[object] = []
+    try:
+        with tdb.engine.connect() as first:
+            trans = first.begin()
+            # A refresh under way: it holds the lock and has taken the queue.
+            first.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": rollups.REFRESH_LOCK_KEY})
+            hours = rollups._take_hours(first, None)
+            rollups._recompute(first, hours, exact_days=False)
+            waiter = threading.Thread(target=lambda: outcome.append(_refresh_or_error(strict)))
+            waiter.start()
+            _wait_for_lock_waiters(tdb, 1)
+            trans.commit()
+        waiter.join(timeout=30)
+        assert outcome == [0]
+        assert_exact(tdb)
+    finally:
+        strict.close()
+
+
+def _refresh_or_error(db) -> object:
+    try:
+        return refresh_rollups(db)
+    except Exception as exc:  # handed to the test thread to show
+        return exc
+
+
+def _wait_for_lock_waiters(db, n: int) -> None:
+    for _ in range(200):
+        waiting = rows(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0][0]
+        if waiting >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the second refresh never waited for the lock")
