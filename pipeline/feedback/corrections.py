@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -233,7 +233,7 @@ def own_corrections(
         return {}
     scope = Correction.ticker == ticker if ticker else Correction.ticker.is_(None)
     query = select(Correction).where(
-        Correction.article_id.in_(ids), scope, func.lower(Correction.corrected_by) == who.lower()
+        Correction.article_id.in_(ids), scope, func.lower(Correction.corrected_by) == func.lower(literal(who))
     )
     return {row.article_id: row for row in session.scalars(query)}
 
@@ -246,7 +246,8 @@ def withdraw_own(session: Session, correction_id: int, *, who: str) -> Correctio
     row = session.get(Correction, correction_id)
     if row is None:
         return None
-    if row.corrected_by.lower() != who.lower():
+    # PostgreSQL's lower(), as the page's list and the unique indexes compare people.
+    if not session.scalar(select(func.lower(literal(row.corrected_by)) == func.lower(literal(who)))):
         raise ValueError(
             f"correction #{correction_id} was made by {row.corrected_by}, not {who}: only its author "
             f"withdraws it here (`finsent feedback remove {correction_id}` withdraws any)"

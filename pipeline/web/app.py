@@ -327,11 +327,8 @@ def create_app(
         if isinstance(result, pages.Unknown):
             return not_found(request, result.message, result.suggestions)
         shown = pages.confirmed(lazy.get(), correction=_int(corrected, 0), ticker=result["ticker"])
-        who = remembered_who(request)
-        mine = pages.own(
-            lazy.get(), [h.id for h in result["headlines"].rows], ticker=result["ticker"], who=who
-        )
-        result.update(corrected=shown, who=who, mine=mine)
+        mine = own_on_page(request, [h.id for h in result["headlines"].rows], result["ticker"])
+        result.update(corrected=shown, who=remembered_who(request), mine=mine)
         return render(request, "company.html", result)
 
     async def correct(
@@ -362,22 +359,48 @@ def create_app(
         target = f"{back(done, form)}#article-{article_id}"
         return _remember_who(request, RedirectResponse(target, status_code=303), who)
 
+    def identified() -> bool:
+        """Whether writes carry a user the app did not take from the form: the host's login
+        (Airflow's, checked by its write guard) or the trusted proxy header. Only then can a
+        page tell whose a correction is, so only then does it offer to withdraw one."""
+        return write_guard is not None or bool(lazy_header.get())
+
+    def own_on_page(request: Request, article_ids: Collection[int], ticker: str | None) -> dict[int, Any]:
+        if not identified():
+            return {}
+        return pages.own(lazy.get(), article_ids, ticker=ticker, who=remembered_who(request))
+
     async def withdraw(
         request: Request,
-        ticker: str | None,
-        articles: Collection[int] | None,
+        scope: Callable[[], tuple[str | None, Collection[int] | None] | None],
+        missing: str,
         back: Callable[[int, Any], str],
     ) -> Response:
-        """Withdraw the poster's own correction shown on a page (``ticker``'s, of one of
-        ``articles`` on an alert's page); the browser goes back to ``back(article_id, form)``,
-        at the headline. Someone else's is refused: `finsent feedback remove` withdraws any."""
+        """Withdraw the poster's own correction shown on a page: ``scope()`` gives the page's
+        company (None: whole articles) and the headlines it lists (None: any of the company's),
+        or None when there is no such page (404 with ``missing``). The browser goes back to
+        ``back(article_id, form)``, at the headline. Someone else's is refused, and so is any
+        where the user is only the name typed in the form: `finsent feedback remove` withdraws
+        any."""
         form, refusal = await guard(request, "withdraw")
         if refusal is not None:
             return refusal
+        user = security.verified_user(request) or trusted_user(request)
+        if user is None:
+            message = (
+                "withdrawing a correction here needs a user the app can verify (Airflow's login, or "
+                "a proxy header named in FINSENT_WEB_TRUSTED_USER_HEADER): a typed name could be "
+                "anyone's; `finsent feedback remove ID` withdraws any correction"
+            )
+            return refused(request, 403, message)
+        page = scope()
+        if page is None:
+            return not_found(request, missing)
         correction_id = _int(str(form.get("correction_id", "")), 0, high=2**62)
         try:
-            who = clean_who(who_writes(request, form))
-            done = pages.withdraw(lazy.get(), correction_id, who=who, ticker=ticker, articles=articles)
+            done = pages.withdraw(
+                lazy.get(), correction_id, who=clean_who(user), ticker=page[0], articles=page[1]
+            )
         except ValueError as exc:
             return render(request, "error.html", {"message": str(exc)}, status=403)
         if done is None:
@@ -397,16 +420,17 @@ def create_app(
             by = "&by=day" if form.get("by") == "day" else ""
             return f"../{quote(known, safe='')}?page={page}{by}"
 
-        return await withdraw(request, known, None, back)
+        return await withdraw(request, lambda: (known, None), "", back)
 
     @app.post("/alert/{alert_id}/withdraw", response_class=HTMLResponse)
     async def withdraw_alert(request: Request, alert_id: str) -> Response:
         number = _int(alert_id, 0)
-        listed = pages.alert_articles(lazy.get(), number) if number > 0 else None
-        if listed is None:
-            return not_found(request, f"There is no alert #{pages.shown(alert_id)}.")
-        ticker, articles = listed
-        return await withdraw(request, ticker, articles, lambda article_id, form: f"../{number}")
+
+        def scope() -> tuple[str | None, Collection[int] | None] | None:
+            return pages.alert_articles(lazy.get(), number) if number > 0 else None
+
+        missing = f"There is no alert #{pages.shown(alert_id)}."
+        return await withdraw(request, scope, missing, lambda article_id, form: f"../{number}")
 
     @app.post("/company/{ticker}/correct", response_class=HTMLResponse)
     async def correct_company(request: Request, ticker: str) -> Response:
@@ -436,9 +460,8 @@ def create_app(
             ticker=ctx["correction_ticker"],
             articles=ctx["article_ids"],
         )
-        who = remembered_who(request)
-        mine = pages.own(lazy.get(), ctx["article_ids"], ticker=ctx["correction_ticker"], who=who)
-        ctx.update(corrected=shown, who=who, mine=mine)
+        mine = own_on_page(request, ctx["article_ids"], ctx["correction_ticker"])
+        ctx.update(corrected=shown, who=remembered_who(request), mine=mine)
         return render(request, "alert.html", ctx)
 
     @app.post("/alert/{alert_id}/correct", response_class=HTMLResponse)

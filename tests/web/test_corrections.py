@@ -312,73 +312,87 @@ def _withdraw_form(page: str, article_id: int) -> str | None:
     return found.group(1) if found else None
 
 
-def test_the_author_withdraws_their_own_correction_and_no_one_elses(client, demo_db):
+@pytest.fixture
+def proxied(demo_db):
+    """The app behind a proxy that names the user in X-Forwarded-Email."""
+    app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN, user_header="X-Forwarded-Email")
+    with TestClient(app, headers={"Authorization": f"Bearer {UI_TOKEN}"}) as c:
+        yield c
+
+
+ANN = {"X-Forwarded-Email": "Ann@example.com"}
+BOB = {"X-Forwarded-Email": "bob@example.com"}
+
+
+def test_the_author_withdraws_their_own_correction_and_no_one_elses(proxied, demo_db):
     hostile = _article_id(demo_db, HOSTILE_TITLE)
     post = {"article_id": str(hostile), "page": "1"}
-    client.post("/company/VLTA/correct", data={**post, "label": "neutral", "who": "bob"})
-    client.post("/company/VLTA/correct", data={**post, "label": "positive", "who": "Ann"})
+    proxied.post("/company/VLTA/correct", data={**post, "label": "neutral"}, headers=BOB)
+    proxied.post("/company/VLTA/correct", data={**post, "label": "positive"}, headers=ANN)
     ann, bob = sorted(_corrections(demo_db), key=lambda c: c.corrected_by)
-    # The page remembers ann (the last correction's author) and offers her own to withdraw.
-    page = client.get("/company/VLTA").text
-    assert _withdraw_form(page, hostile) == str(ann.id) and "yours: positive" in page
-    # bob's cannot be withdrawn in ann's name: refused in one line naming the command.
-    r = client.post("/company/VLTA/withdraw", data={"correction_id": str(bob.id), "who": "ann"})
-    assert r.status_code == 403
-    assert "was made by bob, not ann" in r.text and f"finsent feedback remove {bob.id}" in r.text
-    # Another company's page, a made-up id: not on this page, nothing removed.
-    assert (
-        client.post("/company/NRTH/withdraw", data={"correction_id": str(ann.id), "who": "ann"}).status_code
-        == 404
+    # Each sees a button for their own only.
+    assert _withdraw_form(proxied.get("/company/VLTA", headers=ANN).text, hostile) == str(ann.id)
+    assert _withdraw_form(proxied.get("/company/VLTA", headers=BOB).text, hostile) == str(bob.id)
+    assert "yours: positive" in proxied.get("/company/VLTA", headers=ANN).text
+    # bob's cannot be withdrawn by ann, whatever her form says: refused in one line.
+    r = proxied.post(
+        "/company/VLTA/withdraw", data={"correction_id": str(bob.id), "who": "bob@example.com"}, headers=ANN
     )
+    assert r.status_code == 403
+    assert "was made by bob@example.com, not Ann@example.com" in r.text
+    assert f"finsent feedback remove {bob.id}" in r.text
+    # Another company's page, a made-up id: not on this page, nothing removed.
+    form = {"correction_id": str(ann.id)}
+    assert proxied.post("/company/NRTH/withdraw", data=form, headers=ANN).status_code == 404
     assert (
-        client.post("/company/VLTA/withdraw", data={"correction_id": "99999", "who": "ann"}).status_code
+        proxied.post("/company/VLTA/withdraw", data={"correction_id": "99999"}, headers=ANN).status_code
         == 404
     )
     assert len(_corrections(demo_db)) == 2
-    # Hers, in any case, goes; the browser returns to the headline.
-    r = client.post(
+    # Hers goes (the user in any case); the browser returns to the headline.
+    r = proxied.post(
         "/company/VLTA/withdraw",
-        data={"correction_id": str(ann.id), "who": "ANN", "page": "1"},
+        data={**form, "page": "1"},
+        headers={"X-Forwarded-Email": "ANN@EXAMPLE.COM"},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == f"../VLTA?page=1#article-{hostile}"
-    assert [c.corrected_by for c in _corrections(demo_db)] == ["bob"]
-    assert _withdraw_form(client.get("/company/VLTA").text, hostile) is None
-    assert "by bob" in client.get("/company/VLTA").text.split(f'id="article-{hostile}"')[1].split("</tr>")[0]
+    assert [c.corrected_by for c in _corrections(demo_db)] == ["bob@example.com"]
+    assert _withdraw_form(proxied.get("/company/VLTA", headers=ANN).text, hostile) is None
 
 
-def test_an_alert_pages_correction_is_withdrawn_from_that_page_only(client, demo_db, market_alert):
+def test_an_alert_pages_correction_is_withdrawn_from_that_page_only(proxied, demo_db, market_alert):
     alert = vlta_alert(demo_db)
-    (first, *_) = _listed(client, alert.id)
-    client.post(
-        f"/alert/{alert.id}/correct", data={"article_id": str(first), "label": "neutral", "who": "ann"}
+    (first, *_) = _listed(proxied, alert.id)
+    proxied.post(
+        f"/alert/{alert.id}/correct", data={"article_id": str(first), "label": "neutral"}, headers=ANN
     )
     (row,) = _corrections(demo_db)
-    assert _withdraw_form(client.get(f"/alert/{alert.id}").text, first) == str(row.id)
+    assert _withdraw_form(proxied.get(f"/alert/{alert.id}", headers=ANN).text, first) == str(row.id)
     # The market alert's page takes whole-article corrections: VLTA's is not one of its.
-    form = {"correction_id": str(row.id), "who": "ann"}
-    assert client.post(f"/alert/{market_alert}/withdraw", data=form).status_code == 404
-    assert client.post("/alert/424242/withdraw", data=form).status_code == 404
-    r = client.post(f"/alert/{alert.id}/withdraw", data=form, follow_redirects=False)
+    form = {"correction_id": str(row.id)}
+    assert proxied.post(f"/alert/{market_alert}/withdraw", data=form, headers=ANN).status_code == 404
+    assert proxied.post("/alert/424242/withdraw", data=form, headers=ANN).status_code == 404
+    r = proxied.post(f"/alert/{alert.id}/withdraw", data=form, headers=ANN, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == f"../{alert.id}#article-{first}"
     assert _corrections(demo_db) == []
 
 
-def test_withdrawing_needs_write_access_and_the_proxys_user(demo_db):
+def test_a_typed_name_withdraws_nothing_and_no_button_is_offered(client, demo_db):
+    # Without a verified user the name is whatever the form says: bob's correction would be
+    # anyone's to delete. The command line withdraws any.
     hostile = _article_id(demo_db, HOSTILE_TITLE)
+    client.post("/company/VLTA/correct", data={"article_id": str(hostile), "label": "neutral", "who": "bob"})
+    (row,) = _corrections(demo_db)
+    assert _withdraw_form(client.get("/company/VLTA").text, hostile) is None
+    r = client.post("/company/VLTA/withdraw", data={"correction_id": str(row.id), "who": "bob"})
+    assert r.status_code == 403 and "needs a user the app can verify" in r.text
+    assert "finsent feedback remove ID" in r.text
+    # The checks come before any lookup: an unknown alert is refused the same way.
+    assert client.post("/alert/424242/withdraw", data={"correction_id": str(row.id)}).status_code == 403
+    # Without the token nothing is written either.
     app = create_app(demo_db, clock=lambda: NOW, token=UI_TOKEN, user_header="X-Forwarded-Email")
-    ann = {"X-Forwarded-Email": "ann@example.com"}
-    with TestClient(app, headers={"Authorization": f"Bearer {UI_TOKEN}"}) as c:
-        c.post("/company/VLTA/correct", data={"article_id": str(hostile), "label": "neutral"}, headers=ann)
-        (row,) = _corrections(demo_db)
-        # Typing the author's name is not being them when a proxy names the user.
-        mallory = {"X-Forwarded-Email": "mallory@example.com"}
-        form = {"correction_id": str(row.id), "who": "ann@example.com"}
-        assert c.post("/company/VLTA/withdraw", data=form, headers=mallory).status_code == 403
-        assert _withdraw_form(c.get("/company/VLTA", headers=mallory).text, hostile) is None
-        assert _withdraw_form(c.get("/company/VLTA", headers=ann).text, hostile) == str(row.id)
-    # Without the token nothing is written, and no button is offered.
     with TestClient(app) as anonymous:
-        assert anonymous.post("/company/VLTA/withdraw", data=form, headers=ann).status_code in (401, 403)
-        assert _withdraw_form(anonymous.get("/company/VLTA", headers=ann).text, hostile) is None
+        refused = anonymous.post("/company/VLTA/withdraw", data={"correction_id": str(row.id)}, headers=BOB)
+        assert refused.status_code in (401, 403)
     assert len(_corrections(demo_db)) == 1
