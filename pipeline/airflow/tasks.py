@@ -197,10 +197,17 @@ def prune_finetune_checkpoints(now: datetime, *, settings: Settings | None = Non
     """Delete fine-tune checkpoints beyond ``finetune_runs_kept`` (the promoted and the
     pinned model are kept); returns the deleted folders (the task's XCom)."""
     from pipeline.airflow.maintenance import prune_checkpoints
+    from pipeline.errors import ModelError
     from pipeline.score.registry import promoted_model
 
     settings = _settings(settings)
-    protected = [Path(p) for p in (promoted_model(settings.data_dir), settings.model_path) if p]
+    try:
+        promoted = promoted_model(settings.data_dir, strict=True)
+    except ModelError as exc:
+        # Which model serves cannot be read: any checkpoint might be it, so none is deleted.
+        log.warning("no checkpoint deleted: %s", exc)
+        return []
+    protected = [Path(p) for p in (promoted, settings.model_path) if p]
     runs = finetune_dir(settings, "x").parent
     deleted = prune_checkpoints(runs, keep=settings.finetune_runs_kept, protected=protected, now=now)
     return [str(p) for p in deleted]

@@ -38,6 +38,8 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
         where = describe(settings)
     rows = list(companies.companies)
     linked_from = None
+    if query is not None and not query.strip().lstrip("$"):
+        raise click.UsageError(f"QUERY {query!r} names nothing: give a ticker, a name or a headline")
     if query:
         rows = _containing(rows, query)
         if not rows:

@@ -79,14 +79,15 @@ def score_cmd(app, model_path: str | None, limit: int | None, forget_version: st
     from pipeline.score.service import score_pending
     from pipeline.trends.rollups import refresh_rollups
 
+    if forget_version is not None:
+        if limit is not None or model_path:
+            # --model would also change which model counts as serving, and let its scores go.
+            raise click.UsageError("--forget deletes a version's scores: it takes no --limit or --model")
+        _forget(app, app.settings, forget_version.strip())
+        return
     settings = app.settings
     if model_path:
         settings = settings.model_copy(update={"model_path": model_path})
-    if forget_version is not None:
-        if limit is not None:
-            raise click.UsageError("--forget deletes a version's scores: it takes no --limit")
-        _forget(app, settings, forget_version.strip())
-        return
     with app.database() as database:
         report = score_pending(database, settings, limit=limit, progress=sys.stderr.isatty())
         click.echo(report.render())  # stored whatever happens next

@@ -68,9 +68,10 @@ def released_model(models_dir: Path = MODELS_DIR) -> Path | None:
 
 def _is_release(folder: Path) -> bool:
     try:
-        return "released" in json.loads((folder / "metrics.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(metrics, dict) and isinstance(metrics.get("released"), dict)
 
 
 def _version_order(path: Path) -> list[tuple[int, int | str]]:

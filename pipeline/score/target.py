@@ -87,8 +87,14 @@ def normalise_target(target: str | None) -> str | None:
         # A zero-width space, a BOM, a bidi mark or a soft hyphen pasted with a name (from a
         # spreadsheet, a web page) would hide its mention in the text: the target would be
         # read as a second segment, with another label. The tokenizer drops them anyway.
-        cleaned = " ".join("".join(ch for ch in cleaned if unicodedata.category(ch) not in _HIDDEN).split())
+        cleaned = " ".join("".join(ch for ch in cleaned if _shown(ch)).split())
     return cleaned[:MAX_TARGET_CHARS] or None
+
+
+def _shown(char: str) -> bool:
+    # The zero-width joiner and non-joiner are format characters that shape Indic and
+    # Persian names as written: a text that has them keeps them, so the target does too.
+    return char in "\u200c\u200d" or unicodedata.category(char) not in _HIDDEN
 
 
 def mention_pattern(mention: str) -> str:

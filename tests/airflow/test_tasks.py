@@ -236,3 +236,9 @@ def test_checkpoint_pruning_keeps_the_promoted_model_and_the_setting_s_newest(se
     deleted = prune_finetune_checkpoints(now, settings=settings.model_copy(update={"finetune_runs_kept": 3}))
     assert deleted == [str(runs[2]), str(runs[1])]
     assert [r.is_dir() for r in runs] == [True, False, False, True, True, True]
+    # A promotion record that cannot be read could name any of them: none is deleted.
+    settings.promoted_model_file.write_text("{broken")
+    assert (
+        prune_finetune_checkpoints(now, settings=settings.model_copy(update={"finetune_runs_kept": 1})) == []
+    )
+    assert [r.is_dir() for r in runs] == [True, False, False, True, True, True]

@@ -182,6 +182,10 @@ def test_companies_command_says_where_the_universe_came_from(settings, tmp_path,
     for query, ticker in (("$AAPL", "AAPL"), ("BRK-B", "BRK.B"), ("Lowe’s", "LOW"), ("Softbank", "9984.T")):
         found = CliRunner().invoke(cli, ["companies", query], catch_exceptions=False).output.splitlines()
         assert found[1] == "1 of 673 companies" and found[2].split()[0] == ticker, (query, found)
+    # A query that names nothing is refused, not read as "every company".
+    for empty in ("$", " "):
+        refused = CliRunner().invoke(cli, ["companies", empty])
+        assert refused.exit_code == 2 and "names nothing" in refused.output
     # A headline is read as the linker reads an article's.
     read = CliRunner().invoke(cli, ["companies", "Apple and Microsoft shares rise"], catch_exceptions=False)
     assert "an article saying it links these" in read.output

@@ -79,6 +79,9 @@ def test_the_command_refuses_the_serving_model_in_one_line(db, two_models, datab
     refused = CliRunner().invoke(cli, ["score", "--forget", serving], env=env)
     assert refused.exit_code == 1 and f"{serving} is the model that serves" in refused.output
     assert CliRunner().invoke(cli, ["score", "--forget", "m2", "--limit", "5"], env=env).exit_code == 2
+    # --model names another model as serving: with it, the serving one's scores could go.
+    pinned = ["score", "--model", str(tmp_path), "--forget", serving]
+    assert "takes no --limit or --model" in CliRunner().invoke(cli, pinned, env=env).output
     done = CliRunner().invoke(cli, ["score", "--forget", "m2"], env=env)
     assert done.exit_code == 0, done.output
     assert "deleted 2 article scores and 2 company scores of m2" in done.output and "rollups:" in done.output

@@ -71,6 +71,8 @@ def test_a_model_trained_into_models_does_not_serve_as_the_release(tmp_path: Pat
         ("finsent-minilm-v3-feedback", '{"fpb-50": {}}'),
         ("my-model", None),
         ("zz-broken", "{not json"),
+        ("zz-null", "null"),
+        ("zz-string", '"released"'),
     ):
         (models / name).mkdir(parents=True)
         (models / name / "config.json").write_text("{}")
