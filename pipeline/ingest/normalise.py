@@ -349,15 +349,18 @@ MAX_ZONE_HOURS = 14
 # and GMT/UT/Z only, and reads any other name ("CET", "JST", "HKT", "UTC+8") as UTC: a Tokyo
 # headline moved nine hours without a trace.
 _NAMED_ZONE = re.compile(
-    r"^\s*(?:[A-Za-z]+,?\s*)?(\d{1,2})\s+([A-Za-z]{3,9})\.?\s+(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
-    r"\s*(?:([A-Za-z]{1,5})|(?:UTC|GMT|UT)\s*([+-])(\d{1,2})(?::?(\d{2}))?)\s*$",
+    r"^\s*(?:[A-Za-z]+,?\s*)?(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]{3,9})\.?\s+(?P<year>\d{2}|\d{4})\s+"
+    r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?(?:\s*(?P<meridiem>[AP]M)\b)?"
+    r"\s*(?:(?P<name>[A-Za-z]{1,5})|(?:UTC|GMT|UT)\s*(?P<sign>[+-])(?P<oh>\d{1,2})(?::?(?P<om>\d{2}))?)?\s*$",
     re.I,
 )
 # What feedparser reads right (its own table, RFC 822's names), in minutes east of UTC.
-_FEEDPARSER_ZONES = frozenset(
-    {"ut", "gmt", "z", "adt", "ast", "at", "edt", "est", "et", "cdt", "cst", "ct", "mdt", "mst", "mt"}
-    | {"pdt", "pst", "pt", "a", "n", "m", "y", "met", "mest"}
-)
+_FEEDPARSER_ZONES = {
+    "ut": 0, "gmt": 0, "z": 0, "adt": -180, "ast": -240, "at": -240, "edt": -240, "est": -300,
+    "et": -300, "cdt": -300, "cst": -360, "ct": -360, "mdt": -360, "mst": -420, "mt": -420,
+    "pdt": -420, "pst": -480, "pt": -480, "a": -60, "n": 60, "m": -720, "y": 720, "met": 60,
+    "mest": 120,
+}  # fmt: skip
 # Zone names feeds use that feedparser does not know. Ambiguous ones are read as financial
 # news uses them: IST is India (+05:30), BST British Summer Time; CST stays US Central.
 ZONE_MINUTES = {
@@ -370,25 +373,48 @@ ZONE_MINUTES = {
 
 
 def _zone_offset(match: re.Match[str]) -> int | None:
-    """Minutes east of UTC the date's zone names; None for a name no table holds."""
-    name, sign, hours, minutes = match.group(7, 8, 9, 10)
+    """Minutes east of UTC the date's zone names (none named: UTC, as the no-zone rule
+    reads it); None for a name no table holds."""
+    name = match["name"]
     if name is not None:
-        return ZONE_MINUTES.get(name.lower())
-    offset = int(hours) * 60 + int(minutes or 0)
-    return -offset if sign == "-" else offset
+        name = name.lower()
+        return ZONE_MINUTES.get(name, _FEEDPARSER_ZONES.get(name))
+    if match["sign"] is None:
+        return 0
+    offset = int(match["oh"]) * 60 + int(match["om"] or 0)
+    return -offset if match["sign"] == "-" else offset
+
+
+def _ours(match: re.Match[str] | None) -> bool:
+    """Whether the date is one feedparser misreads: a zone name it does not know, a GMT+8
+    offset, or a 12-hour clock ("10:00 PM", which it reads as 10:00 or not at all)."""
+    if match is None:
+        return False
+    if match["meridiem"] is not None:
+        return True
+    if match["name"] is not None:
+        return match["name"].lower() not in _FEEDPARSER_ZONES
+    return match["sign"] is not None
 
 
 def named_zone_date(value: Any) -> datetime | None:
-    """An RFC 822 date whose zone feedparser misreads (see _NAMED_ZONE), read right; None
-    for any other date (feedparser's reading of it stands) or an unknown zone name."""
+    """An RFC 822 date feedparser misreads (see _ours), read right; None for any other date
+    (feedparser's reading of it stands), an unknown zone name or an impossible time."""
     match = _NAMED_ZONE.match(value) if isinstance(value, str) else None
-    if match is None or (match.group(7) or "").lower() in _FEEDPARSER_ZONES:
+    if not _ours(match):
         return None
+    assert match is not None
     offset = _zone_offset(match)
-    month = _MONTHS.get(match.group(2)[:3].lower())
+    month = _MONTHS.get(match["month"][:3].lower())
     if offset is None or month is None or abs(offset) > MAX_ZONE_HOURS * 60:
         return None
-    day, year, hour, minute, second = (int(g or 0) for g in match.group(1, 3, 4, 5, 6))
+    day, year, hour, minute, second = (
+        int(match[g] or 0) for g in ("day", "year", "hour", "minute", "second")
+    )
+    if match["meridiem"] is not None:
+        if not 1 <= hour <= 12:
+            return None  # "13:00 PM"
+        hour = hour % 12 + (12 if match["meridiem"].lower() == "pm" else 0)
     if year < 100:
         year += 2000 if year < 90 else 1900  # as feedparser reads a two-digit year
     try:
@@ -402,8 +428,9 @@ def _unknown_zone(value: str) -> bool:
     """Whether an RFC 822 date names a zone neither feedparser nor ZONE_MINUTES knows (or
     an offset beyond +-14:00): feedparser would read it as UTC, silently."""
     match = _NAMED_ZONE.match(value)
-    if match is None or (match.group(7) or "").lower() in _FEEDPARSER_ZONES:
+    if not _ours(match):
         return False
+    assert match is not None
     offset = _zone_offset(match)
     return offset is None or abs(offset) > MAX_ZONE_HOURS * 60
 

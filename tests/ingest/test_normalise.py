@@ -184,6 +184,11 @@ def test_dates_feedparser_would_shift_are_flagged_invalid(raw):
         ("Sun, 29 Nov 2026 00:00:00 GMT-05:30", datetime(2026, 11, 29, 5, 30, tzinfo=UTC)),
         ("Sun, 29 Nov 2026 00:00:00 EST", datetime(2026, 11, 29, 5, 0, tzinfo=UTC)),
         ("Sun, 29 Nov 2026 05:00:00 GMT", datetime(2026, 11, 29, 5, 0, tzinfo=UTC)),
+        # A 12-hour clock is a time, not a zone named "PM" (no zone: UTC, as without one).
+        ("Sat, 28 Nov 2026 10:00 PM", datetime(2026, 11, 28, 22, 0, tzinfo=UTC)),
+        ("Sun, 29 Nov 2026 12:30 AM", datetime(2026, 11, 29, 0, 30, tzinfo=UTC)),
+        ("Sat, 28 Nov 2026 12:05:00 PM EST", datetime(2026, 11, 28, 17, 5, tzinfo=UTC)),
+        ("Sat, 28 Nov 2026 10:00pm JST", datetime(2026, 11, 28, 13, 0, tzinfo=UTC)),
     ],
 )
 def test_zone_names_are_read_as_the_zone_they_name(raw, expected):
@@ -193,7 +198,9 @@ def test_zone_names_are_read_as_the_zone_they_name(raw, expected):
     assert entry_date(entry, NOW) == (expected, None)
 
 
-@pytest.mark.parametrize("raw", ["Sun, 29 Nov 2026 05:00:00 XYZ", "Sun, 29 Nov 2026 05:00:00 UTC+15"])
+@pytest.mark.parametrize(
+    "raw", ["Sun, 29 Nov 2026 05:00:00 XYZ", "Sun, 29 Nov 2026 05:00:00 UTC+15", "Sun, 29 Nov 2026 05:00 AMT"]
+)
 def test_a_zone_no_table_knows_is_flagged_invalid_not_read_as_utc(raw):
     import feedparser
 
