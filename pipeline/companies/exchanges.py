@@ -30,8 +30,8 @@ FOREIGN_VENUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "CNSX": ("CA", ("CN",)), "CSE": ("CA", ("CN",)), "ASX": ("AU", ("AX",)),
     "HKG": ("HK", ("HK",)), "HKEX": ("HK", ("HK",)), "SEHK": ("HK", ("HK",)),
     "TYO": ("JP", ("T",)), "EPA": ("FR", ("PA",)), "ETR": ("DE", ("DE",)),
-    "XETRA": ("DE", ("DE",)), "FRA": ("DE", ("F", "DE")), "NSE": ("IN", ("NS",)),
-    "BSE": ("IN", ("BO",)), "STO": ("SE", ("ST",)), "HEL": ("FI", ("HE",)),
+    "XETRA": ("DE", ("DE",)), "FRA": ("DE", ("F", "DE")), "NSE": ("IN", ("NS", "BO")),
+    "BSE": ("IN", ("BO", "NS")), "STO": ("SE", ("ST",)), "HEL": ("FI", ("HE",)),
     "AMS": ("NL", ("AS",)), "SWX": ("CH", ("SW", "S")), "VTX": ("CH", ("SW", "S")),
     "BIT": ("IT", ("MI",)), "BME": ("ES", ("MC",)), "OB": ("NO", ("OL",)),
     "OSE": ("NO", ("OL",)), "CPH": ("DK", ("CO",)), "KRX": ("KR", ("KS",)),
@@ -41,6 +41,29 @@ FOREIGN_VENUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "EBR": ("BE", ("BR",)), "ELI": ("PT", ("LS",)), "WSE": ("PL", ("WA",)),
     "VIE": ("AT", ("VI",)),
 }  # fmt: skip
+# Codes that are also common acronyms or words ("EPA: GM must recall", "BIT: ..."): a venue
+# only inside parentheses, "(EPA: AIR)", the form press releases use.
+WORDLIKE_VENUES = frozenset(
+    {
+        "EPA",
+        "ELI",
+        "BIT",
+        "OB",
+        "STO",
+        "AMS",
+        "VIE",
+        "HEL",
+        "FRA",
+        "CSE",
+        "OSE",
+        "BME",
+        "EBR",
+        "TPE",
+        "ETR",
+        "LON",
+        "TSE",
+    }
+)
 # Written in capitals only: "Lon:" or "she:" in a sentence is no venue.
 FOREIGN_EXCHANGE_RE = re.compile(
     r"(?<![\w])(" + "|".join(sorted(FOREIGN_VENUES, key=len, reverse=True)) + r")\s*:\s*"
@@ -71,3 +94,9 @@ def foreign_ticker(
     if (country_of(code) or "").upper() == country:
         return lookup(code)
     return None
+
+
+def venue_stands(text: str, venue: str, start: int) -> bool:
+    """Whether the prefix ``venue`` matched at ``start`` is an exchange: always for a venue
+    code that is nothing else, inside parentheses only for one that is also an acronym."""
+    return venue not in WORDLIKE_VENUES or text[:start].rstrip().endswith("(")

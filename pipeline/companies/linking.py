@@ -19,7 +19,7 @@ from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
 from pipeline.companies import guards
-from pipeline.companies.exchanges import FOREIGN_EXCHANGE_RE, US_EXCHANGE_RE, foreign_ticker
+from pipeline.companies.exchanges import FOREIGN_EXCHANGE_RE, US_EXCHANGE_RE, foreign_ticker, venue_stands
 from pipeline.companies.relevance import relevance
 from pipeline.companies.watchlist import Company, Watchlist
 from pipeline.ingest.normalise import linkable_text
@@ -140,9 +140,12 @@ class TickerLinker:
                 if text[0].islower():  # "eBay" opens a sentence as "EBay"
                     exact.setdefault(SEP.join([tokens[0][0].upper() + tokens[0][1:], *tokens[1:]]), name)
                 # "SoftBank", "BlackRock", "eBay" are written "Softbank", "Blackrock", "Ebay" too.
+                # Flattened, the name can be an ordinary word ("Centerpoint of the plan",
+                # "Coned"): guarded as a word, unless its own policy is stricter.
                 plain = [_capitalised(t) for t in tokens]
                 if plain != tokens:
-                    exact.setdefault(SEP.join(plain), name)
+                    policy = name.policy if name.policy in ("context", "person") else "word"
+                    exact.setdefault(SEP.join(plain), _Name(company.ticker, how, policy))
                 # Headlines are sometimes written in capitals; "Voltara" is also "VOLTARA".
                 upper.setdefault(SEP.join(tokens).upper(), name)
             for ticker in company.tickers():
@@ -169,6 +172,10 @@ class TickerLinker:
         company = self.watchlist.company(ticker)
         return (company.ticker if company else ticker), company
 
+    def _is_ticker(self, word: str) -> bool:
+        """Whether ``word`` as written is a ticker of the universe (in capitals)."""
+        return word.isupper() and word in self.watchlist
+
     def _lookup(self, code: str) -> str | None:
         """The company ticker of a universe ticker or ric code."""
         if code in self._ric:
@@ -189,8 +196,8 @@ class TickerLinker:
         if "-" in tag:
             dotted = tag.replace("-", ".")
             tag = dotted if dotted in self.watchlist else tag.split("-")[0]
-        if lower and (tag in NOT_CASHTAGS or tag not in self.watchlist):
-            return None
+        if lower and (tag in NOT_CASHTAGS or tag in guards.WORD_TICKERS or tag not in self.watchlist):
+            return None  # "$low prices", "$now is the time": words, not LOW or NOW
         return tag
 
     def _ric_ticker(self, base: str, suffix: str) -> str | None:
@@ -218,6 +225,8 @@ class TickerLinker:
                 hits.append(_Hit(m.group(1).replace("-", "."), "exchange", m.start(), m.end()))
                 masked.append((m.start(), m.end()))
             for m in FOREIGN_EXCHANGE_RE.finditer(text):
+                if not venue_stands(text, m.group(1), m.start()):
+                    continue  # "EPA: GM must recall": an agency, not Euronext Paris
                 masked.append((m.start(), m.end()))  # its code is never a US bare ticker
                 ticker = foreign_ticker(m.group(1), m.group(2), self._lookup, self._country)
                 if ticker is not None:
@@ -247,6 +256,7 @@ class TickerLinker:
         words = [t[0] for t in toks]
         n = len(toks)
         shouting: bool | None = None
+        titled: bool | None = None
         found: list[_Hit] = []
         in_masked = _inside_any(masked)
         i = 0
@@ -281,10 +291,14 @@ class TickerLinker:
             if hit.policy == "ticker":
                 if text.startswith(("…", "..."), hit.end):
                     continue  # a word cut short ("HIT LIN…") is no ticker
-                if _in_compound(text, hit.start, hit.end):
+                if _in_compound(text, hit.start, hit.end, self._is_ticker):
                     continue  # "AFL-CIO", "AMT-Free": letters of one longer word
-                if _names_another_company(text, toks, hit.last):
-                    continue  # "ECL Finance", "SWK Holdings": a company whose name starts so
+                if titled is None:
+                    titled = _title_case(text.split("\n", 1)[0])
+                if not titled and _names_another_company(text, toks, hit.last):
+                    # "ECL Finance", "SWK Holdings": a company whose name starts so (in a
+                    # Title Case headline every word is capitalised: "NVDA Growth Slows").
+                    continue
                 if shouting is None:
                     shouting = _mostly_upper(text)
                 if shouting:
@@ -523,14 +537,20 @@ def _inside_any(spans: list[tuple[int, int]]) -> Callable[[int], bool]:
     return inside
 
 
-def _in_compound(text: str, start: int, end: int) -> bool:
+def _in_compound(text: str, start: int, end: int, is_ticker: Callable[[str], bool]) -> bool:
     """Whether text[start:end] is joined by a hyphen to a word on either side ("NVDA-led"
-    is not: see guards.HYPHEN_FOLLOWERS)."""
+    is not: see guards.HYPHEN_FOLLOWERS; nor is a pair of tickers, "AAPL-MSFT")."""
     joined_after = text[end : end + 1] == "-" and text[end + 1 : end + 2].isalnum()
     if joined_after:
         m = TOKEN_RE.match(text, end + 1)
-        joined_after = m is None or m.group().lower() not in guards.HYPHEN_FOLLOWERS
+        other = m.group() if m else ""
+        joined_after = other.lower() not in guards.HYPHEN_FOLLOWERS and not is_ticker(other)
     joined_before = start > 1 and text[start - 1] == "-" and text[start - 2].isalnum()
+    if joined_before:
+        k = start - 1
+        while k > 0 and (text[k - 1].isalnum() or text[k - 1] == "."):
+            k -= 1
+        joined_before = not is_ticker(text[k : start - 1])
     return joined_after or joined_before
 
 

@@ -82,3 +82,14 @@ def test_a_universe_without_suffixes_finds_its_own_listing(tmp_path: Path):
     # A company of no stated country, or of another, is not that listing.
     assert links(india, "Shares (NSE: TITAN) rise") == []
     assert links(india, "Shares (NSE: INFY) rise") == []
+
+
+def test_a_venue_code_that_is_also_an_acronym_counts_only_in_parentheses(linker):
+    # The US Environmental Protection Agency, not Euronext Paris.
+    assert [m.ticker for m in linker.link("EPA: GM must recall 1 million trucks")] == ["GM"]
+    assert [m.ticker for m in linker.link("EPA: EXXON FINED FOR SPILL")] == ["XOM"]
+    assert [m.ticker for m in linker.link("Airbus (EPA: AIR) wins order")] == ["AIR.PA"]
+
+
+def test_an_indian_code_is_found_on_either_exchange(linker):
+    assert [m.ticker for m in linker.link("BSE: TCS up 2% after results")] == ["TCS.NS"]

@@ -128,7 +128,7 @@ LINKED = [
     ("Apple PT Raised at Wedbush", ["AAPL"]),
     # A name with capitals inside, written as one capitalised word (TFNS, SEntFiN).
     ("Ebay shares jump 3% premarket", ["EBAY"]),
-    ("Softbank leads $140 million funding round for Brazil start-up VTEX", ["9984.T"]),
+    ("Brazil start-up VTEX raises $140 million in a round led by Softbank", ["9984.T"]),
     ("Blackrock and Paypal shares rise", ["BLK", "PYPL"]),
     # Nokia's network arm is Nokia's, not Siemens'.
     ("The agreement strengthens our partnership with Nokia Siemens Networks", ["NOK"]),
@@ -281,9 +281,26 @@ def test_bare_tickers_still_link_in_lists_and_before_their_own_words(linker):
     assert tickers(linker, "NVDA Stock Forecast: Analysts Split") == ["NVDA"]
 
 
+def test_title_case_headlines_and_ticker_pairs_keep_their_tickers(linker):
+    # Every word is capitalised: "Growth" or "Holdings" after a ticker starts no other name.
+    assert tickers(linker, "NVDA Growth Slows as Chip Demand Cools") == ["NVDA"]
+    assert tickers(linker, "Berkshire Trims AAPL Holdings") == ["BRK.B", "AAPL"]
+    assert tickers(linker, "NVDA Partners With Microsoft") == ["NVDA", "MSFT"]
+    # Two tickers joined by a hyphen are a pair, not one word.
+    assert tickers(linker, "Fund buys AAPL-MSFT pair") == ["AAPL", "MSFT"]
+    assert tickers(linker, "Buy NVDA-AMD spread") == ["NVDA", "AMD"]
+
+
+def test_flattened_names_are_guarded_as_words(linker):
+    assert tickers(linker, "Ebay shares jump after upbeat forecast") == ["EBAY"]
+    assert tickers(linker, "Centerpoint of the plan is a tax cut") == []
+
+
 def test_cashtags_as_tweets_write_them(linker):
     # Yahoo's class separator, and lower case: the same company.
     assert tickers(linker, "$BRK-B climbs after the annual letter") == ["BRK.B"]
     assert tickers(linker, "$brk.b and $tsla rally") == ["BRK.B", "TSLA"]
     # In lower case only a universe ticker counts: money and words stay unlinked.
     assert tickers(linker, "raised $bn, the $us dollar, $yolo") == []
+    # Nor a word ticker in lower case: "$low prices" is not Lowe's.
+    assert tickers(linker, "$low prices, $now is the time, $key levels") == []
