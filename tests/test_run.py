@@ -145,6 +145,11 @@ def test_a_demo_run_leaves_the_users_feeds_watchlist_and_delivery_aside(db, sett
             "feeds": ["https://feeds.example.com/real.xml"],
             "alert_transport": "smtp,webhook",
             "alert_recipients": ["risk-desk@example.com"],
+            "smtp_host": "smtp.example.com",
+            # The demo's story is written for the shipped detector: a 30-minute window
+            # judged VLTA's hour on half of it ("100% of 11" instead of "91% of 22").
+            "alert_window_minutes": 30,
+            "alert_threshold": 4.5,
         }
     )
     with caplog.at_level("WARNING", logger="pipeline.run"):
@@ -152,7 +157,11 @@ def test_a_demo_run_leaves_the_users_feeds_watchlist_and_delivery_aside(db, sett
 
     assert demo.watchlist_path != own and demo.watchlist_path.name == "watchlist.csv"
     assert (demo.feeds, demo.alert_transports, demo.alert_recipients) == ([], ("outbox",), [])
-    assert "your configured feeds, watchlist, alert transport, alert recipients are not" in caplog.text
+    assert (demo.alert_window_minutes, demo.alert_threshold, demo.smtp_host) == (60, 3.0, None)
+    assert (
+        "your configured feeds, watchlist, alert transport, alert recipients, alert settings are not"
+        in caplog.text
+    )
     # Unconfigured, nothing is said.
     caplog.clear()
     register_demo(db, settings, datetime(2026, 11, 20, 15, tzinfo=UTC))

@@ -34,7 +34,8 @@ def run_cmd(app, demo: bool, now: datetime | None, skip: tuple[str, ...], migrat
     """Run the whole pipeline once: ingest -> score -> store -> alerts.
 
     Idempotent: running it again for the same feeds stores nothing twice and sends no
-    alert twice. Alerts go to the outbox folder in the data dir unless SMTP is set up.
+    alert twice. Alerts go to the outbox folder in the data dir unless
+    FINSENT_ALERT_TRANSPORT names smtp or webhook (docs/alerts.md).
     """
     from pipeline.run import run_once
 

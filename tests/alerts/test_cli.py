@@ -133,5 +133,15 @@ def test_test_email_goes_to_the_outbox(run, tmp_path):
     result = run("test-email", "--to", "me@example.com")
     assert result.exit_code == 0, result.output
     (eml,) = (tmp_path / "data" / "outbox").glob("*.eml")
-    assert "test email sent -> " + str(eml) in result.output
+    assert "test email sent -> " + str(eml) + " (alert_transport outbox)" in result.output
     assert b"[FinSent TEST]" in eml.read_bytes()
+
+
+def test_an_smtp_server_the_transport_does_not_use_is_warned_about(run, monkeypatch, caplog):
+    # Set up a server and forget the transport: every alert would stay in the outbox.
+    monkeypatch.setenv("FINSENT_SMTP_HOST", "smtp.example.com")
+    result = run("test-email", "--to", "me@example.com")
+    assert result.exit_code == 0
+    assert "an SMTP server (smtp_host) is configured but alert_transport is 'outbox'" in caplog.text
+    assert "set FINSENT_ALERT_TRANSPORT=smtp" in caplog.text
+    assert "(alert_transport outbox)" in result.stdout

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from typing import TYPE_CHECKING, TypeVar
 
@@ -12,6 +13,8 @@ from pipeline.errors import AlertError
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=type)
 _NOT_TRANSPORTS = frozenset({"base", "registry"})
@@ -54,13 +57,38 @@ def transport_class(name: str) -> type[Transport]:
     return classes[name]
 
 
+def unused_transport_settings(settings: Settings) -> list[str]:
+    """A line for each transport that is set up but not named in ``alert_transport``: an SMTP
+    server configured while alerts still go to the outbox (the default) looks like working
+    email, and every alert stays in a folder nobody reads."""
+    names = settings.alert_transports
+    unused = []
+    if settings.smtp_host and "smtp" not in names:
+        unused.append(("an SMTP server (smtp_host)", "smtp"))
+    if settings.webhook_url and "webhook" not in names:
+        unused.append(("a webhook (webhook_url)", "webhook"))
+    return [
+        f"{what} is configured but alert_transport is {settings.alert_transport!r}: alerts do not go "
+        f'through it; set FINSENT_ALERT_TRANSPORT={name} (alert_transport = "{name}" in the config '
+        f'file; several: "{name},outbox")'
+        for what, name in unused
+    ]
+
+
+def _warn_unused(settings: Settings) -> None:
+    for line in unused_transport_settings(settings):
+        log.warning("%s", line)
+
+
 def make_transports(settings: Settings) -> list[Transport]:
     """One transport per name in ``FINSENT_ALERT_TRANSPORT``, in that order."""
+    _warn_unused(settings)
     return [transport_class(name).from_settings(settings) for name in settings.alert_transports]
 
 
 def email_transport(settings: Settings) -> Transport | None:
     """The first configured transport that sends email (for ``alerts test-email``)."""
+    _warn_unused(settings)
     for name in settings.alert_transports:
         cls = transport_class(name)
         if cls.capabilities.email:
