@@ -320,6 +320,11 @@ def _cached_openvino_graph(model: Callable[[], Any], hidden: bool, cached: Path 
             return ov.Core().read_model(cached)
         except RuntimeError as exc:  # a damaged file: convert again and replace it
             logger.warning("cached OpenVINO graph %s unreadable (%s); converting again", cached, exc)
+    # Seconds of silence otherwise, on a first run or after an upgrade: say what is happening.
+    logger.info(
+        "converting the model for OpenVINO on this CPU (once per model version%s; several seconds)",
+        f"; kept in {cached.parent}" if cached is not None else "",
+    )
     graph = _convert_to_openvino(model(), hidden)
     if cached is not None:
         try:
@@ -362,6 +367,7 @@ def _convert_to_openvino(model: Any, hidden: bool) -> Any:
     import torch
 
     from pipeline.score.bert_graph import bert_graph_module, supports_bert_graph
+    from pipeline.score.loading import quiet_transformers
 
     class Logits(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -381,7 +387,7 @@ def _convert_to_openvino(model: Any, hidden: bool) -> Any:
     else:
         wrapped = LogitsAndStates(model) if hidden else Logits(model)
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), quiet_transformers():
         # Tracing transformers' own forward (not a BERT) warns about Python-level checks in
         # its mask code (padding beyond the key length, causal flag): both are constant for
         # an encoder fed full masks.

@@ -15,7 +15,8 @@ import logging
 import math
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,24 @@ def _tokenizer(source: str, on_error: Callable[[BaseException], str] | None) -> 
         raise _load_error(exc, source, on_error) from exc
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' own warnings and progress bars off for the block: a "Loading weights"
+    bar and "`loss_type=None` ... Using the default loss: `ForCausalLMLoss`" (from tracing a
+    classifier for OpenVINO) read like faults in a scheduled run's log. Its errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _model(
     source: str, dtype: Any, on_error: Callable[[BaseException], str] | None, overrides: dict[str, Any]
 ) -> Any:
@@ -233,9 +252,10 @@ def _model(
     from transformers import AutoModelForSequenceClassification
 
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            source, dtype=dtype or torch.float32, **overrides
-        )
+        with quiet_transformers():
+            return AutoModelForSequenceClassification.from_pretrained(
+                source, dtype=dtype or torch.float32, **overrides
+            )
     except Exception as exc:  # transformers raises many types; the user needs one line
         raise _load_error(exc, source, on_error) from exc
 

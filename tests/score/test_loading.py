@@ -99,3 +99,17 @@ def test_a_model_path_that_is_a_file_says_so(tmp_path: Path) -> None:
     weights.write_bytes(b"x")
     with pytest.raises(ModelError, match="is a file: point it at the model's folder"):
         check_model_dir(weights)
+
+
+def test_transformers_is_quiet_while_a_model_loads_and_as_it_was_after() -> None:
+    # A "Loading weights" bar and a causal-LM loss warning read like faults in a run's log.
+    from transformers.utils import logging as hf_logging
+
+    from pipeline.score.loading import quiet_transformers
+
+    hf_logging.set_verbosity_warning()
+    hf_logging.enable_progress_bar()
+    with quiet_transformers():
+        assert hf_logging.get_verbosity() == hf_logging.ERROR
+        assert not hf_logging.is_progress_bar_enabled()
+    assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()
