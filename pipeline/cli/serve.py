@@ -74,4 +74,11 @@ def serve_cmd(app, host: str, port: int) -> None:
         web = create_app(db, token=token, user_header=app.settings.web_trusted_user_header)
         allowed = loopback_hosts(host, app.settings.web_url)
         served = web if allowed is None else HostCheck(web, allowed)  # see pipeline/web/hosts.py
-        uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
+        from pipeline.cli import Terminated
+
+        try:
+            uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
+        except Terminated:
+            # uvicorn shut down gracefully, then passed SIGTERM on. For a server, SIGTERM is how
+            # systemd and `docker stop` stop it: exit 0, or systemd records a failure (143).
+            click.echo("finsent serve: stopped (SIGTERM)", err=True)
