@@ -41,7 +41,7 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
     if query is not None and not query.strip().lstrip("$"):
         raise click.UsageError(f"QUERY {query!r} names nothing: give a ticker, a name or a headline")
     if query:
-        rows = _containing(rows, query)
+        rows = matching_companies(rows, query)
         if not rows:
             # Not in a ticker or name as listed ("$AAPL", "BRK-B", "Lowe’s", "Softbank"): what
             # the linker makes of it as a headline, so the answer is the one articles get.
@@ -81,7 +81,7 @@ def companies_cmd(app, query: str | None, as_json: bool, demo: bool) -> None:
         click.echo(f"  {c.ticker:<12} {c.name:<42} {c.country or '-':<3} {also}".rstrip())
 
 
-def _containing(rows: list, query: str) -> list:
+def matching_companies(rows: list, query: str) -> list:
     """The companies whose ticker, name or alias contains ``query`` (any case; a cashtag's
     "$" and Yahoo's "BRK-B" for BRK.B read as the ticker; a typographic apostrophe as ')."""
     needle = query.strip().replace("\u2019", "'").lower()

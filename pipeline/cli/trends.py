@@ -146,8 +146,10 @@ def trends_cmd(
     elif not trend.points:
         hint = ""
         if not known:
-            hint = " (no article has ever mentioned it: check the spelling"
-            hint += f"; did you mean {' or '.join(near)}?)" if near else ")"
+            hint = _universe_hint(app.settings, ticker or "", scope.scope_key) or (
+                " (no article has ever mentioned it: check the spelling"
+                + (f"; did you mean {' or '.join(near)}?)" if near else ")")
+            )
         click.echo(f"no data for {scope.label} since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC{hint}")
         return
     else:
@@ -200,3 +202,22 @@ def _refresh(db) -> None:
         if getattr(exc.orig, "pgcode", None) not in ("42501", "25006"):
             raise
         log.warning("rollups not refreshed (this role cannot write): figures are as of the last refresh")
+
+
+def _universe_hint(settings, given: str, ticker: str) -> str | None:
+    """What the company universe says of a ticker no article has mentioned: a company of it
+    with no news yet, or the ticker of a class or name as given ("BRK-B", "apple")."""
+    from pipeline.cli.companies import matching_companies
+    from pipeline.companies.universe import companies_for
+    from pipeline.errors import FinSentError
+
+    try:
+        companies = companies_for(settings)
+    except FinSentError:  # a hint only: the universe's own errors belong to `finsent companies`
+        return None
+    company = companies.company(ticker)
+    if company is not None:
+        named = f"{company.ticker}, {company.name},"
+        return f" ({named} is in the company universe; no article has mentioned it yet)"
+    found = [c.ticker for c in matching_companies(list(companies.companies), given)][:3]
+    return f" (no article has mentioned it; the company universe has {' or '.join(found)})" if found else None

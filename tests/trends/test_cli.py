@@ -145,6 +145,15 @@ def test_a_typo_gets_the_nearest_known_tickers(run_cli) -> None:
     assert typo.output.strip().endswith("check the spelling; did you mean ACME?)")
 
 
+def test_a_company_with_no_news_yet_or_its_name_is_told_apart_from_a_typo(run_cli) -> None:
+    # The bundled universe: Microsoft exists, no article names it here.
+    msft = run_cli("MSFT").output.strip()
+    assert msft.endswith("(MSFT, Microsoft, is in the company universe; no article has mentioned it yet)")
+    # Yahoo's class ticker and a company's name point at the ticker to use.
+    assert run_cli("BRK-B").output.strip().endswith("the company universe has BRK.B)")
+    assert run_cli("Apple").output.strip().endswith("the company universe has AAPL)")
+
+
 def test_plot_writes_a_png(run_cli, tmp_path: Path) -> None:
     chart = tmp_path / "acme.png"
     result = run_cli("ACME", "--by", "day", "--since", "14d", "--plot", str(chart))
