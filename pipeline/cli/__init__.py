@@ -159,6 +159,11 @@ class FinSentCLI(LazyGroup):
         debug = "-v" in (args if args is not None else sys.argv[1:]) or "--verbose" in (
             args if args is not None else sys.argv[1:]
         )
+        # A line at a time also into a file (cron's `>> log 2>&1`): block-buffered, a run's
+        # summary on stdout landed after every log line on stderr.
+        reconfigure = getattr(sys.stdout, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
         try:
             with _sigterm_unwinds():
                 rv = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
@@ -238,7 +243,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Override FINSENT_DATA_DIR."
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-vv: also libraries); tracebacks.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Log only warnings and errors (a command's own summary still prints)."
+)
 @click.version_option(__version__, prog_name="finsent")
 @click.pass_context
 def cli(
