@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.companies.watchlist import Company, Watchlist, load_watchlist
+from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -73,11 +74,17 @@ def merge(universe: Watchlist, watchlist: Watchlist) -> Watchlist:
             companies.pop(theirs.ticker, None)
         if mine.exclude:
             continue
+        if theirs is None and not mine.name:
+            raise ConfigError(
+                f"watchlist {watchlist.source}: {mine.ticker} has no company name, and the universe has "
+                f"no {mine.ticker} to take it from: give its name in the name column"
+            )
         if theirs is not None:
-            aliases = tuple(dict.fromkeys((*mine.aliases, *theirs.names_as_aliases(mine.name))))
+            name = mine.name or theirs.name
+            aliases = tuple(dict.fromkeys((*mine.aliases, *theirs.names_as_aliases(name))))
             mine = replace(
                 theirs,
-                name=mine.name,
+                name=name,
                 aliases=aliases,
                 subscribers=mine.subscribers,
             )

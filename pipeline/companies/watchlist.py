@@ -177,8 +177,10 @@ def load_watchlist(path: str | Path, *, what: str = "watchlist") -> Watchlist:
                 f"{what} {path} line {lineno}: ticker '{values.get('ticker', '')}' is not a ticker "
                 "(letters, digits, '.' or '-', e.g. BRK.B)"
             )
-        if not name:
+        if not name and what == "universe":
             raise ConfigError(f"{what} {path} line {lineno}: {ticker} has no company name")
+        # A watchlist row without a name subscribes to (or excludes) the universe's company
+        # of that ticker, under the universe's name (pipeline/companies/universe.py merge).
         share_classes = tuple(t.upper() for t in _split(values.get("share_classes")))
         for t in (ticker, *share_classes):
             if t in companies or t in taken:

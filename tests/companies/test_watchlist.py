@@ -50,7 +50,6 @@ def test_empty_file_is_an_empty_watchlist(tmp_path):
         ("ticker,name,exclude\nX,Y,maybe\n", "line 2: exclude 'maybe' of X is not yes or no"),
         ("ticker,name,share_classes\nX,Y,Z\nZ,W,\n", "line 3: ticker Z is listed twice"),
         ("ticker,name\nBAD TICKER,Y\n", "line 2: ticker 'BAD TICKER' is not a ticker"),
-        ("ticker,name\nX,\n", "line 2: X has no company name"),
         ("ticker,name\nX,Y\nx,Z\n", "line 3: ticker X is listed twice"),
         ("ticker,name,aliases,subscribers\nX,Y,,not-an-email\n", "subscriber 'not-an-email' of X"),
         ("ticker,name,aliases\nX,Y,a,b,c\n", "separate aliases and subscribers with '|'"),
@@ -70,3 +69,22 @@ def test_missing_and_non_utf8_files(tmp_path):
     bad.write_bytes("ticker,name\nX,Soci\xe9t\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="is not UTF-8"):
         load_watchlist(bad)
+
+
+def test_a_nameless_row_subscribes_to_the_universe_company_of_that_ticker(tmp_path):
+    # "F,,,autos@example.com": Ford is in the universe; retyping its name was required.
+    from pipeline.companies.universe import load_universe
+
+    mine = load_watchlist(write(tmp_path, "ticker,name,aliases,subscribers\nF,,,autos@example.com\n"))
+    ford = load_universe("sp500", mine).company("F")
+    assert (
+        ford is not None and ford.name == "Ford Motor Company" and ford.subscribers == ("autos@example.com",)
+    )
+    # A ticker the universe lacks needs its name, said in one line naming the file.
+    unknown = load_watchlist(write(tmp_path, "ticker,name\nZZQX,\n"))
+    with pytest.raises(ConfigError) as err:
+        load_universe("sp500", unknown)
+    assert "ZZQX has no company name, and the universe has no ZZQX" in str(err.value)
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="X has no company name"):
+        load_watchlist(write(tmp_path, "ticker,name\nX,\n"), what="universe")
