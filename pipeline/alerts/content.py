@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import re
 from datetime import datetime
 from email.message import EmailMessage
@@ -37,6 +38,12 @@ def scope_label(item: dict[str, Any]) -> str:
 
 def _pct(x: float) -> str:
     return f"{x:.0%}"
+
+
+def _probability_pct(p: float) -> str:
+    """A model's probability in whole percent, rounded down: 0.995 is "99%", as the web page's
+    0.99, not "100%", which would claim a certainty the model did not give."""
+    return f"{math.floor(p * 100 + 1e-9)}%"
 
 
 def subject(items: list[dict[str, Any]]) -> str:
@@ -108,7 +115,7 @@ def headline_verdict(item: dict[str, Any], headline: dict[str, Any]) -> str:
     """How negative a headline is, and for whom: ``87% negative for VLTA`` (the company's own
     score), ``87% negative (whole article)`` (no company score: the article's stands in), or
     ``87% negative`` (aggregate scopes, and payloads frozen before company scores)."""
-    verdict = f"{headline['p_negative']:.0%} negative"
+    verdict = f"{_probability_pct(headline['p_negative'])} negative"
     of = headline.get("label_of")
     if item.get("scope_type") != "ticker" or of is None:
         return verdict

@@ -95,3 +95,15 @@ def test_the_alerts_sql_lists_the_companys_own_labels(db, rivals) -> None:
     assert (first["label"], first["label_of"], first["relevance"]) == ("positive", "company", 50)
     second = by_title["Voltara plunges while rival Northwind gains share 1"]
     assert (second["label"], second["label_of"]) == ("negative", "article")
+
+
+@pytest.mark.parametrize(
+    ("p", "shown"), [(0.995, "99%"), (0.999, "99%"), (1.0, "100%"), (0.29, "29%"), (0.0, "0%")]
+)
+def test_a_headlines_probability_is_never_rounded_up_to_certainty(p, shown):
+    # The web page shows 0.995 as 0.99; the email said "100% negative".
+    headline = {"p_negative": p, "label_of": "company"}
+    assert (
+        headline_verdict({"scope_type": "ticker", "scope_key": "VLTA"}, headline)
+        == f"{shown} negative for VLTA"
+    )
