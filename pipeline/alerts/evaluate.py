@@ -126,8 +126,9 @@ class EvaluationReport:
         return self.of("resolved")
 
     def render(self) -> str:
+        scopes = f"{self.scopes} scope{'' if self.scopes == 1 else 's'}"
         head = (
-            f"alerts at {self.evaluated_at:%Y-%m-%d %H:%M}Z: {self.scopes} scopes, "
+            f"alerts at {self.evaluated_at:%Y-%m-%d %H:%M}Z: {scopes}, "
             f"{len(self.fired)} fired, {len(self.of('repeat'))} repeated, {len(self.resolved)} resolved, "
             f"{len(self.of('silenced'))} silenced; {self.firing} firing; {self.deliveries} email(s) queued"
         )

@@ -83,8 +83,8 @@ def psql_cmd(app, psql_args: tuple[str, ...]) -> None:
     """Run psql on FinSent's database, embedded or not, with PSQL_ARGS passed through.
 
     The embedded server listens on a socket in the data dir and stops after each command;
-    this keeps it up for the session, e.g. ``finsent db psql -v ticker=ACME -f
-    sql/cookbook.sql``. Uses the psql on PATH, else the one bundled with the embedded server.
+    this keeps it up for the session, e.g. `finsent db psql -v ticker=ACME -f
+    sql/cookbook.sql`. Uses the psql on PATH, else the one bundled with the embedded server.
     """
     import os
     import shutil
