@@ -90,6 +90,8 @@ def write_opml(feeds: list[tuple[str, str | None, list[str]]], *, now: datetime)
             parent = folders.get(tags[0]) or ET.SubElement(body, "outline", text=tags[0], title=tags[0])
             folders[tags[0]] = parent
         label = name or url
-        ET.SubElement(parent, "outline", type="rss", text=label, title=label, xmlUrl=url)
+        # A local feed as a file:// URL: xmlUrl is a URL to other readers (FinSent reads both).
+        xml_url = Path(url).as_uri() if url.startswith("/") else url
+        ET.SubElement(parent, "outline", type="rss", text=label, title=label, xmlUrl=xml_url)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

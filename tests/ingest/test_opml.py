@@ -39,7 +39,7 @@ def test_write_then_read_round_trips(tmp_path):
     path.write_text(write_opml(rows, now=NOW))
     assert [(f.url, f.name, f.tags) for f in read_opml(path)] == [
         ("https://a.example.com/rss", "A & B <Markets>", ("markets",)),
-        ("/srv/feeds/local.xml", "Local", ("markets",)),
+        ("file:///srv/feeds/local.xml", "Local", ("markets",)),  # a URL to other readers
         ("https://c.example.com/atom", "https://c.example.com/atom", ()),
     ]
 
