@@ -54,10 +54,21 @@ def _user_header() -> str | None:
     return task_settings().web_trusted_user_header
 
 
+def _universe():
+    from pipeline.airflow.config import task_settings
+    from pipeline.companies.universe import companies_for
+
+    return companies_for(task_settings())
+
+
 def build_app():
     """The app as the plugin mounts it (tests build it the same way)."""
     return create_app(
-        _open_database, token=_ui_token, write_guard=require_airflow_user, user_header=_user_header
+        _open_database,
+        token=_ui_token,
+        write_guard=require_airflow_user,
+        user_header=_user_header,
+        universe=_universe,
     )
 
 

@@ -71,7 +71,14 @@ def serve_cmd(app, host: str, port: int) -> None:
         click.echo(f"FinSent on http://{shown}:{port}/ (Ctrl-C stops it)")
         if token is None:
             click.echo("read-only: set FINSENT_UI_TOKEN to allow corrections and silences")
-        web = create_app(db, token=token, user_header=app.settings.web_trusted_user_header)
+        from pipeline.companies.universe import companies_for
+
+        web = create_app(
+            db,
+            token=token,
+            user_header=app.settings.web_trusted_user_header,
+            universe=lambda: companies_for(app.settings),
+        )
         allowed = loopback_hosts(host, app.settings.web_url)
         served = web if allowed is None else HostCheck(web, allowed)  # see pipeline/web/hosts.py
         from pipeline.cli import Terminated

@@ -111,6 +111,7 @@ def create_app(
     write_guard: security.WriteGuard | None = None,
     limiter: security.AttemptLimiter | None = None,
     user_header: str | Callable[[], str | None] | None = None,
+    universe: Callable[[], Any] | None = None,
 ) -> FastAPI:
     """The app over ``database`` (an open one, or a function that opens it on first use).
 
@@ -123,7 +124,9 @@ def create_app(
     ``user_header`` is the one header an authenticating proxy sets to the user
     (``web_trusted_user_header``; or a function giving it, read once like ``token``): a
     correction is made under its name. None: no header is trusted (any client could send
-    one), and the name typed in the form is used.
+    one), and the name typed in the form is used. ``universe`` gives the company universe
+    (a Watchlist; read once, on the first page that needs it), so a company no article has
+    mentioned yet is told apart from a typo.
     """
     lazy = _Lazy(database if callable(database) else (lambda: database))
 
@@ -135,6 +138,20 @@ def create_app(
         return lazy_token.get() or None
 
     lazy_header = _Lazy(user_header if callable(user_header) else (lambda: user_header))
+    lazy_universe = _Lazy(universe or (lambda: None))
+
+    def not_yet_mentioned(ticker: str) -> str | None:
+        """The 404 message for a company of the universe that no article has named yet."""
+        try:
+            company = lazy_universe.get()
+        except FinSentError:  # a hint only; `finsent companies` reports the universe's errors
+            return None
+        found = company.company(ticker) if company is not None else None
+        if found is None:
+            return None
+        return (
+            f"{found.name} ({found.ticker}) is in the company universe, but no article has mentioned it yet."
+        )
 
     def trusted_user(request: Request) -> str | None:
         """The user the trusted proxy header names (None: no header configured, or none sent)."""
@@ -325,7 +342,11 @@ def create_app(
             lazy.get(), ticker, now=clock(), by="day" if by == "day" else "hour", page=_int(page, 1)
         )
         if isinstance(result, pages.Unknown):
-            return not_found(request, result.message, result.suggestions)
+            try:
+                known_company = not_yet_mentioned(pages.normalise_ticker(ticker))
+            except ValueError:
+                known_company = None
+            return not_found(request, known_company or result.message, result.suggestions)
         shown = pages.confirmed(lazy.get(), correction=_int(corrected, 0), ticker=result["ticker"])
         mine = own_on_page(request, [h.id for h in result["headlines"].rows], result["ticker"])
         result.update(corrected=shown, who=remembered_who(request), mine=mine)

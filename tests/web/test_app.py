@@ -204,6 +204,20 @@ def test_unknown_or_malformed_ticker_is_a_404_with_did_you_mean(client, path, su
         assert f'href="../company/{suggestion}"' in r.text
 
 
+def test_a_universe_company_with_no_news_yet_is_told_apart_from_a_typo(demo_db):
+    from fastapi.testclient import TestClient
+
+    from pipeline.companies.universe import load_universe
+    from pipeline.web import create_app
+
+    app = create_app(demo_db, clock=lambda: NOW, universe=lambda: load_universe("sp500"))
+    with TestClient(app) as c:
+        r = c.get("/company/msft")
+        assert r.status_code == 404
+        assert "Microsoft (MSFT) is in the company universe, but no article has mentioned it yet." in r.text
+        assert "No article has mentioned ZZQX" in c.get("/company/ZZQX").text
+
+
 @pytest.mark.parametrize(("raw", "sentence"), [("vlta.", "VLTA."), ("VLTAX", "VLTAX.")])
 def test_an_unknown_tickers_sentence_ends_with_one_period(client, raw, sentence):
     # A ticker may end with a dot (BRK.): it ends the sentence too, no second period.
