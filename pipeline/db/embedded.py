@@ -44,7 +44,11 @@ class EmbeddedPostgres:
             # is missing, so two first runs at once could both see it missing and one fail
             # with "File exists". initdb accepts the empty folder; the rest pgserver locks.
             self.pgdata.mkdir(parents=True, exist_ok=True)
-            log.info("starting embedded PostgreSQL in %s", self.pgdata)
+            # Another process (a running `finsent serve`) may have it up: then this attaches.
+            running = (self.pgdata / "postmaster.pid").is_file()
+            log.info(
+                "%s embedded PostgreSQL in %s", "using the running" if running else "starting", self.pgdata
+            )
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers): harmless.
                 warnings.simplefilter("ignore")
