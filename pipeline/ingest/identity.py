@@ -24,6 +24,9 @@ unusable before: a relative link, resolved since) and the link as stored before 
 characters were percent-encoded. A stored row found under one of them is the same item
 when its title matches.
 Guid-keyed items carry the same pair: the plain guid and the guid with link and title.
+
+An item the feed gives a new guid while its old one has left the feed, with the same link,
+title and text, is the stored article, which takes the new key (:func:`rekeyed`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "cluster_roots",
     "copy_order",
     "match_stored",
+    "rekeyed",
 ]
 
 
@@ -145,6 +149,43 @@ def match_stored(
             out[i] = own(feed_id, article, claimed)
             if out[i] is not None:
                 claimed.add(out[i].id)
+    return out
+
+
+def rekeyed(
+    fresh: Sequence[tuple[int, ArticleRow]],
+    stored: Mapping[tuple[int, str], Sequence[Any]],
+    live_keys: Mapping[int, set[str]],
+    window: timedelta,
+) -> list[Any | None]:
+    """For each new (feed id, article), the stored article of that feed it is under an
+    earlier guid, or None.
+
+    Some CMSs give an item a new guid when they republish it or rebuild the feed: the same
+    link, title and text under a new key would be a second article. A stored row (``stored``
+    maps (feed id, title_key) to rows with ``id``, ``item_key``, ``url``, ``content_hash``
+    and ``published_at``) is the item when both have a guid, its key is no longer in the
+    feed (``live_keys``: the keys of this fetch per feed; were both live, they are two
+    items), its link and its text are the article's, and it was published within ``window``
+    of it. A daily report under a section's link ("Market close") has other text each day,
+    so it stays one article a day. Each stored row is claimed once."""
+    claimed: set[int] = set()
+    out: list[Any | None] = []
+    for feed_id, article in fresh:
+        found = None
+        if article.guid is not None and article.url is not None:
+            for row in stored.get((feed_id, article.title_key), ()):
+                if (
+                    row.id not in claimed
+                    and row.item_key not in live_keys.get(feed_id, set())
+                    and row.url == article.url
+                    and row.content_hash == article.content_hash
+                    and abs(row.published_at - article.published_at) <= window
+                ):
+                    found = row
+                    claimed.add(row.id)
+                    break
+        out.append(found)
     return out
 
 

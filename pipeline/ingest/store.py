@@ -33,7 +33,7 @@ from pipeline.db.engine import Database
 from pipeline.db.models import Article, ArticleEntity, Feed, Fetch
 from pipeline.db.sessions import ACTIVITY_COLUMNS, describe_session
 from pipeline.errors import DatabaseError
-from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored
+from pipeline.ingest.identity import StoredCopy, cluster_roots, copy_order, match_stored, rekeyed
 from pipeline.ingest.normalise import ArticleRow, clean_text
 from pipeline.ingest.parse import MAX_POLL_HINT_S
 from pipeline.ingest.records import OK_OUTCOMES, FeedOutcome, FeedWork
@@ -94,6 +94,21 @@ CANDIDATES = text(
     JOIN articles AS a ON a.title_key = k.title_key
     WHERE a.published_at BETWEEN :lo AND :hi
     """
+)
+# Stored guid-keyed articles of the same feeds and titles as the batch's new ones: an item
+# the feed now gives another guid (identity.rekeyed).
+SAME_TITLE_IN_FEED = text(
+    """
+    SELECT a.id, a.feed_id, a.item_key, a.url, a.content_hash, a.published_at, a.title_key
+    FROM unnest(CAST(:feed_ids AS integer[]), CAST(:title_keys AS text[])) AS k (feed_id, title_key)
+    JOIN articles AS a ON a.title_key = k.title_key AND a.feed_id = k.feed_id
+    WHERE a.guid IS NOT NULL
+    """
+)
+REKEY = (
+    update(ARTICLES)
+    .where(ARTICLES.c.id == bindparam("b_id"))
+    .values(item_key=bindparam("b_key"), guid=bindparam("b_guid"))
 )
 # Ids are drawn up front so a story's first copy can name itself as its cluster in the
 # INSERT: a clustering UPDATE afterwards would rewrite every new row (and fire the
@@ -618,6 +633,8 @@ def _store_articles(
             )
 
     if fresh:
+        fresh = _without_rekeyed(conn, fresh, window=timedelta(hours=policy.dedup_window_hours))
+    if fresh:
         window = timedelta(hours=policy.dedup_window_hours)
         # Ids drawn in copy order: which copy of a story is novel never depends on which
         # feed answered first.
@@ -688,6 +705,36 @@ def _store_articles(
     if entity_rows:
         copy_rows(conn, "article_entities", entity_rows)
     return {feed_id: (c[0], c[1]) for feed_id, c in counts.items()}
+
+
+def _without_rekeyed(
+    conn: Connection, fresh: list[tuple[FeedWork, ArticleRow]], *, window: timedelta
+) -> list[tuple[FeedWork, ArticleRow]]:
+    """The new articles less those that are stored ones under a new guid (identity.rekeyed):
+    those get the new key, so the next fetch knows them, and count as duplicates."""
+    with_guid = [(w.request.feed_id, a) for w, a in fresh if a.guid is not None and a.url is not None]
+    if not with_guid:
+        return fresh
+    stored: dict[tuple[int, str], list[Any]] = {}
+    for row in conn.execute(
+        SAME_TITLE_IN_FEED,
+        {"feed_ids": [f for f, _ in with_guid], "title_keys": [a.title_key for _, a in with_guid]},
+    ):
+        stored.setdefault((row.feed_id, row.title_key), []).append(row)
+    if not stored:
+        return fresh
+    live: dict[int, set[str]] = {}
+    for work, _ in fresh:
+        live.setdefault(work.request.feed_id, {a.item_key for a in work.articles})
+    found = rekeyed([(w.request.feed_id, a) for w, a in fresh], stored, live, window)
+    moved = [(article, row) for (_, article), row in zip(fresh, found, strict=True) if row is not None]
+    if moved:
+        conn.execute(REKEY, [{"b_id": row.id, "b_key": a.item_key, "b_guid": a.guid} for a, row in moved])
+        for article, row in moved:
+            log.info(
+                "article #%s is now keyed by its new guid %s (was %s)", row.id, article.item_key, row.item_key
+            )
+    return [item for item, row in zip(fresh, found, strict=True) if row is None]
 
 
 def _store_failure(conn: Connection, work: FeedWork, *, now: datetime, policy: StorePolicy) -> FeedOutcome:

@@ -6,7 +6,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from pipeline.ingest.identity import StoredCopy, assign_item_keys, cluster_roots, copy_order, match_stored
+from pipeline.ingest.identity import (
+    StoredCopy,
+    assign_item_keys,
+    cluster_roots,
+    copy_order,
+    match_stored,
+    rekeyed,
+)
 from pipeline.ingest.normalise import normalise_entry
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
@@ -194,3 +201,36 @@ def test_cluster_roots_prefers_a_stored_copy_and_respects_the_window():
     generic = _row("Market update", guid="m", summary="Stocks rose.")
     other = replace(generic, content_hash="other")
     assert cluster_roots([generic, other], [30, 31], {}, timedelta(hours=48)) == [30, 31]
+
+
+def _stored(row, *, id_: int, key: str, minutes: int = 0):
+    return SimpleNamespace(
+        id=id_,
+        item_key=key,
+        url=row.url,
+        content_hash=row.content_hash,
+        published_at=row.published_at - timedelta(minutes=minutes),
+    )
+
+
+def test_a_stored_item_under_an_old_guid_is_the_new_one_only_when_all_else_matches():
+    link = "https://news.example.com/acme-q3"
+    new = _row("Acme reports record revenue", link=link, guid="cms-2002", summary="Up 12%.")
+    old = _stored(new, id_=7, key="cms-1001")
+    window = timedelta(hours=48)
+    stored = {(1, new.title_key): [old]}
+    assert rekeyed([(1, new)], stored, {1: {"cms-2002"}}, window) == [old]
+    # Still in the feed under its own key: two items. Another feed, other text, another
+    # link, too long ago, or no guid: not the same item.
+    assert rekeyed([(1, new)], stored, {1: {"cms-2002", "cms-1001"}}, window) == [None]
+    assert rekeyed([(2, new)], stored, {2: {"cms-2002"}}, window) == [None]
+    edited = _row("Acme reports record revenue", link=link, guid="cms-2002", summary="Up 13%.")
+    assert rekeyed([(1, edited)], stored, {1: set()}, window) == [None]
+    moved = _row("Acme reports record revenue", link=link + "-2", guid="cms-2002", summary="Up 12%.")
+    assert rekeyed([(1, moved)], stored, {1: set()}, window) == [None]
+    late = {(1, new.title_key): [_stored(new, id_=7, key="cms-1001", minutes=60 * 49)]}
+    assert rekeyed([(1, new)], late, {1: set()}, window) == [None]
+    unkeyed = _row("Acme reports record revenue", link=link, summary="Up 12%.")
+    assert rekeyed([(1, unkeyed)], {(1, unkeyed.title_key): [old]}, {1: set()}, window) == [None]
+    # One stored row is one item: a second new copy in the same fetch is not it too.
+    assert rekeyed([(1, new), (1, new)], stored, {1: set()}, window) == [old, None]

@@ -588,3 +588,51 @@ def test_a_cut_short_feed_then_the_whole_one_stores_each_story_once(db, settings
     with db.session() as session:
         stored = session.execute(select(Article.item_key, Article.date_flag).order_by(Article.item_key)).all()
     assert stored == [("0", None), ("1", None), ("2", None)]
+
+
+@pytest.mark.slow
+def test_an_item_whose_guid_changes_while_the_rest_stays_is_stored_once(
+    db, settings, feed_server: FeedServer
+):
+    # Some CMSs give an item a new guid when it is republished or the feed is rebuilt: the
+    # same link, title and text under a new key were a second article in the trend counts.
+    story = dict(
+        link="https://news.example.com/acme-q3", when=NOW - timedelta(hours=1), description="Up 12%."
+    )
+    title = "Acme Corp reports record quarterly revenue"
+    url = feed_server.add("/rss", rss([rss_item("x", title, guid="cms-1001", **story)]))
+    _add(db, url)
+    assert ingest(db, settings, now=NOW).new == 1
+    feed_server.routes["/rss"].body = rss([rss_item("x", title, guid="cms-2002", **story)])
+    again = ingest(db, settings, now=NOW + timedelta(minutes=15))
+    assert (again.new, again.updated, again.duplicates) == (0, 0, 1)
+    with db.session() as session:
+        (row,) = session.execute(select(Article)).scalars()
+    assert (row.guid, row.item_key, row.first_seen_at) == ("cms-2002", "cms-2002", NOW)
+    # Known under its new key from now on.
+    assert ingest(db, settings, now=NOW + timedelta(minutes=30)).duplicates == 1
+    assert _count(db, Article) == 1
+
+
+@pytest.mark.slow
+def test_a_recurring_report_under_one_link_stays_one_article_per_day(db, settings, feed_server: FeedServer):
+    # A daily "Market close" under the section's link: the same title and link, other text.
+    def report(day: int, text: str) -> str:
+        return rss_item(
+            day,
+            "Market close",
+            guid=f"close-{day}",
+            link="https://news.example.com/markets",
+            when=NOW - timedelta(days=1 - day),
+            description=text,
+        )
+
+    url = feed_server.add("/rss", rss([report(0, "Stocks rose 1%.")]))
+    _add(db, url)
+    assert ingest(db, settings, now=NOW - timedelta(days=1)).new == 1
+    feed_server.routes["/rss"].body = rss([report(1, "Stocks fell 2%.")])
+    assert ingest(db, settings, now=NOW).new == 1
+    # Both live in one fetch: two items, whatever their keys.
+    feed_server.routes["/rss"].body = rss([report(0, "Stocks rose 1%."), report(1, "Stocks fell 2%.")])
+    assert ingest(db, settings, now=NOW + timedelta(minutes=15)).new == 0
+    assert _count(db, Article) == 2
