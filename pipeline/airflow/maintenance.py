@@ -26,6 +26,12 @@ STALE_AFTER = timedelta(days=1)
 CHECKPOINT_QUIET = timedelta(days=1)
 
 
+def checkpoint_complete(folder: Path) -> bool:
+    """Whether a fine-tune run finished writing ``folder``: training writes metrics.json after
+    the model (config.json) is saved."""
+    return (folder / "config.json").is_file() and (folder / "metrics.json").is_file()
+
+
 def prune_checkpoints(runs_dir: Path, *, keep: int, protected: Iterable[Path], now: datetime) -> list[Path]:
     """Delete the fine-tune checkpoints under ``runs_dir`` (one folder per run) but the
     ``keep`` newest complete ones (``config.json`` and ``metrics.json`` written), by when each
@@ -39,24 +45,25 @@ def prune_checkpoints(runs_dir: Path, *, keep: int, protected: Iterable[Path], n
     if keep <= 0 or not runs_dir.is_dir():
         return []
     guarded = [p.resolve() for p in protected]
-    folders = sorted(
-        (p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    complete = [p for p in folders if (p / "config.json").is_file() and (p / "metrics.json").is_file()]
-    kept = set(complete[:keep])
+    changed = {
+        p: datetime.fromtimestamp(p.stat().st_mtime, tz=now.tzinfo)
+        for p in runs_dir.iterdir()
+        if p.is_dir() and not p.is_symlink()
+    }
+    folders = sorted(changed, key=changed.__getitem__, reverse=True)
+    kept = set([p for p in folders if checkpoint_complete(p)][:keep])
     deleted: list[Path] = []
     for folder in (p for p in folders if p not in kept):
         real = folder.resolve()
         if any(real == g or real in g.parents for g in guarded):
             continue
-        changed = datetime.fromtimestamp(folder.stat().st_mtime, tz=now.tzinfo)
-        if now - changed < CHECKPOINT_QUIET:
+        if now - changed[folder] < CHECKPOINT_QUIET:
             continue
         shutil.rmtree(folder)
         log.info(
-            "deleted fine-tune checkpoint %s (last changed %s)", folder, changed.isoformat(timespec="seconds")
+            "deleted fine-tune checkpoint %s (last changed %s)",
+            folder,
+            changed[folder].isoformat(timespec="seconds"),
         )
         deleted.append(folder)
     return deleted

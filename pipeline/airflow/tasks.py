@@ -208,7 +208,7 @@ def prune_finetune_checkpoints(now: datetime, *, settings: Settings | None = Non
         log.warning("no checkpoint deleted: %s", exc)
         return []
     protected = [Path(p) for p in (promoted, settings.model_path) if p]
-    runs = finetune_dir(settings, "x").parent
+    runs = finetune_runs_dir(settings)
     deleted = prune_checkpoints(runs, keep=settings.finetune_runs_kept, protected=protected, now=now)
     return [str(p) for p in deleted]
 
@@ -228,10 +228,15 @@ def feed_health(now: datetime, *, settings: Settings | None = None) -> dict[str,
 # --- finsent_finetune -------------------------------------------------------------
 
 
+def finetune_runs_dir(settings: Settings) -> Path:
+    """The folder holding one checkpoint folder per fine-tune run."""
+    return settings.data_dir / "models" / "runs"
+
+
 def finetune_dir(settings: Settings, run_id: str) -> Path:
     """Where one fine-tune run writes its checkpoint: stable per run, so a retry reuses it."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    return settings.data_dir / "models" / "runs" / safe
+    return finetune_runs_dir(settings) / safe
 
 
 @airflow_errors
@@ -245,6 +250,7 @@ def finetune_train(
     checked by TrainConfig itself, so the DAG repeats no option, default or range. A retry
     after the checkpoint was written (e.g. the gate failed) does not train again.
     """
+    from pipeline.airflow.maintenance import checkpoint_complete
     from pipeline.errors import ConfigError
     from pipeline.feedback import SNAPSHOT_FILE, training_examples, write_training_snapshot
     from pipeline.sentiment.config import TrainConfig, load_recipe
@@ -253,7 +259,7 @@ def finetune_train(
 
     settings = _settings(settings)
     out_dir = finetune_dir(settings, run_id)
-    if (out_dir / "metrics.json").is_file() and (out_dir / "config.json").is_file():
+    if checkpoint_complete(out_dir):
         log.info("checkpoint %s already complete; not training again", out_dir)
         return str(out_dir)
     unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
