@@ -49,6 +49,7 @@ from pipeline.alerts.transports import (
     Transport,
     make_transports,
     transport_class,
+    warn_unused_transports,
 )
 from pipeline.db.engine import Database
 from pipeline.db.models import AlertDelivery
@@ -135,6 +136,10 @@ def deliver_pending(
     now = aware(now)
     if transport is not None:
         transports = [transport]
+    if transports is None:
+        # Before the due check: a server set up but not used is said at every run, not only
+        # once an alert is due (by then it has gone to the outbox unread).
+        warn_unused_transports(settings)
     names = list(settings.alert_transports) if transports is None else [t.name for t in transports]
     with db.session() as session:
         due = session.scalar(

@@ -63,8 +63,9 @@ def sample_payload(now: datetime) -> dict[str, Any]:
     return {"evaluated_at": now.isoformat(), "items": [item], "test": True}
 
 
-def send_test_email(settings: Settings, to: list[str], *, now: datetime) -> str:
-    """Send the sample alert through the first configured email transport (outbox or SMTP)."""
+def send_test_email(settings: Settings, to: list[str], *, now: datetime) -> tuple[str, str]:
+    """Send the sample alert through the first configured email transport (outbox or SMTP);
+    returns that transport's name and where the message went."""
     now = aware(now)
     recipients = to or list(settings.alert_recipients)
     transport = email_transport(settings)
@@ -87,7 +88,7 @@ def send_test_email(settings: Settings, to: list[str], *, now: datetime) -> str:
         recipients,
         now,
     )
-    return transport.send(out, before_handover=lambda: None)
+    return transport.name, transport.send(out, before_handover=lambda: None)
 
 
 def send_test_webhook(settings: Settings, *, now: datetime) -> str:

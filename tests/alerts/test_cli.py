@@ -145,3 +145,7 @@ def test_an_smtp_server_the_transport_does_not_use_is_warned_about(run, monkeypa
     assert "an SMTP server (smtp_host) is configured but alert_transport is 'outbox'" in caplog.text
     assert "set FINSENT_ALERT_TRANSPORT=smtp" in caplog.text
     assert "(alert_transport outbox)" in result.stdout
+    # Every delivery run says so too, before any alert is due.
+    caplog.clear()
+    assert run("deliver").exit_code == 0
+    assert "an SMTP server (smtp_host) is configured but alert_transport is 'outbox'" in caplog.text

@@ -13,6 +13,7 @@ from pipeline.alerts.transports.registry import (
     transport_class,
     transport_classes,
     unregister,
+    warn_unused_transports,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "transport_class",
     "transport_classes",
     "unregister",
+    "warn_unused_transports",
 ]

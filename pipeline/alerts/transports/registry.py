@@ -75,20 +75,20 @@ def unused_transport_settings(settings: Settings) -> list[str]:
     ]
 
 
-def _warn_unused(settings: Settings) -> None:
+def warn_unused_transports(settings: Settings) -> None:
+    """Log unused_transport_settings' lines: every delivery run and test email says it."""
     for line in unused_transport_settings(settings):
         log.warning("%s", line)
 
 
 def make_transports(settings: Settings) -> list[Transport]:
     """One transport per name in ``FINSENT_ALERT_TRANSPORT``, in that order."""
-    _warn_unused(settings)
     return [transport_class(name).from_settings(settings) for name in settings.alert_transports]
 
 
 def email_transport(settings: Settings) -> Transport | None:
     """The first configured transport that sends email (for ``alerts test-email``)."""
-    _warn_unused(settings)
+    warn_unused_transports(settings)
     for name in settings.alert_transports:
         cls = transport_class(name)
         if cls.capabilities.email:
