@@ -517,7 +517,9 @@ def withdraw(
         return None
     with db.transaction() as session:
         row = session.get(Correction, correction_id)
-        if row is None or not _on_page(row, ticker, articles) or row.ticker != ticker:
+        # On this page and for exactly its company: a company page shows whole-article
+        # corrections too (_on_page), but withdraws only what its own form made.
+        if row is None or row.ticker != ticker or not _on_page(row, ticker, articles):
             return None
         return withdraw_own(session, correction_id, who=who)
 
