@@ -385,11 +385,9 @@ def _zone_offset(match: re.Match[str]) -> int | None:
     return -offset if match["sign"] == "-" else offset
 
 
-def _ours(match: re.Match[str] | None) -> bool:
+def _ours(match: re.Match[str]) -> bool:
     """Whether the date is one feedparser misreads: a zone name it does not know, a GMT+8
     offset, or a 12-hour clock ("10:00 PM", which it reads as 10:00 or not at all)."""
-    if match is None:
-        return False
     if match["meridiem"] is not None:
         return True
     if match["name"] is not None:
@@ -397,16 +395,25 @@ def _ours(match: re.Match[str] | None) -> bool:
     return match["sign"] is not None
 
 
+def _misread(value: Any) -> tuple[re.Match[str], int | None] | None:
+    """For a date feedparser misreads (see _ours): its match and its zone's minutes east of
+    UTC (None: a name no table knows, or beyond +-14:00). None for any other date."""
+    match = _NAMED_ZONE.match(value) if isinstance(value, str) else None
+    if match is None or not _ours(match):
+        return None
+    offset = _zone_offset(match)
+    return match, offset if offset is not None and abs(offset) <= MAX_ZONE_HOURS * 60 else None
+
+
 def named_zone_date(value: Any) -> datetime | None:
     """An RFC 822 date feedparser misreads (see _ours), read right; None for any other date
     (feedparser's reading of it stands), an unknown zone name or an impossible time."""
-    match = _NAMED_ZONE.match(value) if isinstance(value, str) else None
-    if not _ours(match):
+    found = _misread(value)
+    if found is None or found[1] is None:
         return None
-    assert match is not None
-    offset = _zone_offset(match)
+    match, offset = found
     month = _MONTHS.get(match["month"][:3].lower())
-    if offset is None or month is None or abs(offset) > MAX_ZONE_HOURS * 60:
+    if month is None:
         return None
     day, year, hour, minute, second = (
         int(match[g] or 0) for g in ("day", "year", "hour", "minute", "second")
@@ -427,12 +434,8 @@ def named_zone_date(value: Any) -> datetime | None:
 def _unknown_zone(value: str) -> bool:
     """Whether an RFC 822 date names a zone neither feedparser nor ZONE_MINUTES knows (or
     an offset beyond +-14:00): feedparser would read it as UTC, silently."""
-    match = _NAMED_ZONE.match(value)
-    if not _ours(match):
-        return False
-    assert match is not None
-    offset = _zone_offset(match)
-    return offset is None or abs(offset) > MAX_ZONE_HOURS * 60
+    found = _misread(value)
+    return found is not None and found[1] is None
 
 
 def implausible_date_text(value: Any) -> bool:
