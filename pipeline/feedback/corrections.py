@@ -323,10 +323,3 @@ def corrections_on_page(
         a: dict(sorted(c.items(), key=lambda kv: -kv[1])) for a, c in counts.items() if sum(c.values()) > 1
     }
     return latest, several
-
-
-def latest_for_articles(
-    session: Session, article_ids: Iterable[int], *, ticker: str | None
-) -> dict[int, Correction]:
-    """Each article's latest correction that applies on a page (see corrections_on_page)."""
-    return corrections_on_page(session, article_ids, ticker=ticker)[0]

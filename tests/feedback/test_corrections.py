@@ -10,7 +10,7 @@ from trends_helpers import add_article, add_feed, add_score
 
 from pipeline.db.engine import Database
 from pipeline.db.models import ArticleEntity, Correction, SentimentScore
-from pipeline.feedback import latest_for_articles, list_corrections, record
+from pipeline.feedback import corrections_on_page, list_corrections, record
 from pipeline.feedback.corrections import clean_who
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -141,7 +141,7 @@ def test_since_and_the_latest_correction_a_page_shows(db: Database, article: int
         record(s, article, label="positive", who="cy", ticker="BETA", now=NOW + timedelta(hours=3))
     with db.session() as s:
         assert [r.corrected_by for r in list_corrections(s, since=NOW + timedelta(hours=1))] == ["bob", "cy"]
-        assert latest_for_articles(s, [article], ticker="ACME")[article].corrected_by == "bob"
-        assert latest_for_articles(s, [article], ticker="BETA")[article].label == "positive"
-        assert latest_for_articles(s, [article], ticker=None)[article].corrected_by == "bob"
-        assert latest_for_articles(s, [], ticker="ACME") == {}
+        assert corrections_on_page(s, [article], ticker="ACME")[0][article].corrected_by == "bob"
+        assert corrections_on_page(s, [article], ticker="BETA")[0][article].label == "positive"
+        assert corrections_on_page(s, [article], ticker=None)[0][article].corrected_by == "bob"
+        assert corrections_on_page(s, [], ticker="ACME")[0] == {}
