@@ -188,14 +188,16 @@ class TickerLinker:
         return company.country if company else None
 
     def _cashtag_ticker(self, tag: str) -> str | None:
-        """The ticker of a cashtag as written: "BRK-B" is BRK.B where the universe holds it
-        ("BMY-R", a right, stays BMY as before); "tsla" counts only as a universe ticker,
-        and never as a word that is money ("$bn", "$us")."""
+        """The ticker of a cashtag as written, or None: "BRK-B" is BRK.B where the universe
+        holds it ("BMY-R", a right, stays BMY as before); "tsla" counts only as a universe
+        ticker, and never as a word that is money ("$bn", "$us"); NOT_CASHTAGS never."""
         lower = tag.islower()
         tag = tag.upper()
         if "-" in tag:
             dotted = tag.replace("-", ".")
             tag = dotted if dotted in self.watchlist else tag.split("-")[0]
+        if tag in NOT_CASHTAGS and tag not in self.watchlist:
+            return None  # "$5B", "$USD": money, unless the universe lists the ticker
         if lower and (tag in NOT_CASHTAGS or tag in guards.WORD_TICKERS or tag not in self.watchlist):
             return None  # "$low prices", "$now is the time": words, not LOW or NOW
         return tag
@@ -241,7 +243,7 @@ class TickerLinker:
             for m in ANY_CASE_CASHTAG_RE.finditer(text):
                 masked.append((m.start(), m.end()))
                 ticker = self._cashtag_ticker(m.group(1))
-                if ticker is None or (ticker in NOT_CASHTAGS and ticker not in self.watchlist):
+                if ticker is None:
                     continue
                 if ticker in SOCIAL_TICKERS and self._in_share_context(text, m.start(), m.end()):
                     continue
