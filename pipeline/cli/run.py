@@ -84,7 +84,7 @@ def score_cmd(app, model_path: str | None, limit: int | None, forget_version: st
         if limit is not None or model_path:
             # --model would also change which model counts as serving, and let its scores go.
             raise click.UsageError("--forget deletes a version's scores: it takes no --limit or --model")
-        _forget(app, app.settings, forget_version.strip())
+        _forget(app, forget_version.strip())
         return
     settings = app.settings
     if model_path:
@@ -98,12 +98,12 @@ def score_cmd(app, model_path: str | None, limit: int | None, forget_version: st
             click.echo(f"rollups: {refresh_rollups(database)} buckets refreshed")
 
 
-def _forget(app, settings, version: str) -> None:
+def _forget(app, version: str) -> None:
     from pipeline.score.forget import forget_model_scores
     from pipeline.score.registry import serving_model
     from pipeline.trends.rollups import refresh_rollups
 
-    serving = serving_model(settings).version
+    serving = serving_model(app.settings).version
     with app.database() as database:
         click.echo(forget_model_scores(database, version, serving=serving).render())
         click.echo(f"rollups: {refresh_rollups(database)} buckets refreshed")

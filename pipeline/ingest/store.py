@@ -632,10 +632,10 @@ def _store_articles(
                 }
             )
 
+    window = timedelta(hours=policy.dedup_window_hours)
     if fresh:
-        fresh = _without_rekeyed(conn, fresh, window=timedelta(hours=policy.dedup_window_hours))
+        fresh = _without_rekeyed(conn, fresh, window=window)
     if fresh:
-        window = timedelta(hours=policy.dedup_window_hours)
         # Ids drawn in copy order: which copy of a story is novel never depends on which
         # feed answered first.
         fresh.sort(key=lambda item: copy_order(item[0].request.feed_id, item[1]))
