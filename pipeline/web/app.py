@@ -143,10 +143,10 @@ def create_app(
     def not_yet_mentioned(ticker: str) -> str | None:
         """The 404 message for a company of the universe that no article has named yet."""
         try:
-            company = lazy_universe.get()
+            companies = lazy_universe.get()
         except FinSentError:  # a hint only; `finsent companies` reports the universe's errors
             return None
-        found = company.company(ticker) if company is not None else None
+        found = companies.company(ticker) if companies is not None else None
         if found is None:
             return None
         return (
@@ -170,10 +170,13 @@ def create_app(
             )
         return user
 
+    def verified_writer(request: Request) -> str | None:
+        # The host's login (e.g. Airflow's) first, then the proxy's header when one is trusted.
+        return security.verified_user(request) or trusted_user(request)
+
     def who_writes(request: Request, form: Any) -> str:
-        # Verified first (the host's login, e.g. Airflow's), then the proxy's header when one
-        # is trusted, else the form's field: self-declared.
-        return security.verified_user(request) or trusted_user(request) or str(form.get("who", ""))
+        # A verified user, else the form's field: self-declared.
+        return verified_writer(request) or str(form.get("who", ""))
 
     def remembered_who(request: Request) -> str:
         return trusted_user(request) or unquote(request.cookies.get(WHO_COOKIE, ""))[:MAX_WHO]
@@ -406,7 +409,7 @@ def create_app(
         form, refusal = await guard(request, "withdraw")
         if refusal is not None:
             return refusal
-        user = security.verified_user(request) or trusted_user(request)
+        user = verified_writer(request)
         if user is None:
             message = (
                 "withdrawing a correction here needs a user the app can verify (Airflow's login, or "
@@ -437,9 +440,7 @@ def create_app(
             return render(request, "error.html", {"message": str(exc)}, status=400)
 
         def back(article_id: int, form: Any) -> str:
-            page = _int(str(form.get("page", "")), 1)
-            by = "&by=day" if form.get("by") == "day" else ""
-            return f"../{quote(known, safe='')}?page={page}{by}"
+            return f"../{quote(known, safe='')}?{_company_page_query(form)}"
 
         return await withdraw(request, lambda: (known, None), "", back)
 
@@ -459,9 +460,8 @@ def create_app(
             return pages.correct(db, article_id, ticker=ticker, label=label, who=who, now=clock())
 
         def back(done: Recorded, form: Any) -> str:
-            page = _int(str(form.get("page", "")), 1)
-            by = "&by=day" if form.get("by") == "day" else ""
-            return f"../{quote(done.ticker or '', safe='')}?corrected={done.correction_id}&page={page}{by}"
+            company = quote(done.ticker or "", safe="")
+            return f"../{company}?corrected={done.correction_id}&{_company_page_query(form)}"
 
         def missing(form: Any) -> str:
             return f"There is no article #{pages.shown(str(form.get('article_id', '')))}."
@@ -538,6 +538,12 @@ def _int(value: str, default: int, *, low: int = 1, high: int = 1_000_000) -> in
 
 # The name typed in a correction form, remembered in a cookie for the next form.
 WHO_COOKIE = "finsent_who"
+
+
+def _company_page_query(form: Any) -> str:
+    """The company page a form was posted from: its page of headlines and its granularity."""
+    by = "&by=day" if form.get("by") == "day" else ""
+    return f"page={_int(str(form.get('page', '')), 1)}{by}"
 
 
 def _remember_who(request: Request, response: Response, who: str) -> Response:
