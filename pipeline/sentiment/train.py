@@ -36,6 +36,7 @@ from pipeline.sentiment.data import (
     TARGETED_SOURCES,
     DataFormatError,
     Example,
+    HeldOut,
     SourceInfo,
     cv_fold_split,
     has_company_source,
@@ -443,13 +444,17 @@ def transfer_config_error(config: TrainConfig) -> str | None:
 
 
 def load_transfer(
-    config: TrainConfig, train_ex: list[Example], val_ex: list[Example]
+    config: TrainConfig,
+    train_ex: list[Example],
+    val_ex: list[Example],
+    held_out: HeldOut | None = None,
 ) -> tuple[list[Example], list[SourceInfo]]:
     """The transfer rows (label ``NO_LABEL``) of ``config.transfer`` and their descriptions.
 
-    A text that is already a training, validation or canonical test row is dropped, and a
-    file made by ``finsent augment`` from another split is refused: its variants of this
-    run's validation rows would leak them into training.
+    A text that is already a training or validation row, or a test row or a near-copy of one
+    (``held_out``, read from the data dir when not given), is dropped, and a file made by
+    ``finsent augment`` from another split is refused: its variants of this run's validation
+    rows would leak them into training.
     """
     from pipeline.sentiment.augment import read_transfer
 
@@ -459,7 +464,7 @@ def load_transfer(
     if problem:
         raise DataFormatError(problem)
     taken = {normalise_text(ex.text) for ex in (*train_ex, *val_ex)}
-    held_out = held_out_rows(config.data_dir)
+    held_out = held_out if held_out is not None else held_out_rows(config.data_dir)
     rows: list[Example] = []
     infos: list[SourceInfo] = []
     for name in config.transfer:
@@ -671,11 +676,12 @@ def load_data(config: TrainConfig) -> TrainData:
         if len(kept) < len(train_idx):
             logger.info("left %d headline-check rows out of training", len(train_idx) - len(kept))
         train_idx = kept
-    train_idx = without_held_out(examples, train_idx, held_out_rows(config.data_dir))
+    held_out = held_out_rows(config.data_dir)
+    train_idx = without_held_out(examples, train_idx, held_out)
     train_ex = [examples[i] for i in train_idx]
     train_w = [weights[i] for i in train_idx]
     val_ex = [examples[i] for i in val_idx]
-    transfer_ex, transfer_sources = load_transfer(config, train_ex, val_ex)
+    transfer_ex, transfer_sources = load_transfer(config, train_ex, val_ex, held_out)
     train_ex += transfer_ex
     train_w += [config.transfer_weight] * len(transfer_ex)
     # (or val_ex: a source with too few rows for a validation share; selection_source has
